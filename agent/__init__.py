@@ -1,0 +1,1 @@
+"""The edge agent: probes devices and publishes their statuses over MQTT."""

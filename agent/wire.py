@@ -1,0 +1,223 @@
+"""The wire contract between agents and collectors: versioned MQTT payloads and JSONL records.
+
+This is the only agent module the collector imports. A payload is a batch of device
+statuses observed by one agent; ``seq`` increases by one per batch and survives agent
+restarts, so a collector can drop a batch it has already seen when an outbox replays.
+The same status record, one per line with its ``agent_id``, is the JSONL format used to
+replay observations (``slawatch-collector replay``) and by evaluators to recompute figures.
+
+Decoding never raises anything but :class:`WireError`, which names the offending field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+SCHEMA_VERSION: Literal[1] = 1
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+MAX_STATUSES_PER_BATCH = 20_000
+MAX_RECORD_BYTES = 64 * 1024
+TOPIC_ROOT = "slawatch/v1"
+
+
+class WireError(ValueError):
+    """A payload or record that does not satisfy the contract; ``field`` says where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class Health(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class Reason(StrEnum):
+    """Why a device is in its health; one enum for every probe so figures can group by it."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    BAD_RESPONSE = "bad_response"
+    STREAM_UNAVAILABLE = "stream_unavailable"
+    CLOCK_SKEW = "clock_skew"
+    NO_RECENT_RECORDING = "no_recent_recording"
+    CAPTURES_STALLED = "captures_stalled"
+    UPLOAD_BACKLOG = "upload_backlog"
+    DOOR_FORCED = "door_forced"
+    TAMPER = "tamper"
+    REBOOTED = "rebooted"
+    LINK_DOWN = "link_down"
+
+
+def _utc_ms(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone (UTC)")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 UTC with milliseconds: ``2026-07-01T02:00:00.250Z``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[
+    datetime, AfterValidator(_utc_ms), PlainSerializer(format_timestamp, return_type=str)
+]
+WireId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Status(_Record):
+    """One device observed once: what the agent saw, and when (event time)."""
+
+    device_id: WireId
+    observed_at: Timestamp
+    health: Health
+    reason: Reason
+    checks: dict[MetricName, Reason] = Field(default_factory=dict, max_length=32)
+    metrics: dict[MetricName, FiniteFloat] = Field(default_factory=dict, max_length=64)
+
+    @model_validator(mode="after")
+    def _reason_fits_health(self) -> Status:
+        if self.health is Health.DOWN and self.reason is Reason.OK:
+            raise ValueError("a down status needs a reason other than ok")
+        if self.health is Health.DEGRADED and self.reason is Reason.OK:
+            raise ValueError("a degraded status needs a reason other than ok")
+        return self
+
+
+class Batch(_Record):
+    """One MQTT message: a poll cycle's statuses from one agent."""
+
+    v: Literal[1] = 1
+    agent_id: WireId
+    site: WireId
+    seq: int = Field(ge=0, lt=2**63)
+    sent_at: Timestamp
+    statuses: list[Status] = Field(max_length=MAX_STATUSES_PER_BATCH)
+
+
+class Alive(_Record):
+    """The retained liveness message; the will publishes the same with ``online: false``."""
+
+    v: Literal[1] = 1
+    agent_id: WireId
+    site: WireId
+    online: bool
+    at: Timestamp | None = None
+
+
+class Observation(Status):
+    """A status as one JSONL line: the record plus the agent that observed it."""
+
+    agent_id: WireId
+
+
+def status_topic(site: str, agent_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{agent_id}/status"
+
+
+def alive_topic(site: str, agent_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{agent_id}/alive"
+
+
+def parse_topic(topic: str) -> tuple[str, str, str]:
+    """Split ``slawatch/v1/<site>/<agent>/<leaf>``; raise WireError for anything else."""
+    parts = topic.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] not in ("status", "alive"):
+        raise WireError("topic", f"not a slawatch v1 status or alive topic: {topic[:200]!r}")
+    return parts[2], parts[3], parts[4]
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "(payload)"
+
+
+def _decode(model: type[_Record], payload: bytes | str, limit: int) -> _Record:
+    if len(payload) > limit:
+        raise WireError("(payload)", f"{len(payload)} bytes exceeds the limit of {limit}")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "literal_error" and first["loc"] == ("v",):
+            message = f"unsupported schema version (this build reads {SCHEMA_VERSION})"
+        field = "(payload)" if first["type"] == "json_invalid" else _field_name(first["loc"])
+        raise WireError(field, message) from None
+
+
+def encode_batch(batch: Batch) -> bytes:
+    return batch.model_dump_json().encode()
+
+
+def decode_batch(payload: bytes | str) -> Batch:
+    result = _decode(Batch, payload, MAX_PAYLOAD_BYTES)
+    assert isinstance(result, Batch)
+    return result
+
+
+def encode_alive(alive: Alive) -> bytes:
+    return alive.model_dump_json().encode()
+
+
+def decode_alive(payload: bytes | str) -> Alive:
+    result = _decode(Alive, payload, MAX_RECORD_BYTES)
+    assert isinstance(result, Alive)
+    return result
+
+
+def observations_of(batch: Batch) -> Iterator[Observation]:
+    for status in batch.statuses:
+        yield Observation(agent_id=batch.agent_id, **dict(status))
+
+
+def encode_observation(observation: Observation) -> str:
+    """One JSONL line, without the newline."""
+    return observation.model_dump_json()
+
+
+def decode_observation(line: str | bytes) -> Observation:
+    result = _decode(Observation, line, MAX_RECORD_BYTES)
+    assert isinstance(result, Observation)
+    return result
+
+
+def read_observations(lines: Iterable[str | bytes]) -> Iterator[Observation]:
+    """Decode a JSONL stream; a bad line raises WireError naming its line number."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield decode_observation(line)
+        except WireError as exc:
+            raise WireError(f"line {number}: {exc.field}", exc.message) from None

@@ -1,0 +1,1 @@
+"""The central collector: ingest, time series, state, faults, ledger, SLA figures."""

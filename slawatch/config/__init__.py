@@ -1,0 +1,1 @@
+"""Config files: inventory, SLA policy, agent and collector settings, all strict and line-aware."""

@@ -1,0 +1,70 @@
+"""``check-config``: validate config files without touching the network.
+
+Settings files are followed to the inventory and policy they name, because an agent that
+starts with a valid settings file and a broken inventory is still a broken agent.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from slawatch.config.errors import ConfigError, ConfigProblem
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import ConfigModel, load_any, model_kind
+from slawatch.config.settings import AgentSettings, CollectorSettings
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+
+
+def _referenced(model: ConfigModel) -> list[Path]:
+    if isinstance(model, AgentSettings):
+        return [model.inventory]
+    if isinstance(model, CollectorSettings):
+        return [model.inventory, model.policy]
+    return []
+
+
+def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.stdout) -> int:
+    """Print every problem as FILE:LINE: key.path: message; return the process exit code."""
+    problems: list[ConfigProblem] = []
+    pending = list(files)
+    seen: set[Path] = set()
+    while pending:
+        file = pending.pop(0)
+        if file.resolve() in seen:
+            continue
+        seen.add(file.resolve())
+        try:
+            model = load_any(file)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        kind = model_kind(model)
+        if kind not in allowed_kinds:
+            problems.append(
+                ConfigProblem(
+                    file,
+                    1,
+                    ("kind",),
+                    f"this command checks {', '.join(sorted(allowed_kinds))}",
+                    kind,
+                )
+            )
+            continue
+        pending += _referenced(model)
+        out.write(f"{file}: ok ({_summary(model)})\n")
+    for problem in problems:
+        out.write(f"{problem}\n")
+    return EXIT_INVALID if problems else EXIT_OK
+
+
+def _summary(model: ConfigModel) -> str:
+    if isinstance(model, Inventory):
+        return (
+            f"inventory: {len(model.devices)} devices, {len(model.sets)} door-access sets, "
+            f"{len(model.links)} links"
+        )
+    return model_kind(model)

@@ -1,0 +1,66 @@
+"""Config problems that name the file, the YAML line and the key path.
+
+Every config reader reports *all* problems it finds, not the first one, because an
+operator fixing a 100,000-line inventory wants one list, not one round trip per line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+KeyPath = tuple[str | int, ...]
+
+_MAX_SHOWN_VALUE = 60
+
+
+def format_key_path(path: KeyPath) -> str:
+    """Render ``("devices", 3, "uplink")`` as ``devices[3].uplink``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text or "(document)"
+
+
+def show_value(value: object) -> str:
+    """A short, single-line rendering of an offending value."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    text = text.replace("\n", "\\n")
+    if len(text) > _MAX_SHOWN_VALUE:
+        text = text[: _MAX_SHOWN_VALUE - 3] + "..."
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong with a config file; ``line`` is 1-based, 0 when unknown."""
+
+    file: Path
+    line: int
+    path: KeyPath
+    message: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        got = f" (got {self.value})" if self.value is not None else ""
+        return f"{self.file}:{self.line}: {format_key_path(self.path)}: {self.message}{got}"
+
+
+class ConfigError(Exception):
+    """A config file could not be accepted; carries every problem found."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """A problem found before line numbers are known (by a cross-reference check)."""
+
+    path: KeyPath
+    message: str
+    value: str | None = None

@@ -1,0 +1,312 @@
+"""The inventory: what is monitored, where it hangs in the network, and who is paid for it.
+
+Shape checks live in the pydantic models; checks that need the whole file (duplicate ids,
+references between sections, set membership) live in ``cross_check`` so that every
+problem is reported at once with its key path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.dataclasses import dataclass
+
+from slawatch.config.errors import Issue
+from slawatch.config.types import (
+    Duration,
+    Identifier,
+    InternedId,
+    InternedStr,
+    SecretRef,
+    Strict,
+)
+
+# Devices and sets exist by the hundred thousand: they are slotted dataclasses (~1 KB each
+# instead of ~5 KB as BaseModels) and their rules that need no other row live in
+# cross_check, which reports them with the exact key path.
+_ROW = ConfigDict(extra="forbid")
+
+
+class DeviceKind(StrEnum):
+    CAMERA = "camera"
+    DOOR_HOST = "door_host"
+    CHECKPOINT = "checkpoint"
+    SWITCH = "switch"
+
+
+class ContractUnit(StrEnum):
+    """What one unit of rent pays for: a single device or a whole door-access set."""
+
+    DEVICE = "device"
+    SET = "set"
+
+
+class Site(Strict):
+    id: Identifier
+    name: str
+
+
+class Region(Strict):
+    """A street/township and the police station responsible for it (所属派出所)."""
+
+    id: Identifier
+    name: str
+    street: str | None = None
+    police_station: str | None = None
+
+
+class Contract(Strict):
+    id: Identifier
+    name: str
+    contractor: str | None = None
+    unit: ContractUnit = ContractUnit.DEVICE
+    # CNY per unit per month; when absent the policy's settlement.unit_price applies.
+    unit_price: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    policy: Identifier | None = None
+
+
+class Phase(Strict):
+    """A build phase (建设期): fault rates are also reported per phase."""
+
+    id: Identifier
+    name: str
+    accepted_on: date | None = None
+
+
+class Link(Strict):
+    """A network link (fibre) that switches hang off; backup fibre shortens repair deadlines."""
+
+    id: Identifier
+    name: str | None = None
+    backup_fiber: bool
+
+
+class SnmpV3(Strict):
+    user: str = Field(min_length=1)
+    auth_protocol: Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"] = "SHA"
+    auth_key: SecretRef
+    priv_protocol: Literal["DES", "AES", "AES192", "AES256"] = "AES"
+    priv_key: SecretRef
+
+
+class Credential(Strict):
+    """A named credential set shared by many devices; secrets by reference only."""
+
+    username: str | None = None
+    password: SecretRef | None = None
+    snmp_community: SecretRef | None = None
+    snmp_v3: SnmpV3 | None = None
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> Credential:
+        if self.password is not None and self.username is None:
+            raise ValueError("password given without username")
+        return self
+
+
+@dataclass(frozen=True, slots=True, config=_ROW)
+class OnvifSettings:
+    port: int = Field(default=80, ge=1, le=65535)
+    path: str = Field(default="/onvif/device_service", pattern=r"^/")
+    tls: bool = False
+
+
+@dataclass(frozen=True, slots=True, config=_ROW)
+class SnmpSettings:
+    # Name of a profile in config/profiles/ that says which OIDs to read and how to judge them.
+    profile: InternedId
+    port: int = Field(default=161, ge=1, le=65535)
+    version: Literal["2c", "3"] = "2c"
+
+
+@dataclass(frozen=True, slots=True, config=_ROW)
+class RtspSettings:
+    port: int = Field(default=554, ge=1, le=65535)
+    path: str | None = Field(default=None, pattern=r"^/")
+
+
+@dataclass(frozen=True, slots=True, config=_ROW)
+class TcpSettings:
+    port: Annotated[int, Field(ge=1, le=65535)]
+
+
+@dataclass(frozen=True, slots=True, config=_ROW)
+class Uplink:
+    """Where a device connects: a link directly (``link``), or a port of an access switch."""
+
+    link: InternedId | None = None
+    switch: InternedId | None = None
+    port: int | None = Field(default=None, ge=1, le=1024)
+
+
+@dataclass(frozen=True, slots=True, config=_ROW)
+class Device:
+    id: Identifier
+    name: str
+    kind: DeviceKind
+    site: InternedId
+    address: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")]
+    region: InternedId
+    service_start: date
+    onvif: OnvifSettings | None = None
+    snmp: SnmpSettings | None = None
+    rtsp: RtspSettings | None = None
+    tcp: TcpSettings | None = None
+    credentials: InternedId | None = None
+    point_class: Literal[1, 2, 3] = 2
+    contract: InternedId | None = None
+    phase: InternedId | None = None
+    vendor: InternedStr | None = None
+    model: InternedStr | None = None
+    service_end: date | None = None
+    uplink: Uplink | None = None
+    # Only for switches: how many ports devices may hang off, and the link it rides on.
+    ports: int | None = Field(default=None, ge=1, le=1024)
+    link: InternedId | None = None
+    interval: Duration | None = None
+
+
+@dataclass(frozen=True, slots=True, config=_ROW)
+class DoorAccessSet:
+    """A video door-access set (视频门禁): one door host and its cameras, rented as one unit."""
+
+    id: Identifier
+    name: str
+    host: InternedId
+    cameras: Annotated[list[InternedId], Field(min_length=1)]
+    contract: InternedId | None = None
+
+
+class Inventory(Strict):
+    kind: Literal["inventory"]
+    sites: list[Site] = Field(min_length=1)
+    regions: list[Region] = Field(min_length=1)
+    contracts: list[Contract] = []
+    phases: list[Phase] = []
+    links: list[Link] = []
+    credentials: dict[Identifier, Credential] = {}
+    devices: list[Device] = []
+    sets: list[DoorAccessSet] = []
+
+
+def _duplicates(section: str, ids: list[str]) -> list[Issue]:
+    counts = Counter(ids)
+    first_seen: set[str] = set()
+    issues = []
+    for index, item_id in enumerate(ids):
+        if counts[item_id] > 1:
+            if item_id in first_seen:
+                issues.append(Issue((section, index, "id"), "duplicate id", repr(item_id)))
+            first_seen.add(item_id)
+    return issues
+
+
+def _device_rules(at: tuple[str | int, ...], device: Device) -> list[Issue]:
+    """Rules about one device that pydantic's field checks cannot express."""
+    issues = []
+    if not (device.onvif or device.snmp or device.tcp):
+        issues.append(Issue(at, "a device needs at least one of onvif, snmp or tcp to be probed"))
+    if device.kind in (DeviceKind.DOOR_HOST, DeviceKind.SWITCH) and device.snmp is None:
+        issues.append(Issue((*at, "kind"), "this kind is watched over SNMP: add an snmp section"))
+    if device.kind is DeviceKind.SWITCH:
+        if device.ports is None:
+            issues.append(Issue(at, "a switch needs ports"))
+    else:
+        for name in ("ports", "link"):
+            if getattr(device, name) is not None:
+                issues.append(
+                    Issue((*at, name), "only switches have this; other devices use uplink")
+                )
+    uplink = device.uplink
+    if uplink is not None:
+        if uplink.link is not None and (uplink.switch is not None or uplink.port is not None):
+            issues.append(Issue((*at, "uplink"), "give either link, or switch and port, not both"))
+        elif uplink.link is None and (uplink.switch is None or uplink.port is None):
+            issues.append(Issue((*at, "uplink"), "give either link, or switch and port"))
+    return issues
+
+
+def cross_check(inventory: Inventory) -> list[Issue]:
+    """Checks that need the whole inventory: ids unique, references resolvable, sets sound."""
+    issues: list[Issue] = []
+    for section in ("sites", "regions", "contracts", "phases", "links", "devices", "sets"):
+        issues += _duplicates(section, [item.id for item in getattr(inventory, section)])
+
+    sites = {site.id for site in inventory.sites}
+    regions = {region.id for region in inventory.regions}
+    contracts = {contract.id for contract in inventory.contracts}
+    phases = {phase.id for phase in inventory.phases}
+    links = {link.id for link in inventory.links}
+    devices = {device.id: device for device in inventory.devices}
+
+    def ref(path: tuple[str | int, ...], value: str | None, known: set[str], what: str) -> None:
+        if value is not None and value not in known:
+            issues.append(Issue(path, f"no {what} with this id", repr(value)))
+
+    credentials = set(inventory.credentials)
+    for index, device in enumerate(inventory.devices):
+        at = ("devices", index)
+        issues += _device_rules(at, device)
+        ref((*at, "site"), device.site, sites, "site")
+        ref((*at, "region"), device.region, regions, "region")
+        ref((*at, "contract"), device.contract, contracts, "contract")
+        ref((*at, "phase"), device.phase, phases, "phase")
+        ref((*at, "link"), device.link, links, "link")
+        ref((*at, "credentials"), device.credentials, credentials, "credentials")
+        if device.service_end is not None and device.service_end < device.service_start:
+            issues.append(
+                Issue(
+                    (*at, "service_end"),
+                    f"service_end is before service_start ({device.service_start})",
+                    str(device.service_end),
+                )
+            )
+        uplink = device.uplink
+        if uplink is None:
+            continue
+        ref((*at, "uplink", "link"), uplink.link, links, "link")
+        if uplink.switch is not None:
+            switch = devices.get(uplink.switch)
+            if switch is None or switch.kind is not DeviceKind.SWITCH:
+                issues.append(
+                    Issue((*at, "uplink", "switch"), "no switch with this id", repr(uplink.switch))
+                )
+            elif (
+                uplink.port is not None and switch.ports is not None and uplink.port > switch.ports
+            ):
+                issues.append(
+                    Issue(
+                        (*at, "uplink", "port"),
+                        f"switch {switch.id} has only {switch.ports} ports",
+                        str(uplink.port),
+                    )
+                )
+
+    member_of: dict[str, str] = {}
+    for index, door_set in enumerate(inventory.sets):
+        at = ("sets", index)
+        ref((*at, "contract"), door_set.contract, contracts, "contract")
+        host = devices.get(door_set.host)
+        if host is None or host.kind is not DeviceKind.DOOR_HOST:
+            issues.append(
+                Issue((*at, "host"), "no door_host device with this id", repr(door_set.host))
+            )
+        for position, camera_id in enumerate(door_set.cameras):
+            camera = devices.get(camera_id)
+            if camera is None or camera.kind is not DeviceKind.CAMERA:
+                issues.append(
+                    Issue(
+                        (*at, "cameras", position), "no camera device with this id", repr(camera_id)
+                    )
+                )
+        for position, member in enumerate([door_set.host, *door_set.cameras]):
+            owner = member_of.setdefault(member, door_set.id)
+            if owner != door_set.id:
+                where = (*at, "host") if position == 0 else (*at, "cameras", position - 1)
+                issues.append(Issue(where, f"device already belongs to set {owner}", repr(member)))
+    return issues

@@ -1,0 +1,211 @@
+"""Load any slawatch config file by its ``kind`` and report every problem with file:line.
+
+The same loader serves the running processes and ``check-config``: what check-config
+accepts is exactly what the agent and collector will run with.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
+from slawatch.config.errors import ConfigError, ConfigProblem, Issue, KeyPath, show_value
+from slawatch.config.inventory import Device, DoorAccessSet, Inventory, cross_check
+from slawatch.config.policy import Policy
+from slawatch.config.settings import AgentSettings, CollectorSettings
+from slawatch.config.yamlsource import RowSection, YamlDocument, locate_lines, read_yaml
+
+ConfigModel = Inventory | Policy | AgentSettings | CollectorSettings
+KINDS: dict[str, type[ConfigModel]] = {
+    "inventory": Inventory,
+    "policy": Policy,
+    "agent": AgentSettings,
+    "collector": CollectorSettings,
+}
+_SECRET_KEYS = {"password", "snmp_community", "auth_key", "priv_key", "token"}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+_ROW_TYPES: dict[str, TypeAdapter[Any]] = {
+    "devices": TypeAdapter(list[Device]),
+    "sets": TypeAdapter(list[DoorAccessSet]),
+}
+
+
+def load_config(file: Path, expected: type[M]) -> M:
+    """Load a file that must be of one kind; raise ConfigError listing every problem."""
+    document = read_yaml(file, tuple(_ROW_TYPES) if expected is Inventory else ())
+    _require_mapping(document)
+    return _validate(document, expected)
+
+
+def load_any(file: Path) -> ConfigModel:
+    """Load a config file of whatever kind it declares."""
+    document = read_yaml(file, tuple(_ROW_TYPES))
+    kind = _require_mapping(document).get("kind")
+    model_type = KINDS.get(kind) if isinstance(kind, str) else None
+    if model_type is None:
+        raise ConfigError(
+            [
+                document.problem(
+                    ("kind",),
+                    f"kind must be one of {', '.join(KINDS)}",
+                    show_value(kind) if kind is not None else "nothing",
+                )
+            ]
+        )
+    return _validate(document, model_type)
+
+
+def model_kind(model: ConfigModel) -> str:
+    return next(name for name, known in KINDS.items() if known is type(model))
+
+
+def _require_mapping(document: YamlDocument) -> dict[str, Any]:
+    if not isinstance(document.data, dict):
+        raise ConfigError([document.problem((), "expected a mapping at the top of the file")])
+    return document.data
+
+
+def _validate(document: YamlDocument, model_type: type[M]) -> M:
+    data = document.data
+    row_problems: list[ConfigProblem] = []
+    for name, adapter in _ROW_TYPES.items():
+        section = data.get(name)
+        if not isinstance(section, RowSection):
+            continue
+        try:
+            data[name] = adapter.validate_json(section.json)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            if any(error["type"] == "json_invalid" for error in errors):
+                # Not JSON after all (hand-edited flow YAML): take the general path.
+                return _validate(read_yaml(document.file), model_type)
+            data[name] = []
+            row_problems += _row_problems(document.file, name, section, errors)
+    try:
+        model = model_type.model_validate(data, context={"base_dir": document.file.parent})
+    except ValidationError as exc:
+        raise ConfigError(row_problems + _problems(document, model_type, exc.errors())) from exc
+    if row_problems:
+        raise ConfigError(row_problems)
+    issues = cross_check(model) if isinstance(model, Inventory) else []
+    if issues:
+        raise ConfigError(_located(document, issues))
+    return model
+
+
+def _located(document: YamlDocument, issues: list[Issue]) -> list[ConfigProblem]:
+    lines = locate_lines(document.text, [issue.path for issue in issues])
+    return [
+        ConfigProblem(document.file, lines[issue.path], issue.path, issue.message, issue.value)
+        for issue in issues
+    ]
+
+
+def _row_problems(
+    file: Path, name: str, section: RowSection, errors: list[ErrorDetails]
+) -> list[ConfigProblem]:
+    """Problems in a one-line-per-row section: the row index gives the line directly."""
+    problems = []
+    for error in errors:
+        index = error["loc"][0]
+        assert isinstance(index, int)
+        path: KeyPath = (name, *error["loc"])
+        issue = _issue(Inventory, path, error)
+        problems.append(
+            ConfigProblem(file, section.lines[index], issue.path, issue.message, issue.value)
+        )
+    return problems
+
+
+def _problems(
+    document: YamlDocument, model_type: type[BaseModel], errors: list[ErrorDetails]
+) -> list[ConfigProblem]:
+    issues = []
+    for error in errors:
+        path = _data_path(document.data, error["loc"])
+        issues.append(_issue(model_type, path, error))
+    return _located(document, issues)
+
+
+def _data_path(data: Any, loc: tuple[int | str, ...]) -> KeyPath:
+    """Keep the parts of pydantic's loc that exist in the data (drops union tags, [key])."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        exists = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if exists:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part not in node:
+            # A missing or unknown key: name it, but stop descending.
+            if part[:1] not in "[" and part[0].isidentifier():
+                path.append(part)
+            break
+    return tuple(path)
+
+
+def _issue(model_type: type[BaseModel], path: KeyPath, error: ErrorDetails) -> Issue:
+    kind = error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    value: str | None = None
+    secret = any(part in _SECRET_KEYS for part in path)
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model_type, path[:-1])
+        message = "unknown key"
+        close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
+        if close:
+            message += f"; did you mean {close[0]}?"
+        elif allowed:
+            message += f"; expected one of: {', '.join(sorted(allowed))}"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif secret:
+        value = "<redacted>"
+    elif not isinstance(error["input"], dict | list):
+        value = show_value(error["input"])
+    return Issue(path, message, value)
+
+
+def _allowed_keys(model_type: type[BaseModel], path: KeyPath) -> list[str]:
+    """The field names of the model found at ``path`` (for "did you mean" hints)."""
+    current: Any = model_type
+    for part in path:
+        current = _step(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    for candidate in _unwrap(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            field = candidate.model_fields.get(str(part))
+            if field is not None:
+                return field.annotation
+        origin = typing.get_origin(candidate)
+        if origin is list and isinstance(part, int):
+            return typing.get_args(candidate)[0]
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(candidate)[1]
+    return None
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    return [annotation]

@@ -1,0 +1,109 @@
+"""Settings of the running processes: an agent on an edge server and the central collector."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, model_validator
+
+from slawatch.config.types import ConfigPath, Duration, Identifier, SecretRef, Strict
+
+# MQTT topic levels must not contain wildcards or separators.
+TopicLevel = Identifier
+
+
+class TlsSettings(Strict):
+    ca_file: ConfigPath | None = None
+    cert_file: ConfigPath | None = None
+    key_file: ConfigPath | None = None
+    insecure: bool = False
+
+
+class BrokerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str | None = Field(default=None, max_length=128)
+    username: str | None = None
+    password: SecretRef | None = None
+    tls: TlsSettings | None = None
+    keepalive: Duration = timedelta(seconds=30)
+    # Start a pure-Python broker in-process (the demo); production points at mosquitto/EMQX.
+    embedded: bool = False
+
+
+class Concurrency(Strict):
+    onvif: int = Field(default=500, ge=1)
+    snmp: int = Field(default=100, ge=1)
+    rtsp: int = Field(default=100, ge=1)
+    tcp: int = Field(default=200, ge=1)
+
+
+class PollSettings(Strict):
+    interval: Duration = timedelta(seconds=60)
+    jitter: float = Field(default=0.1, ge=0, le=1)
+    deep_interval: Duration = timedelta(minutes=15)
+    timeout: Duration = timedelta(seconds=3)
+    retries: int = Field(default=1, ge=0, le=5)
+    clock_skew_limit: Duration = timedelta(seconds=10)
+    recording_tolerance: Duration = timedelta(minutes=30)
+    concurrency: Concurrency = Concurrency()
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> PollSettings:
+        if self.timeout * (self.retries + 1) >= self.interval:
+            raise ValueError("timeout × (retries + 1) must be shorter than interval")
+        return self
+
+
+class OutboxSettings(Strict):
+    dir: ConfigPath
+    max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+
+
+class AgentSettings(Strict):
+    kind: Literal["agent"]
+    agent_id: TopicLevel
+    site: TopicLevel
+    inventory: ConfigPath
+    profiles: ConfigPath | None = None
+    broker: BrokerSettings = BrokerSettings()
+    outbox: OutboxSettings
+    poll: PollSettings = PollSettings()
+    metrics_bind: str | None = Field(default=None, pattern=r"^[^:]+:\d{1,5}$")
+
+
+class InfluxSettings(Strict):
+    url: AnyHttpUrl
+    org: str
+    bucket: str
+    token: SecretRef
+    batch_lines: int = Field(default=5000, ge=1, le=100_000)
+
+
+class SpoolSettings(Strict):
+    dir: ConfigPath
+    max_bytes: int = Field(default=10 << 30, ge=1 << 20)
+
+
+class ApiSettings(Strict):
+    bind: str = Field(default="127.0.0.1:8080", pattern=r"^[^:]+:\d{1,5}$")
+    token: SecretRef
+
+
+class Webhook(Strict):
+    url: AnyHttpUrl
+    format: Literal["json", "wecom", "dingtalk"] = "json"
+
+
+class CollectorSettings(Strict):
+    kind: Literal["collector"]
+    inventory: ConfigPath
+    policy: ConfigPath
+    broker: BrokerSettings = BrokerSettings()
+    shared_group: TopicLevel | None = None
+    influx: InfluxSettings | None = None
+    spool: SpoolSettings
+    ledger: ConfigPath
+    api: ApiSettings | None = None
+    webhooks: list[Webhook] = []

@@ -1,0 +1,203 @@
+"""The wire contract: what an agent sends is exactly what a collector reads, and nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.wire import (
+    MAX_PAYLOAD_BYTES,
+    Alive,
+    Batch,
+    Health,
+    Observation,
+    Reason,
+    Status,
+    WireError,
+    alive_topic,
+    decode_alive,
+    decode_batch,
+    decode_observation,
+    encode_alive,
+    encode_batch,
+    encode_observation,
+    observations_of,
+    parse_topic,
+    read_observations,
+    status_topic,
+)
+
+ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}", fullmatch=True)
+names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(lambda moment: moment.replace(microsecond=moment.microsecond // 1000 * 1000))
+
+
+@st.composite
+def statuses(draw: st.DrawFn) -> Status:
+    health = draw(st.sampled_from(Health))
+    reasons = list(Reason) if health is Health.UP else [r for r in Reason if r is not Reason.OK]
+    return Status(
+        device_id=draw(ids),
+        observed_at=draw(moments),
+        health=health,
+        reason=draw(st.sampled_from(reasons)),
+        checks=draw(st.dictionaries(names, st.sampled_from(Reason), max_size=4)),
+        metrics=draw(
+            st.dictionaries(names, st.floats(allow_nan=False, allow_infinity=False), max_size=4)
+        ),
+    )
+
+
+batches = st.builds(
+    Batch,
+    agent_id=ids,
+    site=ids,
+    seq=st.integers(min_value=0, max_value=2**63 - 1),
+    sent_at=moments,
+    statuses=st.lists(statuses(), max_size=8),
+)
+
+
+@given(batches)
+def test_a_batch_survives_the_round_trip(batch: Batch) -> None:
+    assert decode_batch(encode_batch(batch)) == batch
+
+
+@given(statuses(), ids)
+def test_an_observation_survives_the_jsonl_round_trip(status: Status, agent_id: str) -> None:
+    observation = Observation(agent_id=agent_id, **dict(status))
+    line = encode_observation(observation)
+    assert "\n" not in line
+    assert decode_observation(line) == observation
+
+
+@given(st.binary(max_size=512))
+def test_garbage_bytes_only_ever_raise_the_typed_error(payload: bytes) -> None:
+    with contextlib.suppress(WireError):
+        decode_batch(payload)
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+    )
+)
+def test_garbage_json_only_ever_raises_the_typed_error(value: object) -> None:
+    for decode in (decode_batch, decode_alive, decode_observation):
+        with contextlib.suppress(WireError):
+            decode(json.dumps(value))
+
+
+def sample_batch(**changes: object) -> dict[str, object]:
+    batch: dict[str, object] = {
+        "v": 1,
+        "agent_id": "edge-01",
+        "site": "demo",
+        "seq": 41,
+        "sent_at": "2026-07-01T02:00:01.000Z",
+        "statuses": [
+            {
+                "device_id": "CAM001",
+                "observed_at": "2026-07-01T02:00:00.250Z",
+                "health": "down",
+                "reason": "timeout",
+                "checks": {"liveness": "timeout"},
+                "metrics": {"rtt_ms": 3000.0},
+            }
+        ],
+    }
+    batch.update(changes)
+    return batch
+
+
+def test_a_known_payload_decodes_to_event_time_in_utc() -> None:
+    batch = decode_batch(json.dumps(sample_batch()))
+    status = batch.statuses[0]
+    assert status.observed_at == datetime(2026, 7, 1, 2, 0, 0, 250_000, tzinfo=UTC)
+    assert status.health is Health.DOWN
+    assert status.reason is Reason.TIMEOUT
+    assert b'"observed_at":"2026-07-01T02:00:00.250Z"' in encode_batch(batch)
+
+
+def test_local_time_is_converted_to_utc_and_cut_to_milliseconds() -> None:
+    shanghai = timezone(timedelta(hours=8))
+    status = Status(
+        device_id="CAM001",
+        observed_at=datetime(2026, 7, 1, 10, 0, 0, 123_456, tzinfo=shanghai),
+        health=Health.UP,
+        reason=Reason.OK,
+    )
+    assert status.observed_at == datetime(2026, 7, 1, 2, 0, 0, 123_000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        (sample_batch(v=2), "v", "unsupported schema version"),
+        (sample_batch(seq=-1), "seq", "greater than or equal to 0"),
+        (sample_batch(agent_id="edge/01"), "agent_id", "should match pattern"),
+        (sample_batch(extra=1), "extra", "Extra inputs are not permitted"),
+        (
+            sample_batch(statuses=[{**sample_batch()["statuses"][0], "health": "sideways"}]),  # type: ignore[index]
+            "statuses[0].health",
+            "Input should be 'up', 'degraded' or 'down'",
+        ),
+        (
+            sample_batch(
+                statuses=[{**sample_batch()["statuses"][0], "observed_at": "2026-07-01T02:00:00"}]  # type: ignore[index]
+            ),
+            "statuses[0].observed_at",
+            "time zone",
+        ),
+        (
+            sample_batch(statuses=[{**sample_batch()["statuses"][0], "reason": "ok"}]),  # type: ignore[index]
+            "statuses[0]",
+            "a down status needs a reason other than ok",
+        ),
+    ],
+)
+def test_bad_fields_are_named(payload: dict[str, object], field: str, message: str) -> None:
+    with pytest.raises(WireError) as caught:
+        decode_batch(json.dumps(payload))
+    assert caught.value.field == field
+    assert message in caught.value.message
+
+
+def test_infinite_metrics_are_refused() -> None:
+    text = json.dumps(sample_batch()).replace("3000.0", "1e999")
+    with pytest.raises(WireError) as caught:
+        decode_batch(text)
+    assert caught.value.field == "statuses[0].metrics.rtt_ms"
+
+
+def test_oversize_payloads_are_refused_before_parsing() -> None:
+    with pytest.raises(WireError, match="exceeds the limit"):
+        decode_batch(b" " * (MAX_PAYLOAD_BYTES + 1))
+
+
+def test_topics_and_alive_messages() -> None:
+    assert status_topic("demo", "edge-01") == "slawatch/v1/demo/edge-01/status"
+    assert parse_topic(alive_topic("demo", "edge-01")) == ("demo", "edge-01", "alive")
+    with pytest.raises(WireError):
+        parse_topic("slawatch/v1/demo/edge-01/status/extra")
+    alive = Alive(agent_id="edge-01", site="demo", online=False)
+    assert decode_alive(encode_alive(alive)) == alive
+
+
+def test_a_batch_becomes_jsonl_observations_and_a_bad_line_is_named() -> None:
+    batch = decode_batch(json.dumps(sample_batch()))
+    lines = [encode_observation(observation) for observation in observations_of(batch)]
+    assert [o.agent_id for o in read_observations(lines)] == ["edge-01"]
+    with pytest.raises(WireError) as caught:
+        list(read_observations([*lines, "", '{"device_id": "X"}']))
+    assert caught.value.field.startswith("line 3:")

@@ -1,0 +1,299 @@
+"""An operator runs check-config on a broken file and gets every problem with file:line."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
+from tests.conftest import REPO
+
+ALL_KINDS = {"agent", "collector", "inventory", "policy"}
+
+
+def run_check(file: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    code = check_files([file], ALL_KINDS, out)
+    return code, out.getvalue()
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "config/demo/inventory.yaml",
+        "config/demo/agent.yaml",
+        "config/demo/collector.yaml",
+        "config/policies/xinjian-2020.yaml",
+        "config/policies/pingshan-door-access.yaml",
+    ],
+)
+def test_shipped_configs_are_valid(config: str) -> None:
+    code, output = run_check(REPO / config)
+    assert code == EXIT_OK, output
+    assert "ok (" in output
+
+
+# (name, text to replace, replacement, line marker in the broken file, expected message)
+BROKEN_INVENTORIES = [
+    (
+        "unknown key with a hint",
+        "backup_fiber: true}",
+        "backup_fiber: true, colour: red}",
+        "colour: red",
+        "links[0].colour: unknown key; expected one of: backup_fiber, id, name",
+    ),
+    (
+        "misspelt key gets did-you-mean",
+        "    username: admin",
+        "    usrname: admin",
+        "usrname",
+        "credentials.cam-default.usrname: unknown key; did you mean username?",
+    ),
+    (
+        "wrong type",
+        "point_class: 1, region: R01, contract: cam-rent",
+        "point_class: first, region: R01, contract: cam-rent",
+        "point_class: first",
+        "devices[2].point_class: Input should be 1, 2 or 3 (got 'first')",
+    ),
+    (
+        "duplicate device id",
+        "id: CAM002",
+        "id: CAM001",
+        "城关广场球机",
+        "devices[3].id: duplicate id (got 'CAM001')",
+    ),
+    (
+        "uplink to a missing link",
+        "uplink: {link: L2}",
+        "uplink: {link: L9}",
+        "link: L9",
+        "devices[9].uplink.link: no link with this id (got 'L9')",
+    ),
+    (
+        "uplink to a missing switch",
+        "uplink: {switch: SW02, port: 1}",
+        "uplink: {switch: SW99, port: 1}",
+        "SW99",
+        "devices[4].uplink.switch: no switch with this id (got 'SW99')",
+    ),
+    (
+        "uplink to a port the switch does not have",
+        "uplink: {switch: SW02, port: 2}",
+        "uplink: {switch: SW02, port: 30}",
+        "port: 30",
+        "devices[5].uplink.port: switch SW02 has only 8 ports (got 30)",
+    ),
+    (
+        "set with a missing camera",
+        "cameras: [DC001, DC002]",
+        "cameras: [DC001, DC009]",
+        "DC009",
+        "sets[0].cameras[1]: no camera device with this id (got 'DC009')",
+    ),
+    (
+        "set whose host is a camera",
+        "host: DH001",
+        "host: CAM001",
+        "host: CAM001",
+        "sets[0].host: no door_host device with this id (got 'CAM001')",
+    ),
+    (
+        "service_end before service_start",
+        "service_end: 2026-09-30",
+        "service_end: 2026-02-01",
+        "service_end: 2026-02-01",
+        "devices[5].service_end: service_end is before service_start (2026-03-01) (got 2026-02-01)",
+    ),
+    (
+        "secret inline where a reference is required",
+        "password: {env: SLAWATCH_CAMERA_PASSWORD}",
+        "password: hunter2",
+        "password: hunter2",
+        "credentials.cam-default.password: secrets must be a reference {env: NAME} or "
+        "{file: PATH}, not an inline value (got <redacted>)",
+    ),
+    (
+        "bad YAML syntax",
+        "  - {id: R02, name: 新城镇",
+        "  - {id: R02, name: [新城镇",
+        "[新城镇",
+        "(document): invalid YAML:",
+    ),
+    (
+        "duplicate top-level key",
+        "sets:\n",
+        "links: []\nsets:\n",
+        "links: []",
+        "links: duplicate key (got 'links')",
+    ),
+    (
+        "region that does not exist",
+        "region: R02, contract: cam-rent, phase: P1, vendor: Uniview",
+        "region: R07, contract: cam-rent, phase: P1, vendor: Uniview",
+        "R07",
+        "devices[4].region: no region with this id (got 'R07')",
+    ),
+    (
+        "door host without snmp",
+        'snmp: {port: 16111, version: "3", profile: door-host-generic}',
+        "tcp: {port: 80}",
+        "幸福里3栋门禁主机",
+        "devices[6].kind: this kind is watched over SNMP: add an snmp section",
+    ),
+    (
+        "unknown device kind",
+        "kind: checkpoint",
+        "kind: radar",
+        "kind: radar",
+        "devices[9].kind: Input should be 'camera', 'door_host', 'checkpoint' or 'switch' "
+        "(got 'radar')",
+    ),
+    (
+        "device in two sets",
+        "contract: door-rent}",
+        "contract: door-rent}\n  - {id: SET002, name: again, host: DH001, cameras: [DC002]}",
+        "SET002",
+        "sets[1].host: device already belongs to set SET001 (got 'DH001')",
+    ),
+    (
+        "port out of range",
+        "onvif: {port: 18001}",
+        "onvif: {port: 80001}",
+        "80001",
+        "devices[2].onvif.port: Input should be less than or equal to 65535 (got 80001)",
+    ),
+    (
+        "missing required key",
+        "  - {id: P1, name: 一期, accepted_on: 2026-01-15}",
+        "  - {id: P1, accepted_on: 2026-01-15}",
+        "id: P1",
+        "phases[0].name: required key is missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "expected"),
+    [case[1:] for case in BROKEN_INVENTORIES],
+    ids=[case[0] for case in BROKEN_INVENTORIES],
+)
+def test_broken_inventory_is_reported_with_file_line_and_path(
+    tmp_path: Path, demo_inventory_text: str, old: str, new: str, marker: str, expected: str
+) -> None:
+    assert old in demo_inventory_text
+    broken = demo_inventory_text.replace(old, new, 1)
+    file = tmp_path / "inventory.yaml"
+    file.write_text(broken, encoding="utf-8")
+
+    code, output = run_check(file)
+
+    assert code == EXIT_INVALID
+    line = line_of(broken, marker)
+    assert f"{file}:{line}: {expected}" in output, output
+
+
+def test_every_problem_is_listed_not_just_the_first(
+    tmp_path: Path, demo_inventory_text: str
+) -> None:
+    broken = demo_inventory_text.replace("uplink: {link: L2}", "uplink: {link: L9}").replace(
+        "cameras: [DC001, DC002]", "cameras: [DC001, DC009]"
+    )
+    file = tmp_path / "inventory.yaml"
+    file.write_text(broken, encoding="utf-8")
+    code, output = run_check(file)
+    assert code == EXIT_INVALID
+    assert len(output.strip().splitlines()) == 2
+
+
+def test_the_inline_secret_itself_never_appears_in_the_output(
+    tmp_path: Path, demo_inventory_text: str
+) -> None:
+    broken = demo_inventory_text.replace(
+        "priv_key: {env: SLAWATCH_SNMP_PRIV_KEY}", "priv_key: s3cr3t-pr1v"
+    )
+    file = tmp_path / "inventory.yaml"
+    file.write_text(broken, encoding="utf-8")
+    code, output = run_check(file)
+    assert code == EXIT_INVALID
+    assert "priv_key" in output
+    assert "s3cr3t-pr1v" not in output
+
+
+BROKEN_SETTINGS = [
+    (
+        "agent.yaml",
+        "kind: agent\nagent_id: edge-01\nsite: demo\ninventory: inventory.yaml\n"
+        "outbox: {dir: out}\npoll: {interval: 10s, timeout: 6s, retries: 1}\n",
+        6,
+        "poll: timeout × (retries + 1) must be shorter than interval",
+    ),
+    (
+        "agent.yaml",
+        "kind: agent\nagent_id: edge/01\nsite: demo\n"
+        "inventory: inventory.yaml\noutbox: {dir: out}\n",
+        2,
+        "agent_id: String should match pattern",
+    ),
+    (
+        "collector.yaml",
+        "kind: collector\ninventory: inventory.yaml\npolicy: p.yaml\nspool: {dir: s}\n"
+        "ledger: l.sqlite\napi: {bind: 127.0.0.1:8080, token: abc123}\n",
+        6,
+        "api.token: secrets must be a reference",
+    ),
+    (
+        "policy.yaml",
+        "kind: policy\nid: p\nname: p\nresponse_deadline: half an hour\n",
+        4,
+        "response_deadline: expected a duration like 90s, 30m, 4h or 1d (got 'half an hour')",
+    ),
+    (
+        "policy.yaml",
+        "kind: policy\nid: p\nname: p\ntargets:\n  online_rate: 93\n",
+        5,
+        "targets.online_rate: Input should be less than or equal to 1 (got 93)",
+    ),
+    (
+        "policy.yaml",
+        "kind: policy\nid: p\nname: p\ntimezone: Mars/Olympus\n",
+        4,
+        "timezone: unknown IANA time zone (got 'Mars/Olympus')",
+    ),
+    ("thing.yaml", "kind: camera\n", 1, "kind: kind must be one of"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "line", "expected"), BROKEN_SETTINGS)
+def test_broken_settings_and_policies(
+    tmp_path: Path, name: str, text: str, line: int, expected: str
+) -> None:
+    file = tmp_path / name
+    file.write_text(text, encoding="utf-8")
+    code, output = run_check(file)
+    assert code == EXIT_INVALID
+    assert f"{file}:{line}: {expected}" in output, output
+
+
+def test_agent_settings_are_followed_to_their_inventory(
+    tmp_path: Path, demo_inventory_text: str
+) -> None:
+    (tmp_path / "inventory.yaml").write_text(
+        demo_inventory_text.replace("uplink: {link: L2}", "uplink: {link: L9}"), encoding="utf-8"
+    )
+    agent = tmp_path / "agent.yaml"
+    agent.write_text(
+        "kind: agent\nagent_id: edge-01\nsite: demo\n"
+        "inventory: inventory.yaml\noutbox: {dir: out}\n",
+        encoding="utf-8",
+    )
+    code, output = run_check(agent)
+    assert code == EXIT_INVALID
+    assert f"{tmp_path / 'inventory.yaml'}:" in output
+    assert "no link with this id (got 'L9')" in output
