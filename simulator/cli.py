@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiohttp import web
+
+from simulator.control import control_app
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
+from simulator.fleet_runner import Fleet
+from simulator.scenario import load_scenario, play
+from slawatch.config.errors import ConfigError
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
 
 
@@ -21,7 +32,34 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--switches", type=int, default=8)
     fleet.add_argument("--site", default="sim")
     fleet.add_argument("--out", type=Path, required=True, help="folder for inventory.yaml")
+
+    run = commands.add_parser("run", help="serve an inventory's devices over ONVIF, RTSP and SNMP")
+    run.add_argument("--inventory", type=Path, required=True)
+    run.add_argument("--control", default="127.0.0.1:9900", help="HOST:PORT of the fault API")
+    run.add_argument("--scenario", type=Path, help="YAML fault timeline to play")
+    run.add_argument("--speed", type=float, default=1.0, help="play the scenario N times faster")
     return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    inventory = load_config(args.inventory, Inventory)
+    steps = load_scenario(args.scenario) if args.scenario else []
+    fleet = Fleet(inventory)
+    await fleet.start()
+    host, _, port = args.control.rpartition(":")
+    runner = web.AppRunner(control_app(fleet))
+    await runner.setup()
+    await web.TCPSite(runner, host, int(port)).start()
+    print(f"serving {len(fleet.devices)} devices; fault API on http://{args.control}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    player = asyncio.create_task(play(fleet, steps, args.speed), name="scenario")
+    await stop.wait()
+    player.cancel()
+    await runner.cleanup()
+    await fleet.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,6 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             fleet_sets(size),
         )
         print(f"{file}: {size.devices} devices")
+        return 0
+    if args.command == "run":
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+        try:
+            asyncio.run(_serve(args))
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        except LookupError as exc:  # a secret reference that cannot be read
+            print(f"slawatch-sim: {exc}", file=sys.stderr)
+            return 2
         return 0
     raise AssertionError(args.command)
 

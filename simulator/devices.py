@@ -1,0 +1,173 @@
+"""What a simulated device is right now: its clock, boot time, counters and injected faults.
+
+Every protocol server (ONVIF, RTSP, SNMP) asks the same ``SimDevice`` how to answer, so
+one fault is seen consistently across protocols, and topology faults (a switch port or a
+whole link down) reach every device behind them at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from slawatch.config.inventory import Device, DeviceKind, Inventory
+
+Clock = Callable[[], float]
+
+
+class Fault(StrEnum):
+    """Everything that can be injected; several may be active on one device."""
+
+    DOWN = "down"  # with a DownMode: silent, refused or slow
+    GARBAGE = "garbage"  # replies with bytes that are not the protocol
+    TRUNCATED = "truncated"  # replies cut in half
+    WRONG_CREDENTIALS = "wrong_credentials"  # the device's password was changed on site
+    STREAM_UNAVAILABLE = "stream_unavailable"  # RTSP refuses (or stalls, see mode)
+    CLOCK_SKEW = "clock_skew"  # seconds in ``skew_s``
+    RECORDING_GAP = "recording_gap"  # recording stopped ``gap_s`` seconds ago
+    CAPTURES_STALL = "captures_stall"  # checkpoint capture counter stops growing
+    DOOR_FORCED = "door_forced"
+    TAMPER = "tamper"
+    HOSTILE = "hostile"  # with a HostileMode: hostile XML or endless bodies
+
+
+class DownMode(StrEnum):
+    SILENT = "silent"  # packets vanish: the client times out
+    REFUSED = "refused"  # TCP connections are reset / refused
+    SLOW = "slow"  # answers, but only after ``slow_s`` (past any sane timeout)
+
+
+class HostileMode(StrEnum):
+    BILLION_LAUGHS = "billion_laughs"
+    EXTERNAL_ENTITY = "external_entity"
+    OVERSIZE = "oversize"
+    ENDLESS_CHUNKED = "endless_chunked"
+
+
+@dataclass
+class SimDevice:
+    spec: Device
+    username: str | None = None
+    password: str | None = None
+    community: str | None = None
+    clock: Clock = time.time
+    boot_time: float = 0.0
+    skew_s: float = 0.0
+    gap_s: float = 0.0
+    slow_s: float = 30.0
+    down_mode: DownMode = DownMode.SILENT
+    stream_mode: DownMode = DownMode.REFUSED
+    hostile_mode: HostileMode = HostileMode.BILLION_LAUGHS
+    faults: set[Fault] = field(default_factory=set)
+    # Set by the fleet from topology: True while the device's port, switch or link is down.
+    cut_off: bool = False
+    captures_base: int = 0
+    captures_stalled_at: float | None = None
+    down_ports: set[int] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def now(self) -> float:
+        """The device's own wall clock, skew included."""
+        return self.clock() + (self.skew_s if Fault.CLOCK_SKEW in self.faults else 0.0)
+
+    def uptime_ticks(self) -> int:
+        """sysUpTime in hundredths of a second since the last (simulated) boot."""
+        return max(0, int((self.clock() - self.boot_time) * 100)) % 2**32
+
+    def reachable_mode(self) -> DownMode | None:
+        """None when the device answers normally; else how it fails to."""
+        if self.cut_off:
+            return DownMode.SILENT
+        if Fault.DOWN in self.faults:
+            return self.down_mode
+        return None
+
+    def reboot(self) -> None:
+        self.boot_time = self.clock()
+
+    def captures(self) -> int:
+        """Checkpoint capture counter: grows ~1 capture per 2 s of traffic unless stalled."""
+        moment = self.clock()
+        if self.captures_stalled_at is not None:
+            moment = self.captures_stalled_at
+        return self.captures_base + int((moment - self.boot_time) / 2)
+
+    def inject(self, fault: Fault) -> None:
+        if fault is Fault.CAPTURES_STALL and self.captures_stalled_at is None:
+            self.captures_stalled_at = self.clock()
+        self.faults.add(fault)
+
+    def clear(self, fault: Fault | None = None) -> None:
+        """Clear one fault, or every fault (power restored)."""
+        cleared = set(self.faults) if fault is None else {fault}
+        if Fault.CAPTURES_STALL in cleared and self.captures_stalled_at is not None:
+            self.captures_base = self.captures() - int((self.clock() - self.boot_time) / 2)
+            self.captures_stalled_at = None
+        self.faults -= cleared
+        if fault is None:
+            self.down_ports.clear()
+
+
+class Topology:
+    """Which devices sit behind which switch port, switch and link."""
+
+    def __init__(self, devices: Iterable[SimDevice]) -> None:
+        self.devices = {device.id: device for device in devices}
+        self.down_links: set[str] = set()
+        self.down_switches: set[str] = set()
+
+    def link_of(self, device: Device) -> str | None:
+        if device.kind is DeviceKind.SWITCH:
+            return device.link
+        if device.uplink is None:
+            return None
+        if device.uplink.link is not None:
+            return device.uplink.link
+        switch = self.devices.get(device.uplink.switch or "")
+        return switch.spec.link if switch is not None else None
+
+    def refresh(self) -> None:
+        """Recompute who is cut off after a port, switch or link changed state."""
+        switches = [d for d in self.devices.values() if d.spec.kind is DeviceKind.SWITCH]
+        for switch in switches:
+            switch.cut_off = switch.spec.link in self.down_links or switch.id in self.down_switches
+        for device in self.devices.values():
+            spec = device.spec
+            if spec.kind is DeviceKind.SWITCH:
+                continue
+            cut = self.link_of(spec) in self.down_links
+            if spec.uplink is not None and spec.uplink.switch is not None:
+                switch = self.devices[spec.uplink.switch]
+                cut = cut or spec.uplink.port in switch.down_ports
+                cut = cut or switch.reachable_mode() is not None
+            device.cut_off = cut
+
+    def behind_link(self, link: str) -> list[SimDevice]:
+        return [device for device in self.devices.values() if self.link_of(device.spec) == link]
+
+
+def build_devices(
+    inventory: Inventory, secrets: Callable[[str], dict[str, str]], clock: Clock = time.time
+) -> list[SimDevice]:
+    """One SimDevice per inventory device, booted a random-looking while ago."""
+    devices = []
+    started = clock()
+    for index, spec in enumerate(inventory.devices):
+        credentials = secrets(spec.credentials) if spec.credentials else {}
+        devices.append(
+            SimDevice(
+                spec=spec,
+                username=credentials.get("username"),
+                password=credentials.get("password"),
+                community=credentials.get("community"),
+                clock=clock,
+                boot_time=started - 3600 - (index * 7919) % 864_000,
+                captures_base=(index * 104_729) % 1_000_000,
+            )
+        )
+    return devices

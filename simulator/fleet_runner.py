@@ -1,0 +1,190 @@
+"""Serve a whole inventory of simulated devices and inject faults into it (the Python API).
+
+``Fleet`` owns every device's state and the three protocol servers. Faults are injected
+by target: a device id, ``port:SW/N`` (one switch port), ``switch:SW`` or ``link:L`` —
+the last three cut off every device behind them at once, as a real outage would.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+import zlib
+from dataclasses import dataclass
+
+from simulator.devices import (
+    Clock,
+    DownMode,
+    Fault,
+    HostileMode,
+    SimDevice,
+    Topology,
+    build_devices,
+)
+from simulator.onvif_replies import PERSONALITIES, Personality, load_personalities
+from simulator.onvif_server import CameraServer
+from simulator.rtsp_server import RtspServer
+from simulator.snmp_agent import SnmpSimulator
+from slawatch.config.inventory import Inventory
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RTSP_PORT = 554
+# Which captured firmware a camera of each vendor speaks; others are spread over all three.
+VENDOR_PERSONALITY = {
+    "Hikvision": "ipnc-ipg8150pss",
+    "Dahua": "noname-ipdh4k8m05bs",
+    "Uniview": "onvif-enp1a14ir25x",
+}
+
+
+class UnknownTargetError(LookupError):
+    """A fault target that names no device, port, switch or link of the fleet."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    fault: Fault
+    mode: str | None = None
+    seconds: float | None = None
+
+
+def resolve_secrets(inventory: Inventory) -> dict[str, dict[str, str]]:
+    """Read every credential reference now, so a missing secret fails at start, by name."""
+    resolved: dict[str, dict[str, str]] = {}
+    for name, credential in inventory.credentials.items():
+        values: dict[str, str] = {}
+        if credential.username is not None:
+            values["username"] = credential.username
+        if credential.password is not None:
+            values["password"] = credential.password.resolve().get_secret_value()
+        if credential.snmp_community is not None:
+            values["community"] = credential.snmp_community.resolve().get_secret_value()
+        if credential.snmp_v3 is not None:
+            values["auth_key"] = credential.snmp_v3.auth_key.resolve().get_secret_value()
+            values["priv_key"] = credential.snmp_v3.priv_key.resolve().get_secret_value()
+        resolved[name] = values
+    return resolved
+
+
+class Fleet:
+    def __init__(self, inventory: Inventory, clock: Clock = time.time) -> None:
+        secrets = resolve_secrets(inventory)
+        self.inventory = inventory
+        self.devices = build_devices(inventory, lambda name: secrets.get(name, {}), clock)
+        self.by_id = {device.id: device for device in self.devices}
+        self.topology = Topology(self.devices)
+        self._personalities = load_personalities()
+        self.cameras = CameraServer(self._personality_of, self._rtsp_port)
+        self.rtsp = RtspServer()
+        self.snmp = SnmpSimulator(inventory, lambda name: secrets.get(name, {}))
+
+    def _personality_of(self, device: SimDevice) -> Personality:
+        name = VENDOR_PERSONALITY.get(device.spec.vendor or "")
+        if name is None:
+            name = PERSONALITIES[zlib.crc32(device.id.encode()) % len(PERSONALITIES)]
+        return self._personalities[name]
+
+    @staticmethod
+    def _rtsp_port(device: SimDevice) -> int:
+        return device.spec.rtsp.port if device.spec.rtsp is not None else DEFAULT_RTSP_PORT
+
+    async def start(self) -> None:
+        _raise_file_limit()
+        for device in self.devices:
+            if device.spec.onvif is not None:
+                await self.cameras.attach(device)
+                await self.rtsp.attach(device, self._rtsp_port(device))
+        await self.snmp.attach(d for d in self.devices if d.spec.snmp is not None)
+        log.info("serving %d simulated devices", len(self.devices))
+
+    async def close(self) -> None:
+        await self.cameras.close()
+        await self.rtsp.close()
+        self.snmp.close()
+
+    @property
+    def requests(self) -> int:
+        return self.cameras.requests + self.rtsp.requests + self.snmp.responder.requests
+
+    # Fault injection -------------------------------------------------------------------
+
+    async def inject(self, target: str, spec: FaultSpec) -> list[str]:
+        """Inject a fault; returns the ids of the devices it reaches."""
+        kind, _, name = target.partition(":")
+        if name and kind in ("link", "switch", "port"):
+            return self._topology_fault(kind, name, down=True)
+        device = self._device(target)
+        if spec.fault is Fault.DOWN:
+            device.down_mode = DownMode(spec.mode or DownMode.SILENT)
+            if spec.seconds is not None:
+                device.slow_s = spec.seconds
+        elif spec.fault is Fault.STREAM_UNAVAILABLE:
+            device.stream_mode = DownMode(spec.mode or DownMode.REFUSED)
+        elif spec.fault is Fault.CLOCK_SKEW:
+            device.skew_s = spec.seconds if spec.seconds is not None else 600.0
+        elif spec.fault is Fault.RECORDING_GAP:
+            device.gap_s = spec.seconds if spec.seconds is not None else 7200.0
+        elif spec.fault is Fault.HOSTILE:
+            device.hostile_mode = HostileMode(spec.mode or HostileMode.BILLION_LAUGHS)
+        device.inject(spec.fault)
+        if spec.fault is Fault.DOWN and device.down_mode is DownMode.REFUSED:
+            self.cameras.stop_listening(device)
+        self.topology.refresh()
+        return [device.id]
+
+    async def clear(self, target: str, fault: Fault | None = None) -> list[str]:
+        """Clear one fault or all of them (``power restored``) on a target."""
+        kind, _, name = target.partition(":")
+        if name and kind in ("link", "switch", "port"):
+            return self._topology_fault(kind, name, down=False)
+        device = self._device(target)
+        device.clear(fault)
+        if device.spec.onvif is not None:
+            await self.cameras.listen(device)
+        self.topology.refresh()
+        return [device.id]
+
+    def reboot(self, target: str) -> None:
+        self._device(target).reboot()
+
+    async def power_restored(self) -> None:
+        """Everything back: every fault cleared, every port, switch and link up."""
+        self.topology.down_links.clear()
+        self.topology.down_switches.clear()
+        for device in self.devices:
+            await self.clear(device.id)
+
+    def _device(self, device_id: str) -> SimDevice:
+        device = self.by_id.get(device_id)
+        if device is None:
+            raise UnknownTargetError(f"no simulated device {device_id!r}")
+        return device
+
+    def _topology_fault(self, kind: str, name: str, *, down: bool) -> list[str]:
+        topology = self.topology
+        if kind == "link":
+            if name not in {link.id for link in self.inventory.links}:
+                raise UnknownTargetError(f"no link {name!r}")
+            (topology.down_links.add if down else topology.down_links.discard)(name)
+        elif kind == "switch":
+            self._device(name)
+            (topology.down_switches.add if down else topology.down_switches.discard)(name)
+        else:
+            switch_id, _, port_text = name.partition("/")
+            switch = self._device(switch_id)
+            if not port_text.isdigit():
+                raise UnknownTargetError(f"port target must be port:SWITCH/N, got {name!r}")
+            (switch.down_ports.add if down else switch.down_ports.discard)(int(port_text))
+        before = {device.id for device in self.devices if device.cut_off}
+        topology.refresh()
+        after = {device.id for device in self.devices if device.cut_off}
+        return sorted(after - before if down else before - after)
+
+
+def _raise_file_limit() -> None:
+    """Every simulated device holds up to three sockets: lift the soft descriptor limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -1,0 +1,230 @@
+"""Simulated ONVIF cameras over HTTP (SOAP 1.2), many per process, one listener per camera.
+
+The camera is chosen by the address and port the request arrived on, exactly like a
+real network where each camera has its own IP. WS-Security UsernameToken is verified
+for real (PasswordDigest = Base64(SHA-1(nonce + created + password)), or PasswordText);
+a wrong password gets the ``ter:NotAuthorized`` fault a real camera sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import Callable
+
+from aiohttp import web
+from lxml import etree
+
+from simulator.devices import DownMode, Fault, HostileMode, SimDevice
+from simulator.onvif_replies import (
+    ACTION_NOT_SUPPORTED,
+    NOT_AUTHORIZED,
+    Personality,
+    clock_values,
+    iso,
+)
+
+log = logging.getLogger(__name__)
+
+SOAP_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+MAX_REQUEST_BYTES = 256 * 1024
+# Operations a camera answers without credentials (ONVIF Core's PRE_AUTH class).
+PRE_AUTH = {"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetHostname"}
+_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol">
+<!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+<!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+<!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+<!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+<!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">]>
+<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>
+<tds:GetSystemDateAndTimeResponse xmlns:tds="http://www.onvif.org/ver10/device/wsdl">&lol9;
+</tds:GetSystemDateAndTimeResponse></s:Body></s:Envelope>"""
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE s:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>
+<tds:GetDeviceInformationResponse xmlns:tds="http://www.onvif.org/ver10/device/wsdl">
+<tds:Manufacturer>&xxe;</tds:Manufacturer></tds:GetDeviceInformationResponse></s:Body></s:Envelope>"""
+
+
+class SoapRequest:
+    """The parts of a SOAP request a camera looks at: operation and UsernameToken."""
+
+    def __init__(self, body: bytes) -> None:
+        root = etree.fromstring(body, _PARSER)
+        soap_body = next((e for e in root if etree.QName(e).localname == "Body"), None)
+        first = next(iter(soap_body), None) if soap_body is not None else None
+        if first is None or not isinstance(first.tag, str):
+            raise ValueError("no operation in the SOAP body")
+        self.operation = etree.QName(first).localname
+        self.namespace = etree.QName(first).namespace or ""
+        token = root.find(f".//{{{_WSSE}}}UsernameToken")
+        self.username = self.password = self.password_type = self.nonce = self.created = None
+        if token is not None:
+            self.username = token.findtext(f"{{{_WSSE}}}Username")
+            password = token.find(f"{{{_WSSE}}}Password")
+            if password is not None:
+                self.password = password.text or ""
+                self.password_type = password.get("Type", "")
+            self.nonce = token.findtext(f"{{{_WSSE}}}Nonce")
+            self.created = token.findtext(f"{{{_WSU}}}Created")
+
+    def authenticates(self, username: str | None, password: str | None) -> bool:
+        if username is None or password is None:
+            return True
+        if self.username != username or self.password is None:
+            return False
+        if (self.password_type or "").endswith("#PasswordText"):
+            return hmac.compare_digest(self.password, password)
+        try:
+            nonce = base64.b64decode(self.nonce or "", validate=True)
+        except ValueError:
+            return False
+        digest = hashlib.sha1(nonce + (self.created or "").encode() + password.encode())  # noqa: S324 - the WS-Security spec mandates SHA-1
+        expected = base64.b64encode(digest.digest()).decode()
+        return hmac.compare_digest(self.password, expected)
+
+
+class CameraServer:
+    """Serves every simulated camera; ``attach`` opens one listener per camera address."""
+
+    def __init__(
+        self,
+        personality_of: Callable[[SimDevice], Personality],
+        stream_port: Callable[[SimDevice], int],
+    ) -> None:
+        self._personality_of = personality_of
+        self._stream_port = stream_port
+        self._by_socket: dict[tuple[str, int], SimDevice] = {}
+        self._listeners: dict[str, asyncio.Server] = {}
+        self._server = web.Server(self._handle)
+        self.requests = 0
+
+    async def attach(self, device: SimDevice) -> None:
+        assert device.spec.onvif is not None
+        key = (device.spec.address, device.spec.onvif.port)
+        self._by_socket[key] = device
+        await self.listen(device)
+
+    async def listen(self, device: SimDevice) -> None:
+        """(Re)open the camera's listener; refused mode closes it so connects get RST."""
+        assert device.spec.onvif is not None
+        if device.id in self._listeners:
+            return
+        loop = asyncio.get_running_loop()
+        self._listeners[device.id] = await loop.create_server(
+            self._server,
+            device.spec.address,
+            device.spec.onvif.port,
+            reuse_address=True,
+            backlog=512,
+        )
+
+    def stop_listening(self, device: SimDevice) -> None:
+        listener = self._listeners.pop(device.id, None)
+        if listener is not None:
+            listener.close()
+
+    async def close(self) -> None:
+        for listener in self._listeners.values():
+            listener.close()
+        self._listeners.clear()
+        await self._server.shutdown(1)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.requests += 1
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        device = self._by_socket.get((sockname[0], sockname[1])) if sockname else None
+        if device is None:
+            return web.Response(status=404)
+        mode = device.reachable_mode()
+        if mode is DownMode.REFUSED and request.transport is not None:
+            request.transport.abort()  # a kept-alive connection is reset; new ones are refused
+        if mode is DownMode.SILENT or mode is DownMode.REFUSED:
+            await asyncio.Event().wait()  # the client times out; cancelled when it hangs up
+        if mode is DownMode.SLOW:
+            await asyncio.sleep(device.slow_s)
+        if Fault.HOSTILE in device.faults:
+            return await self._hostile(request, device.hostile_mode)
+        if Fault.GARBAGE in device.faults:
+            return web.Response(body=os.urandom(512), content_type="application/soap+xml")
+        body = await request.content.read(MAX_REQUEST_BYTES + 1)
+        if len(body) > MAX_REQUEST_BYTES:
+            return web.Response(status=413)
+        try:
+            soap = SoapRequest(body)
+        except (etree.XMLSyntaxError, ValueError):
+            return self._fault(ACTION_NOT_SUPPORTED.render(**self._values(device)), 400)
+        return self._answer(device, soap)
+
+    def _answer(self, device: SimDevice, soap: SoapRequest) -> web.Response:
+        personality = self._personality_of(device)
+        values = self._values(device)
+        if soap.operation not in PRE_AUTH:
+            password = device.password
+            if Fault.WRONG_CREDENTIALS in device.faults and password is not None:
+                password = password + "-changed-on-site"
+            if not soap.authenticates(device.username, password):
+                return self._fault(NOT_AUTHORIZED.render(**values), 401)
+        reply = personality.replies.get(soap.operation)
+        if reply is None:
+            return self._fault(ACTION_NOT_SUPPORTED.render(**values), 400)
+        body = reply.render(**values)
+        if Fault.TRUNCATED in device.faults:
+            body = body[: len(body) // 2]
+        return web.Response(body=body, content_type="application/soap+xml", charset="utf-8")
+
+    def _values(self, device: SimDevice) -> dict[str, str]:
+        assert device.spec.onvif is not None
+        address = device.spec.address
+        now = device.now()
+        until = now - (device.gap_s if Fault.RECORDING_GAP in device.faults else 0.0)
+        digest = hashlib.sha256(device.id.encode()).hexdigest()
+        return clock_values(now) | {
+            "serial": f"SIM{digest[:16].upper()}",
+            "http_base": f"http://{address}:{device.spec.onvif.port}",
+            "https_base": f"https://{address}:{device.spec.onvif.port}",
+            "rtsp_base": f"rtsp://{address}:{self._stream_port(device)}",
+            "stream_uri": f"rtsp://{address}:{self._stream_port(device)}/{device.id}/main",
+            "recording_from": iso(device.boot_time - 30 * 86400),
+            "recording_until": iso(until),
+            "address": address,
+            "mac": ":".join(digest[i : i + 2] for i in range(0, 12, 2)),
+        }
+
+    @staticmethod
+    def _fault(body: bytes, status: int) -> web.Response:
+        return web.Response(
+            status=status, body=body, content_type="application/soap+xml", charset="utf-8"
+        )
+
+    @staticmethod
+    async def _hostile(request: web.BaseRequest, mode: HostileMode) -> web.StreamResponse:
+        if mode is HostileMode.BILLION_LAUGHS:
+            return web.Response(body=BILLION_LAUGHS, content_type="application/soap+xml")
+        if mode is HostileMode.EXTERNAL_ENTITY:
+            return web.Response(body=EXTERNAL_ENTITY, content_type="application/soap+xml")
+        response = web.StreamResponse(headers={"Content-Type": SOAP_CONTENT_TYPE})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = b"<a>" + b"x" * 65_536 + b"</a>"
+        if mode is HostileMode.OVERSIZE:
+            for _ in range(1024):  # 64 MiB
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        while True:  # endless: until the client gives up
+            await response.write(chunk)
+            await asyncio.sleep(0.05)

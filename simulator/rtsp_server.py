@@ -1,0 +1,178 @@
+"""Simulated RTSP streams (RFC 2326): OPTIONS and DESCRIBE with an SDP, Digest auth.
+
+Enough of RTSP to tell "the camera's video is available now": a DESCRIBE that returns a
+plausible H.264/H.265 SDP. ``stream_unavailable`` makes it refuse (503) or stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import zlib
+
+from simulator.devices import DownMode, Fault, SimDevice
+
+log = logging.getLogger(__name__)
+
+REALM = "IP Camera"
+MAX_REQUEST_BYTES = 16 * 1024
+_AUTH_FIELD = re.compile(r'(\w+)="?([^",]*)"?')
+
+
+# Parameter sets as a 1080p camera announces them (H.264 High profile, H.265 Main).
+_H264_FMTP = (
+    "a=fmtp:96 packetization-mode=1;profile-level-id=640028;"
+    "sprop-parameter-sets=Z2QAKKwbGoB4AiflwFuAgICgAAB9AAAOpgI=,aO44sA=="
+)
+_H265_FMTP = (
+    "a=fmtp:96 sprop-vps=QAEMAf//AWAAAAMAkAAAAwAAAwB4mZgJ;"
+    "sprop-sps=QgEBAWAAAAMAkAAAAwAAAwB4oAPAgBDllmZpJMrgEAAAAwAQAAADAeCA"
+)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - RFC 2617 Digest is MD5
+
+
+def sdp_for(device: SimDevice) -> str:
+    """An SDP like cameras send: H.265 for odd-numbered devices, H.264 otherwise."""
+    h265 = zlib.crc32(device.id.encode()) % 2 == 1
+    codec = "H265/90000" if h265 else "H264/90000"
+    fmtp = _H265_FMTP if h265 else _H264_FMTP
+    return (
+        "v=0\r\n"
+        f"o=- {zlib.crc32(device.id.encode())} 1 IN IP4 {device.spec.address}\r\n"
+        "s=Media Presentation\r\n"
+        f"c=IN IP4 {device.spec.address}\r\n"
+        "t=0 0\r\n"
+        "a=control:*\r\n"
+        "m=video 0 RTP/AVP 96\r\n"
+        f"a=rtpmap:96 {codec}\r\n"
+        f"{fmtp}\r\n"
+        "a=control:trackID=1\r\n"
+    )
+
+
+class RtspProtocol(asyncio.Protocol):
+    def __init__(self, server: RtspServer) -> None:
+        self._server = server
+        self._buffer = b""
+        self._transport: asyncio.Transport | None = None
+        self._nonce = os.urandom(8).hex()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) > MAX_REQUEST_BYTES:
+            self._close()
+            return
+        while b"\r\n\r\n" in self._buffer:
+            head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+            self._respond(head.decode("latin-1"))
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _respond(self, head: str) -> None:
+        assert self._transport is not None
+        sockname = self._transport.get_extra_info("sockname")
+        device = self._server.device_at(sockname[0], sockname[1])
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        cseq = headers.get("cseq", "0")
+        self._server.requests += 1
+        if device is None or len(parts) != 3 or not parts[2].startswith("RTSP/1."):
+            self._send(400, "Bad Request", cseq)
+            return
+        method, uri = parts[0], parts[1]
+        mode = device.reachable_mode()
+        if mode is not None:
+            if mode is DownMode.REFUSED:
+                self._transport.abort()
+            return  # silent or slow: the client times out
+        if Fault.STREAM_UNAVAILABLE in device.faults:
+            if device.stream_mode is DownMode.REFUSED:
+                self._send(503, "Service Unavailable", cseq)
+            return
+        if method == "OPTIONS":
+            self._send(200, "OK", cseq, {"Public": "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN"})
+            return
+        if method != "DESCRIBE":
+            self._send(405, "Method Not Allowed", cseq, {"Allow": "OPTIONS, DESCRIBE"})
+            return
+        if device.password is not None and not self._authorized(device, method, headers):
+            challenge = f'Digest realm="{REALM}", nonce="{self._nonce}"'
+            self._send(401, "Unauthorized", cseq, {"WWW-Authenticate": challenge})
+            return
+        self._send(
+            200,
+            "OK",
+            cseq,
+            {"Content-Base": uri.rstrip("/") + "/", "Content-Type": "application/sdp"},
+            sdp_for(device).encode(),
+        )
+
+    def _authorized(self, device: SimDevice, method: str, headers: dict[str, str]) -> bool:
+        header = headers.get("authorization", "")
+        if not header.startswith("Digest "):
+            return False
+        fields = dict(_AUTH_FIELD.findall(header[7:]))
+        password = device.password or ""
+        if Fault.WRONG_CREDENTIALS in device.faults:
+            password += "-changed-on-site"
+        ha1 = _md5(f"{device.username}:{REALM}:{password}")
+        ha2 = _md5(f"{method}:{fields.get('uri', '')}")
+        expected = _md5(f"{ha1}:{self._nonce}:{ha2}")
+        return fields.get("username") == device.username and fields.get("response") == expected
+
+    def _send(
+        self,
+        code: int,
+        reason: str,
+        cseq: str,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        assert self._transport is not None
+        lines = [f"RTSP/1.0 {code} {reason}", f"CSeq: {cseq}", "Server: slawatch-sim"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body:
+            lines.append(f"Content-Length: {len(body)}")
+        self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+
+class RtspServer:
+    """One RTSP listener per camera address; the socket the request came in on picks the camera."""
+
+    def __init__(self) -> None:
+        self._by_socket: dict[tuple[str, int], SimDevice] = {}
+        self._listeners: list[asyncio.Server] = []
+        self.requests = 0
+
+    def device_at(self, host: str, port: int) -> SimDevice | None:
+        return self._by_socket.get((host, port))
+
+    async def attach(self, device: SimDevice, port: int) -> None:
+        self._by_socket[(device.spec.address, port)] = device
+        loop = asyncio.get_running_loop()
+        self._listeners.append(
+            await loop.create_server(
+                lambda: RtspProtocol(self), device.spec.address, port, reuse_address=True
+            )
+        )
+
+    async def close(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+        self._listeners.clear()

@@ -1,0 +1,329 @@
+"""Simulated SNMP agents (v2c and v3 authPriv) serving real devices' recordings.
+
+pysnmp's engine does the protocol work (BER, community checks, USM authentication and
+privacy), so Net-SNMP's tools and our agent talk to it as to any device. One UDP socket
+per device address; the socket a request arrived on picks the device. Values come from
+``.snmprec`` recordings of real devices (shared per model), overlaid with what must live:
+sysUpTime (resets on reboot), switch port status, door state, checkpoint counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config
+from pysnmp.entity.engine import SnmpEngine
+from pysnmp.entity.rfc3413 import cmdrsp, context
+from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.proto.api import v2c
+
+from simulator.devices import DownMode, Fault, SimDevice
+from slawatch.config.inventory import DeviceKind, Inventory
+
+log = logging.getLogger(__name__)
+
+CAPTURES = Path(__file__).resolve().parent / "captures" / "snmp"
+Oid = tuple[int, ...]
+
+# Private OIDs of the simulated door hosts and checkpoint hosts. No public recording of
+# either exists, so they live under IANA's documentation enterprise number (RFC 5612).
+SIM_ENTERPRISE = (1, 3, 6, 1, 4, 1, 32473)
+DOOR_STATE = (*SIM_ENTERPRISE, 1, 1, 0)  # 1 closed, 2 open, 3 forced open
+DOOR_TAMPER = (*SIM_ENTERPRISE, 1, 2, 0)  # 1 normal, 2 tampered
+CAPTURE_COUNT = (*SIM_ENTERPRISE, 2, 1, 0)  # Counter64, captures since boot
+UPLOAD_BACKLOG = (*SIM_ENTERPRISE, 2, 2, 0)  # Gauge32, captures waiting for upload
+SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+HR_SYSTEM_UPTIME = (1, 3, 6, 1, 2, 1, 25, 1, 1, 0)
+IF_TYPE = (1, 3, 6, 1, 2, 1, 2, 2, 1, 3)
+IF_OPER_STATUS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+MAX_VARBINDS = 64
+
+# Which real recording stands in for each kind of device.
+MODEL_FILES = {
+    DeviceKind.SWITCH: "h3c-e528-switch_snmpsimdata.snmprec",
+    DeviceKind.DOOR_HOST: "linux-embedded-dcbc600_snmpsimdata.snmprec",
+    DeviceKind.CHECKPOINT: "linux-netsnmp-ucd-hr_snmpsimdata.snmprec",
+    DeviceKind.CAMERA: "hanwha-samsung-ipolis-sno7084r_snmpsimdata.snmprec",
+}
+
+
+def parse_oid(text: str) -> Oid:
+    return tuple(int(part) for part in text.strip(".").split("."))
+
+
+def _value(tag: str, raw: str) -> Any:
+    """Turn one snmprec ``type|value`` into a pysnmp value (hex for ``4x``/``64x``/``68x``)."""
+    hexed = tag.endswith("x")
+    code = tag.rstrip("x")
+    data = bytes.fromhex(raw) if hexed else raw.encode()
+    if code == "2":
+        return rfc1902.Integer32(int(raw))
+    if code == "4":
+        return rfc1902.OctetString(data)
+    if code == "5":
+        return v2c.Null("")
+    if code == "6":
+        return rfc1902.ObjectIdentifier(raw)
+    if code == "64":
+        return rfc1902.IpAddress(data if hexed else raw)
+    if code == "65":
+        return rfc1902.Counter32(int(raw))
+    if code == "66":
+        return rfc1902.Gauge32(int(raw))
+    if code == "67":
+        return rfc1902.TimeTicks(int(raw))
+    if code == "68":
+        return rfc1902.Opaque(data)
+    if code == "70":
+        return rfc1902.Counter64(int(raw))
+    raise ValueError(f"unknown snmprec type {tag}")
+
+
+Dynamic = Callable[[SimDevice], Any]
+
+
+@dataclass
+class DeviceModel:
+    """A recording shared by every device of one kind, with its live OIDs."""
+
+    oids: list[Oid]
+    recorded: dict[Oid, tuple[str, str]]
+    dynamic: dict[Oid, Dynamic] = field(default_factory=dict)
+    ports: list[int] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, file: Path) -> DeviceModel:
+        recorded: dict[Oid, tuple[str, str]] = {}
+        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split("|", 2)
+            if len(parts) != 3 or ":" in parts[1] or line.startswith("#"):
+                continue  # snmpsim variation modules (``2:numeric``) and comments
+            recorded[parse_oid(parts[0])] = (parts[1], parts[2])
+        model = cls(oids=[], recorded=recorded)
+        model.ports = sorted(
+            oid[-1]
+            for oid, (_, raw) in recorded.items()
+            if oid[:-1] == IF_TYPE and raw in ("6", "117")
+        )
+        return model
+
+    def live(self, oid: Oid, compute: Dynamic) -> None:
+        self.dynamic[oid] = compute
+
+    def finish(self) -> None:
+        self.oids = sorted(set(self.recorded) | set(self.dynamic))
+
+    def get(self, device: SimDevice, oid: Oid) -> Any:
+        compute = self.dynamic.get(oid)
+        if compute is not None:
+            return compute(device)
+        recorded = self.recorded.get(oid)
+        return _value(*recorded) if recorded is not None else None
+
+    def next_after(self, oid: Oid) -> Oid | None:
+        index = bisect.bisect_right(self.oids, oid)
+        return self.oids[index] if index < len(self.oids) else None
+
+
+def _port_status(model: DeviceModel, if_index: int) -> Dynamic:
+    def compute(device: SimDevice) -> Any:
+        port = model.ports.index(if_index) + 1 if if_index in model.ports else 0
+        return rfc1902.Integer32(2 if port in device.down_ports else 1)
+
+    return compute
+
+
+def load_models() -> dict[DeviceKind, DeviceModel]:
+    models = {kind: DeviceModel.load(CAPTURES / name) for kind, name in MODEL_FILES.items()}
+    for model in models.values():
+        model.live(SYS_UPTIME, lambda device: rfc1902.TimeTicks(device.uptime_ticks()))
+        model.live(SYS_NAME, lambda device: rfc1902.OctetString(device.id.encode()))
+        if HR_SYSTEM_UPTIME in model.recorded:
+            model.live(HR_SYSTEM_UPTIME, lambda device: rfc1902.TimeTicks(device.uptime_ticks()))
+    switch = models[DeviceKind.SWITCH]
+    for if_index in switch.ports:
+        switch.live((*IF_OPER_STATUS, if_index), _port_status(switch, if_index))
+    door = models[DeviceKind.DOOR_HOST]
+    door.live(
+        DOOR_STATE,
+        lambda device: rfc1902.Integer32(3 if Fault.DOOR_FORCED in device.faults else 1),
+    )
+    door.live(
+        DOOR_TAMPER, lambda device: rfc1902.Integer32(2 if Fault.TAMPER in device.faults else 1)
+    )
+    checkpoint = models[DeviceKind.CHECKPOINT]
+    checkpoint.live(CAPTURE_COUNT, lambda device: rfc1902.Counter64(device.captures()))
+    checkpoint.live(
+        UPLOAD_BACKLOG,
+        lambda device: rfc1902.Gauge32(
+            int(device.clock() - device.captures_stalled_at) // 2
+            if device.captures_stalled_at is not None
+            else 0
+        ),
+    )
+    for model in models.values():
+        model.finish()
+    return models
+
+
+class DeviceTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
+    """One device's UDP socket: faults that happen before or after pysnmp are applied here."""
+
+    def __init__(self, device: SimDevice, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self.device = device
+
+    def datagram_received(self, datagram: bytes, sender: Any) -> None:
+        mode = self.device.reachable_mode()
+        if mode is DownMode.SILENT or mode is DownMode.REFUSED:
+            return  # a dead device answers nothing (UDP cannot be "refused" politely)
+        if Fault.GARBAGE in self.device.faults:
+            if self.transport is not None:
+                self.transport.sendto(os.urandom(48), sender)
+            return
+        if mode is DownMode.SLOW:
+            self.loop.call_later(self.device.slow_s, super().datagram_received, datagram, sender)
+            return
+        super().datagram_received(datagram, sender)
+
+    def send_message(self, message: bytes, destination: Any) -> None:
+        if Fault.TRUNCATED in self.device.faults:
+            message = message[: len(message) // 2]
+        super().send_message(message, destination)
+
+
+class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
+    """GET, GETNEXT and GETBULK over the device's model, found by its transport domain."""
+
+    SUPPORTED_PDU_TYPES = (
+        rfc1905.GetRequestPDU.tagSet,
+        rfc1905.GetNextRequestPDU.tagSet,
+        rfc1905.GetBulkRequestPDU.tagSet,
+    )
+
+    def __init__(
+        self,
+        engine: SnmpEngine,
+        snmp_context: context.SnmpContext,
+        devices: dict[tuple[int, ...], SimDevice],
+        models: dict[DeviceKind, DeviceModel],
+    ) -> None:
+        super().__init__(engine, snmp_context)
+        self._devices = devices
+        self._models = models
+        self.requests = 0
+
+    def handle_management_operation(
+        self,
+        engine: SnmpEngine,
+        state_reference: Any,
+        context_name: Any,
+        pdu: Any,
+    ) -> None:
+        self.requests += 1
+        domain, _ = engine.message_dispatcher.get_transport_info(state_reference)
+        device = self._devices[tuple(domain)]
+        model = self._models[device.spec.kind]
+        names = [parse_oid(str(name)) for name, _ in v2c.apiPDU.get_varbinds(pdu)]
+        tag = pdu.tagSet
+        if tag == rfc1905.GetRequestPDU.tagSet:
+            varbinds = [(name, model.get(device, name)) for name in names]
+            varbinds = [(n, rfc1905.noSuchObject if v is None else v) for n, v in varbinds]
+        elif tag == rfc1905.GetNextRequestPDU.tagSet:
+            varbinds = [self._next(device, model, name) for name in names]
+        else:
+            non_repeaters = min(int(v2c.apiBulkPDU.get_non_repeaters(pdu)), len(names))
+            repetitions = int(v2c.apiBulkPDU.get_max_repetitions(pdu))
+            varbinds = [self._next(device, model, name) for name in names[:non_repeaters]]
+            cursors = names[non_repeaters:]
+            for _ in range(repetitions):
+                if not cursors or len(varbinds) + len(cursors) > MAX_VARBINDS:
+                    break
+                row = [self._next(device, model, cursor) for cursor in cursors]
+                varbinds += row
+                cursors = [name for name, _ in row]
+        self.send_varbinds(
+            engine,
+            state_reference,
+            0,
+            0,
+            [(rfc1902.ObjectName(name), value) for name, value in varbinds],
+        )
+
+    @staticmethod
+    def _next(device: SimDevice, model: DeviceModel, oid: Oid) -> tuple[Oid, Any]:
+        following = model.next_after(oid)
+        if following is None:
+            return oid, rfc1905.endOfMibView
+        return following, model.get(device, following)
+
+
+_AUTH = {
+    "MD5": config.USM_AUTH_HMAC96_MD5,
+    "SHA": config.USM_AUTH_HMAC96_SHA,
+    "SHA224": config.USM_AUTH_HMAC128_SHA224,
+    "SHA256": config.USM_AUTH_HMAC192_SHA256,
+    "SHA384": config.USM_AUTH_HMAC256_SHA384,
+    "SHA512": config.USM_AUTH_HMAC384_SHA512,
+}
+_PRIV = {
+    "DES": config.USM_PRIV_CBC56_DES,
+    "AES": config.USM_PRIV_CFB128_AES,
+    "AES192": config.USM_PRIV_CFB192_AES,
+    "AES256": config.USM_PRIV_CFB256_AES,
+}
+
+
+class SnmpSimulator:
+    """One pysnmp engine answering for every SNMP-speaking simulated device."""
+
+    def __init__(self, inventory: Inventory, secrets: Callable[[str], dict[str, str]]) -> None:
+        self.engine = SnmpEngine()
+        self._models = load_models()
+        self._devices: dict[tuple[int, ...], SimDevice] = {}
+        self._transports: list[DeviceTransport] = []
+        for name, credential in inventory.credentials.items():
+            resolved = secrets(name)
+            if "community" in resolved:
+                config.add_v1_system(self.engine, f"c-{name}", resolved["community"])
+            if credential.snmp_v3 is not None:
+                v3 = credential.snmp_v3
+                config.add_v3_user(
+                    self.engine,
+                    v3.user,
+                    _AUTH[v3.auth_protocol],
+                    resolved["auth_key"],
+                    _PRIV[v3.priv_protocol],
+                    resolved["priv_key"],
+                )
+        self.responder = Responder(
+            self.engine, context.SnmpContext(self.engine), self._devices, self._models
+        )
+
+    async def attach(self, devices: Iterable[SimDevice]) -> None:
+        loop = asyncio.get_running_loop()
+        for device in devices:
+            assert device.spec.snmp is not None
+            domain = (*udp.DOMAIN_NAME, len(self._devices) + 1)
+            transport = DeviceTransport(device, loop)
+            transport.open_server_mode((device.spec.address, device.spec.snmp.port))
+            config.add_transport(self.engine, domain, transport)
+            self._devices[domain] = device
+            self._transports.append(transport)
+        # Sockets open asynchronously; wait for them so callers can query at once.
+        await asyncio.gather(*(t._lport for t in self._transports if t._lport is not None))
+
+    def port_count(self, kind: DeviceKind) -> int:
+        return len(self._models[kind].ports)
+
+    def close(self) -> None:
+        self.engine.close_dispatcher()
