@@ -48,14 +48,12 @@ def envelope(operation: str, namespace: str, password: str | None = None, inner:
     ).encode()
 
 
-async def call(
-    fleet: Fleet, device_id: str, body: bytes, timeout: float = 3.0
-) -> tuple[int, bytes]:
+async def call(fleet: Fleet, device_id: str, body: bytes, wait_s: float = 3.0) -> tuple[int, bytes]:
     spec = fleet.by_id[device_id].spec
     assert spec.onvif is not None
     url = f"http://{spec.address}:{spec.onvif.port}/onvif/device_service"
     async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=wait_s)) as session,
         session.post(url, data=body, headers={"Content-Type": "application/soap+xml"}) as reply,
     ):
         return reply.status, await reply.read()
@@ -63,9 +61,9 @@ async def call(
 
 def text_of(document: bytes, localname: str) -> str:
     root = etree.fromstring(document, SAFE)
-    found = root.xpath(f"//*[local-name()='{localname}']")
-    assert found, f"no {localname} in reply"
-    return str(found[0].text)
+    found = next((e for e in root.iter() if etree.QName(e).localname == localname), None)
+    assert found is not None, f"no {localname} in reply"
+    return str(found.text)
 
 
 async def test_device_time_is_served_without_credentials_and_follows_clock_skew(
@@ -154,7 +152,7 @@ async def test_a_silent_camera_times_out_and_a_refused_one_resets(fleet: Fleet) 
     request = envelope("GetSystemDateAndTime", DEVICE_NS)
     await fleet.inject("CAM000006", FaultSpec(Fault.DOWN, "silent"))
     with pytest.raises(asyncio.TimeoutError):
-        await call(fleet, "CAM000006", request, timeout=0.5)
+        await call(fleet, "CAM000006", request, wait_s=0.5)
 
     await fleet.inject("CAM000006", FaultSpec(Fault.DOWN, "refused"))
     with pytest.raises(aiohttp.ClientConnectorError):
@@ -169,8 +167,8 @@ async def test_a_slow_camera_answers_only_after_the_timeout(fleet: Fleet) -> Non
     request = envelope("GetSystemDateAndTime", DEVICE_NS)
     await fleet.inject("CAM000001", FaultSpec(Fault.DOWN, "slow", seconds=1.0))
     with pytest.raises(asyncio.TimeoutError):
-        await call(fleet, "CAM000001", request, timeout=0.3)
-    status, _ = await call(fleet, "CAM000001", request, timeout=3)
+        await call(fleet, "CAM000001", request, wait_s=0.3)
+    status, _ = await call(fleet, "CAM000001", request, wait_s=3)
     assert status == 200
 
 
@@ -195,12 +193,9 @@ async def test_hostile_cameras_send_entity_bombs_and_external_entities(fleet: Fl
     await fleet.inject("CAM000003", FaultSpec(Fault.HOSTILE, "billion_laughs"))
     _, reply = await call(fleet, "CAM000003", request)
     assert b"<!ENTITY lol9" in reply
-    try:  # a safe parser refuses the bomb or leaves it unexpanded, depending on libxml2
-        expanded = len(etree.tostring(etree.fromstring(reply, SAFE)))
-    except etree.XMLSyntaxError as exc:
-        assert "amplification" in str(exc)
-    else:
-        assert expanded < 10_000
+    # A safe parser refuses the bomb (libxml2's amplification limit); it never expands it.
+    with pytest.raises(etree.XMLSyntaxError, match="amplification"):
+        etree.fromstring(reply, SAFE)
 
     await fleet.inject("CAM000003", FaultSpec(Fault.HOSTILE, "external_entity"))
     _, reply = await call(fleet, "CAM000003", request)
