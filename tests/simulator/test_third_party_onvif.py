@@ -1,0 +1,56 @@
+"""A third-party ONVIF client (npm "onvif", run by Node.js) reads simulated cameras."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import pytest
+
+from simulator.fleet_runner import Fleet
+from tests.conftest import REPO
+from tests.simulator.conftest import PASSWORD
+
+PROBE = REPO / "tests" / "thirdparty" / "onvif_probe.js"
+
+
+async def node_probe(fleet: Fleet, device_id: str, password: str) -> dict[str, object]:
+    node = shutil.which("node")
+    assert node is not None, "Node.js is installed by scripts/system-deps"
+    spec = fleet.by_id[device_id].spec
+    assert spec.onvif is not None
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(PROBE),
+        spec.address,
+        str(spec.onvif.port),
+        "admin",
+        password,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    output, errors = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, errors.decode()
+    result: dict[str, object] = json.loads(output.decode().strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("device_id", ["CAM000001", "CAM000002", "CAM000003"])
+async def test_device_information_and_stream_uri_with_the_right_password(
+    fleet: Fleet, device_id: str
+) -> None:
+    result = await node_probe(fleet, device_id, PASSWORD)
+    assert result["ok"] is True, result
+    info = result["info"]
+    assert isinstance(info, dict)
+    assert str(info["serialNumber"]).startswith("SIM")
+    spec = fleet.by_id[device_id].spec
+    assert spec.rtsp is not None
+    assert result["uri"] == f"rtsp://{spec.address}:{spec.rtsp.port}/{device_id}/main"
+
+
+async def test_the_wrong_password_is_refused(fleet: Fleet) -> None:
+    result = await node_probe(fleet, "CAM000001", "not-the-password")
+    assert result["ok"] is False
+    assert "wsse:Security" in str(result["error"])
