@@ -183,8 +183,14 @@ class Fleet:
         return sorted(after - before if down else before - after)
 
 
-def _raise_file_limit() -> None:
-    """Every simulated device holds up to three sockets: lift the soft descriptor limit."""
+def _raise_file_limit(wanted: int = 65_536) -> None:
+    """Every simulated camera holds two listening sockets: lift the descriptor limit.
+
+    As root the hard limit may be raised too; otherwise the soft limit goes up to it.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(wanted, hard), max(wanted, hard)))
+    except (ValueError, PermissionError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    log.debug("file descriptor limit was %d/%d", soft, hard)

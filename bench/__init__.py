@@ -1,0 +1,1 @@
+"""Benchmarks: each prints one closing line ``BENCH <name> key=value ...``."""

@@ -1,0 +1,82 @@
+"""``slawatch-sim run`` serves an inventory and plays a scenario, as the demo does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from simulator.cli import main
+from tests.conftest import REPO
+from tests.simulator.conftest import COMMUNITY
+
+
+async def snmp_name(address: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        "snmpget",
+        "-v2c",
+        "-c",
+        COMMUNITY,
+        "-t",
+        "1",
+        "-r",
+        "0",
+        "-Oqv",
+        address,
+        "1.3.6.1.2.1.1.5.0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode().strip()
+
+
+async def test_the_demo_site_runs_and_its_scenario_takes_switch_links_down(
+    tmp_path: Path, secrets_in_env: None
+) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        "kind: scenario\nevents:\n  - {at: +30m, do: link L2 down}\n", encoding="utf-8"
+    )
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("slawatch-sim")),
+        "run",
+        "--inventory",
+        str(REPO / "config" / "demo" / "inventory.yaml"),
+        "--scenario",
+        str(scenario),
+        "--speed",
+        "900",
+        "--control",
+        "127.0.0.1:19901",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    try:
+        assert process.stdout is not None
+        banner = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert banner.startswith(b"serving 10 devices")
+        code, name = await snmp_name("127.0.0.1:16102")
+        assert (code, name) == (0, '"SW02"')
+        await asyncio.sleep(2.5)  # +30 min at 900x is 2 s
+        code, output = await snmp_name("127.0.0.1:16102")
+        assert code != 0
+        assert "Timeout" in output
+        code, _ = await snmp_name("127.0.0.1:16101")  # SW01 rides link L1: still up
+        assert code == 0
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+def test_a_missing_secret_stops_the_simulator_with_its_name(tmp_path: Path, capsys: object) -> None:
+    os.environ.pop("SLAWATCH_TEST_NEVER_SET", None)
+    inventory = (REPO / "config" / "demo" / "inventory.yaml").read_text(encoding="utf-8")
+    file = tmp_path / "inventory.yaml"
+    file.write_text(
+        inventory.replace("SLAWATCH_CAMERA_PASSWORD", "SLAWATCH_TEST_NEVER_SET"), encoding="utf-8"
+    )
+    assert main(["run", "--inventory", str(file)]) == 2
+    assert "SLAWATCH_TEST_NEVER_SET is not set" in capsys.readouterr().err  # type: ignore[attr-defined]
