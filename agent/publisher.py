@@ -1,0 +1,127 @@
+"""Publish the outbox to the broker: QoS 1, persistent session, retained ``alive`` with a will.
+
+The publisher only ever reads the outbox; batches leave it when the broker acknowledges
+them (PUBACK), oldest first. A broker outage just lets the outbox grow; on reconnect the
+backlog is replayed in order with its original ``observed_at`` and ``seq``. Up to
+``window`` batches are in flight at once (one round trip per batch would cap a loopback
+link at a few thousand batches per second); a batch re-sent after a reconnect is a
+duplicate the collector drops by (agent, seq).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from agent.outbox import Outbox
+from agent.wire import Alive, alive_topic, encode_alive
+from slawatch.config.settings import BrokerSettings
+
+log = logging.getLogger(__name__)
+
+
+def _tls_context(broker: BrokerSettings) -> ssl.SSLContext | None:
+    if broker.tls is None:
+        return None
+    context = ssl.create_default_context(cafile=broker.tls.ca_file)
+    if broker.tls.cert_file is not None:
+        context.load_cert_chain(broker.tls.cert_file, broker.tls.key_file)
+    if broker.tls.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Publisher:
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        outbox: Outbox,
+        *,
+        site: str,
+        agent_id: str,
+        window: int = 16,
+        retry_s: float = 1.0,
+    ) -> None:
+        self._broker = broker
+        self._outbox = outbox
+        self._site = site
+        self._agent_id = agent_id
+        self._window = window
+        self._retry_s = retry_s
+        self._wake = asyncio.Event()
+        self.connected = False
+        self.published = 0
+
+    def wake(self) -> None:
+        """Tell the publisher a batch is waiting (called after each outbox append)."""
+        self._wake.set()
+
+    def _alive(self, online: bool) -> bytes:
+        return encode_alive(
+            Alive(agent_id=self._agent_id, site=self._site, online=online, at=datetime.now(UTC))
+        )
+
+    def _client(self) -> aiomqtt.Client:
+        broker = self._broker
+        topic = alive_topic(self._site, self._agent_id)
+        client = aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username=broker.username,
+            password=broker.password.resolve().get_secret_value() if broker.password else None,
+            identifier=broker.client_id or f"slawatch-agent-{self._agent_id}",
+            clean_session=False,
+            keepalive=int(broker.keepalive.total_seconds()),
+            will=aiomqtt.Will(topic, self._alive(False), qos=1, retain=True),
+            tls_context=_tls_context(broker),
+            max_inflight_messages=self._window,
+        )
+        client.pending_calls_threshold = self._window  # a full window is normal, not a warning
+        return client
+
+    async def run(self) -> None:
+        """Publish forever, reconnecting with backoff; cancel to stop (the will then fires)."""
+        backoff = self._retry_s
+        while True:
+            try:
+                async with self._client() as client:
+                    self.connected = True
+                    backoff = self._retry_s
+                    log.warning("connected to broker %s:%d", self._broker.host, self._broker.port)
+                    topic = alive_topic(self._site, self._agent_id)
+                    await client.publish(topic, self._alive(True), qos=1, retain=True)
+                    await self._drain_forever(client)
+            except aiomqtt.MqttError as exc:
+                if self.connected:
+                    log.error("broker connection lost: %s; outbox keeps every batch", exc)
+                self.connected = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def _drain_forever(self, client: aiomqtt.Client) -> None:
+        while True:
+            batch = self._outbox.pending(self._window)
+            if not batch:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await asyncio.gather(
+                *(client.publish(item.topic, item.payload, qos=1) for item in batch)
+            )
+            for item in batch:
+                self._outbox.acknowledge(item.seq)
+            self.published += len(batch)
+
+    async def say_goodbye(self) -> None:
+        """On a clean shutdown, mark the agent offline (the will covers crashes)."""
+        try:
+            async with self._client() as client:
+                topic = alive_topic(self._site, self._agent_id)
+                await client.publish(topic, self._alive(False), qos=1, retain=True)
+        except aiomqtt.MqttError as exc:
+            log.warning("could not publish offline status: %s", exc)

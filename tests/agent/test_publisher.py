@@ -1,0 +1,143 @@
+"""Statuses reach the broker in order, and a broker outage loses none of them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from agent.batches import BatchWriter
+from agent.outbox import Outbox
+from agent.publisher import Publisher
+from agent.wire import Batch, Health, Reason, Status, decode_alive, decode_batch
+from slawatch.config.settings import BrokerSettings
+from tests.brokers import Mosquitto
+
+START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path / "broker")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self.alive: list[bool] = []
+
+
+async def subscribe_forever(port: int, collected: Collected) -> None:
+    """A persistent-session QoS 1 subscriber that reconnects whenever the broker is back."""
+    while True:
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1", port, identifier="test-collector", clean_session=False
+            ) as client:
+                await client.subscribe("slawatch/v1/#", qos=1)
+                async for message in client.messages:
+                    assert isinstance(message.payload, bytes)
+                    if str(message.topic).endswith("/status"):
+                        collected.batches.append(decode_batch(message.payload))
+                    else:
+                        collected.alive.append(decode_alive(message.payload).online)
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def running(coroutine: object) -> AsyncIterator[None]:
+    task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def status(n: int) -> Status:
+    return Status(
+        device_id=f"CAM{n % 7:06d}",
+        observed_at=START + timedelta(seconds=n),
+        health=Health.UP if n % 5 else Health.DOWN,
+        reason=Reason.OK if n % 5 else Reason.TIMEOUT,
+    )
+
+
+async def wait_for(condition: object, seconds: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_broker_outage_loses_nothing_and_keeps_order(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    collected = Collected()
+    outbox = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
+    settings = BrokerSettings(port=broker.port)
+    publisher = Publisher(settings, outbox, site="demo", agent_id="edge-01", retry_s=0.1)
+    writer = BatchWriter(
+        outbox, site="demo", agent_id="edge-01", on_written=publisher.wake, max_statuses=10
+    )
+    async with running(subscribe_forever(broker.port, collected)):
+        await asyncio.sleep(0.3)
+        async with running(publisher.run()):
+            for n in range(300):
+                writer.add(status(n))
+            await wait_for(lambda: len(collected.batches) == 30)
+
+            broker.stop()
+            for n in range(300, 1000):  # an outage: 70 batches go to disk only
+                writer.add(status(n))
+            await asyncio.sleep(0.5)
+            assert outbox.depth == 70
+            broker.start()
+
+            await wait_for(lambda: outbox.depth == 0)
+            await wait_for(lambda: len({b.seq for b in collected.batches}) == 100)
+
+    seen: dict[int, Batch] = {}
+    for batch in collected.batches:  # a re-sent batch is a duplicate: keep the first
+        seen.setdefault(batch.seq, batch)
+    assert sorted(seen) == list(range(100))
+    first_arrival = [b.seq for b in collected.batches if seen[b.seq] is b]
+    assert first_arrival == sorted(first_arrival)  # replayed in order
+    statuses = [s for seq in sorted(seen) for s in seen[seq].statuses]
+    assert [s.observed_at for s in statuses] == [START + timedelta(seconds=n) for n in range(1000)]
+    assert collected.alive[0] is True
+
+
+def test_seq_survives_an_agent_restart(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, max_bytes=1 << 20)
+    assert [outbox.append("t", lambda seq: str(seq).encode()) for _ in range(3)] == [0, 1, 2]
+    outbox.acknowledge(0)
+    outbox.close()
+    reopened = Outbox(tmp_path, max_bytes=1 << 20)
+    assert reopened.append("t", lambda seq: str(seq).encode()) == 3
+    assert [p.seq for p in reopened.pending()] == [1, 2, 3]
+
+
+def test_a_full_outbox_drops_the_oldest_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = Outbox(tmp_path, max_bytes=1 << 20)
+    for _ in range(5):
+        outbox.append("t", lambda seq: bytes(300_000))
+    assert outbox.depth == 3
+    assert [p.seq for p in outbox.pending()] == [2, 3, 4]
+    assert outbox.dropped == 2
+    assert "outbox full" in caplog.text
