@@ -76,7 +76,9 @@ class Outbox:
         return [Pending(int(seq), str(topic), bytes(payload)) for seq, topic, payload in rows]
 
     def acknowledge(self, seq: int) -> None:
-        row = self._db.execute("SELECT LENGTH(payload) FROM batches WHERE seq = ?", (seq,)).fetchone()
+        row = self._db.execute(
+            "SELECT LENGTH(payload) FROM batches WHERE seq = ?", (seq,)
+        ).fetchone()
         if row is None:
             return
         self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))

@@ -25,6 +25,7 @@ from pysnmp.entity.rfc3413 import cmdrsp, context
 from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v2c
 
+from agent.probes.snmp import USM_AUTH, USM_PRIV
 from simulator.devices import DownMode, Fault, SimDevice
 from slawatch.config.inventory import DeviceKind, Inventory
 
@@ -267,22 +268,6 @@ class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
         return following, model.get(device, following)
 
 
-_AUTH = {
-    "MD5": config.USM_AUTH_HMAC96_MD5,
-    "SHA": config.USM_AUTH_HMAC96_SHA,
-    "SHA224": config.USM_AUTH_HMAC128_SHA224,
-    "SHA256": config.USM_AUTH_HMAC192_SHA256,
-    "SHA384": config.USM_AUTH_HMAC256_SHA384,
-    "SHA512": config.USM_AUTH_HMAC384_SHA512,
-}
-_PRIV = {
-    "DES": config.USM_PRIV_CBC56_DES,
-    "AES": config.USM_PRIV_CFB128_AES,
-    "AES192": config.USM_PRIV_CFB192_AES,
-    "AES256": config.USM_PRIV_CFB256_AES,
-}
-
-
 class SnmpSimulator:
     """One pysnmp engine answering for every SNMP-speaking simulated device."""
 
@@ -300,9 +285,9 @@ class SnmpSimulator:
                 config.add_v3_user(
                     self.engine,
                     v3.user,
-                    _AUTH[v3.auth_protocol],
+                    USM_AUTH[v3.auth_protocol],
                     resolved["auth_key"],
-                    _PRIV[v3.priv_protocol],
+                    USM_PRIV[v3.priv_protocol],
                     resolved["priv_key"],
                 )
         self.responder = Responder(

@@ -1,12 +1,71 @@
-"""Shared fixtures: the repository's shipped configs, used as the known-good starting point."""
+"""Shared fixtures: the shipped configs, and a small simulated fleet on real loopback sockets."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
+from simulator.fleet_runner import Fleet
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.writer import write_inventory
+
 REPO = Path(__file__).resolve().parent.parent
+SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
+PASSWORD = "cam-Secret-1"
+COMMUNITY = "sim-community"
+AUTH_KEY = "auth-key-123"
+PRIV_KEY = "priv-key-456"
+SIZE = FleetSize(cameras=6, door_sets=2, checkpoints=2, switches=2)
+
+
+class FakeClock:
+    """Wall-clock seconds that a test advances by hand."""
+
+    def __init__(self, start: float | None = None) -> None:
+        start = time.time() if start is None else start
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The environment is the simulator's input (secret references), not code under test.
+    monkeypatch.setenv("SLAWATCH_CAMERA_PASSWORD", PASSWORD)
+    monkeypatch.setenv("SLAWATCH_SNMP_COMMUNITY", COMMUNITY)
+    monkeypatch.setenv("SLAWATCH_SNMP_AUTH_KEY", AUTH_KEY)
+    monkeypatch.setenv("SLAWATCH_SNMP_PRIV_KEY", PRIV_KEY)
+
+
+@pytest.fixture
+def inventory(tmp_path: Path, secrets_in_env: None) -> Inventory:
+    file = tmp_path / "inventory.yaml"
+    write_inventory(file, inventory_header(SIZE), fleet_devices(SIZE), fleet_sets(SIZE))
+    return load_config(file, Inventory)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def fleet(inventory: Inventory, clock: FakeClock) -> AsyncIterator[Fleet]:
+    served = Fleet(inventory, clock)
+    await served.start()
+    try:
+        yield served
+    finally:
+        await served.close()
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -56,8 +57,8 @@ async def subscribe_forever(port: int, collected: Collected) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(coroutine: object) -> AsyncIterator[None]:
-    task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+async def running(coroutine: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    task = asyncio.ensure_future(coroutine)
     try:
         yield
     finally:
@@ -75,9 +76,9 @@ def status(n: int) -> Status:
     )
 
 
-async def wait_for(condition: object, seconds: float = 20.0) -> None:
+async def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.05)

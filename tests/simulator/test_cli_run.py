@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from simulator.cli import main
-from tests.conftest import REPO
-from tests.simulator.conftest import COMMUNITY
+from tests.conftest import COMMUNITY, REPO
 
 
 async def snmp_name(address: str) -> tuple[int, str]:

@@ -14,7 +14,7 @@ from lxml import etree
 
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
-from tests.simulator.conftest import PASSWORD, FakeClock
+from tests.conftest import PASSWORD, FakeClock
 
 DEVICE_NS = "http://www.onvif.org/ver10/device/wsdl"
 MEDIA_NS = "http://www.onvif.org/ver10/media/wsdl"

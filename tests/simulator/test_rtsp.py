@@ -10,7 +10,7 @@ import pytest
 
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
-from tests.simulator.conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 
 async def rtsp(fleet: Fleet, device_id: str, method: str, extra: str = "") -> tuple[str, str]:

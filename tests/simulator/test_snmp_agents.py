@@ -8,7 +8,7 @@ import pytest
 
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
-from tests.simulator.conftest import AUTH_KEY, COMMUNITY, PRIV_KEY, FakeClock
+from tests.conftest import AUTH_KEY, COMMUNITY, PRIV_KEY, FakeClock
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 SYS_NAME = "1.3.6.1.2.1.1.5.0"

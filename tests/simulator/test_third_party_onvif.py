@@ -9,8 +9,7 @@ import shutil
 import pytest
 
 from simulator.fleet_runner import Fleet
-from tests.conftest import REPO
-from tests.simulator.conftest import PASSWORD
+from tests.conftest import PASSWORD, REPO
 
 PROBE = REPO / "tests" / "thirdparty" / "onvif_probe.js"
 

@@ -1,0 +1,85 @@
+"""What every probe returns, what it is given, and how failures map to reasons."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+from agent.wire import Health, Reason
+from slawatch.config.inventory import Device
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A device's secrets, resolved from their references at start (never logged)."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    community: str | None = field(default=None, repr=False)
+    v3_user: str | None = None
+    v3_auth_protocol: str = "SHA"
+    v3_auth_key: str | None = field(default=None, repr=False)
+    v3_priv_protocol: str = "AES"
+    v3_priv_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    device: Device
+    credentials: Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    health: Health
+    reason: Reason
+    checks: dict[str, Reason] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def up(cls, checks: dict[str, Reason] | None = None, **metrics: float) -> ProbeResult:
+        return cls(Health.UP, Reason.OK, checks or {}, metrics)
+
+    @classmethod
+    def down(cls, reason: Reason, check: str, **metrics: float) -> ProbeResult:
+        return cls(Health.DOWN, reason, {check: reason}, metrics)
+
+
+class Probe(Protocol):
+    """Checks one device once. ``deep`` asks for the slower checks (default every 15 min)."""
+
+    protocol: str
+
+    async def probe(self, target: Target, deep: bool) -> ProbeResult: ...
+
+
+def combine(*results: ProbeResult) -> ProbeResult:
+    """Worst health wins; its reason is the device's reason; checks and metrics merge."""
+    order = {Health.UP: 0, Health.DEGRADED: 1, Health.DOWN: 2}
+    worst = max(results, key=lambda result: order[result.health])
+    checks: dict[str, Reason] = {}
+    metrics: dict[str, float] = {}
+    for result in results:
+        checks |= result.checks
+        metrics |= result.metrics
+    return ProbeResult(worst.health, worst.reason, checks, metrics)
+
+
+def connection_reason(exc: BaseException) -> Reason:
+    """Map a transport failure to a reason: timeout, refused, unreachable or bad_response."""
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return Reason.TIMEOUT
+    if isinstance(exc, ConnectionRefusedError):
+        return Reason.REFUSED
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        errno = getattr(exc.os_error, "errno", None)
+        return Reason.REFUSED if errno == 111 else Reason.UNREACHABLE
+    if isinstance(exc, ConnectionResetError | aiohttp.ServerDisconnectedError):
+        return Reason.REFUSED
+    if isinstance(exc, OSError | ssl.SSLError):
+        return Reason.UNREACHABLE
+    return Reason.BAD_RESPONSE
