@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from agent.probes.base import Credentials
 from slawatch.config.inventory import Device, DeviceKind, Inventory
 
 Clock = Callable[[], float]
@@ -95,7 +96,7 @@ class SimDevice:
         moment = self.clock()
         if self.captures_stalled_at is not None:
             moment = self.captures_stalled_at
-        return self.captures_base + int((moment - self.boot_time) / 2)
+        return max(0, self.captures_base + int((moment - self.boot_time) / 2))
 
     def inject(self, fault: Fault) -> None:
         if fault is Fault.CAPTURES_STALL and self.captures_stalled_at is None:
@@ -152,19 +153,19 @@ class Topology:
 
 
 def build_devices(
-    inventory: Inventory, secrets: Callable[[str], dict[str, str]], clock: Clock = time.time
+    inventory: Inventory, credentials: dict[str, Credentials], clock: Clock = time.time
 ) -> list[SimDevice]:
     """One SimDevice per inventory device, booted a random-looking while ago."""
     devices = []
     started = clock()
     for index, spec in enumerate(inventory.devices):
-        credentials = secrets(spec.credentials) if spec.credentials else {}
+        own = credentials.get(spec.credentials or "", Credentials())
         devices.append(
             SimDevice(
                 spec=spec,
-                username=credentials.get("username"),
-                password=credentials.get("password"),
-                community=credentials.get("community"),
+                username=own.username,
+                password=own.password,
+                community=own.community,
                 clock=clock,
                 boot_time=started - 3600 - (index * 7919) % 864_000,
                 captures_base=(index * 104_729) % 1_000_000,

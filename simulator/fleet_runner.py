@@ -13,6 +13,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from agent.targets import resolve_credentials
 from simulator.devices import (
     Clock,
     DownMode,
@@ -50,35 +51,17 @@ class FaultSpec:
     seconds: float | None = None
 
 
-def resolve_secrets(inventory: Inventory) -> dict[str, dict[str, str]]:
-    """Read every credential reference now, so a missing secret fails at start, by name."""
-    resolved: dict[str, dict[str, str]] = {}
-    for name, credential in inventory.credentials.items():
-        values: dict[str, str] = {}
-        if credential.username is not None:
-            values["username"] = credential.username
-        if credential.password is not None:
-            values["password"] = credential.password.resolve().get_secret_value()
-        if credential.snmp_community is not None:
-            values["community"] = credential.snmp_community.resolve().get_secret_value()
-        if credential.snmp_v3 is not None:
-            values["auth_key"] = credential.snmp_v3.auth_key.resolve().get_secret_value()
-            values["priv_key"] = credential.snmp_v3.priv_key.resolve().get_secret_value()
-        resolved[name] = values
-    return resolved
-
-
 class Fleet:
     def __init__(self, inventory: Inventory, clock: Clock = time.time) -> None:
-        secrets = resolve_secrets(inventory)
+        credentials = resolve_credentials(inventory)
         self.inventory = inventory
-        self.devices = build_devices(inventory, lambda name: secrets.get(name, {}), clock)
+        self.devices = build_devices(inventory, credentials, clock)
         self.by_id = {device.id: device for device in self.devices}
         self.topology = Topology(self.devices)
         self._personalities = load_personalities()
         self.cameras = CameraServer(self._personality_of, self._rtsp_port)
         self.rtsp = RtspServer()
-        self.snmp = SnmpSimulator(inventory, lambda name: secrets.get(name, {}))
+        self.snmp = SnmpSimulator(credentials)
 
     def _personality_of(self, device: SimDevice) -> Personality:
         name = VENDOR_PERSONALITY.get(device.spec.vendor or "")

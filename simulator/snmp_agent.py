@@ -25,9 +25,10 @@ from pysnmp.entity.rfc3413 import cmdrsp, context
 from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v2c
 
+from agent.probes.base import Credentials
 from agent.probes.snmp import USM_AUTH, USM_PRIV
 from simulator.devices import DownMode, Fault, SimDevice
-from slawatch.config.inventory import DeviceKind, Inventory
+from slawatch.config.inventory import DeviceKind
 
 log = logging.getLogger(__name__)
 
@@ -271,24 +272,22 @@ class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
 class SnmpSimulator:
     """One pysnmp engine answering for every SNMP-speaking simulated device."""
 
-    def __init__(self, inventory: Inventory, secrets: Callable[[str], dict[str, str]]) -> None:
+    def __init__(self, credentials: dict[str, Credentials]) -> None:
         self.engine = SnmpEngine()
         self._models = load_models()
         self._devices: dict[tuple[int, ...], SimDevice] = {}
         self._transports: list[DeviceTransport] = []
-        for name, credential in inventory.credentials.items():
-            resolved = secrets(name)
-            if "community" in resolved:
-                config.add_v1_system(self.engine, f"c-{name}", resolved["community"])
-            if credential.snmp_v3 is not None:
-                v3 = credential.snmp_v3
+        for name, credential in credentials.items():
+            if credential.community is not None:
+                config.add_v1_system(self.engine, f"c-{name}", credential.community)
+            if credential.v3_user is not None:
                 config.add_v3_user(
                     self.engine,
-                    v3.user,
-                    USM_AUTH[v3.auth_protocol],
-                    resolved["auth_key"],
-                    USM_PRIV[v3.priv_protocol],
-                    resolved["priv_key"],
+                    credential.v3_user,
+                    USM_AUTH[credential.v3_auth_protocol],
+                    credential.v3_auth_key,
+                    USM_PRIV[credential.v3_priv_protocol],
+                    credential.v3_priv_key,
                 )
         self.responder = Responder(
             self.engine, context.SnmpContext(self.engine), self._devices, self._models

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pyasn1.type import univ
 from pysnmp.hlapi.v3arch import asyncio as hlapi
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
@@ -26,7 +27,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     bulk_walk_cmd,
     get_cmd,
 )
-from pysnmp.proto import rfc1902, rfc1905
+from pysnmp.proto import rfc1905
 
 from agent.probes.base import ProbeResult, Target
 from agent.probes.snmp_lean import BerError, LeanSnmpClient, Oid, SnmpTimeoutError
@@ -65,13 +66,13 @@ def _oid_tuple(text: str) -> Oid:
 
 def _plain(value: Any) -> int | bytes | None:
     """A pysnmp value as the lean client reports it (int, bytes or None)."""
-    if value is None or isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance):
+    if value is None or isinstance(
+        value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance | rfc1905.EndOfMibView | univ.Null
+    ):
         return None
-    if isinstance(value, rfc1905.EndOfMibView) or value.__class__.__name__ == "Null":
-        return None
-    if isinstance(value, rfc1902.OctetString | rfc1902.IpAddress | rfc1902.Opaque):
+    if isinstance(value, univ.OctetString):  # also IpAddress and Opaque
         return bytes(value)
-    if isinstance(value, rfc1902.ObjectIdentifier):
+    if isinstance(value, univ.ObjectIdentifier):
         return str(value).encode()
     return int(value)
 
@@ -144,8 +145,14 @@ class SnmpProbe:
                 raise SnmpFailureError(Reason.BAD_RESPONSE, f"error-status {response.error_status}")
             got = {".".join(map(str, oid)): value for oid, value in response.varbinds}
             return {oid: _as_scalar(got.get(oid)) for oid in oids}
+        return await self.get_with_pysnmp(target, oids)
+
+    async def get_with_pysnmp(self, target: Target, oids: Sequence[str]) -> Values:
+        """GET through pysnmp (v3, and v2c for the differential test of the lean path)."""
+        snmp = target.device.snmp
+        assert snmp is not None
         transport = await UdpTransportTarget.create(
-            address, timeout=self._timeout, retries=self._retries
+            (target.device.address, snmp.port), timeout=self._timeout, retries=self._retries
         )
         error, status, _, varbinds = await get_cmd(
             self._engine,
@@ -153,6 +160,7 @@ class SnmpProbe:
             transport,
             ContextData(),
             *(ObjectType(ObjectIdentity(oid)) for oid in oids),
+            lookupMib=False,  # plain values; MIB resolution costs time and needs MIB files
         )
         if error is not None:
             raise SnmpFailureError(_error_reason(str(error)), str(error))
@@ -177,6 +185,7 @@ class SnmpProbe:
             32,
             ObjectType(ObjectIdentity(IF_OPER_STATUS)),
             lexicographicMode=False,
+            lookupMib=False,
         ):
             if error is not None:
                 raise SnmpFailureError(_error_reason(str(error)), str(error))
