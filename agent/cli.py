@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from slawatch.config.check import check_files
+from agent.probes.base import ProbeResult
+from agent.runner import Agent, build_plans
+from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
+from slawatch.config.errors import ConfigError
+from slawatch.config.loader import load_config
+from slawatch.config.settings import AgentSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,14 +25,73 @@ def _parser() -> argparse.ArgumentParser:
         "check-config", help="validate agent settings and the inventory they name (no network)"
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    run = commands.add_parser("run", help="poll the inventory's devices and publish their status")
+    run.add_argument("-c", "--config", type=Path, required=True)
+    run.add_argument("-v", "--verbose", action="store_true", help="log every poll (DEBUG)")
+    probe = commands.add_parser("probe", help="run every check on one device now and show it")
+    probe.add_argument("device_id")
+    probe.add_argument("-c", "--config", type=Path, required=True)
     return parser
+
+
+def _table(device_id: str, result: ProbeResult, took_s: float) -> str:
+    lines = [
+        f"device   {device_id}",
+        f"health   {result.health.value}    reason {result.reason.value}",
+        f"took     {took_s * 1000:.0f} ms",
+        "",
+        f"{'check':<16} result",
+    ]
+    lines += [f"{name:<16} {reason.value}" for name, reason in sorted(result.checks.items())]
+    lines += ["", f"{'metric':<16} value"]
+    lines += [f"{name:<16} {value:g}" for name, value in sorted(result.metrics.items())]
+    return "\n".join(lines)
+
+
+async def _probe(settings: AgentSettings, device_id: str) -> int:
+    agent = Agent(settings)
+    inventory, credentials = agent.load_inventory()
+    async with agent.probes() as probes:
+        plans = build_plans(inventory, credentials, probes, settings.poll.interval.total_seconds())
+        plan = next((p for p in plans if p.target.device.id == device_id), None)
+        if plan is None:
+            print(
+                f"slawatch-agent: no device {device_id!r} at site {settings.site}", file=sys.stderr
+            )
+            return EXIT_INVALID
+        result, took = await agent.scheduler_for().probe_once(plan, deep=True)
+    print(_table(device_id, result, took))
+    return EXIT_OK
+
+
+async def _run(settings: AgentSettings) -> None:
+    agent = Agent(settings)
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, agent.stop)
+    await agent.run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return check_files(args.files, {"agent", "inventory"})
-    raise AssertionError(args.command)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = load_config(args.config, AgentSettings)
+        if args.command == "probe":
+            return asyncio.run(_probe(settings, args.device_id))
+        asyncio.run(_run(settings))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except LookupError as exc:  # a secret reference that cannot be read
+        print(f"slawatch-agent: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
 
 
 if __name__ == "__main__":

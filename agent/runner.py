@@ -1,0 +1,263 @@
+"""The running agent: inventory → probes → scheduler → batches → outbox → broker.
+
+Also the self-monitoring: Prometheus ``/metrics`` (probes by kind and reason, probe
+latency, outbox depth, broker connection) and SIGHUP to reload the inventory without
+losing any device's schedule or probe memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+from agent.batches import BatchWriter
+from agent.outbox import Outbox
+from agent.probes.base import Credentials
+from agent.probes.onvif_deep import OnvifDeepProbe
+from agent.probes.onvif_lean import OnvifLivenessProbe
+from agent.probes.snmp import SnmpProbe
+from agent.probes.snmp_lean import LeanSnmpClient
+from agent.probes.tcp import TcpProbe
+from agent.profiles import load_profiles
+from agent.publisher import Publisher
+from agent.scheduler import Plan, Scheduler
+from agent.targets import build_targets, resolve_credentials
+from agent.wire import Status
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.settings import AgentSettings
+
+log = logging.getLogger(__name__)
+
+PROFILES_DEFAULT = "profiles"
+FLUSH_EVERY_S = 1.0
+
+
+@dataclass
+class ProbeSet:
+    onvif: OnvifLivenessProbe
+    onvif_deep: OnvifDeepProbe
+    snmp: SnmpProbe
+    tcp: TcpProbe
+
+
+def build_plans(
+    inventory: Inventory, credentials: dict[str, Credentials], probes: ProbeSet, interval_s: float
+) -> list[Plan]:
+    plans = []
+    for target in build_targets(inventory, credentials):
+        device = target.device
+        plan = Plan(
+            target,
+            [],
+            interval_s=device.interval.total_seconds() if device.interval else interval_s,
+        )
+        if device.onvif is not None:
+            plan.every_cycle.append(probes.onvif)
+            plan.deep_only.append(probes.onvif_deep)
+        if device.snmp is not None:
+            plan.every_cycle.append(probes.snmp)
+        if not plan.every_cycle and device.tcp is not None:
+            plan.every_cycle.append(probes.tcp)
+        plans.append(plan)
+    return plans
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.probes = Counter(
+            "slawatch_agent_probes",
+            "Device probes done",
+            ["protocol", "health", "reason"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "slawatch_agent_probe_seconds",
+            "Time to probe one device",
+            ["protocol"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.outbox_depth = Gauge(
+            "slawatch_agent_outbox_batches",
+            "Batches waiting for the broker",
+            registry=self.registry,
+        )
+        self.outbox_bytes = Gauge(
+            "slawatch_agent_outbox_bytes", "Bytes waiting for the broker", registry=self.registry
+        )
+        self.outbox_dropped = Gauge(
+            "slawatch_agent_outbox_dropped_batches",
+            "Batches dropped because the outbox was full",
+            registry=self.registry,
+        )
+        self.connected = Gauge(
+            "slawatch_agent_broker_connected",
+            "1 while connected to the broker",
+            registry=self.registry,
+        )
+        self.devices = Gauge("slawatch_agent_devices", "Devices scheduled", registry=self.registry)
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self.scheduler: Scheduler | None = None
+        self._writer: BatchWriter | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def reload(self) -> None:
+        self._reload.set()
+
+    def load_inventory(self) -> tuple[Inventory, dict[str, Credentials]]:
+        inventory = load_config(self.settings.inventory, Inventory)
+        mine = [device for device in inventory.devices if device.site == self.settings.site]
+        return inventory.model_copy(update={"devices": mine}), resolve_credentials(inventory)
+
+    @contextlib.asynccontextmanager
+    async def probes(self) -> AsyncIterator[ProbeSet]:
+        """The probe clients, shared by every device (one HTTP session, one SNMP engine)."""
+        poll = self.settings.poll
+        timeout_s = poll.timeout.total_seconds()
+        profiles_dir = self.settings.profiles or self.settings.inventory.parent / PROFILES_DEFAULT
+        profiles = load_profiles(profiles_dir)
+        connector = aiohttp.TCPConnector(limit=poll.concurrency.onvif, force_close=True)
+        lean = LeanSnmpClient(poll.concurrency.snmp)
+        await lean.start()
+        engine = SnmpEngine()
+        try:
+            async with aiohttp.ClientSession(connector=connector) as session:
+                yield ProbeSet(
+                    onvif=OnvifLivenessProbe(
+                        session, timeout_s, poll.clock_skew_limit.total_seconds()
+                    ),
+                    onvif_deep=OnvifDeepProbe(timeout_s, poll.recording_tolerance.total_seconds()),
+                    snmp=SnmpProbe(
+                        lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries
+                    ),
+                    tcp=TcpProbe(timeout_s),
+                )
+        finally:
+            lean.close()
+            engine.close_dispatcher()
+
+    def scheduler_for(self) -> Scheduler:
+        poll = self.settings.poll
+        return Scheduler(
+            report=self._report,
+            concurrency=poll.concurrency.model_dump(),
+            deadline_s=poll.timeout.total_seconds() * (poll.retries + 1) + 1,
+            deep_interval_s=poll.deep_interval.total_seconds(),
+            jitter=poll.jitter,
+        )
+
+    def _report(self, status: Status, elapsed_s: float, protocol: str) -> None:
+        self.metrics.probes.labels(protocol, status.health.value, status.reason.value).inc()
+        self.metrics.latency.labels(protocol).observe(elapsed_s)
+        assert self._writer is not None
+        self._writer.add(status)
+
+    async def run(self) -> None:
+        settings = self.settings
+        inventory, credentials = self.load_inventory()
+        outbox = Outbox(settings.outbox.dir, settings.outbox.max_bytes)
+        publisher = Publisher(
+            settings.broker, outbox, site=settings.site, agent_id=settings.agent_id
+        )
+        self._writer = BatchWriter(
+            outbox, site=settings.site, agent_id=settings.agent_id, on_written=publisher.wake
+        )
+        self.metrics.outbox_depth.set_function(lambda: outbox.depth)
+        self.metrics.outbox_bytes.set_function(lambda: outbox.size_bytes)
+        self.metrics.outbox_dropped.set_function(lambda: outbox.dropped)
+        self.metrics.connected.set_function(lambda: 1 if publisher.connected else 0)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        async with self.probes() as probes:
+            scheduler = self.scheduler = self.scheduler_for()
+            interval_s = settings.poll.interval.total_seconds()
+            scheduler.set_plans(build_plans(inventory, credentials, probes, interval_s))
+            self.metrics.devices.set(scheduler.devices)
+            log.warning("agent %s polling %d devices", settings.agent_id, scheduler.devices)
+            tasks = [
+                asyncio.create_task(scheduler.run(), name="scheduler"),
+                asyncio.create_task(publisher.run(), name="publisher"),
+                asyncio.create_task(self._flush_forever(), name="flush"),
+                asyncio.create_task(self._reload_forever(probes), name="reload"),
+            ]
+            runner = await self._serve_metrics()
+            try:
+                await self._stop.wait()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await scheduler.close()
+                self._writer.flush()
+                if runner is not None:
+                    await runner.cleanup()
+                await publisher.say_goodbye()
+                outbox.close()
+
+    async def _flush_forever(self) -> None:
+        assert self._writer is not None
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            self._writer.flush()
+
+    async def _reload_forever(self, probes: ProbeSet) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            try:
+                inventory, credentials = self.load_inventory()
+            except Exception:  # a bad reload keeps the running inventory
+                log.exception("inventory reload failed; keeping the current one")
+                continue
+            assert self.scheduler is not None
+            self.scheduler.set_plans(
+                build_plans(
+                    inventory, credentials, probes, self.settings.poll.interval.total_seconds()
+                )
+            )
+            self.metrics.devices.set(self.scheduler.devices)
+            log.warning("inventory reloaded: %d devices", self.scheduler.devices)
+
+    async def _serve_metrics(self) -> web.AppRunner | None:
+        if self.settings.metrics_bind is None:
+            return None
+        host, _, port = self.settings.metrics_bind.rpartition(":")
+
+        async def metrics(request: web.Request) -> web.Response:
+            body = generate_latest(self.metrics.registry)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, host, int(port)).start()
+        return runner

@@ -1,0 +1,155 @@
+"""Poll every device on its own interval, spread evenly, without one device holding up others.
+
+Each device has a fixed phase inside the interval (from its id), plus a little jitter each
+cycle, so 100,000 devices at 60 s give a flat ~1,700 probes per second rather than a
+burst at the top of each minute. Deep checks are spread the same way over their own,
+slower cadence. Every probe is its own task, bounded per protocol by a semaphore and by
+an overall deadline, so a silent or hostile device costs at most its own slot for its
+own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import random
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agent.probes.base import Probe, ProbeResult, Target, combine
+from agent.wire import Health, Reason, Status
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[Status, float, str], None]
+
+
+@dataclass
+class Plan:
+    """How one device is probed: which probes each cycle, which only on deep cycles."""
+
+    target: Target
+    every_cycle: list[Probe]
+    deep_only: list[Probe] = field(default_factory=list)
+    interval_s: float = 60.0
+
+
+def _phase(device_id: str, period: float) -> float:
+    return (zlib.crc32(device_id.encode()) / 2**32) * period
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        report: Report,
+        concurrency: dict[str, int],
+        deadline_s: float,
+        deep_interval_s: float,
+        jitter: float,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._report = report
+        self._slots = {name: asyncio.Semaphore(limit) for name, limit in concurrency.items()}
+        self._deadline_s = deadline_s
+        self._deep_interval_s = deep_interval_s
+        self._jitter = jitter
+        self._wall_clock = wall_clock
+        self._plans: dict[str, Plan] = {}
+        self._due: list[tuple[float, str]] = []
+        self._deep_due: dict[str, float] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.probes_done = 0
+
+    def set_plans(self, plans: list[Plan]) -> None:
+        """Install or replace the device list; devices already known keep their schedule."""
+        now = asyncio.get_running_loop().time()
+        known = set(self._plans)
+        self._plans = {plan.target.device.id: plan for plan in plans}
+        for device_id, plan in self._plans.items():
+            if device_id in known:
+                continue
+            heapq.heappush(self._due, (now + _phase(device_id, plan.interval_s), device_id))
+            self._deep_due[device_id] = now + _phase(device_id[::-1], self._deep_interval_s)
+        for gone in known - set(self._plans):
+            self._deep_due.pop(gone, None)
+        self._wake.set()
+
+    @property
+    def devices(self) -> int:
+        return len(self._plans)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            while self._due and self._due[0][0] <= now:
+                _, device_id = heapq.heappop(self._due)
+                plan = self._plans.get(device_id)
+                if plan is None:
+                    continue  # removed by a reload
+                spread = plan.interval_s * self._jitter * (random.random() - 0.5)  # noqa: S311 - load spreading, not security
+                heapq.heappush(self._due, (now + plan.interval_s + spread, device_id))
+                deep = self._deep_due.get(device_id, float("inf")) <= now
+                if deep:
+                    self._deep_due[device_id] = now + self._deep_interval_s
+                task = asyncio.create_task(self._probe(plan, deep), name=f"probe {device_id}")
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            self._wake.clear()
+            delay = self._due[0][0] - loop.time() if self._due else 3600.0
+            if delay > 0:
+                try:
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+
+    async def probe_once(self, plan: Plan, deep: bool) -> tuple[ProbeResult, float]:
+        """Run a device's probes now (the ``probe`` command and the scheduler both use this)."""
+        probes = plan.every_cycle + (plan.deep_only if deep else [])
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(self._guarded(probe, plan.target, deep) for probe in probes)
+        )
+        return combine(*results), time.perf_counter() - started
+
+    async def _guarded(self, probe: Probe, target: Target, deep: bool) -> ProbeResult:
+        slot = self._slots.get(probe.protocol)
+        try:
+            async with asyncio.timeout(self._deadline_s * (4 if deep else 1)):
+                if slot is None:
+                    return await probe.probe(target, deep)
+                async with slot:
+                    return await probe.probe(target, deep)
+        except TimeoutError:
+            return ProbeResult.down(Reason.TIMEOUT, probe.protocol)
+        except Exception:  # a bug in a probe must not stop the agent; it is logged loudly
+            log.exception("probe %s failed on device %s", probe.protocol, target.device.id)
+            return ProbeResult.down(Reason.BAD_RESPONSE, probe.protocol)
+
+    async def _probe(self, plan: Plan, deep: bool) -> None:
+        result, elapsed = await self.probe_once(plan, deep)
+        observed = datetime.fromtimestamp(self._wall_clock(), UTC)
+        status = Status(
+            device_id=plan.target.device.id,
+            observed_at=observed,
+            health=result.health,
+            reason=result.reason,
+            checks=result.checks,
+            metrics=result.metrics,
+        )
+        self.probes_done += 1
+        if result.health is not Health.UP:
+            log.debug("device %s %s (%s)", status.device_id, status.health, status.reason)
+        self._report(status, elapsed, plan.every_cycle[0].protocol if plan.every_cycle else "none")
+
+    async def close(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)

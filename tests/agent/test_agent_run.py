@@ -1,0 +1,145 @@
+"""The whole agent against the simulated fleet and a real broker: every device, on time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from agent.cli import main
+from agent.runner import Agent
+from agent.wire import Batch, Health, Reason, decode_batch
+from simulator.devices import Fault
+from simulator.fleet_runner import FaultSpec, Fleet
+from slawatch.config.inventory import Inventory
+from slawatch.config.settings import AgentSettings
+from tests.brokers import Mosquitto, free_port
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path / "broker")
+    server.start()
+    yield server
+    server.stop()
+
+
+def agent_settings(
+    tmp_path: Path, inventory: Inventory, broker_port: int, metrics_port: int
+) -> AgentSettings:
+    inventory_file = tmp_path / "inventory.yaml"
+    assert inventory_file.exists()
+    return AgentSettings.model_validate(
+        {
+            "kind": "agent",
+            "agent_id": "edge-t",
+            "site": "sim",
+            "inventory": str(inventory_file),
+            "profiles": str(REPO / "config" / "profiles"),
+            "broker": {"port": broker_port},
+            "outbox": {"dir": str(tmp_path / "outbox")},
+            "poll": {"interval": "2s", "timeout": "400ms", "retries": 0, "deep_interval": "4s"},
+            "metrics_bind": f"127.0.0.1:{metrics_port}",
+        }
+    )
+
+
+async def collect(port: int, into: list[Batch]) -> None:
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe("slawatch/v1/+/+/status", qos=1)
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            into.append(decode_batch(message.payload))
+
+
+@contextlib.asynccontextmanager
+async def running_agent(settings: AgentSettings) -> AsyncIterator[Agent]:
+    agent = Agent(settings)
+    task = asyncio.create_task(agent.run())
+    try:
+        yield agent
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_every_device_is_polled_and_a_silent_one_delays_nobody(
+    tmp_path: Path, inventory: Inventory, fleet: Fleet, broker: Mosquitto
+) -> None:
+    await fleet.inject("CAM000001", FaultSpec(Fault.DOWN, "silent"))
+    await fleet.inject("DH000001", FaultSpec(Fault.DOWN, "silent"))
+    batches: list[Batch] = []
+    metrics_port = free_port()
+    listener = asyncio.create_task(collect(broker.port, batches))
+    await asyncio.sleep(0.3)
+    started = time.time()
+    async with running_agent(agent_settings(tmp_path, inventory, broker.port, metrics_port)):
+        await asyncio.sleep(5.5)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{metrics_port}/metrics") as reply,
+        ):
+            exposition = await reply.text()
+    listener.cancel()
+
+    statuses = [status for batch in batches for status in batch.statuses]
+    by_device: dict[str, list[float]] = {}
+    for status in statuses:
+        by_device.setdefault(status.device_id, []).append(status.observed_at.timestamp() - started)
+    assert set(by_device) == {device.id for device in inventory.devices}
+    for device_id, moments in by_device.items():
+        assert len(moments) >= 2, device_id  # 2 s interval over 5.5 s: polled on schedule
+    dead = [s for s in statuses if s.device_id in ("CAM000001", "DH000001")]
+    assert {(s.health, s.reason) for s in dead} == {(Health.DOWN, Reason.TIMEOUT)}
+    live = [s for s in statuses if s.device_id not in ("CAM000001", "DH000001")]
+    assert all(s.health is Health.UP for s in live), [s for s in live if s.health is not Health.UP]
+    deep = [s for s in statuses if "credentials" in s.checks]
+    assert deep, "deep checks ran on their own cadence"
+    assert (
+        'slawatch_agent_probes_total{health="down",protocol="onvif",reason="timeout"}' in exposition
+    )
+    assert "slawatch_agent_outbox_batches 0.0" in exposition
+
+
+async def test_a_reload_adds_devices_without_resetting_the_others(
+    tmp_path: Path, inventory: Inventory, fleet: Fleet, broker: Mosquitto
+) -> None:
+    inventory_file = tmp_path / "inventory.yaml"
+    full = inventory_file.read_text(encoding="utf-8")
+    without_checkpoints = "\n".join(line for line in full.splitlines() if '"id": "KK' not in line)
+    inventory_file.write_text(without_checkpoints + "\n", encoding="utf-8")
+    settings = agent_settings(tmp_path, inventory, broker.port, free_port())
+    async with running_agent(settings) as agent:
+        await asyncio.sleep(0.5)
+        assert agent.scheduler is not None
+        assert agent.scheduler.devices == len(inventory.devices) - 2
+        inventory_file.write_text(full, encoding="utf-8")
+        agent.reload()
+        await asyncio.sleep(0.5)
+        assert agent.scheduler.devices == len(inventory.devices)
+
+
+async def test_the_probe_command_prints_every_check_of_one_device(
+    tmp_path: Path, inventory: Inventory, fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings_file = tmp_path / "agent.yaml"
+    settings_file.write_text(
+        "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
+        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
+        "poll: {timeout: 1s, retries: 0}\n",
+        encoding="utf-8",
+    )
+    code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)])
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "health   up" in output
+    for check in ("liveness", "clock", "credentials", "stream"):
+        assert f"\n{check:<16} ok" in output, output
+    assert "rtt_ms" in output
