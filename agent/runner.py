@@ -14,7 +14,6 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -138,27 +137,21 @@ class Agent:
 
     @contextlib.asynccontextmanager
     async def probes(self) -> AsyncIterator[ProbeSet]:
-        """The probe clients, shared by every device (one HTTP session, one SNMP engine)."""
+        """The probe clients, shared by every device (one UDP socket, one SNMP engine)."""
         poll = self.settings.poll
         timeout_s = poll.timeout.total_seconds()
         profiles_dir = self.settings.profiles or self.settings.inventory.parent / PROFILES_DEFAULT
         profiles = load_profiles(profiles_dir)
-        connector = aiohttp.TCPConnector(limit=poll.concurrency.onvif, force_close=True)
         lean = LeanSnmpClient(poll.concurrency.snmp)
         await lean.start()
         engine = SnmpEngine()
         try:
-            async with aiohttp.ClientSession(connector=connector) as session:
-                yield ProbeSet(
-                    onvif=OnvifLivenessProbe(
-                        session, timeout_s, poll.clock_skew_limit.total_seconds()
-                    ),
-                    onvif_deep=OnvifDeepProbe(timeout_s, poll.recording_tolerance.total_seconds()),
-                    snmp=SnmpProbe(
-                        lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries
-                    ),
-                    tcp=TcpProbe(timeout_s),
-                )
+            yield ProbeSet(
+                onvif=OnvifLivenessProbe(timeout_s, poll.clock_skew_limit.total_seconds()),
+                onvif_deep=OnvifDeepProbe(timeout_s, poll.recording_tolerance.total_seconds()),
+                snmp=SnmpProbe(lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries),
+                tcp=TcpProbe(timeout_s),
+            )
         finally:
             lean.close()
             engine.close_dispatcher()

@@ -25,13 +25,13 @@ from pathlib import Path
 # ``import simulator`` finds the package, not this script.
 sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).parent]
 
-from pyasn1.codec.ber import encoder  # noqa: E402
-from pysnmp.proto import api  # noqa: E402
+from pyasn1.codec.ber import encoder
+from pysnmp.proto import api
 
-from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header  # noqa: E402
-from slawatch.config.inventory import DeviceKind, Inventory  # noqa: E402
-from slawatch.config.loader import load_config  # noqa: E402
-from slawatch.config.writer import write_inventory  # noqa: E402
+from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
+from slawatch.config.inventory import DeviceKind, Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.writer import write_inventory
 
 SIZE = FleetSize(cameras=7680, door_sets=600, checkpoints=100, switches=420)
 SECRETS = {

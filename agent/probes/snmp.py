@@ -8,6 +8,7 @@ per device — last sysUpTime, last capture count — to tell a reboot or a stal
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class SnmpFailureError(Exception):
         self.reason = reason
 
 
+@functools.lru_cache(maxsize=4096)
 def _oid_tuple(text: str) -> Oid:
     return tuple(int(part) for part in text.split("."))
 

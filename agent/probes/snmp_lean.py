@@ -13,6 +13,7 @@ Replies are parsed strictly: anything malformed raises ``BerError``, never anyth
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import socket
 from collections.abc import Sequence
@@ -82,12 +83,19 @@ def _oid(oid: Oid) -> bytes:
     return _tlv(_OID, bytes(body))
 
 
+@functools.lru_cache(maxsize=4096)
+def _varbind_list(oids: tuple[Oid, ...]) -> bytes:
+    """The encoded variable bindings: the same few OID lists repeat for every device."""
+    return _tlv(_SEQUENCE, b"".join(_tlv(_SEQUENCE, _oid(oid) + b"\x05\x00") for oid in oids))
+
+
+_NO_ERROR = _integer(0) + _integer(0)
+_VERSION_2C = _integer(1)
+
+
 def encode_get(community: bytes, request_id: int, oids: Sequence[Oid]) -> bytes:
-    varbinds = b"".join(_tlv(_SEQUENCE, _oid(oid) + b"\x05\x00") for oid in oids)
-    pdu = _tlv(
-        _GET_REQUEST, _integer(request_id) + _integer(0) + _integer(0) + _tlv(_SEQUENCE, varbinds)
-    )
-    return _tlv(_SEQUENCE, _integer(1) + _tlv(_OCTET_STRING, community) + pdu)
+    pdu = _tlv(_GET_REQUEST, _integer(request_id) + _NO_ERROR + _varbind_list(tuple(oids)))
+    return _tlv(_SEQUENCE, _VERSION_2C + _tlv(_OCTET_STRING, community) + pdu)
 
 
 def _read(data: bytes, at: int) -> tuple[int, int, int]:
@@ -180,6 +188,11 @@ class SnmpTimeoutError(TimeoutError):
     """No (valid) answer within timeout × (retries + 1)."""
 
 
+def _expire(future: asyncio.Future[Response]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, client: LeanSnmpClient) -> None:
         self._client = client
@@ -245,16 +258,21 @@ class LeanSnmpClient:
         retries: int,
     ) -> Response:
         assert self._transport is not None, "start() first"
+        loop = asyncio.get_running_loop()
         async with self._slots:
             for _ in range(retries + 1):
                 request_id = next(self._ids) & 0x7FFFFFFF
-                future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+                future: asyncio.Future[Response] = loop.create_future()
                 self._waiting[request_id] = (target, future)
                 self._transport.sendto(encode_get(community, request_id, oids), target)
+                # A timer on the future, not asyncio.wait_for: on Python 3.11 wait_for starts
+                # a task per call, which is most of the cost of a lean GET.
+                timer = loop.call_later(timeout_s, _expire, future)
                 try:
-                    return await asyncio.wait_for(future, timeout_s)
+                    return await future
                 except TimeoutError:
                     continue
                 finally:
+                    timer.cancel()
                     self._waiting.pop(request_id, None)
         raise SnmpTimeoutError(f"no answer from {target[0]}:{target[1]}")

@@ -17,9 +17,9 @@ from agent.runner import Agent
 from agent.wire import Batch, Health, Reason, decode_batch
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
+from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.settings import AgentSettings
-from tests.brokers import Mosquitto, free_port
 from tests.conftest import REPO
 
 

@@ -16,8 +16,8 @@ from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.wire import Batch, Health, Reason, Status, decode_alive, decode_batch
+from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
-from tests.brokers import Mosquitto
 
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 

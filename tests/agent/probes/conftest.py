@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import aiohttp
 import pytest
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
@@ -21,12 +20,6 @@ from tests.conftest import REPO, FakeClock
 def targets(fleet: Fleet) -> dict[str, Target]:
     inventory = fleet.inventory
     return {t.device.id: t for t in build_targets(inventory, resolve_credentials(inventory))}
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as client:
-        yield client
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, device_utc
 from agent.wire import Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
-from tests.brokers import free_port
+from simulator.local_servers import free_port
 from tests.conftest import SHARED_TESTDATA
 
 
 @pytest.fixture
-def probe(session: aiohttp.ClientSession) -> OnvifLivenessProbe:
-    return OnvifLivenessProbe(session, timeout_s=0.5, clock_skew_limit_s=10)
+def probe() -> OnvifLivenessProbe:
+    return OnvifLivenessProbe(timeout_s=0.5, clock_skew_limit_s=10)
 
 
 async def test_a_live_camera_is_up_with_its_clock_offset(

@@ -14,8 +14,8 @@ from agent.probes.snmp import SnmpProbe
 from agent.wire import Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
+from simulator.local_servers import Snmpd
 from slawatch.config.inventory import Device, DeviceKind, SnmpSettings
-from tests.brokers import Snmpd
 from tests.conftest import FakeClock
 
 
