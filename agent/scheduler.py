@@ -11,7 +11,6 @@ own timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import random
@@ -133,17 +132,24 @@ class Scheduler:
         """
         slot = self._slots.get(probe.protocol)
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                if deep:
-                    await stack.enter_async_context(asyncio.timeout(self._deadline_s * 4))
-                if slot is not None:
-                    await stack.enter_async_context(slot)
-                return await probe.probe(target, deep)
+            if deep:
+                async with asyncio.timeout(self._deadline_s * 4):
+                    return await self._limited(probe, target, deep, slot)
+            return await self._limited(probe, target, deep, slot)
         except TimeoutError:
             return ProbeResult.down(Reason.TIMEOUT, probe.protocol)
         except Exception:  # a bug in a probe must not stop the agent; it is logged loudly
             log.exception("probe %s failed on device %s", probe.protocol, target.device.id)
             return ProbeResult.down(Reason.BAD_RESPONSE, probe.protocol)
+
+    @staticmethod
+    async def _limited(
+        probe: Probe, target: Target, deep: bool, slot: asyncio.Semaphore | None
+    ) -> ProbeResult:
+        if slot is None:
+            return await probe.probe(target, deep)
+        async with slot:
+            return await probe.probe(target, deep)
 
     async def _probe(self, plan: Plan, deep: bool) -> None:
         result, elapsed = await self.probe_once(plan, deep)

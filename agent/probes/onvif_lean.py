@@ -40,6 +40,9 @@ _REQUEST_TAIL = (
 )
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _TT = "{http://www.onvif.org/ver10/schema}"
+_CLOCK_FIELDS = tuple(
+    f"{_TT}{name}" for name in ("Year", "Month", "Day", "Hour", "Minute", "Second")
+)
 
 
 class BadReplyError(ValueError):
@@ -52,27 +55,18 @@ def device_utc(reply: bytes) -> datetime:
         root = etree.fromstring(reply, PARSER)
     except etree.XMLSyntaxError as exc:
         raise BadReplyError(f"not XML: {exc}") from exc
-    utc = root.find(f".//{_TT}UTCDateTime")
+    utc = next(root.iter(f"{_TT}UTCDateTime"), None)
     if utc is None:
         raise BadReplyError("no UTCDateTime in the reply")
+    # One pass over the few leaves (Date/Year…, Time/Hour…) instead of six path lookups.
+    values = {
+        element.tag: element.text
+        for element in utc.iter(*_CLOCK_FIELDS)
+        if isinstance(element.tag, str)
+    }
     try:
-        values = {
-            name: int(utc.findtext(f"{_TT}{part}/{_TT}{name}") or "")
-            for part, names in (
-                ("Date", ("Year", "Month", "Day")),
-                ("Time", ("Hour", "Minute", "Second")),
-            )
-            for name in names
-        }
-        return datetime(
-            values["Year"],
-            values["Month"],
-            values["Day"],
-            values["Hour"],
-            values["Minute"],
-            values["Second"],
-            tzinfo=UTC,
-        )
+        year, month, day, hour, minute, second = (int(values.get(t) or "") for t in _CLOCK_FIELDS)
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as exc:
         raise BadReplyError(f"bad date or time: {exc}") from exc
 
@@ -115,6 +109,13 @@ class _HttpExchange(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._finish(exc or BadReplyError("connection closed before a reply"))
+
+    def abandon(self) -> None:
+        """Close the connection and stop waiting (after a reply, a timeout or an error)."""
+        if self._transport is not None:
+            self._transport.abort()
+        if not self._done.done():
+            self._done.cancel()
 
     def _finish(self, outcome: tuple[int, bytes] | BaseException) -> None:
         if self._transport is not None:
@@ -188,16 +189,19 @@ class OnvifLivenessProbe:
             f"POST {onvif.path} HTTP/1.1\r\nHost: {host}:{onvif.port}\r\n".encode() + _REQUEST_TAIL
         )
         loop = asyncio.get_running_loop()
+        done: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+        exchange = _HttpExchange(request, done)
         sent = time.time()
         try:
             async with asyncio.timeout(self._timeout_s):
-                done: asyncio.Future[tuple[int, bytes]] = loop.create_future()
-                await loop.create_connection(lambda: _HttpExchange(request, done), host, onvif.port)
+                await loop.create_connection(lambda: exchange, host, onvif.port)
                 status, reply = await done
         except BadReplyError:
             return ProbeResult.down(Reason.BAD_RESPONSE, "liveness")
         except Exception as exc:  # noqa: BLE001 - every transport failure is data
             return ProbeResult.down(connection_reason(exc), "liveness")
+        finally:
+            exchange.abandon()
         received = time.time()
         rtt_ms = (received - sent) * 1000
         if status != 200:
