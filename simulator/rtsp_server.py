@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import zlib
+from typing import cast
 
 from simulator.devices import DownMode, Fault, SimDevice
 
@@ -64,8 +65,8 @@ class RtspProtocol(asyncio.Protocol):
         self._nonce = os.urandom(8).hex()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement the interface without subclassing asyncio's.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
