@@ -6,6 +6,10 @@ the agent (only a power cut can lose the last transactions). The batch sequence 
 is allocated here, inside the same transaction that stores the batch, so ``seq`` keeps
 increasing across restarts and a replayed batch carries the number it was first given.
 
+The probes (event loop thread) append and the publisher (its own thread) reads and
+acknowledges, so every method holds one lock; each critical section is one short SQLite
+statement or transaction.
+
 When the outbox reaches ``max_bytes`` the *oldest* batches are dropped, counted and
 logged at ERROR: during a very long broker outage the recent state matters most, and the
 collector sees the hole as a gap in ``seq``.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +38,10 @@ class Pending:
 class Outbox:
     def __init__(self, folder: Path, max_bytes: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / "outbox.sqlite", isolation_level=None)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            folder / "outbox.sqlite", isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
@@ -50,6 +58,10 @@ class Outbox:
 
     def append(self, topic: str, build: Callable[[int], bytes]) -> int:
         """Store the batch ``build(seq)`` under the next sequence number; return that number."""
+        with self._lock:
+            return self._append(topic, build)
+
+    def _append(self, topic: str, build: Callable[[int], bytes]) -> int:
         with self._transaction():
             row = self._db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
             seq = (int(row[0]) if row else -1) + 1
@@ -70,20 +82,22 @@ class Outbox:
 
     def pending(self, limit: int = 100) -> list[Pending]:
         """The oldest batches not yet acknowledged by the broker, in order."""
-        rows = self._db.execute(
-            "SELECT seq, topic, payload FROM batches ORDER BY seq LIMIT ?", (limit,)
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, payload FROM batches ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
         return [Pending(int(seq), str(topic), bytes(payload)) for seq, topic, payload in rows]
 
     def acknowledge(self, seq: int) -> None:
-        row = self._db.execute(
-            "SELECT LENGTH(payload) FROM batches WHERE seq = ?", (seq,)
-        ).fetchone()
-        if row is None:
-            return
-        self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
-        self._bytes -= int(row[0])
-        self._count -= 1
+        with self._lock:
+            row = self._db.execute(
+                "SELECT LENGTH(payload) FROM batches WHERE seq = ?", (seq,)
+            ).fetchone()
+            if row is None:
+                return
+            self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+            self._bytes -= int(row[0])
+            self._count -= 1
 
     @property
     def depth(self) -> int:
@@ -94,7 +108,8 @@ class Outbox:
         return self._bytes
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def _drop_oldest(self) -> None:
         dropped = 0

@@ -6,6 +6,13 @@ backlog is replayed in order with its original ``observed_at`` and ``seq``. Up t
 ``window`` batches are in flight at once (one round trip per batch would cap a loopback
 link at a few thousand batches per second); a batch re-sent after a reconnect is a
 duplicate the collector drops by (agent, seq).
+
+The publisher runs on its own thread with a standard-library event loop, apart from the
+probes' uvloop: aiomqtt drives paho through ``loop.add_reader``/``add_writer`` and on
+uvloop a reconnect can leave a closed poll handle registered for a reused file
+descriptor, after which the client never writes again (seen in about one broker outage
+in ten by ``tests/agent/test_publisher.py``; uvloop issue #552 has the same symptom). A
+separate thread also keeps a slow broker from ever delaying a probe.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import threading
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -54,12 +62,45 @@ class Publisher:
         self._window = window
         self._retry_s = retry_s
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = asyncio.Event()
+        self._thread: threading.Thread | None = None
         self.connected = False
         self.published = 0
 
+    def start(self) -> None:
+        """Publish on a thread of its own until :meth:`stop`."""
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(ready,), name=f"publisher-{self._agent_id}", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+
+    def stop(self) -> None:
+        """Stop publishing, mark the agent offline on the broker, and wait for the thread."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join()
+            self._thread = None
+
     def wake(self) -> None:
-        """Tell the publisher a batch is waiting (called after each outbox append)."""
-        self._wake.set()
+        """Tell the publisher a batch is waiting; safe from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _thread_main(self, ready: threading.Event) -> None:
+        with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+            runner.run(self._serve(ready))
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        ready.set()
+        publishing = asyncio.create_task(self._publish_forever())
+        await self._stopping.wait()
+        publishing.cancel()
+        await asyncio.gather(publishing, return_exceptions=True)
+        await self._say_goodbye()
 
     def _alive(self, online: bool) -> bytes:
         return encode_alive(
@@ -84,8 +125,8 @@ class Publisher:
         client.pending_calls_threshold = self._window  # a full window is normal, not a warning
         return client
 
-    async def run(self) -> None:
-        """Publish forever, reconnecting with backoff; cancel to stop (the will then fires)."""
+    async def _publish_forever(self) -> None:
+        """Reconnect with backoff for as long as it takes; the outbox holds what waits."""
         backoff = self._retry_s
         while True:
             try:
@@ -117,7 +158,7 @@ class Publisher:
                 self._outbox.acknowledge(item.seq)
             self.published += len(batch)
 
-    async def say_goodbye(self) -> None:
+    async def _say_goodbye(self) -> None:
         """On a clean shutdown, mark the agent offline (the will covers crashes)."""
         try:
             async with self._client() as client:

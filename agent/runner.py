@@ -197,11 +197,11 @@ class Agent:
             log.warning("agent %s polling %d devices", settings.agent_id, scheduler.devices)
             tasks = [
                 asyncio.create_task(scheduler.run(), name="scheduler"),
-                asyncio.create_task(publisher.run(), name="publisher"),
                 asyncio.create_task(self._flush_forever(), name="flush"),
                 asyncio.create_task(self._reload_forever(probes), name="reload"),
             ]
             runner = await self._serve_metrics()
+            publisher.start()
             try:
                 await self._stop.wait()
             finally:
@@ -212,7 +212,7 @@ class Agent:
                 self._writer.flush()
                 if runner is not None:
                     await runner.cleanup()
-                await publisher.say_goodbye()
+                await asyncio.to_thread(publisher.stop)
                 outbox.close()
 
     async def _flush_forever(self) -> None:

@@ -105,7 +105,7 @@ async def run_agent_phase(
         deep_interval_s=1e9,
         jitter=0.1,
     )
-    publishing = asyncio.create_task(publisher.run())
+    publisher.start()
     scheduler.set_plans(plans)
     await asyncio.sleep(0.5)
     scheduling = asyncio.create_task(scheduler.run())
@@ -118,7 +118,7 @@ async def run_agent_phase(
     await scheduler.close()
     writer.flush()
     await asyncio.sleep(0.5)
-    publishing.cancel()
+    await asyncio.to_thread(publisher.stop)
     outbox.close()
     return cpu
 
