@@ -27,13 +27,19 @@ OidText = Annotated[str, AfterValidator(_oid)]
 
 
 class Check(Strict):
-    """One scalar OID: a metric, and a rule that makes the device degraded."""
+    """One scalar OID: a metric, and the values (listed, or above a limit) that degrade it."""
 
     name: Identifier
     oid: OidText
     meaning: str
     degraded_when: list[int] = []
+    degraded_above: int | None = None
     reason: Reason = Reason.BAD_RESPONSE
+
+    def degrades(self, value: int) -> bool:
+        return value in self.degraded_when or (
+            self.degraded_above is not None and value > self.degraded_above
+        )
 
 
 class ActiveHours(Strict):

@@ -29,6 +29,7 @@ class Fault(StrEnum):
     CLOCK_SKEW = "clock_skew"  # seconds in ``skew_s``
     RECORDING_GAP = "recording_gap"  # recording stopped ``gap_s`` seconds ago
     CAPTURES_STALL = "captures_stall"  # checkpoint capture counter stops growing
+    UPLOAD_STALL = "upload_stall"  # checkpoint keeps capturing but uploads nothing: backlog grows
     DOOR_FORCED = "door_forced"
     TAMPER = "tamper"
     HOSTILE = "hostile"  # with a HostileMode: hostile XML or endless bodies
@@ -66,6 +67,7 @@ class SimDevice:
     cut_off: bool = False
     captures_base: int = 0
     captures_stalled_at: float | None = None
+    uploads_stalled_at: float | None = None
     down_ports: set[int] = field(default_factory=set)
 
     @property
@@ -98,9 +100,17 @@ class SimDevice:
             moment = self.captures_stalled_at
         return max(0, self.captures_base + int((moment - self.boot_time) / 2))
 
+    def upload_backlog(self) -> int:
+        """Captures waiting for upload: they pile up at the capture rate while uploads stall."""
+        if self.uploads_stalled_at is None:
+            return 0
+        return int(self.clock() - self.uploads_stalled_at) // 2
+
     def inject(self, fault: Fault) -> None:
         if fault is Fault.CAPTURES_STALL and self.captures_stalled_at is None:
             self.captures_stalled_at = self.clock()
+        if fault is Fault.UPLOAD_STALL and self.uploads_stalled_at is None:
+            self.uploads_stalled_at = self.clock()
         self.faults.add(fault)
 
     def clear(self, fault: Fault | None = None) -> None:
@@ -109,6 +119,8 @@ class SimDevice:
         if Fault.CAPTURES_STALL in cleared and self.captures_stalled_at is not None:
             self.captures_base = self.captures() - int((self.clock() - self.boot_time) / 2)
             self.captures_stalled_at = None
+        if Fault.UPLOAD_STALL in cleared:
+            self.uploads_stalled_at = None
         self.faults -= cleared
         if fault is None:
             self.down_ports.clear()

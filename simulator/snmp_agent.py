@@ -164,14 +164,7 @@ def load_models() -> dict[DeviceKind, DeviceModel]:
     )
     checkpoint = models[DeviceKind.CHECKPOINT]
     checkpoint.live(CAPTURE_COUNT, lambda device: rfc1902.Counter64(device.captures()))
-    checkpoint.live(
-        UPLOAD_BACKLOG,
-        lambda device: rfc1902.Gauge32(
-            int(device.clock() - device.captures_stalled_at) // 2
-            if device.captures_stalled_at is not None
-            else 0
-        ),
-    )
+    checkpoint.live(UPLOAD_BACKLOG, lambda device: rfc1902.Gauge32(device.upload_backlog()))
     for model in models.values():
         model.finish()
     return models

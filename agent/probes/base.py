@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -71,7 +70,7 @@ def combine(*results: ProbeResult) -> ProbeResult:
 
 def connection_reason(exc: BaseException) -> Reason:
     """Map a transport failure to a reason: timeout, refused, unreachable or bad_response."""
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return Reason.TIMEOUT
     if isinstance(exc, ConnectionRefusedError):
         return Reason.REFUSED

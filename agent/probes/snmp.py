@@ -238,7 +238,7 @@ class SnmpProbe:
             value = values.get(check.oid)
             if isinstance(value, int):
                 metrics[check.name] = float(value)
-                if value in check.degraded_when:
+                if check.degrades(value):
                     checks[check.name] = check.reason
                     health, reason = Health.DEGRADED, check.reason
                 else:

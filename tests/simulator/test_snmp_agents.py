@@ -122,12 +122,23 @@ async def test_checkpoint_captures_grow_with_traffic_and_stall(
     stalled = await captures()
     clock.advance(600)
     assert await captures() == stalled
-    _, output = await net_snmp("snmpget", fleet, "KK00001", BACKLOG)
-    assert value_of(output, BACKLOG) == "Gauge32: 300"
 
     await fleet.clear("KK00001", Fault.CAPTURES_STALL)
     clock.advance(20)
     assert await captures() == stalled + 10
+
+
+async def test_checkpoint_backlog_grows_while_uploads_stall(fleet: Fleet, clock: FakeClock) -> None:
+    async def backlog() -> str:
+        _, output = await net_snmp("snmpget", fleet, "KK00001", BACKLOG)
+        return value_of(output, BACKLOG)
+
+    assert await backlog() == "Gauge32: 0"
+    await fleet.inject("KK00001", FaultSpec(Fault.UPLOAD_STALL))
+    clock.advance(600)
+    assert await backlog() == "Gauge32: 300"
+    await fleet.clear("KK00001", Fault.UPLOAD_STALL)
+    assert await backlog() == "Gauge32: 0"
 
 
 async def test_switch_walk_shows_ports_and_a_port_going_down(fleet: Fleet) -> None:

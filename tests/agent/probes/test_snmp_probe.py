@@ -72,7 +72,22 @@ async def test_a_checkpoint_that_stops_capturing_in_active_hours_is_degraded(
     clock.advance(60)
     result = await snmp_probe.probe(target, deep=False)
     assert (result.health, result.reason) == (Health.DEGRADED, Reason.CAPTURES_STALLED)
-    assert result.metrics["upload_backlog"] > 0
+
+
+async def test_a_checkpoint_that_captures_but_cannot_upload_is_degraded_once_the_backlog_grows(
+    snmp_probe: SnmpProbe, targets: dict[str, Target], fleet: Fleet, clock: FakeClock
+) -> None:
+    target = targets["KK00001"]
+    await fleet.inject("KK00001", FaultSpec(Fault.UPLOAD_STALL))
+    clock.advance(5 * 60)
+    result = await snmp_probe.probe(target, deep=False)
+    assert (result.reason, result.metrics["upload_backlog"]) == (Reason.OK, 150)
+    clock.advance(6 * 60)
+    result = await snmp_probe.probe(target, deep=False)
+    assert (result.health, result.reason) == (Health.DEGRADED, Reason.UPLOAD_BACKLOG)
+    assert result.metrics["upload_backlog"] == 330
+    await fleet.clear("KK00001")
+    assert (await snmp_probe.probe(target, deep=False)).reason is Reason.OK
 
 
 async def test_quiet_hours_never_count_as_a_stall(
