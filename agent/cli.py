@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import uvloop
+
 from agent.probes.base import ProbeResult
 from agent.runner import Agent, build_plans
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
@@ -83,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_config(args.config, AgentSettings)
         if args.command == "probe":
-            return asyncio.run(_probe(settings, args.device_id))
-        asyncio.run(_run(settings))
+            return uvloop.run(_probe(settings, args.device_id))
+        uvloop.run(_run(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
