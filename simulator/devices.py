@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agent.probes.base import Credentials
-from slawatch.config.inventory import Device, DeviceKind, Inventory
+from slawatch.config.inventory import Device, DeviceKind, Inventory, link_of
 
 Clock = Callable[[], float]
 
@@ -131,18 +131,12 @@ class Topology:
 
     def __init__(self, devices: Iterable[SimDevice]) -> None:
         self.devices = {device.id: device for device in devices}
+        self.specs = {device.id: device.spec for device in self.devices.values()}
         self.down_links: set[str] = set()
         self.down_switches: set[str] = set()
 
     def link_of(self, device: Device) -> str | None:
-        if device.kind is DeviceKind.SWITCH:
-            return device.link
-        if device.uplink is None:
-            return None
-        if device.uplink.link is not None:
-            return device.uplink.link
-        switch = self.devices.get(device.uplink.switch or "")
-        return switch.spec.link if switch is not None else None
+        return link_of(device, self.specs)
 
     def refresh(self) -> None:
         """Recompute who is cut off after a port, switch or link changed state."""

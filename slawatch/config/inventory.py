@@ -8,6 +8,7 @@ problem is reported at once with its key path.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -310,3 +311,15 @@ def cross_check(inventory: Inventory) -> list[Issue]:
                 where = (*at, "host") if position == 0 else (*at, "cameras", position - 1)
                 issues.append(Issue(where, f"device already belongs to set {owner}", repr(member)))
     return issues
+
+
+def link_of(device: Device, devices: Mapping[str, Device]) -> str | None:
+    """The link a device's traffic rides on: its own, its uplink's, or its switch's."""
+    if device.kind is DeviceKind.SWITCH:
+        return device.link
+    if device.uplink is None:
+        return None
+    if device.uplink.link is not None:
+        return device.uplink.link
+    switch = devices.get(device.uplink.switch or "")
+    return switch.link if switch is not None else None

@@ -51,7 +51,6 @@ class Debounce(Strict):
     up_after: int = Field(default=1, ge=1, le=100)
     stale_after: Duration = timedelta(minutes=5)
     flap_window: Duration = timedelta(hours=1)
-    flap_max: int = Field(default=3, ge=1)
 
 
 class RepairDeadlines(Strict):

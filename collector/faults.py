@@ -1,0 +1,293 @@
+"""Fault tickets from state changes, classified by topology: front-end or network.
+
+A network fault is one ticket for a link, however many devices behind it went dark: the
+contractor repairs one fibre, not forty cameras, and its deadline follows the link's
+backup fibre. Rules (``docs/sla-semantics.md`` has them in full):
+
+- a device DOWN whose uplink port is reported ``link_down``, whose uplink switch is DOWN,
+  or which is a switch itself, is network evidence for its link;
+- otherwise, when at least ``network_fault.min_devices`` in-service devices behind one
+  link (and at least ``network_fault.share`` of them) went DOWN within
+  ``network_fault.window`` of each other, their front-end tickets merge into one
+  network ticket for the link;
+- a device DOWN again within ``debounce.flap_window`` of its last ticket's repair reopens
+  that ticket: a flapping device is one fault, not many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from agent.wire import Reason
+from collector.state import Change, State
+from slawatch.config.inventory import Device, DeviceKind, Inventory, link_of
+from slawatch.config.policy import Policy
+
+# Degraded conditions that are faults to repair (a forced door is an alarm, not a fault).
+TICKETED_DEGRADED = frozenset(
+    {Reason.STREAM_UNAVAILABLE, Reason.NO_RECENT_RECORDING, Reason.CAPTURES_STALLED}
+)
+
+
+class FaultClass(StrEnum):
+    FRONT_END = "front_end"
+    NETWORK = "network"
+
+
+class TicketEventKind(StrEnum):
+    OPENED = "opened"
+    ATTACHED = "attached"
+    MERGED = "merged"  # folded into a network ticket; not counted on its own
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+
+
+@dataclass(slots=True)
+class Ticket:
+    id: str
+    fault_class: FaultClass
+    reason: Reason
+    link: str | None
+    backup_fiber: bool | None
+    device_ids: list[str]
+    started_at: datetime
+    detected_at: datetime
+    response_deadline: datetime
+    repair_deadline: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    merged_into: str | None = None
+    still_down: set[str] = field(default_factory=set)
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None and self.merged_into is None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    kind: TicketEventKind
+    at: datetime
+    ticket: Ticket
+    device_id: str | None = None
+    detail: str | None = None
+
+
+class UnknownTicketError(LookupError):
+    pass
+
+
+class FaultTracker:
+    def __init__(self, inventory: Inventory, policy: Policy) -> None:
+        self._policy = policy
+        self._devices = {device.id: device for device in inventory.devices}
+        self._backup = {link.id: link.backup_fiber for link in inventory.links}
+        self._link_of = {d.id: link_of(d, self._devices) for d in inventory.devices}
+        self._behind: dict[str, list[Device]] = {}
+        for device in inventory.devices:
+            link = self._link_of[device.id]
+            if link is not None and device.kind is not DeviceKind.SWITCH:
+                self._behind.setdefault(link, []).append(device)
+        self.tickets: dict[str, Ticket] = {}
+        self._open_by_device: dict[str, str] = {}
+        self._open_by_link: dict[str, str] = {}
+        self._last_by_device: dict[str, str] = {}
+        self._down_since: dict[str, dict[str, datetime]] = {}  # link → device → since
+        self._ports_down: set[tuple[str, int]] = set()
+        self._switches_down: set[str] = set()
+
+    def open_tickets(self) -> Iterator[Ticket]:
+        return (ticket for ticket in self.tickets.values() if ticket.open)
+
+    def note_ports(self, switch_id: str, checks: dict[str, Reason]) -> None:
+        """A switch's per-port verdicts (``port_N``) from its latest observation."""
+        for port in [p for s, p in self._ports_down if s == switch_id]:
+            self._ports_down.discard((switch_id, port))
+        for name, verdict in checks.items():
+            if verdict is Reason.LINK_DOWN and name.startswith("port_"):
+                self._ports_down.add((switch_id, int(name.removeprefix("port_"))))
+
+    def on_change(self, change: Change) -> list[TicketEvent]:
+        device = self._devices.get(change.device_id)
+        if device is None:
+            return []
+        link = self._link_of[device.id]
+        if device.kind is DeviceKind.SWITCH:
+            if change.state is State.DOWN:
+                self._switches_down.add(device.id)
+            elif change.state is not State.UNKNOWN:
+                self._switches_down.discard(device.id)
+        if change.state is State.UNKNOWN:
+            return []  # not seeing a device repairs nothing and breaks nothing
+        if change.state is State.DOWN:
+            if link is not None:
+                self._down_since.setdefault(link, {})[device.id] = change.since
+            return self._went_down(device, link, change)
+        if link is not None:
+            self._down_since.get(link, {}).pop(device.id, None)
+        events = self._came_back(device.id, change)
+        ticketed = change.state is State.DEGRADED and change.reason in TICKETED_DEGRADED
+        if ticketed and device.id not in self._open_by_device:
+            events += self._open_front_end(device.id, change)
+        return events
+
+    def acknowledge(self, ticket_id: str, by: str, at: datetime) -> TicketEvent:
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None or ticket.merged_into is not None:
+            raise UnknownTicketError(f"no ticket {ticket_id!r}")
+        if ticket.acknowledged_at is None:
+            ticket.acknowledged_at, ticket.acknowledged_by = max(at, ticket.detected_at), by
+        return TicketEvent(TicketEventKind.ACKNOWLEDGED, ticket.acknowledged_at, ticket, detail=by)
+
+    def ticket_for_device(self, device_id: str) -> Ticket | None:
+        ticket_id = self._open_by_device.get(device_id)
+        return self.tickets[ticket_id] if ticket_id else None
+
+    def _went_down(self, device: Device, link: str | None, change: Change) -> list[TicketEvent]:
+        if link is not None and link in self._open_by_link:
+            return [self._attach(self.tickets[self._open_by_link[link]], device.id, change)]
+        if link is not None and self._network_evidence(device):
+            return self._open_network(link, [device.id], change)
+        if link is not None:
+            together = self._down_together(link, change)
+            if together is not None:
+                return self._open_network(link, together, change)
+        if device.id in self._open_by_device:
+            return []  # already in a ticket (a degraded condition that got worse)
+        return self._open_front_end(device.id, change)
+
+    def _network_evidence(self, device: Device) -> bool:
+        if device.kind is DeviceKind.SWITCH:
+            return True
+        uplink = device.uplink
+        if uplink is None or uplink.switch is None:
+            return False
+        if uplink.switch in self._switches_down:
+            return True
+        return uplink.port is not None and (uplink.switch, uplink.port) in self._ports_down
+
+    def _down_together(self, link: str, change: Change) -> list[str] | None:
+        rule = self._policy.network_fault
+        day = change.since.date()
+        in_service = [d for d in self._behind.get(link, []) if _in_service(d, day)]
+        recent = [
+            device_id
+            for device_id, since in self._down_since.get(link, {}).items()
+            if abs(change.since - since) <= rule.window
+        ]
+        if len(recent) < rule.min_devices or len(recent) < rule.share * len(in_service):
+            return None
+        return sorted(recent)
+
+    def _open_network(self, link: str, device_ids: list[str], change: Change) -> list[TicketEvent]:
+        backup = self._backup.get(link, False)
+        deadlines = self._policy.repair_deadlines
+        repair = deadlines.network_backup_fiber if backup else deadlines.network_no_backup
+        starts = [self._down_since.get(link, {}).get(d, change.since) for d in device_ids]
+        ticket = self._new_ticket(
+            FaultClass.NETWORK, change.reason, link, backup, min(starts), change, repair, link
+        )
+        self._open_by_link[link] = ticket.id
+        events = [TicketEvent(TicketEventKind.OPENED, change.confirmed_at, ticket)]
+        for device_id in device_ids:
+            previous = self._open_by_device.get(device_id)
+            if previous is not None:
+                merged = self.tickets[previous]
+                merged.merged_into = ticket.id
+                events.append(
+                    TicketEvent(TicketEventKind.MERGED, change.confirmed_at, merged, device_id)
+                )
+            events.append(self._attach(ticket, device_id, change))
+        return events
+
+    def _attach(self, ticket: Ticket, device_id: str, change: Change) -> TicketEvent:
+        if device_id not in ticket.device_ids:
+            ticket.device_ids.append(device_id)
+        ticket.still_down.add(device_id)
+        self._open_by_device[device_id] = ticket.id
+        return TicketEvent(TicketEventKind.ATTACHED, change.confirmed_at, ticket, device_id)
+
+    def _open_front_end(self, device_id: str, change: Change) -> list[TicketEvent]:
+        last = self.tickets.get(self._last_by_device.get(device_id, ""))
+        window = self._policy.debounce.flap_window
+        if (
+            last is not None
+            and last.fault_class is FaultClass.FRONT_END
+            and last.resolved_at is not None
+            and change.since - last.resolved_at <= window
+        ):
+            last.resolved_at = None
+            last.still_down = {device_id}
+            self._open_by_device[device_id] = last.id
+            return [TicketEvent(TicketEventKind.REOPENED, change.confirmed_at, last, device_id)]
+        repair = self._policy.repair_deadlines.front_end
+        link = self._link_of[device_id]
+        ticket = self._new_ticket(
+            FaultClass.FRONT_END, change.reason, link, None, change.since, change, repair, device_id
+        )
+        ticket.device_ids.append(device_id)
+        ticket.still_down.add(device_id)
+        self._open_by_device[device_id] = ticket.id
+        return [TicketEvent(TicketEventKind.OPENED, change.confirmed_at, ticket, device_id)]
+
+    def _came_back(self, device_id: str, change: Change) -> list[TicketEvent]:
+        ticket_id = self._open_by_device.get(device_id)
+        if ticket_id is None:
+            return []
+        ticket = self.tickets[ticket_id]
+        if (
+            change.state is State.DEGRADED
+            and change.reason in TICKETED_DEGRADED
+            and ticket.fault_class is FaultClass.FRONT_END
+        ):
+            return []  # still the same device fault, only less severe
+        del self._open_by_device[device_id]
+        self._last_by_device[device_id] = ticket.id
+        ticket.still_down.discard(device_id)
+        if ticket.still_down:
+            return []
+        ticket.resolved_at = change.since
+        if ticket.link is not None and self._open_by_link.get(ticket.link) == ticket.id:
+            del self._open_by_link[ticket.link]
+        return [TicketEvent(TicketEventKind.RESOLVED, change.since, ticket, device_id)]
+
+    def _new_ticket(
+        self,
+        fault_class: FaultClass,
+        reason: Reason,
+        link: str | None,
+        backup: bool | None,
+        started_at: datetime,
+        change: Change,
+        repair: timedelta,
+        subject: str,
+    ) -> Ticket:
+        detected = change.confirmed_at
+        base = f"F{detected:%Y%m%d%H%M%S}-{subject}"
+        ticket_id, n = base, 1
+        while ticket_id in self.tickets:
+            n += 1
+            ticket_id = f"{base}-{n}"
+        ticket = Ticket(
+            id=ticket_id,
+            fault_class=fault_class,
+            reason=reason,
+            link=link,
+            backup_fiber=backup,
+            device_ids=[],
+            started_at=started_at,
+            detected_at=detected,
+            response_deadline=detected + self._policy.response_deadline,
+            repair_deadline=detected + repair,
+        )
+        self.tickets[ticket_id] = ticket
+        return ticket
+
+
+def _in_service(device: Device, day: date) -> bool:
+    return device.service_start <= day and (device.service_end is None or day < device.service_end)

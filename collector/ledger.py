@@ -1,0 +1,138 @@
+"""The ledger: an append-only, hash-chained record of state changes and ticket events.
+
+Each row carries the SHA-256 of the previous row, so an evaluator can prove that nothing
+was changed, inserted or removed afterwards (``verify``). SQLite in WAL mode; rows are
+written in transactions that also record, per agent, the last batch ``seq`` taken in:
+the consumer acknowledges an MQTT message only after that commit, so a crash loses no
+acknowledged input and a redelivered batch is recognised and skipped.
+Its public methods are the whole surface a PostgreSQL store would implement for several
+collectors sharing one ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+class LedgerCorruptError(ValueError):
+    """The chain does not verify at ``seq``: a row was altered, removed or inserted."""
+
+    def __init__(self, seq: int, message: str) -> None:
+        self.seq = seq
+        super().__init__(f"ledger row {seq}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    kind: str
+    at: str
+    body: dict[str, Any]
+    prev: str
+    hash: str
+
+
+def row_hash(seq: int, kind: str, at: str, body_json: str, prev: str) -> str:
+    return hashlib.sha256(f"{seq}\n{kind}\n{at}\n{body_json}\n{prev}".encode()).hexdigest()
+
+
+def canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+            "at TEXT NOT NULL, body TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS progress (agent_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
+        )
+        last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        self._next_seq, self._last_hash = (int(last[0]) + 1, str(last[1])) if last else (0, GENESIS)
+        self._pending: list[tuple[int, str, str, str, str, str]] = []
+        self._progress: dict[str, int] = {}
+        self._in_transaction = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Rows appended inside are committed together (or not at all)."""
+        self._in_transaction = True
+        next_seq, last_hash = self._next_seq, self._last_hash
+        try:
+            yield
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
+            self._db.executemany(
+                "INSERT INTO progress VALUES (?, ?) ON CONFLICT (agent_id) "
+                "DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                list(self._progress.items()),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._next_seq, self._last_hash = next_seq, last_hash
+            raise
+        finally:
+            self._pending.clear()
+            self._progress.clear()
+            self._in_transaction = False
+
+    def append(self, kind: str, at: str, body: dict[str, Any]) -> None:
+        assert self._in_transaction, "append inside ledger.transaction()"
+        body_json = canonical(body)
+        seq = self._next_seq
+        digest = row_hash(seq, kind, at, body_json, self._last_hash)
+        self._pending.append((seq, kind, at, body_json, self._last_hash, digest))
+        self._next_seq, self._last_hash = seq + 1, digest
+
+    def record_progress(self, agent_id: str, seq: int) -> None:
+        """The agent's batch ``seq`` is in; committed with the rows it produced."""
+        self._progress[agent_id] = max(seq, self._progress.get(agent_id, -1))
+
+    def progress(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT agent_id, seq FROM progress").fetchall()
+        return {str(agent): int(seq) for agent, seq in rows}
+
+    def rows(self, kinds: tuple[str, ...] = ()) -> Iterator[Row]:
+        query = "SELECT seq, kind, at, body, prev, hash FROM ledger"
+        if kinds:
+            query += f" WHERE kind IN ({', '.join('?' * len(kinds))})"
+        for seq, kind, at, body, prev, digest in self._db.execute(query + " ORDER BY seq", kinds):
+            yield Row(int(seq), str(kind), str(at), json.loads(body), str(prev), str(digest))
+
+    def verify(self) -> int:
+        """Walk the chain; return the number of rows, or raise LedgerCorruptError."""
+        expected_prev, expected_seq = GENESIS, 0
+        cursor = self._db.execute("SELECT seq, kind, at, body, prev, hash FROM ledger ORDER BY seq")
+        for seq, kind, at, body, prev, digest in cursor:
+            if seq != expected_seq:
+                raise LedgerCorruptError(expected_seq, f"missing (next row is {seq})")
+            if prev != expected_prev:
+                raise LedgerCorruptError(seq, "does not follow the previous row")
+            if row_hash(seq, kind, at, body, prev) != digest:
+                raise LedgerCorruptError(seq, "content does not match its hash")
+            expected_prev, expected_seq = digest, seq + 1
+        return expected_seq
+
+    @property
+    def head(self) -> str:
+        return self._last_hash
+
+    def close(self) -> None:
+        self._db.close()

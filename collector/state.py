@@ -1,0 +1,157 @@
+"""Device state from observations, in event time: UNKNOWN / UP / DEGRADED / DOWN.
+
+Pure and deterministic: the same observations in the same order give the same changes,
+whatever the consumer's clock says. ``docs/sla-semantics.md`` states the rules; the SLA
+figures are computed from the changes this module emits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from agent.wire import Health, Reason
+from slawatch.config.policy import Debounce
+
+
+class State(StrEnum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A device entered ``state`` at ``since``; we knew it at ``confirmed_at``."""
+
+    device_id: str
+    state: State
+    reason: Reason
+    since: datetime
+    confirmed_at: datetime
+    previous: State
+
+
+@dataclass(slots=True)
+class _Tracker:
+    state: State = State.UNKNOWN
+    reason: Reason = Reason.OK
+    last_seen: datetime | None = None
+    # A run of observations that would change the state once long enough (debounce).
+    run_state: State | None = None
+    run_reason: Reason = Reason.OK
+    run_start: datetime | None = None
+    run_length: int = 0
+    # Deep checks (stream, recording…) report only every deep cycle: a degraded verdict
+    # holds until a later observation carries the same check again.
+    sticky: dict[str, Reason] = field(default_factory=dict)
+
+
+class StateMachine:
+    def __init__(self, debounce: Debounce) -> None:
+        self._down_after = debounce.down_after
+        self._up_after = debounce.up_after
+        self._stale_after = debounce.stale_after
+        self._devices: dict[str, _Tracker] = {}
+        self.late = 0
+
+    def state_of(self, device_id: str) -> State:
+        tracker = self._devices.get(device_id)
+        return tracker.state if tracker else State.UNKNOWN
+
+    def observe(
+        self,
+        device_id: str,
+        observed_at: datetime,
+        health: Health,
+        reason: Reason,
+        checks: Mapping[str, Reason],
+    ) -> Change | None:
+        """Feed one observation; return the state change it confirms, if any."""
+        tracker = self._devices.get(device_id)
+        if tracker is None:
+            tracker = self._devices[device_id] = _Tracker()
+        if tracker.last_seen is not None and observed_at <= tracker.last_seen:
+            self.late += 1  # out of order or duplicate: state only moves forward in time
+            return None
+        tracker.last_seen = observed_at
+        state, reason = self._effective(tracker, health, reason, checks)
+        if state is State.DOWN:
+            needed = self._down_after
+        elif tracker.state is State.DOWN:
+            needed = self._up_after
+        else:
+            needed = 1  # UP, DEGRADED and leaving UNKNOWN take effect at once
+        if state is tracker.state and (state is not State.DEGRADED or reason is tracker.reason):
+            tracker.run_state, tracker.run_length = None, 0
+            return None
+        if tracker.run_state is state and (state is State.DOWN or tracker.run_reason is reason):
+            tracker.run_length += 1
+        else:
+            tracker.run_state, tracker.run_reason = state, reason
+            tracker.run_start, tracker.run_length = observed_at, 1
+        if tracker.run_length < needed:
+            return None
+        assert tracker.run_start is not None
+        return self._enter(device_id, tracker, state, reason, tracker.run_start, observed_at)
+
+    def expire(self, watermark: datetime) -> list[Change]:
+        """Devices silent for ``stale_after`` before ``watermark`` become UNKNOWN."""
+        changes = []
+        for device_id, tracker in self._devices.items():
+            if tracker.state is State.UNKNOWN or tracker.last_seen is None:
+                continue
+            deadline = tracker.last_seen + self._stale_after
+            if deadline <= watermark:
+                changes.append(
+                    self._enter(device_id, tracker, State.UNKNOWN, Reason.OK, deadline, deadline)
+                )
+        return changes
+
+    def lose(self, device_ids: Iterable[str]) -> list[Change]:
+        """The agent watching these devices died: nothing after its last observation counts."""
+        changes = []
+        for device_id in device_ids:
+            tracker = self._devices.get(device_id)
+            if tracker is None or tracker.state is State.UNKNOWN or tracker.last_seen is None:
+                continue
+            at = tracker.last_seen
+            changes.append(self._enter(device_id, tracker, State.UNKNOWN, Reason.OK, at, at))
+        return changes
+
+    @staticmethod
+    def _effective(
+        tracker: _Tracker, health: Health, reason: Reason, checks: Mapping[str, Reason]
+    ) -> tuple[State, Reason]:
+        sticky = tracker.sticky
+        for name, verdict in checks.items():
+            if verdict is Reason.OK:
+                sticky.pop(name, None)
+            elif health is Health.DEGRADED and verdict is reason:
+                sticky[name] = verdict
+        if health is Health.DOWN:
+            return State.DOWN, reason
+        if health is Health.DEGRADED:
+            return State.DEGRADED, reason
+        if sticky:
+            return State.DEGRADED, sticky[min(sticky)]
+        return State.UP, Reason.OK
+
+    @staticmethod
+    def _enter(
+        device_id: str,
+        tracker: _Tracker,
+        state: State,
+        reason: Reason,
+        since: datetime,
+        confirmed_at: datetime,
+    ) -> Change:
+        change = Change(device_id, state, reason, since, confirmed_at, tracker.state)
+        tracker.state, tracker.reason = state, reason
+        tracker.run_state, tracker.run_length, tracker.run_start = None, 0, None
+        if state is State.UNKNOWN:
+            tracker.sticky.clear()
+        return change

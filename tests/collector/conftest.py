@@ -1,0 +1,79 @@
+"""A district on paper: two links, forty cameras behind one switch, and the seed-004 policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.wire import Health, Observation, Reason
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.policy import Policy
+from tests.conftest import REPO
+
+START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+CAMERAS_ON_SW1 = 40
+
+
+def camera(n: int, uplink: str, service: str = "service_start: 2026-01-01") -> str:
+    return (
+        f"  - {{id: CAM{n:03d}, name: 点位{n}, kind: camera, site: d1, address: 10.0.0.{n}, "
+        f"onvif: {{port: 80}}, region: R1, contract: cam-rent, {service}, uplink: {uplink}}}\n"
+    )
+
+
+def write_district(folder: Path) -> Path:
+    text = (
+        "kind: inventory\n"
+        "sites: [{id: d1, name: 分局}]\n"
+        "regions: [{id: R1, name: 城关街道}]\n"
+        "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan}]\n"
+        "links:\n"
+        "  - {id: L1, name: 城关汇聚, backup_fiber: true}\n"
+        "  - {id: L2, name: 新城汇聚, backup_fiber: false}\n"
+        "devices:\n"
+        "  - {id: SW1, name: 接入交换机1, kind: switch, site: d1, address: 10.0.1.1, "
+        "snmp: {profile: if-mib-switch}, region: R1, service_start: 2026-01-01, ports: 48, "
+        "link: L1}\n"
+    )
+    text += "".join(camera(n, f"{{switch: SW1, port: {n}}}") for n in range(1, CAMERAS_ON_SW1 + 1))
+    text += camera(41, "{link: L2}") + camera(42, "{link: L2}")
+    text += camera(43, "{link: L2}", "service_start: 2026-01-01, service_end: 2026-03-01")
+    file = folder / "district.yaml"
+    file.write_text(text, encoding="utf-8")
+    return file
+
+
+@pytest.fixture
+def district(tmp_path: Path) -> Inventory:
+    return load_config(write_district(tmp_path), Inventory)
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return load_config(REPO / "config" / "policies" / "pingshan-door-access.yaml", Policy)
+
+
+def seen(
+    device_id: str,
+    minute: float,
+    health: Health = Health.UP,
+    reason: Reason = Reason.OK,
+    checks: dict[str, Reason] | None = None,
+    agent: str = "edge-1",
+) -> Observation:
+    """An observation ``minute`` minutes after START."""
+    return Observation(
+        agent_id=agent,
+        device_id=device_id,
+        observed_at=START + timedelta(minutes=minute),
+        health=health,
+        reason=reason,
+        checks=checks or {},
+    )
+
+
+def at(minute: float) -> datetime:
+    return START + timedelta(minutes=minute)

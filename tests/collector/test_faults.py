@@ -1,0 +1,144 @@
+"""Tickets: one per broken camera, one per broken link, and a flapping camera is one fault."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from agent.wire import Health, Observation, Reason
+from collector.faults import FaultClass, TicketEventKind
+from collector.ledger import Ledger
+from collector.pipeline import Pipeline
+from slawatch.config.inventory import Inventory
+from slawatch.config.policy import Policy
+from tests.collector.conftest import CAMERAS_ON_SW1, at, seen
+
+
+def run(pipeline: Pipeline, observations: list[Observation]) -> None:
+    with pipeline.ledger.transaction():
+        for observation in sorted(observations, key=lambda o: o.observed_at):
+            pipeline.observe(observation)
+
+
+def everyone_up(minute: float, cameras: range = range(1, 44)) -> list[Observation]:
+    return [seen(f"CAM{n:03d}", minute) for n in cameras] + [seen("SW1", minute)]
+
+
+def pipeline_for(district: Inventory, policy: Policy, tmp_path: Path) -> Pipeline:
+    return Pipeline(district, policy, Ledger(tmp_path / "ledger.sqlite"))
+
+
+def test_forty_cameras_dropping_behind_one_link_are_one_network_ticket(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(district, policy, tmp_path)
+    down = range(1, CAMERAS_ON_SW1 + 1)
+    observations = everyone_up(0) + everyone_up(1)
+    for minute in (2, 3, 4):
+        observations += [seen(f"CAM{n:03d}", minute, Health.DOWN, Reason.TIMEOUT) for n in down]
+    for minute in (60, 61):
+        observations += everyone_up(minute)
+    run(pipeline, observations)
+
+    tickets = [t for t in pipeline.faults.tickets.values() if t.merged_into is None]
+    assert len(tickets) == 1
+    (ticket,) = tickets
+    assert (ticket.fault_class, ticket.link, ticket.backup_fiber) == (
+        FaultClass.NETWORK,
+        "L1",
+        True,
+    )
+    assert sorted(ticket.device_ids) == [f"CAM{n:03d}" for n in down]
+    assert ticket.started_at == at(2)
+    assert ticket.repair_deadline - ticket.detected_at == timedelta(hours=4)
+    assert ticket.resolved_at == at(60)
+
+
+def test_a_reported_port_down_makes_even_one_camera_a_network_fault_on_a_link_without_backup(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(district, policy, tmp_path)
+    port_down = {"port_7": Reason.LINK_DOWN}
+    observations = [
+        *everyone_up(0),
+        seen("SW1", 1, checks=port_down),
+        seen("CAM007", 1, Health.DOWN, Reason.TIMEOUT),
+        seen("CAM007", 2, Health.DOWN, Reason.TIMEOUT),
+    ]
+    run(pipeline, observations)
+    (ticket,) = pipeline.faults.open_tickets()
+    assert (ticket.fault_class, ticket.link, ticket.device_ids) == (
+        FaultClass.NETWORK,
+        "L1",
+        ["CAM007"],
+    )
+
+
+def test_one_camera_down_is_a_front_end_ticket_with_the_policy_deadlines(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(district, policy, tmp_path)
+    run(
+        pipeline,
+        everyone_up(0)
+        + [seen("CAM041", m, Health.DOWN, Reason.REFUSED) for m in (1, 2)]
+        + [seen("CAM041", 90)],
+    )
+    (ticket,) = pipeline.faults.tickets.values()
+    assert (ticket.fault_class, ticket.reason, ticket.device_ids) == (
+        FaultClass.FRONT_END,
+        Reason.REFUSED,
+        ["CAM041"],
+    )
+    assert (ticket.started_at, ticket.detected_at, ticket.resolved_at) == (at(1), at(2), at(90))
+    assert ticket.response_deadline == at(32)
+    assert ticket.repair_deadline == at(2) + timedelta(hours=4)
+
+
+def test_a_flapping_camera_is_one_fault_not_many(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(district, policy, tmp_path)
+    observations = everyone_up(0)
+    for start in (10, 20, 30, 40):
+        observations += [seen("CAM042", start + m, Health.DOWN, Reason.TIMEOUT) for m in (0, 1)]
+        observations.append(seen("CAM042", start + 5))
+    observations.append(seen("CAM042", 300, Health.DOWN, Reason.TIMEOUT))
+    observations.append(seen("CAM042", 301, Health.DOWN, Reason.TIMEOUT))
+    run(pipeline, observations)
+    tickets = list(pipeline.faults.tickets.values())
+    assert len(tickets) == 2  # four flaps within the hour, then a new fault hours later
+    assert tickets[0].resolved_at == at(45)
+
+
+def test_acknowledging_records_who_and_when_once(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(district, policy, tmp_path)
+    run(pipeline, everyone_up(0) + [seen("CAM041", m, Health.DOWN, Reason.TIMEOUT) for m in (1, 2)])
+    (ticket,) = pipeline.faults.open_tickets()
+    with pipeline.ledger.transaction():
+        first = pipeline.acknowledge(ticket.id, "张工", at(12))
+        again = pipeline.acknowledge(ticket.id, "李工", at(20))
+    assert first.kind is TicketEventKind.ACKNOWLEDGED
+    assert (again.ticket.acknowledged_at, again.ticket.acknowledged_by) == (at(12), "张工")
+    rows = [row.body for row in pipeline.ledger.rows(("ticket",))]
+    assert [row["event"] for row in rows] == ["opened", "acknowledged", "acknowledged"]
+
+
+def test_a_degraded_stream_opens_a_ticket_and_a_forced_door_does_not(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(district, policy, tmp_path)
+    stream = Reason.STREAM_UNAVAILABLE
+    run(
+        pipeline,
+        [
+            *everyone_up(0),
+            seen("CAM001", 15, Health.DEGRADED, stream, {"stream": stream}),
+            seen("CAM002", 15, Health.DEGRADED, Reason.DOOR_FORCED, {"door": Reason.DOOR_FORCED}),
+            seen("CAM001", 30, checks={"stream": Reason.OK}),
+        ],
+    )
+    (ticket,) = pipeline.faults.tickets.values()
+    assert (ticket.device_ids, ticket.reason, ticket.resolved_at) == (["CAM001"], stream, at(30))

@@ -1,0 +1,72 @@
+"""The ledger proves itself: any edit, insertion or deletion breaks the chain at that row."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from collector.cli import main
+from collector.ledger import Ledger, LedgerCorruptError
+
+
+def filled(path: Path, rows: int = 5) -> Ledger:
+    ledger = Ledger(path)
+    with ledger.transaction():
+        for n in range(rows):
+            ledger.append("state", f"2026-07-01T00:0{n}:00.000Z", {"device_id": f"CAM{n}"})
+    return ledger
+
+
+def test_rows_survive_a_reopen_and_the_chain_continues(tmp_path: Path) -> None:
+    filled(tmp_path / "l.sqlite").close()
+    ledger = filled(tmp_path / "l.sqlite", rows=2)
+    assert ledger.verify() == 7
+    assert [row.seq for row in ledger.rows()] == list(range(7))
+
+
+def test_a_failed_transaction_leaves_no_trace(tmp_path: Path) -> None:
+    ledger = filled(tmp_path / "l.sqlite")
+    head = ledger.head
+
+    def crash_before_commit() -> None:
+        with ledger.transaction():
+            ledger.append("state", "2026-07-02T00:00:00.000Z", {"device_id": "X"})
+            ledger.record_progress("edge-1", 41)
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_before_commit()
+    assert (ledger.verify(), ledger.head, ledger.progress()) == (5, head, {})
+
+
+@pytest.mark.parametrize(
+    ("tamper", "bad_row"),
+    [
+        ('UPDATE ledger SET body = \'{"device_id":"CAM9"}\' WHERE seq = 2', 2),
+        ("DELETE FROM ledger WHERE seq = 3", 3),
+        ("UPDATE ledger SET at = '2026-07-01T00:00:00.000Z' WHERE seq = 4", 4),
+    ],
+)
+def test_tampering_is_found_at_the_row_that_was_touched(
+    tmp_path: Path, tamper: str, bad_row: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "l.sqlite"
+    filled(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(tamper)
+    with pytest.raises(LedgerCorruptError) as caught:
+        Ledger(path).verify()
+    assert caught.value.seq == bad_row
+    assert main(["ledger", "verify", str(path)]) == 3
+    assert f"ledger row {bad_row}" in capsys.readouterr().err
+
+
+def test_verify_on_an_intact_ledger_names_its_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "l.sqlite"
+    head = filled(path).head
+    assert main(["ledger", "verify", str(path)]) == 0
+    assert f"5 rows, chain intact, head {head}" in capsys.readouterr().out

@@ -1,0 +1,87 @@
+"""Device state follows the observations' own timestamps, with debounce and staleness."""
+
+from __future__ import annotations
+
+from agent.wire import Health, Reason
+from collector.state import Change, State, StateMachine
+from slawatch.config.policy import Debounce
+from tests.collector.conftest import at, seen
+
+
+def feed(machine: StateMachine, *observations: tuple[str, float, Health, Reason]) -> list[Change]:
+    changes = []
+    for device_id, minute, health, reason in observations:
+        o = seen(device_id, minute, health, reason)
+        change = machine.observe(o.device_id, o.observed_at, o.health, o.reason, o.checks)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+UP, DOWN = (Health.UP, Reason.OK), (Health.DOWN, Reason.TIMEOUT)
+
+
+def test_an_outage_starts_at_its_first_failed_poll_and_is_detected_at_the_confirming_one() -> None:
+    machine = StateMachine(Debounce(down_after=3, up_after=2))
+    changes = feed(
+        machine,
+        *[("CAM001", m, *UP) for m in (0, 1)],
+        *[("CAM001", m, *DOWN) for m in (2, 3, 4, 5)],
+        *[("CAM001", m, *UP) for m in (6, 7, 8)],
+    )
+    assert [(c.state, c.since, c.confirmed_at) for c in changes] == [
+        (State.UP, at(0), at(0)),
+        (State.DOWN, at(2), at(4)),
+        (State.UP, at(6), at(7)),
+    ]
+    assert changes[1].reason is Reason.TIMEOUT
+
+
+def test_a_single_failed_poll_is_a_blip_not_an_outage() -> None:
+    machine = StateMachine(Debounce(down_after=2))
+    changes = feed(machine, ("CAM001", 0, *UP), ("CAM001", 1, *DOWN), ("CAM001", 2, *UP))
+    assert [c.state for c in changes] == [State.UP]
+    assert machine.state_of("CAM001") is State.UP
+
+
+def test_late_and_duplicate_observations_never_move_state_backwards() -> None:
+    machine = StateMachine(Debounce(down_after=1))
+    changes = feed(
+        machine, ("CAM001", 5, *UP), ("CAM001", 3, *DOWN), ("CAM001", 5, *DOWN), ("CAM001", 6, *UP)
+    )
+    assert [c.state for c in changes] == [State.UP]
+    assert machine.late == 2
+
+
+def test_a_silent_device_becomes_unknown_once_its_last_observation_is_stale() -> None:
+    machine = StateMachine(Debounce(stale_after=at(5) - at(0)))
+    feed(machine, ("CAM001", 0, *UP), ("CAM002", 0, *UP), ("CAM002", 4, *UP))
+    assert machine.expire(at(4)) == []
+    stale = machine.expire(at(6))
+    assert [(c.device_id, c.state, c.since) for c in stale] == [("CAM001", State.UNKNOWN, at(5))]
+    back = feed(machine, ("CAM001", 30, *UP))
+    assert [(c.state, c.since, c.previous) for c in back] == [(State.UP, at(30), State.UNKNOWN)]
+
+
+def test_a_dead_agent_makes_its_devices_unknown_never_down() -> None:
+    machine = StateMachine(Debounce())
+    feed(machine, ("CAM001", 0, *UP), ("CAM001", 1, *UP))
+    lost = machine.lose(["CAM001", "CAM999"])
+    assert [(c.device_id, c.state, c.since) for c in lost] == [("CAM001", State.UNKNOWN, at(1))]
+
+
+def test_a_failed_deep_check_keeps_the_camera_degraded_between_deep_cycles() -> None:
+    machine = StateMachine(Debounce())
+
+    def observe(minute: float, health: Health, reason: Reason, **checks: Reason) -> State:
+        o = seen("CAM001", minute, health, reason, checks)
+        machine.observe(o.device_id, o.observed_at, o.health, o.reason, o.checks)
+        return machine.state_of("CAM001")
+
+    assert observe(0, Health.UP, Reason.OK, liveness=Reason.OK) is State.UP
+    stream_gone = Reason.STREAM_UNAVAILABLE
+    assert observe(15, Health.DEGRADED, stream_gone, liveness=Reason.OK, stream=stream_gone) is (
+        State.DEGRADED
+    )
+    assert observe(16, Health.UP, Reason.OK, liveness=Reason.OK) is State.DEGRADED
+    assert observe(30, Health.UP, Reason.OK, liveness=Reason.OK, stream=Reason.OK) is State.UP
