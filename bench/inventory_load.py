@@ -15,6 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# bench/ holds scripts named like the packages they measure (simulator.py, agent.py):
+# drop it from the import path so ``import simulator`` finds the package.
+sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).parent]
+
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
