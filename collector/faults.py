@@ -98,7 +98,7 @@ class FaultTracker:
         self._open_by_link: dict[str, str] = {}
         self._last_by_device: dict[str, str] = {}
         self._down_since: dict[str, dict[str, datetime]] = {}  # link → device → since
-        self._ports_down: set[tuple[str, int]] = set()
+        self._ports_down: dict[str, set[int]] = {}  # switch → ports reported link_down
         self._switches_down: set[str] = set()
 
     def open_tickets(self) -> Iterator[Ticket]:
@@ -106,11 +106,11 @@ class FaultTracker:
 
     def note_ports(self, switch_id: str, checks: dict[str, Reason]) -> None:
         """A switch's per-port verdicts (``port_N``) from its latest observation."""
-        for port in [p for s, p in self._ports_down if s == switch_id]:
-            self._ports_down.discard((switch_id, port))
-        for name, verdict in checks.items():
-            if verdict is Reason.LINK_DOWN and name.startswith("port_"):
-                self._ports_down.add((switch_id, int(name.removeprefix("port_"))))
+        self._ports_down[switch_id] = {
+            int(name.removeprefix("port_"))
+            for name, verdict in checks.items()
+            if verdict is Reason.LINK_DOWN and name.startswith("port_")
+        }
 
     def on_change(self, change: Change) -> list[TicketEvent]:
         device = self._devices.get(change.device_id)
@@ -169,7 +169,7 @@ class FaultTracker:
             return False
         if uplink.switch in self._switches_down:
             return True
-        return uplink.port is not None and (uplink.switch, uplink.port) in self._ports_down
+        return uplink.port in self._ports_down.get(uplink.switch, set())
 
     def _down_together(self, link: str, change: Change) -> list[str] | None:
         rule = self._policy.network_fault

@@ -71,9 +71,7 @@ class Pipeline:
                 self._devices_of.setdefault(agent_id, set()).add(status.device_id)
             if kind is DeviceKind.SWITCH and status.health is not Health.DOWN:
                 self.faults.note_ports(status.device_id, status.checks)
-            change = self.states.observe(
-                status.device_id, status.observed_at, status.health, status.reason, status.checks
-            )
+            change = self.states.observe(status)
             if change is not None:
                 events += self._record(change)
             events += self._advance(status.observed_at)

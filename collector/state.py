@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from agent.wire import Health, Reason
+from agent.wire import Health, Reason, Status
 from slawatch.config.policy import Debounce
 
 
@@ -62,15 +62,9 @@ class StateMachine:
         tracker = self._devices.get(device_id)
         return tracker.state if tracker else State.UNKNOWN
 
-    def observe(
-        self,
-        device_id: str,
-        observed_at: datetime,
-        health: Health,
-        reason: Reason,
-        checks: Mapping[str, Reason],
-    ) -> Change | None:
+    def observe(self, status: Status) -> Change | None:
         """Feed one observation; return the state change it confirms, if any."""
+        device_id, observed_at = status.device_id, status.observed_at
         tracker = self._devices.get(device_id)
         if tracker is None:
             tracker = self._devices[device_id] = _Tracker()
@@ -78,7 +72,7 @@ class StateMachine:
             self.late += 1  # out of order or duplicate: state only moves forward in time
             return None
         tracker.last_seen = observed_at
-        state, reason = self._effective(tracker, health, reason, checks)
+        state, reason = self._effective(tracker, status.health, status.reason, status.checks)
         if state is State.DOWN:
             needed = self._down_after
         elif tracker.state is State.DOWN:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 import uvloop
+
+from simulator.local_servers import Mosquitto
 
 
 def pytest_asyncio_loop_factories(
@@ -15,3 +18,14 @@ def pytest_asyncio_loop_factories(
     if item.get_closest_marker("stdlib_loop"):
         return {"asyncio": asyncio.new_event_loop}
     return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """Debian's mosquitto on a free loopback port, with persistence (restartable)."""
+    server = Mosquitto(tmp_path / "broker")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -21,14 +21,6 @@ from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.settings import AgentSettings
 from tests.conftest import REPO
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path / "broker")
-    server.start()
-    yield server
-    server.stop()
 
 
 def agent_settings(

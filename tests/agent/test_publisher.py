@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,16 +23,6 @@ START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 # The stand-in collector below uses aiomqtt, which must not run on uvloop (see agent.publisher).
 pytestmark = pytest.mark.stdlib_loop
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path / "broker")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Collected:

@@ -11,8 +11,7 @@ from tests.collector.conftest import at, seen
 def feed(machine: StateMachine, *observations: tuple[str, float, Health, Reason]) -> list[Change]:
     changes = []
     for device_id, minute, health, reason in observations:
-        o = seen(device_id, minute, health, reason)
-        change = machine.observe(o.device_id, o.observed_at, o.health, o.reason, o.checks)
+        change = machine.observe(seen(device_id, minute, health, reason))
         if change is not None:
             changes.append(change)
     return changes
@@ -74,8 +73,7 @@ def test_a_failed_deep_check_keeps_the_camera_degraded_between_deep_cycles() -> 
     machine = StateMachine(Debounce())
 
     def observe(minute: float, health: Health, reason: Reason, **checks: Reason) -> State:
-        o = seen("CAM001", minute, health, reason, checks)
-        machine.observe(o.device_id, o.observed_at, o.health, o.reason, o.checks)
+        machine.observe(seen("CAM001", minute, health, reason, checks))
         return machine.state_of("CAM001")
 
     assert observe(0, Health.UP, Reason.OK, liveness=Reason.OK) is State.UP
