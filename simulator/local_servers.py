@@ -1,12 +1,16 @@
-"""Real servers that tests and benchmarks start on loopback: Debian's mosquitto and snmpd."""
+"""Real servers tests and benchmarks start on loopback: mosquitto, snmpd, victoria-metrics."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -98,3 +102,60 @@ class Snmpd:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+class VictoriaMetrics:
+    """Debian's victoria-metrics: a real server behind InfluxDB's v2 write API.
+
+    It keeps numbers only (one series per field, named ``<measurement>_<field>``) and
+    milliseconds; ``export`` reads back what was stored.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
+        assert Path(binary).exists(), "victoria-metrics is installed by scripts/system-deps"
+        self.binary = binary
+        self.port = free_port()
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed, trusted binary
+            [
+                self.binary,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.folder}",
+                "-retentionPeriod=100y",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as reply:  # noqa: S310
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("victoria-metrics did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(15)
+            self.process = None
+
+    def export(self, series: str) -> list[dict[str, Any]]:
+        """Every stored sample of the series matching ``series`` (a PromQL selector)."""
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10):  # noqa: S310
+            pass
+        query = urllib.parse.urlencode({"match[]": series})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as reply:  # noqa: S310
+            return [json.loads(line) for line in reply.read().splitlines() if line.strip()]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,15 @@ COMMUNITY = "sim-community"
 AUTH_KEY = "auth-key-123"
 PRIV_KEY = "priv-key-456"
 SIZE = FleetSize(cameras=6, door_sets=2, checkpoints=2, switches=2)
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Poll state another task or process changes, until it holds or ``seconds`` pass."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
 
 
 class FakeClock:

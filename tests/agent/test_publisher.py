@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from agent.publisher import Publisher
 from agent.wire import Batch, Health, Reason, Status, decode_alive, decode_batch
 from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
+from tests.conftest import wait_for
 
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
@@ -67,14 +68,6 @@ def status(n: int) -> Status:
         health=Health.UP if n % 5 else Health.DOWN,
         reason=Reason.OK if n % 5 else Reason.TIMEOUT,
     )
-
-
-async def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_broker_outage_loses_nothing_and_keeps_order(

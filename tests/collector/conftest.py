@@ -1,16 +1,20 @@
-"""A district on paper: two links, forty cameras behind one switch, and the seed-004 policy."""
+"""A district on paper (two links, forty cameras behind one switch, the seed-004 policy), and a
+real time-series server."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agent.wire import Health, Observation, Reason
+from simulator.local_servers import VictoriaMetrics
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
+from slawatch.config.settings import InfluxSettings
 from tests.conftest import REPO
 
 START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
@@ -77,3 +81,22 @@ def seen(
 
 def at(minute: float) -> datetime:
     return START + timedelta(minutes=minute)
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """Debian's victoria-metrics: a real server behind InfluxDB's v2 write API."""
+    server = VictoriaMetrics(tmp_path / "victoria")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def influx_settings(url: str, tmp_path: Path) -> InfluxSettings:
+    token = tmp_path / "influx-token"
+    token.write_text("test-token\n", encoding="utf-8")
+    return InfluxSettings.model_validate(
+        {"url": url, "org": "bureau", "bucket": "slawatch", "token": {"file": str(token)}}
+    )
