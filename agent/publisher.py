@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import threading
 from datetime import UTC, datetime
 
@@ -28,20 +27,9 @@ import aiomqtt
 from agent.outbox import Outbox
 from agent.wire import Alive, alive_topic, encode_alive
 from slawatch.config.settings import BrokerSettings
+from slawatch.mqtt import mqtt_client
 
 log = logging.getLogger(__name__)
-
-
-def _tls_context(broker: BrokerSettings) -> ssl.SSLContext | None:
-    if broker.tls is None:
-        return None
-    context = ssl.create_default_context(cafile=broker.tls.ca_file)
-    if broker.tls.cert_file is not None:
-        context.load_cert_chain(broker.tls.cert_file, broker.tls.key_file)
-    if broker.tls.insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class Publisher:
@@ -108,18 +96,12 @@ class Publisher:
         )
 
     def _client(self) -> aiomqtt.Client:
-        broker = self._broker
         topic = alive_topic(self._site, self._agent_id)
-        client = aiomqtt.Client(
-            broker.host,
-            broker.port,
-            username=broker.username,
-            password=broker.password.resolve().get_secret_value() if broker.password else None,
-            identifier=broker.client_id or f"slawatch-agent-{self._agent_id}",
+        client = mqtt_client(
+            self._broker,
+            f"slawatch-agent-{self._agent_id}",
             clean_session=False,
-            keepalive=int(broker.keepalive.total_seconds()),
             will=aiomqtt.Will(topic, self._alive(False), qos=1, retain=True),
-            tls_context=_tls_context(broker),
             max_inflight_messages=self._window,
         )
         client.pending_calls_threshold = self._window  # a full window is normal, not a warning

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
+
 from collector.inventory_import import import_ledger
 from collector.ledger import Ledger, LedgerCorruptError
 from collector.replay import ReplayInputError, observations_from, read_acks, replay
+from collector.service import Collector
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
+from slawatch.config.settings import CollectorSettings
 
 EXIT_CORRUPT = 3
+EXIT_UNREACHABLE = 4
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +54,21 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--observations", type=Path, required=True, help="JSONL of statuses")
     again.add_argument("--acks", type=Path, help="JSONL of acknowledgements")
     again.add_argument("--ledger", type=Path, required=True, help="SQLite ledger to write")
+
+    run = commands.add_parser("run", help="consume MQTT, keep the ledger, alert, serve the API")
+    run.add_argument("-c", "--config", type=Path, required=True, help="collector settings")
+    run.add_argument("-v", "--verbose", action="store_true")
+
+    faults = commands.add_parser("faults", help="fault tickets of a running collector (its API)")
+    faults_commands = faults.add_subparsers(dest="faults_command", required=True)
+    listing = faults_commands.add_parser("list", help="open tickets")
+    listing.add_argument("-c", "--config", type=Path, required=True, help="collector settings")
+    ack = faults_commands.add_parser(
+        "ack", help="acknowledge a ticket (starts no clock, stops one)"
+    )
+    ack.add_argument("ticket_id", metavar="ID")
+    ack.add_argument("--by", required=True, help="who takes it: a name for the record")
+    ack.add_argument("-c", "--config", type=Path, required=True, help="collector settings")
 
     ledger = commands.add_parser("ledger", help="ledger tools")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
@@ -94,6 +118,87 @@ def _verify(path: Path) -> int:
     return EXIT_OK
 
 
+async def _run(collector: Collector) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, task.cancel)
+    try:
+        await collector.run()
+    except asyncio.CancelledError:
+        log.warning("stopping: checkpoint saved, spool synced")
+    finally:
+        collector.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = load_config(args.config, CollectorSettings)
+        inventory = load_config(settings.inventory, Inventory)
+        policy = load_config(settings.policy, Policy)
+        collector = Collector(settings, inventory, policy)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except LookupError as exc:  # a secret reference that cannot be read
+        print(f"slawatch-collector: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    # The standard loop, not uvloop: aiomqtt on uvloop can stop writing after a
+    # reconnect (see agent/publisher.py).
+    asyncio.run(_run(collector))
+    return EXIT_OK
+
+
+def _faults(args: argparse.Namespace) -> int:
+    try:
+        settings = load_config(args.config, CollectorSettings)
+        if settings.api is None:
+            print(f"{args.config}: no api section: the collector serves no API", file=sys.stderr)
+            return EXIT_INVALID
+        token = settings.api.token.resolve().get_secret_value()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except LookupError as exc:
+        print(f"slawatch-collector: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    base = f"http://{settings.api.bind}"
+    try:
+        if args.faults_command == "list":
+            reply = httpx.get(f"{base}/tickets", timeout=10)
+        else:
+            reply = httpx.post(
+                f"{base}/tickets/{args.ticket_id}/ack",
+                json={"by": args.by},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+    except httpx.HTTPError as exc:
+        print(f"slawatch-collector: cannot reach the collector at {base}: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    if reply.status_code != 200:
+        print(f"slawatch-collector: {reply.json().get('detail', reply.text)}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.faults_command == "list":
+        for ticket in reply.json():
+            acknowledged = ticket["acknowledged_by"] or "-"
+            print(
+                f"{ticket['id']}\t{ticket['fault_class']}\t{ticket['reason']}\t"
+                f"{len(ticket['device_ids'])} devices\tdetected {ticket['detected_at']}\t"
+                f"repair by {ticket['repair_deadline']}\tack {acknowledged}"
+            )
+    else:
+        ticket = reply.json()
+        by, when = ticket["acknowledged_by"], ticket["acknowledged_at"]
+        print(f"{ticket['id']}: acknowledged by {by} at {when}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
@@ -111,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(args)
     if args.command == "ledger":
         return _verify(args.path)
+    if args.command == "run":
+        return _serve(args)
+    if args.command == "faults":
+        return _faults(args)
     raise AssertionError(args.command)
 
 

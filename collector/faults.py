@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from agent.wire import Reason
 from collector.state import Change, State
@@ -100,6 +101,24 @@ class FaultTracker:
         self._down_since: dict[str, dict[str, datetime]] = {}  # link → device → since
         self._ports_down: dict[str, set[int]] = {}  # switch → ports reported link_down
         self._switches_down: set[str] = set()
+
+    _MEMORY = (
+        "tickets",
+        "_open_by_device",
+        "_open_by_link",
+        "_last_by_device",
+        "_down_since",
+        "_ports_down",
+        "_switches_down",
+    )
+
+    def memory(self) -> dict[str, Any]:
+        """Everything learnt from changes (not from the inventory), for a checkpoint."""
+        return {name: getattr(self, name) for name in self._MEMORY}
+
+    def load(self, memory: dict[str, Any]) -> None:
+        for name in self._MEMORY:
+            setattr(self, name, memory[name])
 
     def open_tickets(self) -> Iterator[Ticket]:
         return (ticket for ticket in self.tickets.values() if ticket.open)

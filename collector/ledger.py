@@ -2,7 +2,8 @@
 
 Each row carries the SHA-256 of the previous row, so an evaluator can prove that nothing
 was changed, inserted or removed afterwards (``verify``). SQLite in WAL mode; rows are
-written in transactions that also record, per agent, the last batch ``seq`` taken in:
+written in transactions that also record, per agent, the last batch ``seq`` taken in
+(and the companion tables' writes, ``stage``):
 the consumer acknowledges an MQTT message only after that commit, so a crash loses no
 acknowledged input and a redelivered batch is recognised and skipped.
 Its public methods are the whole surface a PostgreSQL store would implement for several
@@ -66,7 +67,14 @@ class Ledger:
         self._next_seq, self._last_hash = (int(last[0]) + 1, str(last[1])) if last else (0, GENESIS)
         self._pending: list[tuple[int, str, str, str, str, str]] = []
         self._progress: dict[str, int] = {}
+        self._staged: list[tuple[str, tuple[Any, ...]]] = []
         self._in_transaction = False
+        self._verifying = False
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For companion tables (checkpoint, alert delivery): one file, one commit."""
+        return self._db
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -82,6 +90,8 @@ class Ledger:
                 "DO UPDATE SET seq = MAX(seq, excluded.seq)",
                 list(self._progress.items()),
             )
+            for statement, parameters in self._staged:
+                self._db.execute(statement, parameters)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -91,15 +101,43 @@ class Ledger:
         finally:
             self._pending.clear()
             self._progress.clear()
+            self._staged.clear()
             self._in_transaction = False
 
+    def stage(self, statement: str, parameters: tuple[Any, ...] = ()) -> None:
+        """A companion table's write, committed with the transaction's rows."""
+        assert self._in_transaction, "stage inside ledger.transaction()"
+        self._staged.append((statement, parameters))
+
     def append(self, kind: str, at: str, body: dict[str, Any]) -> None:
-        assert self._in_transaction, "append inside ledger.transaction()"
         body_json = canonical(body)
         seq = self._next_seq
         digest = row_hash(seq, kind, at, body_json, self._last_hash)
-        self._pending.append((seq, kind, at, body_json, self._last_hash, digest))
+        if self._verifying:
+            stored = self._db.execute("SELECT hash FROM ledger WHERE seq = ?", (seq,)).fetchone()
+            if stored is None or stored[0] != digest:
+                raise LedgerCorruptError(seq, "differs from what its recorded inputs produce")
+        else:
+            assert self._in_transaction, "append inside ledger.transaction()"
+            self._pending.append((seq, kind, at, body_json, self._last_hash, digest))
         self._next_seq, self._last_hash = seq + 1, digest
+
+    @contextmanager
+    def verifying(self, seq: int, prev: str) -> Iterator[None]:
+        """Re-derive the rows from ``seq`` on (after ``prev``) and check them against the file.
+
+        Restoring after a crash re-runs recorded inputs from the last checkpoint: the rows
+        they produce must be exactly the rows already committed, ending at the head.
+        """
+        head = self._next_seq, self._last_hash
+        self._next_seq, self._last_hash, self._verifying = seq, prev, True
+        try:
+            yield
+            if (self._next_seq, self._last_hash) != head:
+                raise LedgerCorruptError(self._next_seq, "recorded inputs end before the head")
+        finally:
+            self._next_seq, self._last_hash = head
+            self._verifying = False
 
     def record_progress(self, agent_id: str, seq: int) -> None:
         """The agent's batch ``seq`` is in; committed with the rows it produced."""
@@ -133,6 +171,10 @@ class Ledger:
     @property
     def head(self) -> str:
         return self._last_hash
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
 
     def close(self) -> None:
         self._db.close()

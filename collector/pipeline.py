@@ -1,20 +1,24 @@
-"""Observations in, ledger rows out: state machine → fault tickets → hash-chained ledger.
+"""Observations in, ledger rows out: state machine → fault tickets → alerts → hash-chained ledger.
 
 The live consumer and ``replay`` drive the same pipeline, so a quarter replayed from
 recorded observations produces the ledger the live collector would have written.
 Time only advances with the observations (the watermark is the latest ``observed_at``
-seen), never with the consumer's clock.
+seen), never with the consumer's clock. The live collector also asks for time-series
+lines (``lines``); a replay does not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from agent.wire import Health, Observation, Status, format_timestamp
+from collector.alerts import Alert, Alerter
 from collector.faults import FaultTracker, Ticket, TicketEvent
 from collector.ledger import Ledger
+from collector.lines import device_tags, fault_line, state_line, status_line, unknown_device_tags
 from collector.state import Change, StateMachine
 from slawatch.config.inventory import DeviceKind, Inventory
 from slawatch.config.policy import Policy
@@ -45,27 +49,78 @@ def ticket_body(ticket: Ticket) -> dict[str, Any]:
     }
 
 
+def alert_body(alert: Alert) -> dict[str, Any]:
+    return {"alert": alert.kind.value, "ticket": ticket_body(alert.ticket)}
+
+
+@dataclass
+class Memory:
+    """What the pipeline knows beyond the inventory: saved at checkpoints, restored after."""
+
+    states: StateMachine
+    faults: dict[str, Any]
+    alerter: Alerter
+    agent_of: dict[str, str]
+    devices_of: dict[str, set[str]]
+    watermark: datetime | None
+    next_expiry: datetime | None
+    unknown_devices: int
+    changes: int
+
+
 class Pipeline:
-    def __init__(self, inventory: Inventory, policy: Policy, ledger: Ledger) -> None:
+    def __init__(
+        self, inventory: Inventory, policy: Policy, ledger: Ledger, *, lines: bool = False
+    ) -> None:
         self.ledger = ledger
         self.states = StateMachine(policy.debounce)
         self.faults = FaultTracker(inventory, policy)
+        self.alerter = Alerter(policy)
         self._known = {device.id: device.kind for device in inventory.devices}
+        self._tags = {device.id: device_tags(device) for device in inventory.devices}
         self._agent_of: dict[str, str] = {}
         self._devices_of: dict[str, set[str]] = {}
         self.watermark: datetime | None = None
         self._next_expiry: datetime | None = None
         self.unknown_devices = 0
         self.changes = 0
+        self.lines: list[str] | None = [] if lines else None
+
+    def memory(self) -> Memory:
+        return Memory(
+            self.states,
+            self.faults.memory(),
+            self.alerter,
+            self._agent_of,
+            self._devices_of,
+            self.watermark,
+            self._next_expiry,
+            self.unknown_devices,
+            self.changes,
+        )
+
+    def load(self, memory: Memory) -> None:
+        self.states = memory.states
+        self.faults.load(memory.faults)
+        self.alerter = memory.alerter
+        self._agent_of, self._devices_of = memory.agent_of, memory.devices_of
+        self.watermark, self._next_expiry = memory.watermark, memory.next_expiry
+        self.unknown_devices, self.changes = memory.unknown_devices, memory.changes
 
     def take(self, agent_id: str, statuses: Iterable[Status]) -> list[TicketEvent]:
         """Feed one agent's statuses (inside a ledger transaction); return ticket events."""
         events: list[TicketEvent] = []
+        lines = self.lines
         for status in statuses:
             kind = self._known.get(status.device_id)
             if kind is None:
                 self.unknown_devices += 1  # not in the inventory: kept in time series only
+                if lines is not None:
+                    tags = unknown_device_tags(status.device_id, agent_id)
+                    lines.append(status_line(tags, status))
                 continue
+            if lines is not None:
+                lines.append(status_line(self._tags[status.device_id], status))
             if self._agent_of.get(status.device_id) != agent_id:
                 self._agent_of[status.device_id] = agent_id
                 self._devices_of.setdefault(agent_id, set()).add(status.device_id)
@@ -107,10 +162,15 @@ class Pipeline:
         if self.watermark < self._next_expiry:
             return []
         self._next_expiry = self.watermark + EXPIRE_EVERY
-        return self.finish(self.watermark)
+        events = self.finish(self.watermark)
+        for alert in self.alerter.tick(self.watermark):
+            self._record_alert(alert)
+        return events
 
     def _record(self, change: Change) -> list[TicketEvent]:
         self.changes += 1
+        if self.lines is not None:
+            self.lines.append(state_line(self._tags[change.device_id], change))
         self.ledger.append(
             "state",
             format_timestamp(change.since),
@@ -126,6 +186,8 @@ class Pipeline:
         events = self.faults.on_change(change)
         for event in events:
             self._record_ticket(event)
+        for alert in self.alerter.on_events(events):
+            self._record_alert(alert)
         return events
 
     def _record_ticket(self, event: TicketEvent) -> None:
@@ -135,3 +197,8 @@ class Pipeline:
         if event.detail is not None:
             body["detail"] = event.detail
         self.ledger.append("ticket", format_timestamp(event.at), body)
+        if self.lines is not None:
+            self.lines.append(fault_line(event))
+
+    def _record_alert(self, alert: Alert) -> None:
+        self.ledger.append("alert", format_timestamp(alert.at), alert_body(alert))

@@ -107,6 +107,11 @@ class Spool:
                 "spool full (%d bytes): dropped the oldest segment %s", self._max_bytes, oldest
             )
 
+    @property
+    def empty(self) -> bool:
+        """Nothing left to send: every line appended so far has been stored (or dropped)."""
+        return self._lines == 0 and not self.sealed()
+
     def sealed(self) -> list[Path]:
         return sorted(path for path in self.folder.glob("*.lp") if path.name != OPEN_SEGMENT)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import Fleet
+from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
@@ -22,6 +23,17 @@ COMMUNITY = "sim-community"
 AUTH_KEY = "auth-key-123"
 PRIV_KEY = "priv-key-456"
 SIZE = FleetSize(cameras=6, door_sets=2, checkpoints=2, switches=2)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """Debian's mosquitto on a free loopback port, with persistence (restartable)."""
+    server = Mosquitto(tmp_path / "broker")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import pytest
 import uvloop
-
-from simulator.local_servers import Mosquitto
 
 
 def pytest_asyncio_loop_factories(
@@ -18,14 +15,3 @@ def pytest_asyncio_loop_factories(
     if item.get_closest_marker("stdlib_loop"):
         return {"asyncio": asyncio.new_event_loop}
     return {"uvloop": uvloop.new_event_loop}
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """Debian's mosquitto on a free loopback port, with persistence (restartable)."""
-    server = Mosquitto(tmp_path / "broker")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -1,0 +1,73 @@
+"""The collector's HTTP API: read tickets and device states; acknowledge with a token.
+
+Reads are open to whoever can reach ``api.bind`` (127.0.0.1 by default); anything that
+changes state needs ``Authorization: Bearer <token>`` (the token comes from
+``api.token``, an environment variable or a file).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Annotated, Any
+
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from collector.faults import UnknownTicketError
+from collector.pipeline import ticket_body
+
+if TYPE_CHECKING:
+    from collector.service import Collector
+
+
+class AckRequest(BaseModel):
+    by: str = Field(min_length=1, max_length=64)
+
+
+def create_app(collector: Collector) -> FastAPI:
+    app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None)
+    token = (
+        collector.settings.api.token.resolve().get_secret_value() if collector.settings.api else ""
+    )
+
+    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+        offered = (authorization or "").removeprefix("Bearer ")
+        if not token or not hmac.compare_digest(offered.encode(), token.encode()):
+            raise HTTPException(401, "a valid bearer token is needed to change state")
+
+    @app.get("/healthz")
+    def health() -> dict[str, Any]:
+        return collector.status()
+
+    @app.get("/tickets")
+    def tickets(open_only: bool = True) -> list[dict[str, Any]]:
+        faults = collector.pipeline.faults
+        chosen = faults.open_tickets() if open_only else iter(faults.tickets.values())
+        return [ticket_body(ticket) for ticket in chosen if ticket.merged_into is None]
+
+    @app.get("/devices/{device_id}")
+    def device(device_id: str) -> dict[str, Any]:
+        ticket = collector.pipeline.faults.ticket_for_device(device_id)
+        return {
+            "device_id": device_id,
+            "state": collector.pipeline.states.state_of(device_id).value,
+            "ticket": ticket.id if ticket else None,
+        }
+
+    @app.post("/tickets/{ticket_id}/ack", dependencies=[Depends(authorised)])
+    def acknowledge(ticket_id: str, request: AckRequest) -> dict[str, Any]:
+        try:
+            return collector.acknowledge_now(ticket_id, request.by)
+        except UnknownTicketError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    return app
+
+
+async def serve(collector: Collector, bind: str) -> None:
+    host, port = bind.rsplit(":", 1)
+    config = uvicorn.Config(
+        create_app(collector), host=host, port=int(port), log_level="warning", lifespan="off"
+    )
+    await uvicorn.Server(config).serve()

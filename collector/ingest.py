@@ -1,0 +1,113 @@
+"""MQTT in: a persistent QoS 1 session whose messages are acknowledged after the ledger commit.
+
+paho acknowledges a QoS 1 message as soon as it is handed over; aiomqtt 2.5 offers no
+way to defer that, so the ingest switches paho's own ``manual_ack`` on (through
+aiomqtt's client object) and sends each PUBACK once the ledger has committed what the
+message produced. Until then the broker keeps the message in the session and
+redelivers it after a crash. Messages waiting in aiomqtt's queue are taken in groups:
+one commit, one fsync, many messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from agent.wire import TOPIC_ROOT
+from slawatch.config.settings import BrokerSettings
+from slawatch.mqtt import mqtt_client
+
+log = logging.getLogger(__name__)
+
+DEADLETTER_TOPIC = f"{TOPIC_ROOT}/deadletter"
+COMMAND_TOPIC = f"{TOPIC_ROOT}/commands/ack"
+GROUP_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    reason: str
+    payload: bytes
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "topic": self.topic,
+                "reason": self.reason,
+                "payload": self.payload[:4096].decode("utf-8", errors="replace"),
+                "payload_bytes": len(self.payload),
+            },
+            ensure_ascii=False,
+        ).encode()
+
+
+Handler = Callable[[list[aiomqtt.Message]], list[DeadLetter]]
+
+
+def subscriptions(shared_group: str | None) -> list[str]:
+    data = [f"{TOPIC_ROOT}/+/+/status", f"{TOPIC_ROOT}/+/+/alive"]
+    if shared_group is not None:
+        data = [f"$share/{shared_group}/{topic}" for topic in data]
+    return [*data, COMMAND_TOPIC]
+
+
+class Ingest:
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        *,
+        client_id: str,
+        shared_group: str | None,
+        handle: Handler,
+        retry_s: float = 1.0,
+    ) -> None:
+        self._broker = broker
+        self._client_id = client_id
+        self._shared_group = shared_group
+        self._handle = handle
+        self._retry_s = retry_s
+        self.connected = False
+        self.messages = 0
+        self.dead_letters = 0
+
+    async def run(self) -> None:
+        """Consume for as long as it takes; reconnect with backoff."""
+        backoff = self._retry_s
+        while True:
+            client = mqtt_client(self._broker, self._client_id, clean_session=False)
+            client._client.manual_ack_set(True)
+            try:
+                async with client:
+                    for topic in subscriptions(self._shared_group):
+                        await client.subscribe(topic, qos=1)
+                    self.connected, backoff = True, self._retry_s
+                    log.warning("ingesting from %s:%d", self._broker.host, self._broker.port)
+                    await self._consume(client)
+            except aiomqtt.MqttError as exc:
+                if self.connected:
+                    log.error(
+                        "broker connection lost: %s; unacknowledged input is redelivered", exc
+                    )
+                self.connected = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        while True:
+            group = [await anext(messages)]
+            while len(messages) and len(group) < GROUP_MAX:
+                group.append(await anext(messages))
+            for letter in self._handle(group):
+                self.dead_letters += 1
+                log.warning("dead letter from %s: %s", letter.topic, letter.reason)
+                await client.publish(DEADLETTER_TOPIC, letter.encode(), qos=1)
+            for message in group:
+                client._client.ack(message.mid, message.qos)
+            self.messages += len(group)

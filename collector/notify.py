@@ -1,0 +1,192 @@
+"""Deliver the ledger's alert rows to MQTT and webhooks, each sink at its own pace.
+
+Alerts are decided in event time by the pipeline and written to the ledger (that row is
+the ticket's "alerted" evidence); delivery only reads them. Each sink keeps the ledger
+seq of the last alert it delivered in the ledger's file, so a crash or an unreachable
+webhook delays alerts but loses none, and a restart does not send them twice. A webhook
+that answers 4xx will never accept that alert: it is skipped with an error in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import aiomqtt
+
+from collector.ledger import Ledger
+from slawatch.config.settings import BrokerSettings, Webhook
+from slawatch.mqtt import mqtt_client
+
+log = logging.getLogger(__name__)
+
+ALERT_TOPIC = "slawatch/v1/alerts"
+KIND_TEXT = {
+    "opened": "新故障",
+    "reopened": "故障复发",
+    "unacknowledged": "故障未响应",
+    "repair_due": "修复即将超时",
+    "resolved": "故障已恢复",
+}
+CLASS_TEXT = {"front_end": "前端故障", "network": "网络故障"}
+
+
+class PermanentDeliveryError(Exception):
+    """The receiver will never take this alert (a 4xx answer)."""
+
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def alert_text(alert: dict[str, Any], zone: ZoneInfo) -> tuple[str, str]:
+    """A title and a Markdown text for humans (WeCom, DingTalk), in the policy's time zone."""
+    ticket = alert["ticket"]
+
+    def local(stamp: str | None) -> str:
+        if stamp is None:
+            return "—"
+        return datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    devices = ticket["device_ids"]
+    shown = "、".join(devices[:5]) + (f" 等 {len(devices)} 台" if len(devices) > 5 else "")
+    title = f"{KIND_TEXT[alert['alert']]} {ticket['id']}"
+    lines = [
+        f"### {title}",
+        f"- 类别：{CLASS_TEXT[ticket['fault_class']]}（{ticket['reason']}）",
+        f"- 设备：{shown}",
+        f"- 检测：{local(ticket['detected_at'])}",
+        f"- 响应时限：{local(ticket['response_deadline'])}",
+        f"- 修复时限：{local(ticket['repair_deadline'])}",
+    ]
+    if ticket["link"]:
+        lines.insert(2, f"- 链路：{ticket['link']}")
+    if ticket["resolved_at"]:
+        lines.append(f"- 恢复：{local(ticket['resolved_at'])}")
+    return title, "\n".join(lines)
+
+
+def webhook_body(webhook: Webhook, alert: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    title, text = alert_text(alert, zone)
+    if webhook.format == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": text}}
+    if webhook.format == "dingtalk":
+        return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+    return {**alert, "title": title, "text": text}
+
+
+def webhook_sender(webhook: Webhook, session: aiohttp.ClientSession, zone: ZoneInfo) -> Send:
+    url = str(webhook.url)
+
+    async def send(alert: dict[str, Any]) -> None:
+        body = webhook_body(webhook, alert, zone)
+        async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as reply:
+            answer = await reply.text()
+            if 400 <= reply.status < 500 and reply.status != 429:
+                raise PermanentDeliveryError(f"HTTP {reply.status}: {answer[:500]}")
+            reply.raise_for_status()
+            if webhook.format in ("wecom", "dingtalk"):
+                # The robots answer 200 with an error code in the body when they refuse.
+                errcode = json.loads(answer).get("errcode", 0) if answer else 0
+                if errcode != 0:
+                    raise PermanentDeliveryError(f"robot refused: {answer[:500]}")
+
+    return send
+
+
+class MqttAlerts:
+    """Publishes each alert on ``slawatch/v1/alerts/<kind>`` (QoS 1) over its own connection."""
+
+    def __init__(self, broker: BrokerSettings, client_id: str) -> None:
+        self._broker = broker
+        self._client_id = client_id
+        self._client: aiomqtt.Client | None = None
+
+    async def send(self, alert: dict[str, Any]) -> None:
+        if self._client is None:
+            client = mqtt_client(self._broker, self._client_id, clean_session=True)
+            await client.__aenter__()
+            self._client = client
+        try:
+            await self._client.publish(
+                f"{ALERT_TOPIC}/{alert['alert']}", json.dumps(alert).encode(), qos=1
+            )
+        except aiomqtt.MqttError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.__aexit__(None, None, None)
+            except aiomqtt.MqttError:
+                log.debug("alert connection was already gone")
+
+
+class Notifier:
+    def __init__(self, ledger: Ledger, *, retry_s: float = 1.0) -> None:
+        self._ledger = ledger
+        self._retry_s = retry_s
+        self._sinks: dict[str, Send] = {}
+        self._wake = asyncio.Event()
+        self.delivered: dict[str, int] = {}
+        self.skipped: dict[str, int] = {}
+        ledger.connection.execute(
+            "CREATE TABLE IF NOT EXISTS delivery (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
+        )
+
+    def add(self, name: str, send: Send) -> None:
+        """A sink added to an existing ledger starts with the alerts written from now on."""
+        self._ledger.connection.execute(
+            "INSERT OR IGNORE INTO delivery VALUES (?, ?)", (name, self._ledger.next_seq - 1)
+        )
+        self._sinks[name] = send
+        self.delivered[name] = self.skipped[name] = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for name, send in self._sinks.items():
+                group.create_task(self._deliver_forever(name, send))
+
+    async def _deliver_forever(self, name: str, send: Send) -> None:
+        db = self._ledger.connection
+        backoff = self._retry_s
+        while True:
+            (mark,) = db.execute("SELECT seq FROM delivery WHERE sink = ?", (name,)).fetchone()
+            rows = db.execute(
+                "SELECT seq, at, body FROM ledger WHERE seq > ? AND kind = 'alert' ORDER BY seq "
+                "LIMIT 100",
+                (mark,),
+            ).fetchall()
+            if not rows:
+                self._wake.clear()
+                try:
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                continue
+            for seq, at, body in rows:
+                try:
+                    await send({"at": at, **json.loads(body)})
+                except PermanentDeliveryError as exc:
+                    log.error("alert sink %s refused ledger row %d for good: %s", name, seq, exc)
+                    self.skipped[name] += 1
+                except (aiohttp.ClientError, aiomqtt.MqttError, TimeoutError, OSError) as exc:
+                    log.warning("alert sink %s unreachable (%s); retrying", name, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    break
+                else:
+                    self.delivered[name] += 1
+                backoff = self._retry_s
+                db.execute("UPDATE delivery SET seq = ? WHERE sink = ?", (seq, name))

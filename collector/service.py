@@ -1,0 +1,216 @@
+"""The live collector: MQTT messages → pipeline → ledger, spool → InfluxDB, alerts → sinks.
+
+``take`` is the whole ingest step and runs synchronously between two awaits: decode,
+de-duplicate by (agent, seq), feed the pipeline, spool the time-series lines, journal
+the input and commit, in that order, before the messages are acknowledged. Points are
+spooled (and synced) before the commit, so a crash between the two at worst spools a
+redelivered batch's points twice (InfluxDB overwrites an identical point), never zero
+times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import aiomqtt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+
+from agent.wire import WireError, decode_alive, decode_batch, parse_topic
+from collector.api import serve
+from collector.checkpoint import Checkpoint
+from collector.faults import Ticket, UnknownTicketError
+from collector.influx import InfluxWriter
+from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest
+from collector.ledger import Ledger
+from collector.notify import MqttAlerts, Notifier, webhook_sender
+from collector.pipeline import Pipeline, ticket_body
+from collector.spool import Spool
+from slawatch.config.inventory import Inventory
+from slawatch.config.policy import Policy
+from slawatch.config.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+
+class AckCommand(BaseModel):
+    """``slawatch/v1/commands/ack``: acknowledge a ticket (or the one open on a device)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    by: str
+    token: str
+    ticket_id: str | None = None
+    device_id: str | None = None
+    at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AckCommand:
+        if (self.ticket_id is None) == (self.device_id is None):
+            raise ValueError("give exactly one of ticket_id and device_id")
+        return self
+
+
+@dataclass
+class Counters:
+    batches: int = 0
+    statuses: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    acknowledgements: int = 0
+    agents_lost: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        inventory: Inventory,
+        policy: Policy,
+        *,
+        client_id: str = "slawatch-collector",
+    ) -> None:
+        self.settings = settings
+        self.zone = ZoneInfo(policy.timezone)
+        self.ledger = Ledger(settings.ledger)
+        self.pipeline = Pipeline(inventory, policy, self.ledger, lines=True)
+        self.checkpoint = Checkpoint(self.ledger)
+        self.checkpoint.restore(self.pipeline)
+        self._seen = self.ledger.progress()
+        batch_lines = settings.influx.batch_lines if settings.influx else 5000
+        self.spool = Spool(
+            settings.spool.dir, max_bytes=settings.spool.max_bytes, segment_lines=batch_lines
+        )
+        self.counters = Counters()
+        self.notifier = Notifier(self.ledger)
+        self._api_token = settings.api.token.resolve().get_secret_value() if settings.api else None
+        self.ingest = Ingest(
+            settings.broker,
+            client_id=client_id,
+            shared_group=settings.shared_group,
+            handle=self.take,
+        )
+
+    def take(self, messages: list[aiomqtt.Message]) -> list[DeadLetter]:
+        letters: list[DeadLetter] = []
+        with self.ledger.transaction():
+            for message in messages:
+                payload = message.payload
+                if not isinstance(payload, bytes):
+                    payload = str(payload).encode()
+                try:
+                    self._take_one(str(message.topic), payload)
+                except (WireError, ValidationError, ValueError, UnknownTicketError) as exc:
+                    letters.append(DeadLetter(str(message.topic), str(exc), payload))
+                    self._count(str(exc).split(":", 1)[0])
+            assert self.pipeline.lines is not None
+            self.spool.append(self.pipeline.lines)
+            self.pipeline.lines.clear()
+            self.spool.sync()
+            self.checkpoint.save_if_due(self.pipeline)
+        self.notifier.wake()
+        self.counters.dead_letters += len(letters)
+        return letters
+
+    def _count(self, reason: str) -> None:
+        reasons = self.counters.reasons
+        reasons[reason] = reasons.get(reason, 0) + 1
+
+    def _take_one(self, topic: str, payload: bytes) -> None:
+        if topic == COMMAND_TOPIC:
+            command = AckCommand.model_validate_json(payload)
+            if self._api_token is None or command.token != self._api_token:
+                raise ValueError("token: wrong or no API token configured; not acknowledged")
+            self.acknowledge(command.ticket_id, command.device_id, command.by, command.at)
+            return
+        site, agent_id, leaf = parse_topic(topic)
+        if leaf == "alive":
+            alive = decode_alive(payload)
+            if alive.agent_id != agent_id:
+                raise WireError("agent_id", f"{alive.agent_id!r} published on {agent_id!r}'s topic")
+            if not alive.online:
+                self.counters.agents_lost += 1
+                self.checkpoint.agent_lost(agent_id)
+                self.pipeline.agent_lost(agent_id)
+            return
+        batch = decode_batch(payload)
+        if batch.agent_id != agent_id or batch.site != site:
+            raise WireError("agent_id", f"batch of {batch.agent_id!r} published on {topic!r}")
+        if batch.seq <= self._seen.get(agent_id, -1):
+            self.counters.duplicates += 1  # a replayed outbox: already in the ledger
+            return
+        self._seen[agent_id] = batch.seq
+        self.ledger.record_progress(agent_id, batch.seq)
+        self.checkpoint.batch(agent_id, payload)
+        self.pipeline.take(agent_id, batch.statuses)
+        self.counters.batches += 1
+        self.counters.statuses += len(batch.statuses)
+
+    def acknowledge(
+        self, ticket_id: str | None, device_id: str | None, by: str, at: datetime | None = None
+    ) -> Ticket:
+        """Acknowledge inside the caller's transaction; UnknownTicketError if none matches."""
+        if ticket_id is None:
+            ticket = self.pipeline.faults.ticket_for_device(device_id or "")
+            if ticket is None:
+                raise UnknownTicketError(f"no open ticket on device {device_id!r}")
+            ticket_id = ticket.id
+        moment = at or datetime.now(UTC)  # an operator's action happens on the wall clock
+        self.checkpoint.acknowledgement(ticket_id, by, moment)
+        event = self.pipeline.acknowledge(ticket_id, by, moment)
+        self.counters.acknowledgements += 1
+        return event.ticket
+
+    def acknowledge_now(self, ticket_id: str, by: str) -> dict[str, Any]:
+        """The API's acknowledgement: its own transaction."""
+        with self.ledger.transaction():
+            ticket = self.acknowledge(ticket_id, None, by)
+        self.notifier.wake()
+        return ticket_body(ticket)
+
+    async def run(self) -> None:
+        async with AsyncExitStack() as stack, asyncio.TaskGroup() as group:
+            group.create_task(self.ingest.run())
+            if self.settings.influx is not None:
+                group.create_task(InfluxWriter(self.settings.influx, self.spool).run())
+            else:
+                group.create_task(self._seal_forever())
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            self.notifier.add("mqtt", MqttAlerts(self.settings.broker, "slawatch-alerts").send)
+            for number, webhook in enumerate(self.settings.webhooks):
+                self.notifier.add(
+                    f"webhook-{number}-{webhook.format}",
+                    webhook_sender(webhook, session, self.zone),
+                )
+            group.create_task(self.notifier.run())
+            if self.settings.api is not None:
+                group.create_task(serve(self, self.settings.api.bind))
+
+    async def _seal_forever(self) -> None:
+        """No InfluxDB: the spool is the store; seal segments so they can be imported."""
+        while True:
+            await asyncio.sleep(1.0)
+            self.spool.seal_if_older(60.0)
+
+    def close(self) -> None:
+        with self.ledger.transaction():
+            self.checkpoint.save(self.pipeline)
+        self.spool.close()
+        self.ledger.close()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "connected": self.ingest.connected,
+            "watermark": self.pipeline.watermark.isoformat() if self.pipeline.watermark else None,
+            "open_tickets": sum(1 for _ in self.pipeline.faults.open_tickets()),
+            "ledger_rows": self.ledger.next_seq,
+            "spool_segments": len(self.spool.sealed()),
+            **vars(self.counters),
+        }

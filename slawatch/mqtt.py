@@ -1,0 +1,44 @@
+"""One way to open an MQTT connection from settings, for the agent and the collector."""
+
+from __future__ import annotations
+
+import ssl
+
+import aiomqtt
+
+from slawatch.config.settings import BrokerSettings
+
+
+def tls_context(broker: BrokerSettings) -> ssl.SSLContext | None:
+    if broker.tls is None:
+        return None
+    context = ssl.create_default_context(cafile=broker.tls.ca_file)
+    if broker.tls.cert_file is not None:
+        context.load_cert_chain(broker.tls.cert_file, broker.tls.key_file)
+    if broker.tls.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def mqtt_client(
+    broker: BrokerSettings,
+    client_id: str,
+    *,
+    clean_session: bool,
+    will: aiomqtt.Will | None = None,
+    max_inflight_messages: int | None = None,
+) -> aiomqtt.Client:
+    """A client for ``broker``; the password is read from its reference now, never logged."""
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password.resolve().get_secret_value() if broker.password else None,
+        identifier=broker.client_id or client_id,
+        clean_session=clean_session,
+        keepalive=int(broker.keepalive.total_seconds()),
+        will=will,
+        tls_context=tls_context(broker),
+        max_inflight_messages=max_inflight_messages,
+    )

@@ -1,0 +1,123 @@
+"""A live collector for tests: settings on disk, a test agent that publishes wire batches."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from agent.wire import Alive, Batch, Status, alive_topic, encode_alive, encode_batch, status_topic
+from collector.service import Collector
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.policy import Policy
+from slawatch.config.settings import CollectorSettings
+from tests.collector.conftest import write_district
+from tests.conftest import REPO
+
+API_TOKEN = "test-api-token"
+SITE = "d1"
+
+
+def write_settings(
+    folder: Path,
+    broker_port: int,
+    *,
+    influx_url: str | None = None,
+    webhooks: Iterable[tuple[str, str]] = (),
+    api_port: int | None = None,
+) -> Path:
+    """A collector's settings file over the test district and the seed-004 policy."""
+    write_district(folder)
+    (folder / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")
+    (folder / "influx-token").write_text("influx-token\n", encoding="utf-8")
+    policy = REPO / "config" / "policies" / "pingshan-door-access.yaml"
+    settings: dict[str, Any] = {
+        "kind": "collector",
+        "inventory": "district.yaml",
+        "policy": str(policy),
+        "broker": {"host": "127.0.0.1", "port": broker_port},
+        "spool": {"dir": "spool"},
+        "ledger": "ledger.sqlite",
+        "webhooks": [{"url": url, "format": kind} for url, kind in webhooks],
+    }
+    if influx_url is not None:
+        settings["influx"] = {
+            "url": influx_url,
+            "org": "bureau",
+            "bucket": "slawatch",
+            "token": {"file": "influx-token"},
+            "batch_lines": 500,
+        }
+    if api_port is not None:
+        settings["api"] = {"bind": f"127.0.0.1:{api_port}", "token": {"file": "api-token"}}
+    file = folder / "collector.yaml"
+    file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    return file
+
+
+def load_collector(settings_file: Path) -> Collector:
+    settings = load_config(settings_file, CollectorSettings)
+    return Collector(
+        settings, load_config(settings.inventory, Inventory), load_config(settings.policy, Policy)
+    )
+
+
+@asynccontextmanager
+async def running(collector: Collector) -> AsyncIterator[Collector]:
+    task = asyncio.create_task(collector.run())
+    try:
+        yield collector
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        collector.close()
+
+
+class FakeAgent:
+    """Publishes batches the way an agent's publisher does (QoS 1, its own seq)."""
+
+    def __init__(self, port: int, agent_id: str = "edge-1") -> None:
+        self.port = port
+        self.agent_id = agent_id
+        self.seq = 0
+
+    def batch(self, statuses: list[Status], seq: int | None = None) -> Batch:
+        if seq is None:
+            seq, self.seq = self.seq, self.seq + 1
+        return Batch(
+            agent_id=self.agent_id, site=SITE, seq=seq, sent_at=datetime.now(UTC), statuses=statuses
+        )
+
+    async def publish(self, *payloads: Batch | bytes, topic: str | None = None) -> None:
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"test-{self.agent_id}") as c:
+            for payload in payloads:
+                data = encode_batch(payload) if isinstance(payload, Batch) else payload
+                await c.publish(topic or status_topic(SITE, self.agent_id), data, qos=1)
+
+    async def die(self) -> None:
+        """Connect with the agent's will from another process, then ``kill -9`` it."""
+        will = encode_alive(Alive(agent_id=self.agent_id, site=SITE, online=False)).decode()
+        script = (
+            "import asyncio, sys, aiomqtt\n"
+            "async def main():\n"
+            f"    will = aiomqtt.Will({alive_topic(SITE, self.agent_id)!r}, {will!r}, 1, True)\n"
+            f"    async with aiomqtt.Client('127.0.0.1', {self.port}, will=will):\n"
+            "        print('connected', flush=True)\n"
+            "        await asyncio.sleep(600)\n"
+            "asyncio.run(main())\n"
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+        )
+        assert process.stdout is not None
+        assert await process.stdout.readline() == b"connected\n"
+        process.kill()
+        await process.wait()

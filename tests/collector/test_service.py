@@ -1,0 +1,238 @@
+"""The live collector over a real broker (mosquitto) and a real time-series server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from aiohttp import web
+
+from agent.wire import Health, Reason, Status
+from collector.ingest import DEADLETTER_TOPIC
+from collector.notify import ALERT_TOPIC
+from collector.service import Collector
+from collector.state import State
+from simulator.local_servers import Mosquitto, VictoriaMetrics, free_port
+from tests.collector.conftest import CAMERAS_ON_SW1, at
+from tests.collector.live import FakeAgent, load_collector, running, write_settings
+from tests.conftest import wait_for
+
+EVERY_DEVICE = [f"CAM{n:03d}" for n in range(1, 43)] + ["SW1"]
+
+
+def minute_of(minute: int, down: frozenset[str] = frozenset()) -> list[Status]:
+    """One poll cycle of the district: every in-service device, some of them down."""
+    return [
+        Status(
+            device_id=device,
+            observed_at=at(minute),
+            health=Health.DOWN if device in down else Health.UP,
+            reason=Reason.TIMEOUT if device in down else Reason.OK,
+            metrics={"rtt_ms": 3.0 + minute},
+        )
+        for device in EVERY_DEVICE
+    ]
+
+
+def states(collector: Collector, device_id: str) -> list[tuple[str, str]]:
+    return [
+        (row.body["state"], row.body["since"])
+        for row in collector.ledger.rows(("state",))
+        if row.body["device_id"] == device_id
+    ]
+
+
+class Receiver:
+    """A real local webhook receiver: records what each path was sent."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.posts: dict[str, list[dict[str, Any]]] = {}
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.posts.setdefault(request.path.strip("/"), []).append(await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hooks = Receiver()
+    app = web.Application()
+    app.router.add_post("/{path}", hooks.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", hooks.port).start()
+    yield hooks
+    await runner.cleanup()
+
+
+class Listener:
+    """Subscribes to a topic filter and keeps every payload it sees."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.port, self.topic = port, topic
+        self.payloads: list[dict[str, Any]] = []
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        async with aiomqtt.Client("127.0.0.1", self.port) as client:
+            await client.subscribe(self.topic, qos=1)
+            self.ready.set()
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                self.payloads.append(json.loads(message.payload))
+
+
+@pytest.fixture
+async def listen() -> AsyncIterator[Callable[[int, str], Any]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(port: int, topic: str) -> Listener:
+        listener = Listener(port, topic)
+        tasks.append(asyncio.create_task(listener.run()))
+        await listener.ready.wait()
+        return listener
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_statuses_reach_the_ledger_and_every_point_reaches_the_time_series_server(
+    tmp_path: Path, broker: Mosquitto, victoria: VictoriaMetrics
+) -> None:
+    settings = write_settings(tmp_path, broker.port, influx_url=victoria.url)
+    agent = FakeAgent(broker.port)
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(
+            *(
+                agent.batch(minute_of(m, frozenset({"CAM041"}) if 3 <= m < 7 else frozenset()))
+                for m in range(10)
+            )
+        )
+        await wait_for(lambda: collector.counters.batches == 10)
+        await wait_for(lambda: collector.spool.empty, seconds=30)
+        assert states(collector, "CAM041") == [
+            ("up", "2026-07-01T00:00:00.000Z"),
+            ("down", "2026-07-01T00:03:00.000Z"),
+            ("up", "2026-07-01T00:07:00.000Z"),
+        ]
+        [ticket] = collector.pipeline.faults.tickets.values()
+        assert (ticket.device_ids, ticket.detected_at, ticket.resolved_at) == (
+            ["CAM041"],
+            at(4),
+            at(7),
+        )
+    stored = victoria.export('{__name__="device_status_rtt_ms"}')
+    samples = {(s["metric"]["device"], t) for s in stored for t in s["timestamps"]}
+    assert len(samples) == 10 * len(EVERY_DEVICE)
+    down = victoria.export('{__name__="device_state_state_code", device="CAM041"}')
+    assert sorted(t for s in down for t in s["timestamps"]) == [
+        1782864000000,
+        1782864180000,
+        1782864420000,
+    ]
+
+
+async def test_a_replayed_outbox_is_taken_once(tmp_path: Path, broker: Mosquitto) -> None:
+    agent = FakeAgent(broker.port)
+    batches = [agent.batch(minute_of(m)) for m in range(5)]
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(*batches)
+        await agent.publish(*batches[2:])  # the agent lost its PUBACKs and sends again
+        await agent.publish(agent.batch(minute_of(5)))
+        await wait_for(lambda: collector.counters.batches == 6)
+        await wait_for(lambda: collector.counters.duplicates == 3)
+        assert collector.pipeline.states.late == 0
+        assert collector.ledger.progress() == {"edge-1": 5}
+
+
+async def test_bad_messages_go_to_the_dead_letter_topic_and_ingest_goes_on(
+    tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
+) -> None:
+    letters = await listen(broker.port, DEADLETTER_TOPIC)
+    agent = FakeAgent(broker.port)
+    good = agent.batch(minute_of(0))
+    wrong_version = json.loads(good.model_dump_json()) | {"v": 9}
+    impostor = FakeAgent(broker.port, agent_id="edge-2").batch(minute_of(0))
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(
+            b"{not json",
+            json.dumps(wrong_version).encode(),
+            impostor,  # edge-2's batch on edge-1's topic
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>',
+            good,
+        )
+        await wait_for(lambda: len(letters.payloads) == 4)
+        await wait_for(lambda: collector.counters.batches == 1)
+    reasons = [letter["reason"] for letter in letters.payloads]
+    assert reasons[0].startswith("(payload):")
+    assert "unsupported schema version" in reasons[1]
+    assert "edge-2" in reasons[2]
+    assert letters.payloads[0]["topic"] == "slawatch/v1/d1/edge-1/status"
+    assert letters.payloads[0]["payload"] == "{not json"
+
+
+async def test_a_dead_agent_leaves_its_devices_unknown_not_down(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    agent = FakeAgent(broker.port)
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(*(agent.batch(minute_of(m)) for m in range(3)))
+        await wait_for(lambda: collector.counters.batches == 3)
+        await agent.die()
+        await wait_for(lambda: collector.counters.agents_lost == 1)
+        assert {collector.pipeline.states.state_of(d) for d in EVERY_DEVICE} == {State.UNKNOWN}
+        assert states(collector, "CAM001")[-1] == ("unknown", "2026-07-01T00:02:00.000Z")
+        assert not list(collector.pipeline.faults.open_tickets())
+
+
+async def test_a_dead_link_is_one_network_ticket_with_one_alert_per_sink_and_escalates(
+    tmp_path: Path,
+    broker: Mosquitto,
+    receiver: Receiver,
+    listen: Callable[[int, str], Any],
+) -> None:
+    alerts = await listen(broker.port, f"{ALERT_TOPIC}/#")
+    hooks = [(receiver.url(kind), kind) for kind in ("json", "wecom", "dingtalk")]
+    settings = write_settings(tmp_path, broker.port, webhooks=hooks)
+    behind_sw1 = frozenset(f"CAM{n:03d}" for n in range(1, CAMERAS_ON_SW1 + 1))
+    agent = FakeAgent(broker.port)
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        # The 40 cameras behind SW1 go dark at minute 2 and nobody acknowledges for 25 min.
+        await agent.publish(
+            *(agent.batch(minute_of(m, behind_sw1 if m >= 2 else frozenset())) for m in range(27))
+        )
+        await wait_for(lambda: collector.counters.batches == 27)
+        await wait_for(lambda: len(receiver.posts.get("dingtalk", [])) == 2)
+        await wait_for(lambda: len(alerts.payloads) == 2)
+        [ticket] = [t for t in collector.pipeline.faults.tickets.values() if t.merged_into is None]
+    assert (ticket.fault_class.value, ticket.link, len(ticket.device_ids)) == ("network", "L1", 40)
+    assert ticket.repair_deadline - ticket.detected_at == timedelta(hours=4)  # L1 has backup fibre
+    sent = receiver.posts["json"]
+    assert [(a["alert"], a["ticket"]["id"]) for a in sent] == [
+        ("opened", ticket.id),
+        ("unacknowledged", ticket.id),
+    ]
+    assert sent[0]["at"] == "2026-07-01T00:05:00.000Z"  # detected 00:03, held 2 min to gather
+    assert len(sent[0]["ticket"]["device_ids"]) == 40
+    assert sent[1]["at"] == "2026-07-01T00:23:00.000Z"  # detected 00:03 + 20 min
+    assert receiver.posts["wecom"][0]["msgtype"] == "markdown"
+    assert "网络故障" in receiver.posts["wecom"][0]["markdown"]["content"]
+    assert "等 40 台" in receiver.posts["dingtalk"][0]["markdown"]["text"]
+    assert [a["alert"] for a in alerts.payloads] == ["opened", "unacknowledged"]
