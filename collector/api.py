@@ -2,11 +2,14 @@
 
 Reads are open to whoever can reach ``api.bind`` (127.0.0.1 by default); anything that
 changes state needs ``Authorization: Bearer <token>`` (the token comes from
-``api.token``, an environment variable or a file).
+``api.token``, an environment variable or a file). Every handler is ``async``: FastAPI
+would run plain functions on a thread pool, and the pipeline and its SQLite connection
+belong to the event loop's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,23 +34,23 @@ def create_app(collector: Collector) -> FastAPI:
         collector.settings.api.token.resolve().get_secret_value() if collector.settings.api else ""
     )
 
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         offered = (authorization or "").removeprefix("Bearer ")
         if not token or not hmac.compare_digest(offered.encode(), token.encode()):
             raise HTTPException(401, "a valid bearer token is needed to change state")
 
     @app.get("/healthz")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return collector.status()
 
     @app.get("/tickets")
-    def tickets(open_only: bool = True) -> list[dict[str, Any]]:
+    async def tickets(open_only: bool = True) -> list[dict[str, Any]]:
         faults = collector.pipeline.faults
         chosen = faults.open_tickets() if open_only else iter(faults.tickets.values())
         return [ticket_body(ticket) for ticket in chosen if ticket.merged_into is None]
 
     @app.get("/devices/{device_id}")
-    def device(device_id: str) -> dict[str, Any]:
+    async def device(device_id: str) -> dict[str, Any]:
         ticket = collector.pipeline.faults.ticket_for_device(device_id)
         return {
             "device_id": device_id,
@@ -56,7 +59,7 @@ def create_app(collector: Collector) -> FastAPI:
         }
 
     @app.post("/tickets/{ticket_id}/ack", dependencies=[Depends(authorised)])
-    def acknowledge(ticket_id: str, request: AckRequest) -> dict[str, Any]:
+    async def acknowledge(ticket_id: str, request: AckRequest) -> dict[str, Any]:
         try:
             return collector.acknowledge_now(ticket_id, request.by)
         except UnknownTicketError as exc:
@@ -70,4 +73,9 @@ async def serve(collector: Collector, bind: str) -> None:
     config = uvicorn.Config(
         create_app(collector), host=host, port=int(port), log_level="warning", lifespan="off"
     )
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()
+    finally:
+        if server.started:  # cancelled while serving: close the listener and connections
+            await asyncio.shield(server.shutdown())

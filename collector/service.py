@@ -183,7 +183,9 @@ class Collector:
             else:
                 group.create_task(self._seal_forever())
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            self.notifier.add("mqtt", MqttAlerts(self.settings.broker, "slawatch-alerts").send)
+            mqtt_alerts = MqttAlerts(self.settings.broker, "slawatch-alerts")
+            stack.push_async_callback(mqtt_alerts.close)
+            self.notifier.add("mqtt", mqtt_alerts.send)
             for number, webhook in enumerate(self.settings.webhooks):
                 self.notifier.add(
                     f"webhook-{number}-{webhook.format}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -10,17 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import httpx
 import pytest
 from aiohttp import web
 
 from agent.wire import Health, Reason, Status
-from collector.ingest import DEADLETTER_TOPIC
+from collector.cli import main as collector_cli
+from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.notify import ALERT_TOPIC
 from collector.service import Collector
 from collector.state import State
 from simulator.local_servers import Mosquitto, VictoriaMetrics, free_port
 from tests.collector.conftest import CAMERAS_ON_SW1, at
-from tests.collector.live import FakeAgent, load_collector, running, write_settings
+from tests.collector.live import (
+    API_TOKEN,
+    FakeAgent,
+    load_collector,
+    running,
+    write_settings,
+)
 from tests.conftest import wait_for
 
 EVERY_DEVICE = [f"CAM{n:03d}" for n in range(1, 43)] + ["SW1"]
@@ -236,3 +245,75 @@ async def test_a_dead_link_is_one_network_ticket_with_one_alert_per_sink_and_esc
     assert "网络故障" in receiver.posts["wecom"][0]["markdown"]["content"]
     assert "等 40 台" in receiver.posts["dingtalk"][0]["markdown"]["text"]
     assert [a["alert"] for a in alerts.payloads] == ["opened", "unacknowledged"]
+
+
+async def test_tickets_are_acknowledged_through_the_api_the_cli_and_mqtt_with_a_token(
+    tmp_path: Path,
+    broker: Mosquitto,
+    listen: Callable[[int, str], Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    letters = await listen(broker.port, DEADLETTER_TOPIC)
+    api_port = free_port()
+    settings = write_settings(tmp_path, broker.port, api_port=api_port)
+    agent = FakeAgent(broker.port)
+    base = f"http://127.0.0.1:{api_port}"
+    async with running(load_collector(settings)) as collector, httpx.AsyncClient() as http:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(
+            *(agent.batch(minute_of(m, frozenset({"CAM041", "CAM042"}))) for m in range(3))
+        )
+        await wait_for(lambda: len(list(collector.pipeline.faults.open_tickets())) == 2)
+        first = collector.pipeline.faults.ticket_for_device("CAM041")
+        second = collector.pipeline.faults.ticket_for_device("CAM042")
+        assert first is not None
+        assert second is not None
+        await until_serving(http, base)
+
+        refused = await http.post(f"{base}/tickets/{first.id}/ack", json={"by": "mallory"})
+        wrong = await http.post(
+            f"{base}/tickets/{first.id}/ack",
+            json={"by": "mallory"},
+            headers={"Authorization": "Bearer guess"},
+        )
+        assert (refused.status_code, wrong.status_code) == (401, 401)
+        assert first.acknowledged_at is None
+
+        argv = ["faults", "ack", first.id, "--by", "张工", "-c", str(settings)]
+        assert await asyncio.to_thread(collector_cli, argv) == 0
+        assert first.acknowledged_by == "张工"
+        assert await asyncio.to_thread(collector_cli, ["faults", "list", "-c", str(settings)]) == 0
+        listed = capsys.readouterr().out
+        assert f"{first.id}\tfront_end\ttimeout\t1 devices" in listed
+        assert "ack 张工" in listed
+
+        command = {"device_id": "CAM042", "by": "李工", "token": API_TOKEN}
+        await agent.publish(json.dumps(command | {"token": "guess"}).encode(), topic=COMMAND_TOPIC)
+        await agent.publish(json.dumps(command).encode(), topic=COMMAND_TOPIC)
+        await wait_for(lambda: second.acknowledged_by == "李工")
+        await wait_for(lambda: len(letters.payloads) == 1)
+        assert letters.payloads[0]["reason"].startswith("token:")
+        assert "guess" not in letters.payloads[0]["reason"]
+
+        missing = await http.post(
+            f"{base}/tickets/F-none/ack",
+            json={"by": "张工"},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        )
+        assert missing.status_code == 404
+        acks = [
+            r.body for r in collector.ledger.rows(("ticket",)) if r.body["event"] == "acknowledged"
+        ]
+        assert [(a["ticket"]["id"], a["detail"]) for a in acks] == [
+            (first.id, "张工"),
+            (second.id, "李工"),
+        ]
+
+
+async def until_serving(http: httpx.AsyncClient, base: str) -> None:
+    for _ in range(200):
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get(f"{base}/healthz")).status_code == 200:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing serves {base}")
