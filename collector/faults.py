@@ -171,7 +171,15 @@ class FaultTracker:
         if link is not None and link in self._open_by_link:
             return [self._attach(self.tickets[self._open_by_link[link]], device.id, change)]
         if link is not None and self._network_evidence(device):
-            return self._open_network(link, [device.id], change)
+            # Devices behind the link that went down just before the evidence arrived
+            # (a camera's timeout confirmed before its switch's) belong to the same fault.
+            window = self._policy.network_fault.window
+            recent = [
+                device_id
+                for device_id, since in self._down_since.get(link, {}).items()
+                if device_id != device.id and abs(change.since - since) <= window
+            ]
+            return self._open_network(link, [*sorted(recent), device.id], change)
         if link is not None:
             together = self._down_together(link, change)
             if together is not None:

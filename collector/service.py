@@ -25,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, mode
 from agent.wire import WireError, decode_alive, decode_batch, parse_topic
 from collector.api import serve
 from collector.checkpoint import Checkpoint
+from collector.embedded_broker import embedded_broker
 from collector.faults import Ticket, UnknownTicketError
 from collector.influx import InfluxWriter
 from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest
@@ -177,6 +178,8 @@ class Collector:
 
     async def run(self) -> None:
         async with AsyncExitStack() as stack, asyncio.TaskGroup() as group:
+            if self.settings.broker.embedded:
+                await stack.enter_async_context(embedded_broker(self.settings.broker))
             group.create_task(self.ingest.run())
             if self.settings.influx is not None:
                 group.create_task(InfluxWriter(self.settings.influx, self.spool).run())

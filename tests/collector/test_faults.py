@@ -142,3 +142,21 @@ def test_a_degraded_stream_opens_a_ticket_and_a_forced_door_does_not(
     )
     (ticket,) = pipeline.faults.tickets.values()
     assert (ticket.device_ids, ticket.reason, ticket.resolved_at) == (["CAM001"], stream, at(30))
+
+
+def test_a_camera_ticketed_just_before_its_switch_died_folds_into_the_network_ticket(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    pipeline = pipeline_for(district, policy, tmp_path)
+    observations = everyone_up(0)
+    # CAM001's timeout is confirmed at minute 2; SW1's own at minute 2.5 (same outage).
+    for minute in (1, 2):
+        observations.append(seen("CAM001", minute, Health.DOWN, Reason.TIMEOUT))
+    for minute in (1.5, 2.5):
+        observations.append(seen("SW1", minute, Health.DOWN, Reason.TIMEOUT))
+    run(pipeline, observations)
+    open_tickets = list(pipeline.faults.open_tickets())
+    assert [(t.fault_class, t.link, t.device_ids) for t in open_tickets] == [
+        (FaultClass.NETWORK, "L1", ["CAM001", "SW1"])
+    ]
+    assert open_tickets[0].started_at == at(1)

@@ -1,0 +1,218 @@
+"""Collector throughput per core, MQTT to ledger and time series, and a 10-million replay.
+
+Run: .venv/bin/python bench/collector.py [--devices 20000 --cycles 15 --replay 10000000]
+
+Live phase: a generated fleet's poll cycles (batches of 1,000 statuses, 1 in 50 devices
+down at a time) are published to a local mosquitto by another process while the real
+collector runs in this process: MQTT ingest with manual acknowledgement, state machine,
+fault tickets, alerts, hash-chained SQLite ledger with its journal, line protocol to the
+spool and on to a local VictoriaMetrics over InfluxDB's v2 write API. Statuses taken
+divided by the CPU seconds this process used (every thread) is statuses/s per core;
+the clock stops once the last point is stored.
+Replay phase: ``slawatch-collector replay``'s code path over a JSONL file of
+``--replay`` observations, timed from the first line read to the verified ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+# bench/ holds scripts named like the packages they measure: drop it from the import path.
+sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).parent]
+
+import aiomqtt
+
+from collector.ledger import Ledger
+from collector.replay import observations_from, replay
+from collector.service import Collector
+from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
+from simulator.local_servers import Mosquitto, VictoriaMetrics
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.policy import Policy
+from slawatch.config.settings import CollectorSettings
+from slawatch.config.writer import write_inventory
+
+REPO = Path(__file__).resolve().parent.parent
+START = datetime(2026, 7, 1, tzinfo=UTC)
+BATCH = 1000
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def status_json(device: str, moment: datetime, down: bool) -> str:
+    """A wire status, formatted directly: generating millions through pydantic takes minutes."""
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    health, reason = ("down", "timeout") if down else ("up", "ok")
+    return (
+        f'{{"device_id":"{device}","observed_at":"{stamp}","health":"{health}",'
+        f'"reason":"{reason}","checks":{{}},"metrics":{{"rtt_ms":3.5}}}}'
+    )
+
+
+def is_down(index: int, cycle: int) -> bool:
+    return (index + cycle // 5) % 50 == 0  # 2% of devices down, changing every 5 cycles
+
+
+def cycles(devices: list[str], count: int) -> Iterator[tuple[int, list[str]]]:
+    for cycle in range(count):
+        moment = START + timedelta(minutes=cycle)
+        yield cycle, [status_json(d, moment, is_down(i, cycle)) for i, d in enumerate(devices)]
+
+
+def publish(port: int, devices_file: Path, count: int) -> None:
+    """Runs in its own process: the agents' side, not measured."""
+    devices = devices_file.read_text(encoding="utf-8").split()
+
+    async def main() -> None:
+        seq = 0
+        async with aiomqtt.Client("127.0.0.1", port, max_inflight_messages=64) as client:
+            client.pending_calls_threshold = 1000
+            for _, statuses in cycles(devices, count):
+                pending = []
+                for start in range(0, len(statuses), BATCH):
+                    body = ",".join(statuses[start : start + BATCH])
+                    payload = (
+                        f'{{"v":1,"agent_id":"edge-1","site":"s1","seq":{seq},'
+                        f'"sent_at":"2026-07-01T00:00:00.000Z","statuses":[{body}]}}'
+                    )
+                    seq += 1
+                    pending.append(client.publish("slawatch/v1/s1/edge-1/status", payload, qos=1))
+                await asyncio.gather(*pending)
+
+    asyncio.run(main())
+
+
+def fleet(folder: Path, devices: int) -> Path:
+    switches = devices // 24
+    size = FleetSize(devices - switches, 0, 0, switches)
+    file = folder / "inventory.yaml"
+    write_inventory(file, inventory_header(size), fleet_devices(size), fleet_sets(size))
+    return file
+
+
+async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> tuple[float, int]:
+    broker = Mosquitto(folder / "broker")
+    victoria = VictoriaMetrics(folder / "victoria")
+    broker.start()
+    victoria.start()
+    try:
+        (folder / "token").write_text("bench\n", encoding="utf-8")
+        settings_file = folder / "collector.yaml"
+        settings_file.write_text(
+            json.dumps(
+                {
+                    "kind": "collector",
+                    "inventory": str(inventory_file),
+                    "policy": str(REPO / "config" / "policies" / "pingshan-door-access.yaml"),
+                    "broker": {"port": broker.port},
+                    "influx": {
+                        "url": victoria.url,
+                        "org": "bench",
+                        "bucket": "bench",
+                        "token": {"file": "token"},
+                    },
+                    "spool": {"dir": "spool"},
+                    "ledger": "ledger.sqlite",
+                }
+            ),
+            encoding="utf-8",
+        )
+        settings = load_config(settings_file, CollectorSettings)
+        inventory = load_config(settings.inventory, Inventory)
+        collector = Collector(settings, inventory, load_config(settings.policy, Policy))
+        ids = [device.id for device in inventory.devices][:devices]
+        (folder / "devices.txt").write_text("\n".join(ids), encoding="utf-8")
+        task = asyncio.create_task(collector.run())
+        while not collector.ingest.connected:
+            await asyncio.sleep(0.05)
+        expected = len(ids) * count
+        publisher = subprocess.Popen(  # noqa: S603 - this script, with fixed arguments
+            [
+                sys.executable,
+                __file__,
+                "--publish",
+                str(broker.port),
+                str(folder / "devices.txt"),
+                str(count),
+            ]
+        )
+        while collector.counters.statuses == 0:
+            await asyncio.sleep(0.001)
+        cpu_start = cpu_seconds()
+        while collector.counters.statuses < expected or not collector.spool.empty:
+            await asyncio.sleep(0.01)
+        cpu = cpu_seconds() - cpu_start
+        publisher.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        collector.close()
+        print(
+            f"live: {expected} statuses, {collector.ledger.next_seq} ledger rows, {cpu:.1f} CPU s",
+            flush=True,
+        )
+        return cpu, expected
+    finally:
+        victoria.stop()
+        broker.stop()
+
+
+def replay_phase(folder: Path, inventory_file: Path, count: int) -> float:
+    inventory = load_config(inventory_file, Inventory)
+    policy = load_config(REPO / "config" / "policies" / "pingshan-door-access.yaml", Policy)
+    devices = [device.id for device in inventory.devices]
+    file = folder / "observations.jsonl"
+    cycles_needed = -(-count // len(devices))
+    written = 0
+    with file.open("w", encoding="utf-8") as out:
+        for _, statuses in cycles(devices, cycles_needed):
+            for line in statuses[: count - written]:
+                out.write(line[:-1] + ',"agent_id":"edge-1"}\n')
+            written += min(len(statuses), count - written)
+    print(f"replay input: {written} observations, {file.stat().st_size / 1e9:.2f} GB", flush=True)
+    ledger = Ledger(folder / "replayed.sqlite")
+    started = time.perf_counter()
+    summary = replay(inventory, policy, observations_from(file), [], ledger)
+    elapsed = time.perf_counter() - started
+    ledger.close()
+    file.unlink()
+    print(f"replay: {summary.changes} state changes, {summary.tickets} tickets", flush=True)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, default=20_000)
+    parser.add_argument("--cycles", type=int, default=15)
+    parser.add_argument("--replay", type=int, default=10_000_000)
+    parser.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.publish:
+        publish(int(args.publish[0]), Path(args.publish[1]), int(args.publish[2]))
+        return
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        inventory_file = fleet(folder, args.devices)
+        cpu, statuses = asyncio.run(live(folder, inventory_file, args.devices, args.cycles))
+        replay_s = replay_phase(folder, inventory_file, args.replay)
+    print(
+        f"BENCH collector statuses_per_s_per_core={statuses / cpu:.0f} "
+        f"replay_10m_s={replay_s * 10_000_000 / args.replay:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
