@@ -19,11 +19,10 @@ import argparse
 import asyncio
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +45,14 @@ from slawatch.config.writer import write_inventory
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 7, 1, tzinfo=UTC)
 BATCH = 1000
+
+
+async def until(condition: Callable[[], bool], step: float, seconds: float = 1800) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the collector stopped making progress")
+        await asyncio.sleep(step)
 
 
 def cpu_seconds() -> float:
@@ -137,26 +144,21 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
         ids = [device.id for device in inventory.devices][:devices]
         (folder / "devices.txt").write_text("\n".join(ids), encoding="utf-8")
         task = asyncio.create_task(collector.run())
-        while not collector.ingest.connected:
-            await asyncio.sleep(0.05)
+        await until(lambda: collector.ingest.connected, 0.05)
         expected = len(ids) * count
-        publisher = subprocess.Popen(  # noqa: S603 - this script, with fixed arguments
-            [
-                sys.executable,
-                __file__,
-                "--publish",
-                str(broker.port),
-                str(folder / "devices.txt"),
-                str(count),
-            ]
+        publisher = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--publish",
+            str(broker.port),
+            str(folder / "devices.txt"),
+            str(count),
         )
-        while collector.counters.statuses == 0:
-            await asyncio.sleep(0.001)
+        await until(lambda: collector.counters.statuses > 0, 0.001)
         cpu_start = cpu_seconds()
-        while collector.counters.statuses < expected or not collector.spool.empty:
-            await asyncio.sleep(0.01)
+        await until(lambda: collector.counters.statuses >= expected and collector.spool.empty, 0.01)
         cpu = cpu_seconds() - cpu_start
-        publisher.wait()
+        await publisher.wait()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         collector.close()

@@ -152,8 +152,8 @@ def test_a_camera_ticketed_just_before_its_switch_died_folds_into_the_network_ti
     # CAM001's timeout is confirmed at minute 2; SW1's own at minute 2.5 (same outage).
     for minute in (1, 2):
         observations.append(seen("CAM001", minute, Health.DOWN, Reason.TIMEOUT))
-    for minute in (1.5, 2.5):
-        observations.append(seen("SW1", minute, Health.DOWN, Reason.TIMEOUT))
+    for switch_minute in (1.5, 2.5):
+        observations.append(seen("SW1", switch_minute, Health.DOWN, Reason.TIMEOUT))
     run(pipeline, observations)
     open_tickets = list(pipeline.faults.open_tickets())
     assert [(t.fault_class, t.link, t.device_ids) for t in open_tickets] == [
