@@ -10,7 +10,6 @@ belong to the event loop's thread.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import TYPE_CHECKING, Annotated, Any
 
 import uvicorn
@@ -30,13 +29,10 @@ class AckRequest(BaseModel):
 
 def create_app(collector: Collector) -> FastAPI:
     app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None)
-    token = (
-        collector.settings.api.token.resolve().get_secret_value() if collector.settings.api else ""
-    )
 
     async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         offered = (authorization or "").removeprefix("Bearer ")
-        if not token or not hmac.compare_digest(offered.encode(), token.encode()):
+        if not collector.token_matches(offered):
             raise HTTPException(401, "a valid bearer token is needed to change state")
 
     @app.get("/healthz")

@@ -11,6 +11,7 @@ times.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class Collector:
     def _take_one(self, topic: str, payload: bytes) -> None:
         if topic == COMMAND_TOPIC:
             command = AckCommand.model_validate_json(payload)
-            if self._api_token is None or command.token != self._api_token:
+            if not self.token_matches(command.token):
                 raise ValueError("token: wrong or no API token configured; not acknowledged")
             self.acknowledge(command.ticket_id, command.device_id, command.by, command.at)
             return
@@ -153,6 +154,11 @@ class Collector:
         self.pipeline.take(agent_id, batch.statuses)
         self.counters.batches += 1
         self.counters.statuses += len(batch.statuses)
+
+    def token_matches(self, offered: str) -> bool:
+        """The one check of the API token, for the HTTP API and the MQTT command alike."""
+        token = self._api_token
+        return token is not None and hmac.compare_digest(offered.encode(), token.encode())
 
     def acknowledge(
         self, ticket_id: str | None, device_id: str | None, by: str, at: datetime | None = None
