@@ -20,7 +20,7 @@ from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.settings import AgentSettings
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 
 def agent_settings(
@@ -109,13 +109,14 @@ async def test_a_reload_adds_devices_without_resetting_the_others(
     inventory_file.write_text(without_checkpoints + "\n", encoding="utf-8")
     settings = agent_settings(tmp_path, inventory, broker.port, free_port())
     async with running_agent(settings) as agent:
-        await asyncio.sleep(0.5)
+        await wait_for(lambda: agent.scheduler is not None)
         assert agent.scheduler is not None
         assert agent.scheduler.devices == len(inventory.devices) - 2
         inventory_file.write_text(full, encoding="utf-8")
         agent.reload()
-        await asyncio.sleep(0.5)
-        assert agent.scheduler.devices == len(inventory.devices)
+        scheduler = agent.scheduler
+        await wait_for(lambda: scheduler.devices == len(inventory.devices))
+        assert agent.scheduler is scheduler, "a reload keeps the scheduler and its state"
 
 
 async def test_the_probe_command_prints_every_check_of_one_device(
