@@ -9,19 +9,27 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
-import httpx
-
-from collector.inventory_import import import_ledger
 from collector.ledger import Ledger, LedgerCorruptError
+from collector.projection import ProjectionMismatchError
 from collector.replay import ReplayInputError, observations_from, read_acks, replay
-from collector.service import Collector
+from collector.sla.period import PeriodError, parse_period
+from collector.sla.render import FORMATS
+from collector.sla.report import GROUPINGS, Report
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
+
+# The serving parts (collector.service: FastAPI, aiomqtt, influxdb-client; httpx;
+# openpyxl) are imported by the commands that use them: together they take ~1.5 s to
+# import, which the sla, replay and ledger commands would otherwise pay on every run.
+if TYPE_CHECKING:
+    from collector.service import Collector
 
 EXIT_CORRUPT = 3
 EXIT_UNREACHABLE = 4
@@ -70,6 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     ack.add_argument("--by", required=True, help="who takes it: a name for the record")
     ack.add_argument("-c", "--config", type=Path, required=True, help="collector settings")
 
+    sla = commands.add_parser(
+        "sla", help="contract figures, tickets and settlement of a period, from a ledger"
+    )
+    sla.add_argument("--ledger", type=Path, required=True)
+    sla.add_argument("--inventory", type=Path, required=True)
+    sla.add_argument("--policy", type=Path, required=True)
+    sla.add_argument(
+        "--period",
+        required=True,
+        help="START/END (dates or ISO date-times, local to the policy), 2026-Q3, 2026-07, "
+        "2026 or a day",
+    )
+    sla.add_argument("--group-by", choices=GROUPINGS, default="contract")
+    sla.add_argument("--format", choices=sorted(FORMATS), default="json")
+    sla.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+
     ledger = commands.add_parser("ledger", help="ledger tools")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
     verify = ledger_commands.add_parser("verify", help="check the ledger's hash chain")
@@ -102,6 +126,33 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sla(args: argparse.Namespace) -> int:
+    if not args.ledger.exists():
+        print(f"{args.ledger}: no such ledger", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        inventory = load_config(args.inventory, Inventory)
+        policy = load_config(args.policy, Policy)
+        period = parse_period(args.period, ZoneInfo(policy.timezone))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except PeriodError as exc:
+        print(f"slawatch-collector: --period {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    ledger = Ledger(args.ledger)
+    try:
+        report = Report(ledger.connection, inventory, policy, period).build(args.group_by)
+    finally:
+        ledger.close()
+    text = FORMATS[args.format](report)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return EXIT_OK
+
+
 def _verify(path: Path) -> int:
     if not path.exists():
         print(f"{path}: no such ledger", file=sys.stderr)
@@ -109,12 +160,13 @@ def _verify(path: Path) -> int:
     ledger = Ledger(path)
     try:
         rows = ledger.verify()
-    except LedgerCorruptError as exc:
+        ledger.verify_projection()
+    except (LedgerCorruptError, ProjectionMismatchError) as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return EXIT_CORRUPT
     finally:
         ledger.close()
-    print(f"{path}: {rows} rows, chain intact, head {ledger.head}")
+    print(f"{path}: {rows} rows, chain intact, SLA projection matches, head {ledger.head}")
     return EXIT_OK
 
 
@@ -141,6 +193,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_config(args.config, CollectorSettings)
         inventory = load_config(settings.inventory, Inventory)
         policy = load_config(settings.policy, Policy)
+        from collector.service import Collector
+
         collector = Collector(settings, inventory, policy)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
@@ -155,6 +209,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _faults(args: argparse.Namespace) -> int:
+    import httpx
+
     try:
         settings = load_config(args.config, CollectorSettings)
         if settings.api is None:
@@ -205,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_files(args.files, {"collector", "inventory", "policy"})
     if args.command == "inventory":
         try:
+            from collector.inventory_import import import_ledger
+
             count = import_ledger(args.ledger, args.map, args.output)
         except ConfigError as exc:
             for problem in exc.problems:
@@ -220,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "faults":
         return _faults(args)
+    if args.command == "sla":
+        return _sla(args)
     raise AssertionError(args.command)
 
 

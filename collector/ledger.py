@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collector.canonical import canonical
+from collector.projection import Projection, ProjectionMismatchError, compare, read_states
+
 GENESIS = "0" * 64
 
 
@@ -46,10 +49,6 @@ def row_hash(seq: int, kind: str, at: str, body_json: str, prev: str) -> str:
     return hashlib.sha256(f"{seq}\n{kind}\n{at}\n{body_json}\n{prev}".encode()).hexdigest()
 
 
-def canonical(body: dict[str, Any]) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 class Ledger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +69,8 @@ class Ledger:
         self._staged: list[tuple[str, tuple[Any, ...]]] = []
         self._in_transaction = False
         self._verifying = False
+        self._projection = Projection(self._db)
+        self._project_from(Projection.next_seq(self._db), self._projection, self._db)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -85,6 +86,7 @@ class Ledger:
             yield
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
+            self._projection.write(self._db, self._next_seq)
             self._db.executemany(
                 "INSERT INTO progress VALUES (?, ?) ON CONFLICT (agent_id) "
                 "DO UPDATE SET seq = MAX(seq, excluded.seq)",
@@ -97,6 +99,7 @@ class Ledger:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             self._next_seq, self._last_hash = next_seq, last_hash
+            self._projection.discard()
             raise
         finally:
             self._pending.clear()
@@ -120,6 +123,7 @@ class Ledger:
         else:
             assert self._in_transaction, "append inside ledger.transaction()"
             self._pending.append((seq, kind, at, body_json, self._last_hash, digest))
+            self._projection.add(seq, kind, at, body)
         self._next_seq, self._last_hash = seq + 1, digest
 
     @contextmanager
@@ -153,6 +157,32 @@ class Ledger:
             query += f" WHERE kind IN ({', '.join('?' * len(kinds))})"
         for seq, kind, at, body, prev, digest in self._db.execute(query + " ORDER BY seq", kinds):
             yield Row(int(seq), str(kind), str(at), json.loads(body), str(prev), str(digest))
+
+    def _project_from(self, seq: int, projection: Projection, db: sqlite3.Connection) -> None:
+        """Project the rows from ``seq`` on into ``db``, in commits of 100,000 rows."""
+        query = "SELECT seq, kind, at, body FROM ledger WHERE seq >= ? ORDER BY seq LIMIT 100000"
+        while rows := self._db.execute(query, (seq,)).fetchall():
+            seq = int(rows[-1][0]) + 1
+            for row_seq, kind, at, body in rows:
+                projection.add(int(row_seq), str(kind), str(at), json.loads(body))
+            db.execute("BEGIN IMMEDIATE")
+            projection.write(db, seq)
+            db.execute("COMMIT")
+
+    def verify_projection(self) -> None:
+        """Re-derive the SLA projection from the rows; ProjectionMismatchError if it differs."""
+        derived = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            self._project_from(0, Projection(derived), derived)
+            compare(read_states(self._db), read_states(derived))
+            for query in (
+                "SELECT * FROM projection_tickets ORDER BY seq",
+                "SELECT * FROM projection_ticket_now ORDER BY ticket_id",
+            ):
+                if self._db.execute(query).fetchall() != derived.execute(query).fetchall():
+                    raise ProjectionMismatchError("ticket rows differ from the ledger's")
+        finally:
+            derived.close()
 
     def verify(self) -> int:
         """Walk the chain; return the number of rows, or raise LedgerCorruptError."""

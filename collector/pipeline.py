@@ -30,6 +30,17 @@ def _iso(moment: datetime | None) -> str | None:
     return format_timestamp(moment) if moment is not None else None
 
 
+def state_body(change: Change) -> dict[str, Any]:
+    return {
+        "device_id": change.device_id,
+        "state": change.state.value,
+        "reason": change.reason.value,
+        "since": format_timestamp(change.since),
+        "confirmed_at": format_timestamp(change.confirmed_at),
+        "previous": change.previous.value,
+    }
+
+
 def ticket_body(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id,
@@ -126,10 +137,12 @@ class Pipeline:
                 self._devices_of.setdefault(agent_id, set()).add(status.device_id)
             if kind is DeviceKind.SWITCH and status.health is not Health.DOWN:
                 self.faults.note_ports(status.device_id, status.checks)
+            # Time moves first: a device silent past stale_after is unknown from then on,
+            # even when this observation is its own return.
+            events += self._advance(status.observed_at)
             change = self.states.observe(status)
             if change is not None:
                 events += self._record(change)
-            events += self._advance(status.observed_at)
         return events
 
     def observe(self, observation: Observation) -> list[TicketEvent]:
@@ -171,18 +184,7 @@ class Pipeline:
         self.changes += 1
         if self.lines is not None:
             self.lines.append(state_line(self._tags[change.device_id], change))
-        self.ledger.append(
-            "state",
-            format_timestamp(change.since),
-            {
-                "device_id": change.device_id,
-                "state": change.state.value,
-                "reason": change.reason.value,
-                "since": format_timestamp(change.since),
-                "confirmed_at": format_timestamp(change.confirmed_at),
-                "previous": change.previous.value,
-            },
-        )
+        self.ledger.append("state", format_timestamp(change.since), state_body(change))
         events = self.faults.on_change(change)
         for event in events:
             self._record_ticket(event)

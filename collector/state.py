@@ -99,7 +99,7 @@ class StateMachine:
             if tracker.state is State.UNKNOWN or tracker.last_seen is None:
                 continue
             deadline = tracker.last_seen + self._stale_after
-            if deadline <= watermark:
+            if deadline < watermark:
                 changes.append(
                     self._enter(device_id, tracker, State.UNKNOWN, Reason.OK, deadline, deadline)
                 )

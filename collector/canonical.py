@@ -1,0 +1,12 @@
+"""Canonical JSON: one text per value, so hashes and byte comparisons mean something."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def canonical(body: Mapping[str, Any]) -> str:
+    """Sorted keys, no spaces, UTF-8 text as is."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

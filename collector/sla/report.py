@@ -1,0 +1,372 @@
+"""Every contract figure for a period and a grouping, explained and compared with its target.
+
+The report is plain data (dicts, lists, strings, numbers) built in a fixed order, so the
+same ledger, inventory, policy and period always give byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.wire import format_timestamp
+from collector.projection import Category, read_states, tickets_as_of
+from collector.sla.exposure import (
+    ONLINE,
+    Exposure,
+    Timeline,
+    Units,
+    device_timeline,
+    device_units,
+    inspection_moments,
+    set_timeline,
+    set_units,
+    snapshots,
+    time_weighted,
+)
+from collector.sla.period import Period
+from collector.sla.settlement import months, settle, unit_months
+from collector.sla.tickets import JudgedTicket, judge
+from slawatch.config.inventory import ContractUnit, Device, DeviceKind, Inventory
+from slawatch.config.policy import Policy, RateMethod, UnknownTime
+
+GROUPINGS = ("contract", "region", "class", "kind", "phase", "vendor", "set", "device", "all")
+NONE_KEY = "-"
+WORST = 5
+_DEVICE_KEYS: dict[str, Callable[[Device], str | None]] = {
+    "contract": lambda d: d.contract,
+    "region": lambda d: d.region,
+    "class": lambda d: f"class-{d.point_class}",
+    "kind": lambda d: d.kind.value,
+    "phase": lambda d: d.phase,
+    "vendor": lambda d: d.vendor,
+    "device": lambda d: d.id,
+    "all": lambda d: "all",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Units of one kind (devices or sets) with what they were exposed to."""
+
+    unit: ContractUnit
+    units: Units
+    exposure: Exposure
+    members: list[list[str]]  # the devices behind each unit (itself, or a set's host + cameras)
+    cameras: npt.NDArray[np.bool_]  # units whose video figures count
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    key: str
+    scope: Scope
+    indices: npt.NDArray[np.int64]
+
+
+def rate(part: int, whole: int) -> float | None:
+    """Rates carry 8 decimals; None when nothing was counted."""
+    return None if whole <= 0 else float(round(Fraction(part, whole), 8))
+
+
+class Report:
+    def __init__(
+        self, db: sqlite3.Connection, inventory: Inventory, policy: Policy, period: Period
+    ) -> None:
+        self.inventory, self.policy, self.period = inventory, policy, period
+        self._zone = ZoneInfo(policy.timezone)
+        self._contracts = {contract.id: contract for contract in inventory.contracts}
+        self._by_id = {device.id: device for device in inventory.devices}
+        devices = device_units(inventory, policy, period)
+        timeline = device_timeline(read_states(db), devices)
+        self.devices = Scope(
+            ContractUnit.DEVICE,
+            devices,
+            self._measure(devices, timeline),
+            [[device_id] for device_id in devices.ids],
+            np.array([d.kind is DeviceKind.CAMERA for d in inventory.devices], dtype=np.bool_),
+        )
+        sets = set_units(inventory, policy, period, devices)
+        set_line = set_timeline(inventory, devices, timeline, policy.door_access.min_cameras)
+        self.sets = Scope(
+            ContractUnit.SET,
+            sets,
+            self._measure(sets, set_line),
+            [[s.host, *s.cameras] for s in inventory.sets],
+            np.zeros(len(inventory.sets), dtype=np.bool_),
+        )
+        judged = judge(tickets_as_of(db, period.start_ms, period.end_ms), period.end_ms)
+        # A fault of a device not (or no longer) in service is nobody's to repair.
+        position = {device_id: n for n, device_id in enumerate(devices.ids)}
+        serving_from, serving_to = devices.counted_from, devices.counted_to
+        self.tickets = [
+            ticket
+            for ticket in judged
+            if any(
+                serving_from[n] <= ticket.detected_ms < serving_to[n]
+                for n in (position.get(d) for d in ticket.device_ids)
+                if n is not None
+            )
+        ]
+
+    def _measure(self, units: Units, timeline: Timeline) -> Exposure:
+        if self.policy.method is RateMethod.SNAPSHOT:
+            return snapshots(units, timeline, inspection_moments(self.policy, self.period))
+        return time_weighted(units, timeline)
+
+    def _contract_unit(self, contract_id: str | None) -> ContractUnit:
+        contract = self._contracts.get(contract_id or "")
+        if contract is not None and "unit" in contract.model_fields_set:
+            return contract.unit
+        return ContractUnit(self.policy.settlement.unit)
+
+    def _set_contract(self, index: int) -> str | None:
+        door_set = self.inventory.sets[index]
+        return door_set.contract or self._by_id[door_set.host].contract
+
+    def groups(self, grouping: str) -> list[Group]:
+        keyed: dict[tuple[str, ContractUnit], list[int]] = {}
+        if grouping == "set":
+            for n, door_set in enumerate(self.inventory.sets):
+                keyed.setdefault((door_set.id, ContractUnit.SET), []).append(n)
+        elif grouping == "contract":
+            in_set_contracts = set()
+            for n in range(len(self.inventory.sets)):
+                contract = self._set_contract(n)
+                if self._contract_unit(contract) is ContractUnit.SET:
+                    keyed.setdefault((contract or NONE_KEY, ContractUnit.SET), []).append(n)
+                    in_set_contracts.update(self.sets.members[n])
+            for n, device in enumerate(self.inventory.devices):
+                if device.id not in in_set_contracts:
+                    key = device.contract or NONE_KEY
+                    keyed.setdefault((key, ContractUnit.DEVICE), []).append(n)
+        else:
+            key_of = _DEVICE_KEYS[grouping]
+            for n, device in enumerate(self.inventory.devices):
+                keyed.setdefault((key_of(device) or NONE_KEY, ContractUnit.DEVICE), []).append(n)
+        return [
+            Group(key, self.sets if unit is ContractUnit.SET else self.devices, np.array(found))
+            for (key, unit), found in sorted(keyed.items())
+        ]
+
+    def build(self, grouping: str) -> dict[str, Any]:
+        groups = self.groups(grouping)
+        owner: dict[str, int] = {}
+        for number, group in enumerate(groups):
+            for index in group.indices:
+                for device_id in group.scope.members[index]:
+                    owner.setdefault(device_id, number)
+        by_group: list[list[JudgedTicket]] = [[] for _ in groups]
+        for ticket in self.tickets:
+            for number in sorted({owner[d] for d in ticket.device_ids if d in owner}):
+                by_group[number].append(ticket)
+        return {
+            "period": {
+                "label": self.period.label,
+                "start": format_timestamp(self.period.start),
+                "end": format_timestamp(self.period.end),
+                "timezone": self.policy.timezone,
+            },
+            "policy": self.policy.id,
+            "method": self.policy.method.value,
+            "unknown": self.policy.unknown.value,
+            "group_by": grouping,
+            "groups": [self._group(g, t) for g, t in zip(groups, by_group, strict=True)],
+            "tickets": [_ticket(t) for t in self.tickets],
+        }
+
+    def _group(self, group: Group, tickets: list[JudgedTicket]) -> dict[str, Any]:
+        scope, indices = group.scope, group.indices
+        amount = scope.exposure.amount[indices]
+        totals = amount.sum(axis=0)
+        unknown = int(totals[Category.UNKNOWN])
+        online = int(totals[list(ONLINE)].sum())
+        up = int(totals[Category.UP])
+        known = online + int(totals[Category.DOWN])
+        counted = known if self.policy.unknown is UnknownTime.EXCLUDE else known + unknown
+        if self.policy.unknown is UnknownTime.UP:
+            online, up = online + unknown, up + unknown
+        watched = scope.exposure.in_service[indices] - scope.exposure.maintenance[indices]
+        serving = watched > 0
+        unit_online = amount[:, list(ONLINE)].sum(axis=1)
+        with_ticket = {d for t in tickets for d in t.device_ids}
+        faulty = sum(
+            1
+            for index, serves in zip(indices, serving, strict=True)
+            if serves and with_ticket.intersection(scope.members[index])
+        )
+        decided = [t for t in tickets if not t.pending]
+        repaired_in_time = sum(1 for t in decided if t.repaired_in_time)
+        responded = [t for t in tickets if t.responded_in_time is not None]
+        online_rate = rate(online, counted)
+        exact_online = Fraction(online, counted) if counted else None
+        figures: dict[str, Any] = {
+            "key": group.key,
+            "unit": scope.unit.value,
+            "units": int(serving.sum()),
+            "online_rate": online_rate,
+            "coverage": rate(known, int(watched.sum())),
+            "intact_rate": rate(up, counted),
+            "networking_rate": rate(int((unit_online[serving] > 0).sum()), int(serving.sum())),
+            **self._video(scope, indices),
+            "fault_rate": None if exact_online is None else float(round(1 - exact_online, 8)),
+            "faulty_unit_share": rate(faulty, int(serving.sum())),
+            "tickets": len(tickets),
+            "responded_in_time": sum(1 for t in responded if t.responded_in_time),
+            "response_timeliness_rate": rate(
+                sum(1 for t in responded if t.responded_in_time), len(responded)
+            ),
+            "repaired_in_time": repaired_in_time,
+            "late": len(decided) - repaired_in_time,
+            "pending": len(tickets) - len(decided),
+            "repair_timeliness_rate": rate(repaired_in_time, len(decided)),
+            "exposure": self._exposure(totals, watched, scope.exposure, indices),
+        }
+        figures["targets"] = self._targets(figures)
+        figures["worst_units"] = self._worst_units(scope, indices, amount, counted_of=unit_online)
+        figures["worst_tickets"] = [
+            {"id": t.id, "overrun_s": t.overrun_ms / 1000, "repaired_in_time": t.repaired_in_time}
+            for t in sorted(tickets, key=lambda t: (-t.overrun_ms, t.id))[:WORST]
+            if t.overrun_ms > 0
+        ]
+        figures["settlement"] = self._settlement(group, exact_online)
+        return figures
+
+    def _video(self, scope: Scope, indices: npt.NDArray[np.int64]) -> dict[str, float | None]:
+        cameras = indices[scope.cameras[indices]]
+        totals = scope.exposure.amount[cameras].sum(axis=0)
+        online = int(totals[list(ONLINE)].sum())
+        unknown = int(totals[Category.UNKNOWN])
+        counted = online + int(totals[Category.DOWN])
+        if self.policy.unknown is not UnknownTime.EXCLUDE:
+            counted += unknown
+        if self.policy.unknown is UnknownTime.UP:
+            online += unknown
+        return {
+            "realtime_video_availability": rate(online - int(totals[Category.NO_STREAM]), counted),
+            "historical_video_availability": rate(
+                online - int(totals[Category.NO_RECORDING]), counted
+            ),
+        }
+
+    def _exposure(
+        self,
+        totals: npt.NDArray[np.int64],
+        watched: npt.NDArray[np.int64],
+        exposure: Exposure,
+        indices: npt.NDArray[np.int64],
+    ) -> dict[str, Any]:
+        return {
+            "measure": "inspections" if self.policy.method is RateMethod.SNAPSHOT else "ms",
+            **{category.name.lower(): int(totals[category]) for category in Category},
+            "in_service": int(exposure.in_service[indices].sum()),
+            "maintenance": int(exposure.maintenance[indices].sum()),
+            "watched": int(watched.sum()),
+        }
+
+    def _targets(self, figures: dict[str, Any]) -> dict[str, Any]:
+        targets = self.policy.targets
+        wanted: list[tuple[str, float | None, bool]] = [
+            ("online_rate", targets.online_rate, True),
+            ("intact_rate", targets.intact_rate, True),
+            ("networking_rate", targets.networking_rate, True),
+            ("realtime_video_availability", targets.realtime_video_availability, True),
+            ("historical_video_availability", targets.historical_video_availability, True),
+            ("fault_rate", targets.max_fault_rate, False),
+            ("repair_timeliness_rate", targets.repair_timeliness_rate, True),
+        ]
+        verdicts = {}
+        for name, target, at_least in wanted:
+            value = figures[name]
+            if target is None or value is None:
+                continue
+            met = value >= target if at_least else value <= target
+            verdicts[name] = {"target": target, "at_least": at_least, "met": met}
+        return verdicts
+
+    def _worst_units(
+        self,
+        scope: Scope,
+        indices: npt.NDArray[np.int64],
+        amount: npt.NDArray[np.int64],
+        counted_of: npt.NDArray[np.int64],
+    ) -> list[dict[str, Any]]:
+        lost = amount[:, Category.DOWN].copy()
+        if self.policy.unknown is UnknownTime.DOWN:
+            lost += amount[:, Category.UNKNOWN]
+        order = sorted(
+            (i for i in range(len(indices)) if lost[i] > 0),
+            key=lambda i: (-int(lost[i]), scope.units.ids[indices[i]]),
+        )[:WORST]
+        return [
+            {
+                "id": scope.units.ids[indices[i]],
+                "lost": int(lost[i]),
+                "online_rate": rate(int(counted_of[i]), int(counted_of[i] + lost[i])),
+            }
+            for i in order
+        ]
+
+    def _settlement(self, group: Group, online_rate: Fraction | None) -> dict[str, Any] | None:
+        rule = self.policy.settlement
+        scope = group.scope
+        calendar = months(self.period, self._zone)
+        by_price: dict[Decimal, list[int]] = {}
+        for index in group.indices:
+            if scope.unit is ContractUnit.SET:
+                contract_id = self._set_contract(int(index))
+            else:
+                contract_id = self.inventory.devices[int(index)].contract
+            contract = self._contracts.get(contract_id or "")
+            if contract is None:
+                continue  # infrastructure (switches) and devices nobody rents
+            price = contract.unit_price if contract.unit_price is not None else rule.unit_price
+            if price is not None:
+                by_price.setdefault(price, []).append(int(index))
+        if not by_price or online_rate is None:
+            return None
+        units = scope.units
+        priced = [
+            (price, unit_months(units.counted_from[found], units.counted_to[found], calendar))
+            for price, found in sorted(by_price.items())
+        ]
+        money = settle(rule, priced, online_rate, self.policy.targets.online_rate)
+        return {
+            "rule": rule.rule.value,
+            "currency": rule.currency,
+            "unit_months": f"{float(money.unit_months):.4f}",
+            "rate": float(round(online_rate, 8)),
+            "base": str(money.base),
+            "due": str(money.due),
+            "prepaid": str(money.prepaid),
+            "balance": str(money.balance),
+        }
+
+
+def _ticket(ticket: JudgedTicket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "device_ids": ticket.device_ids,
+        "fault_class": ticket.fault_class,
+        "reason": ticket.reason,
+        "link": ticket.link,
+        "backup_fiber": ticket.backup_fiber,
+        "detected_at": ticket.detected_at,
+        "acknowledged_at": ticket.acknowledged_at,
+        "acknowledged_by": ticket.acknowledged_by,
+        "resolved_at": ticket.resolved_at,
+        "response_deadline": ticket.response_deadline,
+        "repair_deadline": ticket.repair_deadline,
+        "response_s": None if ticket.response_ms is None else ticket.response_ms / 1000,
+        "repair_s": None if ticket.repair_ms is None else ticket.repair_ms / 1000,
+        "responded_in_time": ticket.responded_in_time,
+        "repaired_in_time": ticket.repaired_in_time,
+        "pending": ticket.pending,
+    }
