@@ -6,10 +6,16 @@ and computes the report from it (conftest.py explains the hour arithmetic).
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
+
 from agent.wire import Reason, format_timestamp
+from collector.cli import main
 from tests.collector.sla.conftest import (
     HOURS,
     INVENTORY,
@@ -250,3 +256,62 @@ def test_hours_beyond_the_quarter_change_nothing_in_it(tmp_path: Path) -> None:
     c1 = group(quarter_report(tmp_path, district, INVENTORY + camera("C1", "SW1", 1)), "C1")
     assert c1["exposure"]["down"] == ms(1)
     assert (c1["tickets"], c1["pending"]) == (1, 1)
+
+
+def test_the_command_gives_byte_identical_json_and_a_table_and_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    district, inventory = ticket_district()
+    quarter_report(tmp_path, district, inventory)
+    common = [
+        "sla",
+        "--ledger",
+        str(tmp_path / "ledger.sqlite"),
+        "--inventory",
+        str(tmp_path / "inventory.yaml"),
+        "--policy",
+        str(tmp_path / "policy.yaml"),
+        "--period",
+        "2026-07-01/2026-10-01",
+    ]
+    for name in ("a.json", "b.json"):
+        assert main([*common, "--group-by", "region", "-o", str(tmp_path / name)]) == 0
+    first = (tmp_path / "a.json").read_bytes()
+    assert first == (tmp_path / "b.json").read_bytes()
+    report = json.loads(first)
+    assert report["period"]["start"] == "2026-06-30T16:00:00.000Z"
+    assert [g["key"] for g in report["groups"]] == ["R1", "R2"]
+    assert {t["id"] for t in report["tickets"]} == {
+        t["id"] for t in quarter_report(tmp_path / "again", district, inventory)["tickets"]
+    }
+    assert main([*common, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(row["key"], row["unit"], row["tickets"]) for row in rows] == [
+        ("-", "device", "2"),
+        ("cam-rent", "device", "8"),
+    ]
+    assert main([*common, "--format", "table"]) == 0
+    table = capsys.readouterr().out
+    assert "cam-rent" in table
+    assert "missed: repair_timeliness_rate" in table
+
+
+def test_a_period_that_cannot_be_read_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quarter_report(tmp_path, District(["C1"]), INVENTORY + camera("C1", "SW1", 1))
+    code = main(
+        [
+            "sla",
+            "--ledger",
+            str(tmp_path / "ledger.sqlite"),
+            "--inventory",
+            str(tmp_path / "inventory.yaml"),
+            "--policy",
+            str(tmp_path / "policy.yaml"),
+            "--period",
+            "Q3",
+        ]
+    )
+    assert code == 2
+    assert "--period 'Q3': give START/END" in capsys.readouterr().err
