@@ -141,6 +141,9 @@ def main() -> None:
         f"ledger: {facts['changes']} state changes, {facts['tickets']} tickets, "
         f"{ledger_file.stat().st_size / 1e9:.2f} GB (written in {facts['write_s']:.0f} s)"
     )
+    started = time.perf_counter()
+    Ledger(ledger_file).close()  # brings an older projection up to date, as the collector would
+    print(f"projection current ({time.perf_counter() - started:.1f} s)")
     report = folder / "report.json"
     command = [
         sys.executable, "-m", "collector.cli", "sla", "--ledger", str(ledger_file),

@@ -25,6 +25,15 @@ from collector.canonical import canonical
 # Chunks below this many rows are merged into the next commit's chunk, so a collector that
 # commits a few rows at a time still leaves thousands of chunks a quarter, not millions.
 SMALL_CHUNK = 4096
+# Bumped whenever the tables below change: an older projection is dropped and derived anew.
+VERSION = 2
+TABLES = (
+    "projection_devices",
+    "projection_states",
+    "projection_tickets",
+    "projection_ticket_now",
+    "projection_through",
+)
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS projection_devices "
     "(idx INTEGER PRIMARY KEY, device_id TEXT NOT NULL UNIQUE)",
@@ -35,14 +44,14 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS projection_tickets_ticket ON projection_tickets (ticket_id, seq)",
     # Each ticket as its latest row left it, with its times as numbers: a quarter's tickets
     # are read from here; only those changed after the period's end go back to their rows.
-    "CREATE TABLE IF NOT EXISTS projection_ticket_now (ticket_id TEXT PRIMARY KEY, "
-    "at_ms INTEGER NOT NULL, detected_ms INTEGER NOT NULL, acknowledged_ms INTEGER, "
+    # Keyed by detection time first: a period's tickets are one range scan.
+    "CREATE TABLE IF NOT EXISTS projection_ticket_now (detected_ms INTEGER NOT NULL, "
+    "ticket_id TEXT NOT NULL, at_ms INTEGER NOT NULL, acknowledged_ms INTEGER, "
     "resolved_ms INTEGER, response_deadline_ms INTEGER NOT NULL, "
-    "repair_deadline_ms INTEGER NOT NULL, merged INTEGER NOT NULL, ticket TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS projection_ticket_now_detected "
-    "ON projection_ticket_now (detected_ms)",
+    "repair_deadline_ms INTEGER NOT NULL, merged INTEGER NOT NULL, devices TEXT NOT NULL, "
+    "ticket TEXT NOT NULL, PRIMARY KEY (detected_ms, ticket_id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS projection_through (one INTEGER PRIMARY KEY CHECK (one = 0), "
-    "next_seq INTEGER NOT NULL)",
+    "next_seq INTEGER NOT NULL, version INTEGER NOT NULL)",
 )
 
 
@@ -91,6 +100,16 @@ class Projection:
     """Collects the columns of rows appended in a transaction; written by its commit."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(projection_through)")}
+        outdated = (
+            "version" not in columns
+            or db.execute(
+                "SELECT COUNT(*) FROM projection_through WHERE version != ?", (VERSION,)
+            ).fetchone()[0]
+        )
+        if columns and outdated:
+            for table in TABLES:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA:
             db.execute(statement)
         self._device_idx = {
@@ -135,13 +154,13 @@ class Projection:
             self._write_states(db, self._first_seq)
         db.executemany("INSERT INTO projection_tickets VALUES (?, ?, ?, ?)", self._tickets)
         db.executemany(
-            "INSERT OR REPLACE INTO projection_ticket_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO projection_ticket_now VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self._now.values(),
         )
         db.execute(
-            "INSERT INTO projection_through VALUES (0, ?) "
+            "INSERT INTO projection_through VALUES (0, ?, ?) "
             "ON CONFLICT (one) DO UPDATE SET next_seq = excluded.next_seq",
-            (next_seq,),
+            (next_seq, VERSION),
         )
         self.clear()
 
@@ -183,14 +202,15 @@ def _optional_ms(timestamp: str | None) -> int | None:
 def ticket_columns(ticket: Mapping[str, Any], at_ms: int, detected_ms: int) -> tuple[Any, ...]:
     """A row of projection_ticket_now: the ticket's times in epoch ms, and its canonical JSON."""
     return (
+        detected_ms,
         ticket["id"],
         at_ms,
-        detected_ms,
         _optional_ms(ticket["acknowledged_at"]),
         _optional_ms(ticket["resolved_at"]),
         epoch_ms(ticket["response_deadline"]),
         epoch_ms(ticket["repair_deadline"]),
         ticket["merged_into"] is not None,
+        " ".join(ticket["device_ids"]),
         canonical(ticket),
     )
 
@@ -220,21 +240,18 @@ def _joined(chunks: list[tuple[bytes, bytes, bytes]], column: int, dtype: str) -
 def tickets_as_of(db: sqlite3.Connection, start_ms: int, end_ms: int) -> list[tuple[Any, ...]]:
     """Tickets detected in [start, end) as they stood at ``end_ms`` (projection_ticket_now rows)."""
     rows = db.execute(
-        "SELECT * FROM projection_ticket_now WHERE detected_ms >= ? AND detected_ms < ? "
-        "ORDER BY detected_ms, ticket_id",
+        "SELECT * FROM projection_ticket_now WHERE detected_ms >= ? AND detected_ms < ?",
         (start_ms, end_ms),
     ).fetchall()
-    as_of = []
-    for row in rows:
-        if row[1] > end_ms:  # changed after the period: take its last row before the end
+    for n, row in enumerate(rows):
+        if row[2] > end_ms:  # changed after the period: take its last row before the end
             (at, body) = db.execute(
                 "SELECT ledger.at, ledger.body FROM ledger WHERE seq = (SELECT MAX(seq) "
                 "FROM projection_tickets WHERE ticket_id = ? AND at_ms <= ?)",
-                (row[0], end_ms),
+                (row[1], end_ms),
             ).fetchone()
-            row = ticket_columns(json.loads(body)["ticket"], epoch_ms(at), row[2])
-        as_of.append(row)
-    return as_of
+            rows[n] = ticket_columns(json.loads(body)["ticket"], epoch_ms(at), row[0])
+    return rows
 
 
 def compare(stored: StateColumns, derived: StateColumns) -> None:

@@ -179,7 +179,7 @@ class Report:
             "unknown": self.policy.unknown.value,
             "group_by": grouping,
             "groups": [self._group(g, t) for g, t in zip(groups, by_group, strict=True)],
-            "tickets": [_ticket(t) for t in self.tickets],
+            "tickets": [t.entry for t in self.tickets],
         }
 
     def _group(self, group: Group, tickets: list[JudgedTicket]) -> dict[str, Any]:
@@ -348,25 +348,3 @@ class Report:
             "prepaid": str(money.prepaid),
             "balance": str(money.balance),
         }
-
-
-def _ticket(ticket: JudgedTicket) -> dict[str, Any]:
-    return {
-        "id": ticket.id,
-        "device_ids": ticket.device_ids,
-        "fault_class": ticket.fault_class,
-        "reason": ticket.reason,
-        "link": ticket.link,
-        "backup_fiber": ticket.backup_fiber,
-        "detected_at": ticket.detected_at,
-        "acknowledged_at": ticket.acknowledged_at,
-        "acknowledged_by": ticket.acknowledged_by,
-        "resolved_at": ticket.resolved_at,
-        "response_deadline": ticket.response_deadline,
-        "repair_deadline": ticket.repair_deadline,
-        "response_s": None if ticket.response_ms is None else ticket.response_ms / 1000,
-        "repair_s": None if ticket.repair_ms is None else ticket.repair_ms / 1000,
-        "responded_in_time": ticket.responded_in_time,
-        "repaired_in_time": ticket.repaired_in_time,
-        "pending": ticket.pending,
-    }

@@ -10,6 +10,7 @@ hour a to the next at hour b leaves the device unknown from a + 2 to b.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from agent.wire import Health, Observation, Reason
 from collector.ledger import Ledger
 from collector.replay import Ack, replay
 from collector.sla.period import parse_period
+from collector.sla.render import as_json
 from collector.sla.report import Report
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
@@ -138,8 +140,9 @@ def quarter_report(
     replay(inventory, policy, district.observations(), acks, ledger)
     zone = ZoneInfo(policy.timezone)
     report = Report(ledger.connection, inventory, policy, parse_period(period, zone))
-    built = report.build(group_by)
+    text = as_json(report.build(group_by))
     ledger.close()
+    built: dict[str, Any] = json.loads(text)  # what the command writes
     return built
 
 
