@@ -73,19 +73,18 @@ def _service_ms(day: date | None, zone: ZoneInfo, default: int) -> int:
 
 
 def _windows_of(
-    units: int, applies: Sequence[Sequence[MaintenanceWindow]]
+    windows: Sequence[MaintenanceWindow], applies: Sequence[tuple[int, ...]]
 ) -> list[tuple[npt.NDArray[np.bool_], list[tuple[int, int]]]]:
+    """``applies``: per unit, the indexes of the windows that cover it."""
     by_windows: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    windows: dict[int, MaintenanceWindow] = {}
-    for unit, unit_windows in enumerate(applies):
-        if unit_windows:
-            by_windows[tuple(id(w) for w in unit_windows)].append(unit)
-            windows.update((id(w), w) for w in unit_windows)
+    for unit, covering in enumerate(applies):
+        if covering:
+            by_windows[covering].append(unit)
     groups = []
-    for key, members in by_windows.items():
-        mask = np.zeros(units, dtype=np.bool_)
+    for covering, members in by_windows.items():
+        mask = np.zeros(len(applies), dtype=np.bool_)
         mask[members] = True
-        spans = sorted((_ms(windows[k].start), _ms(windows[k].end)) for k in key)
+        spans = sorted((_ms(windows[n].start), _ms(windows[n].end)) for n in covering)
         merged: list[tuple[int, int]] = []
         for start, end in spans:
             if merged and start <= merged[-1][1]:
@@ -109,7 +108,11 @@ def device_units(inventory: Inventory, policy: Policy, period: Period) -> Units:
     by_id = {device.id: device for device in inventory.devices}
     windows = policy.maintenance_windows
     applies = [
-        [w for w in windows if _applies(w, {device.id}, device, link_of(device, by_id))]
+        tuple(
+            n
+            for n, window in enumerate(windows)
+            if _applies(window, {device.id}, device, link_of(device, by_id))
+        )
         for device in inventory.devices
     ]
     return Units(
@@ -128,7 +131,7 @@ def device_units(inventory: Inventory, policy: Policy, period: Period) -> Units:
             ],
             dtype=np.int64,
         ),
-        maintenance=_windows_of(len(inventory.devices), applies),
+        maintenance=_windows_of(windows, applies),
     )
 
 
@@ -137,17 +140,17 @@ def set_units(inventory: Inventory, policy: Policy, period: Period, devices: Uni
     position = {device_id: n for n, device_id in enumerate(devices.ids)}
     by_id = {device.id: device for device in inventory.devices}
     hosts = [position[door_set.host] for door_set in inventory.sets]
+    windows = policy.maintenance_windows
     applies = []
     for door_set in inventory.sets:
         host = by_id[door_set.host]
-        ids = {door_set.id, host.id}
-        link = link_of(host, by_id)
-        applies.append([w for w in policy.maintenance_windows if _applies(w, ids, host, link)])
+        ids, link = {door_set.id, host.id}, link_of(host, by_id)
+        applies.append(tuple(n for n, w in enumerate(windows) if _applies(w, ids, host, link)))
     return Units(
         ids=[door_set.id for door_set in inventory.sets],
         counted_from=devices.counted_from[hosts],
         counted_to=devices.counted_to[hosts],
-        maintenance=_windows_of(len(inventory.sets), applies),
+        maintenance=_windows_of(windows, applies),
     )
 
 

@@ -230,7 +230,7 @@ class Report:
             "exposure": self._exposure(totals, watched, scope.exposure, indices),
         }
         figures["targets"] = self._targets(figures)
-        figures["worst_units"] = self._worst_units(scope, indices, amount, counted_of=unit_online)
+        figures["worst_units"] = self._worst_units(scope, indices, amount, unit_online)
         figures["worst_tickets"] = [
             {"id": t.id, "overrun_s": t.overrun_ms / 1000, "repaired_in_time": t.repaired_in_time}
             for t in sorted(tickets, key=lambda t: (-t.overrun_ms, t.id))[:WORST]
@@ -296,7 +296,7 @@ class Report:
         scope: Scope,
         indices: npt.NDArray[np.int64],
         amount: npt.NDArray[np.int64],
-        counted_of: npt.NDArray[np.int64],
+        online: npt.NDArray[np.int64],
     ) -> list[dict[str, Any]]:
         lost = amount[:, Category.DOWN].copy()
         if self.policy.unknown is UnknownTime.DOWN:
@@ -309,7 +309,7 @@ class Report:
             {
                 "id": scope.units.ids[indices[i]],
                 "lost": int(lost[i]),
-                "online_rate": rate(int(counted_of[i]), int(counted_of[i] + lost[i])),
+                "online_rate": rate(int(online[i]), int(online[i] + lost[i])),
             }
             for i in order
         ]

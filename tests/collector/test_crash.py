@@ -88,6 +88,7 @@ async def test_kill_9_mid_ingest_loses_nothing_and_duplicates_nothing(
             (r.kind, r.at, r.body) for r in expected.rows()
         ]
         assert live.head == expected.head
+        live.verify_projection()  # the SLA engine's columns survived the crash with the rows
         opened = [
             r.body["ticket"]["id"] for r in live.rows(("ticket",)) if r.body["event"] == "opened"
         ]
