@@ -83,7 +83,7 @@ def fleet(folder: Path, devices: int) -> Path:
 def write_ledger(file: Path, inventory: Inventory, policy: Policy, events: int) -> tuple[int, int]:
     """State changes in event-time order, a round at a time; returns (changes, tickets)."""
     ids = [device.id for device in inventory.devices]
-    rounds = max(1, events // len(ids))
+    rounds = max(1, -(-events // len(ids)))  # at least ``events`` changes
     start, end = QUARTER
     step = (end - start) / rounds
     # Each device keeps its own moment inside every round, so load is spread and ordered.

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from agent.wire import format_timestamp
 from collector.projection import Category, read_states, tickets_as_of
@@ -34,7 +35,7 @@ from collector.sla.exposure import (
 )
 from collector.sla.period import Period
 from collector.sla.settlement import months, settle, unit_months
-from collector.sla.tickets import JudgedTicket, judge
+from collector.sla.tickets import IN_TIME, UNDECIDED, judge
 from slawatch.config.inventory import ContractUnit, Device, DeviceKind, Inventory
 from slawatch.config.policy import Policy, RateMethod, UnknownTime
 
@@ -102,19 +103,22 @@ class Report:
             [[s.host, *s.cameras] for s in inventory.sets],
             np.zeros(len(inventory.sets), dtype=np.bool_),
         )
-        judged = judge(tickets_as_of(db, period.start_ms, period.end_ms), period.end_ms)
         # A fault of a device not (or no longer) in service is nobody's to repair.
         position = {device_id: n for n, device_id in enumerate(devices.ids)}
-        serving_from, serving_to = devices.counted_from, devices.counted_to
-        self.tickets = [
-            ticket
-            for ticket in judged
-            if any(
-                serving_from[n] <= ticket.detected_ms < serving_to[n]
-                for n in (position.get(d) for d in ticket.device_ids)
-                if n is not None
-            )
-        ]
+        serving_from = devices.counted_from.tolist()
+        serving_to = devices.counted_to.tolist()
+        self.tickets = judge(
+            [
+                row
+                for row in tickets_as_of(db, period.start_ms, period.end_ms)
+                if any(
+                    serving_from[n] <= row[0] < serving_to[n]
+                    for n in (position.get(d) for d in row[8].split(" "))
+                    if n is not None
+                )
+            ],
+            period.end_ms,
+        )
 
     def _measure(self, units: Units, timeline: Timeline) -> Exposure:
         if self.policy.method is RateMethod.SNAPSHOT:
@@ -163,10 +167,26 @@ class Report:
             for index in group.indices:
                 for device_id in group.scope.members[index]:
                     owner.setdefault(device_id, number)
-        by_group: list[list[JudgedTicket]] = [[] for _ in groups]
-        for ticket in self.tickets:
-            for number in sorted({owner[d] for d in ticket.device_ids if d in owner}):
+        unit_of = {
+            scope.unit: {d: n for n, members in enumerate(scope.members) for d in members}
+            for scope in (self.devices, self.sets)
+        }
+        by_group: list[list[int]] = [[] for _ in groups]
+        units_hit: list[set[int]] = [set() for _ in groups]
+        for ticket, device_ids in enumerate(self.tickets.device_ids):
+            numbers = set()
+            for device_id in device_ids:
+                found = owner.get(device_id)
+                if found is not None:
+                    numbers.add(found)
+                    units_hit[found].add(unit_of[groups[found].scope.unit][device_id])
+            for number in numbers:
                 by_group[number].append(ticket)
+        groups_out = [
+            self._group(group, np.array(tickets, dtype=np.int64), hit)
+            for group, tickets, hit in zip(groups, by_group, units_hit, strict=True)
+        ]
+        entries = ",\n".join(self.tickets.entries)
         return {
             "period": {
                 "label": self.period.label,
@@ -178,11 +198,14 @@ class Report:
             "method": self.policy.method.value,
             "unknown": self.policy.unknown.value,
             "group_by": grouping,
-            "groups": [self._group(g, t) for g, t in zip(groups, by_group, strict=True)],
-            "tickets": [t.entry for t in self.tickets],
+            "groups": groups_out,
+            # One ticket per line, spliced as is (see collector/sla/tickets.py).
+            "tickets": orjson.Fragment(f"[\n{entries}\n]" if entries else "[]"),
         }
 
-    def _group(self, group: Group, tickets: list[JudgedTicket]) -> dict[str, Any]:
+    def _group(
+        self, group: Group, tickets: npt.NDArray[np.int64], units_hit: set[int]
+    ) -> dict[str, Any]:
         scope, indices = group.scope, group.indices
         amount = scope.exposure.amount[indices]
         totals = amount.sum(axis=0)
@@ -196,15 +219,14 @@ class Report:
         watched = scope.exposure.in_service[indices] - scope.exposure.maintenance[indices]
         serving = watched > 0
         unit_online = amount[:, list(ONLINE)].sum(axis=1)
-        with_ticket = {d for t in tickets for d in t.device_ids}
-        faulty = sum(
-            1
-            for index, serves in zip(indices, serving, strict=True)
-            if serves and with_ticket.intersection(scope.members[index])
-        )
-        decided = [t for t in tickets if not t.pending]
-        repaired_in_time = sum(1 for t in decided if t.repaired_in_time)
-        responded = [t for t in tickets if t.responded_in_time is not None]
+        watched_all = scope.exposure.in_service - scope.exposure.maintenance
+        faulty = sum(1 for unit in units_hit if watched_all[unit] > 0)
+        repaired = self.tickets.repaired[tickets]
+        responded = self.tickets.responded[tickets]
+        decided = int((repaired != UNDECIDED).sum())
+        repaired_in_time = int((repaired == IN_TIME).sum())
+        answered = int((responded != UNDECIDED).sum())
+        responded_in_time = int((responded == IN_TIME).sum())
         online_rate = rate(online, counted)
         exact_online = Fraction(online, counted) if counted else None
         figures: dict[str, Any] = {
@@ -219,22 +241,24 @@ class Report:
             "fault_rate": None if exact_online is None else float(round(1 - exact_online, 8)),
             "faulty_unit_share": rate(faulty, int(serving.sum())),
             "tickets": len(tickets),
-            "responded_in_time": sum(1 for t in responded if t.responded_in_time),
-            "response_timeliness_rate": rate(
-                sum(1 for t in responded if t.responded_in_time), len(responded)
-            ),
+            "responded_in_time": responded_in_time,
+            "response_timeliness_rate": rate(responded_in_time, answered),
             "repaired_in_time": repaired_in_time,
-            "late": len(decided) - repaired_in_time,
-            "pending": len(tickets) - len(decided),
-            "repair_timeliness_rate": rate(repaired_in_time, len(decided)),
+            "late": decided - repaired_in_time,
+            "pending": len(tickets) - decided,
+            "repair_timeliness_rate": rate(repaired_in_time, decided),
             "exposure": self._exposure(totals, watched, scope.exposure, indices),
         }
         figures["targets"] = self._targets(figures)
         figures["worst_units"] = self._worst_units(scope, indices, amount, unit_online)
+        overrun = self.tickets.overrun_ms[tickets]
+        worst = sorted(
+            (int(-overrun[n]), self.tickets.ids[ticket])
+            for n, ticket in enumerate(tickets)
+            if overrun[n] > 0
+        )[:WORST]
         figures["worst_tickets"] = [
-            {"id": t.id, "overrun_s": t.overrun_ms / 1000, "repaired_in_time": t.repaired_in_time}
-            for t in sorted(tickets, key=lambda t: (-t.overrun_ms, t.id))[:WORST]
-            if t.overrun_ms > 0
+            {"id": ticket_id, "overrun_s": -negative / 1000} for negative, ticket_id in worst
         ]
         figures["settlement"] = self._settlement(group, exact_online)
         return figures

@@ -3,78 +3,90 @@
 A ticket belongs to the period in which it was detected. Its last ledger row at or
 before the period's end says what was known then: a ticket repaired later is still open
 at the end, and counts as late if its deadline had passed and as pending otherwise.
+A quarter holds hundreds of thousands of tickets, so they are judged as columns, and each
+report entry is spliced from the ticket's stored JSON instead of parsed and rebuilt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+import numpy as np
+import numpy.typing as npt
+
+# Verdicts: in time, late, or undecided (its deadline is still ahead at the period's end).
+IN_TIME, LATE, UNDECIDED = 1, 0, -1
+_JSON = {IN_TIME: "true", LATE: "false", UNDECIDED: "null"}
+
+Int64s = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
-class JudgedTicket:
-    id: str
-    device_ids: list[str]
-    detected_ms: int
-    # None while undecided at the period's end (deadline not yet passed).
-    responded_in_time: bool | None
-    repaired_in_time: bool | None
-    # How far the repair ran past its deadline by the period's end (0 when in time).
-    overrun_ms: int
-    # The report's entry: the ticket's canonical JSON with the judgement added.
-    entry: orjson.Fragment
+class Tickets:
+    ids: list[str]
+    device_ids: list[list[str]]
+    responded: npt.NDArray[np.int8]
+    repaired: npt.NDArray[np.int8]  # UNDECIDED: pending
+    overrun_ms: Int64s  # past the repair deadline by the period's end (0 when in time)
+    entries: list[str]  # each ticket's JSON object for the report
 
-    @property
-    def pending(self) -> bool:
-        return self.repaired_in_time is None
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
-def _in_time(done: int | None, deadline: int, end: int) -> bool | None:
-    if done is not None:
-        return done <= deadline
-    return False if deadline <= end else None
+def _verdict(done: Int64s, deadline: Int64s, end_ms: int) -> npt.NDArray[np.int8]:
+    """``done`` is -1 where nothing happened yet."""
+    decided = np.where(done <= deadline, IN_TIME, LATE)
+    return np.where(done >= 0, decided, np.where(deadline <= end_ms, LATE, UNDECIDED)).astype(
+        np.int8
+    )
 
 
-def _seconds(since: int, until: int | None) -> str:
-    return "null" if until is None else repr((until - since) / 1000)
+def _seconds(since: int, until: int) -> str:
+    return "null" if until < 0 else repr((until - since) / 1000)
 
 
-def judge(rows: Iterable[tuple[Any, ...]], end_ms: int) -> list[JudgedTicket]:
-    """Tickets from ``tickets_as_of`` rows; merged ones count in their network ticket.
-
-    A quarter holds hundreds of thousands of tickets: each entry is spliced from the
-    ticket's stored JSON (orjson.Fragment) instead of being parsed and rebuilt.
-    """
-    judged = []
-    flag = {True: "true", False: "false", None: "null"}
-    for row in rows:
-        detected, ticket_id, _, acknowledged, resolved, response_by, repair_by = row[:7]
-        merged, devices, text = row[7:]
-        if merged:
-            continue
-        answered = acknowledged if resolved is None else resolved
-        if acknowledged is not None and resolved is not None:
-            answered = min(acknowledged, resolved)
-        responded = _in_time(answered, response_by, end_ms)
-        repaired = _in_time(resolved, repair_by, end_ms)
-        entry = (
-            f'{text[:-1]},"response_s":{_seconds(detected, acknowledged)},'
-            f'"repair_s":{_seconds(detected, resolved)},'
-            f'"responded_in_time":{flag[responded]},"repaired_in_time":{flag[repaired]},'
-            f'"pending":{flag[repaired is None]}}}'
+def judge(rows: Sequence[tuple[Any, ...]], end_ms: int) -> Tickets:
+    """Tickets from ``tickets_as_of`` rows; merged ones count in their network ticket."""
+    kept = [row for row in rows if not row[7]]
+    if not kept:
+        empty = np.zeros(0, dtype=np.int8)
+        return Tickets([], [], empty, empty, np.zeros(0, dtype=np.int64), [])
+    detected, ids, _, acknowledged, resolved, response_by, repair_by, _, devices, texts = (
+        list(column) for column in zip(*kept, strict=True)
+    )
+    acked = np.array([-1 if t is None else t for t in acknowledged], dtype=np.int64)
+    repaired_at = np.array([-1 if t is None else t for t in resolved], dtype=np.int64)
+    answered = np.where(
+        acked < 0,
+        repaired_at,
+        np.where(repaired_at < 0, acked, np.minimum(acked, repaired_at)),
+    )
+    responded = _verdict(answered, np.array(response_by, dtype=np.int64), end_ms)
+    deadline = np.array(repair_by, dtype=np.int64)
+    repaired = _verdict(repaired_at, deadline, end_ms)
+    overrun = np.maximum(0, np.where(repaired_at >= 0, repaired_at, end_ms) - deadline)
+    entries = [
+        f'{text[:-1]},"response_s":{_seconds(found, ack)},"repair_s":{_seconds(found, fix)},'
+        f'"responded_in_time":{_JSON[answer]},"repaired_in_time":{_JSON[repair]},'
+        f'"pending":{"true" if repair == UNDECIDED else "false"}}}'
+        for text, found, ack, fix, answer, repair in zip(
+            texts,
+            detected,
+            acked.tolist(),
+            repaired_at.tolist(),
+            responded.tolist(),
+            repaired.tolist(),
+            strict=True,
         )
-        judged.append(
-            JudgedTicket(
-                id=ticket_id,
-                device_ids=devices.split(" "),
-                detected_ms=detected,
-                responded_in_time=responded,
-                repaired_in_time=repaired,
-                overrun_ms=max(0, (resolved if resolved is not None else end_ms) - repair_by),
-                entry=orjson.Fragment(entry),
-            )
-        )
-    return judged
+    ]
+    return Tickets(
+        ids=ids,
+        device_ids=[d.split(" ") for d in devices],
+        responded=responded,
+        repaired=repaired,
+        overrun_ms=overrun,
+        entries=entries,
+    )

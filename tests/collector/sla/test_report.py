@@ -196,6 +196,11 @@ def test_tickets_are_judged_by_their_class_deadline_as_they_stood_at_the_end(
     assert everyone["repaired_in_time"] == 4
     assert everyone["repair_timeliness_rate"] == rate(Fraction(4, 8 - 2))
     assert everyone["targets"]["repair_timeliness_rate"]["met"] is False  # 0.667 < 0.97
+    # What cost the most: C4 open 4 h past its deadline at the end (2204 → 2208), C8 1 h.
+    assert [(w["id"], w["overrun_s"]) for w in everyone["worst_tickets"]] == [
+        (by_device["C4"]["id"], 4 * 3600.0),
+        (by_device["C8"]["id"], 3600.0),
+    ]
 
 
 def test_a_degraded_stream_costs_realtime_video_not_the_online_rate(tmp_path: Path) -> None:
