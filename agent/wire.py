@@ -70,10 +70,15 @@ class Reason(StrEnum):
 
 
 def _utc_ms(value: datetime) -> datetime:
-    if value.tzinfo is None:
+    # Runs for every status the collector takes: the common case (UTC, whole
+    # milliseconds, as agents write it) returns the value untouched.
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError("timestamp must carry a time zone (UTC)")
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if offset or value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    extra = value.microsecond % 1000
+    return value.replace(microsecond=value.microsecond - extra) if extra else value
 
 
 def format_timestamp(value: datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from agent.wire import Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import free_port
-from tests.conftest import SHARED_TESTDATA
+from tests.conftest import SHARED_TESTDATA, FakeClock
 
 
 @pytest.fixture
@@ -25,8 +26,9 @@ def probe() -> OnvifLivenessProbe:
 
 
 async def test_a_live_camera_is_up_with_its_clock_offset(
-    probe: OnvifLivenessProbe, targets: dict[str, Target]
+    probe: OnvifLivenessProbe, targets: dict[str, Target], clock: FakeClock
 ) -> None:
+    clock.now = time.time()  # the fleet's clock stood still while the fleet started
     result = await probe.probe(targets["CAM000001"], deep=False)
     assert result.health is Health.UP
     rtt_s = result.metrics["rtt_ms"] / 1000
@@ -37,9 +39,10 @@ async def test_a_live_camera_is_up_with_its_clock_offset(
 
 
 async def test_a_skewed_clock_is_degraded_not_down(
-    probe: OnvifLivenessProbe, targets: dict[str, Target], fleet: Fleet
+    probe: OnvifLivenessProbe, targets: dict[str, Target], fleet: Fleet, clock: FakeClock
 ) -> None:
     await fleet.inject("CAM000002", FaultSpec(Fault.CLOCK_SKEW, seconds=600))
+    clock.now = time.time()
     result = await probe.probe(targets["CAM000002"], deep=False)
     assert (result.health, result.reason) == (Health.DEGRADED, Reason.CLOCK_SKEW)
     assert 598 <= result.metrics["clock_offset_s"] <= 602
