@@ -10,6 +10,8 @@ belong to the event loop's thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import uvicorn
@@ -64,12 +66,24 @@ def create_app(collector: Collector) -> FastAPI:
     return app
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the collector's loop: the collector owns SIGTERM and SIGINT.
+
+    uvicorn's own handlers would replace the collector's while serving, so a SIGTERM
+    stopped only the API and left ingest running (seen in the kill -9 test under load).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(collector: Collector, bind: str) -> None:
     host, port = bind.rsplit(":", 1)
     config = uvicorn.Config(
         create_app(collector), host=host, port=int(port), log_level="warning", lifespan="off"
     )
-    server = uvicorn.Server(config)
+    server = _EmbeddedServer(config)
     try:
         await server.serve()
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from slawatch.config.settings import CollectorSettings
 if TYPE_CHECKING:
     from collector.service import Collector
 
+STOP_WITHIN_S = 10.0
 EXIT_CORRUPT = 3
 EXIT_UNREACHABLE = 4
 log = logging.getLogger(__name__)
@@ -170,18 +172,31 @@ def _verify(path: Path) -> int:
     return EXIT_OK
 
 
-async def _run(collector: Collector) -> None:
-    task = asyncio.current_task()
-    assert task is not None
+async def _run(collector: Collector) -> bool:
+    """Serve until SIGTERM/SIGINT; True when every part stopped within STOP_WITHIN_S."""
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(number, task.cancel)
+        loop.add_signal_handler(number, stop.set)
+    running = asyncio.create_task(collector.run(), name="collector")
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await collector.run()
-    except asyncio.CancelledError:
-        log.warning("stopping: checkpoint saved, spool synced")
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        running.cancel()
+        # A part that cannot finish (a client waiting on a peer that never answers) must
+        # not keep a stopping collector alive: wait boundedly, then save and go.
+        await asyncio.wait({running}, timeout=STOP_WITHIN_S)
     finally:
+        stopping.cancel()
         collector.close()
+    if not running.done():
+        stuck = [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        log.error("stopping: checkpoint saved; still waiting on %s, leaving anyway", stuck)
+        return False
+    if not running.cancelled():
+        running.result()  # a part that failed on its own: raise its error
+    log.warning("stopping: checkpoint saved, spool synced")
+    return True
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -204,7 +219,10 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     # The standard loop, not uvloop: aiomqtt on uvloop can stop writing after a
     # reconnect (see agent/publisher.py).
-    asyncio.run(_run(collector))
+    with asyncio.Runner() as runner:
+        if not runner.run(_run(collector)):
+            logging.shutdown()
+            os._exit(EXIT_OK)  # the state is saved; the runner's clean-up would wait on the part
     return EXIT_OK
 
 
