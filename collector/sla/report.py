@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ from collector.sla.exposure import (
     device_timeline,
     device_units,
     inspection_moments,
+    set_members,
     set_timeline,
     set_units,
     snapshots,
@@ -61,7 +63,9 @@ class Scope:
     unit: ContractUnit
     units: Units
     exposure: Exposure
-    members: list[list[str]]  # the devices behind each unit (itself, or a set's host + cameras)
+    # The devices behind each unit (itself, or a set's host and cameras): positions in the
+    # inventory, -1 where a set has fewer cameras than the widest.
+    members: npt.NDArray[np.int64]
     cameras: npt.NDArray[np.bool_]  # units whose video figures count
 
 
@@ -91,7 +95,7 @@ class Report:
             ContractUnit.DEVICE,
             devices,
             self._measure(devices, timeline),
-            [[device_id] for device_id in devices.ids],
+            np.arange(len(devices.ids), dtype=np.int64)[:, np.newaxis],
             np.array([d.kind is DeviceKind.CAMERA for d in inventory.devices], dtype=np.bool_),
         )
         sets = set_units(inventory, policy, period, devices)
@@ -100,25 +104,39 @@ class Report:
             ContractUnit.SET,
             sets,
             self._measure(sets, set_line),
-            [[s.host, *s.cameras] for s in inventory.sets],
+            set_members(inventory, devices),
             np.zeros(len(inventory.sets), dtype=np.bool_),
         )
-        # A fault of a device not (or no longer) in service is nobody's to repair.
         position = {device_id: n for n, device_id in enumerate(devices.ids)}
-        serving_from = devices.counted_from.tolist()
-        serving_to = devices.counted_to.tolist()
-        self.tickets = judge(
-            [
+        rows = tickets_as_of(db, period.start_ms, period.end_ms)
+        # A fault of a device not (or no longer) in service is nobody's to repair. Only
+        # devices whose service starts or ends inside the period need looking at.
+        part_time = {
+            devices.ids[n]
+            for n in np.nonzero(
+                (devices.counted_from > period.start_ms) | (devices.counted_to < period.end_ms)
+            )[0]
+        }
+        if part_time:
+            serving_from, serving_to = devices.counted_from, devices.counted_to
+            rows = [
                 row
-                for row in tickets_as_of(db, period.start_ms, period.end_ms)
+                for row in rows
                 if any(
                     serving_from[n] <= row[0] < serving_to[n]
                     for n in (position.get(d) for d in row[8].split(" "))
                     if n is not None
                 )
-            ],
-            period.end_ms,
+            ]
+        self.tickets = judge(rows, period.end_ms)
+        # Each (ticket, device) pair as two flat columns, for grouping without dicts.
+        counts = [len(device_ids) for device_ids in self.tickets.device_ids]
+        found = np.array(
+            [position.get(d, -1) for d in chain.from_iterable(self.tickets.device_ids)],
+            dtype=np.int64,
         )
+        tickets = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        self._ticket_of_pair, self._device_of_pair = tickets[found >= 0], found[found >= 0]
 
     def _measure(self, units: Units, timeline: Timeline) -> Exposure:
         if self.policy.method is RateMethod.SNAPSHOT:
@@ -141,14 +159,14 @@ class Report:
             for n, door_set in enumerate(self.inventory.sets):
                 keyed.setdefault((door_set.id, ContractUnit.SET), []).append(n)
         elif grouping == "contract":
-            in_set_contracts = set()
+            in_set_contracts: set[int] = set()
             for n in range(len(self.inventory.sets)):
                 contract = self._set_contract(n)
                 if self._contract_unit(contract) is ContractUnit.SET:
                     keyed.setdefault((contract or NONE_KEY, ContractUnit.SET), []).append(n)
-                    in_set_contracts.update(self.sets.members[n])
+                    in_set_contracts.update(int(m) for m in self.sets.members[n] if m >= 0)
             for n, device in enumerate(self.inventory.devices):
-                if device.id not in in_set_contracts:
+                if n not in in_set_contracts:
                     key = device.contract or NONE_KEY
                     keyed.setdefault((key, ContractUnit.DEVICE), []).append(n)
         else:
@@ -162,29 +180,23 @@ class Report:
 
     def build(self, grouping: str) -> dict[str, Any]:
         groups = self.groups(grouping)
-        owner: dict[str, int] = {}
-        for number, group in enumerate(groups):
-            for index in group.indices:
-                for device_id in group.scope.members[index]:
-                    owner.setdefault(device_id, number)
-        unit_of = {
-            scope.unit: {d: n for n, members in enumerate(scope.members) for d in members}
-            for scope in (self.devices, self.sets)
-        }
-        by_group: list[list[int]] = [[] for _ in groups]
-        units_hit: list[set[int]] = [set() for _ in groups]
-        for ticket, device_ids in enumerate(self.tickets.device_ids):
-            numbers = set()
-            for device_id in device_ids:
-                found = owner.get(device_id)
-                if found is not None:
-                    numbers.add(found)
-                    units_hit[found].add(unit_of[groups[found].scope.unit][device_id])
-            for number in numbers:
-                by_group[number].append(ticket)
+        devices = len(self.devices.units.ids)
+        group_of = np.full(devices, -1, dtype=np.int64)  # the group each device counts in
+        unit_of = np.full(devices, -1, dtype=np.int64)  # its unit within that group's scope
+        for number, group in enumerate(reversed(groups)):  # the first group claiming wins
+            members = group.scope.members[group.indices]
+            present = members >= 0
+            group_of[members[present]] = len(groups) - 1 - number
+            unit_of[members[present]] = np.broadcast_to(group.indices[:, None], members.shape)[
+                present
+            ]
+        hit_group = group_of[self._device_of_pair]
+        claimed = hit_group >= 0
+        tickets = _grouped(hit_group[claimed], self._ticket_of_pair[claimed], len(groups))
+        units = _grouped(hit_group[claimed], unit_of[self._device_of_pair][claimed], len(groups))
         groups_out = [
-            self._group(group, np.array(tickets, dtype=np.int64), hit)
-            for group, tickets, hit in zip(groups, by_group, units_hit, strict=True)
+            self._group(group, found, hit)
+            for group, found, hit in zip(groups, tickets, units, strict=True)
         ]
         entries = ",\n".join(self.tickets.entries)
         return {
@@ -204,7 +216,7 @@ class Report:
         }
 
     def _group(
-        self, group: Group, tickets: npt.NDArray[np.int64], units_hit: set[int]
+        self, group: Group, tickets: npt.NDArray[np.int64], units_hit: npt.NDArray[np.int64]
     ) -> dict[str, Any]:
         scope, indices = group.scope, group.indices
         amount = scope.exposure.amount[indices]
@@ -220,7 +232,7 @@ class Report:
         serving = watched > 0
         unit_online = amount[:, list(ONLINE)].sum(axis=1)
         watched_all = scope.exposure.in_service - scope.exposure.maintenance
-        faulty = sum(1 for unit in units_hit if watched_all[unit] > 0)
+        faulty = int((watched_all[units_hit] > 0).sum())
         repaired = self.tickets.repaired[tickets]
         responded = self.tickets.responded[tickets]
         decided = int((repaired != UNDECIDED).sum())
@@ -252,13 +264,9 @@ class Report:
         figures["targets"] = self._targets(figures)
         figures["worst_units"] = self._worst_units(scope, indices, amount, unit_online)
         overrun = self.tickets.overrun_ms[tickets]
-        worst = sorted(
-            (int(-overrun[n]), self.tickets.ids[ticket])
-            for n, ticket in enumerate(tickets)
-            if overrun[n] > 0
-        )[:WORST]
         figures["worst_tickets"] = [
-            {"id": ticket_id, "overrun_s": -negative / 1000} for negative, ticket_id in worst
+            {"id": self.tickets.ids[tickets[n]], "overrun_s": int(overrun[n]) / 1000}
+            for n in _largest(overrun)
         ]
         figures["settlement"] = self._settlement(group, exact_online)
         return figures
@@ -325,10 +333,7 @@ class Report:
         lost = amount[:, Category.DOWN].copy()
         if self.policy.unknown is UnknownTime.DOWN:
             lost += amount[:, Category.UNKNOWN]
-        order = sorted(
-            (i for i in range(len(indices)) if lost[i] > 0),
-            key=lambda i: (-int(lost[i]), scope.units.ids[indices[i]]),
-        )[:WORST]
+        order = _largest(lost)
         return [
             {
                 "id": scope.units.ids[indices[i]],
@@ -372,3 +377,22 @@ class Report:
             "prepaid": str(money.prepaid),
             "balance": str(money.balance),
         }
+
+
+def _grouped(
+    group: npt.NDArray[np.int64], value: npt.NDArray[np.int64], groups: int
+) -> list[npt.NDArray[np.int64]]:
+    """The distinct values of each group, ascending: one sort instead of a dict per row."""
+    shift = max(1, int(value.max(initial=0)).bit_length())
+    keys = np.sort((group << shift) | value)
+    keys = keys[np.concatenate([keys[:1] == keys[:1], keys[1:] != keys[:-1]])]
+    bounds = np.searchsorted(keys >> shift, np.arange(groups + 1))
+    values = keys & ((1 << shift) - 1)
+    return [values[bounds[n] : bounds[n + 1]] for n in range(groups)]
+
+
+def _largest(values: npt.NDArray[np.int64]) -> list[int]:
+    """Positions of the WORST largest positive values, largest first, ties in order."""
+    positive = np.nonzero(values > 0)[0]
+    order = np.argsort(-values[positive], kind="stable")[:WORST]
+    return [int(n) for n in positive[order]]

@@ -140,9 +140,9 @@ def quarter_report(
     replay(inventory, policy, district.observations(), acks, ledger)
     zone = ZoneInfo(policy.timezone)
     report = Report(ledger.connection, inventory, policy, parse_period(period, zone))
-    text = as_json(report.build(group_by))
+    written = as_json(report.build(group_by))
     ledger.close()
-    built: dict[str, Any] = json.loads(text)  # what the command writes
+    built: dict[str, Any] = json.loads(written)  # what the command writes
     return built
 
 
