@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import gc
 import logging
+import multiprocessing
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -20,6 +22,7 @@ from collector.replay import ReplayInputError, observations_from, read_acks, rep
 from collector.sla.period import PeriodError, parse_period
 from collector.sla.render import FORMATS
 from collector.sla.report import GROUPINGS, Report
+from collector.sla.tickets import period_tickets
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
@@ -137,7 +140,6 @@ def _sla(args: argparse.Namespace) -> int:
         print(f"{args.ledger}: no such ledger", file=sys.stderr)
         return EXIT_INVALID
     try:
-        inventory = load_config(args.inventory, Inventory)
         policy = load_config(args.policy, Policy)
         period = parse_period(args.period, ZoneInfo(policy.timezone))
     except ConfigError as exc:
@@ -146,12 +148,20 @@ def _sla(args: argparse.Namespace) -> int:
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
         return EXIT_INVALID
-    ledger = Ledger(args.ledger)
-    try:
-        report = Report(ledger.connection, inventory, policy, period).build(args.group_by)
-    finally:
-        ledger.close()
-    written = FORMATS[args.format](report)
+    ledger = Ledger(args.ledger)  # first: it brings the projection up to date
+    # Tickets on the second core while this one loads the inventory and measures states.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        tickets = pool.submit(period_tickets, args.ledger, period.start_ms, period.end_ms)
+        try:
+            inventory = load_config(args.inventory, Inventory)
+            report = Report(ledger.connection, inventory, policy, period, tickets.result())
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_INVALID
+        finally:
+            ledger.close()
+    built = report.build(args.group_by)
+    written = FORMATS[args.format](built)
     if args.output is None:
         sys.stdout.buffer.write(written)
         sys.stdout.flush()

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import orjson
 
 from agent.wire import format_timestamp
-from collector.projection import Category, read_states, tickets_as_of
+from collector.projection import Category, read_states
 from collector.sla.exposure import (
     ONLINE,
     Exposure,
@@ -37,7 +37,7 @@ from collector.sla.exposure import (
 )
 from collector.sla.period import Period
 from collector.sla.settlement import months, settle, unit_months
-from collector.sla.tickets import IN_TIME, UNDECIDED, judge
+from collector.sla.tickets import IN_TIME, UNDECIDED, Tickets
 from slawatch.config.inventory import ContractUnit, Device, DeviceKind, Inventory
 from slawatch.config.policy import Policy, RateMethod, UnknownTime
 
@@ -83,8 +83,14 @@ def rate(part: int, whole: int) -> float | None:
 
 class Report:
     def __init__(
-        self, db: sqlite3.Connection, inventory: Inventory, policy: Policy, period: Period
+        self,
+        db: sqlite3.Connection,
+        inventory: Inventory,
+        policy: Policy,
+        period: Period,
+        tickets: Tickets,
     ) -> None:
+        """``tickets``: ``period_tickets`` of the same ledger and period."""
         self.inventory, self.policy, self.period = inventory, policy, period
         self._zone = ZoneInfo(policy.timezone)
         self._contracts = {contract.id: contract for contract in inventory.contracts}
@@ -108,35 +114,35 @@ class Report:
             np.zeros(len(inventory.sets), dtype=np.bool_),
         )
         position = {device_id: n for n, device_id in enumerate(devices.ids)}
-        rows = tickets_as_of(db, period.start_ms, period.end_ms)
         # A fault of a device not (or no longer) in service is nobody's to repair. Only
         # devices whose service starts or ends inside the period need looking at.
-        part_time = {
-            devices.ids[n]
-            for n in np.nonzero(
-                (devices.counted_from > period.start_ms) | (devices.counted_to < period.end_ms)
-            )[0]
-        }
-        if part_time:
+        part_time = np.nonzero(
+            (devices.counted_from > period.start_ms) | (devices.counted_to < period.end_ms)
+        )[0]
+        if len(part_time):
             serving_from, serving_to = devices.counted_from, devices.counted_to
-            rows = [
-                row
-                for row in rows
-                if any(
-                    serving_from[n] <= row[0] < serving_to[n]
-                    for n in (position.get(d) for d in row[8].split(" "))
-                    if n is not None
-                )
-            ]
-        self.tickets = judge(rows, period.end_ms)
+            tickets = tickets.select(
+                [
+                    n
+                    for n, (device_ids, detected) in enumerate(
+                        zip(tickets.device_ids, tickets.detected_ms.tolist(), strict=True)
+                    )
+                    if any(
+                        serving_from[p] <= detected < serving_to[p]
+                        for p in map(position.get, device_ids)
+                        if p is not None
+                    )
+                ]
+            )
+        self.tickets = tickets
         # Each (ticket, device) pair as two flat columns, for grouping without dicts.
         counts = [len(device_ids) for device_ids in self.tickets.device_ids]
         found = np.array(
             [position.get(d, -1) for d in chain.from_iterable(self.tickets.device_ids)],
             dtype=np.int64,
         )
-        tickets = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        self._ticket_of_pair, self._device_of_pair = tickets[found >= 0], found[found >= 0]
+        of_pair = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        self._ticket_of_pair, self._device_of_pair = of_pair[found >= 0], found[found >= 0]
 
     def _measure(self, units: Units, timeline: Timeline) -> Exposure:
         if self.policy.method is RateMethod.SNAPSHOT:

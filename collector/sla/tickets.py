@@ -9,12 +9,16 @@ report entry is spliced from the ticket's stored JSON instead of parsed and rebu
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from collector.projection import tickets_as_of
 
 # Verdicts: in time, late, or undecided (its deadline is still ahead at the period's end).
 IN_TIME, LATE, UNDECIDED = 1, 0, -1
@@ -27,6 +31,7 @@ Int64s = npt.NDArray[np.int64]
 class Tickets:
     ids: list[str]
     device_ids: list[list[str]]
+    detected_ms: Int64s
     responded: npt.NDArray[np.int8]
     repaired: npt.NDArray[np.int8]  # UNDECIDED: pending
     overrun_ms: Int64s  # past the repair deadline by the period's end (0 when in time)
@@ -34,6 +39,31 @@ class Tickets:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def select(self, keep: list[int]) -> Tickets:
+        return Tickets(
+            ids=[self.ids[n] for n in keep],
+            device_ids=[self.device_ids[n] for n in keep],
+            detected_ms=self.detected_ms[keep],
+            responded=self.responded[keep],
+            repaired=self.repaired[keep],
+            overrun_ms=self.overrun_ms[keep],
+            entries=[self.entries[n] for n in keep],
+        )
+
+
+def period_tickets(ledger: Path, start_ms: int, end_ms: int) -> Tickets:
+    """The tickets detected in [start, end), judged; runs beside the rest of a report.
+
+    A quarter's tickets take seconds to read and judge and need nothing from the
+    inventory, so ``slawatch-collector sla`` runs this in a second process while it loads
+    the inventory and measures the states (the machine has two cores).
+    """
+    db = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return judge(tickets_as_of(db, start_ms, end_ms), end_ms)
+    finally:
+        db.close()
 
 
 def _verdict(done: Int64s, deadline: Int64s, end_ms: int) -> npt.NDArray[np.int8]:
@@ -48,8 +78,9 @@ def judge(rows: Sequence[tuple[Any, ...]], end_ms: int) -> Tickets:
     """Tickets from ``tickets_as_of`` rows; merged ones count in their network ticket."""
     kept = [row for row in rows if not row[7]]
     if not kept:
-        empty = np.zeros(0, dtype=np.int8)
-        return Tickets([], [], empty, empty, np.zeros(0, dtype=np.int64), [])
+        none = np.zeros(0, dtype=np.int64)
+        undecided = np.zeros(0, dtype=np.int8)
+        return Tickets([], [], none, undecided, undecided, none, [])
     detected, ids, _, acknowledged, resolved, response_by, repair_by, _, devices, texts = (
         list(column) for column in zip(*kept, strict=True)
     )
@@ -79,6 +110,7 @@ def judge(rows: Sequence[tuple[Any, ...]], end_ms: int) -> Tickets:
     return Tickets(
         ids=ids,
         device_ids=[d.split(" ") for d in devices],
+        detected_ms=np.array(detected, dtype=np.int64),
         responded=responded,
         repaired=repaired,
         overrun_ms=overrun,

@@ -24,6 +24,7 @@ from collector.replay import Ack, replay
 from collector.sla.period import parse_period
 from collector.sla.render import as_json
 from collector.sla.report import Report
+from collector.sla.tickets import period_tickets
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
@@ -139,7 +140,9 @@ def quarter_report(
     acks = sorted(district.acks, key=lambda ack: ack.at)
     replay(inventory, policy, district.observations(), acks, ledger)
     zone = ZoneInfo(policy.timezone)
-    report = Report(ledger.connection, inventory, policy, parse_period(period, zone))
+    span = parse_period(period, zone)
+    tickets = period_tickets(folder / "ledger.sqlite", span.start_ms, span.end_ms)
+    report = Report(ledger.connection, inventory, policy, span, tickets)
     written = as_json(report.build(group_by))
     ledger.close()
     built: dict[str, Any] = json.loads(written)  # what the command writes
