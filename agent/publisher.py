@@ -26,6 +26,7 @@ import aiomqtt
 
 from agent.outbox import Outbox
 from agent.wire import Alive, alive_topic, encode_alive
+from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import BrokerSettings
 from slawatch.mqtt import mqtt_client
 
@@ -111,6 +112,7 @@ class Publisher:
         """Reconnect with backoff for as long as it takes; the outbox holds what waits."""
         backoff = self._retry_s
         while True:
+            raise_if_cancelled()
             try:
                 async with self._client() as client:
                     self.connected = True
@@ -128,6 +130,7 @@ class Publisher:
 
     async def _drain_forever(self, client: aiomqtt.Client) -> None:
         while True:
+            raise_if_cancelled()
             batch = self._outbox.pending(self._window)
             if not batch:
                 self._wake.clear()

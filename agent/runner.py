@@ -38,6 +38,7 @@ from agent.publisher import Publisher
 from agent.scheduler import Plan, Scheduler
 from agent.targets import build_targets, resolve_credentials
 from agent.wire import Status
+from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.settings import AgentSettings
@@ -218,11 +219,13 @@ class Agent:
     async def _flush_forever(self) -> None:
         assert self._writer is not None
         while True:
+            raise_if_cancelled()
             await asyncio.sleep(FLUSH_EVERY_S)
             self._writer.flush()
 
     async def _reload_forever(self, probes: ProbeSet) -> None:
         while True:
+            raise_if_cancelled()
             await self._reload.wait()
             self._reload.clear()
             try:

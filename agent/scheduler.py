@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from agent.probes.base import Probe, ProbeResult, Target, combine
 from agent.wire import Health, Reason, Status
+from slawatch.aio import raise_if_cancelled, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Scheduler:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            raise_if_cancelled()
             now = loop.time()
             while self._due and self._due[0][0] <= now:
                 _, device_id = heapq.heappop(self._due)
@@ -104,11 +106,7 @@ class Scheduler:
             self._wake.clear()
             delay = self._due[0][0] - loop.time() if self._due else 3600.0
             if delay > 0:
-                try:
-                    async with asyncio.timeout(delay):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, delay)
 
     async def probe_once(self, plan: Plan, deep: bool) -> tuple[ProbeResult, float]:
         """Run a device's probes now (the ``probe`` command and the scheduler both use this)."""

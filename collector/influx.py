@@ -19,6 +19,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from collector.spool import Spool
+from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class InfluxWriter:
             write_api = client.write_api()
             backoff = self._retry_s
             while True:
+                raise_if_cancelled()
                 self._spool.seal_if_older(SEAL_AFTER_S)
                 segments = self._spool.sealed()
                 if not segments:

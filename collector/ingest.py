@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from agent.wire import TOPIC_ROOT
+from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import BrokerSettings
 from slawatch.mqtt import mqtt_client
 
@@ -80,6 +81,7 @@ class Ingest:
         """Consume for as long as it takes; reconnect with backoff."""
         backoff = self._retry_s
         while True:
+            raise_if_cancelled()
             client = mqtt_client(self._broker, self._client_id, clean_session=False)
             client._client.manual_ack_set(True)
             try:
@@ -101,6 +103,7 @@ class Ingest:
     async def _consume(self, client: aiomqtt.Client) -> None:
         messages = client.messages
         while True:
+            raise_if_cancelled()
             group = [await anext(messages)]
             while len(messages) and len(group) < GROUP_MAX:
                 group.append(await anext(messages))

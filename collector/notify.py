@@ -21,6 +21,7 @@ import aiohttp
 import aiomqtt
 
 from collector.ledger import Ledger
+from slawatch.aio import raise_if_cancelled, wait_event
 from slawatch.config.settings import BrokerSettings, Webhook
 from slawatch.mqtt import mqtt_client
 
@@ -161,6 +162,7 @@ class Notifier:
         db = self._ledger.connection
         backoff = self._retry_s
         while True:
+            raise_if_cancelled()
             (mark,) = db.execute("SELECT seq FROM delivery WHERE sink = ?", (name,)).fetchone()
             rows = db.execute(
                 "SELECT seq, at, body FROM ledger WHERE seq > ? AND kind = 'alert' ORDER BY seq "
@@ -169,11 +171,7 @@ class Notifier:
             ).fetchall()
             if not rows:
                 self._wake.clear()
-                try:
-                    async with asyncio.timeout(1.0):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, 1.0)
                 continue
             for seq, at, body in rows:
                 try:

@@ -34,6 +34,7 @@ from collector.ledger import Ledger
 from collector.notify import MqttAlerts, Notifier, webhook_sender
 from collector.pipeline import Pipeline, ticket_body
 from collector.spool import Spool
+from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
@@ -207,6 +208,7 @@ class Collector:
     async def _seal_forever(self) -> None:
         """No InfluxDB: the spool is the store; seal segments so they can be imported."""
         while True:
+            raise_if_cancelled()
             await asyncio.sleep(1.0)
             self.spool.seal_if_older(60.0)
 
