@@ -154,7 +154,7 @@ def _sla(args: argparse.Namespace) -> int:
         tickets = pool.submit(period_tickets, args.ledger, period.start_ms, period.end_ms)
         try:
             inventory = load_config(args.inventory, Inventory)
-            report = Report(ledger.connection, inventory, policy, period, tickets.result())
+            report = Report(ledger.connection, inventory, policy, period, tickets.result)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return EXIT_INVALID

@@ -88,9 +88,10 @@ class Report:
         inventory: Inventory,
         policy: Policy,
         period: Period,
-        tickets: Tickets,
+        tickets: Callable[[], Tickets],
     ) -> None:
-        """``tickets``: ``period_tickets`` of the same ledger and period."""
+        """``tickets`` gives ``period_tickets`` of the same ledger and period, asked for
+        once the states are measured (the command computes them meanwhile elsewhere)."""
         self.inventory, self.policy, self.period = inventory, policy, period
         self._zone = ZoneInfo(policy.timezone)
         self._contracts = {contract.id: contract for contract in inventory.contracts}
@@ -119,13 +120,14 @@ class Report:
         part_time = np.nonzero(
             (devices.counted_from > period.start_ms) | (devices.counted_to < period.end_ms)
         )[0]
+        judged = tickets()
         if len(part_time):
             serving_from, serving_to = devices.counted_from, devices.counted_to
-            tickets = tickets.select(
+            judged = judged.select(
                 [
                     n
                     for n, (device_ids, detected) in enumerate(
-                        zip(tickets.device_ids, tickets.detected_ms.tolist(), strict=True)
+                        zip(judged.device_ids, judged.detected_ms.tolist(), strict=True)
                     )
                     if any(
                         serving_from[p] <= detected < serving_to[p]
@@ -134,7 +136,7 @@ class Report:
                     )
                 ]
             )
-        self.tickets = tickets
+        self.tickets = judged
         # Each (ticket, device) pair as two flat columns, for grouping without dicts.
         counts = [len(device_ids) for device_ids in self.tickets.device_ids]
         found = np.array(
@@ -204,7 +206,7 @@ class Report:
             self._group(group, found, hit)
             for group, found, hit in zip(groups, tickets, units, strict=True)
         ]
-        entries = ",\n".join(self.tickets.entries)
+        entries = self.tickets.entries
         return {
             "period": {
                 "label": self.period.label,
@@ -218,7 +220,7 @@ class Report:
             "group_by": grouping,
             "groups": groups_out,
             # One ticket per line, spliced as is (see collector/sla/tickets.py).
-            "tickets": orjson.Fragment(f"[\n{entries}\n]" if entries else "[]"),
+            "tickets": orjson.Fragment(b"[\n" + entries + b"\n]" if entries else b"[]"),
         }
 
     def _group(

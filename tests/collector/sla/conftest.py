@@ -141,8 +141,13 @@ def quarter_report(
     replay(inventory, policy, district.observations(), acks, ledger)
     zone = ZoneInfo(policy.timezone)
     span = parse_period(period, zone)
-    tickets = period_tickets(folder / "ledger.sqlite", span.start_ms, span.end_ms)
-    report = Report(ledger.connection, inventory, policy, span, tickets)
+    report = Report(
+        ledger.connection,
+        inventory,
+        policy,
+        span,
+        lambda: period_tickets(folder / "ledger.sqlite", span.start_ms, span.end_ms),
+    )
     written = as_json(report.build(group_by))
     ledger.close()
     built: dict[str, Any] = json.loads(written)  # what the command writes
