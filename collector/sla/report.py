@@ -120,6 +120,7 @@ class Report:
         part_time = np.nonzero(
             (devices.counted_from > period.start_ms) | (devices.counted_to < period.end_ms)
         )[0]
+        self._price_codes = {unit: self._prices(unit) for unit in ContractUnit}
         judged = tickets()
         if len(part_time):
             serving_from, serving_to = devices.counted_from, devices.counted_to
@@ -220,7 +221,7 @@ class Report:
             "group_by": grouping,
             "groups": groups_out,
             # One ticket per line, spliced as is (see collector/sla/tickets.py).
-            "tickets": orjson.Fragment(b"[\n" + entries + b"\n]" if entries else b"[]"),
+            "tickets": orjson.Fragment(f"[\n{entries}\n]" if entries else "[]"),
         }
 
     def _group(
@@ -351,29 +352,39 @@ class Report:
             for i in order
         ]
 
+    def _prices(self, unit: ContractUnit) -> tuple[list[Decimal], npt.NDArray[np.int64]]:
+        """The distinct unit prices, and each unit's index into them (-1: not rented)."""
+        if unit is ContractUnit.SET:
+            contract_ids = [self._set_contract(n) for n in range(len(self.inventory.sets))]
+        else:
+            contract_ids = [device.contract for device in self.inventory.devices]
+        price_by_contract = {
+            contract.id: contract.unit_price
+            if contract.unit_price is not None
+            else self.policy.settlement.unit_price
+            for contract in self.inventory.contracts
+        }
+        prices = sorted({p for p in price_by_contract.values() if p is not None})
+        code = {price: n for n, price in enumerate(prices)}
+        # Units without a contract (switches) or without a price are nobody's rent.
+        price_of = [
+            code.get(price_by_contract.get(c or "") or Decimal(-1), -1) for c in contract_ids
+        ]
+        return prices, np.array(price_of, dtype=np.int64)
+
     def _settlement(self, group: Group, online_rate: Fraction | None) -> dict[str, Any] | None:
         rule = self.policy.settlement
-        scope = group.scope
+        units = group.scope.units
+        prices, price_of = self._price_codes[group.scope.unit]
+        codes = price_of[group.indices]
         calendar = months(self.period, self._zone)
-        by_price: dict[Decimal, list[int]] = {}
-        for index in group.indices:
-            if scope.unit is ContractUnit.SET:
-                contract_id = self._set_contract(int(index))
-            else:
-                contract_id = self.inventory.devices[int(index)].contract
-            contract = self._contracts.get(contract_id or "")
-            if contract is None:
-                continue  # infrastructure (switches) and devices nobody rents
-            price = contract.unit_price if contract.unit_price is not None else rule.unit_price
-            if price is not None:
-                by_price.setdefault(price, []).append(int(index))
-        if not by_price or online_rate is None:
-            return None
-        units = scope.units
         priced = [
             (price, unit_months(units.counted_from[found], units.counted_to[found], calendar))
-            for price, found in sorted(by_price.items())
+            for code, price in enumerate(prices)
+            if len(found := group.indices[codes == code])
         ]
+        if not priced or online_rate is None:
+            return None
         money = settle(rule, priced, online_rate, self.policy.targets.online_rate)
         return {
             "rule": rule.rule.value,
