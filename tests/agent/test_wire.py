@@ -201,3 +201,9 @@ def test_a_batch_becomes_jsonl_observations_and_a_bad_line_is_named() -> None:
     with pytest.raises(WireError) as caught:
         list(read_observations([*lines, "", '{"device_id": "X"}']))
     assert caught.value.field.startswith("line 3:")
+    silent_failure = lines[0].replace('"reason":"timeout"', '"reason":"ok"')
+    assert silent_failure != lines[0]
+    with pytest.raises(WireError) as caught:
+        list(read_observations([*lines, silent_failure]))
+    assert caught.value.field == "line 2: (payload)"
+    assert caught.value.message == "a down status needs a reason other than ok"
