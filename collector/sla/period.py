@@ -26,17 +26,22 @@ class Period:
 
     @property
     def start_ms(self) -> int:
-        return int(self.start.timestamp() * 1000)
+        return epoch_ms(self.start)
 
     @property
     def end_ms(self) -> int:
-        return int(self.end.timestamp() * 1000)
+        return epoch_ms(self.end)
 
     def days(self, zone: ZoneInfo) -> list[date]:
         """Local calendar days the period touches."""
         first = self.start.astimezone(zone).date()
         last = (self.end - timedelta(microseconds=1)).astimezone(zone).date()
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def epoch_ms(moment: datetime) -> int:
+    """The engine's time axis: integer milliseconds since the epoch."""
+    return int(moment.timestamp() * 1000)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:

@@ -33,6 +33,7 @@ from collector.sla.exposure import (
     set_timeline,
     set_units,
     snapshots,
+    sorted_distinct,
     time_weighted,
 )
 from collector.sla.period import Period
@@ -230,13 +231,8 @@ class Report:
         scope, indices = group.scope, group.indices
         amount = scope.exposure.amount[indices]
         totals = amount.sum(axis=0)
-        unknown = int(totals[Category.UNKNOWN])
-        online = int(totals[list(ONLINE)].sum())
-        up = int(totals[Category.UP])
-        known = online + int(totals[Category.DOWN])
-        counted = known if self.policy.unknown is UnknownTime.EXCLUDE else known + unknown
-        if self.policy.unknown is UnknownTime.UP:
-            online, up = online + unknown, up + unknown
+        online, up, counted = self._counted(totals)
+        known = int(totals.sum() - totals[Category.UNKNOWN])
         watched = scope.exposure.in_service[indices] - scope.exposure.maintenance[indices]
         serving = watched > 0
         unit_online = amount[:, list(ONLINE)].sum(axis=1)
@@ -280,16 +276,22 @@ class Report:
         figures["settlement"] = self._settlement(group, exact_online)
         return figures
 
-    def _video(self, scope: Scope, indices: npt.NDArray[np.int64]) -> dict[str, float | None]:
-        cameras = indices[scope.cameras[indices]]
-        totals = scope.exposure.amount[cameras].sum(axis=0)
-        online = int(totals[list(ONLINE)].sum())
+    def _counted(self, totals: npt.NDArray[np.int64]) -> tuple[int, int, int]:
+        """(online, up, counted) amounts, unknown time treated as the policy says."""
         unknown = int(totals[Category.UNKNOWN])
+        online = int(totals[list(ONLINE)].sum())
+        up = int(totals[Category.UP])
         counted = online + int(totals[Category.DOWN])
         if self.policy.unknown is not UnknownTime.EXCLUDE:
             counted += unknown
         if self.policy.unknown is UnknownTime.UP:
-            online += unknown
+            online, up = online + unknown, up + unknown
+        return online, up, counted
+
+    def _video(self, scope: Scope, indices: npt.NDArray[np.int64]) -> dict[str, float | None]:
+        cameras = indices[scope.cameras[indices]]
+        totals = scope.exposure.amount[cameras].sum(axis=0)
+        online, _, counted = self._counted(totals)
         return {
             "realtime_video_availability": rate(online - int(totals[Category.NO_STREAM]), counted),
             "historical_video_availability": rate(
@@ -403,8 +405,7 @@ def _grouped(
 ) -> list[npt.NDArray[np.int64]]:
     """The distinct values of each group, ascending: one sort instead of a dict per row."""
     shift = max(1, int(value.max(initial=0)).bit_length())
-    keys = np.sort((group << shift) | value)
-    keys = keys[np.concatenate([keys[:1] == keys[:1], keys[1:] != keys[:-1]])]
+    keys = sorted_distinct((group << shift) | value)
     bounds = np.searchsorted(keys >> shift, np.arange(groups + 1))
     values = keys & ((1 << shift) - 1)
     return [values[bounds[n] : bounds[n + 1]] for n in range(groups)]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from collector.sla.exposure import Int64s
-from collector.sla.period import Period, local_midnight
+from collector.sla.period import Period, epoch_ms, local_midnight
 from slawatch.config.policy import Settlement as SettlementPolicy
 from slawatch.config.policy import SettlementRule
 
@@ -43,8 +43,8 @@ def months(period: Period, zone: ZoneInfo) -> list[tuple[int, int, int]]:
     spans: list[tuple[int, int, int]] = []
     while True:
         following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        start = int(local_midnight(first, zone).timestamp() * 1000)
-        end = int(local_midnight(following, zone).timestamp() * 1000)
+        start = epoch_ms(local_midnight(first, zone))
+        end = epoch_ms(local_midnight(following, zone))
         if start >= period.end_ms:
             return spans
         spans.append((start, end, end - start))

@@ -40,9 +40,6 @@ class Tickets:
     entries: str
     entry_ends: Int64s
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
     def entry(self, n: int) -> str:
         start = 0 if n == 0 else int(self.entry_ends[n - 1]) + 2  # past the ",\n"
         return self.entries[start : int(self.entry_ends[n])]

@@ -263,22 +263,23 @@ def test_hours_beyond_the_quarter_change_nothing_in_it(tmp_path: Path) -> None:
     assert (c1["tickets"], c1["pending"]) == (1, 1)
 
 
+def sla_command(folder: Path, period: str) -> list[str]:
+    """The command an evaluator types over what ``quarter_report`` wrote into ``folder``."""
+    return [
+        "sla",
+        *("--ledger", str(folder / "ledger.sqlite")),
+        *("--inventory", str(folder / "inventory.yaml")),
+        *("--policy", str(folder / "policy.yaml")),
+        *("--period", period),
+    ]
+
+
 def test_the_command_gives_byte_identical_json_and_a_table_and_csv(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     district, inventory = ticket_district()
     quarter_report(tmp_path, district, inventory)
-    common = [
-        "sla",
-        "--ledger",
-        str(tmp_path / "ledger.sqlite"),
-        "--inventory",
-        str(tmp_path / "inventory.yaml"),
-        "--policy",
-        str(tmp_path / "policy.yaml"),
-        "--period",
-        "2026-07-01/2026-10-01",
-    ]
+    common = sla_command(tmp_path, "2026-07-01/2026-10-01")
     for name in ("a.json", "b.json"):
         assert main([*common, "--group-by", "region", "-o", str(tmp_path / name)]) == 0
     first = (tmp_path / "a.json").read_bytes()
@@ -305,18 +306,5 @@ def test_a_period_that_cannot_be_read_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     quarter_report(tmp_path, District(["C1"]), INVENTORY + camera("C1", "SW1", 1))
-    code = main(
-        [
-            "sla",
-            "--ledger",
-            str(tmp_path / "ledger.sqlite"),
-            "--inventory",
-            str(tmp_path / "inventory.yaml"),
-            "--policy",
-            str(tmp_path / "policy.yaml"),
-            "--period",
-            "Q3",
-        ]
-    )
-    assert code == 2
+    assert main(sla_command(tmp_path, "Q3")) == 2
     assert "--period 'Q3': give START/END" in capsys.readouterr().err
