@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from collector.ledger import Ledger, LedgerCorruptError
 from collector.projection import ProjectionMismatchError
 from collector.replay import ReplayInputError, observations_from, read_acks, replay
+from collector.sla.exposure import ledger_states
 from collector.sla.period import PeriodError, parse_period
 from collector.sla.render import FORMATS
 from collector.sla.report import GROUPINGS, Report
@@ -148,25 +150,31 @@ def _sla(args: argparse.Namespace) -> int:
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
         return EXIT_INVALID
-    ledger = Ledger(args.ledger)  # first: it brings the projection up to date
-    # Tickets on the second core while this one loads the inventory and measures states.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        tickets = pool.submit(period_tickets, args.ledger, period.start_ms, period.end_ms)
+    Ledger(args.ledger).close()  # first: opening brings the projection up to date
+    # The ledger's states and tickets are read by two more processes while this one loads
+    # the inventory: the two cores share three jobs, and none waits for another to start.
+    with (
+        tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch,
+        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool,
+    ):
+        states = pool.submit(ledger_states, args.ledger)
+        tickets = pool.submit(
+            period_tickets, args.ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
+        )
         try:
             inventory = load_config(args.inventory, Inventory)
-            report = Report(ledger.connection, inventory, policy, period, tickets.result)
+            report = Report(inventory, policy, period, states.result, tickets.result)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return EXIT_INVALID
-        finally:
-            ledger.close()
-    built = report.build(args.group_by)
-    written = FORMATS[args.format](built)
-    if args.output is None:
-        sys.stdout.buffer.write(written)
-        sys.stdout.flush()
-    else:
-        args.output.write_bytes(written)
+        built = report.build(args.group_by)
+        write = FORMATS[args.format]
+        if args.output is None:
+            write(built, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            with args.output.open("wb") as out:
+                write(built, out)
     return EXIT_OK
 
 

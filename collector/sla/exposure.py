@@ -7,17 +7,19 @@ door-access set; its counted time is the period ∩ its service life, minus main
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
-from collector.projection import Category, StateColumns
+from collector.projection import Category, StateColumns, read_states
 from collector.sla.period import Period, epoch_ms, local_midnight
 from slawatch.config.inventory import Device, Inventory, link_of
 from slawatch.config.policy import MaintenanceWindow, Policy
@@ -153,25 +155,64 @@ def set_units(inventory: Inventory, policy: Policy, period: Period, devices: Uni
     )
 
 
-def device_timeline(columns: StateColumns, units: Units) -> Timeline:
-    position = {device_id: n for n, device_id in enumerate(units.ids)}
-    remap = np.array([position.get(d, -1) for d in columns.device_ids] or [-1], dtype=np.int64)
-    unit = remap[columns.device] if len(columns.device) else np.zeros(0, dtype=np.int64)
-    known = unit >= 0
-    count = len(units.ids)
-    unit = np.concatenate([np.arange(count, dtype=np.int64), unit[known]])
-    since = np.concatenate([np.zeros(count, dtype=np.int64), columns.since[known]])
-    category = np.concatenate([np.zeros(count, dtype=np.int8), columns.category[known]])
-    # Sort by (unit, ledger order) as one int64 key, and move since and category together
+@dataclass(frozen=True, slots=True)
+class LedgerTimeline:
+    """The ledger's state rows sorted by device, then ledger order, before the inventory is
+    known: the sort is the heavy part, and it runs while the inventory loads elsewhere."""
+
+    device_ids: list[str]  # the projection's devices, by their index
+    rows: Int64s  # per device index: how many rows it has
+    packed: Int64s  # since << 3 | category, since clamped so no state starts before the last
+
+
+def ledger_states(ledger: Path) -> LedgerTimeline:
+    """Every state row of a ledger, read-only, sorted (the command's second process)."""
+    db = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return ledger_timeline(read_states(db))
+    finally:
+        db.close()
+
+
+def ledger_timeline(columns: StateColumns) -> LedgerTimeline:
+    device = columns.device.astype(np.int64)
+    # Sort by (device, ledger order) as one int64 key, and move since and category together
     # in one packed gather: 2.5x faster than a stable argsort and three gathers.
-    row_bits = max(1, len(unit).bit_length())
-    keys = np.sort((unit << row_bits) | np.arange(len(unit), dtype=np.int64))
-    packed = ((since << 3) | category)[keys & ((1 << row_bits) - 1)]
-    unit = keys >> row_bits
+    row_bits = max(1, len(device).bit_length())
+    keys = np.sort((device << row_bits) | np.arange(len(device), dtype=np.int64))
+    packed = ((columns.since << 3) | columns.category)[keys & ((1 << row_bits) - 1)]
+    device = keys >> row_bits
     # A state never starts before the one it follows (the state machine guarantees it; a
     # hand-made ledger might not): clamp, so every span has a non-negative length.
-    keys = np.maximum.accumulate((unit << _SHIFT) | (packed >> 3))
-    return Timeline(unit, (packed & 7).astype(np.int8), keys - (unit << _SHIFT), keys)
+    clamped = np.maximum.accumulate((device << _SHIFT) | (packed >> 3)) - (device << _SHIFT)
+    return LedgerTimeline(
+        device_ids=columns.device_ids,
+        rows=np.bincount(device, minlength=len(columns.device_ids)),
+        packed=(clamped << 3) | (packed & 7),
+    )
+
+
+def device_timeline(line: LedgerTimeline, units: Units) -> Timeline:
+    """Each unit's rows in inventory order, opening UNKNOWN at epoch 0; devices the ledger
+    knows but the inventory does not are left out."""
+    position = {device_id: n for n, device_id in enumerate(line.device_ids)}
+    source = np.array([position.get(d, -1) for d in units.ids], dtype=np.int64)
+    known = source >= 0
+    starts = np.cumsum(line.rows) - line.rows
+    rows = np.where(known, line.rows[np.maximum(source, 0)] if len(line.rows) else 0, 0)
+    lengths = 1 + rows
+    first = np.cumsum(lengths) - lengths  # where each unit's opening row goes
+    unit = np.repeat(np.arange(len(units.ids), dtype=np.int64), lengths)
+    packed = np.zeros(len(unit), dtype=np.int64)  # 0: UNKNOWN since epoch 0
+    if len(line.packed):
+        # Each unit's rows are one block of the ledger timeline: move blocks, not rows.
+        shift = np.where(known, starts[np.maximum(source, 0)], 0) - 1 - first
+        take = np.arange(len(unit), dtype=np.int64) + np.repeat(shift, lengths)
+        take[first] = 0
+        packed = line.packed[take]
+        packed[first] = 0
+    since = packed >> 3
+    return Timeline(unit, (packed & 7).astype(np.int8), since, (unit << _SHIFT) | since)
 
 
 def set_members(inventory: Inventory, devices: Units) -> Int64s:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
+
+from collector.sla.tickets import Entries
 
 COLUMNS = (
     "key",
@@ -30,10 +32,19 @@ COLUMNS = (
 MONEY = ("base", "due", "prepaid", "balance")
 
 
-def as_json(report: dict[str, Any]) -> bytes:
-    # orjson: the standard encoder with indent falls back to pure Python (8 s for a quarter).
-    # Bytes end to end: a quarter's report is 250 MB, and each decode/encode copies it.
-    return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+def write_json(report: dict[str, Any], out: BinaryIO) -> None:
+    """The figures, then the ticket list (the report's last key) copied from its file."""
+    entries: Entries = report["tickets"]
+    figures = {key: value for key, value in report.items() if key != "tickets"}
+    # orjson: the standard encoder with indent falls back to pure Python (seconds).
+    head = orjson.dumps(figures, option=orjson.OPT_INDENT_2)
+    out.write(head.removesuffix(b"\n}"))
+    if not len(entries.spans):
+        out.write(b',\n  "tickets": []\n}\n')
+        return
+    out.write(b',\n  "tickets": [\n')
+    entries.write(out)
+    out.write(b"\n]\n}\n")
 
 
 def _row(group: dict[str, Any]) -> list[str]:
@@ -42,19 +53,19 @@ def _row(group: dict[str, Any]) -> list[str]:
     return ["" if cell is None else str(cell) for cell in cells]
 
 
-def as_csv(report: dict[str, Any]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+def write_csv(report: dict[str, Any], out: BinaryIO) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
     writer.writerow([*COLUMNS, *MONEY])
     writer.writerows(_row(group) for group in report["groups"])
-    return out.getvalue().encode()
+    out.write(text.getvalue().encode())
 
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.3f}%"
 
 
-def as_table(report: dict[str, Any]) -> bytes:
+def write_table(report: dict[str, Any], out: BinaryIO) -> None:
     period = report["period"]
     lines = [
         f"{report['policy']}  {period['start']} → {period['end']}  "
@@ -73,7 +84,7 @@ def as_table(report: dict[str, Any]) -> bytes:
             f"{settlement.get('due', '-'):>14}{settlement.get('balance', '-'):>13}  "
             + ("missed: " + ", ".join(missed) if missed else "met")
         )
-    return ("\n".join(lines) + "\n").encode()
+    out.write(("\n".join(lines) + "\n").encode())
 
 
-FORMATS = {"json": as_json, "table": as_table, "csv": as_csv}
+FORMATS = {"json": write_json, "table": write_table, "csv": write_csv}

@@ -6,7 +6,6 @@ same ledger, inventory, policy and period always give byte-identical JSON.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from agent.wire import format_timestamp
-from collector.projection import Category, read_states
+from collector.projection import Category
 from collector.sla.exposure import (
     ONLINE,
     Exposure,
+    LedgerTimeline,
     Timeline,
     Units,
     device_timeline,
@@ -85,20 +84,21 @@ def rate(part: int, whole: int) -> float | None:
 class Report:
     def __init__(
         self,
-        db: sqlite3.Connection,
         inventory: Inventory,
         policy: Policy,
         period: Period,
+        states: Callable[[], LedgerTimeline],
         tickets: Callable[[], Tickets],
     ) -> None:
-        """``tickets`` gives ``period_tickets`` of the same ledger and period, asked for
-        once the states are measured (the command computes them meanwhile elsewhere)."""
+        """``states`` gives ``ledger_states`` of the ledger and ``tickets`` its
+        ``period_tickets``: each is asked for when needed, so the command can compute them
+        meanwhile in another process."""
         self.inventory, self.policy, self.period = inventory, policy, period
         self._zone = ZoneInfo(policy.timezone)
         self._contracts = {contract.id: contract for contract in inventory.contracts}
         self._by_id = {device.id: device for device in inventory.devices}
         devices = device_units(inventory, policy, period)
-        timeline = device_timeline(read_states(db), devices)
+        timeline = device_timeline(states(), devices)
         self.devices = Scope(
             ContractUnit.DEVICE,
             devices,
@@ -208,7 +208,6 @@ class Report:
             self._group(group, found, hit)
             for group, found, hit in zip(groups, tickets, units, strict=True)
         ]
-        entries = self.tickets.entries
         return {
             "period": {
                 "label": self.period.label,
@@ -221,8 +220,8 @@ class Report:
             "unknown": self.policy.unknown.value,
             "group_by": grouping,
             "groups": groups_out,
-            # One ticket per line, spliced as is (see collector/sla/tickets.py).
-            "tickets": orjson.Fragment(f"[\n{entries}\n]" if entries else "[]"),
+            # One ticket per line, copied from its file when written (see render.py).
+            "tickets": self.tickets.entries,
         }
 
     def _group(

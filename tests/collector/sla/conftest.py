@@ -10,6 +10,7 @@ hour a to the next at hour b leaves the device unknown from a + 2 to b.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ from zoneinfo import ZoneInfo
 from agent.wire import Health, Observation, Reason
 from collector.ledger import Ledger
 from collector.replay import Ack, replay
+from collector.sla.exposure import ledger_states
 from collector.sla.period import parse_period
-from collector.sla.render import as_json
+from collector.sla.render import write_json
 from collector.sla.report import Report
 from collector.sla.tickets import period_tickets
 from slawatch.config.inventory import Inventory
@@ -141,16 +143,19 @@ def quarter_report(
     replay(inventory, policy, district.observations(), acks, ledger)
     zone = ZoneInfo(policy.timezone)
     span = parse_period(period, zone)
+    ledger.close()
     report = Report(
-        ledger.connection,
         inventory,
         policy,
         span,
-        lambda: period_tickets(folder / "ledger.sqlite", span.start_ms, span.end_ms),
+        lambda: ledger_states(folder / "ledger.sqlite"),
+        lambda: period_tickets(
+            folder / "ledger.sqlite", span.start_ms, span.end_ms, folder / "tickets"
+        ),
     )
-    written = as_json(report.build(group_by))
-    ledger.close()
-    built: dict[str, Any] = json.loads(written)  # what the command writes
+    written = io.BytesIO()
+    write_json(report.build(group_by), written)
+    built: dict[str, Any] = json.loads(written.getvalue())  # what the command writes
     return built
 
 
