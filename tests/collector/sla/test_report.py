@@ -65,6 +65,21 @@ def test_a_device_entering_service_mid_quarter_counts_from_its_first_day(tmp_pat
     }
 
 
+def test_a_fault_before_a_device_entered_service_leaves_the_ticket_list(tmp_path: Path) -> None:
+    inventory = INVENTORY + camera("C1", "SW1", 1, start="2026-08-01") + camera("C2", "SW1", 2)
+    district = District(
+        ["C1", "C2"], down={"C1": [(100, 110), (800, 810)], "C2": [(50, 52), (300, 302)]}
+    )
+    report = quarter_report(tmp_path, district, inventory, group_by="all")
+    # C1's July fault (hour 100) was nobody's to repair: the list closes up around it.
+    assert [(t["device_ids"], t["detected_at"]) for t in report["tickets"]] == [
+        (["C2"], at(50)),
+        (["C2"], at(300)),
+        (["C1"], at(800)),
+    ]
+    assert group(report, "all")["tickets"] == 3
+
+
 def test_time_under_announced_maintenance_is_not_counted(tmp_path: Path) -> None:
     policy = POLICY + (
         "maintenance_windows:\n"
