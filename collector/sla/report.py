@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -115,38 +114,23 @@ class Report:
             set_members(inventory, devices),
             np.zeros(len(inventory.sets), dtype=np.bool_),
         )
-        position = {device_id: n for n, device_id in enumerate(devices.ids)}
-        # A fault of a device not (or no longer) in service is nobody's to repair. Only
-        # devices whose service starts or ends inside the period need looking at.
-        part_time = np.nonzero(
-            (devices.counted_from > period.start_ms) | (devices.counted_to < period.end_ms)
-        )[0]
         self._price_codes = {unit: self._prices(unit) for unit in ContractUnit}
         judged = tickets()
-        if len(part_time):
-            serving_from, serving_to = devices.counted_from, devices.counted_to
-            judged = judged.select(
-                [
-                    n
-                    for n, (device_ids, detected) in enumerate(
-                        zip(judged.device_ids, judged.detected_ms.tolist(), strict=True)
-                    )
-                    if any(
-                        serving_from[p] <= detected < serving_to[p]
-                        for p in map(position.get, device_ids)
-                        if p is not None
-                    )
-                ]
-            )
-        self.tickets = judged
+        position = {device_id: n for n, device_id in enumerate(devices.ids)}
+        at = np.array([position.get(d, -1) for d in judged.devices] or [-1], dtype=np.int64)
+        found = at[judged.pair_device]
+        # A fault is nobody's to repair unless one of its devices was in service (in the
+        # inventory, and inside its service life) when it was detected.
+        detected = judged.detected_ms[judged.pair_ticket]
+        serving = (found >= 0) & (devices.counted_from[found] <= detected)
+        serving &= detected < devices.counted_to[found]
+        keep = np.zeros(len(judged.ids), dtype=np.bool_)
+        keep[judged.pair_ticket[serving]] = True
+        self.tickets = judged if keep.all() else judged.select(keep)
         # Each (ticket, device) pair as two flat columns, for grouping without dicts.
-        counts = [len(device_ids) for device_ids in self.tickets.device_ids]
-        found = np.array(
-            [position.get(d, -1) for d in chain.from_iterable(self.tickets.device_ids)],
-            dtype=np.int64,
-        )
-        of_pair = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        self._ticket_of_pair, self._device_of_pair = of_pair[found >= 0], found[found >= 0]
+        found = at[self.tickets.pair_device]
+        self._ticket_of_pair = self.tickets.pair_ticket[found >= 0]
+        self._device_of_pair = found[found >= 0]
 
     def _measure(self, units: Units, timeline: Timeline) -> Exposure:
         if self.policy.method is RateMethod.SNAPSHOT:
@@ -269,7 +253,7 @@ class Report:
         figures["worst_units"] = self._worst_units(scope, indices, amount, unit_online)
         overrun = self.tickets.overrun_ms[tickets]
         figures["worst_tickets"] = [
-            {"id": self.tickets.ids[tickets[n]], "overrun_s": int(overrun[n]) / 1000}
+            {"id": str(self.tickets.ids[tickets[n]]), "overrun_s": int(overrun[n]) / 1000}
             for n in _largest(overrun)
         ]
         figures["settlement"] = self._settlement(group, exact_online)

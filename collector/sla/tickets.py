@@ -39,7 +39,7 @@ class Entries:
     file: Path
     spans: Int64s  # shape (entries, 2): start and end offsets
 
-    def select(self, keep: list[int]) -> Entries:
+    def select(self, keep: npt.NDArray[np.bool_]) -> Entries:
         return Entries(self.file, self.spans[keep])
 
     def write(self, out: BinaryIO) -> None:
@@ -64,23 +64,32 @@ class Entries:
 
 @dataclass(frozen=True, slots=True)
 class Tickets:
-    ids: list[str]
-    device_ids: list[list[str]]
+    """Columns only: they cross from the worker process as a few buffers, not 450,000
+    objects (pickling lists of strings cost as much as judging them)."""
+
+    ids: npt.NDArray[np.str_]
     detected_ms: Int64s
     responded: npt.NDArray[np.int8]
     repaired: npt.NDArray[np.int8]  # UNDECIDED: pending
     overrun_ms: Int64s  # past the repair deadline by the period's end (0 when in time)
     entries: Entries
+    # Every (ticket, device) pair: the ticket's position, and the device's in ``devices``.
+    devices: list[str]
+    pair_ticket: Int64s
+    pair_device: Int64s
 
-    def select(self, keep: list[int]) -> Tickets:
+    def select(self, keep: npt.NDArray[np.bool_]) -> Tickets:
+        pairs = keep[self.pair_ticket]
         return Tickets(
-            ids=[self.ids[n] for n in keep],
-            device_ids=[self.device_ids[n] for n in keep],
+            ids=self.ids[keep],
             detected_ms=self.detected_ms[keep],
             responded=self.responded[keep],
             repaired=self.repaired[keep],
             overrun_ms=self.overrun_ms[keep],
             entries=self.entries.select(keep),
+            devices=self.devices,
+            pair_ticket=(np.cumsum(keep) - 1)[self.pair_ticket[pairs]],
+            pair_device=self.pair_device[pairs],
         )
 
 
@@ -113,7 +122,10 @@ def judge(rows: Sequence[tuple[Any, ...]], end_ms: int, entries_file: Path) -> T
     if not kept:
         none = np.zeros(0, dtype=np.int64)
         undecided = np.zeros(0, dtype=np.int8)
-        return Tickets([], [], none, undecided, undecided, none, _written(entries_file, []))
+        nothing = _written(entries_file, [])
+        return Tickets(
+            np.array([], dtype=np.str_), none, undecided, undecided, none, nothing, [], none, none
+        )
     detected, ids, _, acknowledged, resolved, response_by, repair_by, _, devices, texts = (
         list(column) for column in zip(*kept, strict=True)
     )
@@ -140,14 +152,19 @@ def judge(rows: Sequence[tuple[Any, ...]], end_ms: int, entries_file: Path) -> T
             texts, response_s, repair_s, responded.tolist(), repaired.tolist(), strict=True
         )
     ]
+    code: dict[str, int] = {}
+    pair_device = [code.setdefault(d, len(code)) for names in devices for d in names.split(" ")]
+    counts = [names.count(" ") + 1 for names in devices]
     return Tickets(
-        ids=ids,
-        device_ids=[d.split(" ") for d in devices],
+        ids=np.array(ids, dtype=np.str_),
         detected_ms=np.array(detected, dtype=np.int64),
         responded=responded,
         repaired=repaired,
         overrun_ms=overrun,
         entries=_written(entries_file, entries),
+        devices=list(code),
+        pair_ticket=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+        pair_device=np.array(pair_device, dtype=np.int64),
     )
 
 
