@@ -153,9 +153,11 @@ def _sla(args: argparse.Namespace) -> int:
     Ledger(args.ledger).close()  # first: opening brings the projection up to date
     # The ledger's states and tickets are read by two more processes while this one loads
     # the inventory: the two cores share three jobs, and none waits for another to start.
+    # Forked, not spawned: the pool forks both at the first submit, before it starts any
+    # thread, and they inherit the imports instead of repeating them (0.5 s each).
     with (
         tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch,
-        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool,
+        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool,
     ):
         states = pool.submit(ledger_states, args.ledger)
         tickets = pool.submit(
