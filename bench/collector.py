@@ -36,6 +36,7 @@ from collector.replay import observations_from, replay
 from collector.service import Collector
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.local_servers import Mosquitto, VictoriaMetrics
+from slawatch import heap
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
@@ -141,6 +142,7 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
         settings = load_config(settings_file, CollectorSettings)
         inventory = load_config(settings.inventory, Inventory)
         collector = Collector(settings, inventory, load_config(settings.policy, Policy))
+        heap.settle()  # as `slawatch-collector run` does
         ids = [device.id for device in inventory.devices][:devices]
         (folder / "devices.txt").write_text("\n".join(ids), encoding="utf-8")
         task = asyncio.create_task(collector.run())
@@ -186,6 +188,7 @@ def replay_phase(folder: Path, inventory_file: Path, count: int) -> float:
             written += min(len(statuses), count - written)
     print(f"replay input: {written} observations, {file.stat().st_size / 1e9:.2f} GB", flush=True)
     ledger = Ledger(folder / "replayed.sqlite")
+    heap.settle()  # as `slawatch-collector replay` does
     started = time.perf_counter()
     summary = replay(inventory, policy, observations_from(file), [], ledger)
     elapsed = time.perf_counter() - started

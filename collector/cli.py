@@ -25,6 +25,7 @@ from collector.sla.period import PeriodError, parse_period
 from collector.sla.render import FORMATS
 from collector.sla.report import GROUPINGS, Report
 from collector.sla.tickets import period_tickets
+from slawatch import heap
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
@@ -118,6 +119,7 @@ def _replay(args: argparse.Namespace) -> int:
         policy = load_config(args.policy, Policy)
         acks = read_acks(args.acks) if args.acks else []
         ledger = Ledger(args.ledger)
+        heap.settle()
         summary = replay(inventory, policy, observations_from(args.observations), acks, ledger)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
@@ -236,6 +238,7 @@ def _serve(args: argparse.Namespace) -> int:
         from collector.service import Collector
 
         collector = Collector(settings, inventory, policy)
+        heap.settle()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
