@@ -38,6 +38,7 @@ from agent.publisher import Publisher
 from agent.scheduler import Plan, Scheduler
 from agent.targets import build_targets, resolve_credentials
 from agent.wire import Status
+from slawatch import heap
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
@@ -194,6 +195,7 @@ class Agent:
             scheduler = self.scheduler = self.scheduler_for()
             interval_s = settings.poll.interval.total_seconds()
             scheduler.set_plans(build_plans(inventory, credentials, probes, interval_s))
+            heap.settle()
             self.metrics.devices.set(scheduler.devices)
             log.warning("agent %s polling %d devices", settings.agent_id, scheduler.devices)
             tasks = [

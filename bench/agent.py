@@ -52,6 +52,7 @@ from agent.scheduler import Plan, Scheduler
 from agent.wire import Health, Status
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.local_servers import Mosquitto, Snmpd
+from slawatch import heap
 from slawatch.config.inventory import Device, DeviceKind, Inventory, SnmpSettings
 from slawatch.config.loader import load_config
 from slawatch.config.settings import BrokerSettings
@@ -108,6 +109,7 @@ async def run_agent_phase(
     )
     publisher.start()
     scheduler.set_plans(plans)
+    heap.settle()  # as `slawatch-agent run` does once its plans are built
     await asyncio.sleep(0.5)
     scheduling = asyncio.create_task(scheduler.run())
     await asyncio.sleep(1.0)  # warm up: the first pass of every device's phase

@@ -10,6 +10,7 @@ retried too, with an error in the log each time.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import aiohttp
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
+from influxdb_client.service.write_service import WriteService
 
 from collector.spool import Spool
 from slawatch.aio import raise_if_cancelled
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 NEVER_ACCEPTED = frozenset({400, 413, 422})
 SEAL_AFTER_S = 1.0
+# The client's own gzip (enable_gzip) compresses at level 9: 3.1 µs per status line here,
+# a tenth of the collector's CPU per status. Level 1 costs 0.4 µs for a ratio of 26:1
+# instead of 33:1, so segments go through the client's write service gzipped by us.
+GZIP_LEVEL = 1
 
 
 class InfluxWriter:
@@ -52,9 +58,9 @@ class InfluxWriter:
             url=str(settings.url),
             token=settings.token.resolve().get_secret_value(),
             org=settings.org,
-            enable_gzip=True,
         ) as client:
-            write_api = client.write_api()
+            # The library's generated services carry no annotations.
+            writes = WriteService(client.api_client)  # type: ignore[no-untyped-call]
             backoff = self._retry_s
             while True:
                 raise_if_cancelled()
@@ -64,13 +70,15 @@ class InfluxWriter:
                     await asyncio.sleep(SEAL_AFTER_S / 4)
                     continue
                 segment = segments[0]
-                text = segment.read_text(encoding="utf-8")
+                body = gzip.compress(segment.read_bytes(), compresslevel=GZIP_LEVEL)
                 try:
-                    await write_api.write(
+                    await writes.post_write_async(  # type: ignore[no-untyped-call]
+                        org=settings.org,
                         bucket=settings.bucket,
-                        record=text,
-                        # The library annotates a WritePrecision but its constants are str.
-                        write_precision=WritePrecision.MS,  # type: ignore[arg-type]
+                        body=body,
+                        precision=WritePrecision.MS,
+                        content_encoding="gzip",
+                        content_type="text/plain; charset=utf-8",
                     )
                 except ApiException as exc:
                     if exc.status in NEVER_ACCEPTED:

@@ -10,16 +10,21 @@ Timestamps are milliseconds, the wire's precision.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from agent.wire import Health, Status
+from agent.wire import Health, Reason, Status
 from collector.faults import TicketEvent
 from collector.state import Change, State
 from slawatch.config.inventory import Device
 
 HEALTH_CODE = {Health.UP: "0i", Health.DEGRADED: "1i", Health.DOWN: "2i"}
+# A status line's health and reason texts, built once: an enum's ``.value`` is a
+# Python-level property (~0.45 µs a read), and a status line is built 50,000 times a second.
+_HEALTH_TEXT = {
+    health: (f",health={health.value}", f" health_code={HEALTH_CODE[health]}") for health in Health
+}
+_REASON_TAG = {reason: f",reason={reason.value}" for reason in Reason}
 STATE_CODE = {State.UNKNOWN: "0i", State.UP: "1i", State.DEGRADED: "2i", State.DOWN: "3i"}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
 
 
@@ -28,7 +33,7 @@ def escape_tag(value: str) -> str:
 
 
 def millis(moment: datetime) -> int:
-    return round((moment - _EPOCH).total_seconds() * 1000)
+    return round(moment.timestamp() * 1000)  # aware: (moment − epoch) in seconds, in C
 
 
 def device_tags(device: Device) -> str:
@@ -51,15 +56,15 @@ def unknown_device_tags(device_id: str, agent_id: str) -> str:
 
 def number(value: float) -> str:
     """A float field as ``Point`` writes it: shortest repr, without a trailing ``.0``."""
-    text = repr(value)
-    return text[:-2] if text.endswith(".0") else text
+    return repr(value).removesuffix(".0")
 
 
 def status_line(tags: str, status: Status) -> str:
-    fields = "".join(f",{name}={number(value)}" for name, value in status.metrics.items())
+    health_tag, health_field = _HEALTH_TEXT[status.health]
+    fields = "".join([f",{name}={number(value)}" for name, value in status.metrics.items()])
     return (
-        f"device_status{tags},health={status.health.value},reason={status.reason.value} "
-        f"health_code={HEALTH_CODE[status.health]}{fields} {millis(status.observed_at)}"
+        f"device_status{tags}{health_tag}{_REASON_TAG[status.reason]}{health_field}{fields} "
+        f"{millis(status.observed_at)}"
     )
 
 

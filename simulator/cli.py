@@ -16,6 +16,7 @@ from simulator.control import control_app
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import Fleet
 from simulator.scenario import load_scenario, play
+from slawatch import heap
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
@@ -50,6 +51,7 @@ async def _serve(args: argparse.Namespace) -> None:
     runner = web.AppRunner(control_app(fleet))
     await runner.setup()
     await web.TCPSite(runner, host, int(port)).start()
+    heap.settle()
     print(f"serving {len(fleet.devices)} devices; fault API on http://{args.control}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
