@@ -173,6 +173,7 @@ class Notifier:
                 self._wake.clear()
                 await wait_event(self._wake, 1.0)
                 continue
+            done = mark
             for seq, at, body in rows:
                 try:
                     await send({"at": at, **json.loads(body)})
@@ -187,4 +188,8 @@ class Notifier:
                 else:
                     self.delivered[name] += 1
                 backoff = self._retry_s
-                db.execute("UPDATE delivery SET seq = ? WHERE sink = ?", (seq, name))
+                done = seq
+            # One commit per round of up to 100 alerts, not one per alert (each is a WAL
+            # commit): after a crash, at most that round goes out again.
+            if done != mark:
+                db.execute("UPDATE delivery SET seq = ? WHERE sink = ?", (done, name))
