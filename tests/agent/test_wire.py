@@ -160,6 +160,16 @@ def test_local_time_is_converted_to_utc_and_cut_to_milliseconds() -> None:
             "time zone",
         ),
         (
+            sample_batch(statuses=[{**sample_batch()["statuses"][0], "observed_at": "yesterday"}]),  # type: ignore[index]
+            "statuses[0].observed_at",
+            "expected an ISO 8601 timestamp",
+        ),
+        (
+            sample_batch(statuses=[{**sample_batch()["statuses"][0], "observed_at": 1782864000}]),  # type: ignore[index]
+            "statuses[0].observed_at",
+            "expected an ISO 8601 timestamp",
+        ),
+        (
             sample_batch(statuses=[{**sample_batch()["statuses"][0], "reason": "ok"}]),  # type: ignore[index]
             "statuses[0]",
             "a down status needs a reason other than ok",
