@@ -121,26 +121,29 @@ class Pipeline:
     def take(self, agent_id: str, statuses: Iterable[Status]) -> list[TicketEvent]:
         """Feed one agent's statuses (inside a ledger transaction); return ticket events."""
         events: list[TicketEvent] = []
-        lines = self.lines
+        # Locals: this loop runs for every status the collector takes.
+        lines, known, tags, agent_of = self.lines, self._known, self._tags, self._agent_of
+        observe = self.states.observe
         for status in statuses:
-            kind = self._known.get(status.device_id)
+            device_id = status.device_id
+            kind = known.get(device_id)
             if kind is None:
                 self.unknown_devices += 1  # not in the inventory: kept in time series only
                 if lines is not None:
-                    tags = unknown_device_tags(status.device_id, agent_id)
-                    lines.append(status_line(tags, status))
+                    lines.append(status_line(unknown_device_tags(device_id, agent_id), status))
                 continue
             if lines is not None:
-                lines.append(status_line(self._tags[status.device_id], status))
-            if self._agent_of.get(status.device_id) != agent_id:
-                self._agent_of[status.device_id] = agent_id
-                self._devices_of.setdefault(agent_id, set()).add(status.device_id)
+                lines.append(status_line(tags[device_id], status))
+            if agent_of.get(device_id) != agent_id:
+                agent_of[device_id] = agent_id
+                self._devices_of.setdefault(agent_id, set()).add(device_id)
             if kind is DeviceKind.SWITCH and status.health is not Health.DOWN:
-                self.faults.note_ports(status.device_id, status.checks)
+                self.faults.note_ports(device_id, status.checks)
             # Time moves first: a device silent past stale_after is unknown from then on,
-            # even when this observation is its own return.
-            events += self._advance(status.observed_at)
-            change = self.states.observe(status)
+            # even when this observation is its own return. Only a later time moves it.
+            if self.watermark is None or status.observed_at > self.watermark:
+                events += self._advance(status.observed_at)
+            change = observe(status)
             if change is not None:
                 events += self._record(change)
         return events
@@ -168,8 +171,8 @@ class Pipeline:
         return events
 
     def _advance(self, moment: datetime) -> list[TicketEvent]:
-        if self.watermark is None or moment > self.watermark:
-            self.watermark = moment
+        """The watermark moves to ``moment``, later than it; expire when it has moved far."""
+        self.watermark = moment
         if self._next_expiry is None:
             self._next_expiry = moment + EXPIRE_EVERY
         if self.watermark < self._next_expiry:
