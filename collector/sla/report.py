@@ -6,8 +6,9 @@ same ledger, inventory, policy and period always give byte-identical JSON.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -21,6 +22,7 @@ from collector.projection import Category
 from collector.sla.exposure import (
     ONLINE,
     Exposure,
+    Int64s,
     LedgerTimeline,
     Timeline,
     Units,
@@ -35,7 +37,7 @@ from collector.sla.exposure import (
     time_weighted,
 )
 from collector.sla.period import Period
-from collector.sla.settlement import months, settle, unit_months
+from collector.sla.settlement import month_overlaps, months, settle, unit_months
 from collector.sla.tickets import IN_TIME, UNDECIDED, Tickets
 from slawatch.config.inventory import ContractUnit, Device, DeviceKind, Inventory
 from slawatch.config.policy import Policy, RateMethod, UnknownTime
@@ -43,6 +45,7 @@ from slawatch.config.policy import Policy, RateMethod, UnknownTime
 GROUPINGS = ("contract", "region", "class", "kind", "phase", "vendor", "set", "device", "all")
 NONE_KEY = "-"
 WORST = 5
+RATE_SCALE = 10**8  # rates carry 8 decimals
 _DEVICE_KEYS: dict[str, Callable[[Device], str | None]] = {
     "contract": lambda d: d.contract,
     "region": lambda d: d.region,
@@ -66,6 +69,11 @@ class Scope:
     # inventory, -1 where a set has fewer cameras than the widest.
     members: npt.NDArray[np.int64]
     cameras: npt.NDArray[np.bool_]  # units whose video figures count
+    watched: npt.NDArray[np.int64] = field(init=False)  # in service, not under maintenance
+
+    def __post_init__(self) -> None:
+        watched = self.exposure.in_service - self.exposure.maintenance
+        object.__setattr__(self, "watched", watched)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +84,14 @@ class Group:
 
 
 def rate(part: int, whole: int) -> float | None:
-    """Rates carry 8 decimals; None when nothing was counted."""
-    return None if whole <= 0 else float(round(Fraction(part, whole), 8))
+    """``part / whole`` to 8 decimals, exactly rounded half to even; None when nothing was
+    counted. Integer arithmetic: a Fraction cost 9 µs a rate, 10 s for 126,000 groups."""
+    if whole <= 0:
+        return None
+    quotient, remainder = divmod(part * RATE_SCALE, whole)
+    if 2 * remainder > whole or (2 * remainder == whole and quotient % 2):
+        quotient += 1
+    return quotient / RATE_SCALE  # int / int: the float nearest the exact decimal
 
 
 class Report:
@@ -115,6 +129,13 @@ class Report:
             np.zeros(len(inventory.sets), dtype=np.bool_),
         )
         self._price_codes = {unit: self._prices(unit) for unit in ContractUnit}
+        self._calendar = months(period, self._zone)
+        self._month_ms = {
+            scope.unit: month_overlaps(
+                scope.units.counted_from, scope.units.counted_to, self._calendar
+            )
+            for scope in (self.devices, self.sets)
+        }
         judged = tickets()
         position = {device_id: n for n, device_id in enumerate(devices.ids)}
         at = np.array([position.get(d, -1) for d in judged.devices] or [-1], dtype=np.int64)
@@ -174,16 +195,7 @@ class Report:
 
     def build(self, grouping: str) -> dict[str, Any]:
         groups = self.groups(grouping)
-        devices = len(self.devices.units.ids)
-        group_of = np.full(devices, -1, dtype=np.int64)  # the group each device counts in
-        unit_of = np.full(devices, -1, dtype=np.int64)  # its unit within that group's scope
-        for number, group in enumerate(reversed(groups)):  # the first group claiming wins
-            members = group.scope.members[group.indices]
-            present = members >= 0
-            group_of[members[present]] = len(groups) - 1 - number
-            unit_of[members[present]] = np.broadcast_to(group.indices[:, None], members.shape)[
-                present
-            ]
+        group_of, unit_of = self._claims(groups)
         hit_group = group_of[self._device_of_pair]
         claimed = hit_group >= 0
         tickets = _grouped(hit_group[claimed], self._ticket_of_pair[claimed], len(groups))
@@ -208,6 +220,34 @@ class Report:
             "tickets": self.tickets.entries,
         }
 
+    def _claims(self, groups: list[Group]) -> tuple[Int64s, Int64s]:
+        """Per device: the group it counts in (the first group naming it through one of
+        its units), and that unit; -1 for devices no group names. As columns: a
+        per-device report has 126,000 groups."""
+        devices, groups_at, units_at = [], [], []
+        for scope in (self.devices, self.sets):
+            mine = [n for n, group in enumerate(groups) if group.scope is scope]
+            if not mine:
+                continue
+            units = np.concatenate([groups[n].indices for n in mine])
+            lengths = [len(groups[n].indices) for n in mine]
+            members = scope.members[units]
+            present = members >= 0
+            devices.append(members[present])
+            groups_at.append(
+                np.broadcast_to(np.repeat(mine, lengths)[:, None], members.shape)[present]
+            )
+            units_at.append(np.broadcast_to(units[:, None], members.shape)[present])
+        group_of = np.full(len(self.devices.units.ids), -1, dtype=np.int64)
+        unit_of = np.full(len(self.devices.units.ids), -1, dtype=np.int64)
+        if devices:
+            device, group, unit = (np.concatenate(c) for c in (devices, groups_at, units_at))
+            order = np.lexsort((group, device))  # by device, then group: the first one wins
+            device, group, unit = device[order], group[order], unit[order]
+            first = np.r_[True, device[1:] != device[:-1]]
+            group_of[device[first]], unit_of[device[first]] = group[first], unit[first]
+        return group_of, unit_of
+
     def _group(
         self, group: Group, tickets: npt.NDArray[np.int64], units_hit: npt.NDArray[np.int64]
     ) -> dict[str, Any]:
@@ -216,11 +256,10 @@ class Report:
         totals = amount.sum(axis=0)
         online, up, counted = self._counted(totals)
         known = int(totals.sum() - totals[Category.UNKNOWN])
-        watched = scope.exposure.in_service[indices] - scope.exposure.maintenance[indices]
+        watched = scope.watched[indices]
         serving = watched > 0
         unit_online = amount[:, list(ONLINE)].sum(axis=1)
-        watched_all = scope.exposure.in_service - scope.exposure.maintenance
-        faulty = int((watched_all[units_hit] > 0).sum())
+        faulty = int((scope.watched[units_hit] > 0).sum())
         repaired = self.tickets.repaired[tickets]
         responded = self.tickets.responded[tickets]
         decided = int((repaired != UNDECIDED).sum())
@@ -238,7 +277,7 @@ class Report:
             "intact_rate": rate(up, counted),
             "networking_rate": rate(int((unit_online[serving] > 0).sum()), int(serving.sum())),
             **self._video(scope, indices),
-            "fault_rate": None if exact_online is None else float(round(1 - exact_online, 8)),
+            "fault_rate": rate(counted - online, counted),
             "faulty_unit_share": rate(faulty, int(serving.sum())),
             "tickets": len(tickets),
             "responded_in_time": responded_in_time,
@@ -359,12 +398,11 @@ class Report:
 
     def _settlement(self, group: Group, online_rate: Fraction | None) -> dict[str, Any] | None:
         rule = self.policy.settlement
-        units = group.scope.units
+        month_ms = self._month_ms[group.scope.unit]
         prices, price_of = self._price_codes[group.scope.unit]
         codes = price_of[group.indices]
-        calendar = months(self.period, self._zone)
         priced = [
-            (price, unit_months(units.counted_from[found], units.counted_to[found], calendar))
+            (price, unit_months(month_ms[found].sum(axis=0).tolist(), self._calendar))
             for code, price in enumerate(prices)
             if len(found := group.indices[codes == code])
         ]
@@ -375,7 +413,7 @@ class Report:
             "rule": rule.rule.value,
             "currency": rule.currency,
             "unit_months": f"{float(money.unit_months):.4f}",
-            "rate": float(round(online_rate, 8)),
+            "rate": rate(online_rate.numerator, online_rate.denominator),
             "base": str(money.base),
             "due": str(money.due),
             "prepaid": str(money.prepaid),
@@ -395,7 +433,11 @@ def _grouped(
 
 
 def _largest(values: npt.NDArray[np.int64]) -> list[int]:
-    """Positions of the WORST largest positive values, largest first, ties in order."""
-    positive = np.nonzero(values > 0)[0]
-    order = np.argsort(-values[positive], kind="stable")[:WORST]
-    return [int(n) for n in positive[order]]
+    """Positions of the WORST largest positive values, largest first, ties in order.
+
+    Lists, not numpy: most groups of a per-device report hold one unit, where numpy's cost
+    per call rules; at 355,000 values this is 65 ms against numpy's 43.
+    """
+    listed = values.tolist()
+    positive = [n for n, value in enumerate(listed) if value > 0]
+    return heapq.nlargest(WORST, positive, key=listed.__getitem__)

@@ -7,6 +7,7 @@ end, and the balance is the difference of the two rounded amounts that change ha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -51,15 +52,23 @@ def months(period: Period, zone: ZoneInfo) -> list[tuple[int, int, int]]:
         first = following
 
 
-def unit_months(
+def month_overlaps(
     counted_from: Int64s, counted_to: Int64s, calendar: list[tuple[int, int, int]]
-) -> Fraction:
-    """Σ over units and months of the in-service share of each calendar month."""
-    total = Fraction(0)
-    for start, end, length in calendar:
-        overlap = np.clip(np.minimum(counted_to, end) - np.maximum(counted_from, start), 0, None)
-        total += Fraction(int(overlap.sum()), length)
-    return total
+) -> Int64s:
+    """Per unit, the milliseconds it is counted in each calendar month: (units, months)."""
+    starts = np.array([start for start, _, _ in calendar], dtype=np.int64)
+    ends = np.array([end for _, end, _ in calendar], dtype=np.int64)
+    overlap: Int64s = np.minimum(counted_to[:, None], ends) - np.maximum(
+        counted_from[:, None], starts
+    )
+    return np.maximum(overlap, 0)
+
+
+def unit_months(month_ms: Iterable[int], calendar: list[tuple[int, int, int]]) -> Fraction:
+    """Σ over months of the counted milliseconds (of any number of units) over the month's
+    length: each unit adds its in-service share of each calendar month."""
+    shares = (Fraction(ms, length) for ms, (_, _, length) in zip(month_ms, calendar, strict=True))
+    return sum(shares, Fraction(0))
 
 
 def settle(
