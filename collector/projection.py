@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -213,6 +215,16 @@ def ticket_columns(ticket: Mapping[str, Any], at_ms: int, detected_ms: int) -> t
         " ".join(ticket["device_ids"]),
         canonical(ticket),
     )
+
+
+@contextmanager
+def reading(ledger: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to a ledger file, for readers beside its writer."""
+    db = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def read_states(db: sqlite3.Connection) -> StateColumns:

@@ -7,7 +7,6 @@ door-access set; its counted time is the period ∩ its service life, minus main
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from collector.projection import Category, StateColumns, read_states
+from collector.projection import Category, StateColumns, read_states, reading
 from collector.sla.period import Period, epoch_ms, local_midnight
 from slawatch.config.inventory import Device, Inventory, link_of
 from slawatch.config.policy import MaintenanceWindow, Policy
@@ -167,11 +166,8 @@ class LedgerTimeline:
 
 def ledger_states(ledger: Path) -> LedgerTimeline:
     """Every state row of a ledger, read-only, sorted (the command's second process)."""
-    db = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
-    try:
+    with reading(ledger) as db:
         return ledger_timeline(read_states(db))
-    finally:
-        db.close()
 
 
 def ledger_timeline(columns: StateColumns) -> LedgerTimeline:

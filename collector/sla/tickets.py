@@ -9,7 +9,6 @@ report entry is spliced from the ticket's stored JSON instead of parsed and rebu
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from collector.projection import tickets_as_of
+from collector.projection import reading, tickets_as_of
 
 # Verdicts: in time, late, or undecided (its deadline is still ahead at the period's end).
 IN_TIME, LATE, UNDECIDED = 1, 0, -1
@@ -101,11 +100,8 @@ def period_tickets(ledger: Path, start_ms: int, end_ms: int, entries: Path) -> T
     inventory, so ``slawatch-collector sla`` runs this in a second process while it loads
     the inventory and measures the states (the machine has two cores).
     """
-    db = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
-    try:
+    with reading(ledger) as db:
         return judge(tickets_as_of(db, start_ms, end_ms), end_ms, entries)
-    finally:
-        db.close()
 
 
 def _verdict(done: Int64s, deadline: Int64s, end_ms: int) -> npt.NDArray[np.int8]:
