@@ -97,8 +97,8 @@ def period_tickets(ledger: Path, start_ms: int, end_ms: int, entries: Path) -> T
     ``entries``; runs beside the rest of a report.
 
     A quarter's tickets take seconds to read and judge and need nothing from the
-    inventory, so ``slawatch-collector sla`` runs this in a second process while it loads
-    the inventory and measures the states (the machine has two cores).
+    inventory, so ``slawatch-collector sla`` runs this in a process of its own while it
+    loads the inventory.
     """
     with reading(ledger) as db:
         return judge(tickets_as_of(db, start_ms, end_ms), end_ms, entries)
