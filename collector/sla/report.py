@@ -268,6 +268,7 @@ class Report:
             for name in ("units", "networked", "watched", "in_service", "maintenance", "faulty")
         }
         hit_group, hit_unit = unit_pairs
+        rent: list[list[tuple[int, list[int]]]] = [[] for _ in range(count)]
         is_set = np.array([group.scope is self.sets for group in groups], dtype=np.bool_)
         for scope in (self.devices, self.sets):
             mine = np.array([n for n, g in enumerate(groups) if g.scope is scope], dtype=np.int64)
@@ -290,6 +291,8 @@ class Report:
                 ("maintenance", scope.exposure.maintenance[units]),
             ):
                 columns[name][mine] = np.add.reduceat(values.astype(np.int64), starts)
+            for n, priced in zip(mine.tolist(), self._rent(scope, units, lengths), strict=True):
+                rent[n] = priced
             of_scope = is_set[hit_group] == (scope is self.sets)
             faulty = of_scope & (scope.watched[np.where(of_scope, hit_unit, 0)] > 0)
             columns["faulty"] += np.bincount(hit_group[faulty], minlength=count)
@@ -310,9 +313,32 @@ class Report:
             {
                 "totals": totals_listed[n],
                 "camera_totals": cameras_listed[n],
+                "rent": rent[n],
                 **{name: values[n] for name, values in listed.items()},
             }
             for n in range(count)
+        ]
+
+    def _rent(
+        self, scope: Scope, units: Int64s, lengths: Int64s
+    ) -> list[list[tuple[int, list[int]]]]:
+        """Per group (of ``lengths`` units each, in order): for each unit price its rented
+        units pay, the milliseconds they are counted in each calendar month."""
+        prices, price_of = self._price_codes[scope.unit]
+        codes = price_of[units]
+        rented = codes >= 0
+        slots = len(lengths) * len(prices)
+        slot = (np.repeat(np.arange(len(lengths)), lengths) * len(prices) + codes)[rented]
+        month_ms = self._month_ms[scope.unit][units[rented]]
+        # bincount sums in float64: exact, a quarter's milliseconds of 126,000 units < 2^53.
+        sums = np.rint(
+            [np.bincount(slot, weights=column, minlength=slots) for column in month_ms.T]
+        ).astype(np.int64)
+        present = np.bincount(slot, minlength=slots).reshape(len(lengths), len(prices)) > 0
+        by_slot = sums.T.reshape(len(lengths), len(prices), -1).tolist()
+        return [
+            [(code, by_slot[n][code]) for code in np.nonzero(present[n])[0].tolist()]
+            for n in range(len(lengths))
         ]
 
     def _group(
@@ -363,7 +389,7 @@ class Report:
             for n in _largest(overrun)
         ]
         exact_online = Fraction(online, counted) if counted else None
-        figures["settlement"] = self._settlement(group, exact_online)
+        figures["settlement"] = self._settlement(group, exact_online, sums["rent"])
         return figures
 
     def _counted(self, totals: list[int]) -> tuple[int, int, int]:
@@ -439,16 +465,12 @@ class Report:
         ]
         return prices, np.array(price_of, dtype=np.int64)
 
-    def _settlement(self, group: Group, online_rate: Fraction | None) -> dict[str, Any] | None:
+    def _settlement(
+        self, group: Group, online_rate: Fraction | None, rent: list[tuple[int, list[int]]]
+    ) -> dict[str, Any] | None:
         rule = self.policy.settlement
-        month_ms = self._month_ms[group.scope.unit]
-        prices, price_of = self._price_codes[group.scope.unit]
-        codes = price_of[group.indices]
-        priced = [
-            (price, unit_months(month_ms[found].sum(axis=0).tolist(), self._calendar))
-            for code, price in enumerate(prices)
-            if len(found := group.indices[codes == code])
-        ]
+        prices, _ = self._price_codes[group.scope.unit]
+        priced = [(prices[code], unit_months(month_ms, self._calendar)) for code, month_ms in rent]
         if not priced or online_rate is None:
             return None
         money = settle(rule, priced, online_rate, self.policy.targets.online_rate)
