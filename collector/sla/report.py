@@ -325,6 +325,8 @@ class Report:
         """Per group (of ``lengths`` units each, in order): for each unit price its rented
         units pay, the milliseconds they are counted in each calendar month."""
         prices, price_of = self._price_codes[scope.unit]
+        if not prices:
+            return [[] for _ in lengths]
         codes = price_of[units]
         rented = codes >= 0
         slots = len(lengths) * len(prices)

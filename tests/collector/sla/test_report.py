@@ -269,6 +269,17 @@ def test_full_rent_when_the_target_is_met_else_rent_at_the_rate(tmp_path: Path) 
     assert group(report, "C2")["settlement"]["balance"] == "1542.70"  # nothing prepaid
 
 
+def test_a_fleet_rented_at_no_price_has_figures_and_no_settlement(tmp_path: Path) -> None:
+    inventory = INVENTORY.replace(', unit_price: "628.00"', "").replace(
+        ', unit_price: "350.00"', ""
+    ) + camera("C1", "SW1", 1)
+    district = District(["C1"], down={"C1": [(0, 100)]})
+    report = quarter_report(tmp_path, district, inventory, group_by="contract")
+    cam_rent = group(report, "cam-rent")
+    assert cam_rent["online_rate"] == rate(Fraction(2108, 2208))
+    assert cam_rent["settlement"] is None
+
+
 def test_hours_beyond_the_quarter_change_nothing_in_it(tmp_path: Path) -> None:
     assert HOURS == 92 * 24
     district = District(["C1"], down={"C1": [(2207, 2210)]})
