@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,7 @@ class Projection:
                 db.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA:
             db.execute(statement)
-        self._device_idx = {
-            str(device_id): int(idx)
-            for idx, device_id in db.execute("SELECT idx, device_id FROM projection_devices")
-        }
+        self._db = db
         self._new_devices: list[tuple[int, str]] = []
         self._first_seq: int | None = None
         self._device: list[int] = []
@@ -125,6 +123,13 @@ class Projection:
         self._since: list[int] = []
         self._tickets: list[tuple[int, str, int, int]] = []
         self._now: dict[str, tuple[Any, ...]] = {}
+
+    @cached_property
+    def _device_idx(self) -> dict[str, int]:
+        """Read when a row first needs it: opening a ledger only to bring its projection up
+        to date (the sla command) skips reading every device id (0.2 s at 126,000)."""
+        rows = self._db.execute("SELECT idx, device_id FROM projection_devices")
+        return {str(device_id): int(idx) for idx, device_id in rows}
 
     @staticmethod
     def next_seq(db: sqlite3.Connection) -> int:
