@@ -254,21 +254,26 @@ def _joined(chunks: list[tuple[bytes, bytes, bytes]], column: int, dtype: str) -
     return np.concatenate([np.frombuffer(chunk[column], dtype) for chunk in chunks])
 
 
-def tickets_as_of(db: sqlite3.Connection, start_ms: int, end_ms: int) -> list[tuple[Any, ...]]:
-    """Tickets detected in [start, end) as they stood at ``end_ms`` (projection_ticket_now rows)."""
-    rows = db.execute(
+def tickets_as_of(
+    db: sqlite3.Connection, start_ms: int, end_ms: int, batch: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Tickets detected in [start, end) as they stood at ``end_ms`` (projection_ticket_now
+    rows), in detection order, ``batch`` rows at a time: a quarter's 450,000 at once took a
+    gigabyte of fresh memory, 220,000 page faults."""
+    cursor = db.execute(
         "SELECT * FROM projection_ticket_now WHERE detected_ms >= ? AND detected_ms < ?",
         (start_ms, end_ms),
-    ).fetchall()
-    for n, row in enumerate(rows):
-        if row[2] > end_ms:  # changed after the period: take its last row before the end
-            (at, body) = db.execute(
-                "SELECT ledger.at, ledger.body FROM ledger WHERE seq = (SELECT MAX(seq) "
-                "FROM projection_tickets WHERE ticket_id = ? AND at_ms <= ?)",
-                (row[1], end_ms),
-            ).fetchone()
-            rows[n] = ticket_columns(json.loads(body)["ticket"], epoch_ms(at), row[0])
-    return rows
+    )
+    while rows := cursor.fetchmany(batch):
+        for n, row in enumerate(rows):
+            if row[2] > end_ms:  # changed after the period: take its last row before the end
+                (at, body) = db.execute(
+                    "SELECT ledger.at, ledger.body FROM ledger WHERE seq = (SELECT MAX(seq) "
+                    "FROM projection_tickets WHERE ticket_id = ? AND at_ms <= ?)",
+                    (row[1], end_ms),
+                ).fetchone()
+                rows[n] = ticket_columns(json.loads(body)["ticket"], epoch_ms(at), row[0])
+        yield rows
 
 
 def compare(stored: StateColumns, derived: StateColumns) -> None:

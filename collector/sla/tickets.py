@@ -92,16 +92,40 @@ class Tickets:
         )
 
 
-def period_tickets(ledger: Path, start_ms: int, end_ms: int, entries: Path) -> Tickets:
+def period_tickets(
+    ledger: Path, start_ms: int, end_ms: int, entries: Path, batch: int = 16_384
+) -> Tickets:
     """The tickets detected in [start, end), judged, their report entries written to
-    ``entries``; runs beside the rest of a report.
+    ``entries``, ``batch`` tickets at a time; runs beside the rest of a report.
 
     A quarter's tickets take seconds to read and judge and need nothing from the
     inventory, so ``slawatch-collector sla`` runs this in a process of its own while it
     loads the inventory.
     """
-    with reading(ledger) as db:
-        return judge(tickets_as_of(db, start_ms, end_ms), end_ms, entries)
+    codes: dict[str, int] = {}
+    with reading(ledger) as db, entries.open("wb") as out:
+        read = tickets_as_of(db, start_ms, end_ms, batch)
+        batches = (judge(rows, end_ms, out, codes) for rows in read)
+        parts = [part for part in batches if part is not None]
+    if not parts:
+        none = np.zeros(0, dtype=np.int64)
+        undecided = np.zeros(0, dtype=np.int8)
+        nothing = Entries(entries, np.zeros((0, 2), dtype=np.int64))
+        return Tickets(
+            np.array([], np.str_), none, undecided, undecided, none, nothing, [], none, none
+        )
+    before = np.cumsum([0] + [len(part.ids) for part in parts[:-1]])
+    return Tickets(
+        ids=np.concatenate([part.ids for part in parts]),
+        detected_ms=np.concatenate([part.detected_ms for part in parts]),
+        responded=np.concatenate([part.responded for part in parts]),
+        repaired=np.concatenate([part.repaired for part in parts]),
+        overrun_ms=np.concatenate([part.overrun_ms for part in parts]),
+        entries=Entries(entries, np.concatenate([part.entries.spans for part in parts])),
+        devices=list(codes),
+        pair_ticket=np.concatenate([p.pair_ticket + n for p, n in zip(parts, before, strict=True)]),
+        pair_device=np.concatenate([part.pair_device for part in parts]),
+    )
 
 
 def _verdict(done: Int64s, deadline: Int64s, end_ms: int) -> npt.NDArray[np.int8]:
@@ -112,16 +136,15 @@ def _verdict(done: Int64s, deadline: Int64s, end_ms: int) -> npt.NDArray[np.int8
     )
 
 
-def judge(rows: Sequence[tuple[Any, ...]], end_ms: int, entries_file: Path) -> Tickets:
-    """Tickets from ``tickets_as_of`` rows; merged ones count in their network ticket."""
+def judge(
+    rows: Sequence[tuple[Any, ...]], end_ms: int, out: BinaryIO, codes: dict[str, int]
+) -> Tickets | None:
+    """A batch of ``tickets_as_of`` rows (merged tickets count in their network ticket):
+    their entries appended to ``out``, their devices coded in ``codes`` (shared by batches),
+    ticket positions counted from the batch's first; None when none is left to judge."""
     kept = [row for row in rows if not row[7]]
     if not kept:
-        none = np.zeros(0, dtype=np.int64)
-        undecided = np.zeros(0, dtype=np.int8)
-        nothing = _written(entries_file, [])
-        return Tickets(
-            np.array([], dtype=np.str_), none, undecided, undecided, none, nothing, [], none, none
-        )
+        return None
     detected, ids, _, acknowledged, resolved, response_by, repair_by, _, devices, texts = (
         list(column) for column in zip(*kept, strict=True)
     )
@@ -148,8 +171,7 @@ def judge(rows: Sequence[tuple[Any, ...]], end_ms: int, entries_file: Path) -> T
             texts, response_s, repair_s, responded.tolist(), repaired.tolist(), strict=True
         )
     ]
-    code: dict[str, int] = {}
-    pair_device = [code.setdefault(d, len(code)) for names in devices for d in names.split(" ")]
+    pair_device = [codes.setdefault(d, len(codes)) for names in devices for d in names.split(" ")]
     counts = [names.count(" ") + 1 for names in devices]
     return Tickets(
         ids=np.array(ids, dtype=np.str_),
@@ -157,19 +179,23 @@ def judge(rows: Sequence[tuple[Any, ...]], end_ms: int, entries_file: Path) -> T
         responded=responded,
         repaired=repaired,
         overrun_ms=overrun,
-        entries=_written(entries_file, entries),
-        devices=list(code),
+        entries=_written(out, entries),
+        devices=[],
         pair_ticket=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
         pair_device=np.array(pair_device, dtype=np.int64),
     )
 
 
-def _written(file: Path, pieces: list[bytes]) -> Entries:
+def _written(out: BinaryIO, pieces: list[bytes]) -> Entries:
+    """Append the pieces, after those already in ``out``; their spans in the file."""
+    start = out.tell()
+    if start:
+        out.write(_SEPARATOR)
+        start += len(_SEPARATOR)
     lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
-    ends = np.cumsum(lengths + len(_SEPARATOR)) - len(_SEPARATOR)
-    with file.open("wb") as out:
-        for first in range(0, len(pieces), _BATCH):
-            if first:
-                out.write(_SEPARATOR)
-            out.write(_SEPARATOR.join(pieces[first : first + _BATCH]))
-    return Entries(file, np.stack([ends - lengths, ends], axis=1))
+    ends = start + np.cumsum(lengths + len(_SEPARATOR)) - len(_SEPARATOR)
+    for first in range(0, len(pieces), _BATCH):
+        if first:
+            out.write(_SEPARATOR)
+        out.write(_SEPARATOR.join(pieces[first : first + _BATCH]))
+    return Entries(Path(out.name), np.stack([ends - lengths, ends], axis=1))

@@ -134,6 +134,7 @@ def quarter_report(
     policy_text: str = POLICY,
     group_by: str = "device",
     period: str = "2026-Q3",
+    ticket_batch: int = 16_384,
 ) -> dict[str, Any]:
     inventory_file, policy_file = write(folder, inventory_text, policy_text)
     inventory = load_config(inventory_file, Inventory)
@@ -150,7 +151,7 @@ def quarter_report(
         span,
         lambda: ledger_states(folder / "ledger.sqlite"),
         lambda: period_tickets(
-            folder / "ledger.sqlite", span.start_ms, span.end_ms, folder / "tickets"
+            folder / "ledger.sqlite", span.start_ms, span.end_ms, folder / "tickets", ticket_batch
         ),
     )
     written = io.BytesIO()

@@ -328,6 +328,17 @@ def test_the_command_gives_byte_identical_json_and_a_table_and_csv(
     assert "missed: repair_timeliness_rate" in table
 
 
+def test_tickets_read_a_few_at_a_time_give_the_same_report(tmp_path: Path) -> None:
+    district, inventory = ticket_district()
+    whole = quarter_report(tmp_path / "whole", district, inventory, group_by="region")
+    # Three at a time: batches end inside the list, and the first holds only merged tickets.
+    batched = quarter_report(
+        tmp_path / "batched", district, inventory, group_by="region", ticket_batch=3
+    )
+    assert len(whole["tickets"]) > 3
+    assert batched == whole
+
+
 def test_a_period_that_cannot_be_read_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
