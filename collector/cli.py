@@ -121,9 +121,6 @@ def _replay(args: argparse.Namespace) -> int:
         ledger = Ledger(args.ledger)
         heap.settle()
         summary = replay(inventory, policy, observations_from(args.observations), acks, ledger)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
     except ReplayInputError as exc:
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -146,9 +143,6 @@ def _sla(args: argparse.Namespace) -> int:
     try:
         policy = load_config(args.policy, Policy)
         period = parse_period(args.period, ZoneInfo(policy.timezone))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -165,12 +159,8 @@ def _sla(args: argparse.Namespace) -> int:
         tickets = pool.submit(
             period_tickets, args.ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
         )
-        try:
-            inventory = load_config(args.inventory, Inventory)
-            report = Report(inventory, policy, period, states.result, tickets.result)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return EXIT_INVALID
+        inventory = load_config(args.inventory, Inventory)
+        report = Report(inventory, policy, period, states.result, tickets.result)
         built = report.build(args.group_by)
         write = FORMATS[args.format]
         if args.output is None:
@@ -239,9 +229,6 @@ def _serve(args: argparse.Namespace) -> int:
 
         collector = Collector(settings, inventory, policy)
         heap.settle()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
     except LookupError as exc:  # a secret reference that cannot be read
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -263,9 +250,6 @@ def _faults(args: argparse.Namespace) -> int:
             print(f"{args.config}: no api section: the collector serves no API", file=sys.stderr)
             return EXIT_INVALID
         token = settings.api.token.resolve().get_secret_value()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
     except LookupError as exc:
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -303,17 +287,20 @@ def _faults(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _command(args)
+    except ConfigError as exc:  # any command's config or input file: every problem, with its line
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return check_files(args.files, {"collector", "inventory", "policy"})
     if args.command == "inventory":
-        try:
-            from collector.inventory_import import import_ledger
+        from collector.inventory_import import import_ledger
 
-            count = import_ledger(args.ledger, args.map, args.output)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            return EXIT_INVALID
+        count = import_ledger(args.ledger, args.map, args.output)
         print(f"{args.output}: {count} devices written")
         return EXIT_OK
     if args.command == "replay":
