@@ -280,7 +280,7 @@ class Report:
             amount = scope.exposure.amount[units]
             watched = scope.watched[units]
             serving = watched > 0
-            online = amount[:, list(ONLINE)].sum(axis=1) > 0
+            online = self._lost_online[scope.unit][1][units] > 0
             totals[mine] = np.add.reduceat(amount, starts, axis=0)
             camera_totals[mine] = np.add.reduceat(amount * scope.cameras[units, None], starts)
             for name, values in (
