@@ -60,11 +60,14 @@ def number(value: float) -> str:
 
 
 def status_line(tags: str, status: Status) -> str:
+    # ``number`` and ``millis`` written out in place: a call is a tenth of this line's cost.
     health_tag, health_field = _HEALTH_TEXT[status.health]
-    fields = "".join([f",{name}={number(value)}" for name, value in status.metrics.items()])
+    fields = "".join(
+        [f",{name}={repr(value).removesuffix('.0')}" for name, value in status.metrics.items()]
+    )
     return (
         f"device_status{tags}{health_tag}{_REASON_TAG[status.reason]}{health_field}{fields} "
-        f"{millis(status.observed_at)}"
+        f"{round(status.observed_at.timestamp() * 1000)}"
     )
 
 

@@ -123,7 +123,7 @@ class Pipeline:
         events: list[TicketEvent] = []
         # Locals: this loop runs for every status the collector takes.
         lines, known, tags, agent_of = self.lines, self._known, self._tags, self._agent_of
-        observe = self.states.observe
+        observe, watermark = self.states.observe, self.watermark
         for status in statuses:
             device_id = status.device_id
             kind = known.get(device_id)
@@ -141,8 +141,10 @@ class Pipeline:
                 self.faults.note_ports(device_id, status.checks)
             # Time moves first: a device silent past stale_after is unknown from then on,
             # even when this observation is its own return. Only a later time moves it.
-            if self.watermark is None or status.observed_at > self.watermark:
-                events += self._advance(status.observed_at)
+            observed_at = status.observed_at
+            if watermark is None or observed_at > watermark:
+                watermark = observed_at
+                events += self._advance(observed_at)
             change = observe(status)
             if change is not None:
                 events += self._record(change)
@@ -187,7 +189,8 @@ class Pipeline:
         self.changes += 1
         if self.lines is not None:
             self.lines.append(state_line(self._tags[change.device_id], change))
-        self.ledger.append("state", format_timestamp(change.since), state_body(change))
+        body = state_body(change)
+        self.ledger.append("state", body["since"], body)
         events = self.faults.on_change(change)
         for event in events:
             self._record_ticket(event)

@@ -66,7 +66,7 @@ class Spool:
         while start < len(lines):
             end = start + self._segment_lines - self._lines
             chunk = lines[start:end]
-            self._file.write("".join(line + "\n" for line in chunk).encode())
+            self._file.write(("\n".join(chunk) + "\n").encode())
             self._lines += len(chunk)
             start = end
             if self._lines >= self._segment_lines:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
+from typing import Any
 
 from agent.wire import Health, Reason, Status
 from slawatch.config.policy import Debounce
@@ -50,6 +52,9 @@ class _Tracker:
     sticky: dict[str, Reason] = field(default_factory=dict)
 
 
+_TRACKER_FIELDS = attrgetter(*_Tracker.__slots__)
+
+
 class StateMachine:
     def __init__(self, debounce: Debounce) -> None:
         self._down_after = debounce.down_after
@@ -57,6 +62,28 @@ class StateMachine:
         self._stale_after = debounce.stale_after
         self._devices: dict[str, _Tracker] = {}
         self.late = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Checkpoints pickle this every few seconds: each tracker goes as a plain tuple.
+
+        A slotted dataclass pickles through a generated Python ``__getstate__`` per
+        instance (96 ms for 20,000 devices); ``attrgetter`` reads them all in C.
+        """
+        state = dict(self.__dict__)
+        state["_devices"] = (
+            list(self._devices),
+            list(map(_TRACKER_FIELDS, self._devices.values())),
+        )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        devices = state.pop("_devices")
+        self.__dict__.update(state)
+        if isinstance(devices, dict):  # a checkpoint saved before trackers went as tuples
+            self._devices = devices
+            return
+        trackers = zip(*devices, strict=True)
+        self._devices = {device_id: _Tracker(*row) for device_id, row in trackers}
 
     def state_of(self, device_id: str) -> State:
         tracker = self._devices.get(device_id)
@@ -72,16 +99,20 @@ class StateMachine:
             self.late += 1  # out of order or duplicate: state only moves forward in time
             return None
         tracker.last_seen = observed_at
-        state, reason = self._effective(tracker, status.health, status.reason, status.checks)
+        health = status.health
+        if health is Health.UP and not tracker.sticky:
+            state, reason = State.UP, Reason.OK  # what _effective gives, without the call
+        else:
+            state, reason = self._effective(tracker, health, status.reason, status.checks)
+        if state is tracker.state and (state is not State.DEGRADED or reason is tracker.reason):
+            tracker.run_state, tracker.run_length = None, 0
+            return None
         if state is State.DOWN:
             needed = self._down_after
         elif tracker.state is State.DOWN:
             needed = self._up_after
         else:
             needed = 1  # UP, DEGRADED and leaving UNKNOWN take effect at once
-        if state is tracker.state and (state is not State.DEGRADED or reason is tracker.reason):
-            tracker.run_state, tracker.run_length = None, 0
-            return None
         if tracker.run_state is state and (state is State.DOWN or tracker.run_reason is reason):
             tracker.run_length += 1
         else:

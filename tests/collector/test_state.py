@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 from agent.wire import Health, Reason
 from collector.state import Change, State, StateMachine
 from slawatch.config.policy import Debounce
@@ -83,3 +85,25 @@ def test_a_failed_deep_check_keeps_the_camera_degraded_between_deep_cycles() -> 
     )
     assert observe(16, Health.UP, Reason.OK, liveness=Reason.OK) is State.DEGRADED
     assert observe(30, Health.UP, Reason.OK, liveness=Reason.OK, stream=Reason.OK) is State.UP
+
+
+def test_a_machine_restored_from_a_checkpoint_carries_on_mid_debounce() -> None:
+    machine = StateMachine(Debounce(down_after=3))
+    stream_gone = Reason.STREAM_UNAVAILABLE
+    feed(machine, ("CAM001", 0, *UP), ("CAM001", 1, *DOWN), ("CAM001", 2, *DOWN))
+    machine.observe(seen("CAM002", 0, Health.DEGRADED, stream_gone, {"stream": stream_gone}))
+    restored = pickle.loads(pickle.dumps(machine))  # what the collector's checkpoint does
+    changes = feed(restored, ("CAM001", 3, *DOWN), ("CAM002", 1, *UP))
+    assert [(c.device_id, c.state, c.since) for c in changes] == [("CAM001", State.DOWN, at(1))]
+    assert restored.state_of("CAM002") is State.DEGRADED  # its failed deep check still holds
+    assert feed(restored, ("CAM001", 3, *UP)) == []  # and a repeated time is still late
+    assert restored.late == 1
+
+
+def test_a_checkpoint_saved_by_an_earlier_version_still_restores() -> None:
+    machine = StateMachine(Debounce(down_after=3))
+    feed(machine, ("CAM001", 0, *UP), ("CAM001", 1, *DOWN))
+    earlier = StateMachine.__new__(StateMachine)  # trackers pickled as the objects themselves
+    earlier.__setstate__({**vars(machine), "_devices": dict(machine._devices)})
+    changes = feed(earlier, ("CAM001", 2, *DOWN), ("CAM001", 3, *DOWN))
+    assert [(c.state, c.since) for c in changes] == [(State.DOWN, at(1))]
