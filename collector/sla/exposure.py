@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -40,6 +40,11 @@ class Units:
     counted_to: Int64s  # min(period end, service end)
     # Units sharing the same maintenance windows, with those windows merged: (units, spans).
     maintenance: list[tuple[npt.NDArray[np.bool_], list[tuple[int, int]]]]
+    position: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Each unit's index by its id, built once: sets, set members and tickets look it up.
+        object.__setattr__(self, "position", {unit_id: n for n, unit_id in enumerate(self.ids)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +142,8 @@ def device_units(inventory: Inventory, policy: Policy, period: Period) -> Units:
 
 def set_units(inventory: Inventory, policy: Policy, period: Period, devices: Units) -> Units:
     """A set counts while its host is in service; a window on the host or the set covers it."""
-    position = {device_id: n for n, device_id in enumerate(devices.ids)}
     by_id = {device.id: device for device in inventory.devices}
-    hosts = [position[door_set.host] for door_set in inventory.sets]
+    hosts = [devices.position[door_set.host] for door_set in inventory.sets]
     windows = policy.maintenance_windows
     applies = []
     for door_set in inventory.sets:
@@ -213,7 +217,7 @@ def device_timeline(line: LedgerTimeline, units: Units) -> Timeline:
 
 def set_members(inventory: Inventory, devices: Units) -> Int64s:
     """Per set, its host's and cameras' positions among ``devices``; -1 pads short sets."""
-    position = {device_id: n for n, device_id in enumerate(devices.ids)}
+    position = devices.position
     sets = inventory.sets
     width = max((len(s.cameras) for s in sets), default=0)
     members = np.full((len(sets), 1 + width), -1, dtype=np.int64)

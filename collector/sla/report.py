@@ -139,7 +139,7 @@ class Report:
             for scope in (self.devices, self.sets)
         }
         judged = tickets()
-        position = {device_id: n for n, device_id in enumerate(devices.ids)}
+        position = devices.position
         at = np.array([position.get(d, -1) for d in judged.devices] or [-1], dtype=np.int64)
         found = at[judged.pair_device]
         # A fault is nobody's to repair unless one of its devices was in service (in the
