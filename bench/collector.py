@@ -46,6 +46,7 @@ from slawatch.config.writer import write_inventory
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 7, 1, tzinfo=UTC)
 BATCH = 1000
+TOPIC = "slawatch/v1/s1/edge-1/status"
 
 
 async def until(condition: Callable[[], bool], step: float, seconds: float = 1800) -> None:
@@ -81,6 +82,22 @@ def cycles(devices: list[str], count: int) -> Iterator[tuple[int, list[str]]]:
         yield cycle, [status_json(d, moment, is_down(i, cycle)) for i, d in enumerate(devices)]
 
 
+def payloads(devices: list[str], count: int) -> list[list[str]]:
+    """Each cycle's MQTT payloads: batches of ``BATCH`` statuses from one agent."""
+    built: list[list[str]] = []
+    seq = 0
+    for _, statuses in cycles(devices, count):
+        built.append([])
+        for start in range(0, len(statuses), BATCH):
+            body = ",".join(statuses[start : start + BATCH])
+            built[-1].append(
+                f'{{"v":1,"agent_id":"edge-1","site":"s1","seq":{seq},'
+                f'"sent_at":"2026-07-01T00:00:00.000Z","statuses":[{body}]}}'
+            )
+            seq += 1
+    return built
+
+
 def publish(port: int, devices_file: Path, count: int) -> None:
     """Runs in its own process: the agents' side, not measured.
 
@@ -88,25 +105,13 @@ def publish(port: int, devices_file: Path, count: int) -> None:
     publisher still formatting statuses while the collector works would charge the
     collector for the contention (the agents run on other machines in a deployment).
     """
-    devices = devices_file.read_text(encoding="utf-8").split()
-    payloads: list[list[str]] = []
-    seq = 0
-    for _, statuses in cycles(devices, count):
-        payloads.append([])
-        for start in range(0, len(statuses), BATCH):
-            body = ",".join(statuses[start : start + BATCH])
-            payloads[-1].append(
-                f'{{"v":1,"agent_id":"edge-1","site":"s1","seq":{seq},'
-                f'"sent_at":"2026-07-01T00:00:00.000Z","statuses":[{body}]}}'
-            )
-            seq += 1
+    built = payloads(devices_file.read_text(encoding="utf-8").split(), count)
 
     async def main() -> None:
         async with aiomqtt.Client("127.0.0.1", port, max_inflight_messages=64) as client:
             client.pending_calls_threshold = 1000
-            for cycle in payloads:
-                topic = "slawatch/v1/s1/edge-1/status"
-                await asyncio.gather(*(client.publish(topic, body, qos=1) for body in cycle))
+            for cycle in built:
+                await asyncio.gather(*(client.publish(TOPIC, body, qos=1) for body in cycle))
 
     asyncio.run(main())
 
