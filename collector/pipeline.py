@@ -124,6 +124,7 @@ class Pipeline:
         # Locals: this loop runs for every status the collector takes.
         lines, known, tags, agent_of = self.lines, self._known, self._tags, self._agent_of
         observe, watermark = self.states.observe, self.watermark
+        switch, down = DeviceKind.SWITCH, Health.DOWN
         for status in statuses:
             device_id = status.device_id
             kind = known.get(device_id)
@@ -137,7 +138,7 @@ class Pipeline:
             if agent_of.get(device_id) != agent_id:
                 agent_of[device_id] = agent_id
                 self._devices_of.setdefault(agent_id, set()).add(device_id)
-            if kind is DeviceKind.SWITCH and status.health is not Health.DOWN:
+            if kind is switch and status.health is not down:
                 self.faults.note_ports(device_id, status.checks)
             # Time moves first: a device silent past stale_after is unknown from then on,
             # even when this observation is its own return. Only a later time moves it.

@@ -53,6 +53,8 @@ class _Tracker:
 
 
 _TRACKER_FIELDS = attrgetter(*_Tracker.__slots__)
+# Read for every observation: module names, not class attribute lookups.
+_HEALTH_UP, _UP, _OK = Health.UP, State.UP, Reason.OK
 
 
 class StateMachine:
@@ -100,8 +102,11 @@ class StateMachine:
             return None
         tracker.last_seen = observed_at
         health = status.health
-        if health is Health.UP and not tracker.sticky:
-            state, reason = State.UP, Reason.OK  # what _effective gives, without the call
+        if health is _HEALTH_UP and not tracker.sticky:
+            if tracker.state is _UP:  # still up: the common case, nothing to decide
+                tracker.run_state, tracker.run_length = None, 0
+                return None
+            state, reason = _UP, _OK  # what _effective gives, without the call
         else:
             state, reason = self._effective(tracker, health, status.reason, status.checks)
         if state is tracker.state and (state is not State.DEGRADED or reason is tracker.reason):
