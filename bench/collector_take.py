@@ -65,11 +65,10 @@ def main() -> None:
         collector = Collector(settings, inventory, load_config(policy_file, Policy))
         heap.settle()  # as `slawatch-collector run` does
         devices = [device.id for device in inventory.devices][: args.devices]
+        bodies = [body for cycle in payloads(devices, args.cycles)[: args.take] for body in cycle]
         messages = [
             aiomqtt.Message(TOPIC, body.encode(), 1, False, n, None)
-            for n, body in enumerate(
-                body for cycle in payloads(devices, args.cycles)[: args.take] for body in cycle
-            )
+            for n, body in enumerate(bodies)
         ]
         started = cpu_seconds()
         for first in range(0, len(messages), 4):

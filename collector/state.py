@@ -54,7 +54,7 @@ class _Tracker:
 
 _TRACKER_FIELDS = attrgetter(*_Tracker.__slots__)
 # Read for every observation: module names, not class attribute lookups.
-_HEALTH_UP, _UP, _OK = Health.UP, State.UP, Reason.OK
+_HEALTH_UP, _UP, _DEGRADED, _OK = Health.UP, State.UP, State.DEGRADED, Reason.OK
 
 
 class StateMachine:
@@ -103,13 +103,10 @@ class StateMachine:
         tracker.last_seen = observed_at
         health = status.health
         if health is _HEALTH_UP and not tracker.sticky:
-            if tracker.state is _UP:  # still up: the common case, nothing to decide
-                tracker.run_state, tracker.run_length = None, 0
-                return None
             state, reason = _UP, _OK  # what _effective gives, without the call
         else:
             state, reason = self._effective(tracker, health, status.reason, status.checks)
-        if state is tracker.state and (state is not State.DEGRADED or reason is tracker.reason):
+        if state is tracker.state and (state is not _DEGRADED or reason is tracker.reason):
             tracker.run_state, tracker.run_length = None, 0
             return None
         if state is State.DOWN:
