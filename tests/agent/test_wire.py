@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -72,7 +73,7 @@ def test_a_batch_survives_the_round_trip(batch: Batch) -> None:
 
 @given(statuses(), ids)
 def test_an_observation_survives_the_jsonl_round_trip(status: Status, agent_id: str) -> None:
-    observation = Observation(agent_id=agent_id, **dict(status))
+    observation = Observation(agent_id=agent_id, **asdict(status))
     line = encode_observation(observation)
     assert "\n" not in line
     assert decode_observation(line) == observation
