@@ -8,7 +8,8 @@ collector runs in this process: MQTT ingest with manual acknowledgement, state m
 fault tickets, alerts, hash-chained SQLite ledger with its journal, line protocol to the
 spool and on to a local VictoriaMetrics over InfluxDB's v2 write API. Statuses taken
 divided by the CPU seconds this process used (every thread) is statuses/s per core;
-the clock stops once the last point is stored.
+the clock starts when the publisher has built its payloads and is told to send (the
+first message is taken inside it) and stops once the last point is stored.
 Replay phase: ``slawatch-collector replay``'s code path over a JSONL file of
 ``--replay`` observations, timed from the first line read to the verified ledger.
 """
@@ -106,6 +107,8 @@ def publish(port: int, devices_file: Path, count: int) -> None:
     collector for the contention (the agents run on other machines in a deployment).
     """
     built = payloads(devices_file.read_text(encoding="utf-8").split(), count)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the measuring side starts its clock, then says go
 
     async def main() -> None:
         async with aiomqtt.Client("127.0.0.1", port, max_inflight_messages=64) as client:
@@ -167,9 +170,13 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
             str(broker.port),
             str(folder / "devices.txt"),
             str(count),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
-        await until(lambda: collector.counters.statuses > 0, 0.001)
+        assert publisher.stdin is not None and publisher.stdout is not None
+        await publisher.stdout.readline()  # every payload built
         cpu_start = cpu_seconds()
+        publisher.stdin.write(b"go\n")
         await until(lambda: collector.counters.statuses >= expected and collector.spool.empty, 0.01)
         cpu = cpu_seconds() - cpu_start
         await publisher.wait()
