@@ -173,7 +173,8 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
-        assert publisher.stdin is not None and publisher.stdout is not None
+        assert publisher.stdin is not None
+        assert publisher.stdout is not None
         await publisher.stdout.readline()  # every payload built
         cpu_start = cpu_seconds()
         publisher.stdin.write(b"go\n")

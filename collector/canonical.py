@@ -1,15 +1,23 @@
-"""Canonical JSON: one text per value, so hashes and byte comparisons mean something."""
+"""Canonical JSON: one text per value, so hashes and byte comparisons mean something.
+
+The text is what ``json.dumps(body, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` writes, which is how every ledger so far was hashed; orjson writes
+the same bytes ~12× faster (0.44 µs against 5.2 µs for a state row, and every state
+change and ticket event writes one). They agree on what ledger rows hold (text,
+integers within 64 bits, booleans, null, lists and objects with text keys);
+``tests/collector/test_canonical.py`` holds them to it. They would differ on floats
+(``1e16`` against ``1e+16``), which no row carries.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from typing import Any
 
-# One encoder for every ledger row: ``json.dumps`` with options builds a new one per call.
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+import orjson
+
+_OPTIONS = orjson.OPT_SORT_KEYS
 
 
-def canonical(body: Mapping[str, Any]) -> str:
+def canonical(body: dict[str, Any]) -> str:
     """Sorted keys, no spaces, UTF-8 text as is."""
-    return _ENCODER.encode(body)
+    return orjson.dumps(body, option=_OPTIONS).decode()

@@ -206,7 +206,7 @@ def _optional_ms(timestamp: str | None) -> int | None:
     return None if timestamp is None else epoch_ms(timestamp)
 
 
-def ticket_columns(ticket: Mapping[str, Any], at_ms: int, detected_ms: int) -> tuple[Any, ...]:
+def ticket_columns(ticket: dict[str, Any], at_ms: int, detected_ms: int) -> tuple[Any, ...]:
     """A row of projection_ticket_now: the ticket's times in epoch ms, and its canonical JSON."""
     return (
         detected_ms,

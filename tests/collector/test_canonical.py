@@ -1,0 +1,43 @@
+"""Canonical JSON: the ledger's hashes stay what they were when the encoder changed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.canonical import canonical
+
+# What ledger rows hold: text (any Unicode a name or a device id may carry, control
+# characters included), 64-bit integers, booleans, null, lists and objects.
+scalars = (
+    st.text() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.booleans() | st.none()
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def standard_library(body: dict[str, Any]) -> str:
+    """How ledgers were hashed before orjson."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@given(st.dictionaries(st.text(), values, max_size=8))
+def test_any_row_body_is_written_as_the_standard_library_wrote_it(body: dict[str, Any]) -> None:
+    assert canonical(body) == standard_library(body)
+
+
+def test_a_ticket_row_with_an_operators_name_keeps_its_bytes() -> None:
+    body = {
+        "event": "acknowledged",
+        "detail": '值班员\t"王"\n\x1f\u2028',
+        "ticket": {"id": "T-1", "device_ids": ["CAM-1", "CAM-2"], "backup_fiber": False},
+        "merged_into": None,
+    }
+    assert canonical(body) == standard_library(body)
+    assert canonical(body).startswith('{"detail":"值班员\\t\\"王\\"\\n\\u001f\u2028","event"')
