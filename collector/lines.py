@@ -75,8 +75,8 @@ def status_line(tags: str, status: Status) -> str:
 def state_line(tags: str, change: Change) -> str:
     delay = (change.confirmed_at - change.since).total_seconds()
     return (
-        f"device_state{tags},previous={change.previous.value},reason={change.reason.value},"
-        f"state={change.state.value} detection_delay_s={number(delay)},"
+        f"device_state{tags},previous={change.previous},reason={change.reason},"
+        f"state={change.state} detection_delay_s={number(delay)},"
         f"state_code={STATE_CODE[change.state]} {millis(change.since)}"
     )
 

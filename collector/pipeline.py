@@ -31,21 +31,26 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def state_body(change: Change) -> dict[str, Any]:
+    # Enum members go in as they are: a StrEnum is its text to every reader and encoder,
+    # and ``.value`` is a Python-level property. A device leaving UNKNOWN is confirmed by
+    # the observation that starts its state: one timestamp, formatted once.
+    since = format_timestamp(change.since)
+    confirmed = change.confirmed_at
     return {
         "device_id": change.device_id,
-        "state": change.state.value,
-        "reason": change.reason.value,
-        "since": format_timestamp(change.since),
-        "confirmed_at": format_timestamp(change.confirmed_at),
-        "previous": change.previous.value,
+        "state": change.state,
+        "reason": change.reason,
+        "since": since,
+        "confirmed_at": since if confirmed is change.since else format_timestamp(confirmed),
+        "previous": change.previous,
     }
 
 
 def ticket_body(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id,
-        "fault_class": ticket.fault_class.value,
-        "reason": ticket.reason.value,
+        "fault_class": ticket.fault_class,
+        "reason": ticket.reason,
         "link": ticket.link,
         "backup_fiber": ticket.backup_fiber,
         "device_ids": list(ticket.device_ids),
@@ -61,7 +66,7 @@ def ticket_body(ticket: Ticket) -> dict[str, Any]:
 
 
 def alert_body(alert: Alert) -> dict[str, Any]:
-    return {"alert": alert.kind.value, "ticket": ticket_body(alert.ticket)}
+    return {"alert": alert.kind, "ticket": ticket_body(alert.ticket)}
 
 
 @dataclass
@@ -200,7 +205,7 @@ class Pipeline:
         return events
 
     def _record_ticket(self, event: TicketEvent) -> None:
-        body = {"event": event.kind.value, "ticket": ticket_body(event.ticket)}
+        body = {"event": event.kind, "ticket": ticket_body(event.ticket)}
         if event.device_id is not None:
             body["device_id"] = event.device_id
         if event.detail is not None:
