@@ -130,6 +130,9 @@ class MqttAlerts:
                 log.debug("alert connection was already gone")
 
 
+ROUND = 100  # alerts read, sent and marked delivered together
+
+
 class Notifier:
     def __init__(self, ledger: Ledger, *, retry_s: float = 1.0) -> None:
         self._ledger = ledger
@@ -161,19 +164,25 @@ class Notifier:
     async def _deliver_forever(self, name: str, send: Send) -> None:
         db = self._ledger.connection
         backoff = self._retry_s
+        (delivered,) = db.execute("SELECT seq FROM delivery WHERE sink = ?", (name,)).fetchone()
+        # Rows up to ``examined`` hold no alert left to send. Kept apart from the delivered
+        # mark, which is only written when an alert goes out: otherwise every wake (one per
+        # ingest commit) scanned every state row written since the last alert.
+        examined = delivered
         while True:
             raise_if_cancelled()
-            (mark,) = db.execute("SELECT seq FROM delivery WHERE sink = ?", (name,)).fetchone()
+            head = self._ledger.next_seq - 1  # committed: no transaction spans an await
             rows = db.execute(
                 "SELECT seq, at, body FROM ledger WHERE seq > ? AND kind = 'alert' ORDER BY seq "
-                "LIMIT 100",
-                (mark,),
+                "LIMIT ?",
+                (examined, ROUND),
             ).fetchall()
             if not rows:
+                examined = head
                 self._wake.clear()
                 await wait_event(self._wake, 1.0)
                 continue
-            done = mark
+            done = examined
             for seq, at, body in rows:
                 try:
                     await send({"at": at, **json.loads(body)})
@@ -189,7 +198,9 @@ class Notifier:
                     self.delivered[name] += 1
                 backoff = self._retry_s
                 done = seq
-            # One commit per round of up to 100 alerts, not one per alert (each is a WAL
+            # One commit per round of up to ROUND alerts, not one per alert (each is a WAL
             # commit): after a crash, at most that round goes out again.
-            if done != mark:
+            if done != delivered:
                 db.execute("UPDATE delivery SET seq = ? WHERE sink = ?", (done, name))
+                delivered = done
+            examined = head if done == rows[-1][0] and len(rows) < ROUND else done

@@ -38,9 +38,11 @@ class Spool:
         self._max_bytes = max_bytes
         self._segment_lines = segment_lines
         self._clock = clock
-        sealed = self.sealed()
-        self._next = int(sealed[-1].stem) + 1 if sealed else 0
-        self._bytes = sum(path.stat().st_size for path in sealed)
+        # The spool is its folder's only writer: the sealed segments are listed once here
+        # and kept in order in memory (the writer asks for them on every round).
+        self._sealed = sorted(path for path in folder.glob("*.lp") if path.name != OPEN_SEGMENT)
+        self._next = int(self._sealed[-1].stem) + 1 if self._sealed else 0
+        self._bytes = sum(path.stat().st_size for path in self._sealed)
         self.dropped_segments = 0
         self._recover_open_segment()
         self._file = (folder / OPEN_SEGMENT).open("ab")
@@ -94,13 +96,14 @@ class Spool:
     def _seal_file(self, path: Path) -> None:
         target = self.folder / f"{self._next:012d}.lp"
         path.rename(target)
+        self._sealed.append(target)
         self._next += 1
         self._bytes += target.stat().st_size
         while self._bytes > self._max_bytes:
-            oldest = self.sealed()[0]
+            oldest = self._sealed[0]
             if oldest == target:
                 break
-            self._bytes -= oldest.stat().st_size
+            self._forget(oldest)
             oldest.unlink()
             self.dropped_segments += 1
             log.error(
@@ -110,19 +113,24 @@ class Spool:
     @property
     def empty(self) -> bool:
         """Nothing left to send: every line appended so far has been stored (or dropped)."""
-        return self._lines == 0 and not self.sealed()
+        return self._lines == 0 and not self._sealed
 
     def sealed(self) -> list[Path]:
-        return sorted(path for path in self.folder.glob("*.lp") if path.name != OPEN_SEGMENT)
+        """Oldest first."""
+        return list(self._sealed)
 
     def remove(self, segment: Path) -> None:
-        self._bytes -= segment.stat().st_size
+        self._forget(segment)
         segment.unlink()
 
     def reject(self, segment: Path, reason: str) -> None:
-        self._bytes -= segment.stat().st_size
+        self._forget(segment)
         segment.rename(self.rejected / segment.name)
         (self.rejected / f"{segment.name}.reason").write_text(reason + "\n", encoding="utf-8")
+
+    def _forget(self, segment: Path) -> None:
+        self._sealed.remove(segment)
+        self._bytes -= segment.stat().st_size
 
     def close(self) -> None:
         self.sync()
