@@ -50,9 +50,15 @@ BATCH = 1000
 TOPIC = "slawatch/v1/s1/edge-1/status"
 
 
-async def until(condition: Callable[[], bool], step: float, seconds: float = 1800) -> None:
+async def until(
+    condition: Callable[[], bool], step: float, running: asyncio.Task[None], seconds: float = 1800
+) -> None:
+    """Wait for ``condition``; a collector that died (a bug raised in it) ends the bench."""
     deadline = time.monotonic() + seconds
     while not condition():
+        if running.done():
+            running.result()
+            raise RuntimeError("the collector stopped")
         if time.monotonic() > deadline:
             raise TimeoutError("the collector stopped making progress")
         await asyncio.sleep(step)
@@ -161,7 +167,7 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
         ids = [device.id for device in inventory.devices][:devices]
         (folder / "devices.txt").write_text("\n".join(ids), encoding="utf-8")
         task = asyncio.create_task(collector.run())
-        await until(lambda: collector.ingest.connected, 0.05)
+        await until(lambda: collector.ingest.connected, 0.05, task)
         expected = len(ids) * count
         publisher = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -178,7 +184,9 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
         await publisher.stdout.readline()  # every payload built
         cpu_start = cpu_seconds()
         publisher.stdin.write(b"go\n")
-        await until(lambda: collector.counters.statuses >= expected and collector.spool.empty, 0.01)
+        await until(
+            lambda: collector.counters.statuses >= expected and collector.spool.empty, 0.01, task
+        )
         cpu = cpu_seconds() - cpu_start
         await publisher.wait()
         task.cancel()
