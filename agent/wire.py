@@ -21,13 +21,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
     StringConstraints,
     TypeAdapter,
     ValidationError,
 )
 from pydantic.dataclasses import dataclass
+from pydantic_core import CoreSchema, core_schema
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
@@ -74,11 +75,9 @@ class Reason(StrEnum):
 def _utc_ms(value: object) -> datetime:
     """Any aware time, as UTC cut to whole milliseconds.
 
-    Runs for every status the collector takes. The wire's own form
-    (``2026-07-01T02:00:00.250Z``) is read by ``datetime.fromisoformat``, which gives
-    ``datetime.UTC`` itself, and comes back untouched: pydantic's own datetime parsing
-    gives a zone object of its own that every later comparison pays for, and converting
-    it cost 2.5 µs per status, half of decoding one.
+    Parsed with ``datetime.fromisoformat``, which gives ``datetime.UTC`` itself for ``Z``:
+    pydantic's own datetime parsing gives a zone object of its own that every later
+    comparison pays for (converting it cost 2.5 µs a status, half of decoding one).
     """
     if isinstance(value, str):
         try:
@@ -107,9 +106,35 @@ def format_timestamp(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-Timestamp = Annotated[
-    datetime, PlainValidator(_utc_ms), PlainSerializer(format_timestamp, return_type=str)
-]
+# The form agents send (``2026-07-01T02:00:00.250Z``): already UTC at whole milliseconds.
+_WIRE_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+_AS_SENT, _ANY_FORM = "as-sent", "any-form"
+
+
+def _timestamp_schema(_source: object, _handler: GetCoreSchemaHandler) -> CoreSchema:
+    """A timestamp in the wire's form is matched and parsed in C (``fromisoformat`` gives
+    ``datetime.UTC`` for ``Z``); any other input goes through ``_utc_ms``.
+
+    The collector decodes every status's ``observed_at``: calling into Python for each
+    cost 0.35 µs of the 2.45 µs that decoding a status takes. Only ``_utc_ms``'s verdict
+    names what is wrong with a bad timestamp (``_decode`` drops the first branch's).
+    """
+    as_sent = core_schema.chain_schema(
+        [
+            core_schema.str_schema(pattern=_WIRE_FORM),
+            core_schema.no_info_plain_validator_function(datetime.fromisoformat),
+        ]
+    )
+    return core_schema.union_schema(
+        [(as_sent, _AS_SENT), (core_schema.no_info_plain_validator_function(_utc_ms), _ANY_FORM)],
+        mode="left_to_right",
+        serialization=core_schema.plain_serializer_function_ser_schema(
+            format_timestamp, return_schema=core_schema.str_schema()
+        ),
+    )
+
+
+Timestamp = Annotated[datetime, GetPydanticSchema(_timestamp_schema)]
 WireId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -217,11 +242,12 @@ def _decode(adapter: TypeAdapter[_T], payload: bytes | str, limit: int) -> _T:
     try:
         return adapter.validate_json(payload)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
+        first = next(e for e in exc.errors(include_url=False) if e["loc"][-1:] != (_AS_SENT,))
+        loc = first["loc"][:-1] if first["loc"][-1:] == (_ANY_FORM,) else first["loc"]
         message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "literal_error" and first["loc"] == ("v",):
+        if first["type"] == "literal_error" and loc == ("v",):
             message = f"unsupported schema version (this build reads {SCHEMA_VERSION})"
-        field = "(payload)" if first["type"] == "json_invalid" else _field_name(first["loc"])
+        field = "(payload)" if first["type"] == "json_invalid" else _field_name(loc)
         raise WireError(field, message) from None
 
 

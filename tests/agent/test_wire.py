@@ -130,6 +130,15 @@ def test_a_known_payload_decodes_to_event_time_in_utc() -> None:
     assert b'"observed_at":"2026-07-01T02:00:00.250Z"' in encode_batch(batch)
 
 
+def test_a_received_local_time_is_converted_to_utc_and_cut_to_milliseconds() -> None:
+    local = {**sample_batch()["statuses"][0], "observed_at": "2026-07-01T10:00:00.123456+08:00"}  # type: ignore[index]
+    [status] = decode_batch(json.dumps(sample_batch(statuses=[local]))).statuses
+    assert status.observed_at == datetime(2026, 7, 1, 2, 0, 0, 123_000, tzinfo=UTC)
+    assert status.observed_at.tzinfo is UTC
+    as_sent = decode_batch(json.dumps(sample_batch())).statuses[0].observed_at
+    assert as_sent.tzinfo is UTC  # the wire's own form: the same zone object, no conversion
+
+
 def test_local_time_is_converted_to_utc_and_cut_to_milliseconds() -> None:
     shanghai = timezone(timedelta(hours=8))
     status = Status(
@@ -164,6 +173,20 @@ def test_local_time_is_converted_to_utc_and_cut_to_milliseconds() -> None:
             sample_batch(statuses=[{**sample_batch()["statuses"][0], "observed_at": "yesterday"}]),  # type: ignore[index]
             "statuses[0].observed_at",
             "expected an ISO 8601 timestamp",
+        ),
+        (
+            sample_batch(
+                statuses=[
+                    {**sample_batch()["statuses"][0], "observed_at": "2026-02-30T02:00:00.000Z"}  # type: ignore[index]
+                ]
+            ),
+            "statuses[0].observed_at",
+            "expected an ISO 8601 timestamp",
+        ),
+        (
+            sample_batch(sent_at="2026-07-01 02:00"),
+            "sent_at",
+            "time zone",
         ),
         (
             sample_batch(statuses=[{**sample_batch()["statuses"][0], "observed_at": 1782864000}]),  # type: ignore[index]
