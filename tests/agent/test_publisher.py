@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiomqtt
 import pytest
@@ -18,7 +15,7 @@ from agent.publisher import Publisher
 from agent.wire import Batch, Health, Reason, Status, decode_alive, decode_batch
 from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
-from tests.conftest import wait_for
+from tests.conftest import in_background, wait_for
 
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
@@ -50,17 +47,6 @@ async def subscribe_forever(port: int, collected: Collected) -> None:
             await asyncio.sleep(0.2)
 
 
-@contextlib.asynccontextmanager
-async def running(coroutine: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.ensure_future(coroutine)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def status(n: int) -> Status:
     return Status(
         device_id=f"CAM{n % 7:06d}",
@@ -80,7 +66,7 @@ async def test_a_broker_outage_loses_nothing_and_keeps_order(
     writer = BatchWriter(
         outbox, site="demo", agent_id="edge-01", on_written=publisher.wake, max_statuses=10
     )
-    async with running(subscribe_forever(broker.port, collected)):
+    async with in_background(subscribe_forever(broker.port, collected)):
         await asyncio.sleep(0.3)
         publisher.start()
         try:

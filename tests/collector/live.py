@@ -20,7 +20,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
 from tests.collector.conftest import write_district
-from tests.conftest import REPO
+from tests.conftest import REPO, in_background
 
 API_TOKEN = "test-api-token"
 SITE = "d1"
@@ -72,12 +72,10 @@ def load_collector(settings_file: Path) -> Collector:
 
 @asynccontextmanager
 async def running(collector: Collector) -> AsyncIterator[Collector]:
-    task = asyncio.create_task(collector.run())
     try:
-        yield collector
+        async with in_background(collector.run()):
+            yield collector
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         collector.close()
 
 

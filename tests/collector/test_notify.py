@@ -17,7 +17,7 @@ import pytest
 
 from collector.ledger import Ledger
 from collector.notify import ROUND, Notifier
-from tests.conftest import wait_for
+from tests.conftest import in_background, wait_for
 
 MOMENT = "2026-07-01T00:00:00.000Z"
 STATE_ROW = {"state": "up", "reason": "ok", "since": MOMENT, "confirmed_at": MOMENT}
@@ -52,12 +52,8 @@ def write(ledger: Ledger, *rows: tuple[str, str]) -> None:
 async def delivering(ledger: Ledger, sink: Sink, in_order: bool) -> AsyncIterator[Notifier]:
     notifier = Notifier(ledger, retry_s=0.05)
     notifier.add("sink", sink.send, in_order=in_order)
-    task = asyncio.create_task(notifier.run())
-    try:
+    async with in_background(notifier.run()):
         yield notifier
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 # A sink that keeps the order of sends in flight together (MQTT) gets a round at once.
