@@ -112,22 +112,28 @@ _AS_SENT, _ANY_FORM = "as-sent", "any-form"
 
 
 def _timestamp_schema(_source: object, _handler: GetCoreSchemaHandler) -> CoreSchema:
-    """A timestamp in the wire's form is matched and parsed in C (``fromisoformat`` gives
-    ``datetime.UTC`` for ``Z``); any other input goes through ``_utc_ms``.
+    """In JSON, a timestamp in the wire's form is matched and parsed in C
+    (``fromisoformat`` gives ``datetime.UTC`` for ``Z``); any other input goes through
+    ``_utc_ms``, and so does every Python value (an agent's own ``datetime``).
 
     The collector decodes every status's ``observed_at``: calling into Python for each
     cost 0.35 µs of the 2.45 µs that decoding a status takes. Only ``_utc_ms``'s verdict
-    names what is wrong with a bad timestamp (``_decode`` drops the first branch's).
+    names what is wrong with a bad timestamp (``_decode`` drops the first branch's). A
+    Python value skips the wire-form branch: its failing costs an error object (building
+    a validated ``Status`` took 8 µs through it).
     """
+    any_form = core_schema.no_info_plain_validator_function(_utc_ms)
     as_sent = core_schema.chain_schema(
         [
             core_schema.str_schema(pattern=_WIRE_FORM),
             core_schema.no_info_plain_validator_function(datetime.fromisoformat),
         ]
     )
-    return core_schema.union_schema(
-        [(as_sent, _AS_SENT), (core_schema.no_info_plain_validator_function(_utc_ms), _ANY_FORM)],
-        mode="left_to_right",
+    return core_schema.json_or_python_schema(
+        json_schema=core_schema.union_schema(
+            [(as_sent, _AS_SENT), (any_form, _ANY_FORM)], mode="left_to_right"
+        ),
+        python_schema=any_form,
         serialization=core_schema.plain_serializer_function_ser_schema(
             format_timestamp, return_schema=core_schema.str_schema()
         ),
