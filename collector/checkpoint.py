@@ -9,6 +9,12 @@ rows already in the ledger (the hash chain proves it), so a restart neither lose
 acknowledged input nor duplicates a ticket, and debounce runs in progress survive too.
 The pickle is this collector's own file, written by this code; it is never read from
 anywhere else.
+
+A batch is journaled zlib-compressed (ISA-L, level 1): a raw payload is ~130 bytes a
+status, and writing it through SQLite's WAL and into the file cost 0.85 µs a status, 7%
+of taking one; compressing costs 0.04 µs for a ratio of ~9:1 (payloads with varying
+metrics and times; 41:1 on the bench's). Journals written raw by earlier versions (kind
+``batch``) still restore.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ import logging
 import pickle
 from datetime import datetime
 
+from isal import isal_zlib
+
 from agent.wire import decode_batch
 from collector.ledger import Ledger
 from collector.pipeline import Memory, Pipeline
 
 log = logging.getLogger(__name__)
+
+BATCH, RAW_BATCH = "batch.zlib", "batch"
 
 
 class Checkpoint:
@@ -41,7 +51,7 @@ class Checkpoint:
         self._journaled = int(db.execute("SELECT count(*) FROM journal").fetchone()[0])
 
     def batch(self, agent_id: str, payload: bytes) -> None:
-        self._journal("batch", agent_id, payload)
+        self._journal(BATCH, agent_id, isal_zlib.compress(payload, 1))
 
     def acknowledgement(self, ticket_id: str, by: str, at: datetime) -> None:
         body = {"ticket_id": ticket_id, "by": by, "at": at.isoformat()}
@@ -84,7 +94,9 @@ class Checkpoint:
         inputs = db.execute("SELECT kind, agent_id, data FROM journal ORDER BY id").fetchall()
         with self._ledger.verifying(seq, prev):
             for kind, agent_id, data in inputs:
-                if kind == "batch":
+                if kind == BATCH:
+                    pipeline.take(agent_id, decode_batch(isal_zlib.decompress(data)).statuses)
+                elif kind == RAW_BATCH:
                     pipeline.take(agent_id, decode_batch(data).statuses)
                 elif kind == "ack":
                     body = json.loads(data)

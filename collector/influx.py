@@ -14,11 +14,11 @@ import logging
 from pathlib import Path
 
 import aiohttp
-from isal import igzip
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from influxdb_client.service.write_service import WriteService
+from isal import igzip
 
 from collector.spool import Spool
 from slawatch.aio import raise_if_cancelled
