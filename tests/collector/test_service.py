@@ -210,6 +210,23 @@ async def test_a_dead_agent_leaves_its_devices_unknown_not_down(
         assert not list(collector.pipeline.faults.open_tickets())
 
 
+async def test_a_camera_handed_over_to_another_agent_is_not_lost_with_the_first(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    first, second = FakeAgent(broker.port), FakeAgent(broker.port, agent_id="edge-2")
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await first.publish(*(first.batch(minute_of(m)) for m in range(2)))
+        await wait_for(lambda: collector.counters.batches == 2)
+        handed_over = [s for s in minute_of(2) if s.device_id == "CAM001"]
+        await second.publish(second.batch(handed_over))
+        await wait_for(lambda: collector.counters.batches == 3)
+        await first.die()
+        await wait_for(lambda: collector.counters.agents_lost == 1)
+        assert collector.pipeline.states.state_of("CAM001") is State.UP
+        assert collector.pipeline.states.state_of("CAM002") is State.UNKNOWN
+
+
 async def test_a_dead_link_is_one_network_ticket_with_one_alert_per_sink_and_escalates(
     tmp_path: Path,
     broker: Mosquitto,
