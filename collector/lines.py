@@ -59,17 +59,21 @@ def number(value: float) -> str:
     return repr(value).removesuffix(".0")
 
 
-def status_line(tags: str, status: Status) -> str:
+def status_prefix(tags: str, health: Health, reason: Reason) -> str:
+    """What a device's status lines share while its health and reason stay the same (the
+    pipeline keeps it per device: most statuses repeat their device's last ones)."""
+    health_tag, health_field = _HEALTH_TEXT[health]
+    return f"device_status{tags}{health_tag}{_REASON_TAG[reason]}{health_field}"
+
+
+def status_line(prefix: str, status: Status) -> str:
+    """``prefix`` is ``status_prefix`` of the status's own tags, health and reason."""
     # ``number`` and ``millis`` written out in place, and a loop rather than a list
     # comprehension (a function call of its own before Python 3.12): one or two metrics.
-    health_tag, health_field = _HEALTH_TEXT[status.health]
     fields = ""
     for name, value in status.metrics.items():
         fields += f",{name}={repr(value).removesuffix('.0')}"
-    return (
-        f"device_status{tags}{health_tag}{_REASON_TAG[status.reason]}{health_field}{fields} "
-        f"{round(status.observed_at.timestamp() * 1000)}"
-    )
+    return f"{prefix}{fields} {round(status.observed_at.timestamp() * 1000)}"
 
 
 def state_line(tags: str, change: Change) -> str:

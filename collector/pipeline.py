@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.wire import Health, Observation, Status, format_timestamp
+from agent.wire import Health, Observation, Reason, Status, format_timestamp
 from collector.alerts import Alert, Alerter
 from collector.faults import FaultTracker, Ticket, TicketEvent
 from collector.ledger import Ledger
-from collector.lines import device_tags, fault_line, state_line, status_line, unknown_device_tags
+from collector.lines import (
+    device_tags,
+    fault_line,
+    state_line,
+    status_line,
+    status_prefix,
+    unknown_device_tags,
+)
 from collector.state import Change, StateMachine
 from slawatch.config.inventory import DeviceKind, Inventory
 from slawatch.config.policy import Policy
@@ -81,6 +88,10 @@ class _Device:
     kind: DeviceKind
     tags: str
     agent_id: str | None = None
+    # The start of its status lines, for the health and reason it was built for.
+    line_prefix: str = ""
+    line_health: Health | None = None
+    line_reason: Reason | None = None
 
 
 @dataclass
@@ -158,10 +169,16 @@ class Pipeline:
             if device is None:
                 self.unknown_devices += 1  # not in the inventory: kept in time series only
                 if lines is not None:
-                    lines.append(status_line(unknown_device_tags(device_id, agent_id), status))
+                    tags = unknown_device_tags(device_id, agent_id)
+                    prefix = status_prefix(tags, status.health, status.reason)
+                    lines.append(status_line(prefix, status))
                 continue
             if lines is not None:
-                lines.append(status_line(device.tags, status))
+                health, reason = status.health, status.reason
+                if health is not device.line_health or reason is not device.line_reason:
+                    device.line_prefix = status_prefix(device.tags, health, reason)
+                    device.line_health, device.line_reason = health, reason
+                lines.append(status_line(device.line_prefix, status))
             if device.agent_id != agent_id:
                 self._hand_over(device_id, device, agent_id)
             if device.kind is switch and status.health is not down:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from agent.wire import Health, Reason, Status
 from collector.influx import InfluxWriter
-from collector.lines import millis, status_line, unknown_device_tags
+from collector.lines import millis, status_line, status_prefix, unknown_device_tags
 from collector.spool import OPEN_SEGMENT, Spool
 from simulator.local_servers import VictoriaMetrics, free_port
 from tests.collector.conftest import at, influx_settings
@@ -19,20 +19,20 @@ from tests.conftest import wait_for
 
 
 def statuses(devices: int, minutes: int) -> list[str]:
-    return [
-        status_line(
-            unknown_device_tags(f"CAM{device:03d}", "edge-1"),
-            Status(
+    lines = []
+    for minute in range(minutes):
+        for device in range(devices):
+            down = (device + minute) % 7 == 0
+            status = Status(
                 device_id=f"CAM{device:03d}",
                 observed_at=at(minute),
-                health=Health.DOWN if (device + minute) % 7 == 0 else Health.UP,
-                reason=Reason.TIMEOUT if (device + minute) % 7 == 0 else Reason.OK,
+                health=Health.DOWN if down else Health.UP,
+                reason=Reason.TIMEOUT if down else Reason.OK,
                 metrics={"rtt_ms": float(device + minute)},
-            ),
-        )
-        for minute in range(minutes)
-        for device in range(devices)
-    ]
+            )
+            tags = unknown_device_tags(status.device_id, "edge-1")
+            lines.append(status_line(status_prefix(tags, status.health, status.reason), status))
+    return lines
 
 
 @pytest.fixture

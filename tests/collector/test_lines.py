@@ -15,6 +15,7 @@ from collector.lines import (
     millis,
     state_line,
     status_line,
+    status_prefix,
     unknown_device_tags,
 )
 from collector.state import Change, State
@@ -67,12 +68,14 @@ def test_a_status_line_matches_point(district: Inventory) -> None:
         {"health_code": 1, "rtt_ms": 12.5, "clock_offset_s": -41.0, "tiny": 1e-05},
         1782864000250,
     )
-    assert parsed(status_line(device_tags(camera), status)) == parsed(expected)
+    prefix = status_prefix(device_tags(camera), status.health, status.reason)
+    assert parsed(status_line(prefix, status)) == parsed(expected)
 
 
 def test_tag_values_with_spaces_commas_and_equals_are_escaped_like_point() -> None:
     status = Status(device_id="CAM-1", observed_at=START, health=Health.UP, reason=Reason.OK)
-    line = status_line(unknown_device_tags("CAM-1", "edge 1,a=b"), status)
+    tags = unknown_device_tags("CAM-1", "edge 1,a=b")
+    line = status_line(status_prefix(tags, status.health, status.reason), status)
     expected = point_line(
         "device_status",
         {"agent": "edge 1,a=b", "device": "CAM-1", "health": "up", "reason": "ok"},

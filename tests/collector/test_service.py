@@ -146,6 +146,15 @@ async def test_statuses_reach_the_ledger_and_every_point_reaches_the_time_series
     stored = victoria.export('{__name__="device_status_rtt_ms"}')
     samples = {(s["metric"]["device"], t) for s in stored for t in s["timestamps"]}
     assert len(samples) == 10 * len(EVERY_DEVICE)
+    health = victoria.export('{__name__="device_status_health_code", device="CAM041"}')
+    seen_as = {
+        t: (s["metric"]["health"], s["metric"]["reason"], v)
+        for s in health
+        for t, v in zip(s["timestamps"], s["values"], strict=True)
+    }
+    assert [seen_as[1782864000000 + m * 60_000] for m in range(10)] == (
+        [("up", "ok", 0)] * 3 + [("down", "timeout", 2)] * 4 + [("up", "ok", 0)] * 3
+    )
     down = victoria.export('{__name__="device_state_state_code", device="CAM041"}')
     assert sorted(t for s in down for t in s["timestamps"]) == [
         1782864000000,
