@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.wire import Reason
 from collector.state import Change, State
@@ -86,6 +87,7 @@ class UnknownTicketError(LookupError):
 class FaultTracker:
     def __init__(self, inventory: Inventory, policy: Policy) -> None:
         self._policy = policy
+        self._zone = ZoneInfo(policy.timezone)  # service dates are local calendar days
         self._devices = {device.id: device for device in inventory.devices}
         self._backup = {link.id: link.backup_fiber for link in inventory.links}
         self._link_of = {d.id: link_of(d, self._devices) for d in inventory.devices}
@@ -200,7 +202,7 @@ class FaultTracker:
 
     def _down_together(self, link: str, change: Change) -> list[str] | None:
         rule = self._policy.network_fault
-        day = change.since.date()
+        day = change.since.astimezone(self._zone).date()
         in_service = [d for d in self._behind.get(link, []) if _in_service(d, day)]
         recent = [
             device_id

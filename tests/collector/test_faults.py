@@ -10,8 +10,9 @@ from collector.faults import FaultClass, TicketEventKind
 from collector.ledger import Ledger
 from collector.pipeline import Pipeline
 from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
-from tests.collector.conftest import CAMERAS_ON_SW1, at, seen
+from tests.collector.conftest import CAMERAS_ON_SW1, at, camera, seen
 
 
 def run(pipeline: Pipeline, observations: list[Observation]) -> None:
@@ -160,3 +161,36 @@ def test_a_camera_ticketed_just_before_its_switch_died_folds_into_the_network_ti
         (FaultClass.NETWORK, "L1", ["CAM001", "SW1"])
     ]
     assert open_tickets[0].started_at == at(1)
+
+
+def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
+    policy: Policy, tmp_path: Path
+) -> None:
+    """Four cameras of eight left service at local midnight, 1 July (Beijing time, 16:00
+    UTC the day before). The other four drop together an hour later: all of the link's
+    in-service cameras, so one network fault, though it is still 30 June in UTC."""
+    ended = "service_start: 2026-01-01, service_end: 2026-07-01"
+    text = (
+        "kind: inventory\n"
+        "sites: [{id: d1, name: 分局}]\n"
+        "regions: [{id: R1, name: 城关街道}]\n"
+        "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan}]\n"
+        "links: [{id: L1, name: 城关汇聚, backup_fiber: true}]\n"
+        "devices:\n"
+    )
+    text += "".join(camera(n, "{link: L1}") for n in range(1, 5))
+    text += "".join(camera(n, "{link: L1}", ended) for n in range(5, 9))
+    (tmp_path / "district.yaml").write_text(text, encoding="utf-8")
+    pipeline = pipeline_for(load_config(tmp_path / "district.yaml", Inventory), policy, tmp_path)
+    one_am_local = -7 * 60  # minutes from START (1 July 00:00 UTC): 30 June 17:00 UTC
+    in_service = range(1, 5)
+    observations = everyone_up(one_am_local - 2, in_service)
+    for minute in (one_am_local, one_am_local + 1):
+        observations += [
+            seen(f"CAM{n:03d}", minute, Health.DOWN, Reason.TIMEOUT) for n in in_service
+        ]
+    run(pipeline, observations)
+
+    [ticket] = [t for t in pipeline.faults.tickets.values() if t.merged_into is None]
+    assert (ticket.fault_class, ticket.link) == (FaultClass.NETWORK, "L1")
+    assert sorted(ticket.device_ids) == [f"CAM{n:03d}" for n in in_service]
