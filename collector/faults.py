@@ -96,6 +96,10 @@ class FaultTracker:
             link = self._link_of[device.id]
             if link is not None and device.kind is not DeviceKind.SWITCH:
                 self._behind.setdefault(link, []).append(device)
+        # How many devices behind each link are in service, on the local day counted last:
+        # read at every DOWN, and a link can have thousands of devices behind it.
+        self._counted_day: date | None = None
+        self._in_service_behind: dict[str, int] = {}
         self.tickets: dict[str, Ticket] = {}
         self._open_by_device: dict[str, str] = {}
         self._open_by_link: dict[str, str] = {}
@@ -202,16 +206,24 @@ class FaultTracker:
 
     def _down_together(self, link: str, change: Change) -> list[str] | None:
         rule = self._policy.network_fault
-        day = change.since.astimezone(self._zone).date()
-        in_service = [d for d in self._behind.get(link, []) if _in_service(d, day)]
+        in_service = self._in_service_count(link, change.since.astimezone(self._zone).date())
         recent = [
             device_id
             for device_id, since in self._down_since.get(link, {}).items()
             if abs(change.since - since) <= rule.window
         ]
-        if len(recent) < rule.min_devices or len(recent) < rule.share * len(in_service):
+        if len(recent) < rule.min_devices or len(recent) < rule.share * in_service:
             return None
         return sorted(recent)
+
+    def _in_service_count(self, link: str, day: date) -> int:
+        if day != self._counted_day:
+            self._counted_day, self._in_service_behind = day, {}
+        count = self._in_service_behind.get(link)
+        if count is None:
+            behind = self._behind.get(link, [])
+            count = self._in_service_behind[link] = sum(_in_service(d, day) for d in behind)
+        return count
 
     def _open_network(self, link: str, device_ids: list[str], change: Change) -> list[TicketEvent]:
         backup = self._backup.get(link, False)

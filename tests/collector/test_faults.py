@@ -166,9 +166,10 @@ def test_a_camera_ticketed_just_before_its_switch_died_folds_into_the_network_ti
 def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
     policy: Policy, tmp_path: Path
 ) -> None:
-    """Four cameras of eight left service at local midnight, 1 July (Beijing time, 16:00
-    UTC the day before). The other four drop together an hour later: all of the link's
-    in-service cameras, so one network fault, though it is still 30 June in UTC."""
+    """Four cameras of eight leave service at local midnight, 1 July (Beijing time: 16:00
+    UTC the day before). The other four dropping together at noon on 30 June are half the
+    link, four front-end faults; at 1 am on 1 July they are all of it, one network fault,
+    though it is still 30 June in UTC."""
     ended = "service_start: 2026-01-01, service_end: 2026-07-01"
     text = (
         "kind: inventory\n"
@@ -182,15 +183,21 @@ def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
     text += "".join(camera(n, "{link: L1}", ended) for n in range(5, 9))
     (tmp_path / "district.yaml").write_text(text, encoding="utf-8")
     pipeline = pipeline_for(load_config(tmp_path / "district.yaml", Inventory), policy, tmp_path)
-    one_am_local = -7 * 60  # minutes from START (1 July 00:00 UTC): 30 June 17:00 UTC
-    in_service = range(1, 5)
-    observations = everyone_up(one_am_local - 2, in_service)
-    for minute in (one_am_local, one_am_local + 1):
-        observations += [
-            seen(f"CAM{n:03d}", minute, Health.DOWN, Reason.TIMEOUT) for n in in_service
-        ]
+    noon_local, one_am_local = -20 * 60, -7 * 60  # minutes from START, 1 July 00:00 UTC
+    staying = range(1, 5)
+    observations = everyone_up(noon_local - 2, range(1, 9))
+    for start in (noon_local, one_am_local):
+        observations += everyone_up(start - 1, staying)
+        for minute in (start, start + 1):
+            observations += [
+                seen(f"CAM{n:03d}", minute, Health.DOWN, Reason.TIMEOUT) for n in staying
+            ]
+        observations += everyone_up(start + 5, staying)
     run(pipeline, observations)
 
-    [ticket] = [t for t in pipeline.faults.tickets.values() if t.merged_into is None]
-    assert (ticket.fault_class, ticket.link) == (FaultClass.NETWORK, "L1")
-    assert sorted(ticket.device_ids) == [f"CAM{n:03d}" for n in in_service]
+    tickets = [t for t in pipeline.faults.tickets.values() if t.merged_into is None]
+    by_class = {c: [t for t in tickets if t.fault_class is c] for c in FaultClass}
+    assert [t.started_at for t in by_class[FaultClass.FRONT_END]] == [at(noon_local)] * 4
+    [network] = by_class[FaultClass.NETWORK]
+    assert (network.link, network.started_at) == ("L1", at(one_am_local))
+    assert sorted(network.device_ids) == [f"CAM{n:03d}" for n in staying]
