@@ -102,7 +102,6 @@ class Memory:
     faults: dict[str, Any]
     alerter: Alerter
     agent_of: dict[str, str]
-    devices_of: dict[str, set[str]]
     watermark: datetime | None
     next_expiry: datetime | None
     unknown_devices: int
@@ -137,7 +136,6 @@ class Pipeline:
                 for device_id, device in self._devices.items()
                 if device.agent_id
             },
-            self._devices_of,
             self.watermark,
             self._next_expiry,
             self.unknown_devices,
@@ -148,11 +146,14 @@ class Pipeline:
         self.states = memory.states
         self.faults.load(memory.faults)
         self.alerter = memory.alerter
+        # Each agent's devices follow from each device's agent (a checkpoint of an earlier
+        # version can list a handed-over device under its former agent too).
+        self._devices_of = {}
         for device_id, agent_id in memory.agent_of.items():
             device = self._devices.get(device_id)  # the inventory may have changed since
             if device is not None:
                 device.agent_id = agent_id
-        self._devices_of = memory.devices_of
+                self._devices_of.setdefault(agent_id, set()).add(device_id)
         self.watermark, self._next_expiry = memory.watermark, memory.next_expiry
         self.unknown_devices, self.changes = memory.unknown_devices, memory.changes
 

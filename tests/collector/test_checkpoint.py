@@ -16,10 +16,11 @@ from collector.checkpoint import BATCH, RAW_BATCH, Checkpoint
 from collector.ledger import Ledger
 from collector.pipeline import Pipeline
 from collector.replay import replay
+from collector.state import State
 from slawatch.config.inventory import Inventory
 from slawatch.config.policy import Policy
 from tests.collector.live import FakeAgent
-from tests.collector.test_service import minute_of
+from tests.collector.test_service import EVERY_DEVICE, minute_of
 
 # CAM041 is confirmed down at minute 5; CAM042's outage starts at minute 5 and is only
 # confirmed at minute 6, after the restart: its debounce run must survive in the journal.
@@ -74,6 +75,9 @@ def test_a_restart_re_runs_the_journal_and_confirms_an_outage_begun_before_it(
         assert cam042[-1]["state"] == "down"
         assert cam042[-1]["since"] == "2026-07-01T00:05:00.000Z"
         assert ledger.verify() == expected.verify()
+        with ledger.transaction():  # the restored pipeline still knows whose devices they are
+            pipeline.agent_lost("edge-1")
+        assert {pipeline.states.state_of(d) for d in EVERY_DEVICE} == {State.UNKNOWN}
     finally:
         ledger.close()
         expected.close()
