@@ -28,13 +28,18 @@ def camera(n: int, uplink: str, service: str = "service_start: 2026-01-01") -> s
     )
 
 
+# The site, region and contract every test district's devices belong to.
+DISTRICT_HEADER = (
+    "kind: inventory\n"
+    "sites: [{id: d1, name: 分局}]\n"
+    "regions: [{id: R1, name: 城关街道}]\n"
+    "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan}]\n"
+)
+
+
 def write_district(folder: Path) -> Path:
     text = (
-        "kind: inventory\n"
-        "sites: [{id: d1, name: 分局}]\n"
-        "regions: [{id: R1, name: 城关街道}]\n"
-        "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan}]\n"
-        "links:\n"
+        DISTRICT_HEADER + "links:\n"
         "  - {id: L1, name: 城关汇聚, backup_fiber: true}\n"
         "  - {id: L2, name: 新城汇聚, backup_fiber: false}\n"
         "devices:\n"

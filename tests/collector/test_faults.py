@@ -12,7 +12,7 @@ from collector.pipeline import Pipeline
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
-from tests.collector.conftest import CAMERAS_ON_SW1, at, camera, seen
+from tests.collector.conftest import CAMERAS_ON_SW1, DISTRICT_HEADER, at, camera, seen
 
 
 def run(pipeline: Pipeline, observations: list[Observation]) -> None:
@@ -171,14 +171,7 @@ def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
     link, four front-end faults; at 1 am on 1 July they are all of it, one network fault,
     though it is still 30 June in UTC."""
     ended = "service_start: 2026-01-01, service_end: 2026-07-01"
-    text = (
-        "kind: inventory\n"
-        "sites: [{id: d1, name: 分局}]\n"
-        "regions: [{id: R1, name: 城关街道}]\n"
-        "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan}]\n"
-        "links: [{id: L1, name: 城关汇聚, backup_fiber: true}]\n"
-        "devices:\n"
-    )
+    text = DISTRICT_HEADER + "links: [{id: L1, name: 城关汇聚, backup_fiber: true}]\ndevices:\n"
     text += "".join(camera(n, "{link: L1}") for n in range(1, 5))
     text += "".join(camera(n, "{link: L1}", ended) for n in range(5, 9))
     (tmp_path / "district.yaml").write_text(text, encoding="utf-8")
