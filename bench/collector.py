@@ -40,6 +40,7 @@ from simulator.local_servers import Mosquitto, VictoriaMetrics
 from slawatch import heap
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
 from slawatch.config.writer import write_inventory
@@ -162,7 +163,9 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
         )
         settings = load_config(settings_file, CollectorSettings)
         inventory = load_config(settings.inventory, Inventory)
-        collector = Collector(settings, inventory, load_config(settings.policy, Policy))
+        collector = Collector(
+            settings, inventory, PolicyBook.only(load_config(settings.policy, Policy))
+        )
         heap.settle()  # as `slawatch-collector run` does
         ids = [device.id for device in inventory.devices][:devices]
         (folder / "devices.txt").write_text("\n".join(ids), encoding="utf-8")
@@ -218,7 +221,7 @@ def replay_phase(folder: Path, inventory_file: Path, count: int) -> float:
     ledger = Ledger(folder / "replayed.sqlite")
     heap.settle()  # as `slawatch-collector replay` does
     started = time.perf_counter()
-    summary = replay(inventory, policy, observations_from(file), [], ledger)
+    summary = replay(inventory, PolicyBook.only(policy), observations_from(file), [], ledger)
     elapsed = time.perf_counter() - started
     ledger.close()
     file.unlink()

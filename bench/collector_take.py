@@ -33,6 +33,7 @@ from collector.service import Collector
 from slawatch import heap
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
 
@@ -62,7 +63,9 @@ def main() -> None:
         )
         settings = load_config(folder / "collector.yaml", CollectorSettings)
         inventory = load_config(inventory_file, Inventory)
-        collector = Collector(settings, inventory, load_config(policy_file, Policy))
+        collector = Collector(
+            settings, inventory, PolicyBook.only(load_config(policy_file, Policy))
+        )
         heap.settle()  # as `slawatch-collector run` does
         devices = [device.id for device in inventory.devices][: args.devices]
         bodies = [body for cycle in payloads(devices, args.cycles)[: args.take] for body in cycle]

@@ -36,11 +36,14 @@ from collector.state import Change, State
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
-from slawatch.config.policy import Policy
+from slawatch.config.policies import PolicyBook
 from slawatch.config.writer import write_inventory
 
 REPO = Path(__file__).resolve().parent.parent
-POLICY = REPO / "config" / "policies" / "xinjian-2020.yaml"
+# The site's policy first (it judges the switches, which no contract names), then every
+# contract's own: cameras pro rata, door-access sets all-or-nothing, checkpoints by
+# inspection with unknown time counted down.
+POLICIES = [REPO / "config" / "policies" / "xinjian-2020.yaml", REPO / "config" / "policies"]
 QUARTER = (datetime(2026, 6, 30, 16, tzinfo=UTC), datetime(2026, 9, 30, 16, tzinfo=UTC))
 # One device's walk through its states, back up between any two others; it repeats until
 # the device has its share of events. Two in forty open tickets (down, stream lost).
@@ -80,7 +83,9 @@ def fleet(folder: Path, devices: int) -> Path:
     return file
 
 
-def write_ledger(file: Path, inventory: Inventory, policy: Policy, events: int) -> tuple[int, int]:
+def write_ledger(
+    file: Path, inventory: Inventory, policies: PolicyBook, events: int
+) -> tuple[int, int]:
     """State changes in event-time order, a round at a time; returns (changes, tickets)."""
     ids = [device.id for device in inventory.devices]
     rounds = max(1, -(-events // len(ids)))  # at least ``events`` changes
@@ -89,7 +94,7 @@ def write_ledger(file: Path, inventory: Inventory, policy: Policy, events: int) 
     # Each device keeps its own moment inside every round, so load is spread and ordered.
     offsets = sorted(((n * 7919) % len(ids) / len(ids) * step, n) for n in range(len(ids)))
     previous = [State.UNKNOWN] * len(ids)
-    faults = FaultTracker(inventory, policy)
+    faults = FaultTracker(inventory, policies)
     ledger = Ledger(file)
     changes = 0
     for r in range(rounds):
@@ -124,16 +129,18 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/slawatch-bench-sla"))
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached ledger")
     args = parser.parse_args()
-    folder = args.cache / f"{args.devices}-{args.events}"
+    # v2: a fleet of three contracts under three policies, tickets naming their policy.
+    folder = args.cache / f"{args.devices}-{args.events}-v2"
     ledger_file, ready = folder / "ledger.sqlite", folder / "ready.json"
     if args.fresh or not ready.exists():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         inventory_file = fleet(folder, args.devices)
         inventory = load_config(inventory_file, Inventory)
-        policy = load_config(POLICY, Policy)
+        policies = PolicyBook.load(POLICIES)
+        assert policies is not None
         started = time.perf_counter()
-        changes, tickets = write_ledger(ledger_file, inventory, policy, args.events)
+        changes, tickets = write_ledger(ledger_file, inventory, policies, args.events)
         took = time.perf_counter() - started
         ready.write_text(json.dumps({"changes": changes, "tickets": tickets, "write_s": took}))
     facts = json.loads(ready.read_text())
@@ -147,7 +154,8 @@ def main() -> None:
     report = folder / "report.json"
     command = [
         sys.executable, "-m", "collector.cli", "sla", "--ledger", str(ledger_file),
-        "--inventory", str(folder / "inventory.yaml"), "--policy", str(POLICY),
+        "--inventory", str(folder / "inventory.yaml"),
+        *(argument for path in POLICIES for argument in ("--policy", str(path))),
         "--period", "2026-Q3", "--group-by", "contract", "--format", "json", "-o", str(report),
     ]  # fmt: skip
     started = time.perf_counter()

@@ -18,18 +18,19 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from collector.ledger import Ledger, LedgerCorruptError
-from collector.projection import ProjectionMismatchError
+from collector.projection import ProjectionMismatchError, observed_through, reading
 from collector.replay import ReplayInputError, observations_from, read_acks, replay
 from collector.sla.exposure import ledger_states
-from collector.sla.period import PeriodError, parse_period
-from collector.sla.render import FORMATS
-from collector.sla.report import GROUPINGS, Report
+from collector.sla.period import PeriodError, from_epoch_ms, parse_period
+from collector.sla.render import FORMATS, write_tickets_csv
+from collector.sla.report import GROUPINGS, GroupingError, Report, parse_grouping
 from collector.sla.tickets import period_tickets
 from slawatch import heap
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
 
@@ -67,7 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         "replay", help="run recorded observations (JSONL) through the pipeline into a ledger"
     )
     again.add_argument("--inventory", type=Path, required=True)
-    again.add_argument("--policy", type=Path, required=True)
+    again.add_argument(
+        "--policy",
+        type=Path,
+        action="append",
+        required=True,
+        help="the site's policy file first, then the contracts' (files or directories)",
+    )
     again.add_argument("--observations", type=Path, required=True, help="JSONL of statuses")
     again.add_argument("--acks", type=Path, help="JSONL of acknowledgements")
     again.add_argument("--ledger", type=Path, required=True, help="SQLite ledger to write")
@@ -92,16 +99,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     sla.add_argument("--ledger", type=Path, required=True)
     sla.add_argument("--inventory", type=Path, required=True)
-    sla.add_argument("--policy", type=Path, required=True)
+    judged_by = sla.add_mutually_exclusive_group(required=True)
+    judged_by.add_argument(
+        "--policy",
+        type=Path,
+        action="append",
+        help="a policy file or a directory of them (repeatable): each contract is judged "
+        "under the policy it names; the first found judges devices of no contract",
+    )
+    judged_by.add_argument(
+        "--impose",
+        type=Path,
+        metavar="POLICY",
+        help="judge every contract under this one policy (the report says so)",
+    )
     sla.add_argument(
         "--period",
         required=True,
         help="START/END (dates or ISO date-times, local to the policy), 2026-Q3, 2026-07, "
-        "2026 or a day",
+        "2026 or a day; a period the ledger has not reached the end of is measured up "
+        "to its last observation and settled provisionally",
     )
-    sla.add_argument("--group-by", choices=GROUPINGS, default="contract")
+    sla.add_argument(
+        "--group-by",
+        default="contract",
+        help=f"one of {', '.join(GROUPINGS)}, or several joined by commas (contract,station)",
+    )
     sla.add_argument("--format", choices=sorted(FORMATS), default="json")
     sla.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    sla.add_argument("--tickets", type=Path, help="also write the period's tickets here (CSV)")
 
     ledger = commands.add_parser("ledger", help="ledger tools")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
@@ -116,11 +142,15 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         inventory = load_config(args.inventory, Inventory)
-        policy = load_config(args.policy, Policy)
+        policies = PolicyBook.load(args.policy)
+        if policies is None:
+            print(f"slawatch-collector: --policy {args.policy}: no policy file", file=sys.stderr)
+            return EXIT_INVALID
+        policies.check(inventory, args.inventory)
         acks = read_acks(args.acks) if args.acks else []
         ledger = Ledger(args.ledger)
         heap.settle()
-        summary = replay(inventory, policy, observations_from(args.observations), acks, ledger)
+        summary = replay(inventory, policies, observations_from(args.observations), acks, ledger)
     except ReplayInputError as exc:
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -140,13 +170,27 @@ def _sla(args: argparse.Namespace) -> int:
     if not args.ledger.exists():
         print(f"{args.ledger}: no such ledger", file=sys.stderr)
         return EXIT_INVALID
+    policies = (
+        PolicyBook.only(load_config(args.impose, Policy))
+        if args.impose
+        else PolicyBook.load(args.policy)
+    )
+    if policies is None:
+        print(f"slawatch-collector: --policy {args.policy}: no policy file", file=sys.stderr)
+        return EXIT_INVALID
     try:
-        policy = load_config(args.policy, Policy)
-        period = parse_period(args.period, ZoneInfo(policy.timezone))
+        dims = parse_grouping(args.group_by)
+        asked = parse_period(args.period, ZoneInfo(policies.default.timezone))
+    except GroupingError as exc:
+        print(f"slawatch-collector: --group-by {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
         return EXIT_INVALID
     Ledger(args.ledger).close()  # first: opening brings the projection up to date
+    with reading(args.ledger) as db:
+        watermark = observed_through(db)
+    period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
     # The ledger's states and tickets are read by two more processes while this one loads
     # the inventory: the two cores share three jobs, and none waits for another to start.
     # Forked, not spawned: the pool forks both at the first submit, before it starts any
@@ -160,8 +204,9 @@ def _sla(args: argparse.Namespace) -> int:
             period_tickets, args.ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
         )
         inventory = load_config(args.inventory, Inventory)
-        report = Report(inventory, policy, period, states.result, tickets.result)
-        built = report.build(args.group_by)
+        policies.check(inventory, args.inventory)
+        report = Report(inventory, policies, period, states.result, tickets.result)
+        built = report.build(dims)
         write = FORMATS[args.format]
         if args.output is None:
             write(built, sys.stdout.buffer)
@@ -169,6 +214,9 @@ def _sla(args: argparse.Namespace) -> int:
         else:
             with args.output.open("wb") as out:
                 write(built, out)
+        if args.tickets is not None:
+            with args.tickets.open("wb") as out:
+                write_tickets_csv(built, out)
     return EXIT_OK
 
 
@@ -224,10 +272,12 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_config(args.config, CollectorSettings)
         inventory = load_config(settings.inventory, Inventory)
-        policy = load_config(settings.policy, Policy)
+        policies = PolicyBook.load([settings.policy, *settings.contract_policies])
+        assert policies is not None  # settings.policy is a file
+        policies.check(inventory, settings.inventory)
         from collector.service import Collector
 
-        collector = Collector(settings, inventory, policy)
+        collector = Collector(settings, inventory, policies)
         heap.settle()
     except LookupError as exc:  # a secret reference that cannot be read
         print(f"slawatch-collector: {exc}", file=sys.stderr)

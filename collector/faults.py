@@ -11,7 +11,14 @@ backup fibre. Rules (``docs/sla-semantics.md`` has them in full):
   ``network_fault.window`` of each other, their front-end tickets merge into one
   network ticket for the link;
 - a device DOWN again within ``debounce.flap_window`` of its last ticket's repair reopens
-  that ticket: a flapping device is one fault, not many.
+  that ticket: a flapping device is one fault, not many;
+- a network ticket that absorbs front-end tickets keeps the earliest detection and the
+  earliest acknowledgement among them: merging never moves a deadline later.
+
+Debounce and the network-fault rule are the site's (the collector's policy): they say
+what state a device is in, which cannot depend on who pays for it. Response and repair
+deadlines are the contract's: a ticket's come from the policy judging its device (its
+contract's), and a network ticket's from the strictest policy among its devices.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from zoneinfo import ZoneInfo
 from agent.wire import Reason
 from collector.state import Change, State
 from slawatch.config.inventory import Device, DeviceKind, Inventory, link_of
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 
 # Degraded conditions that are faults to repair (a forced door is an alarm, not a fault).
@@ -60,6 +68,7 @@ class Ticket:
     detected_at: datetime
     response_deadline: datetime
     repair_deadline: datetime
+    policy: str  # the policy whose deadlines the ticket carries
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
@@ -85,8 +94,9 @@ class UnknownTicketError(LookupError):
 
 
 class FaultTracker:
-    def __init__(self, inventory: Inventory, policy: Policy) -> None:
-        self._policy = policy
+    def __init__(self, inventory: Inventory, policies: PolicyBook) -> None:
+        self._policy = policy = policies.default
+        self._judged_by = policies.of_devices(inventory)
         self._zone = ZoneInfo(policy.timezone)  # service dates are local calendar days
         self._devices = {device.id: device for device in inventory.devices}
         self._backup = {link.id: link.backup_fiber for link in inventory.links}
@@ -227,12 +237,36 @@ class FaultTracker:
 
     def _open_network(self, link: str, device_ids: list[str], change: Change) -> list[TicketEvent]:
         backup = self._backup.get(link, False)
-        deadlines = self._policy.repair_deadlines
-        repair = deadlines.network_backup_fiber if backup else deadlines.network_no_backup
         starts = [self._down_since.get(link, {}).get(d, change.since) for d in device_ids]
-        ticket = self._new_ticket(
-            FaultClass.NETWORK, change.reason, link, backup, min(starts), change, repair, link
+        absorbed = [
+            self.tickets[ticket_id]
+            for ticket_id in dict.fromkeys(self._open_by_device.get(d) for d in device_ids)
+            if ticket_id is not None
+        ]
+        # The contractor knew of the fault at the first confirmation among its devices.
+        detected = min([change.confirmed_at, *(t.detected_at for t in absorbed)])
+        policy = min(
+            {self._judged_by[d].id: self._judged_by[d] for d in device_ids}.values(),
+            key=lambda p: (_repair_within(p, backup), p.response_deadline, p.id),
         )
+        ticket = self._new_ticket(
+            FaultClass.NETWORK,
+            change.reason,
+            link,
+            backup,
+            min(starts),
+            detected,
+            policy,
+            _repair_within(policy, backup),
+            link,
+        )
+        acknowledged = [t for t in absorbed if t.acknowledged_at is not None]
+        if acknowledged:
+            first = min(acknowledged, key=lambda t: (t.acknowledged_at, t.id))
+            ticket.acknowledged_at, ticket.acknowledged_by = (
+                first.acknowledged_at,
+                first.acknowledged_by,
+            )
         self._open_by_link[link] = ticket.id
         events = [TicketEvent(TicketEventKind.OPENED, change.confirmed_at, ticket)]
         for device_id in device_ids:
@@ -266,10 +300,18 @@ class FaultTracker:
             last.still_down = {device_id}
             self._open_by_device[device_id] = last.id
             return [TicketEvent(TicketEventKind.REOPENED, change.confirmed_at, last, device_id)]
-        repair = self._policy.repair_deadlines.front_end
+        policy = self._judged_by[device_id]
         link = self._link_of[device_id]
         ticket = self._new_ticket(
-            FaultClass.FRONT_END, change.reason, link, None, change.since, change, repair, device_id
+            FaultClass.FRONT_END,
+            change.reason,
+            link,
+            None,
+            change.since,
+            change.confirmed_at,
+            policy,
+            policy.repair_deadlines.front_end,
+            device_id,
         )
         ticket.device_ids.append(device_id)
         ticket.still_down.add(device_id)
@@ -304,11 +346,11 @@ class FaultTracker:
         link: str | None,
         backup: bool | None,
         started_at: datetime,
-        change: Change,
+        detected: datetime,
+        policy: Policy,
         repair: timedelta,
         subject: str,
     ) -> Ticket:
-        detected = change.confirmed_at
         base = f"F{detected:%Y%m%d%H%M%S}-{subject}"
         ticket_id, n = base, 1
         while ticket_id in self.tickets:
@@ -323,11 +365,17 @@ class FaultTracker:
             device_ids=[],
             started_at=started_at,
             detected_at=detected,
-            response_deadline=detected + self._policy.response_deadline,
+            response_deadline=detected + policy.response_deadline,
             repair_deadline=detected + repair,
+            policy=policy.id,
         )
         self.tickets[ticket_id] = ticket
         return ticket
+
+
+def _repair_within(policy: Policy, backup: bool) -> timedelta:
+    deadlines = policy.repair_deadlines
+    return deadlines.network_backup_fiber if backup else deadlines.network_no_backup
 
 
 def _in_service(device: Device, day: date) -> bool:

@@ -18,11 +18,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from collector.canonical import canonical
 from collector.projection import Projection, ProjectionMismatchError, compare, read_states
+from collector.sla.period import epoch_ms
 
 GENESIS = "0" * 64
 
@@ -62,6 +64,14 @@ class Ledger:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS progress (agent_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
         )
+        # How far the observations went (the watermark): a report of a period in progress
+        # is measured up to here, however quiet the fleet was (no rows) since.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS observed (one INTEGER PRIMARY KEY CHECK (one = 0), "
+            "through_ms INTEGER NOT NULL)"
+        )
+        self.observed_through: datetime | None = None
+        self._observed_written: datetime | None = None
         last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
         self._next_seq, self._last_hash = (int(last[0]) + 1, str(last[1])) if last else (0, GENESIS)
         self._pending: list[tuple[int, str, str, str, str, str]] = []
@@ -94,7 +104,15 @@ class Ledger:
             )
             for statement, parameters in self._staged:
                 self._db.execute(statement, parameters)
+            observed = self.observed_through
+            if observed is not None and observed != self._observed_written:
+                self._db.execute(
+                    "INSERT INTO observed VALUES (0, ?) ON CONFLICT (one) "
+                    "DO UPDATE SET through_ms = MAX(through_ms, excluded.through_ms)",
+                    (epoch_ms(observed),),
+                )
             self._db.execute("COMMIT")
+            self._observed_written = observed
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")

@@ -28,7 +28,7 @@ from collector.lines import (
 )
 from collector.state import Change, StateMachine
 from slawatch.config.inventory import DeviceKind, Inventory
-from slawatch.config.policy import Policy
+from slawatch.config.policies import PolicyBook
 
 EXPIRE_EVERY = timedelta(seconds=10)
 
@@ -69,6 +69,7 @@ def ticket_body(ticket: Ticket) -> dict[str, Any]:
         "acknowledged_by": ticket.acknowledged_by,
         "resolved_at": _iso(ticket.resolved_at),
         "merged_into": ticket.merged_into,
+        "policy": ticket.policy,
     }
 
 
@@ -110,12 +111,14 @@ class Memory:
 
 class Pipeline:
     def __init__(
-        self, inventory: Inventory, policy: Policy, ledger: Ledger, *, lines: bool = False
+        self, inventory: Inventory, policies: PolicyBook, ledger: Ledger, *, lines: bool = False
     ) -> None:
+        """``policies.default`` is the site's: debounce and escalation; each contract's
+        own policy sets its tickets' deadlines."""
         self.ledger = ledger
-        self.states = StateMachine(policy.debounce)
-        self.faults = FaultTracker(inventory, policy)
-        self.alerter = Alerter(policy)
+        self.states = StateMachine(policies.default.debounce)
+        self.faults = FaultTracker(inventory, policies)
+        self.alerter = Alerter(policies.default)
         self._devices = {
             device.id: _Device(device.kind, device_tags(device)) for device in inventory.devices
         }
@@ -193,6 +196,7 @@ class Pipeline:
             change = observe(status)
             if change is not None:
                 events += self._record(change)
+        self.ledger.observed_through = self.watermark
         return events
 
     def _hand_over(self, device_id: str, device: _Device, agent_id: str) -> None:

@@ -232,6 +232,16 @@ def reading(ledger: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
+def observed_through(db: sqlite3.Connection) -> int | None:
+    """The ledger's watermark (epoch ms): the latest observation time it took in. A ledger
+    of an earlier version did not record it: its last row's time stands in."""
+    row = db.execute("SELECT through_ms FROM observed").fetchone()
+    if row is not None:
+        return int(row[0])
+    last = db.execute("SELECT at FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    return epoch_ms(last[0]) if last is not None else None
+
+
 def read_states(db: sqlite3.Connection) -> StateColumns:
     device_ids = [
         str(device_id)

@@ -22,7 +22,7 @@ from collector.faults import UnknownTicketError
 from collector.ledger import Ledger
 from collector.pipeline import Pipeline
 from slawatch.config.inventory import Inventory
-from slawatch.config.policy import Policy
+from slawatch.config.policies import PolicyBook
 
 COMMIT_EVERY = 20_000
 
@@ -70,12 +70,12 @@ def read_acks(file: Path) -> list[Ack]:
 
 def replay(
     inventory: Inventory,
-    policy: Policy,
+    policies: PolicyBook,
     observations: Iterable[Observation],
     acks: list[Ack],
     ledger: Ledger,
 ) -> ReplaySummary:
-    pipeline = Pipeline(inventory, policy, ledger)
+    pipeline = Pipeline(inventory, policies, ledger)
     pending_acks = iter(acks)
     next_ack = next(pending_acks, None)
     unmatched = count = 0

@@ -36,7 +36,7 @@ from collector.pipeline import Pipeline, ticket_body
 from collector.spool import Spool
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
-from slawatch.config.policy import Policy
+from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -76,14 +76,14 @@ class Collector:
         self,
         settings: CollectorSettings,
         inventory: Inventory,
-        policy: Policy,
+        policies: PolicyBook,
         *,
         client_id: str = "slawatch-collector",
     ) -> None:
         self.settings = settings
-        self.zone = ZoneInfo(policy.timezone)
+        self.zone = ZoneInfo(policies.default.timezone)
         self.ledger = Ledger(settings.ledger)
-        self.pipeline = Pipeline(inventory, policy, self.ledger, lines=True)
+        self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
         self._seen = self.ledger.progress()

@@ -71,6 +71,12 @@ def inventory_header(size: FleetSize, site: str = "sim") -> dict[str, Any]:
                 "unit": "set",
                 "policy": "pingshan-door-access",
             },
+            {
+                "id": "kk-service",
+                "name": "道路卡口运维",
+                "unit": "device",
+                "policy": "panyu-checkpoints",
+            },
         ],
         "phases": [{"id": "P1", "name": "一期"}, {"id": "P2", "name": "二期"}],
         "links": [
@@ -147,7 +153,7 @@ def fleet_devices(size: FleetSize, site: str = "sim") -> Iterator[dict[str, Any]
         row |= {
             "snmp": {"port": SNMP_PORT, "profile": "checkpoint-generic"},
             "credentials": "snmp-v2c",
-            "contract": "cam-rent",
+            "contract": "kk-service",
             "point_class": 1,
             "uplink": {"link": f"L{k % links + 1:04d}"},
         }

@@ -8,7 +8,7 @@ door-access set; its counted time is the period ∩ its service life, minus main
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -111,15 +111,17 @@ def _applies(window: MaintenanceWindow, ids: set[str], device: Device, link: str
     )
 
 
-def device_units(inventory: Inventory, policy: Policy, period: Period) -> Units:
+def device_units(
+    inventory: Inventory, policy: Policy, period: Period, everyone: Mapping[str, Device]
+) -> Units:
+    """``everyone``: every device of the district, for the links of a share's devices."""
     zone = ZoneInfo(policy.timezone)
-    by_id = {device.id: device for device in inventory.devices}
     windows = policy.maintenance_windows
     applies = [
         tuple(
             n
             for n, window in enumerate(windows)
-            if _applies(window, {device.id}, device, link_of(device, by_id))
+            if _applies(window, {device.id}, device, link_of(device, everyone))
         )
         if windows
         else ()
@@ -140,15 +142,20 @@ def device_units(inventory: Inventory, policy: Policy, period: Period) -> Units:
     )
 
 
-def set_units(inventory: Inventory, policy: Policy, period: Period, devices: Units) -> Units:
+def set_units(
+    inventory: Inventory,
+    policy: Policy,
+    period: Period,
+    devices: Units,
+    everyone: Mapping[str, Device],
+) -> Units:
     """A set counts while its host is in service; a window on the host or the set covers it."""
-    by_id = {device.id: device for device in inventory.devices}
     hosts = [devices.position[door_set.host] for door_set in inventory.sets]
     windows = policy.maintenance_windows
     applies = []
     for door_set in inventory.sets:
-        host = by_id[door_set.host]
-        ids, link = {door_set.id, host.id}, link_of(host, by_id)
+        host = everyone[door_set.host]
+        ids, link = {door_set.id, host.id}, link_of(host, everyone)
         applies.append(tuple(n for n, w in enumerate(windows) if _applies(w, ids, host, link)))
     return Units(
         ids=[door_set.id for door_set in inventory.sets],

@@ -18,11 +18,26 @@ class PeriodError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """[start, end) in UTC; ``label`` is how the user named it."""
+    """[start, end) in UTC; ``label`` is how the user named it. A period in progress ends
+    at the ledger's watermark, and ``scheduled_end`` is where it will end."""
 
     start: datetime
     end: datetime
     label: str
+    scheduled_end: datetime | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.scheduled_end is not None
+
+    def observed_to(self, watermark: datetime | None) -> Period:
+        """The part of the period the ledger has observed: up to its watermark (the last
+        observation time) when that falls before the end. Carrying the last state on to
+        the end would turn a 2-minute outage at the watermark into weeks of downtime."""
+        if watermark is not None and watermark >= self.end:
+            return self
+        cut = self.start if watermark is None else max(self.start, watermark)
+        return Period(self.start, cut, self.label, self.end)
 
     @property
     def start_ms(self) -> int:
@@ -42,6 +57,10 @@ class Period:
 def epoch_ms(moment: datetime) -> int:
     """The engine's time axis: integer milliseconds since the epoch."""
     return int(moment.timestamp() * 1000)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:

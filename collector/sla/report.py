@@ -7,7 +7,7 @@ same ledger, inventory, policy and period always give byte-identical JSON.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -40,23 +40,69 @@ from collector.sla.exposure import (
 from collector.sla.period import Period
 from collector.sla.settlement import month_overlaps, months, settle, unit_months
 from collector.sla.tickets import IN_TIME, UNDECIDED, Tickets
-from slawatch.config.inventory import ContractUnit, Device, DeviceKind, Inventory
+from slawatch.config.inventory import (
+    Contract,
+    ContractUnit,
+    Device,
+    DeviceKind,
+    DoorAccessSet,
+    Inventory,
+    Phase,
+    Region,
+)
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy, RateMethod, UnknownTime
 
-GROUPINGS = ("contract", "region", "class", "kind", "phase", "vendor", "set", "device", "all")
+GROUPINGS = (
+    "contract",
+    "region",
+    "station",
+    "class",
+    "kind",
+    "phase",
+    "vendor",
+    "set",
+    "device",
+    "all",
+)
+ALONE = ("set", "device", "all")  # groupings that do not combine with another
 NONE_KEY = "-"
 WORST = 5
 RATE_SCALE = 10**8  # rates carry 8 decimals
-_DEVICE_KEYS: dict[str, Callable[[Device], str | None]] = {
-    "contract": lambda d: d.contract,
-    "region": lambda d: d.region,
-    "class": lambda d: f"class-{d.point_class}",
-    "kind": lambda d: d.kind.value,
-    "phase": lambda d: d.phase,
-    "vendor": lambda d: d.vendor,
-    "device": lambda d: d.id,
-    "all": lambda d: "all",
+MONEY = ("base", "due", "prepaid", "balance")
+_DEVICE_KEYS: dict[str, Callable[[Device, Mapping[str, Region]], str | None]] = {
+    "contract": lambda d, _: d.contract,
+    "region": lambda d, _: d.region,
+    "station": lambda d, regions: _station(d, regions),
+    "class": lambda d, _: f"class-{d.point_class}",
+    "kind": lambda d, _: d.kind.value,
+    "phase": lambda d, _: d.phase,
+    "vendor": lambda d, _: d.vendor,
+    "device": lambda d, _: d.id,
+    "all": lambda d, _: "all",
 }
+
+
+def _station(device: Device, regions: Mapping[str, Region]) -> str | None:
+    region = regions.get(device.region or "")
+    return region.police_station if region is not None else None
+
+
+class GroupingError(ValueError):
+    """A --group-by that cannot be read; the message names the accepted forms."""
+
+
+def parse_grouping(text: str) -> tuple[str, ...]:
+    """``contract``, or dimensions joined by commas (``contract,region``)."""
+    dims = tuple(part.strip() for part in text.split(","))
+    unknown = [dim for dim in dims if dim not in GROUPINGS]
+    if unknown:
+        raise GroupingError(f"{unknown[0]!r} is not one of {', '.join(GROUPINGS)}")
+    if len(set(dims)) != len(dims):
+        raise GroupingError(f"{text!r} names a dimension twice")
+    if len(dims) > 1 and any(dim in ALONE for dim in dims):
+        raise GroupingError(f"{', '.join(ALONE)} do not combine with another dimension")
+    return dims
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +125,13 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    key: str
+    keys: tuple[str, ...]  # one per dimension of the grouping
     scope: Scope
     indices: npt.NDArray[np.int64]
+
+    @property
+    def key(self) -> str:
+        return "/".join(self.keys)
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -95,7 +145,9 @@ def rate(part: int, whole: int) -> float | None:
     return quotient / RATE_SCALE  # int / int: the float nearest the exact decimal
 
 
-class Report:
+class PolicyReport:
+    """The figures of the contracts one policy judges (its share of the inventory)."""
+
     def __init__(
         self,
         inventory: Inventory,
@@ -103,15 +155,18 @@ class Report:
         period: Period,
         states: Callable[[], LedgerTimeline],
         tickets: Callable[[], Tickets],
+        everyone: Mapping[str, Device],
     ) -> None:
         """``states`` gives ``ledger_states`` of the ledger and ``tickets`` its
         ``period_tickets``: each is asked for when needed, so the command can compute them
-        meanwhile in another process."""
+        meanwhile in another process. ``everyone`` is every device of the district: a
+        camera's switch may belong to another contract."""
         self.inventory, self.policy, self.period = inventory, policy, period
         self._zone = ZoneInfo(policy.timezone)
         self._contracts = {contract.id: contract for contract in inventory.contracts}
+        self._regions = {region.id: region for region in inventory.regions}
         self._by_id = {device.id: device for device in inventory.devices}
-        devices = device_units(inventory, policy, period)
+        devices = device_units(inventory, policy, period, everyone)
         timeline = device_timeline(states(), devices)
         self.devices = Scope(
             ContractUnit.DEVICE,
@@ -120,7 +175,7 @@ class Report:
             np.arange(len(devices.ids), dtype=np.int64)[:, np.newaxis],
             np.array([d.kind is DeviceKind.CAMERA for d in inventory.devices], dtype=np.bool_),
         )
-        sets = set_units(inventory, policy, period, devices)
+        sets = set_units(inventory, policy, period, devices, everyone)
         set_line = set_timeline(inventory, devices, timeline, policy.door_access.min_cameras)
         self.sets = Scope(
             ContractUnit.SET,
@@ -149,6 +204,7 @@ class Report:
         serving &= detected < devices.counted_to[found]
         keep = np.zeros(len(judged.ids), dtype=np.bool_)
         keep[judged.pair_ticket[serving]] = True
+        self.kept = keep  # of the period's tickets, those this share's devices had
         self.tickets = judged if keep.all() else judged.select(keep)
         # Each (ticket, device) pair as two flat columns, for grouping without dicts.
         found = at[self.tickets.pair_device]
@@ -170,33 +226,57 @@ class Report:
         door_set = self.inventory.sets[index]
         return door_set.contract or self._by_id[door_set.host].contract
 
-    def groups(self, grouping: str) -> list[Group]:
-        keyed: dict[tuple[str, ContractUnit], list[int]] = {}
-        if grouping == "set":
+    def groups(self, dims: tuple[str, ...]) -> list[Group]:
+        keyed: dict[tuple[tuple[str, ...], ContractUnit], list[int]] = {}
+        if dims == ("set",):
             for n, door_set in enumerate(self.inventory.sets):
-                keyed.setdefault((door_set.id, ContractUnit.SET), []).append(n)
-        elif grouping == "contract":
+                keyed.setdefault(((door_set.id,), ContractUnit.SET), []).append(n)
+        else:
             in_set_contracts: set[int] = set()
-            for n in range(len(self.inventory.sets)):
-                contract = self._set_contract(n)
-                if self._contract_unit(contract) is ContractUnit.SET:
-                    keyed.setdefault((contract or NONE_KEY, ContractUnit.SET), []).append(n)
-                    in_set_contracts.update(int(m) for m in self.sets.members[n] if m >= 0)
+            if "contract" in dims:
+                # A set rented as one unit is grouped as its set, not as its devices.
+                for n in range(len(self.inventory.sets)):
+                    contract = self._set_contract(n)
+                    if self._contract_unit(contract) is ContractUnit.SET:
+                        host = self._by_id[self.inventory.sets[n].host]
+                        keys = tuple(
+                            contract or NONE_KEY if dim == "contract" else self._key(dim, host)
+                            for dim in dims
+                        )
+                        keyed.setdefault((keys, ContractUnit.SET), []).append(n)
+                        in_set_contracts.update(int(m) for m in self.sets.members[n] if m >= 0)
             for n, device in enumerate(self.inventory.devices):
                 if n not in in_set_contracts:
-                    key = device.contract or NONE_KEY
-                    keyed.setdefault((key, ContractUnit.DEVICE), []).append(n)
-        else:
-            key_of = _DEVICE_KEYS[grouping]
-            for n, device in enumerate(self.inventory.devices):
-                keyed.setdefault((key_of(device) or NONE_KEY, ContractUnit.DEVICE), []).append(n)
+                    keys = tuple(self._key(dim, device) for dim in dims)
+                    keyed.setdefault((keys, ContractUnit.DEVICE), []).append(n)
         return [
-            Group(key, self.sets if unit is ContractUnit.SET else self.devices, np.array(found))
-            for (key, unit), found in sorted(keyed.items())
+            Group(keys, self.sets if unit is ContractUnit.SET else self.devices, np.array(found))
+            for (keys, unit), found in sorted(keyed.items())
         ]
 
-    def build(self, grouping: str) -> dict[str, Any]:
-        groups = self.groups(grouping)
+    def _key(self, dim: str, device: Device) -> str:
+        return _DEVICE_KEYS[dim](device, self._regions) or NONE_KEY
+
+    def _name(self, dim: str, key: str) -> str | None:
+        """What people call a group: the contract's, region's, phase's or unit's name."""
+        found: Contract | Region | Phase | Device | DoorAccessSet | None = None
+        if dim == "contract":
+            found = self._contracts.get(key)
+        elif dim == "region":
+            found = self._regions.get(key)
+        elif dim == "phase":
+            found = next((p for p in self.inventory.phases if p.id == key), None)
+        elif dim == "device":
+            found = self._by_id.get(key)
+        elif dim == "set":
+            found = next((s for s in self.inventory.sets if s.id == key), None)
+        elif dim == "station" and key != NONE_KEY:
+            return key
+        return found.name if found is not None else None
+
+    def build(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Each group's figures, judged under this policy."""
+        groups = self.groups(dims)
         group_of, unit_of = self._claims(groups)
         hit_group = group_of[self._device_of_pair]
         claimed = hit_group >= 0
@@ -204,25 +284,10 @@ class Report:
         unit_pairs = _distinct_pairs(hit_group[claimed], unit_of[self._device_of_pair][claimed])
         sums = self._sums(groups, ticket_pairs, unit_pairs)
         tickets = _split(ticket_pairs, len(groups))
-        groups_out = [
-            self._group(group, found, sums[n])
+        return [
+            self._group(group, dims, found, sums[n])
             for n, (group, found) in enumerate(zip(groups, tickets, strict=True))
         ]
-        return {
-            "period": {
-                "label": self.period.label,
-                "start": format_timestamp(self.period.start),
-                "end": format_timestamp(self.period.end),
-                "timezone": self.policy.timezone,
-            },
-            "policy": self.policy.id,
-            "method": self.policy.method.value,
-            "unknown": self.policy.unknown.value,
-            "group_by": grouping,
-            "groups": groups_out,
-            # One ticket per line, copied from its file when written (see render.py).
-            "tickets": self.tickets.entries,
-        }
 
     def _claims(self, groups: list[Group]) -> tuple[Int64s, Int64s]:
         """Per device: the group it counts in (the first group naming it through one of
@@ -344,7 +409,11 @@ class Report:
         ]
 
     def _group(
-        self, group: Group, tickets: npt.NDArray[np.int64], sums: dict[str, Any]
+        self,
+        group: Group,
+        dims: tuple[str, ...],
+        tickets: npt.NDArray[np.int64],
+        sums: dict[str, Any],
     ) -> dict[str, Any]:
         scope, indices = group.scope, group.indices
         totals: list[int] = sums["totals"]
@@ -352,8 +421,12 @@ class Report:
         camera_online, _, camera_counted = self._counted(sums["camera_totals"])
         serving, decided, answered = sums["units"], sums["decided"], sums["answered"]
         repaired_in_time, responded_in_time = sums["repaired_in_time"], sums["responded_in_time"]
+        names = [self._name(dim, key) for dim, key in zip(dims, group.keys, strict=True)]
         figures: dict[str, Any] = {
             "key": group.key,
+            "keys": dict(zip(dims, group.keys, strict=True)),
+            "name": "/".join(name or key for name, key in zip(names, group.keys, strict=True)),
+            "policy": self.policy.id,
             "unit": scope.unit.value,
             "units": serving,
             "online_rate": rate(online, counted),
@@ -415,6 +488,7 @@ class Report:
             ("realtime_video_availability", targets.realtime_video_availability, True),
             ("historical_video_availability", targets.historical_video_availability, True),
             ("fault_rate", targets.max_fault_rate, False),
+            ("response_timeliness_rate", targets.response_timeliness_rate, True),
             ("repair_timeliness_rate", targets.repair_timeliness_rate, True),
         ]
         verdicts = {}
@@ -485,7 +559,99 @@ class Report:
             "due": str(money.due),
             "prepaid": str(money.prepaid),
             "balance": str(money.balance),
+            # A period in progress: the rent so far, settled on the rate so far.
+            "provisional": self.period.in_progress,
         }
+
+
+class Report:
+    """Every contract judged and settled under the policy it names, in one run: each
+    policy's share of the inventory is a PolicyReport of its own, and only money (in one
+    currency) is summed across them; rates are per contract, never blended."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        policies: PolicyBook,
+        period: Period,
+        states: Callable[[], LedgerTimeline],
+        tickets: Callable[[], Tickets],
+    ) -> None:
+        self.policies, self.period, self._tickets = policies, period, tickets
+        everyone = {device.id: device for device in inventory.devices}
+        self.parts = [
+            PolicyReport(share, policy, period, states, tickets, everyone)
+            for policy, share in shares(inventory, policies)
+        ]
+
+    def build(self, dims: tuple[str, ...]) -> dict[str, Any]:
+        groups = [group for part in self.parts for group in part.build(dims)]
+        judged = self._tickets()
+        kept = np.zeros(len(judged.ids), dtype=np.bool_)
+        for part in self.parts:
+            kept |= part.kept
+        period = self.period
+        return {
+            "period": {
+                "label": period.label,
+                "start": format_timestamp(period.start),
+                "end": format_timestamp(period.end),
+                "timezone": self.policies.default.timezone,
+                "in_progress": period.in_progress,
+                # Where a period in progress will end; its figures stop at "end" (the
+                # ledger's watermark) and its settlement is provisional.
+                "scheduled_end": format_timestamp(period.scheduled_end or period.end),
+            },
+            "policies": [
+                {
+                    "id": part.policy.id,
+                    "name": part.policy.name,
+                    "imposed": self.policies.imposed,
+                    "method": part.policy.method.value,
+                    "unknown": part.policy.unknown.value,
+                    "contracts": [contract.id for contract in part.inventory.contracts],
+                }
+                for part in self.parts
+            ],
+            "group_by": ",".join(dims),
+            "groups": groups,
+            "total": _total(groups, period.in_progress),
+            # One ticket per line, copied from its file when written (see render.py).
+            "tickets": judged.entries.select(kept),
+        }
+
+
+def shares(inventory: Inventory, policies: PolicyBook) -> list[tuple[Policy, Inventory]]:
+    """Each policy with the part of the inventory it judges (``PolicyBook.of_devices``)."""
+    judged = policies.of_devices(inventory)
+    found = []
+    for policy in policies.policies:
+        devices = [device for device in inventory.devices if judged[device.id] is policy]
+        if not devices:
+            continue
+        sets = [door_set for door_set in inventory.sets if judged[door_set.host] is policy]
+        named = {device.contract for device in devices} | {s.contract for s in sets}
+        share = inventory.model_copy(
+            update={
+                "devices": devices,
+                "sets": sets,
+                "contracts": [c for c in inventory.contracts if c.id in named],
+            }
+        )
+        found.append((policy, share))
+    return found
+
+
+def _total(groups: list[dict[str, Any]], provisional: bool) -> dict[str, Any] | None:
+    """The money of every group, summed: each unit's rent is in exactly one group."""
+    settled = [group["settlement"] for group in groups if group["settlement"]]
+    if not settled:
+        return None
+    return {
+        "currency": settled[0]["currency"],  # CNY: the only currency a policy takes
+        **{name: str(sum(Decimal(s[name]) for s in settled)) for name in MONEY},
+        "provisional": provisional,
+    }
 
 
 def _distinct_pairs(group: Int64s, value: Int64s) -> tuple[Int64s, Int64s]:

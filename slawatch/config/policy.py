@@ -43,6 +43,7 @@ class Targets(Strict):
     realtime_video_availability: float | None = Field(default=None, ge=0, le=1)
     historical_video_availability: float | None = Field(default=None, ge=0, le=1)
     max_fault_rate: float | None = Field(default=None, ge=0, le=1)
+    response_timeliness_rate: float | None = Field(default=None, ge=0, le=1)
     repair_timeliness_rate: float | None = Field(default=None, ge=0, le=1)
 
 

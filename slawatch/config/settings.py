@@ -99,7 +99,12 @@ class Webhook(Strict):
 class CollectorSettings(Strict):
     kind: Literal["collector"]
     inventory: ConfigPath
+    # The site's policy: debounce, network-fault rule, escalation, and every contract that
+    # names no policy of its own.
     policy: ConfigPath
+    # The policies the inventory's contracts name (files, or directories of them): each
+    # contract's tickets carry its own policy's deadlines.
+    contract_policies: list[ConfigPath] = []
     broker: BrokerSettings = BrokerSettings()
     shared_group: TopicLevel | None = None
     influx: InfluxSettings | None = None

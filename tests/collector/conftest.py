@@ -33,7 +33,7 @@ DISTRICT_HEADER = (
     "kind: inventory\n"
     "sites: [{id: d1, name: 分局}]\n"
     "regions: [{id: R1, name: 城关街道}]\n"
-    "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan}]\n"
+    "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan-door-access}]\n"
 )
 
 

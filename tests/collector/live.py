@@ -17,7 +17,7 @@ from agent.wire import Alive, Batch, Status, alive_topic, encode_alive, encode_b
 from collector.service import Collector
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
-from slawatch.config.policy import Policy
+from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import CollectorSettings
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, in_background
@@ -65,9 +65,9 @@ def write_settings(
 
 def load_collector(settings_file: Path) -> Collector:
     settings = load_config(settings_file, CollectorSettings)
-    return Collector(
-        settings, load_config(settings.inventory, Inventory), load_config(settings.policy, Policy)
-    )
+    policies = PolicyBook.load([settings.policy, *settings.contract_policies])
+    assert policies is not None
+    return Collector(settings, load_config(settings.inventory, Inventory), policies)
 
 
 @asynccontextmanager

@@ -18,6 +18,7 @@ from collector.pipeline import Pipeline
 from collector.replay import replay
 from collector.state import State
 from slawatch.config.inventory import Inventory
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.live import FakeAgent
 from tests.collector.test_service import EVERY_DEVICE, minute_of
@@ -44,7 +45,10 @@ def test_a_restart_re_runs_the_journal_and_confirms_an_outage_begun_before_it(
     batches = [agent.batch(minute_of(m, frozenset(DOWN.get(m, ())))) for m in range(MINUTES)]
     payloads = [encode_batch(batch) for batch in batches]
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    pipeline, checkpoint = Pipeline(district, policy, ledger), Checkpoint(ledger, every=4)
+    pipeline, checkpoint = (
+        Pipeline(district, PolicyBook.only(policy), ledger),
+        Checkpoint(ledger, every=4),
+    )
     for payload in payloads[:BEFORE_RESTART]:
         take(ledger, pipeline, checkpoint, payload)
     if journal != "compressed":
@@ -60,12 +64,21 @@ def test_a_restart_re_runs_the_journal_and_confirms_an_outage_begun_before_it(
     ledger.close()  # no final checkpoint: minutes 4 and 5 are only in the journal
 
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    pipeline, checkpoint = Pipeline(district, policy, ledger), Checkpoint(ledger, every=4)
+    pipeline, checkpoint = (
+        Pipeline(district, PolicyBook.only(policy), ledger),
+        Checkpoint(ledger, every=4),
+    )
     assert checkpoint.restore(pipeline) == 2  # re-run and verified against the rows
     take(ledger, pipeline, checkpoint, payloads[BEFORE_RESTART])
 
     expected = Ledger(tmp_path / "replayed.sqlite")
-    replay(district, policy, [o for b in batches for o in observations_of(b)], [], expected)
+    replay(
+        district,
+        PolicyBook.only(policy),
+        [o for b in batches for o in observations_of(b)],
+        [],
+        expected,
+    )
     try:
         rows = [(r.kind, r.at, r.body) for r in ledger.rows()]
         assert rows == [(r.kind, r.at, r.body) for r in expected.rows()]

@@ -18,6 +18,7 @@ from collector.replay import replay
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.live import FakeAgent, write_settings
 from tests.collector.test_service import minute_of
@@ -80,7 +81,7 @@ async def test_kill_9_mid_ingest_loses_nothing_and_duplicates_nothing(
     policy = load_config(REPO / "config" / "policies" / "pingshan-door-access.yaml", Policy)
     observations: list[Observation] = [o for b in batches for o in observations_of(b)]
     expected = Ledger(tmp_path / "replayed.sqlite")
-    replay(inventory, policy, observations, [], expected)
+    replay(inventory, PolicyBook.only(policy), observations, [], expected)
     live = Ledger(ledger_file)
     try:
         assert live.verify() == expected.verify()

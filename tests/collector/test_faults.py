@@ -11,6 +11,7 @@ from collector.ledger import Ledger
 from collector.pipeline import Pipeline
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.conftest import CAMERAS_ON_SW1, DISTRICT_HEADER, at, camera, seen
 
@@ -26,7 +27,7 @@ def everyone_up(minute: float, cameras: range = range(1, 44)) -> list[Observatio
 
 
 def pipeline_for(district: Inventory, policy: Policy, tmp_path: Path) -> Pipeline:
-    return Pipeline(district, policy, Ledger(tmp_path / "ledger.sqlite"))
+    return Pipeline(district, PolicyBook.only(policy), Ledger(tmp_path / "ledger.sqlite"))
 
 
 def test_forty_cameras_dropping_behind_one_link_are_one_network_ticket(
@@ -194,3 +195,30 @@ def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
     [network] = by_class[FaultClass.NETWORK]
     assert (network.link, network.started_at) == ("L1", at(one_am_local))
     assert sorted(network.device_ids) == [f"CAM{n:03d}" for n in staying]
+
+
+def test_a_network_ticket_merged_from_staggered_drops_keeps_the_first_detection_and_ack(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    """The contractor knew of the fault when CAM001 was confirmed down and acknowledged
+    it: folding it into the link's ticket a minute later must not push the deadlines back."""
+    pipeline = pipeline_for(district, policy, tmp_path)
+    first = [seen("CAM001", minute, Health.DOWN, Reason.TIMEOUT) for minute in (2, 3)]
+    run(pipeline, everyone_up(0) + everyone_up(1) + first)
+    (front_end,) = pipeline.faults.open_tickets()
+    assert front_end.detected_at == at(3)  # down_after 2: confirmed by the second poll
+    with pipeline.ledger.transaction():
+        pipeline.acknowledge(front_end.id, "张工", at(3.5))
+    # The rest of SW1's cameras go dark a minute later (within the 2-minute window).
+    rest = range(2, CAMERAS_ON_SW1 + 1)
+    later = [seen(f"CAM{n:03d}", m, Health.DOWN, Reason.TIMEOUT) for n in rest for m in (4, 5)]
+    run(pipeline, later)
+
+    (network,) = pipeline.faults.open_tickets()
+    assert (network.fault_class, network.link) == (FaultClass.NETWORK, "L1")
+    assert front_end.merged_into == network.id
+    assert network.detected_at == at(3)
+    assert (network.acknowledged_at, network.acknowledged_by) == (at(3.5), "张工")
+    assert network.response_deadline == at(3) + timedelta(minutes=30)
+    assert network.repair_deadline == at(3) + timedelta(hours=4)  # L1 has a backup fibre
+    assert network.policy == policy.id

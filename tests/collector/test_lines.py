@@ -121,6 +121,7 @@ def test_a_fault_line_names_the_ticket_and_its_class() -> None:
         detected_at=at(10),
         response_deadline=at(40),
         repair_deadline=at(250),
+        policy="pingshan-door-access",
     )
     line = fault_line(TicketEvent(TicketEventKind.OPENED, at(10), ticket))
     expected = point_line(

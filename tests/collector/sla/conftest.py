@@ -5,7 +5,9 @@ Q3 2026 in Asia/Shanghai runs 2026-07-01 00:00 +08:00 to 2026-10-01 00:00 +08:00
 confirms a state at the first observation (down_after 1, up_after 1), so an outage
 observed from hour a to hour b (first up poll) lasts exactly b − a hours, and an
 observation vouches for its device for 2 h (stale_after), so a silence from the poll at
-hour a to the next at hour b leaves the device unknown from a + 2 to b.
+hour a to the next at hour b leaves the device unknown from a + 2 to b. The last poll is
+at hour 2,208, the next quarter's first moment: the ledger has then seen the whole quarter
+(a period its ledger has not reached the end of is reported as in progress).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from collector.replay import Ack, replay
 from collector.sla.exposure import ledger_states
 from collector.sla.period import parse_period
 from collector.sla.render import write_json
-from collector.sla.report import Report
+from collector.sla.report import Report, parse_grouping
 from collector.sla.tickets import period_tickets
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 
 Q3_START = datetime(2026, 6, 30, 16, tzinfo=UTC)
@@ -92,7 +95,7 @@ class District:
 
     def observations(self) -> Iterator[Observation]:
         polls = sorted(
-            [(float(h), d) for h in range(HOURS) for d in self.devices]
+            [(float(h), d) for h in range(HOURS + 1) for d in self.devices]
             + [(h, d) for d, h in self.extra_polls]
         )
         for h, device_id in polls:
@@ -141,13 +144,14 @@ def quarter_report(
     policy = load_config(policy_file, Policy)
     ledger = Ledger(folder / "ledger.sqlite")
     acks = sorted(district.acks, key=lambda ack: ack.at)
-    replay(inventory, policy, district.observations(), acks, ledger)
+    policies = PolicyBook.only(policy)
+    replay(inventory, policies, district.observations(), acks, ledger)
     zone = ZoneInfo(policy.timezone)
     span = parse_period(period, zone)
     ledger.close()
     report = Report(
         inventory,
-        policy,
+        policies,
         span,
         lambda: ledger_states(folder / "ledger.sqlite"),
         lambda: period_tickets(
@@ -155,7 +159,7 @@ def quarter_report(
         ),
     )
     written = io.BytesIO()
-    write_json(report.build(group_by), written)
+    write_json(report.build(parse_grouping(group_by)), written)
     built: dict[str, Any] = json.loads(written.getvalue())  # what the command writes
     return built
 

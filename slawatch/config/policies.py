@@ -1,0 +1,102 @@
+"""Which policy judges which contract: each contract names its own (``policy:``).
+
+A district holds several contracts at once (rented cameras, door-access sets,
+checkpoints), each with its targets, deadlines and settlement rule. The default policy
+judges devices that belong to no contract and contracts that name no policy; an imposed
+policy judges every contract alike, and the report says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slawatch.config.errors import ConfigError, ConfigProblem
+from slawatch.config.inventory import Contract, Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.policy import Policy
+
+
+def policy_files(paths: Iterable[Path]) -> list[Path]:
+    """Each path a policy file, or a directory whose ``*.yaml`` files are policies."""
+    found: list[Path] = []
+    for path in paths:
+        found += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyBook:
+    default: Policy
+    by_id: Mapping[str, Policy] = field(default_factory=dict)
+    imposed: bool = False  # the default judges every contract, whatever it names
+
+    @classmethod
+    def load(cls, paths: Iterable[Path]) -> PolicyBook | None:
+        """Policy files or directories of them; the first policy found is the default.
+        None when there is none."""
+        loaded = [load_config(file, Policy) for file in policy_files(paths)]
+        if not loaded:
+            return None
+        by_id: dict[str, Policy] = {}
+        for policy in loaded:
+            by_id.setdefault(policy.id, policy)
+        return cls(loaded[0], by_id)
+
+    @classmethod
+    def only(cls, policy: Policy) -> PolicyBook:
+        """One policy imposed on every contract (``sla --impose FILE``)."""
+        return cls(policy, {policy.id: policy}, imposed=True)
+
+    @property
+    def policies(self) -> list[Policy]:
+        """The default first, then the others by id."""
+        rest = sorted((p for p in self.by_id.values() if p is not self.default), key=_id)
+        return [self.default, *rest]
+
+    def for_contract(self, contract: Contract | None) -> Policy:
+        if self.imposed or contract is None or contract.policy is None:
+            return self.default
+        return self.by_id[contract.policy]
+
+    def of_devices(self, inventory: Inventory) -> dict[str, Policy]:
+        """The policy judging each device: its contract's, or for a door-access set's host
+        and cameras, the set's contract's (its host's when the set names none): a set is
+        judged whole."""
+        contracts = {contract.id: contract for contract in inventory.contracts}
+        by_id = {device.id: device for device in inventory.devices}
+        judged = {
+            device.id: self.for_contract(contracts.get(device.contract or ""))
+            for device in inventory.devices
+        }
+        for door_set in inventory.sets:
+            contract = contracts.get(door_set.contract or by_id[door_set.host].contract or "")
+            policy = self.for_contract(contract)
+            for member in (door_set.host, *door_set.cameras):
+                judged[member] = policy
+        return judged
+
+    def check(self, inventory: Inventory, file: Path) -> None:
+        """Every contract's policy must be loaded: judging it under another one would
+        settle it at the wrong price."""
+        if self.imposed:
+            return
+        known = ", ".join(sorted(self.by_id))
+        problems = [
+            ConfigProblem(
+                file,
+                0,
+                ("contracts", n, "policy"),
+                f"contract {contract.id} names a policy that was not loaded (loaded: {known})",
+                contract.policy,
+            )
+            for n, contract in enumerate(inventory.contracts)
+            if contract.policy is not None and contract.policy not in self.by_id
+        ]
+        if problems:
+            raise ConfigError(problems)
+
+
+def _id(policy: Policy) -> str:
+    return policy.id
