@@ -12,7 +12,8 @@ from typing import TextIO
 
 from slawatch.config.errors import ConfigError, ConfigProblem
 from slawatch.config.inventory import Inventory
-from slawatch.config.loader import ConfigModel, load_any, model_kind
+from slawatch.config.loader import ConfigModel, load_any, load_config, model_kind
+from slawatch.config.policies import PolicyBook, policy_files
 from slawatch.config.settings import AgentSettings, CollectorSettings
 
 EXIT_OK = 0
@@ -23,7 +24,18 @@ def _referenced(model: ConfigModel) -> list[Path]:
     if isinstance(model, AgentSettings):
         return [model.inventory]
     if isinstance(model, CollectorSettings):
-        return [model.inventory, model.policy]
+        return [model.inventory, model.policy, *policy_files(model.contract_policies)]
+    return []
+
+
+def _contracts_judged(settings: CollectorSettings) -> list[ConfigProblem]:
+    """Every contract of the inventory names a policy the collector is given."""
+    try:
+        policies = PolicyBook.load([settings.policy, *settings.contract_policies])
+        if policies is not None:
+            policies.check(load_config(settings.inventory, Inventory), settings.inventory)
+    except ConfigError as exc:  # each file's own problems are listed when it is checked
+        return [problem for problem in exc.problems if problem.path[:1] == ("contracts",)]
     return []
 
 
@@ -55,6 +67,8 @@ def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.st
             )
             continue
         pending += _referenced(model)
+        if isinstance(model, CollectorSettings):
+            problems += _contracts_judged(model)
         out.write(f"{file}: ok ({_summary(model)})\n")
     for problem in problems:
         out.write(f"{problem}\n")

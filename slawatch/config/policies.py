@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slawatch.config.errors import ConfigError, ConfigProblem
+from slawatch.config.errors import ConfigError, show_value
 from slawatch.config.inventory import Contract, Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
+from slawatch.config.yamlsource import YamlDocument
 
 
 def policy_files(paths: Iterable[Path]) -> list[Path]:
@@ -83,19 +84,24 @@ class PolicyBook:
         if self.imposed:
             return
         known = ", ".join(sorted(self.by_id))
-        problems = [
-            ConfigProblem(
-                file,
-                0,
-                ("contracts", n, "policy"),
-                f"contract {contract.id} names a policy that was not loaded (loaded: {known})",
-                contract.policy,
-            )
+        missing = [
+            (n, contract)
             for n, contract in enumerate(inventory.contracts)
             if contract.policy is not None and contract.policy not in self.by_id
         ]
-        if problems:
-            raise ConfigError(problems)
+        if missing:
+            document = YamlDocument(file, None)  # read again only to locate the lines
+            raise ConfigError(
+                [
+                    document.problem(
+                        ("contracts", n, "policy"),
+                        f"contract {contract.id} names a policy that was not loaded "
+                        f"(loaded: {known})",
+                        show_value(contract.policy),
+                    )
+                    for n, contract in missing
+                ]
+            )
 
 
 def _id(policy: Policy) -> str:

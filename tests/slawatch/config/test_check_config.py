@@ -297,3 +297,26 @@ def test_agent_settings_are_followed_to_their_inventory(
     assert code == EXIT_INVALID
     assert f"{tmp_path / 'inventory.yaml'}:" in output
     assert "no link with this id (got 'L9')" in output
+
+
+def test_a_contract_whose_policy_the_collector_is_not_given_is_reported_at_its_line(
+    tmp_path: Path,
+) -> None:
+    """The demo's collector without its contract policies would settle the door-access
+    sets under the camera contract's price: check-config names each such contract."""
+    demo = REPO / "config" / "demo"
+    text = (demo / "collector.yaml").read_text(encoding="utf-8")
+    text = text.replace("contract_policies: [../policies]\n", "")
+    text = text.replace("inventory: inventory.yaml", f"inventory: {demo / 'inventory.yaml'}")
+    text = text.replace("policy: ../policies/", f"policy: {REPO / 'config' / 'policies'}/")
+    (tmp_path / "collector.yaml").write_text(text, encoding="utf-8")
+    code, output = run_check(tmp_path / "collector.yaml")
+    inventory = (demo / "inventory.yaml").read_text(encoding="utf-8")
+    assert code == EXIT_INVALID
+    assert (
+        f"inventory.yaml:{line_of(inventory, 'id: door-rent')}: contracts[1].policy: "
+        "contract door-rent names a policy that was not loaded (loaded: xinjian-2020) "
+        "(got 'pingshan-door-access')"
+    ) in output
+    code, output = run_check(demo / "collector.yaml")
+    assert code == EXIT_OK, output
