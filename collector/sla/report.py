@@ -166,6 +166,14 @@ class PolicyReport:
         self._contracts = {contract.id: contract for contract in inventory.contracts}
         self._regions = {region.id: region for region in inventory.regions}
         self._by_id = {device.id: device for device in inventory.devices}
+        self._named: dict[str, Mapping[str, Contract | Region | Phase | Device | DoorAccessSet]]
+        self._named = {
+            "contract": self._contracts,
+            "region": self._regions,
+            "phase": {phase.id: phase for phase in inventory.phases},
+            "device": self._by_id,
+            "set": {door_set.id: door_set for door_set in inventory.sets},
+        }
         devices = device_units(inventory, policy, period, everyone)
         timeline = device_timeline(states(), devices)
         self.devices = Scope(
@@ -259,19 +267,9 @@ class PolicyReport:
 
     def _name(self, dim: str, key: str) -> str | None:
         """What people call a group: the contract's, region's, phase's or unit's name."""
-        found: Contract | Region | Phase | Device | DoorAccessSet | None = None
-        if dim == "contract":
-            found = self._contracts.get(key)
-        elif dim == "region":
-            found = self._regions.get(key)
-        elif dim == "phase":
-            found = next((p for p in self.inventory.phases if p.id == key), None)
-        elif dim == "device":
-            found = self._by_id.get(key)
-        elif dim == "set":
-            found = next((s for s in self.inventory.sets if s.id == key), None)
-        elif dim == "station" and key != NONE_KEY:
+        if dim == "station" and key != NONE_KEY:
             return key
+        found = self._named.get(dim, {}).get(key)
         return found.name if found is not None else None
 
     def build(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
