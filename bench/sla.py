@@ -138,7 +138,6 @@ def main() -> None:
         inventory_file = fleet(folder, args.devices)
         inventory = load_config(inventory_file, Inventory)
         policies = PolicyBook.load(POLICIES)
-        assert policies is not None
         started = time.perf_counter()
         changes, tickets = write_ledger(ledger_file, inventory, policies, args.events)
         took = time.perf_counter() - started

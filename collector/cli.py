@@ -143,9 +143,6 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         inventory = load_config(args.inventory, Inventory)
         policies = PolicyBook.load(args.policy)
-        if policies is None:
-            print(f"slawatch-collector: --policy {args.policy}: no policy file", file=sys.stderr)
-            return EXIT_INVALID
         policies.check(inventory, args.inventory)
         acks = read_acks(args.acks) if args.acks else []
         ledger = Ledger(args.ledger)
@@ -175,9 +172,6 @@ def _sla(args: argparse.Namespace) -> int:
         if args.impose
         else PolicyBook.load(args.policy)
     )
-    if policies is None:
-        print(f"slawatch-collector: --policy {args.policy}: no policy file", file=sys.stderr)
-        return EXIT_INVALID
     try:
         dims = parse_grouping(args.group_by)
         asked = parse_period(args.period, ZoneInfo(policies.default.timezone))
@@ -273,7 +267,6 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_config(args.config, CollectorSettings)
         inventory = load_config(settings.inventory, Inventory)
         policies = PolicyBook.load([settings.policy, *settings.contract_policies])
-        assert policies is not None  # settings.policy is a file
         policies.check(inventory, settings.inventory)
         from collector.service import Collector
 

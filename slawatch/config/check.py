@@ -32,8 +32,7 @@ def _contracts_judged(settings: CollectorSettings) -> list[ConfigProblem]:
     """Every contract of the inventory names a policy the collector is given."""
     try:
         policies = PolicyBook.load([settings.policy, *settings.contract_policies])
-        if policies is not None:
-            policies.check(load_config(settings.inventory, Inventory), settings.inventory)
+        policies.check(load_config(settings.inventory, Inventory), settings.inventory)
     except ConfigError as exc:  # each file's own problems are listed when it is checked
         return [problem for problem in exc.problems if problem.path[:1] == ("contracts",)]
     return []

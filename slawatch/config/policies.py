@@ -8,11 +8,11 @@ policy judges every contract alike, and the report says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slawatch.config.errors import ConfigError, show_value
+from slawatch.config.errors import ConfigError, ConfigProblem, show_value
 from slawatch.config.inventory import Contract, Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
@@ -34,12 +34,12 @@ class PolicyBook:
     imposed: bool = False  # the default judges every contract, whatever it names
 
     @classmethod
-    def load(cls, paths: Iterable[Path]) -> PolicyBook | None:
-        """Policy files or directories of them; the first policy found is the default.
-        None when there is none."""
+    def load(cls, paths: Sequence[Path]) -> PolicyBook:
+        """Policy files or directories of them; the first policy found is the default."""
         loaded = [load_config(file, Policy) for file in policy_files(paths)]
         if not loaded:
-            return None
+            problem = ConfigProblem(paths[0], 0, (), "no policy file (*.yaml) found here")
+            raise ConfigError([problem])
         by_id: dict[str, Policy] = {}
         for policy in loaded:
             by_id.setdefault(policy.id, policy)

@@ -66,7 +66,6 @@ def write_settings(
 def load_collector(settings_file: Path) -> Collector:
     settings = load_config(settings_file, CollectorSettings)
     policies = PolicyBook.load([settings.policy, *settings.contract_policies])
-    assert policies is not None
     return Collector(settings, load_config(settings.inventory, Inventory), policies)
 
 

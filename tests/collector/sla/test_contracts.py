@@ -91,7 +91,6 @@ def recorded(folder: Path, district: District) -> list[str]:
     (policies / "cam.yaml").write_text(CAMERA_POLICY, encoding="utf-8")
     (policies / "door.yaml").write_text(DOOR_POLICY, encoding="utf-8")
     book = PolicyBook.load([policies / "cam.yaml", policies])
-    assert book is not None
     inventory = load_config(folder / "inventory.yaml", Inventory)
     ledger = Ledger(folder / "ledger.sqlite")
     replay(
