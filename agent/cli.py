@@ -47,6 +47,9 @@ def _table(device_id: str, result: ProbeResult, took_s: float) -> str:
     lines += [f"{name:<16} {reason.value}" for name, reason in sorted(result.checks.items())]
     lines += ["", f"{'metric':<16} value"]
     lines += [f"{name:<16} {value:g}" for name, value in sorted(result.metrics.items())]
+    if result.notes:
+        lines += ["", f"{'how':<16} what the device said"]
+        lines += [f"{name:<16} {text}" for name, text in sorted(result.notes.items())]
     return "\n".join(lines)
 
 

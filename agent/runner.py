@@ -30,6 +30,7 @@ from agent.outbox import Outbox
 from agent.probes.base import Credentials
 from agent.probes.onvif_deep import OnvifDeepProbe
 from agent.probes.onvif_lean import OnvifLivenessProbe
+from agent.probes.onvif_soap import CameraBook
 from agent.probes.snmp import SnmpProbe
 from agent.probes.snmp_lean import LeanSnmpClient
 from agent.probes.tcp import TcpProbe
@@ -147,16 +148,21 @@ class Agent:
         lean = LeanSnmpClient(poll.concurrency.snmp)
         await lean.start()
         engine = SnmpEngine()
+        cameras = CameraBook(timeout_s)
+        skew_limit_s = poll.clock_skew_limit.total_seconds()
         try:
             yield ProbeSet(
-                onvif=OnvifLivenessProbe(timeout_s, poll.clock_skew_limit.total_seconds()),
-                onvif_deep=OnvifDeepProbe(timeout_s, poll.recording_tolerance.total_seconds()),
+                onvif=OnvifLivenessProbe(timeout_s, skew_limit_s, cameras),
+                onvif_deep=OnvifDeepProbe(
+                    timeout_s, poll.recording_tolerance.total_seconds(), cameras
+                ),
                 snmp=SnmpProbe(lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries),
                 tcp=TcpProbe(timeout_s),
             )
         finally:
             lean.close()
             engine.close_dispatcher()
+            await cameras.close()
 
     def scheduler_for(self) -> Scheduler:
         poll = self.settings.poll

@@ -70,6 +70,9 @@ class Reason(StrEnum):
     TAMPER = "tamper"
     REBOOTED = "rebooted"
     LINK_DOWN = "link_down"
+    # The device answered that it does not do this check (an SNMP OID it lacks, an ONVIF
+    # operation it refuses for a reason other than credentials): visible, not a fault.
+    UNSUPPORTED = "unsupported"
 
 
 def _utc_ms(value: object) -> datetime:

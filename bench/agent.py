@@ -44,6 +44,7 @@ from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.probes.base import Credentials, Probe, Target
 from agent.probes.onvif_lean import OnvifLivenessProbe
+from agent.probes.onvif_soap import CameraBook
 from agent.probes.snmp import SnmpProbe
 from agent.probes.snmp_lean import LeanSnmpClient
 from agent.profiles import load_profiles
@@ -201,7 +202,8 @@ async def snmp_library_phase(seconds: float, server: Snmpd) -> float:
 async def onvif_phase(
     seconds: float, broker: Mosquitto, inventory: Inventory, folder: Path
 ) -> float:
-    probe = OnvifLivenessProbe(timeout_s=2.0, clock_skew_limit_s=10)
+    book = CameraBook(timeout_s=2.0)
+    probe = OnvifLivenessProbe(timeout_s=2.0, clock_skew_limit_s=10, cameras=book)
     cameras = [d for d in inventory.devices if d.onvif is not None]
     # Offered load: the goal's deployment, 100,000 devices every 60 s. The simulator
     # answering shares this 2-core machine and tops out near 2,300 ONVIF replies/s; run
@@ -210,6 +212,7 @@ async def onvif_phase(
     plans = [Plan(Target(d, Credentials()), [probe], interval_s=interval_s) for d in cameras]
     tally = Tally()
     cpu = await run_agent_phase(plans, broker, folder, seconds, tally)
+    await book.close()
     rate = tally.ok / cpu
     print(
         f"onvif lean: {tally.ok / seconds:.0f} probes/s, {cpu / seconds:.2f} cores, "

@@ -2,6 +2,8 @@
 
     POST   /faults   {"target": "CAM000001", "fault": "down", "mode": "refused"}
     DELETE /faults   {"target": "link:L0003"}               (one fault: add "fault")
+    POST   /quirks   {"target": "CAM000001", "quirk": "onvif_digest_only"}  (real firmware)
+    DELETE /quirks   {"target": "CAM000001", "quirk": "onvif_digest_only"}
     POST   /reboot   {"target": "DH000001"}
     POST   /power-restored
     GET    /devices/{id}   what the device is doing now
@@ -17,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from simulator.devices import Fault
+from simulator.devices import Fault, Quirk
 from simulator.fleet_runner import FaultSpec, Fleet, UnknownTargetError
 
 FLEET: web.AppKey[Fleet] = web.AppKey("fleet", Fleet)
@@ -30,6 +32,13 @@ class FaultRequest(BaseModel):
     fault: Fault | None = None
     mode: str | None = None
     seconds: float | None = None
+
+
+class QuirkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: str
+    quirk: Quirk
 
 
 async def _parse(request: web.Request) -> FaultRequest:
@@ -71,6 +80,29 @@ async def clear(request: web.Request) -> web.Response:
     return web.json_response({"target": body.target, "cleared": body.fault, "devices": reached})
 
 
+async def _parse_quirk(request: web.Request) -> QuirkRequest:
+    try:
+        return QuirkRequest.model_validate_json(await request.read())
+    except ValidationError as exc:
+        raise web.HTTPBadRequest(
+            text=exc.json(include_url=False), content_type="application/json"
+        ) from exc
+
+
+@_errors_as_json
+async def give_quirk(request: web.Request) -> web.Response:
+    body = await _parse_quirk(request)
+    request.app[FLEET].give(body.target, body.quirk)
+    return web.json_response({"target": body.target, "quirk": body.quirk})
+
+
+@_errors_as_json
+async def take_quirk(request: web.Request) -> web.Response:
+    body = await _parse_quirk(request)
+    request.app[FLEET].take_away(body.target, body.quirk)
+    return web.json_response({"target": body.target, "removed": body.quirk})
+
+
 @_errors_as_json
 async def reboot(request: web.Request) -> web.Response:
     body = await _parse(request)
@@ -94,6 +126,7 @@ async def device(request: web.Request) -> web.Response:
             "id": found.id,
             "kind": found.spec.kind,
             "faults": sorted(found.faults),
+            "quirks": sorted(found.quirks),
             "unreachable": None if mode is None else str(mode),
             "cut_off": found.cut_off,
             "uptime_s": found.uptime_ticks() / 100,
@@ -112,6 +145,8 @@ def control_app(fleet: Fleet) -> web.Application:
     app[FLEET] = fleet
     app.router.add_post("/faults", inject)
     app.router.add_delete("/faults", clear)
+    app.router.add_post("/quirks", give_quirk)
+    app.router.add_delete("/quirks", take_quirk)
     app.router.add_post("/reboot", reboot)
     app.router.add_post("/power-restored", power_restored)
     app.router.add_get("/devices/{device_id}", device)

@@ -35,6 +35,25 @@ class Fault(StrEnum):
     HOSTILE = "hostile"  # with a HostileMode: hostile XML or endless bodies
 
 
+class Quirk(StrEnum):
+    """Lasting behaviours of real firmware (not faults), each observed on real devices."""
+
+    ONVIF_DIGEST_ONLY = "onvif_digest_only"  # SOAP over HTTP Digest only (MD5, qop=auth)
+    ONVIF_DIGEST_SHA256 = "onvif_digest_sha256"  # the same with algorithm=SHA-256
+    ONVIF_AUTH_ON_TIME = "onvif_auth_on_time"  # GetSystemDateAndTime wants credentials (Vivotek)
+    ONVIF_SOAP11 = "onvif_soap11"  # replies in SOAP 1.1 envelopes (older firmwares)
+    ONVIF_DEVICE_INFO_PROHIBITED = "onvif_device_info_prohibited"  # "Too weak password." fault
+    ONVIF_MEDIA2_ONLY = "onvif_media2_only"  # Media1 operations answer ActionNotSupported
+    NAT = "nat"  # behind port forwarding: advertises its LAN address in XAddrs and stream URIs
+    RTSP_BASIC_ONLY = "rtsp_basic_only"
+    RTSP_DIGEST_AND_BASIC = "rtsp_digest_and_basic"  # Hikvision: a Digest, then a Basic challenge
+    RTSP_DIGEST_QOP = "rtsp_digest_qop"  # RFC 7616: qop="auth", algorithm=SHA-256
+
+
+# What a NAT-ed camera advertises: its own LAN address, on the default ports.
+LAN_ADDRESS = "192.168.1.64"
+
+
 class DownMode(StrEnum):
     SILENT = "silent"  # packets vanish: the client times out
     REFUSED = "refused"  # TCP connections are reset / refused
@@ -63,6 +82,9 @@ class SimDevice:
     stream_mode: DownMode = DownMode.REFUSED
     hostile_mode: HostileMode = HostileMode.BILLION_LAUGHS
     faults: set[Fault] = field(default_factory=set)
+    quirks: set[Quirk] = field(default_factory=set)
+    # A WS-Security token created further than this from the camera's clock is a replay.
+    token_window_s: float = 300.0
     # Set by the fleet from topology: True while the device's port, switch or link is down.
     cut_off: bool = False
     captures_base: int = 0

@@ -19,6 +19,7 @@ from simulator.devices import (
     DownMode,
     Fault,
     HostileMode,
+    Quirk,
     SimDevice,
     Topology,
     build_devices,
@@ -39,6 +40,10 @@ VENDOR_PERSONALITY = {
     "Uniview": "onvif-enp1a14ir25x",
 }
 
+# What every camera of a vendor does, as observed on real ones: Hikvision's RTSP server
+# answers a DESCRIBE without credentials with a Digest and then a Basic challenge.
+VENDOR_QUIRKS = {"Hikvision": {Quirk.RTSP_DIGEST_AND_BASIC}}
+
 
 class UnknownTargetError(LookupError):
     """A fault target that names no device, port, switch or link of the fleet."""
@@ -57,10 +62,12 @@ class Fleet:
         self.inventory = inventory
         self.devices = build_devices(inventory, credentials, clock)
         self.by_id = {device.id: device for device in self.devices}
+        for device in self.devices:
+            device.quirks |= VENDOR_QUIRKS.get(device.spec.vendor or "", set())
         self.topology = Topology(self.devices)
         self._personalities = load_personalities()
         self.cameras = CameraServer(self._personality_of, self._rtsp_port)
-        self.rtsp = RtspServer()
+        self.rtsp = RtspServer(lambda device: self._personality_of(device).codec)
         self.snmp = SnmpSimulator(credentials)
 
     def _personality_of(self, device: SimDevice) -> Personality:
@@ -128,6 +135,13 @@ class Fleet:
             await self.cameras.listen(device)
         self.topology.refresh()
         return [device.id]
+
+    def give(self, target: str, quirk: Quirk) -> None:
+        """Make a device behave like a real firmware that does ``quirk``."""
+        self._device(target).quirks.add(quirk)
+
+    def take_away(self, target: str, quirk: Quirk) -> None:
+        self._device(target).quirks.discard(quirk)
 
     def reboot(self, target: str) -> None:
         self._device(target).reboot()

@@ -9,11 +9,13 @@ into a ``string.Template`` placeholder once; answering a request is one substitu
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -26,6 +28,9 @@ RECORDING_SOURCE = "profileg-unnamed"
 _URL = re.compile(rb"(https?|rtsp)://127\.0\.0\.1(?::\d+)?")
 _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
 
+_STREAM_URI_PARENTS = ("MediaUri", "GetStreamUriResponse")  # Media1, Media2
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 _TIME_FIELDS = ("Hour", "Minute", "Second")
 _DATE_FIELDS = ("Year", "Month", "Day")
 
@@ -55,7 +60,7 @@ def _set_placeholders(tree: etree._Element) -> None:
             element.text = f"${{{prefix}_{name.lower()}}}"
         elif name == "SerialNumber":
             element.text = "${serial}"
-        elif name == "Uri" and parent is not None and _localname(parent) == "MediaUri":
+        elif name == "Uri" and parent is not None and _localname(parent) in _STREAM_URI_PARENTS:
             element.text = "${stream_uri}"
         elif name in ("DataFrom", "EarliestRecording"):
             element.text = "${recording_from}"
@@ -98,6 +103,66 @@ _NETWORK_INTERFACES = """
 """
 
 
+_MEDIA2 = "http://www.onvif.org/ver20/media/wsdl"
+
+
+def _media2_configurations(profiles_capture: Path, reference: Path) -> dict[str, Reply]:
+    """Media2's GetVideoSource/EncoderConfigurations, which no capture has, from the
+    configurations inside the firmware's own Media1 GetProfiles reply (a camera that
+    offers Media2 answers them; clients such as agsh/onvif ask for them on connect)."""
+    tree = etree.fromstring(profiles_capture.read_bytes(), _SAFE_PARSER)
+    replies = {}
+    for operation, element in (
+        ("GetVideoSourceConfigurations", "VideoSourceConfiguration"),
+        ("GetVideoEncoderConfigurations", "VideoEncoderConfiguration"),
+    ):
+        seen: dict[str, etree._Element] = {}
+        for found in tree.iter():
+            if isinstance(found.tag, str) and _localname(found) == element:
+                seen.setdefault(found.get("token", ""), found)
+        parts = []
+        for found in seen.values():
+            renamed = copy.deepcopy(found)
+            renamed.tag = f"{{{_MEDIA2}}}Configurations"
+            parts.append(etree.tostring(renamed, encoding="unicode"))
+        body = (
+            f'<tr2:{operation}Response xmlns:tr2="{_MEDIA2}">{"".join(parts)}'
+            f"</tr2:{operation}Response>"
+        )
+        replies[f"media2-{operation}"] = _envelope_around(reference, body)
+    replies["media2-GetProfiles-typed"] = _envelope_around(reference, _media2_profiles(tree))
+    return replies
+
+
+def _media2_profiles(media1_profiles: etree._Element) -> str:
+    """Media2 GetProfiles asked with a Type: each profile with its configurations (a
+    request without one gets the captured reply, names and tokens only, per the spec)."""
+    parts = []
+    for profile in media1_profiles.iter():
+        if not (isinstance(profile.tag, str) and _localname(profile) == "Profiles"):
+            continue
+        name = next((e.text or "" for e in profile if _localname(e) == "Name"), "")
+        configurations = []
+        for element, kind in (
+            ("VideoSourceConfiguration", "VideoSource"),
+            ("VideoEncoderConfiguration", "VideoEncoder"),
+        ):
+            found = next((e for e in profile if _localname(e) == element), None)
+            if found is not None:
+                inner = "".join(etree.tostring(child, encoding="unicode") for child in found)
+                configurations.append(
+                    f'<tr2:{kind} token="{found.get("token", "")}">{inner}</tr2:{kind}>'
+                )
+        parts.append(
+            f'<tr2:Profiles token="{profile.get("token", "")}" fixed="true">'
+            f"<tr2:Name>{name}</tr2:Name>"
+            f"<tr2:Configurations>{''.join(configurations)}</tr2:Configurations></tr2:Profiles>"
+        )
+    return (
+        f'<tr2:GetProfilesResponse xmlns:tr2="{_MEDIA2}">{"".join(parts)}</tr2:GetProfilesResponse>'
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Personality:
     """Everything one camera firmware answers, by operation name."""
@@ -107,6 +172,8 @@ class Personality:
     manufacturer: str
     model: str
     firmware: str
+    profile_tokens: frozenset[str]
+    codec: str  # the main profile's video encoding, which its RTSP SDP must announce
 
     @classmethod
     def load(cls, name: str) -> Personality:
@@ -118,12 +185,38 @@ class Personality:
             replies.setdefault(file.stem.split("_", 1)[1], _template(file))
         reference = CAPTURES / f"{name}_GetSystemDateAndTime.xml"
         replies["GetNetworkInterfaces"] = _envelope_around(reference, _NETWORK_INTERFACES)
+        if "media2-GetProfiles" in replies:
+            replies |= _media2_configurations(CAPTURES / f"{name}_GetProfiles.xml", reference)
         info = etree.fromstring(
             (CAPTURES / f"{name}_GetDeviceInformation.xml").read_bytes(), _SAFE_PARSER
         )
         fields = {_localname(e): (e.text or "") for e in info.iter() if isinstance(e.tag, str)}
+        profiles = etree.fromstring(
+            (CAPTURES / f"{name}_GetProfiles.xml").read_bytes(), _SAFE_PARSER
+        )
+        tokens = frozenset(
+            e.get("token", "")
+            for e in profiles.iter()
+            if isinstance(e.tag, str) and _localname(e) == "Profiles"
+        )
+        codec = next(
+            (
+                e.text
+                for e in profiles.iter()
+                if isinstance(e.tag, str)
+                and _localname(e) == "Encoding"
+                and e.text in ("H264", "H265")
+            ),
+            "H264",
+        )
         return cls(
-            name, replies, fields["Manufacturer"], fields["Model"], fields["FirmwareVersion"]
+            name,
+            replies,
+            fields["Manufacturer"],
+            fields["Model"],
+            fields["FirmwareVersion"],
+            tokens,
+            codec or "H264",
         )
 
 
@@ -133,6 +226,41 @@ def load_personalities() -> dict[str, Personality]:
 
 NOT_AUTHORIZED = _template(CAPTURES / "vivotek-unnamed_Fault-NotAuthorized.xml")
 ACTION_NOT_SUPPORTED = _template(CAPTURES / "ipnc-ipg8150pss_Fault-ActionNotSupported.xml")
+OPERATION_PROHIBITED = _template(
+    CAPTURES / "onvif-enp1a14ir25x_Fault-OperationProhibited-Password.xml"
+)
+_NO_PROFILE_BODY = """<env:Fault><env:Code><env:Value>env:Sender</env:Value>
+<env:Subcode><env:Value>ter:InvalidArgVal</env:Value>
+<env:Subcode><env:Value>ter:NoProfile</env:Value></env:Subcode></env:Subcode></env:Code>
+<env:Reason><env:Text xml:lang="en">Profile token does not exist.</env:Text></env:Reason>
+</env:Fault>"""
+NO_PROFILE = _envelope_around(
+    CAPTURES / "vivotek-unnamed_Fault-NotAuthorized.xml", _NO_PROFILE_BODY
+)
+
+
+def as_soap11(body: bytes) -> bytes:
+    """The same reply as an older firmware sends it: a SOAP 1.1 envelope, and a fault in
+    1.1's form (gSOAP puts the ONVIF subcode in ``faultcode``)."""
+    root = etree.fromstring(body, _SAFE_PARSER)
+    fault = next(
+        (e for e in root.iter() if isinstance(e.tag, str) and _localname(e) == "Fault"), None
+    )
+    if fault is None:
+        return body.replace(SOAP12.encode(), SOAP11.encode())
+    values = [
+        e.text or "" for e in fault.iter() if isinstance(e.tag, str) and _localname(e) == "Value"
+    ]
+    text = next(
+        (e.text or "" for e in fault.iter() if isinstance(e.tag, str) and _localname(e) == "Text"),
+        "",
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP11}" xmlns:ter="http://www.onvif.org/ver10/error">'
+        f"<SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>{values[-1].strip()}</faultcode>"
+        f"<faultstring>{escape(text.strip())}</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    ).encode()
 
 
 def clock_values(device_time: float, utc_offset_s: int = 8 * 3600) -> dict[str, str]:

@@ -15,15 +15,20 @@ import hmac
 import logging
 import os
 from collections.abc import Callable
+from datetime import datetime
+from urllib.request import parse_http_list, parse_keqv_list
 
 from aiohttp import web
 from lxml import etree
 
-from simulator.devices import DownMode, Fault, HostileMode, SimDevice
+from simulator.devices import LAN_ADDRESS, DownMode, Fault, HostileMode, Quirk, SimDevice
 from simulator.onvif_replies import (
     ACTION_NOT_SUPPORTED,
+    NO_PROFILE,
     NOT_AUTHORIZED,
+    OPERATION_PROHIBITED,
     Personality,
+    as_soap11,
     clock_values,
     iso,
 )
@@ -36,6 +41,9 @@ MAX_REQUEST_BYTES = 256 * 1024
 PRE_AUTH = {"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetHostname"}
 _WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 _WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+MEDIA1_NS = "http://www.onvif.org/ver10/media/wsdl"
+MEDIA2_NS = "http://www.onvif.org/ver20/media/wsdl"
+DIGEST_REALM = "IP Camera"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -80,6 +88,27 @@ class SoapRequest:
                 self.password_type = password.get("Type", "")
             self.nonce = token.findtext(f"{{{_WSSE}}}Nonce")
             self.created = token.findtext(f"{{{_WSU}}}Created")
+        self.typed = any(
+            isinstance(e.tag, str) and etree.QName(e).localname == "Type" for e in first
+        )
+        self.profile_token = next(
+            (
+                (e.text or "").strip()
+                for e in first.iter()
+                if isinstance(e.tag, str) and etree.QName(e).localname == "ProfileToken"
+            ),
+            None,
+        )
+
+    def fresh(self, camera_time: float, window_s: float) -> bool:
+        """A token created within ``window_s`` of the camera's clock (replay protection)."""
+        if self.created is None:
+            return True
+        try:
+            created = datetime.fromisoformat(self.created).timestamp()
+        except ValueError:
+            return False
+        return abs(created - camera_time) <= window_s
 
     def authenticates(self, username: str | None, password: str | None) -> bool:
         if username is None or password is None:
@@ -97,6 +126,29 @@ class SoapRequest:
         return hmac.compare_digest(self.password, expected)
 
 
+def digest_matches(header: str, method: str, password: str, username: str, nonce: str) -> bool:
+    """RFC 7616 Digest (MD5 or SHA-256, with or without qop=auth), checked as a camera does."""
+    if not header.startswith("Digest "):
+        return False
+    fields = parse_keqv_list(parse_http_list(header[7:]))
+    algorithm = fields.get("algorithm", "MD5").upper()
+    if algorithm not in ("MD5", "SHA-256") or fields.get("nonce") != nonce:
+        return False
+
+    def h(text: str) -> str:
+        return hashlib.new(algorithm.replace("-", "").lower(), text.encode()).hexdigest()
+
+    ha1 = h(f"{username}:{fields.get('realm', '')}:{password}")
+    ha2 = h(f"{method}:{fields.get('uri', '')}")
+    if fields.get("qop") == "auth":
+        expected = h(f"{ha1}:{nonce}:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")
+    else:
+        expected = h(f"{ha1}:{nonce}:{ha2}")
+    return fields.get("username") == username and hmac.compare_digest(
+        fields.get("response", ""), expected
+    )
+
+
 class CameraServer:
     """Serves every simulated camera; ``attach`` opens one listener per camera address."""
 
@@ -110,6 +162,7 @@ class CameraServer:
         self._by_socket: dict[tuple[str, int], SimDevice] = {}
         self._listeners: dict[str, asyncio.Server] = {}
         self._server = web.Server(self._handle)
+        self._nonce = os.urandom(16).hex()
         self.requests = 0
 
     async def attach(self, device: SimDevice) -> None:
@@ -166,38 +219,84 @@ class CameraServer:
         try:
             soap = SoapRequest(body)
         except (etree.XMLSyntaxError, ValueError):
-            return self._fault(ACTION_NOT_SUPPORTED.render(**self._values(device)), 400)
-        return self._answer(device, soap)
+            return self._fault(device, ACTION_NOT_SUPPORTED.render(**self._values(device)), 400)
+        return self._answer(device, soap, request.headers.get("Authorization", ""))
 
-    def _answer(self, device: SimDevice, soap: SoapRequest) -> web.Response:
+    def _answer(self, device: SimDevice, soap: SoapRequest, authorization: str) -> web.Response:
         personality = self._personality_of(device)
         values = self._values(device)
-        if soap.operation not in PRE_AUTH:
-            password = device.password
-            if Fault.WRONG_CREDENTIALS in device.faults and password is not None:
-                password = password + "-changed-on-site"
-            if not soap.authenticates(device.username, password):
-                return self._fault(NOT_AUTHORIZED.render(**values), 401)
-        reply = personality.replies.get(soap.operation)
+        quirks = device.quirks
+        needs_auth = soap.operation not in PRE_AUTH or (
+            Quirk.ONVIF_AUTH_ON_TIME in quirks and soap.operation == "GetSystemDateAndTime"
+        )
+        if needs_auth and device.username is not None and device.password is not None:
+            refusal = self._refusal(device, soap, authorization, values)
+            if refusal is not None:
+                return refusal
+        if Quirk.ONVIF_MEDIA2_ONLY in quirks and soap.namespace == MEDIA1_NS:
+            return self._fault(device, ACTION_NOT_SUPPORTED.render(**values), 400)
+        if (
+            Quirk.ONVIF_DEVICE_INFO_PROHIBITED in quirks
+            and soap.operation == "GetDeviceInformation"
+        ):
+            return self._fault(device, OPERATION_PROHIBITED.render(**values), 400)
+        if (
+            soap.operation in ("GetStreamUri", "GetSnapshotUri")
+            and soap.profile_token not in personality.profile_tokens
+        ):
+            return self._fault(device, NO_PROFILE.render(**values), 400)
+        key = f"media2-{soap.operation}" if soap.namespace == MEDIA2_NS else soap.operation
+        if key == "media2-GetProfiles" and soap.typed:
+            key = "media2-GetProfiles-typed"
+        reply = personality.replies.get(key)
         if reply is None:
-            return self._fault(ACTION_NOT_SUPPORTED.render(**values), 400)
+            return self._fault(device, ACTION_NOT_SUPPORTED.render(**values), 400)
         body = reply.render(**values)
+        if Quirk.ONVIF_SOAP11 in quirks:
+            body = as_soap11(body)
         if Fault.TRUNCATED in device.faults:
             body = body[: len(body) // 2]
-        return web.Response(body=body, content_type="application/soap+xml", charset="utf-8")
+        return web.Response(body=body, content_type=_content_type(device), charset="utf-8")
+
+    def _refusal(
+        self, device: SimDevice, soap: SoapRequest, authorization: str, values: dict[str, str]
+    ) -> web.Response | None:
+        """None when the request carries credentials this camera accepts; else its answer."""
+        password = device.password or ""
+        if Fault.WRONG_CREDENTIALS in device.faults:
+            password += "-changed-on-site"
+        username = device.username or ""
+        digest_only = {Quirk.ONVIF_DIGEST_ONLY, Quirk.ONVIF_DIGEST_SHA256} & device.quirks
+        if digest_only:
+            if digest_matches(authorization, "POST", password, username, self._nonce):
+                return None
+            algorithm = "SHA-256" if Quirk.ONVIF_DIGEST_SHA256 in device.quirks else "MD5"
+            challenge = (
+                f'Digest realm="{DIGEST_REALM}", qop="auth", nonce="{self._nonce}", '
+                f"algorithm={algorithm}"
+            )
+            return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+        if soap.authenticates(username, password) and soap.fresh(
+            device.now(), device.token_window_s
+        ):
+            return None
+        return self._fault(device, NOT_AUTHORIZED.render(**values), 401)
 
     def _values(self, device: SimDevice) -> dict[str, str]:
         assert device.spec.onvif is not None
         address = device.spec.address
+        http_port, rtsp_port = device.spec.onvif.port, self._stream_port(device)
+        if Quirk.NAT in device.quirks:  # what it advertises: its LAN side, default ports
+            address, http_port, rtsp_port = LAN_ADDRESS, 80, 554
         now = device.now()
         until = now - (device.gap_s if Fault.RECORDING_GAP in device.faults else 0.0)
         digest = hashlib.sha256(device.id.encode()).hexdigest()
         return clock_values(now) | {
             "serial": f"SIM{digest[:16].upper()}",
-            "http_base": f"http://{address}:{device.spec.onvif.port}",
-            "https_base": f"https://{address}:{device.spec.onvif.port}",
-            "rtsp_base": f"rtsp://{address}:{self._stream_port(device)}",
-            "stream_uri": f"rtsp://{address}:{self._stream_port(device)}/{device.id}/main",
+            "http_base": f"http://{address}:{http_port}",
+            "https_base": f"https://{address}:{http_port}",
+            "rtsp_base": f"rtsp://{address}:{rtsp_port}",
+            "stream_uri": f"rtsp://{address}:{rtsp_port}/{device.id}/main",
             "recording_from": iso(device.boot_time - 30 * 86400),
             "recording_until": iso(until),
             "address": address,
@@ -205,9 +304,11 @@ class CameraServer:
         }
 
     @staticmethod
-    def _fault(body: bytes, status: int) -> web.Response:
+    def _fault(device: SimDevice, body: bytes, status: int) -> web.Response:
+        if Quirk.ONVIF_SOAP11 in device.quirks:
+            body = as_soap11(body)
         return web.Response(
-            status=status, body=body, content_type="application/soap+xml", charset="utf-8"
+            status=status, body=body, content_type=_content_type(device), charset="utf-8"
         )
 
     @staticmethod
@@ -228,3 +329,7 @@ class CameraServer:
         while True:  # endless: until the client gives up
             await response.write(chunk)
             await asyncio.sleep(0.05)
+
+
+def _content_type(device: SimDevice) -> str:
+    return "text/xml" if Quirk.ONVIF_SOAP11 in device.quirks else "application/soap+xml"

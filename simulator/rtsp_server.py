@@ -1,26 +1,30 @@
-"""Simulated RTSP streams (RFC 2326): OPTIONS and DESCRIBE with an SDP, Digest auth.
+"""Simulated RTSP streams (RFC 2326): OPTIONS and DESCRIBE with an SDP, as cameras answer.
 
-Enough of RTSP to tell "the camera's video is available now": a DESCRIBE that returns a
-plausible H.264/H.265 SDP. ``stream_unavailable`` makes it refuse (503) or stall.
+Enough of RTSP to tell "the camera's video is available now": a DESCRIBE that returns
+the SDP of the camera's main profile (H.264 or H.265, as its ONVIF profile says).
+Authentication as real cameras do it: Digest (RFC 2617, no qop) by default; quirks give
+Basic only, Hikvision's two challenges (Digest, then Basic) or RFC 7616 Digest with
+``qop="auth"`` and SHA-256. ``stream_unavailable`` makes it refuse (503) or stall.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import base64
+import hmac
 import logging
 import os
-import re
 import zlib
+from collections.abc import Callable
 from typing import cast
 
-from simulator.devices import DownMode, Fault, SimDevice
+from simulator.devices import DownMode, Fault, Quirk, SimDevice
+from simulator.onvif_server import digest_matches
 
 log = logging.getLogger(__name__)
 
 REALM = "IP Camera"
 MAX_REQUEST_BYTES = 16 * 1024
-_AUTH_FIELD = re.compile(r'(\w+)="?([^",]*)"?')
 
 
 # Parameter sets as a 1080p camera announces them (H.264 High profile, H.265 Main).
@@ -34,13 +38,9 @@ _H265_FMTP = (
 )
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - RFC 2617 Digest is MD5
-
-
-def sdp_for(device: SimDevice) -> str:
-    """An SDP like cameras send: H.265 for odd-numbered devices, H.264 otherwise."""
-    h265 = zlib.crc32(device.id.encode()) % 2 == 1
+def sdp_for(device: SimDevice, codec_name: str) -> str:
+    """An SDP like cameras send, for the codec of the camera's main profile."""
+    h265 = codec_name == "H265"
     codec = "H265/90000" if h265 else "H264/90000"
     fmtp = _H265_FMTP if h265 else _H264_FMTP
     return (
@@ -113,29 +113,40 @@ class RtspProtocol(asyncio.Protocol):
             self._send(405, "Method Not Allowed", cseq, {"Allow": "OPTIONS, DESCRIBE"})
             return
         if device.password is not None and not self._authorized(device, method, headers):
-            challenge = f'Digest realm="{REALM}", nonce="{self._nonce}"'
-            self._send(401, "Unauthorized", cseq, {"WWW-Authenticate": challenge})
+            self._send(401, "Unauthorized", cseq, challenges=self._challenges(device))
             return
         self._send(
             200,
             "OK",
             cseq,
             {"Content-Base": uri.rstrip("/") + "/", "Content-Type": "application/sdp"},
-            sdp_for(device).encode(),
+            sdp_for(device, self._server.codec_of(device)).encode(),
         )
+
+    def _challenges(self, device: SimDevice) -> list[str]:
+        digest = f'Digest realm="{REALM}", nonce="{self._nonce}"'
+        basic = f'Basic realm="{REALM}"'
+        if Quirk.RTSP_BASIC_ONLY in device.quirks:
+            return [basic]
+        if Quirk.RTSP_DIGEST_AND_BASIC in device.quirks:
+            return [f'{digest}, stale="FALSE"', basic]
+        if Quirk.RTSP_DIGEST_QOP in device.quirks:
+            return [f'{digest}, qop="auth", algorithm=SHA-256']
+        return [digest]
 
     def _authorized(self, device: SimDevice, method: str, headers: dict[str, str]) -> bool:
         header = headers.get("authorization", "")
-        if not header.startswith("Digest "):
-            return False
-        fields = dict(_AUTH_FIELD.findall(header[7:]))
         password = device.password or ""
         if Fault.WRONG_CREDENTIALS in device.faults:
             password += "-changed-on-site"
-        ha1 = _md5(f"{device.username}:{REALM}:{password}")
-        ha2 = _md5(f"{method}:{fields.get('uri', '')}")
-        expected = _md5(f"{ha1}:{self._nonce}:{ha2}")
-        return fields.get("username") == device.username and fields.get("response") == expected
+        username = device.username or ""
+        offered = self._challenges(device)
+        if header.startswith("Basic ") and any(c.startswith("Basic") for c in offered):
+            expected = base64.b64encode(f"{username}:{password}".encode()).decode()
+            return hmac.compare_digest(header[6:].strip(), expected)
+        if not any(c.startswith("Digest") for c in offered):
+            return False
+        return digest_matches(header, method, password, username, self._nonce)
 
     def _send(
         self,
@@ -144,10 +155,12 @@ class RtspProtocol(asyncio.Protocol):
         cseq: str,
         headers: dict[str, str] | None = None,
         body: bytes = b"",
+        challenges: list[str] | None = None,
     ) -> None:
         assert self._transport is not None
         lines = [f"RTSP/1.0 {code} {reason}", f"CSeq: {cseq}", "Server: slawatch-sim"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        lines += [f"WWW-Authenticate: {challenge}" for challenge in challenges or []]
         if body:
             lines.append(f"Content-Length: {len(body)}")
         self._transport.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
@@ -156,7 +169,8 @@ class RtspProtocol(asyncio.Protocol):
 class RtspServer:
     """One RTSP listener per camera address; the socket the request came in on picks the camera."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec_of: Callable[[SimDevice], str]) -> None:
+        self.codec_of = codec_of
         self._by_socket: dict[tuple[str, int], SimDevice] = {}
         self._listeners: list[asyncio.Server] = []
         self.requests = 0

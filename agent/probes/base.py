@@ -38,6 +38,9 @@ class ProbeResult:
     reason: Reason
     checks: dict[str, Reason] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    # What explains the verdict to an engineer (which auth worked, the advertised address):
+    # shown by ``slawatch-agent probe``, not published.
+    notes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def up(cls, checks: dict[str, Reason] | None = None, **metrics: float) -> ProbeResult:
@@ -62,10 +65,12 @@ def combine(*results: ProbeResult) -> ProbeResult:
     worst = max(results, key=lambda result: order[result.health])
     checks: dict[str, Reason] = {}
     metrics: dict[str, float] = {}
+    notes: dict[str, str] = {}
     for result in results:
         checks |= result.checks
         metrics |= result.metrics
-    return ProbeResult(worst.health, worst.reason, checks, metrics)
+        notes |= result.notes
+    return ProbeResult(worst.health, worst.reason, checks, metrics, notes)
 
 
 def connection_reason(exc: BaseException) -> Reason:

@@ -1,139 +1,280 @@
-"""Deep camera checks on a slower cadence, through onvif-zeep-async.
+"""Deep camera checks on a slower cadence: clock, credentials, live video, recordings.
 
-Credentials (GetDeviceInformation), real-time video (GetProfiles, GetStreamUri, then an
-RTSP DESCRIBE of that URI) and historical video (GetRecordingSummary: recording present
-up to now − tolerance, on cameras that offer the search service). A camera client is
-created per deep check and closed after it: kept alive, each costs ~90 KB (9 GB for
-100,000 cameras). Every failure becomes a reason; a wrong password is ``auth_failed``,
-which is not offline.
+Through the SOAP client of ``onvif_soap.py`` (why not onvif-zeep-async: see there).
+The rules, in ``docs/agent.md``: a camera that answers anything, a fault included, is
+alive; a wrong password is ``auth_failed`` (degraded, not offline); an operation the
+camera refuses for another reason is ``unsupported`` on that check and changes nothing
+else; Media2 is used where offered, Media1 otherwise, each falling back to the other;
+every address the camera advertises is rewritten to the inventory's (NAT).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-from collections.abc import Iterator
+import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
-from onvif import ONVIFCamera
-from onvif.exceptions import ONVIFAuthError, ONVIFError
-from zeep.exceptions import Fault, TransportError, XMLSyntaxError
+from lxml import etree
 
 from agent.probes.base import ProbeResult, Target, combine, connection_reason
+from agent.probes.onvif_soap import (
+    DEVICE_NS,
+    MEDIA1_NS,
+    MEDIA2_NS,
+    SEARCH_NS,
+    BadReplyError,
+    CameraBook,
+    CameraMemory,
+    HttpStatusError,
+    OnvifClient,
+    SoapFaultError,
+    camera_utc,
+    find,
+    text_of,
+)
 from agent.probes.rtsp import RtspAuthError, StreamUnavailableError, describe
 from agent.wire import Health, Reason
+from slawatch.config.inventory import Device
 
-SEARCH_NS = "http://www.onvif.org/ver10/search/wsdl"
-
-
-@contextlib.contextmanager
-def _proxies_kept() -> Iterator[None]:
-    """onvif-zeep-async deletes http_proxy/https_proxy when a camera object is made."""
-    saved = {name: os.environ[name] for name in ("http_proxy", "https_proxy") if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
+_MEDIA1_STREAM_SETUP = (
+    "<StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>"
+    "<tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></StreamSetup>"
+)
 
 
-def _reason(exc: BaseException) -> Reason:
-    cause = exc.__cause__ if isinstance(exc, ONVIFError) and exc.__cause__ else exc
-    if isinstance(cause, ONVIFAuthError):
-        return Reason.AUTH_FAILED
-    if isinstance(cause, Fault):
-        codes = " ".join(str(code) for code in (cause.code, *(cause.subcodes or [])))
-        text = f"{codes} {cause.message}"
-        return (
-            Reason.AUTH_FAILED
-            if "NotAuthorized" in text or "Security" in text
-            else Reason.BAD_RESPONSE
-        )
-    if isinstance(cause, TransportError):
-        return Reason.AUTH_FAILED if cause.status_code == 401 else Reason.BAD_RESPONSE
-    if isinstance(cause, XMLSyntaxError | ValueError | AttributeError | KeyError | IndexError):
+def device_url(device: Device) -> str:
+    onvif = device.onvif
+    assert onvif is not None
+    host = f"[{device.address}]" if ":" in device.address else device.address
+    return f"{'https' if onvif.tls else 'http'}://{host}:{onvif.port}{onvif.path}"
+
+
+def reason_of(exc: BaseException) -> Reason:
+    """A failed SOAP call as a reason: refusals of credentials are ``auth_failed``."""
+    if isinstance(exc, SoapFaultError):
+        return Reason.AUTH_FAILED if exc.not_authorized else Reason.UNSUPPORTED
+    if isinstance(exc, HttpStatusError):
+        return Reason.AUTH_FAILED if exc.status == 401 else Reason.BAD_RESPONSE
+    if isinstance(exc, BadReplyError | etree.XMLSyntaxError):
         return Reason.BAD_RESPONSE
-    return connection_reason(cause)
+    return connection_reason(exc)
 
 
-def _degraded(reason: Reason, check: str) -> ProbeResult:
-    return ProbeResult(Health.DEGRADED, reason, {check: reason})
+def answered(exc: BaseException) -> bool:
+    """A SOAP fault or an HTTP status is an answer: the camera is alive."""
+    return isinstance(exc, SoapFaultError | HttpStatusError)
+
+
+def rewrite_xaddr(advertised: str, device: Device) -> str:
+    """The advertised service address with the inventory's host and ONVIF port (NAT)."""
+    base = urlsplit(device_url(device))
+    return urlunsplit(urlsplit(advertised)._replace(scheme=base.scheme, netloc=base.netloc))
+
+
+def rewrite_stream_uri(advertised: str, device: Device) -> str:
+    """The advertised RTSP URI at the inventory's address, RTSP port and path when given."""
+    parts = urlsplit(advertised)
+    rtsp = device.rtsp
+    port = rtsp.port if rtsp is not None else (parts.port or 554)
+    host = f"[{device.address}]" if ":" in device.address else device.address
+    path = rtsp.path if rtsp is not None and rtsp.path else parts.path
+    query = "" if rtsp is not None and rtsp.path else parts.query
+    return urlunsplit(("rtsp", f"{host}:{port}", path, query, ""))
+
+
+async def read_camera_clock(client: OnvifClient, url: str, memory: CameraMemory) -> float:
+    """GetSystemDateAndTime (with credentials when the camera wants them): the offset of
+    its clock from ours, which is remembered for stamping tokens in its time."""
+    sent = time.time()
+    if memory.time_needs_auth:
+        reply = await client.call(url, DEVICE_NS, "GetSystemDateAndTime")
+    else:
+        try:
+            reply = await client.call_anonymous(url, DEVICE_NS, "GetSystemDateAndTime")
+        except (SoapFaultError, HttpStatusError) as exc:
+            if isinstance(exc, SoapFaultError) and not exc.not_authorized:
+                raise
+            if isinstance(exc, HttpStatusError) and exc.status != 401:
+                raise
+            memory.time_needs_auth = True  # Vivotek, some Hikvision firmwares: proof of life
+            reply = await client.call(url, DEVICE_NS, "GetSystemDateAndTime")
+    received = time.time()
+    offset = camera_utc(reply).timestamp() - (sent + received) / 2
+    memory.clock_offset_s = offset
+    return offset
 
 
 class OnvifDeepProbe:
     protocol = "onvif"
 
-    def __init__(self, timeout_s: float, recording_tolerance_s: float) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        recording_tolerance_s: float,
+        cameras: CameraBook,
+    ) -> None:
         self._timeout_s = timeout_s
         self._tolerance_s = recording_tolerance_s
+        self._cameras = cameras
 
     async def probe(self, target: Target, deep: bool) -> ProbeResult:
         device, credentials = target.device, target.credentials
-        assert device.onvif is not None
-        with _proxies_kept():
-            camera = ONVIFCamera(
-                device.address,
-                device.onvif.port,
-                credentials.username,
-                credentials.password,
-                no_cache=True,
-            )
+        memory = self._cameras.of(device.id)
+        client = self._cameras.client(device.id, credentials.username, credentials.password)
         try:
             async with asyncio.timeout(self._timeout_s * 4):
-                return await self._checks(camera, target)
+                result = await self._checks(client, target, memory)
         except Exception as exc:  # noqa: BLE001 - whatever the camera does is data
-            reason = _reason(exc)
-            if reason is Reason.AUTH_FAILED:
-                return _degraded(reason, "credentials")
-            return ProbeResult.down(reason, "credentials")
-        finally:
-            with contextlib.suppress(Exception):
-                await camera.close()
+            return ProbeResult.down(reason_of(exc), "liveness")
+        return replace(result, notes=result.notes | memory.notes)
 
-    async def _checks(self, camera: ONVIFCamera, target: Target) -> ProbeResult:
-        devicemgmt = await camera.create_devicemgmt_service()
-        await devicemgmt.GetDeviceInformation()
-        results = [ProbeResult.up({"credentials": Reason.OK})]
-        await camera.update_xaddrs()
-        results.append(await self._stream(camera, target))
-        if SEARCH_NS in camera.xaddrs:
-            results.append(await self._recording(camera))
+    async def _checks(
+        self, client: OnvifClient, target: Target, memory: CameraMemory
+    ) -> ProbeResult:
+        device = target.device
+        url = device_url(device)
+        try:
+            await read_camera_clock(client, url, memory)  # tokens are stamped in its time
+        except Exception as exc:
+            if answered(exc) and reason_of(exc) is Reason.AUTH_FAILED:
+                return self._auth_failed(memory)
+            raise
+        results = []
+        try:
+            info = await client.call(url, DEVICE_NS, "GetDeviceInformation")
+        except Exception as exc:
+            if not answered(exc):
+                raise
+            if reason_of(exc) is Reason.AUTH_FAILED:
+                return self._auth_failed(memory)
+            memory.notes["device_info"] = str(exc)
+            checks = {"credentials": Reason.OK, "device_info": Reason.UNSUPPORTED}
+            results.append(ProbeResult.up(checks))
+        else:
+            results.append(ProbeResult.up({"credentials": Reason.OK}))
+            memory.notes["device"] = " ".join(
+                text_of(info, name) or "?" for name in ("Manufacturer", "Model", "FirmwareVersion")
+            )
+        if memory.auth is not None:
+            memory.notes["onvif_auth"] = memory.auth.value
+        xaddrs = await self._services(client, url, device, memory)
+        results.append(await self._stream(client, xaddrs, target, memory))
+        if SEARCH_NS in xaddrs:
+            results.append(await self._recording(client, xaddrs[SEARCH_NS]))
         return combine(*results)
 
-    async def _stream(self, camera: ONVIFCamera, target: Target) -> ProbeResult:
+    @staticmethod
+    def _auth_failed(memory: CameraMemory) -> ProbeResult:
+        memory.notes["onvif_auth"] = "refused (WS-Security and HTTP Digest)"
+        return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, {"credentials": Reason.AUTH_FAILED})
+
+    async def _services(
+        self, client: OnvifClient, url: str, device: Device, memory: CameraMemory
+    ) -> dict[str, str]:
+        """Service addresses by namespace, from GetServices or else GetCapabilities."""
+        advertised: dict[str, str] = {}
         try:
-            media = await camera.create_media_service()
-            profiles = await media.GetProfiles()
-            reply = await media.GetStreamUri(
-                {
-                    "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
-                    "ProfileToken": profiles[0].token,
-                }
+            reply = await client.call(
+                url, DEVICE_NS, "GetServices", "<IncludeCapability>false</IncludeCapability>"
             )
-        except Exception as exc:  # noqa: BLE001
-            return _degraded(_reason(exc), "stream")
+            for service in reply.iter():
+                if isinstance(service.tag, str) and etree.QName(service).localname == "Service":
+                    namespace, xaddr = text_of(service, "Namespace"), text_of(service, "XAddr")
+                    if namespace and xaddr:
+                        advertised[namespace] = xaddr
+        except (SoapFaultError, HttpStatusError, BadReplyError):
+            reply = await client.call(url, DEVICE_NS, "GetCapabilities", "<Category>All</Category>")
+            for name, namespace in (("Media", MEDIA1_NS), ("Search", SEARCH_NS)):
+                xaddr = text_of(reply, name, "XAddr")
+                if xaddr:
+                    advertised[namespace] = xaddr
+        rewritten = {ns: rewrite_xaddr(xaddr, device) for ns, xaddr in advertised.items()}
+        moved = [x for ns, x in advertised.items() if rewritten[ns] != x]
+        if moved:
+            memory.notes["nat"] = (
+                f"camera advertises {urlsplit(moved[0]).netloc}, used {urlsplit(url).netloc}"
+            )
+        return rewritten
+
+    async def _stream(
+        self, client: OnvifClient, xaddrs: dict[str, str], target: Target, memory: CameraMemory
+    ) -> ProbeResult:
+        order = [ns for ns in (MEDIA2_NS, MEDIA1_NS) if ns in xaddrs] or [MEDIA1_NS]
+        if order[0] == MEDIA2_NS and MEDIA1_NS not in order:
+            order.append(MEDIA1_NS)  # some cameras list only Media2 yet answer Media1
+        advertised: str | None = None
+        failure: BaseException | None = None
+        for namespace in order:
+            address = xaddrs.get(namespace, device_url(target.device))
+            try:
+                advertised = await self._stream_uri(client, address, namespace)
+            except (SoapFaultError, HttpStatusError, BadReplyError) as exc:
+                failure = failure or exc
+                continue
+            memory.notes["media"] = "Media2" if namespace == MEDIA2_NS else "Media1"
+            break
+        if advertised is None:
+            assert failure is not None
+            reason = reason_of(failure)
+            return ProbeResult(Health.DEGRADED, reason, {"stream": reason})
+        uri = rewrite_stream_uri(advertised, target.device)
         credentials = target.credentials
         try:
-            await describe(reply.Uri, credentials.username, credentials.password, self._timeout_s)
+            described = await describe(
+                uri, credentials.username, credentials.password, self._timeout_s
+            )
         except RtspAuthError:
-            return _degraded(Reason.AUTH_FAILED, "stream")
+            memory.notes["rtsp_auth"] = "refused"
+            return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, {"stream": Reason.AUTH_FAILED})
         except (StreamUnavailableError, TimeoutError, OSError, asyncio.IncompleteReadError):
-            return _degraded(Reason.STREAM_UNAVAILABLE, "stream")
+            return ProbeResult(
+                Health.DEGRADED, Reason.STREAM_UNAVAILABLE, {"stream": Reason.STREAM_UNAVAILABLE}
+            )
+        memory.notes["rtsp_auth"] = described.auth
         return ProbeResult.up({"stream": Reason.OK})
 
-    async def _recording(self, camera: ONVIFCamera) -> ProbeResult:
+    @staticmethod
+    async def _stream_uri(client: OnvifClient, address: str, namespace: str) -> str:
+        profiles = await client.call(
+            address,
+            namespace,
+            "GetProfiles",
+            "<Type>VideoEncoder</Type>" if namespace == MEDIA2_NS else "",
+        )
+        profile = find(profiles, "Profiles")
+        token = profile.get("token") if profile is not None else None
+        if not token:
+            raise BadReplyError("no media profile")
+        if namespace == MEDIA2_NS:
+            inner = f"<Protocol>RtspUnicast</Protocol><ProfileToken>{token}</ProfileToken>"
+            reply = await client.call(address, namespace, "GetStreamUri", inner)
+            uri = text_of(reply, "Uri")
+        else:
+            inner = f"{_MEDIA1_STREAM_SETUP}<ProfileToken>{token}</ProfileToken>"
+            reply = await client.call(address, namespace, "GetStreamUri", inner)
+            uri = text_of(reply, "MediaUri", "Uri")
+        if not uri:
+            raise BadReplyError("no stream URI")
+        return uri
+
+    async def _recording(self, client: OnvifClient, address: str) -> ProbeResult:
         try:
-            search = await camera.create_search_service()
-            summary = await search.GetRecordingSummary()
-            until = summary.DataUntil
-        except Exception as exc:  # noqa: BLE001
-            return _degraded(_reason(exc), "recording")
+            summary = await client.call(address, SEARCH_NS, "GetRecordingSummary")
+            until_text = text_of(summary, "DataUntil")
+            if until_text is None:
+                raise BadReplyError("no DataUntil")
+            until = datetime.fromisoformat(until_text)
+        except (SoapFaultError, HttpStatusError, BadReplyError, ValueError) as exc:
+            reason = reason_of(exc) if not isinstance(exc, ValueError) else Reason.BAD_RESPONSE
+            return ProbeResult(Health.DEGRADED, reason, {"recording": reason})
         if until.tzinfo is None:
             until = until.replace(tzinfo=UTC)
         lag = (datetime.now(UTC) - until).total_seconds()
         if lag > self._tolerance_s:
-            result = _degraded(Reason.NO_RECENT_RECORDING, "recording")
+            checks = {"recording": Reason.NO_RECENT_RECORDING}
             return ProbeResult(
-                result.health, result.reason, result.checks, {"recording_lag_s": lag}
+                Health.DEGRADED, Reason.NO_RECENT_RECORDING, checks, {"recording_lag_s": lag}
             )
         return ProbeResult.up({"recording": Reason.OK}, recording_lag_s=max(lag, 0.0))

@@ -24,6 +24,15 @@ from typing import cast
 from lxml import etree
 
 from agent.probes.base import ProbeResult, Target, connection_reason
+from agent.probes.onvif_deep import device_url, read_camera_clock, reason_of
+from agent.probes.onvif_soap import (
+    BadReplyError,
+    CameraBook,
+    CameraMemory,
+    HttpStatusError,
+    SoapFaultError,
+    read_envelope,
+)
 from agent.wire import Health, Reason
 
 MAX_REPLY_BYTES = 64 * 1024
@@ -44,10 +53,6 @@ _TT = "{http://www.onvif.org/ver10/schema}"
 _CLOCK_FIELDS = tuple(
     f"{_TT}{name}" for name in ("Year", "Month", "Day", "Hour", "Minute", "Second")
 )
-
-
-class BadReplyError(ValueError):
-    """The camera answered, but not with a usable GetSystemDateAndTime reply."""
 
 
 def device_utc(reply: bytes) -> datetime:
@@ -173,18 +178,41 @@ def _dechunk(status: int, data: bytes) -> tuple[int, bytes] | None:
         at = start + size + 2
 
 
+def _refuses_anonymous(status: int, reply: bytes) -> bool:
+    """A 401, or a NotAuthorized fault: the camera wants credentials even for its clock."""
+    if status == 401:
+        return True
+    try:
+        read_envelope(reply)
+    except SoapFaultError as fault:
+        return fault.not_authorized
+    except BadReplyError:
+        return False
+    return False
+
+
 class OnvifLivenessProbe:
+    """GetSystemDateAndTime each cycle, anonymously on the lean path.
+
+    A camera that refuses it without credentials (a 401 or a NotAuthorized fault) has
+    answered, so it is alive: from then on it is asked with credentials through the SOAP
+    client, and the camera is remembered as one that needs them. TLS cameras use the SOAP
+    client too.
+    """
+
     protocol = "onvif"
 
-    def __init__(self, timeout_s: float, clock_skew_limit_s: float) -> None:
+    def __init__(self, timeout_s: float, clock_skew_limit_s: float, cameras: CameraBook) -> None:
         self._timeout_s = timeout_s
         self._skew_limit = clock_skew_limit_s
+        self._cameras = cameras
 
     async def probe(self, target: Target, deep: bool) -> ProbeResult:
         onvif = target.device.onvif
         assert onvif is not None
-        if onvif.tls:
-            return ProbeResult.down(Reason.BAD_RESPONSE, "liveness")  # HTTPS cameras: deep path
+        memory = self._cameras.of(target.device.id)
+        if onvif.tls or memory.time_needs_auth:
+            return await self._with_client(target, memory)
         host = target.device.address
         request = (
             f"POST {onvif.path} HTTP/1.1\r\nHost: {host}:{onvif.port}\r\n".encode() + _REQUEST_TAIL
@@ -206,12 +234,35 @@ class OnvifLivenessProbe:
         received = time.time()
         rtt_ms = (received - sent) * 1000
         if status != 200:
+            if _refuses_anonymous(status, reply):
+                memory.time_needs_auth = True
+                return await self._with_client(target, memory)
             return ProbeResult.down(Reason.BAD_RESPONSE, "liveness", rtt_ms=rtt_ms)
         try:
             camera_time = device_utc(reply)
         except BadReplyError:
             return ProbeResult.down(Reason.BAD_RESPONSE, "liveness", rtt_ms=rtt_ms)
         offset = camera_time.timestamp() - (sent + received) / 2
+        memory.clock_offset_s = offset
+        return self._judge(offset, rtt_ms)
+
+    async def _with_client(self, target: Target, memory: CameraMemory) -> ProbeResult:
+        credentials = target.credentials
+        client = self._cameras.client(target.device.id, credentials.username, credentials.password)
+        sent = time.time()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                offset = await read_camera_clock(client, device_url(target.device), memory)
+        except (SoapFaultError, HttpStatusError) as exc:
+            if reason_of(exc) is Reason.AUTH_FAILED:
+                checks = {"liveness": Reason.OK, "credentials": Reason.AUTH_FAILED}
+                return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, checks)
+            return ProbeResult.down(Reason.BAD_RESPONSE, "liveness")
+        except Exception as exc:  # noqa: BLE001 - every transport failure is data
+            return ProbeResult.down(reason_of(exc), "liveness")
+        return self._judge(offset, (time.time() - sent) * 1000)
+
+    def _judge(self, offset: float, rtt_ms: float) -> ProbeResult:
         metrics = {"rtt_ms": rtt_ms, "clock_offset_s": round(offset, 3)}
         if abs(offset) > self._skew_limit + 1:  # the camera reports whole seconds
             checks = {"liveness": Reason.OK, "clock": Reason.CLOCK_SKEW}

@@ -1,18 +1,35 @@
 """RTSP DESCRIBE (RFC 2326) of a camera's stream URI: is real-time video available now?
 
-Small enough to write against the RFC directly (no maintained asyncio RTSP client library
-exists on PyPI); Digest authentication follows RFC 2617, as cameras implement it.
+Why our own client: the one asyncio RTSP client on PyPI, aiortsp 1.4.0, answers Digest
+the RFC 2069 way only (no ``qop``, no ``cnonce``), so cameras that challenge with
+``qop="auth"`` refuse it; it also takes the first Digest offer among several and never
+falls back to Basic. A DESCRIBE is one request and one reply, so it is written here
+against the RFCs: every ``WWW-Authenticate`` header of a 401 is read (Hikvision sends
+Digest then Basic), Digest is preferred (SHA-256 over MD5, RFC 7616, with ``qop=auth``
+when offered), Basic is used when it is all the camera offers.
+``tests/agent/probes/test_rtsp.py`` checks it against GStreamer's RTSP server with
+ffprobe as the reference client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
-import re
-from urllib.parse import urlsplit
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import parse_http_list, parse_keqv_list
 
 MAX_REPLY_BYTES = 64 * 1024
-_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+_DIGESTS: dict[str, Callable[[bytes], hashlib._Hash]] = {
+    "MD5": hashlib.md5,
+    "MD5-SESS": hashlib.md5,
+    "SHA-256": hashlib.sha256,
+    "SHA-256-SESS": hashlib.sha256,
+}
 
 
 class StreamUnavailableError(Exception):
@@ -20,26 +37,89 @@ class StreamUnavailableError(Exception):
 
 
 class RtspAuthError(Exception):
-    """The stream refused our credentials."""
+    """The stream refused our credentials (or offered no scheme we can answer)."""
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - RFC 2617 Digest is MD5
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    scheme: str  # "digest" or "basic", lower case
+    fields: dict[str, str]
+
+    @property
+    def algorithm(self) -> str:
+        return self.fields.get("algorithm", "MD5").upper()
 
 
-def digest_header(challenge: str, method: str, uri: str, username: str, password: str) -> str:
-    fields = dict(_CHALLENGE.findall(challenge))
+@dataclass(frozen=True, slots=True)
+class Described:
+    """A stream that answered DESCRIBE with video: its SDP and how we got in."""
+
+    sdp: str
+    auth: str  # "none", "basic" or "digest"
+
+
+def parse_challenges(values: list[str]) -> list[Challenge]:
+    """Every challenge of every ``WWW-Authenticate`` header, in the order sent."""
+    challenges = []
+    for value in values:
+        scheme, _, rest = value.strip().partition(" ")
+        fields = parse_keqv_list(parse_http_list(rest)) if "=" in rest else {}
+        challenges.append(Challenge(scheme.lower(), {k.lower(): v for k, v in fields.items()}))
+    return challenges
+
+
+def choose(challenges: list[Challenge]) -> Challenge | None:
+    """Digest before Basic; among Digests the strongest hash we know."""
+    digests = [c for c in challenges if c.scheme == "digest" and c.algorithm in _DIGESTS]
+    if digests:
+        return max(digests, key=lambda c: c.algorithm.startswith("SHA-256"))
+    return next((c for c in challenges if c.scheme == "basic"), None)
+
+
+def authorization(
+    challenge: Challenge,
+    method: str,
+    uri: str,
+    username: str,
+    password: str,
+    *,
+    cnonce: str | None = None,
+) -> str:
+    """The ``Authorization`` value answering ``challenge`` (RFC 7617 Basic, RFC 7616 Digest)."""
+    if challenge.scheme == "basic":
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        return f"Basic {token}"
+    fields = challenge.fields
+    algorithm = challenge.algorithm
+
+    def h(text: str) -> str:
+        return _DIGESTS[algorithm](text.encode()).hexdigest()
+
     realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
-    response = _md5(f"{_md5(f'{username}:{realm}:{password}')}:{nonce}:{_md5(f'{method}:{uri}')}")
-    return (
-        f'Digest username="{username}", realm="{realm}", nonce="{nonce}", '
-        f'uri="{uri}", response="{response}"'
-    )
+    ha1 = h(f"{username}:{realm}:{password}")
+    cnonce = cnonce or os.urandom(8).hex()
+    if algorithm.endswith("-SESS"):
+        ha1 = h(f"{ha1}:{nonce}:{cnonce}")
+    ha2 = h(f"{method}:{uri}")
+    offered = [q.strip() for q in fields.get("qop", "").split(",")]
+    parts = [f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
+    if "auth" in offered:
+        nc = "00000001"
+        response = h(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
+        parts += ["qop=auth", f"nc={nc}", f'cnonce="{cnonce}"']
+    else:
+        response = h(f"{ha1}:{nonce}:{ha2}")
+    parts.append(f'response="{response}"')
+    if "algorithm" in fields:
+        parts.append(f"algorithm={fields['algorithm']}")
+    if "opaque" in fields:
+        parts.append(f'opaque="{fields["opaque"]}"')
+    return "Digest " + ", ".join(parts)
 
 
 async def _exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: str
-) -> tuple[int, dict[str, str], bytes]:
+) -> tuple[int, dict[str, list[str]], bytes]:
     writer.write(request.encode())
     head = await reader.readuntil(b"\r\n\r\n")
     if len(head) > MAX_REPLY_BYTES:
@@ -48,42 +128,64 @@ async def _exchange(
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("RTSP/1.") or not parts[1].isdigit():
         raise StreamUnavailableError(f"not an RTSP reply: {lines[0][:80]!r}")
-    headers = {}
+    headers: dict[str, list[str]] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0") or 0)
+        if name:
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+    length_text = headers.get("content-length", ["0"])[-1]
+    length = int(length_text) if length_text.isdigit() else 0
     if length > MAX_REPLY_BYTES:
         raise StreamUnavailableError("SDP too large")
     body = await reader.readexactly(length) if length else b""
     return int(parts[1]), headers, body
 
 
-async def describe(uri: str, username: str | None, password: str | None, timeout_s: float) -> str:
-    """Return the SDP; raise StreamUnavailableError, RtspAuthError, TimeoutError or OSError."""
+def without_userinfo(uri: str) -> tuple[str, str | None, str | None]:
+    """The URI without ``user:pass@`` (cameras embed it) and the credentials it carried."""
+    parts = urlsplit(uri)
+    if parts.username is None:
+        return uri, None, None
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port:
+        netloc += f":{parts.port}"
+    user = unquote(parts.username)
+    password = unquote(parts.password) if parts.password is not None else None
+    return urlunsplit(parts._replace(netloc=netloc)), user, password
+
+
+async def describe(
+    uri: str, username: str | None, password: str | None, timeout_s: float
+) -> Described:
+    """DESCRIBE ``uri``; raise StreamUnavailableError, RtspAuthError, TimeoutError or OSError."""
+    uri, embedded_user, embedded_password = without_userinfo(uri)
+    username = username or embedded_user
+    password = password if password is not None else embedded_password
     parts = urlsplit(uri)
     if parts.scheme != "rtsp" or not parts.hostname:
         raise StreamUnavailableError(f"not an rtsp:// URI: {uri[:80]!r}")
+    used = "none"
     async with asyncio.timeout(timeout_s):
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 554)
         try:
-            request = f"DESCRIBE {uri} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n"
-            status, headers, body = await _exchange(reader, writer, request + "\r\n")
-            challenge = headers.get("www-authenticate", "")
-            if status == 401 and challenge.startswith("Digest") and username and password:
-                auth = digest_header(challenge, "DESCRIBE", uri, username, password)
+            request = f"DESCRIBE {uri} RTSP/1.0\r\nAccept: application/sdp\r\n"
+            status, headers, body = await _exchange(reader, writer, f"{request}CSeq: 1\r\n\r\n")
+            challenge = choose(parse_challenges(headers.get("www-authenticate", [])))
+            if status == 401 and challenge is not None and username and password is not None:
+                used = challenge.scheme
+                auth = authorization(challenge, "DESCRIBE", uri, username, password)
                 status, headers, body = await _exchange(
-                    reader,
-                    writer,
-                    f"{request.replace('CSeq: 1', 'CSeq: 2')}Authorization: {auth}\r\n\r\n",
+                    reader, writer, f"{request}CSeq: 2\r\nAuthorization: {auth}\r\n\r\n"
                 )
         finally:
             writer.close()
     sdp = body.decode("utf-8", errors="replace")
     if status == 401:
-        raise RtspAuthError("RTSP 401")
+        raise RtspAuthError(f"RTSP 401 ({used} refused)" if used != "none" else "RTSP 401")
     if status != 200:
         raise StreamUnavailableError(f"RTSP {status}")
     if "m=video" not in sdp:
         raise StreamUnavailableError("no video track in the SDP")
-    return sdp
+    return Described(sdp, used)

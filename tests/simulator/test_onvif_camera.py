@@ -110,13 +110,24 @@ async def test_cameras_keep_their_vendors_namespace_prefixes(fleet: Fleet) -> No
 
 
 async def test_stream_uri_points_at_the_cameras_own_rtsp_service(fleet: Fleet) -> None:
-    inner = '<StreamSetup><Stream xmlns="http://www.onvif.org/ver10/schema">RTP-Unicast</Stream></StreamSetup>'
+    _, reply = await call(fleet, "CAM000003", envelope("GetProfiles", MEDIA_NS, PASSWORD))
+    profile = next(e for e in etree.fromstring(reply, SAFE).iter() if e.get("token"))
+    setup = (
+        '<StreamSetup><Stream xmlns="http://www.onvif.org/ver10/schema">RTP-Unicast</Stream>'
+        "</StreamSetup>"
+    )
+    inner = f"{setup}<ProfileToken>{profile.get('token')}</ProfileToken>"
     _, reply = await call(fleet, "CAM000003", envelope("GetStreamUri", MEDIA_NS, PASSWORD, inner))
     spec = fleet.by_id["CAM000003"].spec
     assert spec.rtsp is not None
     assert text_of(reply, "Uri") == f"rtsp://{spec.address}:{spec.rtsp.port}/CAM000003/main"
-    _, reply = await call(fleet, "CAM000003", envelope("GetProfiles", MEDIA_NS, PASSWORD))
-    assert b"Profiles" in reply
+    # A token the camera does not have is refused, as real firmware does (ter:NoProfile).
+    inner = f"{setup}<ProfileToken>NoSuchProfile</ProfileToken>"
+    status, reply = await call(
+        fleet, "CAM000003", envelope("GetStreamUri", MEDIA_NS, PASSWORD, inner)
+    )
+    assert status == 400
+    assert text_of(reply, "Text") == "Profile token does not exist."
     _, reply = await call(fleet, "CAM000003", envelope("GetNetworkInterfaces", DEVICE_NS, PASSWORD))
     assert text_of(reply, "Address") == spec.address
 

@@ -8,6 +8,7 @@ import pytest
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from agent.probes.base import Target
+from agent.probes.onvif_soap import CameraBook
 from agent.probes.snmp import SnmpProbe
 from agent.probes.snmp_lean import LeanSnmpClient
 from agent.profiles import load_profiles
@@ -42,3 +43,11 @@ def snmp_engine() -> Iterator[SnmpEngine]:
 def snmp_probe(lean: LeanSnmpClient, snmp_engine: SnmpEngine, clock: FakeClock) -> SnmpProbe:
     profiles = load_profiles(REPO / "config" / "profiles")
     return SnmpProbe(lean, snmp_engine, profiles, timeout_s=0.5, retries=0, clock=clock)
+
+
+@pytest.fixture
+async def cameras() -> AsyncIterator[CameraBook]:
+    """What the agent remembers per camera (auth that worked, clock offset), and its pool."""
+    book = CameraBook(timeout_s=1.0)
+    yield book
+    await book.close()

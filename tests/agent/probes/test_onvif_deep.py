@@ -8,6 +8,7 @@ import pytest
 
 from agent.probes.base import Target
 from agent.probes.onvif_deep import OnvifDeepProbe
+from agent.probes.onvif_soap import CameraBook
 from agent.probes.tcp import TcpProbe
 from agent.wire import Health, Reason
 from simulator.devices import Fault
@@ -16,8 +17,8 @@ from slawatch.config.inventory import TcpSettings
 
 
 @pytest.fixture
-def deep() -> OnvifDeepProbe:
-    return OnvifDeepProbe(timeout_s=1.0, recording_tolerance_s=1800)
+def deep(cameras: CameraBook) -> OnvifDeepProbe:
+    return OnvifDeepProbe(timeout_s=1.0, recording_tolerance_s=1800, cameras=cameras)
 
 
 def camera_with_recordings(fleet: Fleet) -> str:

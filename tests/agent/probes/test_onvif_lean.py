@@ -13,6 +13,7 @@ from onvif import ONVIFCamera
 
 from agent.probes.base import Target
 from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, device_utc
+from agent.probes.onvif_soap import CameraBook
 from agent.wire import Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
@@ -21,8 +22,8 @@ from tests.conftest import SHARED_TESTDATA, FakeClock
 
 
 @pytest.fixture
-def probe() -> OnvifLivenessProbe:
-    return OnvifLivenessProbe(timeout_s=0.5, clock_skew_limit_s=10)
+def probe(cameras: CameraBook) -> OnvifLivenessProbe:
+    return OnvifLivenessProbe(timeout_s=0.5, clock_skew_limit_s=10, cameras=cameras)
 
 
 async def test_a_live_camera_is_up_with_its_clock_offset(
