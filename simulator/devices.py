@@ -44,6 +44,8 @@ class Quirk(StrEnum):
     ONVIF_SOAP11 = "onvif_soap11"  # replies in SOAP 1.1 envelopes (older firmwares)
     ONVIF_DEVICE_INFO_PROHIBITED = "onvif_device_info_prohibited"  # "Too weak password." fault
     ONVIF_MEDIA2_ONLY = "onvif_media2_only"  # Media1 operations answer ActionNotSupported
+    # Lists Media2 in GetServices but faults its operations (D-Link DCS-8635LH, per agsh/onvif)
+    ONVIF_MEDIA2_BROKEN = "onvif_media2_broken"
     NAT = "nat"  # behind port forwarding: advertises its LAN address in XAddrs and stream URIs
     RTSP_BASIC_ONLY = "rtsp_basic_only"
     RTSP_DIGEST_AND_BASIC = "rtsp_digest_and_basic"  # Hikvision: a Digest, then a Basic challenge

@@ -233,7 +233,9 @@ class CameraServer:
             refusal = self._refusal(device, soap, authorization, values)
             if refusal is not None:
                 return refusal
-        if Quirk.ONVIF_MEDIA2_ONLY in quirks and soap.namespace == MEDIA1_NS:
+        if (Quirk.ONVIF_MEDIA2_ONLY in quirks and soap.namespace == MEDIA1_NS) or (
+            Quirk.ONVIF_MEDIA2_BROKEN in quirks and soap.namespace == MEDIA2_NS
+        ):
             return self._fault(device, ACTION_NOT_SUPPORTED.render(**values), 400)
         if (
             Quirk.ONVIF_DEVICE_INFO_PROHIBITED in quirks

@@ -7,8 +7,9 @@ client costs ~0.8 ms of CPU, and keeping 100,000 idle keep-alive connections is 
 option. This one call needs no authentication and its request never changes, so the
 request bytes are built once, sent over a bare asyncio connection, and the reply (a
 small HTTP/1.1 response, Content-Length or chunked) is read here and parsed with lxml.
-Deep checks keep the library (``onvif_deep.py``); ``tests/agent/probes/test_onvif_lean.py``
-proves both paths read the same time from the simulator fleet and real cameras' captures.
+A camera that wants credentials for it, and TLS cameras, go through the SOAP client
+(``onvif_soap.py``); ``tests/agent/probes/test_onvif_lean.py`` proves this path reads the
+same time as onvif-zeep-async from the simulator fleet and real cameras' captures.
 
 Replies are untrusted: at most ``MAX_REPLY_BYTES`` are read, and the parser resolves no
 entities, loads no DTD and touches no network.
