@@ -31,7 +31,16 @@ def _resolve(credential: Credential) -> Credentials:
 
 def build_targets(inventory: Inventory, credentials: dict[str, Credentials]) -> list[Target]:
     none = Credentials()
+    ports: dict[str, set[int | str]] = {}
+    for device in inventory.devices:
+        uplink = device.uplink
+        if uplink is not None and uplink.switch is not None and uplink.port is not None:
+            ports.setdefault(uplink.switch, set()).add(uplink.port)
     return [
-        Target(device, credentials.get(device.credentials, none) if device.credentials else none)
+        Target(
+            device,
+            credentials.get(device.credentials, none) if device.credentials else none,
+            tuple(sorted(ports.get(device.id, ()), key=str)),
+        )
         for device in inventory.devices
     ]

@@ -11,6 +11,7 @@ Decoding never raises anything but :class:`WireError`, which names the offending
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -146,6 +147,18 @@ def _timestamp_schema(_source: object, _handler: GetCoreSchemaHandler) -> CoreSc
 Timestamp = Annotated[datetime, GetPydanticSchema(_timestamp_schema)]
 WireId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+def port_check(port: int | str) -> str:
+    """The check that carries a switch port's verdict: ``port_3``, ``port_gi1_0_3``.
+
+    The agent names it from the inventory's spelling of the port and the collector
+    looks it up the same way, so a port given by name needs no ifIndex on either side.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", str(port).lower()).strip("_")
+    return f"port_{slug}"[:64]
+
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 

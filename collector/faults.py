@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.wire import Reason
+from agent.wire import Reason, port_check
 from collector.state import Change, State
 from slawatch.config.inventory import Device, DeviceKind, Inventory, link_of
 from slawatch.config.policies import PolicyBook
@@ -115,7 +115,7 @@ class FaultTracker:
         self._open_by_link: dict[str, str] = {}
         self._last_by_device: dict[str, str] = {}
         self._down_since: dict[str, dict[str, datetime]] = {}  # link → device → since
-        self._ports_down: dict[str, set[int]] = {}  # switch → ports reported link_down
+        self._ports_down: dict[str, set[str]] = {}  # switch → port checks reported link_down
         self._switches_down: set[str] = set()
 
     _MEMORY = (
@@ -140,9 +140,10 @@ class FaultTracker:
         return (ticket for ticket in self.tickets.values() if ticket.open)
 
     def note_ports(self, switch_id: str, checks: dict[str, Reason]) -> None:
-        """A switch's per-port verdicts (``port_N``) from its latest observation."""
+        """A switch's per-port verdicts (``port_…``, see ``port_check``) from its latest
+        observation."""
         self._ports_down[switch_id] = {
-            int(name.removeprefix("port_"))
+            name
             for name, verdict in checks.items()
             if verdict is Reason.LINK_DOWN and name.startswith("port_")
         }
@@ -212,7 +213,9 @@ class FaultTracker:
             return False
         if uplink.switch in self._switches_down:
             return True
-        return uplink.port in self._ports_down.get(uplink.switch, set())
+        if uplink.port is None:
+            return False
+        return port_check(uplink.port) in self._ports_down.get(uplink.switch, set())
 
     def _down_together(self, link: str, change: Change) -> list[str] | None:
         rule = self._policy.network_fault

@@ -130,7 +130,7 @@ async def device(request: web.Request) -> web.Response:
             "unreachable": None if mode is None else str(mode),
             "cut_off": found.cut_off,
             "uptime_s": found.uptime_ticks() / 100,
-            "down_ports": sorted(found.down_ports),
+            "down_ports": sorted(found.down_ports, key=str),
         }
     )
 

@@ -92,7 +92,8 @@ class SimDevice:
     captures_base: int = 0
     captures_stalled_at: float | None = None
     uploads_stalled_at: float | None = None
-    down_ports: set[int] = field(default_factory=set)
+    # Ports cut, by number (Nth front-panel port) or interface name, as the inventory has them.
+    down_ports: set[int | str] = field(default_factory=set)
 
     @property
     def id(self) -> str:

@@ -171,9 +171,10 @@ class Fleet:
         else:
             switch_id, _, port_text = name.partition("/")
             switch = self._device(switch_id)
-            if not port_text.isdigit():
-                raise UnknownTargetError(f"port target must be port:SWITCH/N, got {name!r}")
-            (switch.down_ports.add if down else switch.down_ports.discard)(int(port_text))
+            if not port_text:
+                raise UnknownTargetError(f"port target must be port:SWITCH/PORT, got {name!r}")
+            port: int | str = int(port_text) if port_text.isdigit() else port_text
+            (switch.down_ports.add if down else switch.down_ports.discard)(port)
         before = {device.id for device in self.devices if device.cut_off}
         topology.refresh()
         after = {device.id for device in self.devices if device.cut_off}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from agent.probes.snmp_lean import encode_get
+
+SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -96,6 +102,61 @@ class Snmpd:
             env={"SNMP_PERSISTENT_DIR": str(self.folder / "persist"), "MIBS": ""},
         )
         time.sleep(0.5)  # UDP: nothing to connect to; snmpd is ready within a few ms
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class Snmpsim:
+    """snmpsim's command responder serving ``.snmprec`` recordings of real devices, one
+    community per file (its name without ``.snmprec``), on loopback."""
+
+    def __init__(self, folder: Path, recordings: Path) -> None:
+        binary = REPO / ".venv-snmpsim" / "bin" / "snmpsim-command-responder"
+        assert binary.exists(), "snmpsim is installed in .venv-snmpsim by scripts/setup dev"
+        self.binary = binary
+        self.port = free_port()
+        self.folder = folder
+        self.data = folder / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        for recording in recordings.glob("*.snmprec"):
+            (self.data / recording.name).write_bytes(recording.read_bytes())
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed, trusted binary
+            [
+                str(self.binary),
+                f"--data-dir={self.data}",
+                f"--cache-dir={self.folder / 'cache'}",
+                f"--agent-udpv4-endpoint=127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Tests run as root; snmpsim refuses root unless told (its documented switch).
+            env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # it indexes every recording before answering
+            if self._answers():
+                return
+            time.sleep(0.2)
+        raise TimeoutError("snmpsim did not answer within 60 s")
+
+    def _answers(self) -> bool:
+        community = next(self.data.glob("*.snmprec")).stem.encode()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.settimeout(0.2)
+            # A v2c GET of sysDescr.0 (any reply will do).
+            probe.sendto(encode_get(community, 1, [SYS_DESCR]), ("127.0.0.1", self.port))
+            try:
+                probe.recv(1024)
+            except OSError:
+                return False
+        return True
 
     def stop(self) -> None:
         if self.process is not None:

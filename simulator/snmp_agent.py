@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from pysnmp.proto.api import v2c
 
 from agent.probes.base import Credentials
 from agent.probes.snmp import USM_AUTH, USM_PRIV
+from agent.probes.switch_ports import Interface, front_panel
 from simulator.devices import DownMode, Fault, SimDevice
 from slawatch.config.inventory import DeviceKind
 
@@ -46,16 +48,25 @@ SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 HR_SYSTEM_UPTIME = (1, 3, 6, 1, 2, 1, 25, 1, 1, 0)
 IF_TYPE = (1, 3, 6, 1, 2, 1, 2, 2, 1, 3)
+IF_ADMIN_STATUS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 IF_OPER_STATUS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
 MAX_VARBINDS = 64
 
-# Which real recording stands in for each kind of device.
+# Which real recording stands in for each kind of device, and for switches of a vendor
+# whose interface table is numbered its own way (Cisco Gi0/N at ifIndex 101NN; Huawei
+# GigabitEthernet0/0/N after InLoopBack0, NULL0, Console and MEth0/0/1).
 MODEL_FILES = {
     DeviceKind.SWITCH: "h3c-e528-switch_snmpsimdata.snmprec",
     DeviceKind.DOOR_HOST: "linux-embedded-dcbc600_snmpsimdata.snmprec",
     DeviceKind.CHECKPOINT: "linux-netsnmp-ucd-hr_snmpsimdata.snmprec",
     DeviceKind.CAMERA: "hanwha-samsung-ipolis-sno7084r_snmpsimdata.snmprec",
 }
+SWITCH_FILES = {
+    "Cisco": "cisco-c3560-access-switch_snmpsimdata.snmprec",
+    "Huawei": "huawei-s5720-36c-ei-switch_snmpsimdata.snmprec",
+}
+IF_NAME = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1)
+IF_DESCR = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
 
 
 def parse_oid(text: str) -> Oid:
@@ -100,7 +111,8 @@ class DeviceModel:
     oids: list[Oid]
     recorded: dict[Oid, tuple[str, str]]
     dynamic: dict[Oid, Dynamic] = field(default_factory=dict)
-    ports: list[int] = field(default_factory=list)
+    # Front-panel ports in order (port N is ports[N-1]), by the agent's rule.
+    ports: list[Interface] = field(default_factory=list)
 
     @classmethod
     def load(cls, file: Path) -> DeviceModel:
@@ -111,12 +123,26 @@ class DeviceModel:
                 continue  # snmpsim variation modules (``2:numeric``) and comments
             recorded[parse_oid(parts[0])] = (parts[1], parts[2])
         model = cls(oids=[], recorded=recorded)
-        model.ports = sorted(
-            oid[-1]
-            for oid, (_, raw) in recorded.items()
-            if oid[:-1] == IF_TYPE and raw in ("6", "117")
+        model.ports = front_panel(
+            [
+                Interface(
+                    oid[-1],
+                    model.text((*IF_NAME, oid[-1])),
+                    model.text((*IF_DESCR, oid[-1])),
+                    int(raw),
+                )
+                for oid, (_, raw) in recorded.items()
+                if oid[:-1] == IF_TYPE
+            ]
         )
         return model
+
+    def text(self, oid: Oid) -> str:
+        recorded = self.recorded.get(oid)
+        if recorded is None:
+            return ""
+        tag, raw = recorded
+        return bytes.fromhex(raw).decode(errors="replace") if tag.endswith("x") else raw
 
     def live(self, oid: Oid, compute: Dynamic) -> None:
         self.dynamic[oid] = compute
@@ -136,38 +162,49 @@ class DeviceModel:
         return self.oids[index] if index < len(self.oids) else None
 
 
-def _port_status(model: DeviceModel, if_index: int) -> Dynamic:
+def _port_status(number: int, interface: Interface) -> Dynamic:
+    """Down while the port is cut, by its number or by its name (as faults name it)."""
+
     def compute(device: SimDevice) -> Any:
-        port = model.ports.index(if_index) + 1 if if_index in model.ports else 0
-        return rfc1902.Integer32(2 if port in device.down_ports else 1)
+        names = {number, interface.name, interface.name.lower()}
+        return rfc1902.Integer32(2 if names & device.down_ports else 1)
 
     return compute
 
 
-def load_models() -> dict[DeviceKind, DeviceModel]:
-    models = {kind: DeviceModel.load(CAPTURES / name) for kind, name in MODEL_FILES.items()}
-    for model in models.values():
-        model.live(SYS_UPTIME, lambda device: rfc1902.TimeTicks(device.uptime_ticks()))
-        model.live(SYS_NAME, lambda device: rfc1902.OctetString(device.id.encode()))
-        if HR_SYSTEM_UPTIME in model.recorded:
-            model.live(HR_SYSTEM_UPTIME, lambda device: rfc1902.TimeTicks(device.uptime_ticks()))
-    switch = models[DeviceKind.SWITCH]
-    for if_index in switch.ports:
-        switch.live((*IF_OPER_STATUS, if_index), _port_status(switch, if_index))
-    door = models[DeviceKind.DOOR_HOST]
-    door.live(
-        DOOR_STATE,
-        lambda device: rfc1902.Integer32(3 if Fault.DOOR_FORCED in device.faults else 1),
-    )
-    door.live(
-        DOOR_TAMPER, lambda device: rfc1902.Integer32(2 if Fault.TAMPER in device.faults else 1)
-    )
-    checkpoint = models[DeviceKind.CHECKPOINT]
-    checkpoint.live(CAPTURE_COUNT, lambda device: rfc1902.Counter64(device.captures()))
-    checkpoint.live(UPLOAD_BACKLOG, lambda device: rfc1902.Gauge32(device.upload_backlog()))
-    for model in models.values():
-        model.finish()
-    return models
+@functools.cache
+def load_model(name: str) -> DeviceModel:
+    """One recording with its live OIDs, read once per process (models hold no device
+    state: every live value is computed from the device asking)."""
+    model = DeviceModel.load(CAPTURES / name)
+    model.live(SYS_UPTIME, lambda device: rfc1902.TimeTicks(device.uptime_ticks()))
+    model.live(SYS_NAME, lambda device: rfc1902.OctetString(device.id.encode()))
+    if HR_SYSTEM_UPTIME in model.recorded:
+        model.live(HR_SYSTEM_UPTIME, lambda device: rfc1902.TimeTicks(device.uptime_ticks()))
+    if name in (MODEL_FILES[DeviceKind.SWITCH], *SWITCH_FILES.values()):
+        for number, interface in enumerate(model.ports, start=1):
+            model.live((*IF_OPER_STATUS, interface.index), _port_status(number, interface))
+            model.live((*IF_ADMIN_STATUS, interface.index), lambda _: rfc1902.Integer32(1))
+    if name == MODEL_FILES[DeviceKind.DOOR_HOST]:
+        model.live(
+            DOOR_STATE,
+            lambda device: rfc1902.Integer32(3 if Fault.DOOR_FORCED in device.faults else 1),
+        )
+        model.live(
+            DOOR_TAMPER,
+            lambda device: rfc1902.Integer32(2 if Fault.TAMPER in device.faults else 1),
+        )
+    if name == MODEL_FILES[DeviceKind.CHECKPOINT]:
+        model.live(CAPTURE_COUNT, lambda device: rfc1902.Counter64(device.captures()))
+        model.live(UPLOAD_BACKLOG, lambda device: rfc1902.Gauge32(device.upload_backlog()))
+    model.finish()
+    return model
+
+
+def model_file(device: SimDevice) -> str:
+    if device.spec.kind is DeviceKind.SWITCH:
+        return SWITCH_FILES.get(device.spec.vendor or "", MODEL_FILES[DeviceKind.SWITCH])
+    return MODEL_FILES[device.spec.kind]
 
 
 class DeviceTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
@@ -210,11 +247,9 @@ class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
         engine: SnmpEngine,
         snmp_context: context.SnmpContext,
         devices: dict[tuple[int, ...], SimDevice],
-        models: dict[DeviceKind, DeviceModel],
     ) -> None:
         super().__init__(engine, snmp_context)
         self._devices = devices
-        self._models = models
         self.requests = 0
 
     def handle_management_operation(
@@ -227,7 +262,7 @@ class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
         self.requests += 1
         domain, _ = engine.message_dispatcher.get_transport_info(state_reference)
         device = self._devices[tuple(domain)]
-        model = self._models[device.spec.kind]
+        model = load_model(model_file(device))
         names = [parse_oid(str(name)) for name, _ in v2c.apiPDU.get_varbinds(pdu)]
         tag = pdu.tagSet
         if tag == rfc1905.GetRequestPDU.tagSet:
@@ -267,7 +302,6 @@ class SnmpSimulator:
 
     def __init__(self, credentials: dict[str, Credentials]) -> None:
         self.engine = SnmpEngine()
-        self._models = load_models()
         self._devices: dict[tuple[int, ...], SimDevice] = {}
         self._transports: list[DeviceTransport] = []
         for name, credential in credentials.items():
@@ -282,9 +316,7 @@ class SnmpSimulator:
                     USM_PRIV[credential.v3_priv_protocol],
                     credential.v3_priv_key,
                 )
-        self.responder = Responder(
-            self.engine, context.SnmpContext(self.engine), self._devices, self._models
-        )
+        self.responder = Responder(self.engine, context.SnmpContext(self.engine), self._devices)
 
     async def attach(self, devices: Iterable[SimDevice]) -> None:
         loop = asyncio.get_running_loop()
@@ -299,8 +331,8 @@ class SnmpSimulator:
         # Sockets open asynchronously; wait for them so callers can query at once.
         await asyncio.gather(*(t._lport for t in self._transports if t._lport is not None))
 
-    def port_count(self, kind: DeviceKind) -> int:
-        return len(self._models[kind].ports)
+    def port_count(self, device: SimDevice) -> int:
+        return len(load_model(model_file(device)).ports)
 
     def close(self) -> None:
         self.engine.close_dispatcher()

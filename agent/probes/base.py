@@ -30,6 +30,8 @@ class Credentials:
 class Target:
     device: Device
     credentials: Credentials
+    # For a switch: the ports devices of the inventory hang off (only these are judged).
+    ports: tuple[int | str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,13 +136,20 @@ class TcpSettings:
     port: Annotated[int, Field(ge=1, le=65535)]
 
 
+PortName = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/:._ -]*$")
+]
+
+
 @dataclass(frozen=True, slots=True, config=_ROW)
 class Uplink:
     """Where a device connects: a link directly (``link``), or a port of an access switch."""
 
     link: InternedId | None = None
     switch: InternedId | None = None
-    port: int | None = Field(default=None, ge=1, le=1024)
+    # A number (the Nth front-panel Ethernet port) or the interface's name
+    # ("GigabitEthernet0/0/3", "Gi1/0/3"); the rule is in docs/agent.md.
+    port: Annotated[int, Field(ge=1, le=1024)] | PortName | None = None
 
 
 @dataclass(frozen=True, slots=True, config=_ROW)
@@ -278,7 +285,9 @@ def cross_check(inventory: Inventory) -> list[Issue]:
                     Issue((*at, "uplink", "switch"), "no switch with this id", repr(uplink.switch))
                 )
             elif (
-                uplink.port is not None and switch.ports is not None and uplink.port > switch.ports
+                isinstance(uplink.port, int)
+                and switch.ports is not None
+                and uplink.port > switch.ports
             ):
                 issues.append(
                     Issue(

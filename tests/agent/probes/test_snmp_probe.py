@@ -144,6 +144,39 @@ async def test_a_wrong_v3_key_is_auth_failed_not_down(
     assert result.reason is Reason.AUTH_FAILED
 
 
+@pytest.mark.parametrize(
+    "wrong",
+    [{"v3_user": "nobody"}, {"v3_priv_key": "not-the-privacy-key"}],
+    ids=["unknown user", "wrong privacy key"],
+)
+async def test_v3_credentials_refused_are_auth_failed_on_the_simulator(
+    snmp_probe: SnmpProbe, targets: dict[str, Target], wrong: dict[str, str]
+) -> None:
+    target = targets["DH000001"]
+    result = await snmp_probe.probe(
+        Target(target.device, replace(target.credentials, **wrong)), deep=False
+    )
+    assert (result.health, result.reason) == (Health.DEGRADED, Reason.AUTH_FAILED), result
+    assert result.checks["liveness"] is Reason.OK  # it answered: not down
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{"v3_user": "nobody"}, {"v3_priv_key": "not-the-privacy-key"}, {"v3_auth_key": "not-the-key"}],
+    ids=["unknown user", "wrong privacy key", "wrong auth key"],
+)
+async def test_v3_credentials_refused_by_debian_snmpd_are_auth_failed(
+    snmp_probe: SnmpProbe, snmpd: Snmpd, wrong: dict[str, str]
+) -> None:
+    # Net-SNMP drops a request it cannot decrypt without a report: it still answers
+    # engine discovery, which tells a wrong privacy key from a dead host.
+    target = snmpd_target(snmpd, "3")
+    result = await snmp_probe.probe(
+        Target(target.device, replace(target.credentials, **wrong)), deep=False
+    )
+    assert (result.health, result.reason) == (Health.DEGRADED, Reason.AUTH_FAILED), result
+
+
 async def test_lean_get_reads_what_pysnmp_reads_across_the_fleet(
     snmp_probe: SnmpProbe, targets: dict[str, Target]
 ) -> None:
