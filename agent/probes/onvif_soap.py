@@ -277,6 +277,7 @@ class OnvifClient:
             refusal = exc
         except SoapFaultError as fault:
             if not fault.not_authorized:
+                self._memory.auth = Auth.WSSE  # past authentication, refused for another reason
                 raise
             refusal = fault
         else:
@@ -288,6 +289,7 @@ class OnvifClient:
             reply = await self._post(url, namespace, operation, inner, security="", digest=True)
         except SoapFaultError as second:
             if not second.not_authorized:
+                self._memory.auth = Auth.DIGEST
                 raise
             raise refusal from None
         except HttpStatusError as second:

@@ -15,7 +15,7 @@ import pytest
 from agent.cli import main
 from agent.runner import Agent
 from agent.wire import Batch, Health, Reason, decode_batch
-from simulator.devices import Fault
+from simulator.devices import Fault, Quirk
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
@@ -136,3 +136,26 @@ async def test_the_probe_command_prints_every_check_of_one_device(
     for check in ("liveness", "clock", "credentials", "stream"):
         assert f"\n{check:<16} ok" in output, output
     assert "rtt_ms" in output
+
+
+async def test_the_probe_command_explains_how_a_quirky_camera_answered(
+    tmp_path: Path, inventory: Inventory, fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Digest-only camera that refuses GetDeviceInformation until its password is changed.
+    fleet.give("CAM000003", Quirk.ONVIF_DIGEST_ONLY)
+    fleet.give("CAM000003", Quirk.ONVIF_DEVICE_INFO_PROHIBITED)
+    settings_file = tmp_path / "agent.yaml"
+    settings_file.write_text(
+        "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
+        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
+        "poll: {timeout: 1s, retries: 0}\n",
+        encoding="utf-8",
+    )
+    code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)])
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "health   up" in output, output
+    assert f"\n{'device_info':<16} unsupported" in output
+    assert f"\n{'onvif_auth':<16} http-digest" in output
+    assert "Too weak password." in output
+    assert f"\n{'media':<16} Media" in output

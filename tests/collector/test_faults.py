@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from agent.wire import Health, Observation, Reason
+from agent.wire import Health, Observation, Reason, port_check
 from collector.faults import FaultClass, TicketEventKind
 from collector.ledger import Ledger
 from collector.pipeline import Pipeline
-from slawatch.config.inventory import Inventory
+from slawatch.config.inventory import Inventory, Uplink
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
@@ -222,3 +223,25 @@ def test_a_network_ticket_merged_from_staggered_drops_keeps_the_first_detection_
     assert network.response_deadline == at(3) + timedelta(minutes=30)
     assert network.repair_deadline == at(3) + timedelta(hours=4)  # L1 has a backup fibre
     assert network.policy == policy.id
+
+
+def test_a_port_named_in_the_inventory_is_read_from_the_switchs_check_of_that_name(
+    district: Inventory, policy: Policy, tmp_path: Path
+) -> None:
+    # The inventory names CAM007's port as the switch does ("GigabitEthernet0/0/7"); the
+    # agent reports it as the check port_check("GigabitEthernet0/0/7").
+    named = Uplink(switch="SW1", port="GigabitEthernet0/0/7")
+    devices = [
+        replace(device, uplink=named) if device.id == "CAM007" else device
+        for device in district.devices
+    ]
+    pipeline = pipeline_for(district.model_copy(update={"devices": devices}), policy, tmp_path)
+    observations = [
+        *everyone_up(0),
+        seen("SW1", 1, checks={port_check("GigabitEthernet0/0/7"): Reason.LINK_DOWN}),
+        seen("CAM007", 1, Health.DOWN, Reason.TIMEOUT),
+        seen("CAM007", 2, Health.DOWN, Reason.TIMEOUT),
+    ]
+    run(pipeline, observations)
+    (ticket,) = pipeline.faults.open_tickets()
+    assert (ticket.fault_class, ticket.device_ids) == (FaultClass.NETWORK, ["CAM007"])
