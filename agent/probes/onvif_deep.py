@@ -218,6 +218,8 @@ class OnvifDeepProbe:
         if advertised is None:
             assert failure is not None
             reason = reason_of(failure)
+            if reason is Reason.UNSUPPORTED:  # no media service to ask: nothing to judge
+                return ProbeResult.up({"stream": reason})
             return ProbeResult(Health.DEGRADED, reason, {"stream": reason})
         uri = rewrite_stream_uri(advertised, target.device)
         credentials = target.credentials
@@ -268,6 +270,8 @@ class OnvifDeepProbe:
             until = datetime.fromisoformat(until_text)
         except (SoapFaultError, HttpStatusError, BadReplyError, ValueError) as exc:
             reason = reason_of(exc) if not isinstance(exc, ValueError) else Reason.BAD_RESPONSE
+            if reason is Reason.UNSUPPORTED:
+                return ProbeResult.up({"recording": reason})
             return ProbeResult(Health.DEGRADED, reason, {"recording": reason})
         if until.tzinfo is None:
             until = until.replace(tzinfo=UTC)

@@ -71,6 +71,22 @@ async def test_bad_fault_requests_are_refused_clearly(
         assert reply.status == status
 
 
+async def test_a_camera_learns_a_real_firmwares_quirk_over_http(fleet: Fleet, control: str) -> None:
+    quirk = {"target": "CAM000002", "quirk": "onvif_digest_only"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{control}/quirks", json=quirk) as reply:
+            assert reply.status == 200
+        async with session.get(f"{control}/devices/CAM000002") as reply:
+            assert (await reply.json())["quirks"] == ["onvif_digest_only"]
+        async with session.delete(f"{control}/quirks", json=quirk) as reply:
+            assert reply.status == 200
+        async with session.get(f"{control}/devices/CAM000002") as reply:
+            assert (await reply.json())["quirks"] == []
+        wrong = {"target": "CAM000002", "quirk": "speaks_klingon"}
+        async with session.post(f"{control}/quirks", json=wrong) as reply:
+            assert reply.status == 400
+
+
 async def test_a_timeline_plays_link_down_then_up(fleet: Fleet, tmp_path: Path) -> None:
     file = tmp_path / "scenario.yaml"
     file.write_text(

@@ -90,3 +90,12 @@ async def test_stream_unavailable_refuses_or_stalls(fleet: Fleet) -> None:
     await fleet.clear("CAM000003", Fault.STREAM_UNAVAILABLE)
     head, _ = await rtsp(fleet, "CAM000003", "OPTIONS")
     assert head.startswith("RTSP/1.0 200")
+
+
+async def test_the_sdp_announces_the_codec_of_the_cameras_onvif_profile(fleet: Fleet) -> None:
+    # Uniview's captured firmware encodes H.265, the Hikvision-style one H.264.
+    for vendor, codec in (("Uniview", "H265/90000"), ("Hikvision", "H264/90000")):
+        device_id = next(d.id for d in fleet.devices if d.spec.vendor == vendor)
+        head, sdp = await describe_with_auth(fleet, device_id, PASSWORD)
+        assert head.startswith("RTSP/1.0 200"), head
+        assert f"a=rtpmap:96 {codec}" in sdp

@@ -102,6 +102,23 @@ async def test_a_port_that_matches_no_interface_is_unsupported_and_visible(
     assert "no interface matches" in result.notes[port_check(99)]
 
 
+async def test_a_port_shut_down_by_its_administrator_is_no_fault(
+    snmp_probe: SnmpProbe, snmpsim: Snmpsim
+) -> None:
+    # The Cisco's Vlan1 is admin down and oper down in the recording.
+    target = recorded(
+        snmpsim,
+        "cisco-c3560-access-switch_snmpsimdata",
+        DeviceKind.SWITCH,
+        "if-mib-switch",
+        ("Vl1",),
+    )
+    result = await snmp_probe.probe(target, deep=False)
+    assert port_check("Vl1") not in result.checks
+    assert result.metrics["ports_down"] == 0
+    assert "administrator" in result.notes[port_check("Vl1")]
+
+
 @pytest.mark.parametrize(
     "recording",
     [
