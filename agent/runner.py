@@ -38,7 +38,7 @@ from agent.profiles import load_profiles
 from agent.publisher import Publisher
 from agent.scheduler import Plan, Scheduler
 from agent.targets import build_targets, resolve_credentials
-from agent.wire import Status
+from agent.wire import Reason, Status
 from slawatch import heap
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
@@ -104,6 +104,13 @@ class Metrics:
         )
         self.outbox_bytes = Gauge(
             "slawatch_agent_outbox_bytes", "Bytes waiting for the broker", registry=self.registry
+        )
+        self.unsupported = Counter(
+            "slawatch_agent_unsupported_checks",
+            "Checks a device answered it does not do (an OID it lacks, an operation it "
+            "refuses): a profile or inventory entry that does not fit the device",
+            ["protocol", "check"],
+            registry=self.registry,
         )
         self.outbox_dropped = Gauge(
             "slawatch_agent_outbox_dropped_batches",
@@ -177,6 +184,10 @@ class Agent:
     def _report(self, status: Status, elapsed_s: float, protocol: str) -> None:
         self.metrics.probes.labels(protocol, status.health.value, status.reason.value).inc()
         self.metrics.latency.labels(protocol).observe(elapsed_s)
+        for check, verdict in status.checks.items():
+            if verdict is Reason.UNSUPPORTED:
+                label = "port" if check.startswith("port_") else check  # bounded label set
+                self.metrics.unsupported.labels(protocol, label).inc()
         assert self._writer is not None
         self._writer.add(status)
 

@@ -67,6 +67,9 @@ async def test_every_device_is_polled_and_a_silent_one_delays_nobody(
 ) -> None:
     await fleet.inject("CAM000001", FaultSpec(Fault.DOWN, "silent"))
     await fleet.inject("DH000001", FaultSpec(Fault.DOWN, "silent"))
+    for camera in fleet.devices:
+        if camera.spec.onvif is not None:  # up, and metrics say which check is unsupported
+            fleet.give(camera.id, Quirk.ONVIF_DEVICE_INFO_PROHIBITED)
     batches: list[Batch] = []
     metrics_port = free_port()
     listener = asyncio.create_task(collect(broker.port, batches))
@@ -94,10 +97,15 @@ async def test_every_device_is_polled_and_a_silent_one_delays_nobody(
     assert all(s.health is Health.UP for s in live), [s for s in live if s.health is not Health.UP]
     deep = [s for s in statuses if "credentials" in s.checks]
     assert deep, "deep checks ran on their own cadence"
+    assert all(s.checks.get("device_info") is Reason.UNSUPPORTED for s in deep), deep
     assert (
         'slawatch_agent_probes_total{health="down",protocol="onvif",reason="timeout"}' in exposition
     )
     assert "slawatch_agent_outbox_batches 0.0" in exposition
+    assert (
+        'slawatch_agent_unsupported_checks_total{check="device_info",protocol="onvif"}'
+        in exposition
+    )
 
 
 async def test_a_reload_adds_devices_without_resetting_the_others(
