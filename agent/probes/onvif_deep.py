@@ -135,6 +135,7 @@ class OnvifDeepProbe:
     ) -> ProbeResult:
         device = target.device
         url = device_url(device)
+        memory.notes.clear()  # this check's explanation, not the last one's
         try:
             await read_camera_clock(client, url, memory)  # tokens are stamped in its time
         except Exception as exc:
