@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from collector.faults import UnknownTicketError
+from collector.metrics import exposition
 from collector.pipeline import ticket_body
 
 if TYPE_CHECKING:
@@ -40,6 +43,15 @@ def create_app(collector: Collector) -> FastAPI:
     @app.get("/healthz")
     async def health() -> dict[str, Any]:
         return collector.status()
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(exposition(collector), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/alerts/deliveries")
+    async def deliveries() -> list[dict[str, Any]]:
+        """The latest delivery attempts, newest first (receiver, outcome, error)."""
+        return [asdict(attempt) for attempt in reversed(collector.notifier.attempts)]
 
     @app.get("/tickets")
     async def tickets(open_only: bool = True) -> list[dict[str, Any]]:

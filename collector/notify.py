@@ -10,97 +10,62 @@ that answers 4xx will never accept that alert: it is skipped with an error in th
 from __future__ import annotations
 
 import asyncio
-import json
+import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import aiomqtt
 import orjson
 
+from collector.alert_channels import DeliveryUnreachableError, PermanentDeliveryError, Send
 from collector.ledger import Ledger
 from slawatch.aio import raise_if_cancelled, wait_event
-from slawatch.config.settings import BrokerSettings, Webhook
+from slawatch.config.alerting import Receiver
+from slawatch.config.settings import BrokerSettings
 from slawatch.mqtt import mqtt_client
 
 log = logging.getLogger(__name__)
 
 ALERT_TOPIC = "slawatch/v1/alerts"
-KIND_TEXT = {
-    "opened": "新故障",
-    "reopened": "故障复发",
-    "unacknowledged": "故障未响应",
-    "repair_due": "修复即将超时",
-    "resolved": "故障已恢复",
-}
-CLASS_TEXT = {"front_end": "前端故障", "network": "网络故障"}
-
-
-class PermanentDeliveryError(Exception):
-    """The receiver will never take this alert (a 4xx answer)."""
-
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-UNREACHABLE = (aiohttp.ClientError, aiomqtt.MqttError, TimeoutError, OSError)
+UNREACHABLE = (
+    DeliveryUnreachableError,
+    aiohttp.ClientError,
+    aiomqtt.MqttError,
+    TimeoutError,
+    OSError,
+)
 ROUND = 100  # alerts read, sent and marked delivered together
+ATTEMPTS_KEPT = 500
 
 
-def alert_text(alert: dict[str, Any], zone: ZoneInfo) -> tuple[str, str]:
-    """A title and a Markdown text for humans (WeCom, DingTalk), in the policy's time zone."""
-    ticket = alert["ticket"]
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try to deliver one alert to one sink, and what came of it (wall-clock time)."""
 
-    def local(stamp: str | None) -> str:
-        if stamp is None:
-            return "—"
-        return datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    devices = ticket["device_ids"]
-    shown = "、".join(devices[:5]) + (f" 等 {len(devices)} 台" if len(devices) > 5 else "")
-    title = f"{KIND_TEXT[alert['alert']]} {ticket['id']}"
-    lines = [
-        f"### {title}",
-        f"- 类别：{CLASS_TEXT[ticket['fault_class']]}（{ticket['reason']}）",
-        f"- 设备：{shown}",
-        f"- 检测：{local(ticket['detected_at'])}",
-        f"- 响应时限：{local(ticket['response_deadline'])}",
-        f"- 修复时限：{local(ticket['repair_deadline'])}",
-    ]
-    if ticket["link"]:
-        lines.insert(2, f"- 链路：{ticket['link']}")
-    if ticket["resolved_at"]:
-        lines.append(f"- 恢复：{local(ticket['resolved_at'])}")
-    return title, "\n".join(lines)
+    at: str
+    sink: str
+    receiver: str | None
+    seq: int
+    alert: str
+    ticket: str | None
+    outcome: str  # delivered, unreachable, refused
+    detail: str = ""
 
 
-def webhook_body(webhook: Webhook, alert: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    title, text = alert_text(alert, zone)
-    if webhook.format == "wecom":
-        return {"msgtype": "markdown", "markdown": {"content": text}}
-    if webhook.format == "dingtalk":
-        return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
-    return {**alert, "title": title, "text": text}
-
-
-def webhook_sender(webhook: Webhook, session: aiohttp.ClientSession, zone: ZoneInfo) -> Send:
-    url = str(webhook.url)
-
-    async def send(alert: dict[str, Any]) -> None:
-        body = webhook_body(webhook, alert, zone)
-        async with session.post(url, json=body, timeout=aiohttp.ClientTimeout(total=10)) as reply:
-            answer = await reply.text()
-            if 400 <= reply.status < 500 and reply.status != 429:
-                raise PermanentDeliveryError(f"HTTP {reply.status}: {answer[:500]}")
-            reply.raise_for_status()
-            if webhook.format in ("wecom", "dingtalk"):
-                # The robots answer 200 with an error code in the body when they refuse.
-                errcode = json.loads(answer).get("errcode", 0) if answer else 0
-                if errcode != 0:
-                    raise PermanentDeliveryError(f"robot refused: {answer[:500]}")
-
-    return send
+@dataclass
+class Sink:
+    send: Send
+    in_order: bool = False
+    # Which alerts this sink takes (a receiver's routed ones); None: every alert.
+    wants: Callable[[dict[str, Any]], bool] | None = None
+    receiver: Receiver | None = None
+    failing_since: float | None = None
+    fallback_told: bool = False
 
 
 class MqttAlerts:
@@ -143,19 +108,42 @@ class MqttAlerts:
                 log.debug("alert connection was already gone")
 
 
+FailingHook = Callable[[str, Receiver, float, str], Awaitable[None]]
+
+
 class Notifier:
-    def __init__(self, ledger: Ledger, *, retry_s: float = 1.0) -> None:
+    """Delivers the ledger's alert rows to every sink that wants them, at least once.
+
+    Every attempt is recorded (``attempts``, the latest few hundred, and the counters for
+    ``/metrics``); a receiver's sink that stays unreachable for its ``failing_after`` calls
+    ``on_failing`` once, so another receiver hears that alerts are not getting through.
+    """
+
+    def __init__(
+        self, ledger: Ledger, *, retry_s: float = 1.0, on_failing: FailingHook | None = None
+    ) -> None:
         self._ledger = ledger
         self._retry_s = retry_s
-        self._sinks: dict[str, tuple[Send, bool]] = {}
+        self._on_failing = on_failing
+        self._sinks: dict[str, Sink] = {}
         self._wake = asyncio.Event()
         self.delivered: dict[str, int] = {}
         self.skipped: dict[str, int] = {}
+        self.unreachable: dict[str, int] = {}
+        self.attempts: collections.deque[Attempt] = collections.deque(maxlen=ATTEMPTS_KEPT)
         ledger.connection.execute(
             "CREATE TABLE IF NOT EXISTS delivery (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
         )
 
-    def add(self, name: str, send: Send, *, in_order: bool = False) -> None:
+    def add(
+        self,
+        name: str,
+        send: Send,
+        *,
+        in_order: bool = False,
+        wants: Callable[[dict[str, Any]], bool] | None = None,
+        receiver: Receiver | None = None,
+    ) -> None:
         """A sink added to an existing ledger starts with the alerts written from now on.
 
         ``in_order``: the sink keeps the order of sends in flight together, so a round of
@@ -164,16 +152,20 @@ class Notifier:
         self._ledger.connection.execute(
             "INSERT OR IGNORE INTO delivery VALUES (?, ?)", (name, self._ledger.next_seq - 1)
         )
-        self._sinks[name] = (send, in_order)
-        self.delivered[name] = self.skipped[name] = 0
+        self._sinks[name] = Sink(send, in_order, wants, receiver)
+        self.delivered[name] = self.skipped[name] = self.unreachable[name] = 0
+
+    def failing(self) -> dict[str, float]:
+        """Sinks unreachable now, with the wall-clock time they started failing."""
+        return {n: s.failing_since for n, s in self._sinks.items() if s.failing_since is not None}
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            for name, (send, in_order) in self._sinks.items():
-                group.create_task(self._deliver_forever(name, send, in_order))
+            for name, sink in self._sinks.items():
+                group.create_task(self._deliver_forever(name, sink))
 
     @staticmethod
     async def _send_round(
@@ -195,7 +187,40 @@ class Notifier:
                 outcomes.append(None)
         return outcomes
 
-    async def _deliver_forever(self, name: str, send: Send, in_order: bool) -> None:
+    def _record(
+        self, name: str, sink: Sink, seq: int, alert: dict[str, Any], outcome: str, detail: str
+    ) -> None:
+        ticket = alert.get("ticket")
+        self.attempts.append(
+            Attempt(
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                name,
+                sink.receiver.id if sink.receiver else None,
+                seq,
+                alert.get("alert", ""),
+                ticket.get("id") if isinstance(ticket, dict) else None,
+                outcome,
+                detail[:300],
+            )
+        )
+
+    async def _failing(self, name: str, sink: Sink, detail: str) -> None:
+        now = time.time()
+        if sink.failing_since is None:
+            sink.failing_since, sink.fallback_told = now, False
+        receiver = sink.receiver
+        if (
+            receiver is None
+            or sink.fallback_told
+            or self._on_failing is None
+            or now - sink.failing_since < receiver.failing_after.total_seconds()
+        ):
+            return
+        sink.fallback_told = True
+        log.error("alert sink %s has failed since %s: %s", name, sink.failing_since, detail)
+        await self._on_failing(name, receiver, sink.failing_since, detail)
+
+    async def _deliver_forever(self, name: str, sink: Sink) -> None:
         db = self._ledger.connection
         backoff = self._retry_s
         (delivered,) = db.execute("SELECT seq FROM delivery WHERE sink = ?", (name,)).fetchone()
@@ -217,16 +242,31 @@ class Notifier:
                 await wait_event(self._wake, 1.0)
                 continue
             done = examined
-            alerts = [{"at": at, **orjson.loads(body)} for _, at, body in rows]
-            outcomes = await self._send_round(send, alerts, in_order)
-            for (seq, _, _), outcome in zip(rows, outcomes, strict=False):
+            every = [(seq, {"at": at, **orjson.loads(body)}) for seq, at, body in rows]
+            wanted = [
+                (seq, alert) for seq, alert in every if sink.wants is None or sink.wants(alert)
+            ]
+            outcomes = await self._send_round(sink.send, [a for _, a in wanted], sink.in_order)
+            results = dict(zip([seq for seq, _ in wanted], outcomes, strict=False))
+            for seq, alert in every:
+                if sink.wants is not None and not sink.wants(alert):
+                    done = seq  # routed elsewhere: nothing to send here
+                    continue
+                if seq not in results:
+                    break  # the round stopped at an unreachable answer before this one
+                outcome = results[seq]
                 if isinstance(outcome, PermanentDeliveryError):
                     log.error(
                         "alert sink %s refused ledger row %d for good: %s", name, seq, outcome
                     )
                     self.skipped[name] += 1
+                    self._record(name, sink, seq, alert, "refused", str(outcome))
                 elif isinstance(outcome, UNREACHABLE):
-                    log.warning("alert sink %s unreachable (%s); retrying", name, outcome)
+                    detail = f"{type(outcome).__name__}: {outcome}"
+                    log.warning("alert sink %s unreachable (%s); retrying", name, detail)
+                    self.unreachable[name] += 1
+                    self._record(name, sink, seq, alert, "unreachable", detail)
+                    await self._failing(name, sink, detail)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
                     break
@@ -234,6 +274,8 @@ class Notifier:
                     raise outcome  # a bug, not an answer from the sink
                 else:
                     self.delivered[name] += 1
+                    self._record(name, sink, seq, alert, "delivered", "")
+                    sink.failing_since = None
                 backoff = self._retry_s
                 done = seq
             # One commit per round of up to ROUND alerts, not one per alert (each is a WAL

@@ -24,6 +24,9 @@ import aiomqtt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
 from agent.wire import WireError, decode_alive, decode_batch, parse_topic
+from collector.alert_channels import ChannelSender, DeliveryUnreachableError, PermanentDeliveryError
+from collector.alert_routing import Router
+from collector.alert_text import AlertWriter
 from collector.api import serve
 from collector.checkpoint import Checkpoint
 from collector.embedded_broker import embedded_broker
@@ -31,10 +34,11 @@ from collector.faults import Ticket, UnknownTicketError
 from collector.influx import InfluxWriter
 from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest
 from collector.ledger import Ledger
-from collector.notify import MqttAlerts, Notifier, webhook_sender
+from collector.notify import MqttAlerts, Notifier
 from collector.pipeline import Pipeline, ticket_body
 from collector.spool import Spool
 from slawatch.aio import raise_if_cancelled
+from slawatch.config.alerting import Alerting, Receiver
 from slawatch.config.inventory import Inventory
 from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import CollectorSettings
@@ -92,7 +96,15 @@ class Collector:
             settings.spool.dir, max_bytes=settings.spool.max_bytes, segment_lines=batch_lines
         )
         self.counters = Counters()
-        self.notifier = Notifier(self.ledger)
+        self.notifier = Notifier(self.ledger, on_failing=self._receiver_failing)
+        self.alerting = settings.alerting
+        if self.alerting is not None:
+            for _, ref in self.alerting.secrets():
+                ref.resolve()  # a missing key fails the start, not the first alert
+            self.router = Router(self.alerting, inventory, self.zone)
+            links = {link.id: link.name or link.id for link in inventory.links}
+            self.writer = AlertWriter(self.router.places, links, self.zone, self.alerting.language)
+        self._channels: dict[str, list[ChannelSender]] = {}
         self._api_token = settings.api.token.resolve().get_secret_value() if settings.api else None
         self.ingest = Ingest(
             settings.broker,
@@ -196,14 +208,53 @@ class Collector:
             mqtt_alerts = MqttAlerts(self.settings.broker, "slawatch-alerts")
             stack.push_async_callback(mqtt_alerts.close)
             self.notifier.add("mqtt", mqtt_alerts.send, in_order=True)
-            for number, webhook in enumerate(self.settings.webhooks):
-                self.notifier.add(
-                    f"webhook-{number}-{webhook.format}",
-                    webhook_sender(webhook, session, self.zone),
-                )
+            if self.alerting is not None:
+                self._add_receivers(self.alerting, session)
             group.create_task(self.notifier.run())
             if self.settings.api is not None:
                 group.create_task(serve(self, self.settings.api.bind))
+
+    def _add_receivers(self, alerting: Alerting, session: aiohttp.ClientSession) -> None:
+        """One sink per channel of each receiver, taking the alerts routed to it."""
+        for receiver in alerting.receivers:
+            senders = [
+                ChannelSender(channel, self.writer, session, alerting.smtp)
+                for channel in receiver.channels
+            ]
+            self._channels[receiver.id] = senders
+
+            def wants(alert: dict[str, Any], receiver_id: str = receiver.id) -> bool:
+                return receiver_id in self.router.receivers_for(alert)
+
+            for number, sender in enumerate(senders):
+                self.notifier.add(
+                    f"{receiver.id}/{number}-{sender.kind}",
+                    sender.send,
+                    wants=wants,
+                    receiver=receiver,
+                )
+
+    async def _receiver_failing(
+        self, sink: str, receiver: Receiver, since: float, error: str
+    ) -> None:
+        """Tell the receiver's fallback, on each of its channels, that alerts are not
+        getting through (best effort: a failing fallback is only logged)."""
+        if receiver.fallback is None:
+            return
+        alert = {
+            "alert": "receiver_failing",
+            "at": datetime.now(UTC).isoformat(),
+            "receiver": receiver.id,
+            "receiver_name": receiver.name,
+            "channel": sink,
+            "since": datetime.fromtimestamp(since, UTC).isoformat(),
+            "error": error,
+        }
+        for sender in self._channels.get(receiver.fallback, []):
+            try:
+                await sender.send(alert)
+            except (PermanentDeliveryError, DeliveryUnreachableError) as exc:
+                log.error("fallback %s not told that %s fails: %s", receiver.fallback, sink, exc)
 
     async def _seal_forever(self) -> None:
         """No InfluxDB: the spool is the store; seal segments so they can be imported."""

@@ -15,6 +15,8 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import ConfigModel, load_any, load_config, model_kind
 from slawatch.config.policies import PolicyBook, policy_files
 from slawatch.config.settings import AgentSettings, CollectorSettings
+from slawatch.config.types import SecretRef
+from slawatch.config.yamlsource import YamlDocument
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -36,6 +38,21 @@ def _contracts_judged(settings: CollectorSettings) -> list[ConfigProblem]:
     except ConfigError as exc:  # each file's own problems are listed when it is checked
         return [problem for problem in exc.problems if problem.path[:1] == ("contracts",)]
     return []
+
+
+def _secrets_readable(settings: CollectorSettings, file: Path) -> list[ConfigProblem]:
+    """Every secret the collector's settings reference can be read now (never printed)."""
+    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
+    if settings.api:
+        refs.append((("api", "token"), settings.api.token))
+    refs += settings.alerting.secrets() if settings.alerting else []
+    problems = []
+    for path, ref in refs:
+        try:
+            ref.resolve()
+        except LookupError as exc:
+            problems.append(YamlDocument(file, None).problem(path, str(exc)))
+    return problems
 
 
 def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.stdout) -> int:
@@ -68,6 +85,7 @@ def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.st
         pending += _referenced(model)
         if isinstance(model, CollectorSettings):
             problems += _contracts_judged(model)
+            problems += _secrets_readable(model, file)
         out.write(f"{file}: ok ({_summary(model)})\n")
     for problem in problems:
         out.write(f"{problem}\n")

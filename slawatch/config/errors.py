@@ -64,3 +64,8 @@ class Issue:
     path: KeyPath
     message: str
     value: str | None = None
+
+
+# A validation error whose input holds a secret though its key does not say so (a URL
+# carrying a robot's key): its value is never shown.
+UNSHOWN_VALUE_ERROR = "value_not_shown"

@@ -332,3 +332,15 @@ def link_of(device: Device, devices: Mapping[str, Device]) -> str | None:
         return device.uplink.link
     switch = devices.get(device.uplink.switch or "")
     return switch.link if switch is not None else None
+
+
+def contracts_of_devices(inventory: Inventory) -> dict[str, str | None]:
+    """The contract each device is billed under: its own, or for a door-access set's host
+    and cameras, the set's (its host's when the set names none): a set is rented whole."""
+    by_id = {device.id: device for device in inventory.devices}
+    contracts = {device.id: device.contract for device in inventory.devices}
+    for door_set in inventory.sets:
+        contract = door_set.contract or by_id[door_set.host].contract
+        for member in (door_set.host, *door_set.cameras):
+            contracts[member] = contract
+    return contracts

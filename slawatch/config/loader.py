@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from slawatch.config.errors import ConfigError, ConfigProblem, Issue, KeyPath, show_value
+from slawatch.config.errors import (
+    UNSHOWN_VALUE_ERROR,
+    ConfigError,
+    ConfigProblem,
+    Issue,
+    KeyPath,
+    show_value,
+)
 from slawatch.config.inventory import Device, DoorAccessSet, Inventory, cross_check
 from slawatch.config.policy import Policy
 from slawatch.config.settings import AgentSettings, CollectorSettings
@@ -28,7 +35,16 @@ KINDS: dict[str, type[ConfigModel]] = {
     "agent": AgentSettings,
     "collector": CollectorSettings,
 }
-_SECRET_KEYS = {"password", "snmp_community", "auth_key", "priv_key", "token"}
+_SECRET_KEYS = {
+    "password",
+    "snmp_community",
+    "auth_key",
+    "priv_key",
+    "token",
+    "access_token",
+    "key",
+    "secret",
+}
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -159,7 +175,7 @@ def _issue(model_type: type[BaseModel], path: KeyPath, error: ErrorDetails) -> I
     kind = error["type"]
     message = error["msg"].removeprefix("Value error, ")
     value: str | None = None
-    secret = any(part in _SECRET_KEYS for part in path)
+    secret = any(part in _SECRET_KEYS for part in path) or kind == UNSHOWN_VALUE_ERROR
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model_type, path[:-1])
         message = "unknown key"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from slawatch.config.errors import ConfigError, ConfigProblem, show_value
-from slawatch.config.inventory import Contract, Inventory
+from slawatch.config.inventory import Contract, Inventory, contracts_of_devices
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
 from slawatch.config.yamlsource import YamlDocument
@@ -66,17 +66,10 @@ class PolicyBook:
         and cameras, the set's contract's (its host's when the set names none): a set is
         judged whole."""
         contracts = {contract.id: contract for contract in inventory.contracts}
-        by_id = {device.id: device for device in inventory.devices}
-        judged = {
-            device.id: self.for_contract(contracts.get(device.contract or ""))
-            for device in inventory.devices
+        return {
+            device_id: self.for_contract(contracts.get(contract or ""))
+            for device_id, contract in contracts_of_devices(inventory).items()
         }
-        for door_set in inventory.sets:
-            contract = contracts.get(door_set.contract or by_id[door_set.host].contract or "")
-            policy = self.for_contract(contract)
-            for member in (door_set.host, *door_set.cameras):
-                judged[member] = policy
-        return judged
 
     def check(self, inventory: Inventory, file: Path) -> None:
         """Every contract's policy must be loaded: judging it under another one would

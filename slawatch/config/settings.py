@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
+from slawatch.config.alerting import Alerting
 from slawatch.config.types import ConfigPath, Duration, Identifier, SecretRef, Strict
 
 # MQTT topic levels must not contain wildcards or separators.
@@ -91,11 +92,6 @@ class ApiSettings(Strict):
     token: SecretRef
 
 
-class Webhook(Strict):
-    url: AnyHttpUrl
-    format: Literal["json", "wecom", "dingtalk"] = "json"
-
-
 class CollectorSettings(Strict):
     kind: Literal["collector"]
     inventory: ConfigPath
@@ -111,4 +107,5 @@ class CollectorSettings(Strict):
     spool: SpoolSettings
     ledger: ConfigPath
     api: ApiSettings | None = None
-    webhooks: list[Webhook] = []
+    # Receivers, channels and routes of the alerts (docs/collector.md); MQTT always gets them.
+    alerting: Alerting | None = None

@@ -3,14 +3,16 @@ real time-series server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from agent.wire import Health, Observation, Reason
-from simulator.local_servers import VictoriaMetrics
+from simulator.local_servers import VictoriaMetrics, free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
@@ -32,7 +34,7 @@ def camera(n: int, uplink: str, service: str = "service_start: 2026-01-01") -> s
 DISTRICT_HEADER = (
     "kind: inventory\n"
     "sites: [{id: d1, name: 分局}]\n"
-    "regions: [{id: R1, name: 城关街道}]\n"
+    "regions: [{id: R1, name: 城关街道, police_station: 城关派出所}]\n"
     "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan-door-access}]\n"
 )
 
@@ -105,3 +107,35 @@ def influx_settings(url: str, tmp_path: Path) -> InfluxSettings:
     return InfluxSettings.model_validate(
         {"url": url, "org": "bureau", "bucket": "slawatch", "token": {"file": str(token)}}
     )
+
+
+class Receiver:
+    """A real local webhook receiver: records what each path was sent."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.posts: dict[str, list[dict[str, Any]]] = {}
+        self.queries: dict[str, list[dict[str, str]]] = {}
+        self.headers: dict[str, list[dict[str, str]]] = {}
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        path = request.path.strip("/")
+        self.posts.setdefault(path, []).append(await request.json())
+        self.queries.setdefault(path, []).append(dict(request.query))
+        self.headers.setdefault(path, []).append(dict(request.headers))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hooks = Receiver()
+    app = web.Application()
+    app.router.add_post("/{path}", hooks.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", hooks.port).start()
+    yield hooks
+    await runner.cleanup()

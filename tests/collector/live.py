@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ def write_settings(
     broker_port: int,
     *,
     influx_url: str | None = None,
-    webhooks: Iterable[tuple[str, str]] = (),
+    alerting: dict[str, Any] | None = None,
     api_port: int | None = None,
 ) -> Path:
     """A collector's settings file over the test district and the seed-004 policy."""
@@ -46,8 +46,9 @@ def write_settings(
         "broker": {"host": "127.0.0.1", "port": broker_port},
         "spool": {"dir": "spool"},
         "ledger": "ledger.sqlite",
-        "webhooks": [{"url": url, "format": kind} for url, kind in webhooks],
     }
+    if alerting is not None:
+        settings["alerting"] = alerting
     if influx_url is not None:
         settings["influx"] = {
             "url": influx_url,

@@ -13,7 +13,6 @@ from typing import Any
 import aiomqtt
 import httpx
 import pytest
-from aiohttp import web
 
 from agent.wire import Health, Reason, Status
 from collector.cli import main as collector_cli
@@ -22,7 +21,7 @@ from collector.notify import ALERT_TOPIC
 from collector.service import Collector
 from collector.state import State
 from simulator.local_servers import Mosquitto, VictoriaMetrics, free_port
-from tests.collector.conftest import CAMERAS_ON_SW1, at
+from tests.collector.conftest import CAMERAS_ON_SW1, Receiver, at
 from tests.collector.live import (
     API_TOKEN,
     FakeAgent,
@@ -55,33 +54,6 @@ def states(collector: Collector, device_id: str) -> list[tuple[str, str]]:
         for row in collector.ledger.rows(("state",))
         if row.body["device_id"] == device_id
     ]
-
-
-class Receiver:
-    """A real local webhook receiver: records what each path was sent."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.posts: dict[str, list[dict[str, Any]]] = {}
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path}"
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.posts.setdefault(request.path.strip("/"), []).append(await request.json())
-        return web.json_response({"errcode": 0, "errmsg": "ok"})
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    hooks = Receiver()
-    app = web.Application()
-    app.router.add_post("/{path}", hooks.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", hooks.port).start()
-    yield hooks
-    await runner.cleanup()
 
 
 class Listener:
@@ -243,8 +215,12 @@ async def test_a_dead_link_is_one_network_ticket_with_one_alert_per_sink_and_esc
     listen: Callable[[int, str], Any],
 ) -> None:
     alerts = await listen(broker.port, f"{ALERT_TOPIC}/#")
-    hooks = [(receiver.url(kind), kind) for kind in ("json", "wecom", "dingtalk")]
-    settings = write_settings(tmp_path, broker.port, webhooks=hooks)
+    hook = {"type": "webhook", "url": receiver.url("json")}
+    alerting = {
+        "receivers": [{"id": "duty", "name": "值班室", "channels": [hook]}],
+        "routes": [{"notify": ["duty"]}],
+    }
+    settings = write_settings(tmp_path, broker.port, alerting=alerting)
     behind_sw1 = frozenset(f"CAM{n:03d}" for n in range(1, CAMERAS_ON_SW1 + 1))
     agent = FakeAgent(broker.port)
     async with running(load_collector(settings)) as collector:
@@ -254,7 +230,7 @@ async def test_a_dead_link_is_one_network_ticket_with_one_alert_per_sink_and_esc
             *(agent.batch(minute_of(m, behind_sw1 if m >= 2 else frozenset())) for m in range(27))
         )
         await wait_for(lambda: collector.counters.batches == 27)
-        await wait_for(lambda: len(receiver.posts.get("dingtalk", [])) == 2)
+        await wait_for(lambda: len(receiver.posts.get("json", [])) == 2)
         await wait_for(lambda: len(alerts.payloads) == 2)
         [ticket] = [t for t in collector.pipeline.faults.tickets.values() if t.merged_into is None]
     assert (ticket.fault_class.value, ticket.link, len(ticket.device_ids)) == ("network", "L1", 40)
@@ -267,9 +243,8 @@ async def test_a_dead_link_is_one_network_ticket_with_one_alert_per_sink_and_esc
     assert sent[0]["at"] == "2026-07-01T00:05:00.000Z"  # detected 00:03, held 2 min to gather
     assert len(sent[0]["ticket"]["device_ids"]) == 40
     assert sent[1]["at"] == "2026-07-01T00:23:00.000Z"  # detected 00:03 + 20 min
-    assert receiver.posts["wecom"][0]["msgtype"] == "markdown"
-    assert "网络故障" in receiver.posts["wecom"][0]["markdown"]["content"]
-    assert "等 40 台" in receiver.posts["dingtalk"][0]["markdown"]["text"]
+    assert "网络故障" in sent[0]["text"]
+    assert "等 40 台" in sent[0]["text"]
     assert [a["alert"] for a in alerts.payloads] == ["opened", "unacknowledged"]
 
 

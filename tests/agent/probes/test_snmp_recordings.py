@@ -12,13 +12,23 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from agent.probes.base import Credentials, Target
 from agent.probes.snmp import SnmpProbe
+from agent.probes.snmp_lean import LeanSnmpClient
+from agent.profiles import load_profiles
 from agent.wire import Health, Reason, port_check
 from simulator.local_servers import Snmpsim
 from slawatch.config.inventory import Device, DeviceKind, SnmpSettings
-from tests.conftest import SHARED_TESTDATA
+from tests.conftest import REPO, SHARED_TESTDATA
+
+
+@pytest.fixture
+def snmp_probe(lean: LeanSnmpClient, snmp_engine: SnmpEngine) -> SnmpProbe:
+    """snmpsim answers from files of up to 2 MB, slower than a device: a device's timeout."""
+    profiles = load_profiles(REPO / "config" / "profiles")
+    return SnmpProbe(lean, snmp_engine, profiles, timeout_s=3.0, retries=1)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,9 @@ def line_of(text: str, needle: str) -> int:
         "config/policies/pingshan-door-access.yaml",
     ],
 )
-def test_shipped_configs_are_valid(config: str) -> None:
+def test_shipped_configs_are_valid(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The demo's collector references its API token; scripts/demo sets it, so does this.
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token")
     code, output = run_check(REPO / config)
     assert code == EXIT_OK, output
     assert "ok (" in output
@@ -300,10 +302,11 @@ def test_agent_settings_are_followed_to_their_inventory(
 
 
 def test_a_contract_whose_policy_the_collector_is_not_given_is_reported_at_its_line(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo's collector without its contract policies would settle the door-access
     sets under the camera contract's price: check-config names each such contract."""
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token")
     demo = REPO / "config" / "demo"
     text = (demo / "collector.yaml").read_text(encoding="utf-8")
     text = text.replace("contract_policies: [../policies]\n", "")
@@ -320,3 +323,16 @@ def test_a_contract_whose_policy_the_collector_is_not_given_is_reported_at_its_l
     ) in output
     code, output = run_check(demo / "collector.yaml")
     assert code == EXIT_OK, output
+
+
+def test_a_secret_the_collector_cannot_read_is_named_with_its_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SLAWATCH_API_TOKEN", raising=False)
+    demo = REPO / "config" / "demo" / "collector.yaml"
+    code, output = run_check(demo)
+    assert code == EXIT_INVALID
+    line = line_of(demo.read_text(encoding="utf-8"), "token:")
+    assert (
+        f"collector.yaml:{line}: api.token: environment variable SLAWATCH_API_TOKEN is not set"
+    ) in output
