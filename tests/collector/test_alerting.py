@@ -7,10 +7,12 @@ signature as DingTalk does, and aiosmtpd (a real SMTP server) that keeps each ma
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import io
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -24,21 +26,25 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from agent.runner import Agent
 from collector.alert_routing import Router
+from simulator.devices import Fault
+from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.alerting import Alerting
 from slawatch.config.check import check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory, Region
 from slawatch.config.loader import load_config
-from slawatch.config.settings import CollectorSettings
+from slawatch.config.settings import AgentSettings, CollectorSettings
 from tests.collector.conftest import CAMERAS_ON_SW1, Receiver
 from tests.collector.live import FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
-from tests.conftest import wait_for
+from tests.conftest import REPO, in_background, wait_for
 
 ROBOT_TOKEN = "dt-robot-token-4f1c9a"
 ROBOT_SECRET = "SECdt-signing-secret-77ab"
@@ -357,3 +363,113 @@ def test_routes_pick_the_shift_on_duty_at_the_alerts_own_time(
     assert router.receivers_for(alert("opened", "2026-07-01T01:00:00Z", "CAM042", "CAM001")) == [
         "chengguan-day"
     ]
+
+
+async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_mail_in_seconds(
+    tmp_path: Path,
+    inventory: Inventory,
+    fleet: Fleet,
+    broker: Mosquitto,
+    receiver: Receiver,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    """The whole chain: simulated devices → agent → mosquitto → collector → receivers.
+
+    The site policy is the Pingshan one with a field test's short times: two polls to
+    confirm, 2 s to gather a link's devices, escalation after 6 s unacknowledged.
+    """
+    box, smtp_port = mailbox
+    policy = yaml.safe_load(
+        (REPO / "config" / "policies" / "pingshan-door-access.yaml").read_text(encoding="utf-8")
+    )
+    policy |= {
+        "debounce": {"down_after": 2, "up_after": 1},
+        "network_fault": {"min_devices": 3, "share": 0.8, "window": "2s"},
+        "escalation": {"unacknowledged_after": "6s", "repair_due_within": "30m"},
+    }
+    (tmp_path / "site-policy.yaml").write_text(json.dumps(policy), encoding="utf-8")
+    station = inventory.regions[0].police_station
+    settings = {
+        "kind": "collector",
+        "inventory": str(tmp_path / "inventory.yaml"),
+        "policy": str(tmp_path / "site-policy.yaml"),
+        "contract_policies": [str(REPO / "config" / "policies")],
+        "broker": {"host": "127.0.0.1", "port": broker.port},
+        "spool": {"dir": str(tmp_path / "spool")},
+        "ledger": str(tmp_path / "ledger.sqlite"),
+        "alerting": {
+            "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "alerts@bureau.example"},
+            "receivers": [
+                {
+                    "id": "station",
+                    "name": f"{station}值班",
+                    "channels": [
+                        {"type": "webhook", "url": receiver.url("station")},
+                        {"type": "email", "to": ["duty@bureau.example"]},
+                    ],
+                },
+                {
+                    "id": "chief",
+                    "name": "运维主管",
+                    "channels": [{"type": "email", "to": ["chief@bureau.example"]}],
+                },
+                {
+                    "id": "noc",
+                    "name": "网管中心",
+                    "channels": [{"type": "webhook", "url": receiver.url("noc")}],
+                },
+            ],
+            "routes": [
+                {"match": {"station": [station]}, "notify": ["station"], "escalate": ["chief"]},
+                {"notify": ["noc"]},
+            ],
+        },
+    }
+    settings_file = tmp_path / "collector.yaml"
+    settings_file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    agent = Agent(
+        AgentSettings.model_validate(
+            {
+                "kind": "agent",
+                "agent_id": "edge-t",
+                "site": "sim",
+                "inventory": str(tmp_path / "inventory.yaml"),
+                "profiles": str(REPO / "config" / "profiles"),
+                "broker": {"port": broker.port},
+                "outbox": {"dir": str(tmp_path / "outbox")},
+                "poll": {"interval": "1s", "timeout": "300ms", "retries": 0, "deep_interval": "1h"},
+            }
+        )
+    )
+    link = inventory.links[0].id
+    async with running(load_collector(settings_file)) as collector, in_background(agent.run()):
+        await wait_for(lambda: collector.pipeline.watermark is not None, 20)
+        await asyncio.sleep(2.5)  # every device seen up
+        reached = await fleet.inject(f"link:{link}", FaultSpec(Fault.DOWN))
+        await wait_for(lambda: len(receiver.posts.get("station", [])) >= 1, 30)
+        posted_at = time.time()
+        await wait_for(lambda: len(box.mails) >= 1, 10)
+        mailed_at = time.time()
+        [ticket] = [
+            t
+            for t in collector.pipeline.faults.tickets.values()
+            if t.merged_into is None and t.link == link
+        ]
+        await wait_for(lambda: any(m["To"] == "chief@bureau.example" for m in box.mails), 30)
+        agent.stop()
+
+    opened = receiver.posts["station"][0]
+    assert opened["alert"] == "opened"
+    assert set(opened["ticket"]["device_ids"]) <= set(reached)
+    # Within 10 s of the confirming observation (the 2 s gathering window included).
+    confirmed = ticket.detected_at.timestamp()
+    assert posted_at - confirmed < 10, posted_at - confirmed
+    assert mailed_at - confirmed < 10, mailed_at - confirmed
+    mail = next(m for m in box.mails if m["To"] == "duty@bureau.example")
+    for words in ("新故障", "网络故障", "汇聚光纤 1", f"{station}", "响应时限"):
+        assert words in body_of(mail), (words, body_of(mail))
+    some_device = next(d for d in inventory.devices if d.id == opened["ticket"]["device_ids"][0])
+    assert f"{some_device.name}（{some_device.id}）" in opened["text"]
+    assert "noc" not in receiver.posts
+    escalation = next(m for m in box.mails if m["To"] == "chief@bureau.example")
+    assert "故障未响应" in body_of(escalation)
