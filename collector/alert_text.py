@@ -7,6 +7,7 @@ Words come from the catalogue (``slawatch/messages.py``), Chinese unless the set
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,9 +55,15 @@ class AlertWriter:
         colon = "：" if self._language == "zh" else ": "
         return f"- {self._t(label)}{colon}{value}"
 
+    def _aside(self, main: str, aside: str) -> str:
+        return f"{main}（{aside}）" if self._language == "zh" else f"{main} ({aside})"
+
+    def _list(self, items: Iterable[str]) -> str:
+        return ("、" if self._language == "zh" else ", ").join(items)
+
     def _device(self, device_id: str) -> str:
         place = self._places.get(device_id)
-        return f"{place.device.name}（{device_id}）" if place else device_id
+        return self._aside(place.device.name, device_id) if place else device_id
 
     def write(self, alert: dict[str, Any]) -> AlertMessage:
         if alert["alert"] == "receiver_failing":
@@ -66,23 +73,23 @@ class AlertWriter:
         reason = reason_text(ticket["reason"], self._language)
         lines = [
             f"### {title}",
-            self._line("label.class", f"{self._t('class.' + ticket['fault_class'])}（{reason}）"),
+            self._line(
+                "label.class", self._aside(self._t("class." + ticket["fault_class"]), reason)
+            ),
         ]
         devices: list[str] = ticket["device_ids"]
         if ticket.get("link"):
             link = self._links.get(ticket["link"]) or ticket["link"]
-            lines.append(
-                self._line(
-                    "label.link", f"{link}，{self._t('text.devices_count', count=len(devices))}"
-                )
-            )
+            comma = "，" if self._language == "zh" else ", "
+            count = self._t("text.devices_count", count=len(devices))
+            lines.append(self._line("label.link", f"{link}{comma}{count}"))
         found = [self._places[d] for d in devices if d in self._places]
         if len(devices) == 1:
             lines.append(self._line("label.device", self._device(devices[0])))
             if found:
                 lines.append(self._line("label.address", found[0].device.address))
         else:
-            shown = "、".join(self._device(d) for d in devices[:SHOWN_DEVICES])
+            shown = self._list(self._device(d) for d in devices[:SHOWN_DEVICES])
             if len(devices) > SHOWN_DEVICES:
                 more = self._t(
                     "text.and_more", count=len(devices), more=len(devices) - SHOWN_DEVICES
@@ -92,9 +99,9 @@ class AlertWriter:
         regions = sorted({p.region_name for p in found})
         stations = sorted({p.station for p in found if p.station})
         if regions:
-            lines.append(self._line("label.region", "、".join(regions)))
+            lines.append(self._line("label.region", self._list(regions)))
         if stations:
-            lines.append(self._line("label.station", "、".join(stations)))
+            lines.append(self._line("label.station", self._list(stations)))
         lines += [
             self._line("label.detected", self._local(ticket["detected_at"])),
             self._line("label.response_deadline", self._local(ticket["response_deadline"])),
@@ -108,7 +115,7 @@ class AlertWriter:
         title = f"{self._t('alert.receiver_failing')} {alert['receiver']}"
         lines = [
             f"### {title}",
-            self._line("label.receiver", f"{alert['receiver_name']}（{alert['channel']}）"),
+            self._line("label.receiver", self._aside(alert["receiver_name"], alert["channel"])),
             self._line("label.failing_since", self._local(alert["since"])),
             self._line("label.error", alert["error"]),
         ]

@@ -58,7 +58,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "label.failing_since": {"zh": "失败开始", "en": "Failing since"},
     "label.error": {"zh": "错误", "en": "Error"},
     "text.and_more": {"zh": "等 {count} 台", "en": "and {more} more ({count} in all)"},
-    "text.devices_count": {"zh": "{count} 台设备", "en": "{count} devices"},
+    "text.devices_count": {"zh": "{count} 台设备", "en": "{count} device(s)"},
 }
 
 

@@ -473,3 +473,44 @@ async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_ma
     assert "noc" not in receiver.posts
     escalation = next(m for m in box.mails if m["To"] == "chief@bureau.example")
     assert "故障未响应" in body_of(escalation)
+
+
+async def test_a_wecom_robot_gets_markdown_with_its_key_from_a_secret_file(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver
+) -> None:
+    (tmp_path / "wecom-key").write_text("wecom-key-5b3e\n", encoding="utf-8")
+    config = {
+        "language": "en",
+        "receivers": [
+            {
+                "id": "duty",
+                "name": "Duty room",
+                "channels": [
+                    {
+                        "type": "wecom",
+                        "url": receiver.url("wecom"),
+                        "key": {"file": str(tmp_path / "wecom-key")},
+                    }
+                ],
+            }
+        ],
+        "routes": [{"notify": ["duty"]}],
+    }
+    settings = write_settings(tmp_path, broker.port, alerting=config)
+    agent = FakeAgent(broker.port)
+    async with running(load_collector(settings)):
+        down = frozenset({"CAM041"})
+        await agent.publish(
+            *(agent.batch(minute_of(m, down if m >= 1 else frozenset())) for m in range(8))
+        )
+        await wait_for(lambda: len(receiver.posts.get("wecom", [])) == 1, 10)
+    assert receiver.queries["wecom"][0]["key"] == "wecom-key-5b3e"
+    content = receiver.posts["wecom"][0]["markdown"]["content"]
+    for words in (
+        "New fault",
+        "front-end fault",
+        "no answer (timeout)",
+        "点位41 (CAM041)",
+        "10.0.0.41",
+    ):
+        assert words in content, (words, content)
