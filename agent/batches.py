@@ -46,9 +46,11 @@ class BatchWriter:
                 Batch(
                     agent_id=self._agent_id,
                     site=self._site,
+                    epoch=self._outbox.epoch,
                     seq=seq,
                     sent_at=self._clock(),
                     statuses=statuses,
+                    lost=self._outbox.lost_ranges(),
                 )
             )
 

@@ -1,4 +1,5 @@
-"""The durable outbox: every batch is on disk before it is published, and leaves after PUBACK.
+"""The durable outbox: every batch is on disk before it is published, and leaves when the
+collector confirms it has it (its retained ``ack``), not when the broker does.
 
 SQLite in WAL mode: an append is one small transaction (well under a millisecond), so it
 runs inline on the event loop. ``synchronous=NORMAL`` survives a crash or ``kill -9`` of
@@ -6,20 +7,29 @@ the agent (only a power cut can lose the last transactions). The batch sequence 
 is allocated here, inside the same transaction that stores the batch, so ``seq`` keeps
 increasing across restarts and a replayed batch carries the number it was first given.
 
-The probes (event loop thread) append and the publisher (its own thread) reads and
-acknowledges, so every method holds one lock; each critical section is one short SQLite
+The outbox draws its ``epoch`` once, when it is created: a reinstalled agent (a new
+outbox) is a new sequence for the collector, not a run of stale duplicates.
+
+A broker's PUBACK only marks a batch sent; a batch sent but not confirmed by the collector
+is sent again after ``resend_after`` (the broker may have lost it: killed before it
+saved its queue, while the collector was down). The collector drops the duplicates.
+
+The probes (event loop thread) append and the publisher (its own thread) reads, marks and
+confirms, so every method holds one lock; each critical section is one short SQLite
 statement or transaction.
 
-When the outbox reaches ``max_bytes`` the *oldest* batches are dropped, counted and
-logged at ERROR: during a very long broker outage the recent state matters most, and the
-collector sees the hole as a gap in ``seq``.
+When the outbox reaches ``max_bytes`` the *oldest* batches are dropped, counted, logged at
+ERROR and named in the next batch (``lost``), so the collector records the loss instead
+of waiting for them: during a very long outage the recent state matters most.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,15 +56,30 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS batches ("
-            "seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL)"
+            "seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, sent REAL)"
         )
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "sent" not in columns:  # an outbox from before collector confirmations
+            self._db.execute("ALTER TABLE batches ADD COLUMN sent REAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS lost (first INTEGER PRIMARY KEY, last INTEGER NOT NULL)"
+        )
+        self.epoch = self._epoch()
         self._max_bytes = max_bytes
         self.dropped = 0
         row = self._db.execute(
             "SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM batches"
         ).fetchone()
         self._bytes, self._count = int(row[0]), int(row[1])
+
+    def _epoch(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        if row is not None:
+            return str(row[0])
+        epoch = f"{int(time.time()):x}-{os.urandom(4).hex()}"
+        self._db.execute("INSERT INTO meta VALUES ('epoch', ?)", (epoch,))
+        return epoch
 
     def append(self, topic: str, build: Callable[[int], bytes]) -> int:
         """Store the batch ``build(seq)`` under the next sequence number; return that number."""
@@ -80,24 +105,52 @@ class Outbox:
             self._drop_oldest()
         return seq
 
-    def pending(self, limit: int = 100) -> list[Pending]:
-        """The oldest batches not yet acknowledged by the broker, in order."""
+    def pending(self, limit: int = 100, resend_after: float = 60.0) -> list[Pending]:
+        """The oldest batches never sent, or sent ``resend_after`` seconds ago and still not
+        confirmed by the collector, in order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, topic, payload FROM batches ORDER BY seq LIMIT ?", (limit,)
+                "SELECT seq, topic, payload FROM batches WHERE sent IS NULL OR sent < ? "
+                "ORDER BY seq LIMIT ?",
+                (time.time() - resend_after, limit),
             ).fetchall()
         return [Pending(int(seq), str(topic), bytes(payload)) for seq, topic, payload in rows]
 
-    def acknowledge(self, seq: int) -> None:
+    def mark_sent(self, seqs: list[int]) -> None:
+        """The broker has them (PUBACK): resend only if the collector never confirms."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT LENGTH(payload) FROM batches WHERE seq = ?", (seq,)
-            ).fetchone()
-            if row is None:
-                return
-            self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
-            self._bytes -= int(row[0])
-            self._count -= 1
+            now = time.time()
+            self._db.executemany(
+                "UPDATE batches SET sent = ? WHERE seq = ?", [(now, s) for s in seqs]
+            )
+
+    def confirm(self, epoch: str | None, through: int, above: list[int]) -> int:
+        """The collector has every batch up to ``through`` and those in ``above``: delete
+        them. An ack for another epoch (a previous install) confirms nothing here."""
+        if epoch != self.epoch:
+            return 0
+        with self._lock, self._transaction():
+            doomed = self._db.execute(
+                "SELECT seq, LENGTH(payload) FROM batches WHERE seq <= ?", (through,)
+            ).fetchall()
+            for seq in above:
+                row = self._db.execute(
+                    "SELECT seq, LENGTH(payload) FROM batches WHERE seq = ?", (seq,)
+                ).fetchone()
+                if row is not None:
+                    doomed.append(row)
+            self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s, _ in doomed])
+            self._db.execute("DELETE FROM lost WHERE last <= ?", (through,))
+        self._bytes -= sum(int(size) for _, size in doomed)
+        self._count -= len(doomed)
+        return len(doomed)
+
+    def lost_ranges(self) -> list[tuple[int, int]]:
+        """Batches dropped before the collector confirmed them (named in every batch until
+        the collector's ack passes them)."""
+        with self._lock:
+            rows = self._db.execute("SELECT first, last FROM lost ORDER BY first LIMIT 64")
+            return [(int(first), int(last)) for first, last in rows.fetchall()]
 
     @property
     def depth(self) -> int:
@@ -112,16 +165,30 @@ class Outbox:
             self._db.close()
 
     def _drop_oldest(self) -> None:
-        dropped = 0
+        dropped: list[int] = []
         while self._bytes > self._max_bytes and self._count > 1:
-            oldest = self.pending(1)[0]
-            self.acknowledge(oldest.seq)
-            dropped += 1
-        self.dropped += dropped
+            seq, size = self._db.execute(
+                "SELECT seq, LENGTH(payload) FROM batches ORDER BY seq LIMIT 1"
+            ).fetchone()
+            self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+            self._bytes -= int(size)
+            self._count -= 1
+            dropped.append(int(seq))
+        if not dropped:
+            return
+        extended = self._db.execute(
+            "UPDATE lost SET last = ? WHERE last = ?", (dropped[-1], dropped[0] - 1)
+        ).rowcount
+        if not extended:
+            self._db.execute("INSERT INTO lost VALUES (?, ?)", (dropped[0], dropped[-1]))
+        self.dropped += len(dropped)
         log.error(
-            "outbox full (%d bytes): dropped the %d oldest batches, %d dropped so far",
+            "outbox full (%d bytes): dropped the %d oldest batches (seq %d-%d), %d dropped "
+            "so far; the collector is told in the next batch",
             self._max_bytes,
-            dropped,
+            len(dropped),
+            dropped[0],
+            dropped[-1],
             self.dropped,
         )
 

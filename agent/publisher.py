@@ -1,11 +1,13 @@
 """Publish the outbox to the broker: QoS 1, persistent session, retained ``alive`` with a will.
 
-The publisher only ever reads the outbox; batches leave it when the broker acknowledges
-them (PUBACK), oldest first. A broker outage just lets the outbox grow; on reconnect the
-backlog is replayed in order with its original ``observed_at`` and ``seq``. Up to
-``window`` batches are in flight at once (one round trip per batch would cap a loopback
-link at a few thousand batches per second); a batch re-sent after a reconnect is a
-duplicate the collector drops by (agent, seq).
+Batches go out oldest first; the broker's PUBACK marks them sent, and they leave the
+outbox when the collector's retained ``ack`` (on this agent's ack topic) says they are in
+its ledger. A batch sent but not confirmed within ``resend_after`` is sent again: the
+broker may have lost it (killed while the collector was down). A broker outage just lets
+the outbox grow; on reconnect the backlog is replayed in order with its original
+``observed_at`` and ``seq``. Up to ``window`` batches are in flight at once (one round
+trip per batch would cap a loopback link at a few thousand batches per second); a batch
+sent twice is a duplicate the collector drops by (agent, epoch, seq).
 
 The publisher runs on its own thread with a standard-library event loop, apart from the
 probes' uvloop: aiomqtt drives paho through ``loop.add_reader``/``add_writer`` and on
@@ -18,6 +20,7 @@ separate thread also keeps a slow broker from ever delaying a probe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from datetime import UTC, datetime
@@ -25,7 +28,7 @@ from datetime import UTC, datetime
 import aiomqtt
 
 from agent.outbox import Outbox
-from agent.wire import Alive, alive_topic, encode_alive
+from agent.wire import Alive, WireError, ack_topic, alive_topic, decode_ack, encode_alive
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import BrokerSettings
 from slawatch.mqtt import mqtt_client
@@ -43,6 +46,7 @@ class Publisher:
         agent_id: str,
         window: int = 16,
         retry_s: float = 1.0,
+        resend_after: float = 60.0,
     ) -> None:
         self._broker = broker
         self._outbox = outbox
@@ -50,12 +54,14 @@ class Publisher:
         self._agent_id = agent_id
         self._window = window
         self._retry_s = retry_s
+        self._resend_after = resend_after
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self._thread: threading.Thread | None = None
         self.connected = False
         self.published = 0
+        self.confirmed = 0
 
     def start(self) -> None:
         """Publish on a thread of its own until :meth:`stop`."""
@@ -119,8 +125,17 @@ class Publisher:
                     backoff = self._retry_s
                     log.warning("connected to broker %s:%d", self._broker.host, self._broker.port)
                     topic = alive_topic(self._site, self._agent_id)
+                    await client.subscribe(ack_topic(self._site, self._agent_id), qos=1)
                     await client.publish(topic, self._alive(True), qos=1, retain=True)
-                    await self._drain_forever(client)
+                    # Not a TaskGroup: when one of its tasks fails it cancels this one, and
+                    # on 3.11 aiomqtt can swallow that cancel, leaving this loop "cancelling"
+                    # (see slawatch.aio.raise_if_cancelled) and the publisher dead.
+                    confirming = asyncio.create_task(self._confirmations(client))
+                    try:
+                        await self._drain_forever(client, confirming)
+                    finally:
+                        confirming.cancel()
+                        await asyncio.gather(confirming, return_exceptions=True)
             except aiomqtt.MqttError as exc:
                 if self.connected:
                     log.error("broker connection lost: %s; outbox keeps every batch", exc)
@@ -128,19 +143,46 @@ class Publisher:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    async def _drain_forever(self, client: aiomqtt.Client) -> None:
+    async def _confirmations(self, client: aiomqtt.Client) -> None:
+        """The collector's acks: batches it has are deleted from the outbox."""
+        try:
+            await self._read_acks(client)
+        finally:
+            self._wake.set()  # the drain notices the connection is gone
+
+    async def _read_acks(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            try:
+                if not isinstance(payload, bytes):
+                    raise WireError("(payload)", "not bytes")
+                ack = decode_ack(payload)
+            except WireError as exc:
+                log.error("unreadable ack on %s: %s", message.topic, exc)
+                continue
+            if ack.agent_id == self._agent_id:
+                self.confirmed += self._outbox.confirm(ack.epoch, ack.through, ack.above)
+
+    async def _drain_forever(self, client: aiomqtt.Client, confirming: asyncio.Task[None]) -> None:
         while True:
             raise_if_cancelled()
-            batch = self._outbox.pending(self._window)
+            if confirming.done():
+                failure = None if confirming.cancelled() else confirming.exception()
+                if isinstance(failure, aiomqtt.MqttError):
+                    raise failure
+                raise aiomqtt.MqttError("the broker stopped delivering acks")
+            batch = self._outbox.pending(self._window, self._resend_after)
             if not batch:
                 self._wake.clear()
-                await self._wake.wait()
+                # Wake for new batches, or to resend what the collector has not confirmed.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(self._resend_after, 5.0)):
+                        await self._wake.wait()
                 continue
             await asyncio.gather(
                 *(client.publish(item.topic, item.payload, qos=1) for item in batch)
             )
-            for item in batch:
-                self._outbox.acknowledge(item.seq)
+            self._outbox.mark_sent([item.seq for item in batch])
             self.published += len(batch)
 
     async def _say_goodbye(self) -> None:

@@ -201,15 +201,40 @@ def _check_reasons(statuses: Iterable[Status], field: str) -> None:
             raise WireError(where, f"a {status.health.value} status needs a reason other than ok")
 
 
+StrictSeq = Annotated[int, Field(strict=True, ge=0, lt=2**63)]
+# Batches ``first`` to ``last`` (inclusive) the agent dropped before the collector had them.
+SeqRange = tuple[StrictSeq, StrictSeq]
+
+
 class Batch(_Record):
-    """One MQTT message: a poll cycle's statuses from one agent."""
+    """One MQTT message: a poll cycle's statuses from one agent.
+
+    ``seq`` counts within ``epoch``, which an agent draws once when its outbox is created:
+    a reinstalled agent (a new outbox) starts a new sequence, not a run of duplicates.
+    ``lost`` names the batches the agent had to drop (outbox full) before the collector
+    confirmed them, so the collector stops waiting for them and records the loss.
+    """
 
     v: Literal[1] = 1
     agent_id: WireId
     site: WireId
-    seq: int = Field(ge=0, lt=2**63)
+    epoch: WireId | None = None
+    seq: StrictSeq
     sent_at: Timestamp
     statuses: list[Status] = Field(max_length=MAX_STATUSES_PER_BATCH)
+    lost: list[SeqRange] = Field(default_factory=list, max_length=64)
+
+
+class Ack(_Record):
+    """The collector's receipt to one agent (retained, on the agent's ``ack`` topic):
+    every batch of ``epoch`` up to ``through`` is in the ledger, and so are ``above``.
+    Only then does the agent delete them from its outbox."""
+
+    v: Literal[1] = 1
+    agent_id: WireId
+    epoch: WireId | None = None
+    through: int = Field(strict=True, ge=-1, lt=2**63)
+    above: list[StrictSeq] = Field(default_factory=list, max_length=4096)
 
 
 class Alive(_Record):
@@ -237,6 +262,10 @@ def alive_topic(site: str, agent_id: str) -> str:
     return f"{TOPIC_ROOT}/{site}/{agent_id}/alive"
 
 
+def ack_topic(site: str, agent_id: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{agent_id}/ack"
+
+
 def parse_topic(topic: str) -> tuple[str, str, str]:
     """Split ``slawatch/v1/<site>/<agent>/<leaf>``; raise WireError for anything else."""
     parts = topic.split("/")
@@ -255,6 +284,7 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
 _T = TypeVar("_T")
 _BATCH = TypeAdapter(Batch)
 _ALIVE = TypeAdapter(Alive)
+_ACK = TypeAdapter(Ack)
 _OBSERVATION = TypeAdapter(Observation)
 
 
@@ -289,6 +319,14 @@ def encode_alive(alive: Alive) -> bytes:
 
 def decode_alive(payload: bytes | str) -> Alive:
     return _decode(_ALIVE, payload, MAX_RECORD_BYTES)
+
+
+def encode_ack(ack: Ack) -> bytes:
+    return ack.model_dump_json().encode()
+
+
+def decode_ack(payload: bytes | str) -> Ack:
+    return _decode(_ACK, payload, MAX_PAYLOAD_BYTES)
 
 
 def observations_of(batch: Batch) -> Iterator[Observation]:

@@ -23,6 +23,7 @@ import json
 import logging
 import pickle
 from datetime import datetime
+from typing import Any
 
 from isal import isal_zlib
 
@@ -33,6 +34,7 @@ from collector.pipeline import Memory, Pipeline
 log = logging.getLogger(__name__)
 
 BATCH, RAW_BATCH = "batch.zlib", "batch"
+NOTE = "note"
 
 
 class Checkpoint:
@@ -59,6 +61,12 @@ class Checkpoint:
 
     def agent_lost(self, agent_id: str) -> None:
         self._journal("lost", agent_id, b"")
+
+    def note(self, kind: str, at: str, body: dict[str, Any]) -> None:
+        """A ledger row of the ingest's own (a gap in an agent's sequence): appended now and
+        journaled, so a restore re-derives it in its place among the pipeline's rows."""
+        self._ledger.append(kind, at, body)
+        self._journal(NOTE, "", json.dumps({"kind": kind, "at": at, "body": body}).encode())
 
     def _journal(self, kind: str, agent_id: str, data: bytes) -> None:
         self._ledger.stage(
@@ -98,6 +106,9 @@ class Checkpoint:
                     pipeline.take(agent_id, decode_batch(isal_zlib.decompress(data)).statuses)
                 elif kind == RAW_BATCH:
                     pipeline.take(agent_id, decode_batch(data).statuses)
+                elif kind == NOTE:
+                    note = json.loads(data)
+                    self._ledger.append(note["kind"], note["at"], note["body"])
                 elif kind == "ack":
                     body = json.loads(data)
                     pipeline.acknowledge(

@@ -48,7 +48,16 @@ class DeadLetter:
         ).encode()
 
 
-Handler = Callable[[list[aiomqtt.Message]], list[DeadLetter]]
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a group of messages left to publish: dead letters, and the retained receipts
+    (acks) that tell agents which batches are in the ledger."""
+
+    letters: list[DeadLetter]
+    receipts: list[tuple[str, bytes]]
+
+
+Handler = Callable[[list[aiomqtt.Message]], Taken]
 
 
 def subscriptions(shared_group: str | None) -> list[str]:
@@ -107,10 +116,13 @@ class Ingest:
             group = [await anext(messages)]
             while len(messages) and len(group) < GROUP_MAX:
                 group.append(await anext(messages))
-            for letter in self._handle(group):
+            taken = self._handle(group)
+            for letter in taken.letters:
                 self.dead_letters += 1
                 log.warning("dead letter from %s: %s", letter.topic, letter.reason)
                 await client.publish(DEADLETTER_TOPIC, letter.encode(), qos=1)
+            for topic, receipt in taken.receipts:  # after the commit: the batches are in
+                await client.publish(topic, receipt, qos=1, retain=True)
             for message in group:
                 client._client.ack(message.mid, message.qos)
             self.messages += len(group)

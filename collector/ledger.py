@@ -61,9 +61,6 @@ class Ledger:
             "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
             "at TEXT NOT NULL, body TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)"
         )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS progress (agent_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
-        )
         # How far the observations went (the watermark): a report of a period in progress
         # is measured up to here, however quiet the fleet was (no rows) since.
         self._db.execute(
@@ -75,7 +72,6 @@ class Ledger:
         last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
         self._next_seq, self._last_hash = (int(last[0]) + 1, str(last[1])) if last else (0, GENESIS)
         self._pending: list[tuple[int, str, str, str, str, str]] = []
-        self._progress: dict[str, int] = {}
         self._staged: list[tuple[str, tuple[Any, ...]]] = []
         self._in_transaction = False
         self._verifying = False
@@ -97,11 +93,6 @@ class Ledger:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
             self._projection.write(self._db, self._next_seq)
-            self._db.executemany(
-                "INSERT INTO progress VALUES (?, ?) ON CONFLICT (agent_id) "
-                "DO UPDATE SET seq = MAX(seq, excluded.seq)",
-                list(self._progress.items()),
-            )
             for statement, parameters in self._staged:
                 self._db.execute(statement, parameters)
             observed = self.observed_through
@@ -121,7 +112,6 @@ class Ledger:
             raise
         finally:
             self._pending.clear()
-            self._progress.clear()
             self._staged.clear()
             self._in_transaction = False
 
@@ -160,14 +150,6 @@ class Ledger:
         finally:
             self._next_seq, self._last_hash = head
             self._verifying = False
-
-    def record_progress(self, agent_id: str, seq: int) -> None:
-        """The agent's batch ``seq`` is in; committed with the rows it produced."""
-        self._progress[agent_id] = max(seq, self._progress.get(agent_id, -1))
-
-    def progress(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT agent_id, seq FROM progress").fetchall()
-        return {str(agent): int(seq) for agent, seq in rows}
 
     def rows(self, kinds: tuple[str, ...] = ()) -> Iterator[Row]:
         query = "SELECT seq, kind, at, body, prev, hash FROM ledger"

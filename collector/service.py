@@ -23,7 +23,7 @@ import aiohttp
 import aiomqtt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
-from agent.wire import WireError, decode_alive, decode_batch, parse_topic
+from agent.wire import WireError, ack_topic, decode_alive, decode_batch, encode_ack, parse_topic
 from collector.alert_channels import ChannelSender, DeliveryUnreachableError, PermanentDeliveryError
 from collector.alert_routing import Router
 from collector.alert_text import AlertWriter
@@ -32,10 +32,11 @@ from collector.checkpoint import Checkpoint
 from collector.embedded_broker import embedded_broker
 from collector.faults import Ticket, UnknownTicketError
 from collector.influx import InfluxWriter
-from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest
+from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest, Taken
 from collector.ledger import Ledger
 from collector.notify import MqttAlerts, Notifier
 from collector.pipeline import Pipeline, ticket_body
+from collector.receipts import Receipts, Verdict
 from collector.spool import Spool
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting, Receiver
@@ -90,7 +91,7 @@ class Collector:
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
-        self._seen = self.ledger.progress()
+        self.receipts = Receipts(self.ledger, self.checkpoint.note)
         batch_lines = settings.influx.batch_lines if settings.influx else 5000
         self.spool = Spool(
             settings.spool.dir, max_bytes=settings.spool.max_bytes, segment_lines=batch_lines
@@ -113,15 +114,16 @@ class Collector:
             handle=self.take,
         )
 
-    def take(self, messages: list[aiomqtt.Message]) -> list[DeadLetter]:
+    def take(self, messages: list[aiomqtt.Message]) -> Taken:
         letters: list[DeadLetter] = []
+        senders: set[tuple[str, str, str | None]] = set()
         with self.ledger.transaction():
             for message in messages:
                 payload = message.payload
                 if not isinstance(payload, bytes):
                     payload = str(payload).encode()
                 try:
-                    self._take_one(str(message.topic), payload)
+                    self._take_one(str(message.topic), payload, senders)
                 except (WireError, ValidationError, ValueError, UnknownTicketError) as exc:
                     letters.append(DeadLetter(str(message.topic), str(exc), payload))
                     self._count(str(exc).split(":", 1)[0])
@@ -132,13 +134,19 @@ class Collector:
             self.checkpoint.save_if_due(self.pipeline)
         self.notifier.wake()
         self.counters.dead_letters += len(letters)
-        return letters
+        receipts = [
+            (ack_topic(site, agent_id), encode_ack(self.receipts.ack(agent_id, epoch)))
+            for site, agent_id, epoch in sorted(senders, key=str)
+        ]
+        return Taken(letters, receipts)
 
     def _count(self, reason: str) -> None:
         reasons = self.counters.reasons
         reasons[reason] = reasons.get(reason, 0) + 1
 
-    def _take_one(self, topic: str, payload: bytes) -> None:
+    def _take_one(
+        self, topic: str, payload: bytes, senders: set[tuple[str, str, str | None]]
+    ) -> None:
         if topic == COMMAND_TOPIC:
             command = AckCommand.model_validate_json(payload)
             if not self.token_matches(command.token):
@@ -158,11 +166,13 @@ class Collector:
         batch = decode_batch(payload)
         if batch.agent_id != agent_id or batch.site != site:
             raise WireError("agent_id", f"batch of {batch.agent_id!r} published on {topic!r}")
-        if batch.seq <= self._seen.get(agent_id, -1):
+        at = batch.statuses[-1].observed_at if batch.statuses else batch.sent_at
+        if batch.lost:
+            self.receipts.lost(agent_id, batch.epoch, batch.lost, at)
+        senders.add((site, agent_id, batch.epoch))
+        if self.receipts.take(agent_id, batch.epoch, batch.seq, at) is Verdict.DUPLICATE:
             self.counters.duplicates += 1  # a replayed outbox: already in the ledger
             return
-        self._seen[agent_id] = batch.seq
-        self.ledger.record_progress(agent_id, batch.seq)
         self.checkpoint.batch(agent_id, payload)
         self.pipeline.take(agent_id, batch.statuses)
         self.counters.batches += 1

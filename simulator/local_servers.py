@@ -67,6 +67,13 @@ class Mosquitto:
             self.process.wait(10)
             self.process = None
 
+    def kill(self) -> None:
+        """``kill -9``: what it queued since its last save is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
 
 class Snmpd:
     """Debian's net-snmp agent on loopback, with a v2c community and a v3 authPriv user."""

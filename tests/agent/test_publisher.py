@@ -12,7 +12,17 @@ import pytest
 from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from agent.wire import Batch, Health, Reason, Status, decode_alive, decode_batch
+from agent.wire import (
+    Ack,
+    Batch,
+    Health,
+    Reason,
+    Status,
+    ack_topic,
+    decode_alive,
+    decode_batch,
+    encode_ack,
+)
 from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
 from tests.conftest import in_background, wait_for
@@ -24,25 +34,44 @@ pytestmark = pytest.mark.stdlib_loop
 
 
 class Collected:
-    def __init__(self) -> None:
+    def __init__(self, ignore_once: frozenset[int] = frozenset()) -> None:
         self.batches: list[Batch] = []
         self.alive: list[bool] = []
+        self.ignore_once = set(ignore_once)  # seqs it "loses" the first time, unconfirmed
 
 
 async def subscribe_forever(port: int, collected: Collected) -> None:
-    """A persistent-session QoS 1 subscriber that reconnects whenever the broker is back."""
+    """A stand-in collector: a persistent-session QoS 1 subscriber that reconnects whenever
+    the broker is back and confirms what it has with a retained ack, as the collector does."""
     while True:
         try:
             async with aiomqtt.Client(
                 "127.0.0.1", port, identifier="test-collector", clean_session=False
             ) as client:
-                await client.subscribe("slawatch/v1/#", qos=1)
+                await client.subscribe("slawatch/v1/+/+/status", qos=1)
+                await client.subscribe("slawatch/v1/+/+/alive", qos=1)
                 async for message in client.messages:
                     assert isinstance(message.payload, bytes)
-                    if str(message.topic).endswith("/status"):
-                        collected.batches.append(decode_batch(message.payload))
-                    else:
+                    if not str(message.topic).endswith("/status"):
                         collected.alive.append(decode_alive(message.payload).online)
+                        continue
+                    batch = decode_batch(message.payload)
+                    if batch.seq in collected.ignore_once:
+                        collected.ignore_once.discard(batch.seq)
+                        continue
+                    collected.batches.append(batch)
+                    have = {b.seq for b in collected.batches if b.epoch == batch.epoch}
+                    through = -1
+                    while through + 1 in have:
+                        through += 1
+                    ack = Ack(
+                        agent_id=batch.agent_id,
+                        epoch=batch.epoch,
+                        through=through,
+                        above=sorted(s for s in have if s > through),
+                    )
+                    topic = ack_topic(batch.site, batch.agent_id)
+                    await client.publish(topic, encode_ack(ack), qos=1, retain=True)
         except aiomqtt.MqttError:
             await asyncio.sleep(0.2)
 
@@ -73,6 +102,7 @@ async def test_a_broker_outage_loses_nothing_and_keeps_order(
             for n in range(300):
                 writer.add(status(n))
             await wait_for(lambda: len(collected.batches) == 30)
+            await wait_for(lambda: outbox.depth == 0)  # confirmed by the collector
 
             broker.stop()
             for n in range(300, 1000):  # an outage: 70 batches go to disk only
@@ -98,14 +128,49 @@ async def test_a_broker_outage_loses_nothing_and_keeps_order(
     assert collected.alive[0] is True
 
 
-def test_seq_survives_an_agent_restart(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path, max_bytes=1 << 20)
+def test_seq_and_epoch_survive_an_agent_restart_but_not_a_reinstall(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox", max_bytes=1 << 20)
     assert [outbox.append("t", lambda seq: str(seq).encode()) for _ in range(3)] == [0, 1, 2]
-    outbox.acknowledge(0)
+    assert outbox.confirm(outbox.epoch, 0, []) == 1
+    assert outbox.confirm("an-earlier-install", 2, []) == 0  # another sequence's receipt
+    epoch = outbox.epoch
     outbox.close()
-    reopened = Outbox(tmp_path, max_bytes=1 << 20)
+    reopened = Outbox(tmp_path / "outbox", max_bytes=1 << 20)
+    assert reopened.epoch == epoch
     assert reopened.append("t", lambda seq: str(seq).encode()) == 3
     assert [p.seq for p in reopened.pending()] == [1, 2, 3]
+    reinstalled = Outbox(tmp_path / "reinstalled", max_bytes=1 << 20)
+    assert reinstalled.epoch != epoch
+    assert reinstalled.append("t", lambda seq: str(seq).encode()) == 0
+
+
+async def test_a_batch_the_collector_never_confirms_is_sent_again(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    collected = Collected(ignore_once=frozenset({3}))  # lost once between broker and ledger
+    outbox = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
+    publisher = Publisher(
+        BrokerSettings(port=broker.port),
+        outbox,
+        site="demo",
+        agent_id="edge-01",
+        retry_s=0.1,
+        resend_after=0.5,
+    )
+    writer = BatchWriter(
+        outbox, site="demo", agent_id="edge-01", on_written=publisher.wake, max_statuses=10
+    )
+    async with in_background(subscribe_forever(broker.port, collected)):
+        await asyncio.sleep(0.3)
+        publisher.start()
+        try:
+            for n in range(60):
+                writer.add(status(n))
+            await wait_for(lambda: outbox.depth == 0)
+        finally:
+            await asyncio.to_thread(publisher.stop)
+    assert sorted(b.seq for b in collected.batches) == list(range(6))
+    assert publisher.published >= 7  # batch 3 went twice
 
 
 def test_a_full_outbox_drops_the_oldest_and_says_so(
@@ -118,3 +183,6 @@ def test_a_full_outbox_drops_the_oldest_and_says_so(
     assert [p.seq for p in outbox.pending()] == [2, 3, 4]
     assert outbox.dropped == 2
     assert "outbox full" in caplog.text
+    assert outbox.lost_ranges() == [(0, 1)]  # named in every batch until confirmed past
+    outbox.confirm(outbox.epoch, 2, [])
+    assert outbox.lost_ranges() == []

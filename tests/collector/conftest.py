@@ -3,11 +3,14 @@ real time-series server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 from aiohttp import web
 
@@ -139,3 +142,36 @@ async def receiver() -> AsyncIterator[Receiver]:
     await web.TCPSite(runner, "127.0.0.1", hooks.port).start()
     yield hooks
     await runner.cleanup()
+
+
+class Listener:
+    """Subscribes to a topic filter and keeps every payload it sees."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.port, self.topic = port, topic
+        self.payloads: list[dict[str, Any]] = []
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        async with aiomqtt.Client("127.0.0.1", self.port) as client:
+            await client.subscribe(self.topic, qos=1)
+            self.ready.set()
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                self.payloads.append(json.loads(message.payload))
+
+
+@pytest.fixture
+async def listen() -> AsyncIterator[Callable[[int, str], Any]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(port: int, topic: str) -> Listener:
+        listener = Listener(port, topic)
+        tasks.append(asyncio.create_task(listener.run()))
+        await listener.ready.wait()
+        return listener
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -82,16 +82,28 @@ async def running(collector: Collector) -> AsyncIterator[Collector]:
 class FakeAgent:
     """Publishes batches the way an agent's publisher does (QoS 1, its own seq)."""
 
-    def __init__(self, port: int, agent_id: str = "edge-1") -> None:
+    def __init__(self, port: int, agent_id: str = "edge-1", epoch: str | None = None) -> None:
         self.port = port
         self.agent_id = agent_id
+        self.epoch = epoch
         self.seq = 0
 
-    def batch(self, statuses: list[Status], seq: int | None = None) -> Batch:
+    def batch(
+        self,
+        statuses: list[Status],
+        seq: int | None = None,
+        lost: list[tuple[int, int]] | None = None,
+    ) -> Batch:
         if seq is None:
             seq, self.seq = self.seq, self.seq + 1
         return Batch(
-            agent_id=self.agent_id, site=SITE, seq=seq, sent_at=datetime.now(UTC), statuses=statuses
+            agent_id=self.agent_id,
+            site=SITE,
+            epoch=self.epoch,
+            seq=seq,
+            sent_at=datetime.now(UTC),
+            statuses=statuses,
+            lost=lost or [],
         )
 
     async def publish(self, *payloads: Batch | bytes, topic: str | None = None) -> None:

@@ -43,7 +43,10 @@ def progress(ledger: Path) -> int:
     if not ledger.exists():
         return -1
     with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
-        row = db.execute("SELECT max(seq) FROM progress").fetchone()
+        try:
+            row = db.execute("SELECT max(through) FROM receipts").fetchone()
+        except sqlite3.OperationalError:  # not created yet
+            return -1
     return -1 if row is None or row[0] is None else int(row[0])
 
 

@@ -47,12 +47,14 @@ def test_a_failed_transaction_leaves_no_trace(tmp_path: Path) -> None:
         with ledger.transaction():
             at = "2026-07-02T00:00:00.000Z"
             ledger.append("state", at, state("X", at))
-            ledger.record_progress("edge-1", 41)
+            ledger.stage("CREATE TABLE staged_in_a_failed_commit (x)")
             raise RuntimeError("crash before commit")
 
     with pytest.raises(RuntimeError):
         crash_before_commit()
-    assert (ledger.verify(), ledger.head, ledger.progress()) == (5, head, {})
+    assert (ledger.verify(), ledger.head) == (5, head)
+    tables = {r[0] for r in ledger.connection.execute("SELECT name FROM sqlite_master")}
+    assert "staged_in_a_failed_commit" not in tables
 
 
 @pytest.mark.parametrize(

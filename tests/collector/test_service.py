@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import httpx
 import pytest
 
@@ -54,39 +53,6 @@ def states(collector: Collector, device_id: str) -> list[tuple[str, str]]:
         for row in collector.ledger.rows(("state",))
         if row.body["device_id"] == device_id
     ]
-
-
-class Listener:
-    """Subscribes to a topic filter and keeps every payload it sees."""
-
-    def __init__(self, port: int, topic: str) -> None:
-        self.port, self.topic = port, topic
-        self.payloads: list[dict[str, Any]] = []
-        self.ready = asyncio.Event()
-
-    async def run(self) -> None:
-        async with aiomqtt.Client("127.0.0.1", self.port) as client:
-            await client.subscribe(self.topic, qos=1)
-            self.ready.set()
-            async for message in client.messages:
-                assert isinstance(message.payload, bytes)
-                self.payloads.append(json.loads(message.payload))
-
-
-@pytest.fixture
-async def listen() -> AsyncIterator[Callable[[int, str], Any]]:
-    tasks: list[asyncio.Task[None]] = []
-
-    async def start(port: int, topic: str) -> Listener:
-        listener = Listener(port, topic)
-        tasks.append(asyncio.create_task(listener.run()))
-        await listener.ready.wait()
-        return listener
-
-    yield start
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def test_statuses_reach_the_ledger_and_every_point_reaches_the_time_series_server(
@@ -146,7 +112,7 @@ async def test_a_replayed_outbox_is_taken_once(tmp_path: Path, broker: Mosquitto
         await wait_for(lambda: collector.counters.batches == 6)
         await wait_for(lambda: collector.counters.duplicates == 3)
         assert collector.pipeline.states.late == 0
-        assert collector.ledger.progress() == {"edge-1": 5}
+        assert collector.receipts.ack("edge-1", None).through == 5
 
 
 async def test_bad_messages_go_to_the_dead_letter_topic_and_ingest_goes_on(

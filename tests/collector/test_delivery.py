@@ -1,0 +1,147 @@
+"""End-to-end delivery: every batch an agent writes reaches the ledger, or its loss is on record.
+
+Real mosquitto (killed with -9 where the scenario says so), the collector, and the agent's
+own outbox and publisher. Each gap in an agent's sequence is reported (log, counter,
+ledger row) and filled from the agent's outbox, which keeps every batch until the
+collector's retained ack covers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.batches import BatchWriter
+from agent.outbox import Outbox
+from agent.publisher import Publisher
+from agent.wire import ack_topic
+from collector.ingest import DEADLETTER_TOPIC
+from simulator.local_servers import Mosquitto
+from slawatch.config.settings import BrokerSettings
+from tests.collector.live import SITE, FakeAgent, load_collector, running, write_settings
+from tests.collector.test_service import minute_of
+from tests.conftest import wait_for
+
+
+def rows(collector: Any, kind: str) -> list[dict[str, Any]]:
+    return [row.body for row in collector.ledger.rows((kind,))]
+
+
+async def test_a_reinstalled_agent_is_a_new_sequence_not_a_run_of_duplicates(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    before = FakeAgent(broker.port, epoch="install-1")
+    after = FakeAgent(broker.port, epoch="install-2")  # outbox deleted: seq starts at 0
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await before.publish(*(before.batch(minute_of(m)) for m in range(5)))
+        await after.publish(*(after.batch(minute_of(m)) for m in range(5, 8)))
+        await wait_for(lambda: collector.counters.batches == 8)
+        assert collector.counters.duplicates == 0
+
+
+async def test_a_forged_seq_far_ahead_is_refused_and_the_real_batches_go_on(
+    tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
+) -> None:
+    letters = await listen(broker.port, DEADLETTER_TOPIC)
+    agent = FakeAgent(broker.port, epoch="e1")
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(agent.batch(minute_of(0)), agent.batch(minute_of(1), seq=2**62))
+        await agent.publish(*(agent.batch(minute_of(m)) for m in range(1, 4)))
+        await wait_for(lambda: collector.counters.batches == 4)
+        await wait_for(lambda: len(letters.payloads) == 1)
+    assert letters.payloads[0]["reason"].startswith("seq:")
+    assert collector.counters.duplicates == 0
+
+
+async def test_a_gap_is_reported_then_filled_and_the_ack_says_what_is_in(
+    tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
+) -> None:
+    acks = await listen(broker.port, ack_topic(SITE, "edge-1"))
+    agent = FakeAgent(broker.port, epoch="e1")
+    batches = [agent.batch(minute_of(m)) for m in range(5)]
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(*batches[:2], *batches[3:])  # batch 2 lost on the way
+        await wait_for(lambda: collector.counters.batches == 4)
+        assert rows(collector, "gap") == [
+            {"agent_id": "edge-1", "epoch": "e1", "first": 2, "last": 2}
+        ]
+        assert collector.receipts.gaps_opened == 1
+        await wait_for(lambda: bool(acks.payloads) and acks.payloads[-1]["above"] == [3, 4])
+        assert acks.payloads[-1]["through"] == 1
+        await agent.publish(batches[2])  # the agent sends it again (not confirmed)
+        await wait_for(lambda: collector.counters.batches == 5)
+        assert rows(collector, "gap_filled") == [
+            {"agent_id": "edge-1", "epoch": "e1", "first": 2, "last": 2}
+        ]
+        await wait_for(lambda: acks.payloads[-1]["through"] == 4)
+        assert collector.receipts.open_gaps() == {}
+
+
+async def test_batches_the_agent_had_to_drop_are_on_record_as_lost(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    agent = FakeAgent(broker.port, epoch="e1")
+    first = [agent.batch(minute_of(m)) for m in range(2)]
+    # Batches 2-4 were dropped from a full outbox; batch 5 says so.
+    named = agent.batch(minute_of(5), seq=5, lost=[(2, 4)])
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(*first, named)
+        await wait_for(lambda: collector.counters.batches == 3)
+        assert rows(collector, "gap_lost") == [
+            {"agent_id": "edge-1", "epoch": "e1", "first": 2, "last": 4}
+        ]
+        assert collector.receipts.ack("edge-1", "e1").through == 5
+        assert collector.receipts.batches_lost == 3
+
+
+@pytest.mark.stdlib_loop
+async def test_collector_stopped_then_broker_killed_loses_nothing(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """Issue 16's first case: the broker had the batches, the collector did not, the broker
+    died with -9. The agent still had them (unconfirmed) and sent them again."""
+    outbox = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
+    publisher = Publisher(
+        BrokerSettings(port=broker.port),
+        outbox,
+        site=SITE,
+        agent_id="edge-1",
+        retry_s=0.1,
+        resend_after=1.0,
+    )
+    writer = BatchWriter(outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake)
+    settings = write_settings(tmp_path, broker.port)
+    publisher.start()
+    try:
+        async with running(load_collector(settings)) as collector:
+            await wait_for(lambda: collector.ingest.connected)
+            for minute in range(10):
+                for status in minute_of(minute):
+                    writer.add(status)
+                writer.flush()
+            await wait_for(lambda: outbox.depth == 0)  # confirmed by the collector
+        for minute in range(10, 20):  # the collector is down: the broker queues these
+            for status in minute_of(minute):
+                writer.add(status)
+            writer.flush()
+        await wait_for(lambda: publisher.published >= 20)
+        assert outbox.depth == 10  # sent to the broker, not confirmed
+        await asyncio.sleep(0.3)
+        broker.kill()
+        broker.start()
+        async with running(load_collector(settings)) as collector:
+            await wait_for(lambda: outbox.depth == 0, 30)
+            assert collector.receipts.ack("edge-1", outbox.epoch).through == 19
+            taken_before = 10
+            assert collector.counters.batches == 20 - taken_before
+            assert collector.receipts.open_gaps() == {}
+    finally:
+        await asyncio.to_thread(publisher.stop)
