@@ -292,7 +292,7 @@ def _faults(args: argparse.Namespace) -> int:
         if settings.api is None:
             print(f"{args.config}: no api section: the collector serves no API", file=sys.stderr)
             return EXIT_INVALID
-        token = settings.api.token.resolve().get_secret_value()
+        token = settings.api.token_value()
     except LookupError as exc:
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
+import re
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +47,32 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
+
+
+MAX_REASONS = 64
+REDACTED = "***"  # noqa: S105 - what replaces a secret, not a secret
+
+
+def dead_letter(topic: str, payload: bytes, exc: Exception) -> DeadLetter:
+    """A refused message as the dead-letter topic shows it. A command carries the API
+    token: its payload is kept with the token replaced, and its reason never quotes the
+    input (pydantic's messages would)."""
+    if topic != COMMAND_TOPIC:
+        return DeadLetter(topic, str(exc), payload)
+    if isinstance(exc, ValidationError):
+        reason = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(payload)'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+    else:
+        reason = str(exc)
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return DeadLetter(topic, reason, b"(not JSON; not kept: it may hold the token)")
+    if isinstance(body, dict) and "token" in body:
+        body["token"] = REDACTED
+    return DeadLetter(topic, reason, json.dumps(body, ensure_ascii=False).encode())
 
 
 class AckCommand(BaseModel):
@@ -106,7 +134,7 @@ class Collector:
             links = {link.id: link.name or link.id for link in inventory.links}
             self.writer = AlertWriter(self.router.places, links, self.zone, self.alerting.language)
         self._channels: dict[str, list[ChannelSender]] = {}
-        self._api_token = settings.api.token.resolve().get_secret_value() if settings.api else None
+        self._api_token = settings.api.token_value() if settings.api else None
         self.ingest = Ingest(
             settings.broker,
             client_id=client_id,
@@ -125,8 +153,9 @@ class Collector:
                 try:
                     self._take_one(str(message.topic), payload, senders)
                 except (WireError, ValidationError, ValueError, UnknownTicketError) as exc:
-                    letters.append(DeadLetter(str(message.topic), str(exc), payload))
-                    self._count(str(exc).split(":", 1)[0])
+                    letter = dead_letter(str(message.topic), payload, exc)
+                    letters.append(letter)
+                    self._count(letter.reason)
             assert self.pipeline.lines is not None
             self.spool.append(self.pipeline.lines)
             self.pipeline.lines.clear()
@@ -141,8 +170,13 @@ class Collector:
         return Taken(letters, receipts)
 
     def _count(self, reason: str) -> None:
+        """Counted by the field that was wrong, indexes folded (``statuses[n].health``),
+        and at most ``MAX_REASONS`` kinds: bad input cannot grow the counters."""
+        key = re.sub(r"\[\d+\]", "[n]", reason.split(":", 1)[0])[:80]
         reasons = self.counters.reasons
-        reasons[reason] = reasons.get(reason, 0) + 1
+        if key not in reasons and len(reasons) >= MAX_REASONS:
+            key = "other"
+        reasons[key] = reasons.get(key, 0) + 1
 
     def _take_one(
         self, topic: str, payload: bytes, senders: set[tuple[str, str, str | None]]
@@ -192,6 +226,13 @@ class Collector:
             if ticket is None:
                 raise UnknownTicketError(f"no open ticket on device {device_id!r}")
             ticket_id = ticket.id
+        ticket = self.pipeline.faults.tickets.get(ticket_id)
+        if ticket is None or ticket.merged_into is not None:
+            # Refused before anything is journaled: a restart re-runs the journal, and an
+            # input that cannot be re-run would stop it.
+            raise UnknownTicketError(f"no ticket {ticket_id!r}")
+        if ticket.acknowledged_at is not None:
+            return ticket  # already acknowledged: one row, however often it is asked
         moment = at or datetime.now(UTC)  # an operator's action happens on the wall clock
         self.checkpoint.acknowledgement(ticket_id, by, moment)
         event = self.pipeline.acknowledge(ticket_id, by, moment)

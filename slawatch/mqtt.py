@@ -29,13 +29,18 @@ def mqtt_client(
     will: aiomqtt.Will | None = None,
     max_inflight_messages: int | None = None,
 ) -> aiomqtt.Client:
-    """A client for ``broker``; the password is read from its reference now, never logged."""
+    """A client for ``broker``; the password is read from its reference now, never logged.
+
+    ``client_id`` names the connection's role; ``broker.client_id``, when set, is a prefix
+    to it, so the several connections of one process never share an id (a broker gives a
+    reused id's session to the newest connection, and a clean one discards its queue).
+    """
     return aiomqtt.Client(
         broker.host,
         broker.port,
         username=broker.username,
         password=broker.password.resolve().get_secret_value() if broker.password else None,
-        identifier=broker.client_id or client_id,
+        identifier=f"{broker.client_id}-{client_id}" if broker.client_id else client_id,
         clean_session=clean_session,
         keepalive=int(broker.keepalive.total_seconds()),
         will=will,

@@ -42,11 +42,14 @@ def _contracts_judged(settings: CollectorSettings) -> list[ConfigProblem]:
 
 def _secrets_readable(settings: CollectorSettings, file: Path) -> list[ConfigProblem]:
     """Every secret the collector's settings reference can be read now (never printed)."""
-    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
-    if settings.api:
-        refs.append((("api", "token"), settings.api.token))
-    refs += settings.alerting.secrets() if settings.alerting else []
     problems = []
+    if settings.api is not None:
+        try:
+            settings.api.token_value()
+        except LookupError as exc:
+            problems.append(YamlDocument(file, None).problem(("api", "token"), str(exc)))
+    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
+    refs += settings.alerting.secrets() if settings.alerting else []
     for path, ref in refs:
         try:
             ref.resolve()

@@ -24,7 +24,8 @@ class TlsSettings(Strict):
 class BrokerSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
-    client_id: str | None = Field(default=None, max_length=128)
+    # A prefix for the ids of every connection a process opens (each adds its role).
+    client_id: str | None = Field(default=None, max_length=96)
     username: str | None = None
     password: SecretRef | None = None
     tls: TlsSettings | None = None
@@ -87,9 +88,23 @@ class SpoolSettings(Strict):
     max_bytes: int = Field(default=10 << 30, ge=1 << 20)
 
 
+MIN_TOKEN_CHARS = 16
+
+
 class ApiSettings(Strict):
     bind: str = Field(default="127.0.0.1:8080", pattern=r"^[^:]+:\d{1,5}$")
     token: SecretRef
+
+    def token_value(self) -> str:
+        """The token, read now; an empty or short one is refused (it would let anyone in
+        who can guess it), as a missing one is: LookupError naming the reference."""
+        value = self.token.resolve().get_secret_value()
+        if len(value) < MIN_TOKEN_CHARS:
+            raise LookupError(
+                f"the API token from {self.token} has {len(value)} characters; "
+                f"give at least {MIN_TOKEN_CHARS}"
+            )
+        return value
 
 
 class CollectorSettings(Strict):

@@ -22,7 +22,7 @@ from slawatch.config.settings import CollectorSettings
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, in_background
 
-API_TOKEN = "test-api-token"
+API_TOKEN = "test-api-token-0123456789"
 SITE = "d1"
 
 

@@ -9,6 +9,7 @@ collector's retained ack covers it.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.wire import ack_topic
-from collector.ingest import DEADLETTER_TOPIC
-from simulator.local_servers import Mosquitto
+from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
+from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
-from tests.collector.live import SITE, FakeAgent, load_collector, running, write_settings
+from tests.collector.live import API_TOKEN, SITE, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
 
@@ -145,3 +146,86 @@ async def test_collector_stopped_then_broker_killed_loses_nothing(
             assert collector.receipts.open_gaps() == {}
     finally:
         await asyncio.to_thread(publisher.stop)
+
+
+async def test_a_configured_client_id_is_a_prefix_so_alerts_never_take_over_ingest(
+    tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
+) -> None:
+    alerts = await listen(broker.port, "slawatch/v1/alerts/#")
+    settings = write_settings(tmp_path, broker.port)
+    text = settings.read_text(encoding="utf-8").replace(
+        '"broker": {', '"broker": {"client_id": "bureau-7", '
+    )
+    settings.write_text(text, encoding="utf-8")
+    agent = FakeAgent(broker.port, epoch="e1")
+    down = frozenset({"CAM041"})
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(
+            *(agent.batch(minute_of(m, down if m >= 1 else frozenset())) for m in range(6))
+        )
+        await wait_for(lambda: len(alerts.payloads) == 1)  # the alert connection is up too
+        await agent.publish(*(agent.batch(minute_of(m)) for m in range(6, 30)))
+        await wait_for(lambda: collector.counters.batches == 30)
+    assert collector.receipts.open_gaps() == {}
+
+
+async def test_acks_by_mqtt_never_leak_the_token_and_a_bad_one_never_stops_a_restart(
+    tmp_path: Path,
+    broker: Mosquitto,
+    listen: Callable[[int, str], Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    letters = await listen(broker.port, DEADLETTER_TOPIC)
+    settings = write_settings(tmp_path, broker.port, api_port=free_port())  # the token's home
+    agent = FakeAgent(broker.port, epoch="e1")
+    good = {"by": "李工", "token": API_TOKEN}
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(
+            *(
+                agent.batch(minute_of(m, frozenset({"CAM041"}) if m else frozenset()))
+                for m in range(4)
+            )
+        )
+        await wait_for(lambda: bool(list(collector.pipeline.faults.open_tickets())))
+        [ticket] = list(collector.pipeline.faults.open_tickets())
+        await agent.publish(
+            json.dumps(good | {"ticket_id": "F-NO-SUCH-TICKET"}).encode(),  # unknown ticket
+            json.dumps(good | {"ticket_id": ticket.id, "device_id": "CAM041"}).encode(),  # both
+            json.dumps(good | {"ticket_id": ticket.id}).encode(),
+            json.dumps(good | {"ticket_id": ticket.id}).encode(),  # again: idempotent
+            topic=COMMAND_TOPIC,
+        )
+        await wait_for(lambda: len(letters.payloads) == 2)
+        await wait_for(lambda: collector.counters.acknowledgements == 1)
+        await asyncio.sleep(0.3)
+        acknowledged = [r for r in rows(collector, "ticket") if r.get("event") == "acknowledged"]
+    assert len(acknowledged) == 1
+    assert API_TOKEN not in json.dumps(letters.payloads, ensure_ascii=False)
+    assert API_TOKEN not in caplog.text
+    # A restart re-runs the journal: the refused acks were never in it.
+    async with running(load_collector(settings)) as again:
+        assert again.pipeline.faults.tickets[ticket.id].acknowledged_by == "李工"
+
+
+async def test_bad_input_cannot_grow_the_reason_counters(tmp_path: Path, broker: Mosquitto) -> None:
+    agent = FakeAgent(broker.port, epoch="e1")
+    bad = [
+        json.dumps(
+            {
+                "v": 1,
+                "agent_id": "edge-1",
+                "site": SITE,
+                "seq": n,
+                "sent_at": "x",
+                "statuses": [{"device_id": "CAM001"}] * (n + 1),
+            }
+        ).encode()
+        for n in range(200)
+    ]
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(*bad)
+        await wait_for(lambda: collector.counters.dead_letters == 200)
+    assert len(collector.counters.reasons) <= 64

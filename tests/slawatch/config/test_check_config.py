@@ -35,7 +35,7 @@ def line_of(text: str, needle: str) -> int:
 )
 def test_shipped_configs_are_valid(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The demo's collector references its API token; scripts/demo sets it, so does this.
-    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token")
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token-not-for-production")
     code, output = run_check(REPO / config)
     assert code == EXIT_OK, output
     assert "ok (" in output
@@ -306,7 +306,7 @@ def test_a_contract_whose_policy_the_collector_is_not_given_is_reported_at_its_l
 ) -> None:
     """The demo's collector without its contract policies would settle the door-access
     sets under the camera contract's price: check-config names each such contract."""
-    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token")
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token-not-for-production")
     demo = REPO / "config" / "demo"
     text = (demo / "collector.yaml").read_text(encoding="utf-8")
     text = text.replace("contract_policies: [../policies]\n", "")
@@ -336,3 +336,16 @@ def test_a_secret_the_collector_cannot_read_is_named_with_its_line(
     assert (
         f"collector.yaml:{line}: api.token: environment variable SLAWATCH_API_TOKEN is not set"
     ) in output
+
+
+@pytest.mark.parametrize("token", ["", "short-token"])
+def test_an_empty_or_short_api_token_is_refused(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", token)
+    code, output = run_check(REPO / "config" / "demo" / "collector.yaml")
+    assert code == EXIT_INVALID
+    assert (
+        f"api.token: the API token from env:SLAWATCH_API_TOKEN has {len(token)} characters"
+        in output
+    )
