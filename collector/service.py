@@ -17,7 +17,7 @@ import logging
 import re
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,18 @@ import aiohttp
 import aiomqtt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
-from agent.wire import WireError, ack_topic, decode_alive, decode_batch, encode_ack, parse_topic
+from agent.wire import (
+    Batch,
+    Status,
+    WireError,
+    ack_topic,
+    decode_alive,
+    decode_batch,
+    encode_ack,
+    encode_batch,
+    format_timestamp,
+    parse_topic,
+)
 from collector.alert_channels import ChannelSender, DeliveryUnreachableError, PermanentDeliveryError
 from collector.alert_routing import Router
 from collector.alert_text import AlertWriter
@@ -51,6 +62,13 @@ log = logging.getLogger(__name__)
 
 MAX_REASONS = 64
 REDACTED = "***"
+
+
+def payload_of_refused(batch: Batch, taken: list[Status]) -> bytes:
+    """The dead letter of a partly refused batch: the batch with only what was refused."""
+    kept = {id(status) for status in taken}
+    refused = [status for status in batch.statuses if id(status) not in kept]
+    return encode_batch(batch.model_copy(update={"statuses": refused}))
 
 
 def dead_letter(topic: str, payload: bytes, exc: Exception) -> DeadLetter:
@@ -99,6 +117,7 @@ class Counters:
     statuses: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    clock_refused: int = 0
     acknowledgements: int = 0
     agents_lost: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
@@ -120,6 +139,8 @@ class Collector:
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
         self.receipts = Receipts(self.ledger, self.checkpoint.note)
+        self._site_of = {device.id: device.site for device in inventory.devices}
+        self._clock_warned: dict[str, datetime] = {}
         batch_lines = settings.influx.batch_lines if settings.influx else 5000
         self.spool = Spool(
             settings.spool.dir, max_bytes=settings.spool.max_bytes, segment_lines=batch_lines
@@ -151,7 +172,10 @@ class Collector:
                 if not isinstance(payload, bytes):
                     payload = str(payload).encode()
                 try:
-                    self._take_one(str(message.topic), payload, senders)
+                    refused = self._take_one(str(message.topic), payload, senders, message.retain)
+                    if refused is not None:
+                        letters.append(refused)
+                        self._count(refused.reason)
                 except (WireError, ValidationError, ValueError, UnknownTicketError) as exc:
                     letter = dead_letter(str(message.topic), payload, exc)
                     letters.append(letter)
@@ -179,24 +203,29 @@ class Collector:
         reasons[key] = reasons.get(key, 0) + 1
 
     def _take_one(
-        self, topic: str, payload: bytes, senders: set[tuple[str, str, str | None]]
-    ) -> None:
+        self, topic: str, payload: bytes, senders: set[tuple[str, str, str | None]], retained: bool
+    ) -> DeadLetter | None:
+        """Take one message; a batch some of whose statuses are refused is taken without
+        them and the refusal returned as a dead letter (raising refuses the whole message)."""
         if topic == COMMAND_TOPIC:
             command = AckCommand.model_validate_json(payload)
             if not self.token_matches(command.token):
                 raise ValueError("token: wrong or no API token configured; not acknowledged")
             self.acknowledge(command.ticket_id, command.device_id, command.by, command.at)
-            return
+            return None
         site, agent_id, leaf = parse_topic(topic)
         if leaf == "alive":
             alive = decode_alive(payload)
             if alive.agent_id != agent_id:
                 raise WireError("agent_id", f"{alive.agent_id!r} published on {agent_id!r}'s topic")
-            if not alive.online:
+            # A retained "offline" is history (met again at every resubscribe, or left by
+            # anyone): only a live one, the will firing now, makes the agent's devices
+            # unknown; devices of an agent that died while we were away go stale anyway.
+            if not alive.online and not retained:
                 self.counters.agents_lost += 1
                 self.checkpoint.agent_lost(agent_id)
                 self.pipeline.agent_lost(agent_id)
-            return
+            return None
         batch = decode_batch(payload)
         if batch.agent_id != agent_id or batch.site != site:
             raise WireError("agent_id", f"batch of {batch.agent_id!r} published on {topic!r}")
@@ -206,11 +235,59 @@ class Collector:
         senders.add((site, agent_id, batch.epoch))
         if self.receipts.take(agent_id, batch.epoch, batch.seq, at) is Verdict.DUPLICATE:
             self.counters.duplicates += 1  # a replayed outbox: already in the ledger
-            return
+            return None
+        statuses, problems = self._admissible(site, agent_id, batch.statuses)
+        if problems:
+            # The journal keeps what was taken: a restore re-runs exactly that.
+            payload = encode_batch(batch.model_copy(update={"statuses": statuses}))
         self.checkpoint.batch(agent_id, payload)
-        self.pipeline.take(agent_id, batch.statuses)
+        self.pipeline.take(agent_id, statuses)
         self.counters.batches += 1
-        self.counters.statuses += len(batch.statuses)
+        self.counters.statuses += len(statuses)
+        if not problems:
+            return None
+        shown = "; ".join(problems[:3]) + (
+            f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        return DeadLetter(topic, shown, payload_of_refused(batch, statuses))
+
+    def _admissible(
+        self, site: str, agent_id: str, statuses: list[Status]
+    ) -> tuple[list[Status], list[str]]:
+        """The statuses to take: each for a device of the batch's site (an agent speaks for
+        its own site only), observed no further ahead of our clock than the tolerance."""
+        ahead = datetime.now(UTC) + self.settings.clock_tolerance
+        site_of = self._site_of
+        taken: list[Status] = []
+        problems: list[str] = []
+        for n, status in enumerate(statuses):
+            home = site_of.get(status.device_id)
+            if home is not None and home != site:
+                problems.append(
+                    f"statuses[{n}].device_id: {status.device_id} belongs to site {home}, "
+                    f"not {site}"
+                )
+            elif status.observed_at > ahead:
+                lead = status.observed_at - ahead + self.settings.clock_tolerance
+                problems.append(
+                    f"statuses[{n}].observed_at: {format_timestamp(status.observed_at)} is "
+                    f"{lead} ahead of the collector's clock (tolerance "
+                    f"{self.settings.clock_tolerance})"
+                )
+                self._clock_off(agent_id, lead)
+            else:
+                taken.append(status)
+        return taken, problems
+
+    def _clock_off(self, agent_id: str, lead: timedelta) -> None:
+        self.counters.clock_refused += 1
+        last = self._clock_warned.get(agent_id)
+        now = datetime.now(UTC)
+        if last is None or now - last > timedelta(minutes=10):
+            self._clock_warned[agent_id] = now
+            log.error(
+                "agent %s observes %s ahead of the collector's clock: refused", agent_id, lead
+            )
 
     def token_matches(self, offered: str) -> bool:
         """The one check of the API token, for the HTTP API and the MQTT command alike."""

@@ -118,6 +118,9 @@ class CollectorSettings(Strict):
     contract_policies: list[ConfigPath] = []
     broker: BrokerSettings = BrokerSettings()
     shared_group: TopicLevel | None = None
+    # An observation further ahead of the collector's clock than this is refused (a
+    # publisher's clock, or a forgery, must not move the watermark into the future).
+    clock_tolerance: Duration = timedelta(minutes=5)
     influx: InfluxSettings | None = None
     spool: SpoolSettings
     ledger: ConfigPath

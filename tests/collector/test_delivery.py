@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from agent.wire import ack_topic
+from agent.wire import Alive, Health, Reason, ack_topic, alive_topic, encode_alive
 from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
@@ -229,3 +232,66 @@ async def test_bad_input_cannot_grow_the_reason_counters(tmp_path: Path, broker:
         await agent.publish(*bad)
         await wait_for(lambda: collector.counters.dead_letters == 200)
     assert len(collector.counters.reasons) <= 64
+
+
+async def test_an_observation_from_2099_is_refused_and_the_watermark_stays(
+    tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
+) -> None:
+    letters = await listen(broker.port, DEADLETTER_TOPIC)
+    agent = FakeAgent(broker.port, epoch="e1")
+    future = [replace(s, observed_at=datetime(2099, 1, 1, tzinfo=UTC)) for s in minute_of(0)]
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(
+            agent.batch(minute_of(0)), agent.batch(future), agent.batch(minute_of(1))
+        )
+        await wait_for(lambda: collector.counters.batches == 3)
+        await wait_for(lambda: len(letters.payloads) == 1)
+        watermark = collector.pipeline.watermark
+    assert watermark is not None
+    assert watermark.year == 2026
+    assert "ahead of the collector's clock" in letters.payloads[0]["reason"]
+    assert collector.counters.clock_refused == len(future)
+    assert not list(collector.pipeline.faults.open_tickets())
+
+
+async def test_a_status_for_another_sites_device_is_refused(
+    tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
+) -> None:
+    letters = await listen(broker.port, DEADLETTER_TOPIC)
+    settings = write_settings(tmp_path, broker.port)
+    district = tmp_path / "district.yaml"
+    text = district.read_text(encoding="utf-8").replace(
+        "sites: [{id: d1, name: 分局}]", "sites: [{id: d1, name: 分局}, {id: d2, name: 邻区}]"
+    )
+    text += (
+        "  - {id: CAM900, name: 邻区点位, kind: camera, site: d2, address: 10.9.0.1, "
+        "onvif: {port: 80}, region: R1, service_start: 2026-01-01, uplink: {link: L2}}\n"
+    )
+    district.write_text(text, encoding="utf-8")
+    agent = FakeAgent(broker.port, epoch="e1")  # an agent of site d1
+    foreign = replace(
+        minute_of(0)[0], device_id="CAM900", health=Health.DOWN, reason=Reason.TIMEOUT
+    )
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(agent.batch([*minute_of(0), foreign]))
+        await wait_for(lambda: len(letters.payloads) == 1)
+        assert collector.pipeline.states.state_of("CAM900").value == "unknown"
+    assert "CAM900 belongs to site d2, not d1" in letters.payloads[0]["reason"]
+
+
+async def test_a_retained_offline_message_does_not_blank_the_fleet(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    agent = FakeAgent(broker.port, epoch="e1")
+    offline = encode_alive(Alive(agent_id="edge-1", site=SITE, online=False))
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="prankster") as prankster:
+        await prankster.publish(alive_topic(SITE, "edge-1"), offline, qos=1, retain=True)
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(*(agent.batch(minute_of(m)) for m in range(3)))
+        await wait_for(lambda: collector.counters.batches == 3)
+        await asyncio.sleep(0.3)
+        assert collector.counters.agents_lost == 0
+        assert collector.pipeline.states.state_of("CAM001").value == "up"
