@@ -193,6 +193,10 @@ class Agent:
 
     async def run(self) -> None:
         settings = self.settings
+        if settings.broker.password is not None:
+            # Read now: the publisher's thread would otherwise fail on it unseen while the
+            # probes fill the outbox. LookupError reaches the command line (exit 2).
+            settings.broker.password.resolve()
         inventory, credentials = self.load_inventory()
         outbox = Outbox(settings.outbox.dir, settings.outbox.max_bytes)
         publisher = Publisher(

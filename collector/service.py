@@ -147,6 +147,8 @@ class Collector:
         )
         self.counters = Counters()
         self.notifier = Notifier(self.ledger, on_failing=self._receiver_failing)
+        if settings.broker.password is not None:
+            settings.broker.password.resolve()  # at start, not inside the ingest's reconnects
         self.alerting = settings.alerting
         if self.alerting is not None:
             for _, ref in self.alerting.secrets():

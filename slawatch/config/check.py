@@ -40,22 +40,58 @@ def _contracts_judged(settings: CollectorSettings) -> list[ConfigProblem]:
     return []
 
 
-def _secrets_readable(settings: CollectorSettings, file: Path) -> list[ConfigProblem]:
-    """Every secret the collector's settings reference can be read now (never printed)."""
+def _unreadable(
+    refs: list[tuple[tuple[str | int, ...], SecretRef]], file: Path
+) -> list[ConfigProblem]:
     problems = []
-    if settings.api is not None:
-        try:
-            settings.api.token_value()
-        except LookupError as exc:
-            problems.append(YamlDocument(file, None).problem(("api", "token"), str(exc)))
-    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
-    refs += settings.alerting.secrets() if settings.alerting else []
     for path, ref in refs:
         try:
             ref.resolve()
         except LookupError as exc:
             problems.append(YamlDocument(file, None).problem(path, str(exc)))
     return problems
+
+
+def _secrets_readable(
+    settings: AgentSettings | CollectorSettings, file: Path
+) -> list[ConfigProblem]:
+    """Every secret the settings reference can be read now (never printed): a process
+    that starts without one fails at start-up, not at its first connection."""
+    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
+    if settings.broker.password is not None:
+        refs.append((("broker", "password"), settings.broker.password))
+    problems = []
+    if isinstance(settings, CollectorSettings):
+        if settings.api is not None:
+            try:
+                settings.api.token_value()
+            except LookupError as exc:
+                problems.append(YamlDocument(file, None).problem(("api", "token"), str(exc)))
+        refs += settings.alerting.secrets() if settings.alerting else []
+    else:
+        problems += _inventory_secrets(settings.inventory)
+    return problems + _unreadable(refs, file)
+
+
+def _inventory_secrets(file: Path) -> list[ConfigProblem]:
+    """The devices' credentials the agent reads at start (camera passwords, communities)."""
+    try:
+        inventory = load_config(file, Inventory)
+    except ConfigError:
+        return []  # the inventory's own problems are listed when it is checked
+    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
+    for name, credential in inventory.credentials.items():
+        at = ("credentials", name)
+        for key, ref in (
+            ("password", credential.password),
+            ("snmp_community", credential.snmp_community),
+        ):
+            if ref is not None:
+                refs.append(((*at, key), ref))
+        if credential.snmp_v3 is not None:
+            refs.append(((*at, "snmp_v3", "auth_key"), credential.snmp_v3.auth_key))
+            refs.append(((*at, "snmp_v3", "priv_key"), credential.snmp_v3.priv_key))
+    return _unreadable(refs, file)
 
 
 def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.stdout) -> int:
@@ -88,6 +124,7 @@ def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.st
         pending += _referenced(model)
         if isinstance(model, CollectorSettings):
             problems += _contracts_judged(model)
+        if isinstance(model, AgentSettings | CollectorSettings):
             problems += _secrets_readable(model, file)
         out.write(f"{file}: ok ({_summary(model)})\n")
     for problem in problems:

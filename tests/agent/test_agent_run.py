@@ -171,3 +171,18 @@ async def test_the_probe_command_explains_how_a_quirky_camera_answered(
     assert f"\n{'onvif_auth':<16} http-digest" in output
     assert "Too weak password." in output
     assert f"\n{'media':<16} Media" in output
+
+
+def test_a_missing_broker_password_stops_the_agent_at_start_with_its_name(
+    tmp_path: Path, inventory: Inventory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings_file = tmp_path / "agent.yaml"
+    settings_file.write_text(
+        "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
+        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
+        "broker: {username: edge, password: {env: SLAWATCH_TEST_NO_SUCH_PASSWORD}}\n",
+        encoding="utf-8",
+    )
+    assert main(["run", "-c", str(settings_file)]) == 2
+    assert "SLAWATCH_TEST_NO_SUCH_PASSWORD is not set" in capsys.readouterr().err
+    assert not (tmp_path / "outbox" / "outbox.sqlite").exists()  # nothing polled into it

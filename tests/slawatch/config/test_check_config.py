@@ -23,6 +23,15 @@ def line_of(text: str, needle: str) -> int:
     return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
+DEMO_SECRETS = {
+    "SLAWATCH_API_TOKEN": "demo-api-token-not-for-production",
+    "SLAWATCH_CAMERA_PASSWORD": "demo-camera-password",
+    "SLAWATCH_SNMP_COMMUNITY": "demo-community",
+    "SLAWATCH_SNMP_AUTH_KEY": "demo-auth-key",
+    "SLAWATCH_SNMP_PRIV_KEY": "demo-priv-key",
+}
+
+
 @pytest.mark.parametrize(
     "config",
     [
@@ -34,8 +43,9 @@ def line_of(text: str, needle: str) -> int:
     ],
 )
 def test_shipped_configs_are_valid(config: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The demo's collector references its API token; scripts/demo sets it, so does this.
-    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token-not-for-production")
+    # The demo's configs reference secrets that scripts/demo sets; so does this.
+    for name, value in DEMO_SECRETS.items():
+        monkeypatch.setenv(name, value)
     code, output = run_check(REPO / config)
     assert code == EXIT_OK, output
     assert "ok (" in output
@@ -349,3 +359,16 @@ def test_an_empty_or_short_api_token_is_refused(
         f"api.token: the API token from env:SLAWATCH_API_TOKEN has {len(token)} characters"
         in output
     )
+
+
+def test_a_camera_password_the_agent_cannot_read_is_named_at_its_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in DEMO_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLAWATCH_CAMERA_PASSWORD")
+    code, output = run_check(REPO / "config" / "demo" / "agent.yaml")
+    assert code == EXIT_INVALID
+    assert (
+        "credentials.cam-default.password: environment variable SLAWATCH_CAMERA_PASSWORD is not set"
+    ) in output
