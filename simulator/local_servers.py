@@ -28,17 +28,34 @@ def free_port() -> int:
 class Mosquitto:
     """A mosquitto with persistence, so sessions and queued messages survive a restart."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self, folder: Path, *, users: dict[str, str] | None = None, acl: Path | None = None
+    ) -> None:
+        """``users`` (name → password) and ``acl``: no anonymous access, as deployed."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         assert Path(binary).exists(), "mosquitto is installed by scripts/system-deps"
         self.binary = binary
         self.port = free_port()
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "mosquitto.conf"
+        access = "allow_anonymous true\n"
+        if users is not None:
+            passwords = folder / "passwd"
+            passwords.write_text("", encoding="utf-8")
+            tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+            for name, password in users.items():
+                subprocess.run(  # noqa: S603 - mosquitto's own tool
+                    [tool, "-b", str(passwords), name, password], check=True
+                )
+            access = f"allow_anonymous false\npassword_file {passwords}\n"
+            if acl is not None:
+                access += f"acl_file {acl}\n"
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to its own user, which cannot enter the
+            # tests' private temporary directories (password file, persistence): stay root.
+            access += "user root\n"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            f"listener {self.port} 127.0.0.1\n{access}persistence true\n"
             f"persistence_location {folder}/\n"
             "max_queued_messages 100000\n"
             "log_dest none\n",
