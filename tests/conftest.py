@@ -17,6 +17,7 @@ from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
+from tests import reliability
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
@@ -107,3 +108,9 @@ async def fleet(inventory: Inventory, clock: FakeClock) -> AsyncIterator[Fleet]:
 @pytest.fixture
 def demo_inventory_text() -> str:
     return (REPO / "config" / "demo" / "inventory.yaml").read_text(encoding="utf-8")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A full passing run writes docs/reliability.md from the fault tests' figures."""
+    if exitstatus == 0 and set(reliability.RECORDS) == set(reliability.SCENARIOS):
+        reliability.write(REPO / "docs" / "reliability.md")

@@ -25,7 +25,9 @@ from agent.wire import (
 )
 from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
+from tests import reliability
 from tests.conftest import in_background, wait_for
+from tests.reliability import Stopwatch
 
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
@@ -110,9 +112,11 @@ async def test_a_broker_outage_loses_nothing_and_keeps_order(
             await asyncio.sleep(0.5)
             assert outbox.depth == 70
             broker.start()
+            back = Stopwatch()
 
             await wait_for(lambda: outbox.depth == 0)
             await wait_for(lambda: len({b.seq for b in collected.batches}) == 100)
+            recovered_s = back.seconds()
         finally:
             await asyncio.to_thread(publisher.stop)
         await wait_for(lambda: collected.alive[-1] is False)  # a clean stop says goodbye
@@ -126,6 +130,14 @@ async def test_a_broker_outage_loses_nothing_and_keeps_order(
     statuses = [s for seq in sorted(seen) for s in seen[seq].statuses]
     assert [s.observed_at for s in statuses] == [START + timedelta(seconds=n) for n in range(1000)]
     assert collected.alive[0] is True
+    reliability.record(
+        "broker-outage",
+        unit="statuses",
+        sent=1000,
+        arrived=len(statuses),
+        duplicates_dropped=len(collected.batches) - len(seen),
+        recovered_s=recovered_s,
+    )
 
 
 def test_seq_and_epoch_survive_an_agent_restart_but_not_a_reinstall(tmp_path: Path) -> None:

@@ -20,9 +20,11 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
+from tests import reliability
 from tests.collector.live import FakeAgent, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import REPO, wait_for
+from tests.reliability import Stopwatch
 
 MINUTES = 240
 
@@ -76,7 +78,9 @@ async def test_kill_9_mid_ingest_loses_nothing_and_duplicates_nothing(
     await publishing
 
     collector = await start_collector(settings)
+    back = Stopwatch()
     await wait_for(lambda: progress(ledger_file) == MINUTES - 1, seconds=60)
+    recovered_s = back.seconds()
     collector.send_signal(signal.SIGTERM)
     assert await collector.wait() == 0
 
@@ -97,6 +101,13 @@ async def test_kill_9_mid_ingest_loses_nothing_and_duplicates_nothing(
             r.body["ticket"]["id"] for r in live.rows(("ticket",)) if r.body["event"] == "opened"
         ]
         assert len(opened) == len(set(opened)) >= 3
+        reliability.record(
+            "collector-kill-9",
+            unit="batches",
+            sent=len(batches),
+            arrived=progress(ledger_file) + 1,
+            recovered_s=recovered_s,
+        )
     finally:
         live.close()
         expected.close()

@@ -26,9 +26,11 @@ from agent.wire import Alive, Health, Reason, ack_topic, alive_topic, encode_ali
 from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
+from tests import reliability
 from tests.collector.live import API_TOKEN, SITE, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
+from tests.reliability import Stopwatch
 
 
 def rows(collector: Any, kind: str) -> list[dict[str, Any]]:
@@ -141,12 +143,23 @@ async def test_collector_stopped_then_broker_killed_loses_nothing(
         await asyncio.sleep(0.3)
         broker.kill()
         broker.start()
+        back = Stopwatch()
         async with running(load_collector(settings)) as collector:
             await wait_for(lambda: outbox.depth == 0, 30)
+            recovered_s = back.seconds()
             assert collector.receipts.ack("edge-1", outbox.epoch).through == 19
             taken_before = 10
             assert collector.counters.batches == 20 - taken_before
             assert collector.receipts.open_gaps() == {}
+            arrived = taken_before + collector.counters.batches
+            reliability.record(
+                "collector-down-broker-killed",
+                unit="batches",
+                sent=20,
+                arrived=arrived,
+                duplicates_dropped=collector.counters.duplicates,
+                recovered_s=recovered_s,
+            )
     finally:
         await asyncio.to_thread(publisher.stop)
 

@@ -14,8 +14,10 @@ from collector.influx import InfluxWriter
 from collector.lines import millis, status_line, status_prefix, unknown_device_tags
 from collector.spool import OPEN_SEGMENT, Spool
 from simulator.local_servers import VictoriaMetrics, free_port
+from tests import reliability
 from tests.collector.conftest import at, influx_settings
 from tests.conftest import wait_for
+from tests.reliability import Stopwatch
 
 
 def statuses(devices: int, minutes: int) -> list[str]:
@@ -118,8 +120,18 @@ async def test_an_influx_outage_loses_no_point(
     assert len(spool.sealed()) >= 7
 
     victoria.start()
+    back = Stopwatch()
     await wait_for(lambda: not spool.sealed())
-    assert rtt_samples(victoria) == expected_rtts(10, 60)
+    recovered_s = back.seconds()
+    stored = rtt_samples(victoria)
+    assert stored == expected_rtts(10, 60)
+    reliability.record(
+        "timeseries-outage",
+        unit="points",
+        sent=len(expected_rtts(10, 60)),
+        arrived=len(stored),
+        recovered_s=recovered_s,
+    )
 
 
 async def test_a_segment_the_server_will_never_take_is_moved_aside_with_its_reason(
