@@ -18,11 +18,21 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from agent.wire import Alive, Health, Reason, ack_topic, alive_topic, encode_alive
+from agent.wire import (
+    Alive,
+    Health,
+    Reason,
+    ack_topic,
+    alive_topic,
+    encode_alive,
+    encode_batch,
+)
 from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
@@ -308,3 +318,68 @@ async def test_a_retained_offline_message_does_not_blank_the_fleet(
         await asyncio.sleep(0.3)
         assert collector.counters.agents_lost == 0
         assert collector.pipeline.states.state_of("CAM001").value == "up"
+
+
+# Payloads a hostile or broken publisher might send on an agent's topic: bytes, JSON of any
+# shape, and batches that are almost right (the fields a real one has, values mutated).
+NEAR_BATCH = st.fixed_dictionaries(
+    {
+        "v": st.sampled_from([1, 2, "1", None]),
+        "agent_id": st.sampled_from(["edge-1", "edge-2", "", "x" * 300]),
+        "site": st.sampled_from([SITE, "d2", 7]),
+        "seq": st.one_of(st.integers(-5, 2**64), st.text(max_size=5)),
+        "sent_at": st.sampled_from(["2026-07-01T00:00:00.000Z", "yesterday", 0]),
+        "statuses": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "device_id": st.sampled_from(["CAM001", "CAM999", "", "../x"]),
+                    "observed_at": st.sampled_from(
+                        ["2026-07-01T00:01:00.000Z", "2099-01-01T00:00:00.000Z", "now"]
+                    ),
+                    "health": st.sampled_from(["up", "down", "degraded", "sideways"]),
+                    "reason": st.sampled_from(["ok", "timeout", "gremlins"]),
+                }
+            ),
+            max_size=4,
+        ),
+    }
+)
+PAYLOADS = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=10,
+    ).map(lambda value: json.dumps(value).encode()),
+    NEAR_BATCH.map(lambda value: json.dumps(value).encode()),
+)
+
+
+def test_fuzzed_payloads_never_stop_the_collector(tmp_path: Path) -> None:
+    """10,000 hostile payloads taken in-process (no broker needed to prove the parser and
+    the pipeline hold): each is taken or a dead letter, nothing raises, and a real batch
+    taken afterwards lands."""
+    collector = load_collector(write_settings(tmp_path, 1883))
+    topic = f"slawatch/v1/{SITE}/edge-1/status"
+    taken = 0
+
+    @settings(max_examples=10_000, deadline=None, database=None)
+    @given(payload=PAYLOADS)
+    def take(payload: bytes) -> None:
+        nonlocal taken
+        collector.take([aiomqtt.Message(topic, payload, 1, False, 1, None)])
+        taken += 1
+
+    try:
+        take()
+        agent = FakeAgent(0, epoch="after-the-storm")
+        real = agent.batch(minute_of(0))
+        result = collector.take([aiomqtt.Message(topic, encode_batch(real), 1, False, 1, None)])
+        assert result.letters == []
+        assert collector.pipeline.states.state_of("CAM001").value == "up"
+        assert len(collector.counters.reasons) <= 64
+    finally:
+        collector.close()
+    assert taken == 10_000
