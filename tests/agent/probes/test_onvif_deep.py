@@ -83,6 +83,8 @@ async def test_a_recording_gap_is_no_recent_recording(
         (Fault.DOWN, "refused", Reason.REFUSED),
         (Fault.GARBAGE, None, Reason.BAD_RESPONSE),
         (Fault.HOSTILE, "external_entity", Reason.BAD_RESPONSE),
+        (Fault.HOSTILE, "oversize", Reason.BAD_RESPONSE),  # 64 MiB: read up to the cap
+        (Fault.HOSTILE, "endless_chunked", Reason.BAD_RESPONSE),
     ],
 )
 async def test_a_dead_or_broken_camera_is_down(
