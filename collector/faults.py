@@ -31,15 +31,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.wire import Reason, port_check
-from collector.state import Change, State
+from collector.state import REPAIRABLE, Change, State
 from slawatch.config.inventory import Device, DeviceKind, Inventory, link_of
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 
 # Degraded conditions that are faults to repair (a forced door is an alarm, not a fault).
-TICKETED_DEGRADED = frozenset(
-    {Reason.STREAM_UNAVAILABLE, Reason.NO_RECENT_RECORDING, Reason.CAPTURES_STALLED}
-)
+TICKETED_DEGRADED = REPAIRABLE
 
 
 class FaultClass(StrEnum):

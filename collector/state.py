@@ -52,6 +52,13 @@ class _Tracker:
     sticky: dict[str, Reason] = field(default_factory=dict)
 
 
+# Degradations that are faults to repair (they open tickets): confirmed after
+# ``debounce.degraded_after`` deep checks that say so. Alarms and events (a forced door,
+# tamper, a reboot, a clock off) take effect at once.
+REPAIRABLE = frozenset(
+    {Reason.STREAM_UNAVAILABLE, Reason.NO_RECENT_RECORDING, Reason.CAPTURES_STALLED}
+)
+
 _TRACKER_FIELDS = attrgetter(*_Tracker.__slots__)
 # Read for every observation: module names, not class attribute lookups.
 _HEALTH_UP, _UP, _DEGRADED, _OK = Health.UP, State.UP, State.DEGRADED, Reason.OK
@@ -61,6 +68,7 @@ class StateMachine:
     def __init__(self, debounce: Debounce) -> None:
         self._down_after = debounce.down_after
         self._up_after = debounce.up_after
+        self._degraded_after = debounce.degraded_after
         self._stale_after = debounce.stale_after
         self._devices: dict[str, _Tracker] = {}
         self.late = 0
@@ -113,10 +121,15 @@ class StateMachine:
             needed = self._down_after
         elif tracker.state is State.DOWN:
             needed = self._up_after
+        elif state is _DEGRADED and reason in REPAIRABLE:
+            needed = self._degraded_after
         else:
-            needed = 1  # UP, DEGRADED and leaving UNKNOWN take effect at once
+            needed = 1  # UP and leaving UNKNOWN take effect at once
         if tracker.run_state is state and (state is State.DOWN or tracker.run_reason is reason):
-            tracker.run_length += 1
+            # A degraded run grows only with observations that say so themselves: the
+            # polls between two deep checks carry the verdict, they do not repeat it.
+            if state is not _DEGRADED or reason not in REPAIRABLE or health is Health.DEGRADED:
+                tracker.run_length += 1
         else:
             tracker.run_state, tracker.run_reason = state, reason
             tracker.run_start, tracker.run_length = observed_at, 1

@@ -50,6 +50,10 @@ class Targets(Strict):
 class Debounce(Strict):
     down_after: int = Field(default=2, ge=1, le=100)
     up_after: int = Field(default=1, ge=1, le=100)
+    # Degraded is confirmed after this many observations that themselves say so (a deep
+    # check's verdict, not the polls in between that carry it): one transient RTSP
+    # timeout is not a fault to repair.
+    degraded_after: int = Field(default=2, ge=1, le=100)
     stale_after: Duration = timedelta(minutes=5)
     flap_window: Duration = timedelta(hours=1)
 

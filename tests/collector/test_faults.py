@@ -140,11 +140,13 @@ def test_a_degraded_stream_opens_a_ticket_and_a_forced_door_does_not(
             *everyone_up(0),
             seen("CAM001", 15, Health.DEGRADED, stream, {"stream": stream}),
             seen("CAM002", 15, Health.DEGRADED, Reason.DOOR_FORCED, {"door": Reason.DOOR_FORCED}),
-            seen("CAM001", 30, checks={"stream": Reason.OK}),
+            seen("CAM001", 30, Health.DEGRADED, stream, {"stream": stream}),  # confirmed
+            seen("CAM001", 45, checks={"stream": Reason.OK}),
         ],
     )
     (ticket,) = pipeline.faults.tickets.values()
-    assert (ticket.device_ids, ticket.reason, ticket.resolved_at) == (["CAM001"], stream, at(30))
+    assert (ticket.device_ids, ticket.reason) == (["CAM001"], stream)
+    assert (ticket.started_at, ticket.resolved_at) == (at(15), at(45))
 
 
 def test_a_camera_ticketed_just_before_its_switch_died_folds_into_the_network_ticket(

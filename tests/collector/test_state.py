@@ -80,11 +80,44 @@ def test_a_failed_deep_check_keeps_the_camera_degraded_between_deep_cycles() -> 
 
     assert observe(0, Health.UP, Reason.OK, liveness=Reason.OK) is State.UP
     stream_gone = Reason.STREAM_UNAVAILABLE
+    # One failed deep check is not yet a fault (degraded_after: 2), however many polls
+    # carry it until the next deep check; the second failed one confirms it, from the first.
     assert observe(15, Health.DEGRADED, stream_gone, liveness=Reason.OK, stream=stream_gone) is (
-        State.DEGRADED
+        State.UP
     )
-    assert observe(16, Health.UP, Reason.OK, liveness=Reason.OK) is State.DEGRADED
-    assert observe(30, Health.UP, Reason.OK, liveness=Reason.OK, stream=Reason.OK) is State.UP
+    assert observe(16, Health.UP, Reason.OK, liveness=Reason.OK) is State.UP
+    assert observe(17, Health.UP, Reason.OK, liveness=Reason.OK) is State.UP
+    change = machine.observe(
+        seen(
+            "CAM001",
+            30,
+            Health.DEGRADED,
+            stream_gone,
+            {"liveness": Reason.OK, "stream": stream_gone},
+        )
+    )
+    assert change is not None
+    assert (change.state, change.since) == (State.DEGRADED, at(15))
+    assert observe(31, Health.UP, Reason.OK, liveness=Reason.OK) is State.DEGRADED
+    assert observe(45, Health.UP, Reason.OK, liveness=Reason.OK, stream=Reason.OK) is State.UP
+
+
+def test_one_transient_stream_failure_is_no_fault() -> None:
+    machine = StateMachine(Debounce())
+    stream_gone = Reason.STREAM_UNAVAILABLE
+    feed(machine, ("CAM001", 0, *UP))
+    machine.observe(seen("CAM001", 15, Health.DEGRADED, stream_gone, {"stream": stream_gone}))
+    assert machine.observe(seen("CAM001", 30, Health.UP, Reason.OK, {"stream": Reason.OK})) is None
+    assert machine.state_of("CAM001") is State.UP
+
+
+def test_a_forced_door_is_degraded_at_once() -> None:
+    machine = StateMachine(Debounce())
+    forced = Reason.DOOR_FORCED
+    feed(machine, ("DH001", 0, *UP))
+    change = machine.observe(seen("DH001", 1, Health.DEGRADED, forced, {"door_state": forced}))
+    assert change is not None
+    assert change.state is State.DEGRADED
 
 
 def test_a_machine_restored_from_a_checkpoint_carries_on_mid_debounce() -> None:
@@ -95,7 +128,12 @@ def test_a_machine_restored_from_a_checkpoint_carries_on_mid_debounce() -> None:
     restored = pickle.loads(pickle.dumps(machine))  # what the collector's checkpoint does
     changes = feed(restored, ("CAM001", 3, *DOWN), ("CAM002", 1, *UP))
     assert [(c.device_id, c.state, c.since) for c in changes] == [("CAM001", State.DOWN, at(1))]
-    assert restored.state_of("CAM002") is State.DEGRADED  # its failed deep check still holds
+    # CAM002's failed deep check still holds, one short of confirming: the next does.
+    confirmed = restored.observe(
+        seen("CAM002", 2, Health.DEGRADED, stream_gone, {"stream": stream_gone})
+    )
+    assert confirmed is not None
+    assert (confirmed.state, confirmed.since) == (State.DEGRADED, at(0))
     assert feed(restored, ("CAM001", 3, *UP)) == []  # and a repeated time is still late
     assert restored.late == 1
 
