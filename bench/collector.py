@@ -48,7 +48,7 @@ from slawatch.config.writer import write_inventory
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 7, 1, tzinfo=UTC)
 BATCH = 1000
-TOPIC = "slawatch/v1/s1/edge-1/status"
+TOPIC = "slawatch/v1/sim/edge-1/status"  # the fleet generator's site
 
 
 async def until(
@@ -99,7 +99,7 @@ def payloads(devices: list[str], count: int) -> list[list[str]]:
         for start in range(0, len(statuses), BATCH):
             body = ",".join(statuses[start : start + BATCH])
             built[-1].append(
-                f'{{"v":1,"agent_id":"edge-1","site":"s1","seq":{seq},'
+                f'{{"v":1,"agent_id":"edge-1","site":"sim","seq":{seq},'
                 f'"sent_at":"2026-07-01T00:00:00.000Z","statuses":[{body}]}}'
             )
             seq += 1
