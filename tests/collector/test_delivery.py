@@ -38,7 +38,7 @@ from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
 from tests.collector.live import API_TOKEN, SITE, FakeAgent, load_collector, running, write_settings
-from tests.collector.test_service import minute_of
+from tests.collector.test_service import minute_of, states
 from tests.conftest import wait_for
 from tests.reliability import Stopwatch
 
@@ -383,3 +383,24 @@ def test_fuzzed_payloads_never_stop_the_collector(tmp_path: Path) -> None:
     finally:
         collector.close()
     assert taken == 10_000
+
+
+async def test_a_span_whose_batches_are_lost_is_unknown_not_silently_up(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """Batches 3-9 (minutes 3-9) were dropped by the agent: its devices vouched by minute 2's
+    observations for stale_after (5 min), then are unknown until minute 10's return."""
+    agent = FakeAgent(broker.port, epoch="e1")
+    before = [agent.batch(minute_of(m)) for m in range(3)]
+    after = agent.batch(minute_of(10), seq=10, lost=[(3, 9)])
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(*before, after)
+        await wait_for(lambda: collector.counters.batches == 4)
+        history = states(collector, "CAM001")
+        lost = rows(collector, "gap_lost")
+    assert lost == [{"agent_id": "edge-1", "epoch": "e1", "first": 3, "last": 9}]
+    assert history[-2:] == [
+        ("unknown", "2026-07-01T00:07:00.000Z"),  # minute 2 + stale_after
+        ("up", "2026-07-01T00:10:00.000Z"),
+    ]
