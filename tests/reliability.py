@@ -20,6 +20,10 @@ SCENARIOS = {
     ),
     "collector-kill-9": "collector killed with -9 mid-ingest, restarted",
     "timeseries-outage": "time-series server (VictoriaMetrics) stopped and restarted",
+    "agent-restart": (
+        "agent killed with batches written but unsent, restarted on its outbox, then "
+        "reinstalled (a new outbox)"
+    ),
 }
 
 

@@ -404,3 +404,68 @@ async def test_a_span_whose_batches_are_lost_is_unknown_not_silently_up(
         ("unknown", "2026-07-01T00:07:00.000Z"),  # minute 2 + stale_after
         ("up", "2026-07-01T00:10:00.000Z"),
     ]
+
+
+@pytest.mark.stdlib_loop
+async def test_an_agent_killed_restarted_and_reinstalled_loses_nothing(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """The agent dies with batches written but unsent; it restarts on the same outbox (same
+    epoch, seq goes on), later it is reinstalled (new outbox: a new epoch from 0)."""
+    settings = write_settings(tmp_path, broker.port)
+    broker_settings = BrokerSettings(port=broker.port)
+
+    def agent_on(outbox: Outbox) -> tuple[Publisher, BatchWriter]:
+        publisher = Publisher(
+            broker_settings, outbox, site=SITE, agent_id="edge-1", retry_s=0.1, resend_after=1.0
+        )
+        return publisher, BatchWriter(
+            outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake
+        )
+
+    def poll(writer: BatchWriter, minutes: range) -> None:
+        for minute in minutes:
+            for status in minute_of(minute):
+                writer.add(status)
+            writer.flush()
+
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        first = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
+        publisher, writer = agent_on(first)
+        publisher.start()
+        poll(writer, range(5))
+        await wait_for(lambda: first.depth == 0)
+        await asyncio.to_thread(publisher.stop)
+        _, writer = agent_on(first)  # the agent polls on, then is killed before publishing
+        poll(writer, range(5, 8))
+        first.close()
+
+        back = Stopwatch()
+        restarted = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
+        assert restarted.epoch == first.epoch
+        publisher, writer = agent_on(restarted)
+        publisher.start()
+        poll(writer, range(8, 10))
+        await wait_for(lambda: restarted.depth == 0)
+        recovered_s = back.seconds()
+        await asyncio.to_thread(publisher.stop)
+        restarted.close()
+
+        reinstalled = Outbox(tmp_path / "reinstalled", max_bytes=1 << 26)
+        publisher, writer = agent_on(reinstalled)
+        publisher.start()
+        poll(writer, range(10, 13))
+        await wait_for(lambda: reinstalled.depth == 0)
+        await asyncio.to_thread(publisher.stop)
+        reinstalled.close()
+        assert collector.counters.batches == 13
+        assert collector.counters.duplicates == 0
+        assert collector.receipts.open_gaps() == {}
+    reliability.record(
+        "agent-restart",
+        unit="batches",
+        sent=13,
+        arrived=collector.counters.batches,
+        recovered_s=recovered_s,
+    )
