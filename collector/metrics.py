@@ -41,12 +41,29 @@ class _Scrape(MetricSource):
             failing.add_metric([sink], now - since)
         yield failing
         counters = self._collector.counters
-        for name in ("batches", "statuses", "duplicates", "dead_letters"):
+        for name in ("batches", "statuses", "duplicates", "dead_letters", "clock_refused"):
             yield CounterMetricFamily(
                 f"slawatch_collector_{name}",
                 f"Collector {name.replace('_', ' ')}",
                 value=getattr(counters, name),
             )
+        receipts = self._collector.receipts
+        for name, meaning in (
+            ("gaps_opened", "Gaps seen in an agent's batch sequence"),
+            ("gaps_filled", "Gaps closed: the missing batches arrived or were declared lost"),
+            ("batches_lost", "Batches an agent dropped before the collector had them"),
+        ):
+            yield CounterMetricFamily(
+                f"slawatch_collector_{name}", meaning, value=getattr(receipts, name)
+            )
+        open_gaps = GaugeMetricFamily(
+            "slawatch_collector_batches_awaited",
+            "Batches missing from an agent's sequence, awaited from its outbox",
+            labels=["sequence"],
+        )
+        for key, gaps in receipts.open_gaps().items():
+            open_gaps.add_metric([key], sum(last - first + 1 for first, last in gaps))
+        yield open_gaps
 
 
 def exposition(collector: Collector) -> bytes:

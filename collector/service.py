@@ -406,5 +406,6 @@ class Collector:
             "open_tickets": sum(1 for _ in self.pipeline.faults.open_tickets()),
             "ledger_rows": self.ledger.next_seq,
             "spool_segments": len(self.spool.sealed()),
+            "open_gaps": self.receipts.open_gaps(),
             **vars(self.counters),
         }

@@ -34,6 +34,7 @@ from agent.wire import (
     encode_batch,
 )
 from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
+from collector.metrics import exposition
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
@@ -89,6 +90,10 @@ async def test_a_gap_is_reported_then_filled_and_the_ack_says_what_is_in(
             {"agent_id": "edge-1", "epoch": "e1", "first": 2, "last": 2}
         ]
         assert collector.receipts.gaps_opened == 1
+        assert collector.status()["open_gaps"] == {"edge-1/e1": [(2, 2)]}
+        assert 'slawatch_collector_batches_awaited{sequence="edge-1/e1"} 1.0' in (
+            exposition(collector).decode()
+        )
         await wait_for(lambda: bool(acks.payloads) and acks.payloads[-1]["above"] == [3, 4])
         assert acks.payloads[-1]["through"] == 1
         await agent.publish(batches[2])  # the agent sends it again (not confirmed)
