@@ -258,7 +258,10 @@ class Collector:
     ) -> tuple[list[Status], list[str]]:
         """The statuses to take: each for a device of the batch's site (an agent speaks for
         its own site only), observed no further ahead of our clock than the tolerance."""
-        ahead = datetime.now(UTC) + self.settings.clock_tolerance
+        now = datetime.now(UTC)
+        ahead = now + self.settings.clock_tolerance
+        latest = self.pipeline.watermark  # the bound is in event time: none before any
+        behind = latest - self.settings.late_bound if latest is not None else None
         site_of = self._site_of
         taken: list[Status] = []
         problems: list[str] = []
@@ -277,6 +280,12 @@ class Collector:
                     f"{self.settings.clock_tolerance})"
                 )
                 self._clock_off(agent_id, lead)
+            elif behind is not None and status.observed_at < behind:
+                problems.append(
+                    f"statuses[{n}].observed_at: {format_timestamp(status.observed_at)} is "
+                    f"older than the late-data bound ({self.settings.late_bound} before the "
+                    "latest observation)"
+                )
             else:
                 taken.append(status)
         return taken, problems

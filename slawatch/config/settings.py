@@ -121,6 +121,9 @@ class CollectorSettings(Strict):
     # An observation further ahead of the collector's clock than this is refused (a
     # publisher's clock, or a forgery, must not move the watermark into the future).
     clock_tolerance: Duration = timedelta(minutes=5)
+    # An observation this much older than the latest one (event time) is refused: it can
+    # no longer change a state or a settled period, and an outbox never holds that much.
+    late_bound: Duration = timedelta(days=30)
     influx: InfluxSettings | None = None
     spool: SpoolSettings
     ledger: ConfigPath

@@ -283,6 +283,20 @@ async def test_an_observation_from_2099_is_refused_and_the_watermark_stays(
     assert not list(collector.pipeline.faults.open_tickets())
 
 
+async def test_an_observation_older_than_the_late_data_bound_is_refused(
+    tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
+) -> None:
+    letters = await listen(broker.port, DEADLETTER_TOPIC)
+    agent = FakeAgent(broker.port, epoch="e1")
+    ancient = [replace(s, observed_at=datetime(2020, 1, 1, tzinfo=UTC)) for s in minute_of(0)]
+    async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(agent.batch(minute_of(1)), agent.batch(ancient))
+        await wait_for(lambda: collector.counters.batches == 2)
+        await wait_for(lambda: len(letters.payloads) == 1)
+    assert "older than the late-data bound" in letters.payloads[0]["reason"]
+
+
 async def test_a_status_for_another_sites_device_is_refused(
     tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
 ) -> None:
