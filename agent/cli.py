@@ -14,10 +14,12 @@ import uvloop
 
 from agent.probes.base import ProbeResult
 from agent.runner import Agent, build_plans
+from slawatch.columns import fit
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.loader import load_config
 from slawatch.config.settings import AgentSettings
+from slawatch.messages import Language, reason_text, text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,27 +35,42 @@ def _parser() -> argparse.ArgumentParser:
     probe = commands.add_parser("probe", help="run every check on one device now and show it")
     probe.add_argument("device_id")
     probe.add_argument("-c", "--config", type=Path, required=True)
+    probe.add_argument("--lang", choices=["zh", "en"], default="zh", help="words in (default zh)")
     return parser
 
 
-def _table(device_id: str, result: ProbeResult, took_s: float) -> str:
+def _table(device_id: str, result: ProbeResult, took_s: float, language: Language) -> str:
+    """The probe's verdict for the engineer at the camera: codes as the wire has them, with
+    their words (Chinese unless ``--lang en``), in columns that line up."""
+
+    def t(key: str) -> str:
+        return text(key, language)
+
+    def said(code: str, words: str) -> str:
+        return code if words == code else f"{code} ({words})"
+
+    health, reason = result.health.value, result.reason.value
     lines = [
-        f"device   {device_id}",
-        f"health   {result.health.value}    reason {result.reason.value}",
-        f"took     {took_s * 1000:.0f} ms",
+        f"{fit(t('probe.device'), 8)} {device_id}",
+        f"{fit(t('probe.health'), 8)} {said(health, t('health.' + health))}    "
+        f"{t('probe.reason')} {said(reason, reason_text(reason, language))}",
+        f"{fit(t('probe.took'), 8)} {took_s * 1000:.0f} ms",
         "",
-        f"{'check':<16} result",
+        f"{fit(t('probe.check'), 16)} {t('probe.result')}",
     ]
-    lines += [f"{name:<16} {reason.value}" for name, reason in sorted(result.checks.items())]
-    lines += ["", f"{'metric':<16} value"]
-    lines += [f"{name:<16} {value:g}" for name, value in sorted(result.metrics.items())]
+    lines += [
+        f"{fit(name, 16)} {said(reason.value, reason_text(reason.value, language))}"
+        for name, reason in sorted(result.checks.items())
+    ]
+    lines += ["", f"{fit(t('probe.metric'), 16)} {t('probe.value')}"]
+    lines += [f"{fit(name, 16)} {value:g}" for name, value in sorted(result.metrics.items())]
     if result.notes:
-        lines += ["", f"{'how':<16} what the device said"]
-        lines += [f"{name:<16} {text}" for name, text in sorted(result.notes.items())]
+        lines += ["", f"{fit(t('probe.how'), 16)} {t('probe.said')}"]
+        lines += [f"{fit(name, 16)} {words}" for name, words in sorted(result.notes.items())]
     return "\n".join(lines)
 
 
-async def _probe(settings: AgentSettings, device_id: str) -> int:
+async def _probe(settings: AgentSettings, device_id: str, language: Language) -> int:
     agent = Agent(settings)
     inventory, credentials = agent.load_inventory()
     async with agent.probes() as probes:
@@ -65,7 +82,7 @@ async def _probe(settings: AgentSettings, device_id: str) -> int:
             )
             return EXIT_INVALID
         result, took = await agent.scheduler_for().probe_once(plan, deep=True)
-    print(_table(device_id, result, took))
+    print(_table(device_id, result, took, language))
     return EXIT_OK
 
 
@@ -88,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_config(args.config, AgentSettings)
         if args.command == "probe":
-            return uvloop.run(_probe(settings, args.device_id))
+            return uvloop.run(_probe(settings, args.device_id, args.lang))
         uvloop.run(_run(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)

@@ -7,9 +7,9 @@ import io
 from typing import Any, BinaryIO
 
 import orjson
-from wcwidth import wcswidth
 
 from collector.sla.tickets import Entries
+from slawatch.columns import fit
 
 COLUMNS = (
     "key",
@@ -115,13 +115,6 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.3f}%"
 
 
-def _fit(text: str, width: int) -> str:
-    """``text`` cut or padded to ``width`` terminal columns: a Chinese character takes two."""
-    while wcswidth(text) > width:
-        text = text[:-2] + "…"
-    return text + " " * (width - wcswidth(text))
-
-
 def write_table(report: dict[str, Any], out: BinaryIO) -> None:
     period = report["period"]
     judged = ", ".join(
@@ -136,7 +129,7 @@ def write_table(report: dict[str, Any], out: BinaryIO) -> None:
     )
     lines = [
         f"{period['start']} → {period['end']}{progress}  by {report['group_by']}  {judged}",
-        _fit("group", 32) + f"{'units':>7}{'online':>10}{'coverage':>10}{'intact':>10}"
+        fit("group", 32) + f"{'units':>7}{'online':>10}{'coverage':>10}{'intact':>10}"
         f"{'tickets':>8}{'late':>6}{'pending':>8}{'response':>10}{'repair':>10}"
         f"{'due':>14}{'balance':>13}  targets",
     ]
@@ -144,7 +137,7 @@ def write_table(report: dict[str, Any], out: BinaryIO) -> None:
         settlement = group["settlement"] or {}
         missed = [name for name, verdict in group["targets"].items() if not verdict["met"]]
         lines.append(
-            _fit(group["name"], 32) + f"{group['units']:>7}{_percent(group['online_rate']):>10}"
+            fit(group["name"], 32) + f"{group['units']:>7}{_percent(group['online_rate']):>10}"
             f"{_percent(group['coverage']):>10}{_percent(group['intact_rate']):>10}"
             f"{group['tickets']:>8}{group['late']:>6}{group['pending']:>8}"
             f"{_percent(group['response_timeliness_rate']):>10}"
@@ -156,7 +149,7 @@ def write_table(report: dict[str, Any], out: BinaryIO) -> None:
     if total is not None:
         provisional = "  provisional" if total["provisional"] else ""
         lines.append(
-            _fit(f"total ({total['currency']})", 32 + 7 + 10 * 3 + 8 + 6 + 8 + 10 * 2)
+            fit(f"total ({total['currency']})", 32 + 7 + 10 * 3 + 8 + 6 + 8 + 10 * 2)
             + f"{total['due']:>14}{total['balance']:>13}{provisional}"
         )
     out.write(("\n".join(lines) + "\n").encode())

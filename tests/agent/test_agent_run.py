@@ -141,13 +141,21 @@ async def test_the_probe_command_prints_every_check_of_one_device(
         "poll: {timeout: 1s, retries: 0}\n",
         encoding="utf-8",
     )
-    code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)])
+    code = await asyncio.to_thread(
+        main, ["probe", "CAM000003", "-c", str(settings_file), "--lang", "en"]
+    )
     assert code == 0
     output = capsys.readouterr().out
-    assert "health   up" in output
+    assert "health   up    reason ok" in output
     for check in ("liveness", "clock", "credentials", "stream"):
         assert f"\n{check:<16} ok" in output, output
     assert "rtt_ms" in output
+    # Chinese by default, the codes kept beside the words, columns lined up.
+    assert await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)]) == 0
+    output = capsys.readouterr().out
+    assert "状态     up (在线)    原因 ok (正常)" in output, output
+    assert "检查项           结果" in output
+    assert f"\n{'stream':<16} ok (正常)" in output
 
 
 async def test_the_probe_command_explains_how_a_quirky_camera_answered(
@@ -166,8 +174,8 @@ async def test_the_probe_command_explains_how_a_quirky_camera_answered(
     code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)])
     assert code == 0
     output = capsys.readouterr().out
-    assert "health   up" in output, output
-    assert f"\n{'device_info':<16} unsupported" in output
+    assert "状态     up (在线)" in output, output
+    assert f"\n{'device_info':<16} unsupported (设备不支持该检查)" in output
     assert f"\n{'onvif_auth':<16} http-digest" in output
     assert "Too weak password." in output
     assert f"\n{'media':<16} Media" in output
