@@ -14,7 +14,7 @@ Bind it to loopback: whoever reaches it can break the simulated network.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -41,9 +41,12 @@ class QuirkRequest(BaseModel):
     quirk: Quirk
 
 
-async def _parse(request: web.Request) -> FaultRequest:
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def _parse(request: web.Request, model: type[Body]) -> Body:
     try:
-        return FaultRequest.model_validate_json(await request.read())
+        return model.model_validate_json(await request.read())
     except ValidationError as exc:
         raise web.HTTPBadRequest(
             text=exc.json(include_url=False), content_type="application/json"
@@ -65,7 +68,7 @@ def _errors_as_json(handler: Any) -> Any:
 
 @_errors_as_json
 async def inject(request: web.Request) -> web.Response:
-    body = await _parse(request)
+    body = await _parse(request, FaultRequest)
     if body.fault is None:
         raise web.HTTPBadRequest(text="fault is required")
     fleet = request.app[FLEET]
@@ -75,37 +78,28 @@ async def inject(request: web.Request) -> web.Response:
 
 @_errors_as_json
 async def clear(request: web.Request) -> web.Response:
-    body = await _parse(request)
+    body = await _parse(request, FaultRequest)
     reached = await request.app[FLEET].clear(body.target, body.fault)
     return web.json_response({"target": body.target, "cleared": body.fault, "devices": reached})
 
 
-async def _parse_quirk(request: web.Request) -> QuirkRequest:
-    try:
-        return QuirkRequest.model_validate_json(await request.read())
-    except ValidationError as exc:
-        raise web.HTTPBadRequest(
-            text=exc.json(include_url=False), content_type="application/json"
-        ) from exc
-
-
 @_errors_as_json
 async def give_quirk(request: web.Request) -> web.Response:
-    body = await _parse_quirk(request)
+    body = await _parse(request, QuirkRequest)
     request.app[FLEET].give(body.target, body.quirk)
     return web.json_response({"target": body.target, "quirk": body.quirk})
 
 
 @_errors_as_json
 async def take_quirk(request: web.Request) -> web.Response:
-    body = await _parse_quirk(request)
+    body = await _parse(request, QuirkRequest)
     request.app[FLEET].take_away(body.target, body.quirk)
     return web.json_response({"target": body.target, "removed": body.quirk})
 
 
 @_errors_as_json
 async def reboot(request: web.Request) -> web.Response:
-    body = await _parse(request)
+    body = await _parse(request, FaultRequest)
     request.app[FLEET].reboot(body.target)
     return web.json_response({"target": body.target, "rebooted": True})
 

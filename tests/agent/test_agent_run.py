@@ -44,6 +44,17 @@ def agent_settings(
     )
 
 
+def settings_on_disk(tmp_path: Path, extra: str) -> Path:
+    """The agent's settings file beside the fleet's inventory, plus one line of ``extra``."""
+    file = tmp_path / "agent.yaml"
+    file.write_text(
+        "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
+        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n{extra}\n",
+        encoding="utf-8",
+    )
+    return file
+
+
 async def collect(port: int, into: list[Batch]) -> None:
     async with aiomqtt.Client("127.0.0.1", port) as client:
         await client.subscribe("slawatch/v1/+/+/status", qos=1)
@@ -134,13 +145,7 @@ async def test_a_reload_adds_devices_without_resetting_the_others(
 async def test_the_probe_command_prints_every_check_of_one_device(
     tmp_path: Path, inventory: Inventory, fleet: Fleet, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings_file = tmp_path / "agent.yaml"
-    settings_file.write_text(
-        "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
-        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
-        "poll: {timeout: 1s, retries: 0}\n",
-        encoding="utf-8",
-    )
+    settings_file = settings_on_disk(tmp_path, "poll: {timeout: 1s, retries: 0}")
     code = await asyncio.to_thread(
         main, ["probe", "CAM000003", "-c", str(settings_file), "--lang", "en"]
     )
@@ -164,13 +169,7 @@ async def test_the_probe_command_explains_how_a_quirky_camera_answered(
     # A Digest-only camera that refuses GetDeviceInformation until its password is changed.
     fleet.give("CAM000003", Quirk.ONVIF_DIGEST_ONLY)
     fleet.give("CAM000003", Quirk.ONVIF_DEVICE_INFO_PROHIBITED)
-    settings_file = tmp_path / "agent.yaml"
-    settings_file.write_text(
-        "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
-        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
-        "poll: {timeout: 1s, retries: 0}\n",
-        encoding="utf-8",
-    )
+    settings_file = settings_on_disk(tmp_path, "poll: {timeout: 1s, retries: 0}")
     code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)])
     assert code == 0
     output = capsys.readouterr().out
@@ -184,12 +183,8 @@ async def test_the_probe_command_explains_how_a_quirky_camera_answered(
 def test_a_missing_broker_password_stops_the_agent_at_start_with_its_name(
     tmp_path: Path, inventory: Inventory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings_file = tmp_path / "agent.yaml"
-    settings_file.write_text(
-        "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
-        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
-        "broker: {username: edge, password: {env: SLAWATCH_TEST_NO_SUCH_PASSWORD}}\n",
-        encoding="utf-8",
+    settings_file = settings_on_disk(
+        tmp_path, "broker: {username: edge, password: {env: SLAWATCH_TEST_NO_SUCH_PASSWORD}}"
     )
     assert main(["run", "-c", str(settings_file)]) == 2
     assert "SLAWATCH_TEST_NO_SUCH_PASSWORD is not set" in capsys.readouterr().err

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import yaml
 
+from agent.runner import Agent
 from agent.wire import Alive, Batch, Status, alive_topic, encode_alive, encode_batch, status_topic
 from collector.service import Collector
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
-from slawatch.config.settings import CollectorSettings
+from slawatch.config.settings import AgentSettings, CollectorSettings
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, in_background
 
@@ -131,3 +133,38 @@ class FakeAgent:
         assert await process.stdout.readline() == b"connected\n"
         process.kill()
         await process.wait()
+
+
+def field_policy(folder: Path, **overrides: Any) -> Path:
+    """The Pingshan policy with a field test's short times, as ``site-policy.yaml``."""
+    policy = yaml.safe_load(
+        (REPO / "config" / "policies" / "pingshan-door-access.yaml").read_text(encoding="utf-8")
+    )
+    file = folder / "site-policy.yaml"
+    file.write_text(json.dumps(policy | overrides), encoding="utf-8")
+    return file
+
+
+def field_agent(folder: Path, broker_port: int, poll_s: float = 1.0) -> Agent:
+    """A real agent on the simulated fleet's inventory (``folder/inventory.yaml``), polling
+    every ``poll_s`` on a fixed schedule, no deep checks."""
+    return Agent(
+        AgentSettings.model_validate(
+            {
+                "kind": "agent",
+                "agent_id": "edge-t",
+                "site": "sim",
+                "inventory": str(folder / "inventory.yaml"),
+                "profiles": str(REPO / "config" / "profiles"),
+                "broker": {"port": broker_port},
+                "outbox": {"dir": str(folder / "outbox")},
+                "poll": {
+                    "interval": f"{poll_s:g}s",
+                    "timeout": "300ms",
+                    "retries": 0,
+                    "deep_interval": "1h",
+                    "jitter": 0,
+                },
+            }
+        )
+    )

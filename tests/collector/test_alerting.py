@@ -26,11 +26,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from agent.runner import Agent
 from collector.alert_routing import Router
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
@@ -40,9 +38,16 @@ from slawatch.config.check import check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory, Region
 from slawatch.config.loader import load_config
-from slawatch.config.settings import AgentSettings, CollectorSettings
+from slawatch.config.settings import CollectorSettings
 from tests.collector.conftest import CAMERAS_ON_SW1, Receiver
-from tests.collector.live import FakeAgent, load_collector, running, write_settings
+from tests.collector.live import (
+    FakeAgent,
+    field_agent,
+    field_policy,
+    load_collector,
+    running,
+    write_settings,
+)
 from tests.collector.test_service import minute_of
 from tests.conftest import REPO, in_background, wait_for
 
@@ -379,20 +384,17 @@ async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_ma
     confirm, 2 s to gather a link's devices, escalation after 6 s unacknowledged.
     """
     box, smtp_port = mailbox
-    policy = yaml.safe_load(
-        (REPO / "config" / "policies" / "pingshan-door-access.yaml").read_text(encoding="utf-8")
+    policy = field_policy(
+        tmp_path,
+        debounce={"down_after": 2, "up_after": 1},
+        network_fault={"min_devices": 3, "share": 0.8, "window": "2s"},
+        escalation={"unacknowledged_after": "6s", "repair_due_within": "30m"},
     )
-    policy |= {
-        "debounce": {"down_after": 2, "up_after": 1},
-        "network_fault": {"min_devices": 3, "share": 0.8, "window": "2s"},
-        "escalation": {"unacknowledged_after": "6s", "repair_due_within": "30m"},
-    }
-    (tmp_path / "site-policy.yaml").write_text(json.dumps(policy), encoding="utf-8")
     station = inventory.regions[0].police_station
     settings = {
         "kind": "collector",
         "inventory": str(tmp_path / "inventory.yaml"),
-        "policy": str(tmp_path / "site-policy.yaml"),
+        "policy": str(policy),
         "contract_policies": [str(REPO / "config" / "policies")],
         "broker": {"host": "127.0.0.1", "port": broker.port},
         "spool": {"dir": str(tmp_path / "spool")},
@@ -427,20 +429,7 @@ async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_ma
     }
     settings_file = tmp_path / "collector.yaml"
     settings_file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
-    agent = Agent(
-        AgentSettings.model_validate(
-            {
-                "kind": "agent",
-                "agent_id": "edge-t",
-                "site": "sim",
-                "inventory": str(tmp_path / "inventory.yaml"),
-                "profiles": str(REPO / "config" / "profiles"),
-                "broker": {"port": broker.port},
-                "outbox": {"dir": str(tmp_path / "outbox")},
-                "poll": {"interval": "1s", "timeout": "300ms", "retries": 0, "deep_interval": "1h"},
-            }
-        )
-    )
+    agent = field_agent(tmp_path, broker.port)
     link = inventory.links[0].id
     async with running(load_collector(settings_file)) as collector, in_background(agent.run()):
         await wait_for(lambda: collector.pipeline.watermark is not None, 20)

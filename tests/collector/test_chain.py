@@ -20,15 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from agent.runner import Agent
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto, VictoriaMetrics
 from slawatch.config.inventory import Inventory
-from slawatch.config.settings import AgentSettings
-from tests.collector.live import load_collector, running
+from tests.collector.live import field_agent, field_policy, load_collector, running
 from tests.conftest import REPO, in_background, wait_for
 
 POLL_S = 1.0
@@ -41,16 +37,12 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
     broker: Mosquitto,
     victoria: VictoriaMetrics,
 ) -> None:
-    policy = yaml.safe_load(
-        (REPO / "config" / "policies" / "pingshan-door-access.yaml").read_text(encoding="utf-8")
-    )
-    policy |= {"debounce": {"down_after": 2, "up_after": 1, "stale_after": "10s"}}
-    (tmp_path / "site-policy.yaml").write_text(json.dumps(policy), encoding="utf-8")
+    policy = field_policy(tmp_path, debounce={"down_after": 2, "up_after": 1, "stale_after": "10s"})
     (tmp_path / "influx-token").write_text("token\n", encoding="utf-8")
     settings = {
         "kind": "collector",
         "inventory": str(tmp_path / "inventory.yaml"),
-        "policy": str(tmp_path / "site-policy.yaml"),
+        "policy": str(policy),
         "contract_policies": [str(REPO / "config" / "policies")],
         "broker": {"host": "127.0.0.1", "port": broker.port},
         "influx": {
@@ -64,26 +56,7 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
         "ledger": str(tmp_path / "ledger.sqlite"),
     }
     (tmp_path / "collector.yaml").write_text(json.dumps(settings), encoding="utf-8")
-    agent = Agent(
-        AgentSettings.model_validate(
-            {
-                "kind": "agent",
-                "agent_id": "edge-t",
-                "site": "sim",
-                "inventory": str(tmp_path / "inventory.yaml"),
-                "profiles": str(REPO / "config" / "profiles"),
-                "broker": {"port": broker.port},
-                "outbox": {"dir": str(tmp_path / "outbox")},
-                "poll": {
-                    "interval": f"{POLL_S:g}s",
-                    "timeout": "300ms",
-                    "retries": 0,
-                    "deep_interval": "1h",
-                    "jitter": 0,
-                },
-            }
-        )
-    )
+    agent = field_agent(tmp_path, broker.port, POLL_S)
     link = inventory.links[0].id
     cameras = [d.id for d in inventory.devices if d.kind.value == "camera" and d.onvif]
     async with running(load_collector(tmp_path / "collector.yaml")) as collector:
@@ -126,7 +99,7 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
             "--inventory",
             str(tmp_path / "inventory.yaml"),
             "--impose",
-            str(tmp_path / "site-policy.yaml"),
+            str(policy),
             "--period",
             period,
             "--group-by",
