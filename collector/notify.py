@@ -243,13 +243,15 @@ class Notifier:
                 continue
             done = examined
             every = [(seq, {"at": at, **orjson.loads(body)}) for seq, at, body in rows]
+            # Routing decided once per alert: ``wants`` runs the router.
             wanted = [
                 (seq, alert) for seq, alert in every if sink.wants is None or sink.wants(alert)
             ]
+            wanted_seqs = {seq for seq, _ in wanted}
             outcomes = await self._send_round(sink.send, [a for _, a in wanted], sink.in_order)
             results = dict(zip([seq for seq, _ in wanted], outcomes, strict=False))
             for seq, alert in every:
-                if sink.wants is not None and not sink.wants(alert):
+                if seq not in wanted_seqs:
                     done = seq  # routed elsewhere: nothing to send here
                     continue
                 if seq not in results:
