@@ -145,6 +145,24 @@ def field_policy(folder: Path, **overrides: Any) -> Path:
     return file
 
 
+def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) -> Path:
+    """A collector's settings over the simulated fleet's inventory (``folder``), judged by
+    ``policy`` and the shipped contract policies, plus ``extra`` sections."""
+    settings = {
+        "kind": "collector",
+        "inventory": str(folder / "inventory.yaml"),
+        "policy": str(policy),
+        "contract_policies": [str(REPO / "config" / "policies")],
+        "broker": {"host": "127.0.0.1", "port": broker_port},
+        "spool": {"dir": str(folder / "spool")},
+        "ledger": str(folder / "ledger.sqlite"),
+        **extra,
+    }
+    file = folder / "collector.yaml"
+    file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    return file
+
+
 def field_agent(folder: Path, broker_port: int, poll_s: float = 1.0) -> Agent:
     """A real agent on the simulated fleet's inventory (``folder/inventory.yaml``), polling
     every ``poll_s`` on a fixed schedule, no deep checks."""

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import io
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -43,13 +42,14 @@ from tests.collector.conftest import CAMERAS_ON_SW1, Receiver
 from tests.collector.live import (
     FakeAgent,
     field_agent,
+    field_collector,
     field_policy,
     load_collector,
     running,
     write_settings,
 )
 from tests.collector.test_service import minute_of
-from tests.conftest import REPO, in_background, wait_for
+from tests.conftest import in_background, wait_for
 
 ROBOT_TOKEN = "dt-robot-token-4f1c9a"
 ROBOT_SECRET = "SECdt-signing-secret-77ab"
@@ -391,15 +391,11 @@ async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_ma
         escalation={"unacknowledged_after": "6s", "repair_due_within": "30m"},
     )
     station = inventory.regions[0].police_station
-    settings = {
-        "kind": "collector",
-        "inventory": str(tmp_path / "inventory.yaml"),
-        "policy": str(policy),
-        "contract_policies": [str(REPO / "config" / "policies")],
-        "broker": {"host": "127.0.0.1", "port": broker.port},
-        "spool": {"dir": str(tmp_path / "spool")},
-        "ledger": str(tmp_path / "ledger.sqlite"),
-        "alerting": {
+    settings_file = field_collector(
+        tmp_path,
+        broker.port,
+        policy,
+        alerting={
             "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "alerts@bureau.example"},
             "receivers": [
                 {
@@ -426,9 +422,7 @@ async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_ma
                 {"notify": ["noc"]},
             ],
         },
-    }
-    settings_file = tmp_path / "collector.yaml"
-    settings_file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    )
     agent = field_agent(tmp_path, broker.port)
     link = inventory.links[0].id
     async with running(load_collector(settings_file)) as collector, in_background(agent.run()):

@@ -24,7 +24,13 @@ from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto, VictoriaMetrics
 from slawatch.config.inventory import Inventory
-from tests.collector.live import field_agent, field_policy, load_collector, running
+from tests.collector.live import (
+    field_agent,
+    field_collector,
+    field_policy,
+    load_collector,
+    running,
+)
 from tests.conftest import REPO, in_background, wait_for
 
 POLL_S = 1.0
@@ -39,27 +45,22 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
 ) -> None:
     policy = field_policy(tmp_path, debounce={"down_after": 2, "up_after": 1, "stale_after": "10s"})
     (tmp_path / "influx-token").write_text("token\n", encoding="utf-8")
-    settings = {
-        "kind": "collector",
-        "inventory": str(tmp_path / "inventory.yaml"),
-        "policy": str(policy),
-        "contract_policies": [str(REPO / "config" / "policies")],
-        "broker": {"host": "127.0.0.1", "port": broker.port},
-        "influx": {
+    settings_file = field_collector(
+        tmp_path,
+        broker.port,
+        policy,
+        influx={
             "url": victoria.url,
             "org": "bureau",
             "bucket": "slawatch",
             "token": {"file": str(tmp_path / "influx-token")},
             "batch_lines": 50,
         },
-        "spool": {"dir": str(tmp_path / "spool")},
-        "ledger": str(tmp_path / "ledger.sqlite"),
-    }
-    (tmp_path / "collector.yaml").write_text(json.dumps(settings), encoding="utf-8")
+    )
     agent = field_agent(tmp_path, broker.port, POLL_S)
     link = inventory.links[0].id
     cameras = [d.id for d in inventory.devices if d.kind.value == "camera" and d.onvif]
-    async with running(load_collector(tmp_path / "collector.yaml")) as collector:
+    async with running(load_collector(settings_file)) as collector:
         async with in_background(agent.run()):
             await wait_for(lambda: collector.pipeline.watermark is not None, 20)
             start = datetime.now(UTC)
