@@ -6,25 +6,23 @@ import argparse
 import asyncio
 import gc
 import logging
-import multiprocessing
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file, stored_heads
+from collector.evidence.keys import KeyFileError, key_id, load_public, new_pair
 from collector.ledger import Ledger, LedgerCorruptError
-from collector.projection import ProjectionMismatchError, observed_through, reading
+from collector.projection import ProjectionMismatchError
 from collector.replay import ReplayInputError, observations_from, read_acks, replay
-from collector.sla.exposure import ledger_states
-from collector.sla.period import PeriodError, from_epoch_ms, parse_period
+from collector.sla.measure import measured
+from collector.sla.period import PeriodError, parse_period
 from collector.sla.render import FORMATS, write_tickets_csv
-from collector.sla.report import GROUPINGS, GroupingError, Report, parse_grouping
-from collector.sla.tickets import period_tickets
+from collector.sla.report import GROUPINGS, GroupingError, parse_grouping
 from slawatch import heap
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
@@ -131,8 +129,52 @@ def _parser() -> argparse.ArgumentParser:
 
     ledger = commands.add_parser("ledger", help="ledger tools")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
-    verify = ledger_commands.add_parser("verify", help="check the ledger's hash chain")
+    verify = ledger_commands.add_parser(
+        "verify", help="check the ledger's hash chain (and its signed heads, with --pubkey)"
+    )
     verify.add_argument("path", type=Path, metavar="LEDGER")
+    verify.add_argument(
+        "--pubkey", type=Path, help="the collector's public key: check every signed head"
+    )
+    verify.add_argument(
+        "--heads",
+        type=Path,
+        action="append",
+        default=[],
+        help="a heads file received or fetched from the collector (repeatable); its heads "
+        "are checked with the ledger's own",
+    )
+
+    keys = commands.add_parser("keys", help="signing keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    new_key = keys_commands.add_parser(
+        "new", help="write a new Ed25519 key (mode 0600) and its public half (KEY.pub)"
+    )
+    new_key.add_argument("path", type=Path, metavar="KEY")
+
+    evidence = commands.add_parser("evidence", help="the evidence bundle an evaluator checks")
+    evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
+    export = evidence_commands.add_parser(
+        "export", help="report (PDF, HTML), workbook, CSV, ledger slice, manifest: one zip"
+    )
+    export.add_argument("--ledger", type=Path, required=True)
+    export.add_argument("--inventory", type=Path, required=True)
+    export.add_argument(
+        "--policy",
+        type=Path,
+        action="append",
+        required=True,
+        help="the site's policy file first, then the contracts' (files or directories)",
+    )
+    export.add_argument("--period", required=True, help="as for the sla command (2026-Q3, …)")
+    export.add_argument("--out", type=Path, required=True, help="the bundle (.zip) to write")
+    export.add_argument("--lang", choices=("zh", "en"), default="zh")
+    export.add_argument("--sign", type=Path, metavar="KEYFILE", help="sign the manifest")
+    check = evidence_commands.add_parser(
+        "verify", help="check a bundle: files, ledger chain, signatures, recomputed figures"
+    )
+    check.add_argument("bundle", type=Path, metavar="BUNDLE")
+    check.add_argument("--pubkey", type=Path, help="the collector's public key")
     return parser
 
 
@@ -181,25 +223,9 @@ def _sla(args: argparse.Namespace) -> int:
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
         return EXIT_INVALID
-    Ledger(args.ledger).close()  # first: opening brings the projection up to date
-    with reading(args.ledger) as db:
-        watermark = observed_through(db)
-    period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
-    # The ledger's states and tickets are read by two more processes while this one loads
-    # the inventory: the two cores share three jobs, and none waits for another to start.
-    # Forked, not spawned: the pool forks both at the first submit, before it starts any
-    # thread, and they inherit the imports instead of repeating them (0.5 s each).
-    with (
-        tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch,
-        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool,
-    ):
-        states = pool.submit(ledger_states, args.ledger)
-        tickets = pool.submit(
-            period_tickets, args.ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
-        )
-        inventory = load_config(args.inventory, Inventory)
-        policies.check(inventory, args.inventory)
-        report = Report(inventory, policies, period, states.result, tickets.result)
+    with measured(
+        args.ledger, policies, asked, lambda: load_config(args.inventory, Inventory), args.inventory
+    ) as report:
         built = report.build(dims)
         write = FORMATS[args.format]
         if args.output is None:
@@ -214,20 +240,90 @@ def _sla(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verify(path: Path) -> int:
+def _verify(args: argparse.Namespace) -> int:
+    path: Path = args.path
     if not path.exists():
         print(f"{path}: no such ledger", file=sys.stderr)
         return EXIT_INVALID
+    public = load_public(args.pubkey) if args.pubkey else None
+    heads = [head for file in args.heads for head in read_heads_file(file)]
     ledger = Ledger(path)
     try:
         rows = ledger.verify()
         ledger.verify_projection()
-    except (LedgerCorruptError, ProjectionMismatchError) as exc:
+        if public is not None:
+            heads += stored_heads(ledger.connection)
+
+            def row_hash_at(seq: int) -> str:
+                found = ledger.connection.execute(
+                    "SELECT hash FROM ledger WHERE seq = ?", (seq,)
+                ).fetchone()
+                return "" if found is None else str(found[0])
+
+            checked = check_heads(heads, public, rows, row_hash_at)
+    except (LedgerCorruptError, ProjectionMismatchError, HeadMismatchError) as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return EXIT_CORRUPT
     finally:
         ledger.close()
     print(f"{path}: {rows} rows, chain intact, SLA projection matches, head {ledger.head}")
+    if public is not None:
+        last = checked[-1]
+        print(
+            f"{len(checked)} signed heads hold (key {key_id(public)}); the last covers rows "
+            f"0–{last.seq}, signed {last.signed_at}"
+            + (
+                f"; rows {last.seq + 1}–{rows - 1} are not signed yet"
+                if last.seq + 1 < rows
+                else ""
+            )
+        )
+    else:
+        print("signed heads not checked: give --pubkey to check them")
+    return EXIT_OK
+
+
+def _keys(args: argparse.Namespace) -> int:
+    public = new_pair(args.path)
+    identity = key_id(load_public(public))
+    print(f"{args.path}: private key (mode 0600); {public}: public key, id {identity}")
+    return EXIT_OK
+
+
+def _evidence(args: argparse.Namespace) -> int:
+    from collector.evidence.export import ExportRequest, export
+    from collector.evidence.verify import BundleError, verify_bundle
+
+    if args.evidence_command == "verify":
+        public = load_public(args.pubkey) if args.pubkey else None
+        try:
+            verified = verify_bundle(args.bundle, public)
+        except BundleError as exc:
+            print(f"{args.bundle}: {exc}", file=sys.stderr)
+            return EXIT_CORRUPT
+        print(
+            f"{args.bundle}: intact; {verified.rows} ledger rows to head {verified.head}, "
+            f"{verified.signed_heads} signed heads, figures recomputed and equal; "
+            f"signature {verified.signature}"
+        )
+        return EXIT_OK
+    if not args.ledger.exists():
+        print(f"{args.ledger}: no such ledger", file=sys.stderr)
+        return EXIT_INVALID
+    request = ExportRequest(
+        args.ledger, args.inventory, args.policy, args.period, args.out, args.lang, args.sign,
+        ["slawatch-collector", *sys.argv[1:]],
+    )  # fmt: skip
+    try:
+        manifest = export(request, quiet=not sys.stderr.isatty())
+    except PeriodError as exc:
+        print(f"slawatch-collector: --period {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(
+        f"{args.out}: {len(manifest['files'])} files, "
+        f"ledger rows 0–{manifest['ledger']['rows'] - 1}"
+        + (f", signed with key {manifest['key']}" if manifest["key"] else ", not signed")
+    )
     return EXIT_OK
 
 
@@ -335,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # any command's config or input file: every problem, with its line
         print(exc, file=sys.stderr)
         return EXIT_INVALID
+    except (KeyFileError, HeadMismatchError) as exc:  # a key or heads file given on the line
+        print(f"slawatch-collector: {exc}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 def _command(args: argparse.Namespace) -> int:
@@ -349,7 +448,11 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "replay":
         return _replay(args)
     if args.command == "ledger":
-        return _verify(args.path)
+        return _verify(args)
+    if args.command == "keys":
+        return _keys(args)
+    if args.command == "evidence":
+        return _evidence(args)
     if args.command == "run":
         return _serve(args)
     if args.command == "faults":

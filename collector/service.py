@@ -43,6 +43,8 @@ from collector.alert_text import AlertWriter
 from collector.api import serve
 from collector.checkpoint import Checkpoint
 from collector.embedded_broker import embedded_broker
+from collector.evidence.heads import HeadSigner, SignedHead
+from collector.evidence.keys import load_private
 from collector.faults import Ticket, UnknownTicketError
 from collector.influx import InfluxWriter
 from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest, Taken
@@ -55,7 +57,8 @@ from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting, Receiver
 from slawatch.config.inventory import Inventory
 from slawatch.config.policies import PolicyBook
-from slawatch.config.settings import CollectorSettings
+from slawatch.config.settings import CollectorSettings, SigningSettings
+from slawatch.mqtt import mqtt_client
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,19 @@ class Collector:
             links = {link.id: link.name or link.id for link in inventory.links}
             self.writer = AlertWriter(self.router.places, links, self.zone, self.alerting.language)
         self._channels: dict[str, list[ChannelSender]] = {}
+        self.signer: HeadSigner | None = None
+        if settings.signing is not None:
+            signing = settings.signing
+            heads_file = signing.heads_file or settings.ledger.with_name(
+                settings.ledger.name + ".heads.jsonl"
+            )
+            self.signer = HeadSigner(
+                self.ledger,
+                load_private(signing.key),
+                heads_file,
+                signing.every_rows,
+                signing.every.total_seconds(),
+            )
         self._api_token = settings.api.token_value() if settings.api else None
         self.ingest = Ingest(
             settings.broker,
@@ -187,6 +203,8 @@ class Collector:
             self.pipeline.lines.clear()
             self.spool.sync()
             self.checkpoint.save_if_due(self.pipeline)
+        if self.signer is not None:
+            self.signer.sign_if_due()
         self.notifier.wake()
         self.counters.dead_letters += len(letters)
         receipts = [
@@ -352,6 +370,8 @@ class Collector:
             group.create_task(self.notifier.run())
             if self.settings.api is not None:
                 group.create_task(serve(self, self.settings.api.bind))
+            if self.signer is not None and self.settings.signing is not None:
+                group.create_task(self._publish_heads(self.signer, self.settings.signing))
 
     def _add_receivers(self, alerting: Alerting, session: aiohttp.ClientSession) -> None:
         """One sink per channel of each receiver, taking the alerts routed to it."""
@@ -402,9 +422,29 @@ class Collector:
             await asyncio.sleep(1.0)
             self.spool.seal_if_older(60.0)
 
+    async def _publish_heads(self, signer: HeadSigner, signing: SigningSettings) -> None:
+        """Sign when due (a quiet ledger too) and publish the latest head, retained: an
+        unreachable broker is retried; the heads file already holds the head."""
+        published: SignedHead | None = None
+        while True:
+            signer.sign_if_due()
+            latest = signer.latest
+            if latest is not None and latest != published:
+                try:
+                    async with mqtt_client(
+                        self.settings.broker, "slawatch-heads", clean_session=True
+                    ) as client:
+                        await client.publish(signing.topic, latest.record(), qos=1, retain=True)
+                    published = latest
+                except aiomqtt.MqttError as exc:
+                    log.warning("signed head of row %d not published yet: %s", latest.seq, exc)
+            await asyncio.sleep(5.0)
+
     def close(self) -> None:
         with self.ledger.transaction():
             self.checkpoint.save(self.pipeline)
+        if self.signer is not None:
+            self.signer.sign()
         self.spool.close()
         self.ledger.close()
 

@@ -27,6 +27,7 @@ from collector.sla.exposure import (
     LedgerTimeline,
     Timeline,
     Units,
+    daily_time_weighted,
     device_timeline,
     device_units,
     inspection_moments,
@@ -37,7 +38,7 @@ from collector.sla.exposure import (
     sorted_distinct,
     time_weighted,
 )
-from collector.sla.period import Period
+from collector.sla.period import Period, epoch_ms, local_midnight
 from collector.sla.settlement import month_overlaps, months, settle, unit_months
 from collector.sla.tickets import IN_TIME, UNDECIDED, Tickets
 from slawatch.config.inventory import (
@@ -185,6 +186,7 @@ class PolicyReport:
         )
         sets = set_units(inventory, policy, period, devices, everyone)
         set_line = set_timeline(inventory, devices, timeline, policy.door_access.min_cameras)
+        self._timelines = {ContractUnit.DEVICE: timeline}
         self.sets = Scope(
             ContractUnit.SET,
             sets,
@@ -192,6 +194,7 @@ class PolicyReport:
             set_members(inventory, devices),
             np.zeros(len(inventory.sets), dtype=np.bool_),
         )
+        self._timelines[ContractUnit.SET] = set_line
         self._price_codes = {unit: self._prices(unit) for unit in ContractUnit}
         self._calendar = months(period, self._zone)
         self._lost_online = {scope.unit: self._lost(scope) for scope in (self.devices, self.sets)}
@@ -285,6 +288,55 @@ class PolicyReport:
         return [
             self._group(group, dims, found, sums[n])
             for n, (group, found) in enumerate(zip(groups, tickets, strict=True))
+        ]
+
+    def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Each group's online rate on each local day of the period, under the policy's
+        method and unknown-time rule (maintenance left in): the trend behind the figure."""
+        days = self.period.days(self._zone)
+        bounds = [epoch_ms(local_midnight(day, self._zone)) for day in days[1:]]
+        edges = np.array([self.period.start_ms, *bounds, self.period.end_ms], dtype=np.int64)
+        groups = self.groups(dims)
+        totals = np.zeros((len(groups), len(days), CATEGORIES), dtype=np.int64)
+        moments = np.array(
+            inspection_moments(self.policy, self.period)
+            if self.policy.method is RateMethod.SNAPSHOT
+            else [],
+            dtype=np.int64,
+        )
+        for scope in (self.devices, self.sets):
+            group_of = np.full(len(scope.units.ids), -1, dtype=np.int64)
+            for n, group in enumerate(groups):
+                if group.scope is scope:
+                    group_of[group.indices] = n
+            if not (group_of >= 0).any():
+                continue
+            timeline = self._timelines[scope.unit]
+            if self.policy.method is not RateMethod.SNAPSHOT:
+                totals += daily_time_weighted(scope.units, timeline, group_of, len(groups), edges)
+                continue
+            day_of = np.searchsorted(edges, moments, side="right") - 1
+            grouped = group_of >= 0
+            for day in range(len(days)):
+                found = snapshots(scope.units, timeline, moments[day_of == day].tolist())
+                for category in range(CATEGORIES):
+                    totals[:, day, category] += np.bincount(
+                        group_of[grouped],
+                        weights=found.amount[grouped, category],
+                        minlength=len(groups),
+                    ).astype(np.int64)
+        listed = totals.tolist()
+        return [
+            {
+                "key": group.key,
+                "name": self._name(dims[0], group.key) if len(dims) == 1 else None,
+                "policy": self.policy.id,
+                "days": [day.isoformat() for day in days],
+                "online_rate": [
+                    rate(online, counted) for online, _, counted in map(self._counted, listed[n])
+                ],
+            }
+            for n, group in enumerate(groups)
         ]
 
     def _claims(self, groups: list[Group]) -> tuple[Int64s, Int64s]:
@@ -581,6 +633,10 @@ class Report:
             PolicyReport(share, policy, period, states, tickets, everyone)
             for policy, share in shares(inventory, policies)
         ]
+
+    def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Each group's online rate per local day (PolicyReport.daily), every policy's."""
+        return [trend for part in self.parts for trend in part.daily(dims)]
 
     def build(self, dims: tuple[str, ...]) -> dict[str, Any]:
         groups = [group for part in self.parts for group in part.build(dims)]

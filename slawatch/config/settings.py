@@ -107,6 +107,20 @@ class ApiSettings(Strict):
         return value
 
 
+class SigningSettings(Strict):
+    """The collector signs its ledger's head (docs/evidence.md): the key is a file
+    (``slawatch-collector keys new``), never a value in the settings."""
+
+    key: ConfigPath
+    # Where each signed head is appended (an evaluator fetches or receives this file);
+    # default: beside the ledger, ``<ledger>.heads.jsonl``.
+    heads_file: ConfigPath | None = None
+    every_rows: int = Field(default=10_000, ge=1)
+    every: Duration = timedelta(minutes=5)
+    # Each head is also published here, retained.
+    topic: str = "slawatch/v1/ledger/head"
+
+
 class CollectorSettings(Strict):
     kind: Literal["collector"]
     inventory: ConfigPath
@@ -130,3 +144,4 @@ class CollectorSettings(Strict):
     api: ApiSettings | None = None
     # Receivers, channels and routes of the alerts (docs/collector.md); MQTT always gets them.
     alerting: Alerting | None = None
+    signing: SigningSettings | None = None

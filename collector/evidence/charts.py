@@ -1,0 +1,113 @@
+"""The report's charts (PNG), drawn by matplotlib in a CJK font so Chinese labels render.
+
+Figures are made without pyplot (no global state, no display: Agg draws the PNG); no
+timestamp or version goes in a PNG, so equal figures give equal bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from slawatch.messages import Language, text
+
+# Debian's fonts-noto-cjk; the family holds Simplified Chinese glyphs.
+CJK_FAMILY = "Noto Sans CJK SC"
+_FONT_DIRS = (Path("/usr/share/fonts/opentype/noto"), Path("/usr/share/fonts"))
+COLOURS = ("#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085")
+
+
+class FontMissingError(RuntimeError):
+    pass
+
+
+@cache
+def cjk_font() -> str:
+    """The CJK family, registered with matplotlib; FontMissingError says what to install."""
+    for folder in _FONT_DIRS:
+        for path in sorted(folder.rglob("NotoSansCJK-*.ttc")):
+            font_manager.fontManager.addfont(str(path))
+    names = {entry.name for entry in font_manager.fontManager.ttflist}
+    if CJK_FAMILY not in names:
+        raise FontMissingError(
+            f"no {CJK_FAMILY} font: install Debian's fonts-noto-cjk (scripts/system-deps)"
+        )
+    return CJK_FAMILY
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Any]:
+    matplotlib.rcParams["font.family"] = cjk_font()
+    matplotlib.rcParams["axes.unicode_minus"] = False
+    figure = Figure(figsize=(width, height), dpi=150, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _png(figure: Figure) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()
+
+
+def trend_chart(
+    trends: Sequence[dict[str, Any]], targets: dict[str, float], lang: Language
+) -> bytes:
+    """Each contract's online rate per day, with its target dashed in the same colour."""
+    figure, axes = _figure(7.5, 3.2)
+    for n, trend in enumerate(trends):
+        colour = COLOURS[n % len(COLOURS)]
+        days = [date.fromisoformat(day) for day in trend["days"]]
+        values = [float("nan") if v is None else v for v in trend["online_rate"]]
+        axes.plot(days, values, color=colour, linewidth=1.4, label=trend["name"] or trend["key"])
+        target = targets.get(trend["key"])
+        if target is not None:
+            axes.axhline(target, color=colour, linestyle="--", linewidth=0.8)
+    axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    axes.set_ylabel(text("column.online_rate", lang))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower left")
+    figure.autofmt_xdate()
+    return _png(figure)
+
+
+def tickets_chart(tickets: Sequence[dict[str, Any]], lang: Language, outcome_of: Any) -> bytes:
+    """Tickets of each fault class, stacked by outcome."""
+    counts = Counter((ticket["fault_class"], outcome_of(ticket)) for ticket in tickets)
+    classes = ["front_end", "network"]
+    outcomes = [("in_time", "#2e8b57"), ("late", "#c0392b"), ("pending", "#999999")]
+    figure, axes = _figure(4.5, 2.4)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    labels = [text(f"class.{name}", lang) for name in classes]
+    bottom = [0] * len(classes)
+    for outcome, colour in outcomes:
+        heights = [counts[(name, outcome)] for name in classes]
+        axes.bar(
+            labels, heights, bottom=bottom, color=colour, label=text(f"outcome.{outcome}", lang)
+        )
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    axes.set_ylabel(text("column.tickets", lang))
+    axes.legend(fontsize=8)
+    return _png(figure)
+
+
+def bars_chart(labels: Sequence[str], values: Sequence[float], unit: str, percent: bool) -> bytes:
+    """A horizontal bar per item, the first on top (worst devices or regions)."""
+    figure, axes = _figure(4.5, 0.6 + 0.28 * max(1, len(labels)))
+    positions = list(range(len(labels)))[::-1]
+    axes.barh(positions, values, color="#c0392b")
+    axes.set_yticks(positions, labels, fontsize=8)
+    if percent:
+        axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        low = min(values, default=0.0)
+        axes.set_xlim(max(0.0, low - 0.05), 1.0)
+    axes.set_xlabel(unit)
+    return _png(figure)

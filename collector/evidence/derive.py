@@ -1,0 +1,66 @@
+"""What a bundle's figures are, derived from a Report: the same code for the export and
+for the verifier's recomputation, so "equal" means byte-equal."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from collector.evidence.tables import (
+    Table,
+    contracts_table,
+    csv_bytes,
+    devices_table,
+    regions_table,
+    ticket_entries,
+    tickets_table,
+)
+from collector.sla.render import write_json
+from collector.sla.report import Report
+from slawatch.config.inventory import Inventory
+from slawatch.messages import Language
+
+FIGURES = "figures.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    contracts: dict[str, Any]  # the SLA report by contract (figures.json, tickets aside)
+    summary: Table
+    regions: Table
+    devices: Table
+    tickets: list[dict[str, Any]]
+    ticket_table: Table
+    trends: list[dict[str, Any]]
+    files: dict[str, bytes]  # figures.json and the CSVs
+
+    @property
+    def tables(self) -> list[Table]:
+        return [self.summary, self.regions, self.devices, self.ticket_table]
+
+
+def derive(report: Report, inventory: Inventory, zone: ZoneInfo, language: Language) -> Derived:
+    """Inside ``measured``: the ticket list is read from its scratch file here."""
+    contracts = report.build(("contract",))
+    figures = io.BytesIO()
+    write_json(contracts, figures)
+    tickets = ticket_entries(contracts["tickets"])
+    regions = regions_table(report.build(("region",)))
+    devices = devices_table(report.build(("device",)), inventory, language)
+    summary = contracts_table(contracts, language)
+    ticket_table = tickets_table(tickets, zone, language)
+    files = {FIGURES: figures.getvalue()}
+    for table in (summary, regions, devices, ticket_table):
+        files[f"{table.name}.csv"] = csv_bytes(table, language)
+    return Derived(
+        {key: value for key, value in contracts.items() if key != "tickets"},
+        summary,
+        regions,
+        devices,
+        tickets,
+        ticket_table,
+        report.daily(("contract",)),
+        files,
+    )

@@ -1,0 +1,243 @@
+"""``slawatch-collector evidence export``: one zip an evaluator can hand over and check.
+
+The ledger slice is written by a second process while this one measures the period; the
+workbook by a third while this one draws the charts and the PDF (two cores, and the three
+longest jobs overlap). Every file is hashed into MANIFEST.json, which ``--sign`` signs.
+Zip members are sorted and dated 1980-01-01, and no file carries the export's wall time:
+the same ledger, inventory and policies give the same figures, tables and slice, byte
+for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from collector.evidence import ledger_slice
+from collector.evidence.derive import derive
+from collector.evidence.heads import stored_heads
+from collector.evidence.keys import key_id, load_private
+from collector.evidence.render import Ledger as LedgerFacts
+from collector.evidence.render import render_html, render_pdf
+from collector.evidence.tables import write_xlsx
+from collector.ledger import GENESIS, Ledger
+from collector.projection import observed_through, reading
+from collector.sla.measure import measured
+from collector.sla.period import parse_period
+from slawatch import __version__
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook, policy_files
+from slawatch.messages import Language
+
+FORMAT = "slawatch-evidence/1"
+MANIFEST = "MANIFEST.json"
+SIGNATURE = "MANIFEST.json.sig"
+SUMS = "SHA256SUMS"
+HEADS = "heads.jsonl"
+INVENTORY = "inventory.yaml"
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# Already compressed (or small and binary): stored, not deflated again.
+_STORED = (".gz", ".pdf", ".xlsx", ".sig")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    ledger: Path
+    inventory: Path
+    policies: Sequence[Path]
+    period: str
+    out: Path
+    language: Language
+    sign: Path | None
+    command: Sequence[str]
+
+
+def _progress() -> Progress:
+    # No refresh thread: the export forks, and a fork must not copy a thread's held lock.
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        auto_refresh=False,
+        transient=False,
+    )
+
+
+def _policy_copies(paths: Sequence[Path]) -> list[tuple[str, Path]]:
+    """Each policy file once, in the order that makes the first the default."""
+    seen: set[Path] = set()
+    copies: list[tuple[str, Path]] = []
+    for path in policy_files(paths):
+        real = path.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        copies.append((f"policies/{len(copies) + 1:02d}-{path.name}", path))
+    return copies
+
+
+def _head(ledger: Path) -> tuple[int, str, int | None]:
+    """(rows, head hash, watermark ms) as the export finds them."""
+    with reading(ledger) as db:
+        last = db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        watermark = observed_through(db)
+    rows, head = (int(last[0]) + 1, str(last[1])) if last else (0, GENESIS)
+    return rows, head, watermark
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sums_text(files: dict[str, str]) -> bytes:
+    """``sha256sum -c`` reads this: one "HASH  NAME" line per file."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(files.items())).encode()
+
+
+def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
+    """Write the bundle; its manifest. Raises ConfigError/KeyFileError/PeriodError on input."""
+    key = load_private(request.sign) if request.sign is not None else None
+    policies = PolicyBook.load(request.policies)
+    zone = ZoneInfo(policies.default.timezone)
+    asked = parse_period(request.period, zone)
+    Ledger(request.ledger).close()  # the projection up to date before anything reads it
+    rows, head, watermark = _head(request.ledger)
+    fork = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="slawatch-evidence-") as scratch, _progress() as bar:
+        bar.disable = quiet
+        staging = Path(scratch) / "bundle"
+        staging.mkdir()
+        written = fork.Value("q", 0)
+
+        def count(done: int) -> None:
+            with written.get_lock():
+                written.value += done
+
+        slicing = fork.Process(
+            target=ledger_slice.write_slice,
+            args=(request.ledger, rows - 1, staging / ledger_slice.NAME, count),
+            name="ledger-slice",
+        )
+        slicing.start()
+        slice_task = bar.add_task("台账链 ledger slice", total=rows)
+        figures_task = bar.add_task("考核指标 figures", total=3)
+
+        def tick(task: Any, advance: float = 1.0) -> None:
+            bar.update(task, advance=advance)
+            bar.update(slice_task, completed=written.value)
+            bar.refresh()
+
+        inventory: Inventory | None = None
+
+        def load_inventory() -> Inventory:
+            nonlocal inventory
+            inventory = load_config(request.inventory, Inventory)
+            return inventory
+
+        with measured(request.ledger, policies, asked, load_inventory, request.inventory) as report:
+            tick(figures_task)
+            assert inventory is not None
+            derived = derive(report, inventory, zone, request.language)
+            tick(figures_task)
+        for name, data in derived.files.items():
+            (staging / name).write_bytes(data)
+        tick(figures_task)
+        workbook = fork.Process(
+            target=write_xlsx,
+            args=(derived.tables, request.language, staging / "figures.xlsx"),
+            name="workbook",
+        )
+        workbook.start()
+        report_task = bar.add_task("报告 report", total=2)
+        facts = LedgerFacts(rows, head, key_id(key.public_key()) if key else None)
+        html = render_html(
+            derived.contracts,
+            derived.regions,
+            derived.devices,
+            derived.tickets,
+            derived.ticket_table,
+            derived.trends,
+            policies,
+            facts,
+            request.language,
+        )
+        (staging / "report.html").write_text(html, encoding="utf-8")
+        tick(report_task)
+        (staging / "report.pdf").write_bytes(render_pdf(html))
+        tick(report_task)
+        shutil.copyfile(request.inventory, staging / INVENTORY)
+        copies = _policy_copies(request.policies)
+        (staging / "policies").mkdir()
+        for name, path in copies:
+            shutil.copyfile(path, staging / name)
+        with reading(request.ledger) as db:
+            heads = [head for head in stored_heads(db) if head.seq < rows]
+        (staging / HEADS).write_text("".join(h.record() + "\n" for h in heads), encoding="utf-8")
+        for process in (workbook, slicing):
+            while process.is_alive():
+                process.join(0.2)
+                tick(slice_task, 0)
+            if process.exitcode != 0:
+                raise RuntimeError(f"{process.name} failed (exit {process.exitcode})")
+        tick(slice_task, 0)
+        files = {
+            str(path.relative_to(staging)): ledger_slice.sha256_of(path)
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        sums = sums_text(files)
+        (staging / SUMS).write_bytes(sums)
+        manifest = {
+            "format": FORMAT,
+            "software": {"name": "slawatch", "version": __version__},
+            "command": list(request.command),
+            "period": {"asked": request.period, **derived.contracts["period"]},
+            "language": request.language,
+            "ledger": {
+                "file": ledger_slice.NAME,
+                "rows": rows,
+                "head": head,
+                "observed_through_ms": watermark,
+                "heads": HEADS,
+                "signed_heads": len(heads),
+            },
+            "inventory": INVENTORY,
+            "policies": [name for name, _ in copies],
+            "files": files,
+            "sha256sums": sha256(sums),
+            "key": facts.key,
+        }
+        manifest_bytes = (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+        (staging / MANIFEST).write_bytes(manifest_bytes)
+        if key is not None:
+            (staging / SIGNATURE).write_bytes(key.sign(manifest_bytes))
+        _zip(staging, request.out, lambda: tick(slice_task, 0))
+    return manifest
+
+
+def _zip(staging: Path, out: Path, alive: Callable[[], None]) -> None:
+    partial = out.with_name(out.name + ".partial")
+    with zipfile.ZipFile(partial, "w", allowZip64=True) as bundle:
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            name = str(path.relative_to(staging))
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            stored = name.endswith(_STORED)
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            with path.open("rb") as source, bundle.open(info, "w", force_zip64=True) as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+            alive()
+    partial.replace(out)  # a bundle is whole or absent

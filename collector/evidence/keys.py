@@ -1,0 +1,80 @@
+"""Ed25519 keys: the collector signs its ledger heads and evidence bundles with one.
+
+PEM files that openssl reads as they are (PKCS#8 private, SubjectPublicKeyInfo public), so
+an evaluator checks a signature with ``openssl pkeyutl -verify`` and no slawatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+class KeyFileError(ValueError):
+    """A key file that is missing, unreadable or not an Ed25519 key (the message names it)."""
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """The first 16 hex digits of the SHA-256 of the raw public key: names the key in heads."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def new_pair(private_path: Path) -> Path:
+    """Write a new private key (mode 0600, never overwriting) and ``<name>.pub`` beside it."""
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_path = private_path.with_name(private_path.name + ".pub")
+    for path in (private_path, public_path):
+        if path.exists():
+            raise KeyFileError(f"{path}: exists; a key is never overwritten")
+    # O_EXCL with the mode at creation: the private key is never readable by others, even
+    # for an instant.
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(private_pem)
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return public_path
+
+
+def load_private(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read the signing key: {exc.strerror}") from None
+    except (ValueError, TypeError):
+        raise KeyFileError(f"{path}: not a PEM private key without a passphrase") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path}: not an Ed25519 key")
+    return key
+
+
+def load_public(path: Path) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read the public key: {exc.strerror}") from None
+    except ValueError:
+        raise KeyFileError(f"{path}: not a PEM public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{path}: not an Ed25519 key")
+    return key
+
+
+def signature_holds(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        public.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True

@@ -1,0 +1,326 @@
+"""report.html (Jinja2) and report.pdf (WeasyPrint from the same HTML, CJK font embedded).
+
+Words come from the message catalogue; numbers and moments are written the way the
+report's language writes them; every moment is local to the policy's time zone.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from collector.evidence import charts
+from collector.evidence.tables import Kind, Table, headings, outcome
+from collector.sla.report import NONE_KEY
+from slawatch import __version__
+from slawatch.config.policies import PolicyBook
+from slawatch.config.policy import Policy
+from slawatch.messages import Language, text
+
+# The PDF lists at most this many tickets (late first); all are in tickets.csv and XLSX.
+PDF_TICKETS = 200
+FIGURE_NAMES = (
+    "online_rate",
+    "intact_rate",
+    "networking_rate",
+    "realtime_video_availability",
+    "historical_video_availability",
+    "fault_rate",
+    "response_timeliness_rate",
+    "repair_timeliness_rate",
+)
+_REGION_COLUMNS = ("key", "name", "units", "online_rate", "intact_rate", "tickets", "late")
+_TICKET_COLUMNS = (
+    "id",
+    "fault_class",
+    "reason",
+    "devices",
+    "detected_at",
+    "acknowledged_by",
+    "repair_deadline",
+    "resolved_at",
+    "outcome",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    rows: int
+    head: str
+    key: str | None  # the signing key's id, when the bundle is signed
+
+
+class Writer:
+    """Formats in one language and time zone."""
+
+    def __init__(self, language: Language, zone: ZoneInfo) -> None:
+        self.language, self.zone = language, zone
+
+    def t(self, key: str, **values: object) -> str:
+        return text(key, self.language, **values)
+
+    def percent(self, value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.3f}%"
+
+    def money(self, value: str | Decimal | None) -> str:
+        if value is None:
+            return "—"
+        amount = Decimal(value)
+        sign = "−" if amount < 0 else ""
+        return (
+            f"{sign}¥{abs(amount):,.2f}"
+            if self.language == "zh"
+            else f"{sign}CNY {abs(amount):,.2f}"
+        )
+
+    def count(self, value: int) -> str:
+        return f"{value:,}"
+
+    def moment(self, value: datetime | str | None) -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(self.zone)
+        if self.language == "zh":
+            return f"{value.year}年{value.month}月{value.day}日 {value:%H:%M}"
+        return f"{value:%Y-%m-%d %H:%M}"
+
+    def duration(self, value: timedelta) -> str:
+        hours, rest = divmod(int(value.total_seconds()), 3600)
+        minutes = rest // 60
+        if self.language == "zh":
+            return (
+                f"{hours} 小时" + (f" {minutes} 分钟" if minutes else "")
+                if hours
+                else f"{minutes} 分钟"
+            )
+        return f"{hours} h" + (f" {minutes} min" if minutes else "") if hours else f"{minutes} min"
+
+    def name(self, group: dict[str, Any]) -> str:
+        """What a group is called: its name, else its id; devices of no contract say so."""
+        if group["name"]:
+            return str(group["name"])
+        return self.t("report.no_contract") if group["key"] == NONE_KEY else str(group["key"])
+
+    def cell(self, kind: Kind, value: Any) -> dict[str, str]:
+        if value is None:
+            return {"text": "—", "css": "num muted"}
+        if kind is Kind.RATE:
+            return {"text": self.percent(value), "css": "num"}
+        if kind is Kind.MONEY:
+            return {"text": self.money(value), "css": "num"}
+        if kind is Kind.MOMENT:
+            return {"text": self.moment(value), "css": "num"}
+        if kind is Kind.COUNT:
+            return {"text": self.count(value), "css": "num"}
+        return {"text": str(value), "css": ""}
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def _rules(policy: Policy, w: Writer) -> list[str]:
+    deadlines = policy.repair_deadlines
+    prepay = f"{policy.settlement.prepay_rate * 100:.0f}%"
+    rules = [
+        w.t(f"rule.method.{policy.method.value}"),
+        w.t(f"rule.unknown.{policy.unknown.value}"),
+        w.t("rule.response", limit=w.duration(policy.response_deadline)),
+        w.t(
+            "rule.repair",
+            front_end=w.duration(deadlines.front_end),
+            backup=w.duration(deadlines.network_backup_fiber),
+            no_backup=w.duration(deadlines.network_no_backup),
+        ),
+        w.t(f"rule.settlement.{policy.settlement.rule.value}", prepay=prepay),
+    ]
+    for name in FIGURE_NAMES:
+        target = getattr(policy.targets, "max_fault_rate" if name == "fault_rate" else name)
+        if target is not None:
+            bound = "≤" if name == "fault_rate" else "≥"
+            rules.append(f"{w.t(f'column.{name}')} {bound} {w.percent(target)}")
+    if policy.maintenance_windows:
+        rules.append(w.t("rule.maintenance", count=len(policy.maintenance_windows)))
+    return rules
+
+
+def _contract(group: dict[str, Any], policy: Policy, w: Writer) -> dict[str, Any]:
+    figures = []
+    for name in FIGURE_NAMES:
+        verdict = group["targets"].get(name)
+        if verdict is None:
+            target, said, css = "—", w.t("report.no_target"), "muted"
+        else:
+            bound = "≥" if verdict["at_least"] else "≤"
+            target = f"{bound} {w.percent(verdict['target'])}"
+            said = w.t("report.met") if verdict["met"] else w.t("report.missed")
+            css = "met" if verdict["met"] else "missed"
+        figures.append(
+            {
+                "label": w.t(f"column.{name}"),
+                "target": target,
+                "value": w.percent(group[name]),
+                "verdict": said,
+                "verdict_class": css,
+            }
+        )
+    coverage = w.t(
+        "report.coverage_text",
+        coverage=w.percent(group["coverage"]),
+        unknown=w.t(f"rule.unknown.{policy.unknown.value}"),
+    )
+    return {
+        "key": group["key"],
+        "name": w.name(group),
+        "policy": group["policy"],
+        "figures": figures,
+        "coverage": coverage,
+    }
+
+
+def _table(table: Table, keep: tuple[str, ...], rows: list[list[Any]], w: Writer) -> dict[str, Any]:
+    at = [n for n, column in enumerate(table.columns) if column.key in keep]
+    labels = headings(table, w.language)
+    return {
+        "headings": [labels[n] for n in at],
+        "rows": [[w.cell(table.columns[n].kind, row[n]) for n in at] for row in rows],
+    }
+
+
+def _pdf_tickets(tickets: list[dict[str, Any]], table: Table) -> list[list[Any]]:
+    """Late tickets first, then pending, then the rest; the latest detected first."""
+    rank = {"late": 0, "pending": 1, "in_time": 2}
+    order = sorted(
+        range(len(tickets)),
+        key=lambda n: (rank[outcome(tickets[n])], tickets[n]["detected_at"]),
+    )
+    grouped: dict[int, list[int]] = {}
+    for n in order:
+        grouped.setdefault(rank[outcome(tickets[n])], []).append(n)
+    chosen = [n for r in sorted(grouped) for n in reversed(grouped[r])][:PDF_TICKETS]
+    return [table.rows[n] for n in chosen]
+
+
+def _worst(table: Table, at: int, largest: bool, count: int = 10) -> list[tuple[str, float]]:
+    """The ``count`` rows with the largest (or smallest) number in column ``at``, labelled
+    by name (or id); rows without that number, or with nothing lost, are left out."""
+    found = [
+        (str(row[1] or row[0]), float(value))
+        for row in table.rows
+        if isinstance(value := row[at], int | float) and (value > 0 or not largest)
+    ]
+    found.sort(key=lambda item: -item[1] if largest else item[1])
+    return found[:count]
+
+
+def render_html(
+    contracts: dict[str, Any],
+    regions: Table,
+    devices: Table,
+    tickets: list[dict[str, Any]],
+    ticket_table: Table,
+    trends: list[dict[str, Any]],
+    policies: PolicyBook,
+    ledger: Ledger,
+    language: Language,
+) -> str:
+    zone = ZoneInfo(policies.default.timezone)
+    w = Writer(language, zone)
+    by_id = {policy.id: policy for policy in policies.policies}
+    groups = contracts["groups"]
+    period = contracts["period"]
+    targets = {
+        g["key"]: g["targets"]["online_rate"]["target"]
+        for g in groups
+        if "online_rate" in g["targets"]
+    }
+    lost_at = [c.key for c in devices.columns].index("lost_h")
+    worst_devices = _worst(devices, lost_at, largest=True)
+    rate_at = [c.key for c in regions.columns].index("online_rate")
+    worst_regions = _worst(regions, rate_at, largest=False)
+    chart_uris = {
+        "trend": charts.trend_chart(
+            [{**trend, "name": w.name(trend)} for trend in trends], targets, language
+        ),
+        "tickets": charts.tickets_chart(tickets, language, outcome),
+        "devices": charts.bars_chart(
+            [label for label, _ in worst_devices],
+            [value for _, value in worst_devices],
+            w.t("column.lost_h"),
+            percent=False,
+        ),
+        "regions": charts.bars_chart(
+            [label for label, _ in worst_regions],
+            [value for _, value in worst_regions],
+            w.t("column.online_rate"),
+            percent=True,
+        ),
+    }
+    shown = _pdf_tickets(tickets, ticket_table)
+    cut = (
+        w.t("report.ticket_list_cut", shown=len(shown), count=len(tickets))
+        if len(shown) < len(tickets)
+        else None
+    )
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("collector.evidence", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    total = contracts["total"]
+    return environment.get_template("report.html.j2").render(
+        lang=language,
+        t=w.t,
+        version=__version__,
+        period={
+            "label": period["label"],
+            "start_local": w.moment(period["start"]),
+            "end_local": w.moment(period["end"]),
+            "timezone": period["timezone"],
+            "in_progress": period["in_progress"],
+        },
+        ledger={"rows_text": w.count(ledger.rows), "head": ledger.head},
+        signature=w.t("report.signed_by", key_id=ledger.key)
+        if ledger.key
+        else w.t("report.unsigned"),
+        contracts=[_contract(g, by_id[g["policy"]], w) for g in groups],
+        settlement=[
+            {
+                "name": w.name(g),
+                "units": w.count(g["units"]),
+                "online_rate": w.percent(g["online_rate"]),
+                **{
+                    name: w.money((g["settlement"] or {}).get(name))
+                    for name in ("base", "prepaid", "due", "balance")
+                },
+            }
+            for g in groups
+        ],
+        total=None
+        if total is None
+        else {name: w.money(total[name]) for name in ("base", "prepaid", "due", "balance")},
+        charts={name: _data_uri(png) for name, png in chart_uris.items()},
+        regions=_table(regions, _REGION_COLUMNS, regions.rows, w),
+        tickets={**_table(ticket_table, _TICKET_COLUMNS, shown, w), "cut": cut},
+        policies=[
+            {"id": p.id, "name": p.name, "rules": _rules(p, w)}
+            for p in policies.policies
+            if any(g["policy"] == p.id for g in groups)
+        ],
+    )
+
+
+def render_pdf(html: str) -> bytes:
+    from weasyprint import HTML
+
+    pdf: bytes = HTML(string=html).write_pdf()
+    return pdf
