@@ -312,7 +312,7 @@ def _evidence(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     request = ExportRequest(
         args.ledger, args.inventory, args.policy, args.period, args.out, args.lang, args.sign,
-        ["slawatch-collector", *sys.argv[1:]],
+        ["slawatch-collector", *args.argv],
     )  # fmt: skip
     try:
         manifest = export(request, quiet=not sys.stderr.isatty())
@@ -425,7 +425,9 @@ def _faults(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(given)
+    args.argv = given  # the export records the command line it was given
     try:
         return _command(args)
     except ConfigError as exc:  # any command's config or input file: every problem, with its line

@@ -48,7 +48,7 @@ def derive(report: Report, inventory: Inventory, zone: ZoneInfo, language: Langu
     write_json(contracts, figures)
     tickets = ticket_entries(contracts["tickets"])
     regions = regions_table(report.build(("region",)))
-    devices = devices_table(report.build(("device",)), inventory, language)
+    devices = devices_table(report.build(("device",), settle=False), inventory, language)
     summary = contracts_table(contracts, language)
     ticket_table = tickets_table(tickets, zone, language)
     files = {FIGURES: figures.getvalue()}

@@ -35,6 +35,7 @@ def write_settings(
     influx_url: str | None = None,
     alerting: dict[str, Any] | None = None,
     api_port: int | None = None,
+    signing: dict[str, Any] | None = None,
 ) -> Path:
     """A collector's settings file over the test district and the seed-004 policy."""
     write_district(folder)
@@ -51,6 +52,8 @@ def write_settings(
     }
     if alerting is not None:
         settings["alerting"] = alerting
+    if signing is not None:
+        settings["signing"] = signing
     if influx_url is not None:
         settings["influx"] = {
             "url": influx_url,
