@@ -4,6 +4,7 @@ for the verifier's recomputation, so "equal" means byte-equal."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,16 +42,25 @@ class Derived:
         return [self.summary, self.regions, self.devices, self.ticket_table]
 
 
-def derive(report: Report, inventory: Inventory, zone: ZoneInfo, language: Language) -> Derived:
-    """Inside ``measured``: the ticket list is read from its scratch file here."""
+def derive(
+    report: Report,
+    inventory: Inventory,
+    zone: ZoneInfo,
+    language: Language,
+    tables_ready: Callable[[list[Table]], None] = lambda tables: None,
+) -> Derived:
+    """Inside ``measured``: the ticket list is read from its scratch file here.
+    ``tables_ready`` gets the tables as soon as they exist (the export starts writing the
+    workbook in another process while this one goes on with the files)."""
     contracts = report.build(("contract",))
-    figures = io.BytesIO()
-    write_json(contracts, figures)
     tickets = ticket_entries(contracts["tickets"])
     regions = regions_table(report.build(("region",)))
     devices = devices_table(report.build(("device",), settle=False), inventory, language)
     summary = contracts_table(contracts, language)
     ticket_table = tickets_table(tickets, zone, language)
+    tables_ready([summary, regions, devices, ticket_table])
+    figures = io.BytesIO()
+    write_json(contracts, figures)
     files = {FIGURES: figures.getvalue()}
     for table in (summary, regions, devices, ticket_table):
         files[f"{table.name}.csv"] = csv_bytes(table, language)

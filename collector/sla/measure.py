@@ -38,14 +38,14 @@ def measured(
     # the inventory: the two cores share three jobs, and none waits for another to start.
     # Forked, not spawned: the pool forks both at the first submit, before it starts any
     # thread, and they inherit the imports instead of repeating them (0.5 s each).
-    with (
-        tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch,
-        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool,
-    ):
-        states = pool.submit(ledger_states, ledger)
-        tickets = pool.submit(
-            period_tickets, ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
-        )
-        inventory = load_inventory()
-        policies.check(inventory, inventory_file)
-        yield Report(inventory, policies, period, states.result, tickets.result)
+    with tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch:
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+            states = pool.submit(ledger_states, ledger)
+            tickets = pool.submit(
+                period_tickets, ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
+            )
+            inventory = load_inventory()
+            policies.check(inventory, inventory_file)
+            report = Report(inventory, policies, period, states.result, tickets.result)
+        # The pool is gone (its results are in the report): the block may fork safely.
+        yield report

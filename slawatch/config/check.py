@@ -68,9 +68,29 @@ def _secrets_readable(
             except LookupError as exc:
                 problems.append(YamlDocument(file, None).problem(("api", "token"), str(exc)))
         refs += settings.alerting.secrets() if settings.alerting else []
+        if settings.signing is not None:
+            problems += _signing_key(settings.signing.key, file)
     else:
         problems += _inventory_secrets(settings.inventory)
     return problems + _unreadable(refs, file)
+
+
+def _signing_key(key: Path, file: Path) -> list[ConfigProblem]:
+    """The ledger's signing key can be read, and by nobody else (its contents are checked
+    when the collector loads it)."""
+    document = YamlDocument(file, None)
+    try:
+        mode = key.stat().st_mode
+        key.read_bytes()
+    except OSError as exc:
+        return [document.problem(("signing", "key"), f"{key}: cannot read: {exc.strerror}")]
+    if mode & 0o077:
+        return [
+            document.problem(
+                ("signing", "key"), f"{key}: readable by others (mode {mode & 0o777:o}): chmod 600"
+            )
+        ]
+    return []
 
 
 def _inventory_secrets(file: Path) -> list[ConfigProblem]:

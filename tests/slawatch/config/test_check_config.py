@@ -372,3 +372,29 @@ def test_a_camera_password_the_agent_cannot_read_is_named_at_its_line(
     assert (
         "credentials.cam-default.password: environment variable SLAWATCH_CAMERA_PASSWORD is not set"
     ) in output
+
+
+def test_a_signing_key_that_is_missing_or_readable_by_others_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token-not-for-production")
+    demo = REPO / "config" / "demo"
+    text = (demo / "collector.yaml").read_text(encoding="utf-8")
+    text = text.replace("inventory: inventory.yaml", f"inventory: {demo / 'inventory.yaml'}")
+    text = text.replace("../policies", str(REPO / "config" / "policies"))
+    text += "signing:\n  key: collector.pem\n"
+    settings = tmp_path / "collector.yaml"
+    settings.write_text(text, encoding="utf-8")
+    line = text.count("\n")  # the key line, the last
+    code, output = run_check(settings)
+    assert code == EXIT_INVALID
+    assert f"collector.yaml:{line}: signing.key: {tmp_path / 'collector.pem'}: cannot read" in output
+    key = tmp_path / "collector.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    key.chmod(0o644)
+    code, output = run_check(settings)
+    assert code == EXIT_INVALID
+    assert "readable by others (mode 644): chmod 600" in output
+    key.chmod(0o600)
+    code, output = run_check(settings)
+    assert code == EXIT_OK, output
