@@ -106,9 +106,9 @@ class Writer:
 
     def name(self, group: dict[str, Any]) -> str:
         """What a group is called: its name, else its id; devices of no contract say so."""
-        if group["name"]:
-            return str(group["name"])
-        return self.t("report.no_contract") if group["key"] == NONE_KEY else str(group["key"])
+        if group["key"] == NONE_KEY:
+            return self.t("report.no_contract")
+        return str(group["name"] or group["key"])
 
     def cell(self, kind: Kind, value: Any) -> dict[str, str]:
         if value is None:

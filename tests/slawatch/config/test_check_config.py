@@ -388,7 +388,9 @@ def test_a_signing_key_that_is_missing_or_readable_by_others_is_named(
     line = text.count("\n")  # the key line, the last
     code, output = run_check(settings)
     assert code == EXIT_INVALID
-    assert f"collector.yaml:{line}: signing.key: {tmp_path / 'collector.pem'}: cannot read" in output
+    assert (
+        f"collector.yaml:{line}: signing.key: {tmp_path / 'collector.pem'}: cannot read" in output
+    )
     key = tmp_path / "collector.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
     key.chmod(0o644)
