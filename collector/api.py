@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
+from collector.console.users import Role, Users
 from collector.faults import UnknownTicketError
 from collector.metrics import exposition
 from collector.pipeline import ticket_body
@@ -30,15 +31,25 @@ if TYPE_CHECKING:
 
 class AckRequest(BaseModel):
     by: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(default=None, max_length=500)
 
 
 def create_app(collector: Collector) -> FastAPI:
+    # /docs is the console's (Swagger UI served locally, no CDN); /openapi.json is this.
     app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None)
+    users = Users(collector.settings.console.users) if collector.settings.console else None
 
-    async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def authorised(authorization: Annotated[str | None, Header()] = None) -> str | None:
+        """The user a personal token names (None for the service token); 401 otherwise."""
         offered = (authorization or "").removeprefix("Bearer ")
+        user = users.by_token(offered) if users is not None and offered else None
+        if user is not None:
+            if user.level < Role.OPERATOR:
+                raise HTTPException(403, "needs the operator role")
+            return user.shown
         if not collector.token_matches(offered):
             raise HTTPException(401, "a valid bearer token is needed to change state")
+        return None
 
     @app.get("/healthz")
     async def health() -> dict[str, Any]:
@@ -68,13 +79,24 @@ def create_app(collector: Collector) -> FastAPI:
             "ticket": ticket.id if ticket else None,
         }
 
-    @app.post("/tickets/{ticket_id}/ack", dependencies=[Depends(authorised)])
-    async def acknowledge(ticket_id: str, request: AckRequest) -> dict[str, Any]:
+    @app.post("/tickets/{ticket_id}/ack")
+    # A local dependency: ``Depends`` as the default, which postponed annotations (this
+    # module's) cannot name from inside ``create_app``.
+    async def acknowledge(
+        ticket_id: str,
+        request: AckRequest,
+        user: str | None = Depends(authorised),  # noqa: B008
+    ) -> dict[str, Any]:
+        """With a personal token the user is recorded, whatever ``by`` says."""
         try:
-            return collector.acknowledge_now(ticket_id, request.by)
+            return collector.acknowledge_now(ticket_id, user or request.by, request.note)
         except UnknownTicketError as exc:
             raise HTTPException(404, str(exc)) from None
 
+    if collector.settings.console is not None:
+        from collector.console.app import add_console
+
+        collector.hub = add_console(app, collector, collector.settings.console)
     return app
 
 

@@ -55,8 +55,12 @@ class Checkpoint:
     def batch(self, agent_id: str, payload: bytes) -> None:
         self._journal(BATCH, agent_id, isal_zlib.compress(payload, 1))
 
-    def acknowledgement(self, ticket_id: str, by: str, at: datetime) -> None:
+    def acknowledgement(
+        self, ticket_id: str, by: str, at: datetime, note: str | None = None
+    ) -> None:
         body = {"ticket_id": ticket_id, "by": by, "at": at.isoformat()}
+        if note:
+            body["note"] = note
         self._journal("ack", "", json.dumps(body).encode())
 
     def agent_lost(self, agent_id: str) -> None:
@@ -112,7 +116,10 @@ class Checkpoint:
                 elif kind == "ack":
                     body = json.loads(data)
                     pipeline.acknowledge(
-                        body["ticket_id"], body["by"], datetime.fromisoformat(body["at"])
+                        body["ticket_id"],
+                        body["by"],
+                        datetime.fromisoformat(body["at"]),
+                        body.get("note"),
                     )
                 else:
                     pipeline.agent_lost(agent_id)

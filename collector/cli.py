@@ -126,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     sla.add_argument("--format", choices=sorted(FORMATS), default="json")
     sla.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
     sla.add_argument("--tickets", type=Path, help="also write the period's tickets here (CSV)")
+    sla.add_argument(
+        "--trend",
+        action="store_true",
+        help='JSON: add each group\'s online rate per local day ("trend")',
+    )
 
     ledger = commands.add_parser("ledger", help="ledger tools")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
@@ -227,6 +232,9 @@ def _sla(args: argparse.Namespace) -> int:
         args.ledger, policies, asked, lambda: load_config(args.inventory, Inventory), args.inventory
     ) as report:
         built = report.build(dims)
+        if args.trend:
+            built = {**built, "trend": report.daily(dims)}
+            built["tickets"] = built.pop("tickets")  # the ticket list stays last
         write = FORMATS[args.format]
         if args.output is None:
             write(built, sys.stdout.buffer)

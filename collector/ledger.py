@@ -158,6 +158,12 @@ class Ledger:
         for seq, kind, at, body, prev, digest in self._db.execute(query + " ORDER BY seq", kinds):
             yield Row(int(seq), str(kind), str(at), json.loads(body), str(prev), str(digest))
 
+    def rows_from(self, seq: int) -> Iterator[Row]:
+        """The rows from ``seq`` on (the latest commit's, for live listeners)."""
+        query = "SELECT seq, kind, at, body, prev, hash FROM ledger WHERE seq >= ? ORDER BY seq"
+        for number, kind, at, body, prev, digest in self._db.execute(query, (seq,)):
+            yield Row(int(number), str(kind), str(at), json.loads(body), str(prev), str(digest))
+
     def _project_from(self, seq: int, projection: Projection, db: sqlite3.Connection) -> None:
         """Project the rows from ``seq`` on into ``db``, in commits of 100,000 rows."""
         query = "SELECT seq, kind, at, body FROM ledger WHERE seq >= ? ORDER BY seq LIMIT 100000"

@@ -216,10 +216,19 @@ class Pipeline:
             events += self._record(change)
         return events
 
-    def acknowledge(self, ticket_id: str, by: str, at: datetime) -> TicketEvent:
+    def acknowledge(
+        self, ticket_id: str, by: str, at: datetime, note: str | None = None
+    ) -> TicketEvent:
         event = self.faults.acknowledge(ticket_id, by, at)
-        self._record_ticket(event)
+        self._record_ticket(event, note)
         return event
+
+    def devices_of(self, agent_id: str) -> set[str]:
+        return self._devices_of.get(agent_id, set())
+
+    @property
+    def agents(self) -> list[str]:
+        return sorted(self._devices_of)
 
     def finish(self, at: datetime) -> list[TicketEvent]:
         """Expire everything up to ``at`` (the end of a replay's data)."""
@@ -254,12 +263,14 @@ class Pipeline:
             self._record_alert(alert)
         return events
 
-    def _record_ticket(self, event: TicketEvent) -> None:
+    def _record_ticket(self, event: TicketEvent, note: str | None = None) -> None:
         body = {"event": event.kind, "ticket": ticket_body(event.ticket)}
         if event.device_id is not None:
             body["device_id"] = event.device_id
         if event.detail is not None:
             body["detail"] = event.detail
+        if note:  # an acknowledgement's words (rows without one keep their old bytes)
+            body["note"] = note
         self.ledger.append("ticket", format_timestamp(event.at), body)
         if self.lines is not None:
             self.lines.append(fault_line(event))

@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ from collector.alert_routing import Router
 from collector.alert_text import AlertWriter
 from collector.api import serve
 from collector.checkpoint import Checkpoint
+from collector.console.live import EventHub
 from collector.embedded_broker import embedded_broker
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.evidence.keys import load_private
@@ -136,6 +138,7 @@ class Collector:
         client_id: str = "slawatch-collector",
     ) -> None:
         self.settings = settings
+        self.inventory, self.policies = inventory, policies
         self.zone = ZoneInfo(policies.default.timezone)
         self.ledger = Ledger(settings.ledger)
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
@@ -160,6 +163,12 @@ class Collector:
             links = {link.id: link.name or link.id for link in inventory.links}
             self.writer = AlertWriter(self.router.places, links, self.zone, self.alerting.language)
         self._channels: dict[str, list[ChannelSender]] = {}
+        # When each agent's last batch arrived (the collector's clock): the console shows
+        # an agent gone silent, and that its devices are unknown, not down.
+        self.agent_heard: dict[str, datetime] = {}
+        # Told the first ledger row of each commit (the console's live updates).
+        self.on_commit: list[Callable[[int], None]] = []
+        self.hub: EventHub | None = None  # the console's, once it is served
         self.signer: HeadSigner | None = None
         if settings.signing is not None:
             signing = settings.signing
@@ -181,9 +190,16 @@ class Collector:
             handle=self.take,
         )
 
+    def committed(self, first: int) -> None:
+        """Rows from ``first`` on were committed: whoever listens is told."""
+        if self.ledger.next_seq > first:
+            for listener in self.on_commit:
+                listener(first)
+
     def take(self, messages: list[aiomqtt.Message]) -> Taken:
         letters: list[DeadLetter] = []
         senders: set[tuple[str, str, str | None]] = set()
+        first = self.ledger.next_seq
         with self.ledger.transaction():
             for message in messages:
                 payload = message.payload
@@ -206,6 +222,10 @@ class Collector:
         if self.signer is not None:
             self.signer.sign_if_due()
         self.notifier.wake()
+        self.committed(first)
+        heard = datetime.now(UTC)
+        for _, agent_id, _ in senders:
+            self.agent_heard[agent_id] = heard
         self.counters.dead_letters += len(letters)
         receipts = [
             (ack_topic(site, agent_id), encode_ack(self.receipts.ack(agent_id, epoch)))
@@ -324,7 +344,12 @@ class Collector:
         return token is not None and hmac.compare_digest(offered.encode(), token.encode())
 
     def acknowledge(
-        self, ticket_id: str | None, device_id: str | None, by: str, at: datetime | None = None
+        self,
+        ticket_id: str | None,
+        device_id: str | None,
+        by: str,
+        at: datetime | None = None,
+        note: str | None = None,
     ) -> Ticket:
         """Acknowledge inside the caller's transaction; UnknownTicketError if none matches."""
         if ticket_id is None:
@@ -340,16 +365,18 @@ class Collector:
         if ticket.acknowledged_at is not None:
             return ticket  # already acknowledged: one row, however often it is asked
         moment = at or datetime.now(UTC)  # an operator's action happens on the wall clock
-        self.checkpoint.acknowledgement(ticket_id, by, moment)
-        event = self.pipeline.acknowledge(ticket_id, by, moment)
+        self.checkpoint.acknowledgement(ticket_id, by, moment, note)
+        event = self.pipeline.acknowledge(ticket_id, by, moment, note)
         self.counters.acknowledgements += 1
         return event.ticket
 
-    def acknowledge_now(self, ticket_id: str, by: str) -> dict[str, Any]:
+    def acknowledge_now(self, ticket_id: str, by: str, note: str | None = None) -> dict[str, Any]:
         """The API's acknowledgement: its own transaction."""
+        first = self.ledger.next_seq
         with self.ledger.transaction():
-            ticket = self.acknowledge(ticket_id, None, by)
+            ticket = self.acknowledge(ticket_id, None, by, note=note)
         self.notifier.wake()
+        self.committed(first)
         return ticket_body(ticket)
 
     async def run(self) -> None:

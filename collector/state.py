@@ -99,6 +99,18 @@ class StateMachine:
         tracker = self._devices.get(device_id)
         return tracker.state if tracker else State.UNKNOWN
 
+    def now_of(self, device_id: str) -> tuple[State, Reason, datetime | None]:
+        """A device's confirmed state, its reason and when it was last observed."""
+        tracker = self._devices.get(device_id)
+        if tracker is None:
+            return State.UNKNOWN, Reason.OK, None
+        return tracker.state, tracker.reason, tracker.last_seen
+
+    def failing_checks(self, device_id: str) -> dict[str, Reason]:
+        """The deep checks (stream, recording…) whose last verdict was not OK."""
+        tracker = self._devices.get(device_id)
+        return dict(tracker.sticky) if tracker else {}
+
     def observe(self, status: Status) -> Change | None:
         """Feed one observation; return the state change it confirms, if any."""
         device_id, observed_at = status.device_id, status.observed_at

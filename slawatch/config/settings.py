@@ -121,6 +121,20 @@ class SigningSettings(Strict):
     topic: str = "slawatch/v1/ledger/head"
 
 
+class ConsoleSettings(Strict):
+    """The web console (served on ``api.bind``; docs/console.md)."""
+
+    # Named users, roles, Argon2 password hashes, hashed personal tokens.
+    users: ConfigPath
+    # Signs the session cookies: at least 32 characters, from the environment or a file.
+    session_secret: SecretRef
+    # Read-only pages without logging in (a wall screen on a trusted network).
+    open_read: bool = False
+    # Send the session cookie over HTTPS only (behind a TLS-terminating proxy).
+    secure_cookie: bool = False
+    language: Literal["zh", "en"] = "zh"
+
+
 class CollectorSettings(Strict):
     kind: Literal["collector"]
     inventory: ConfigPath
@@ -145,3 +159,4 @@ class CollectorSettings(Strict):
     # Receivers, channels and routes of the alerts (docs/collector.md); MQTT always gets them.
     alerting: Alerting | None = None
     signing: SigningSettings | None = None
+    console: ConsoleSettings | None = None

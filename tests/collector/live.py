@@ -87,9 +87,12 @@ async def running(collector: Collector) -> AsyncIterator[Collector]:
 class FakeAgent:
     """Publishes batches the way an agent's publisher does (QoS 1, its own seq)."""
 
-    def __init__(self, port: int, agent_id: str = "edge-1", epoch: str | None = None) -> None:
+    def __init__(
+        self, port: int, agent_id: str = "edge-1", epoch: str | None = None, site: str = SITE
+    ) -> None:
         self.port = port
         self.agent_id = agent_id
+        self.site = site
         self.epoch = epoch
         self.seq = 0
 
@@ -103,7 +106,7 @@ class FakeAgent:
             seq, self.seq = self.seq, self.seq + 1
         return Batch(
             agent_id=self.agent_id,
-            site=SITE,
+            site=self.site,
             epoch=self.epoch,
             seq=seq,
             sent_at=datetime.now(UTC),
@@ -115,7 +118,7 @@ class FakeAgent:
         async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"test-{self.agent_id}") as c:
             for payload in payloads:
                 data = encode_batch(payload) if isinstance(payload, Batch) else payload
-                await c.publish(topic or status_topic(SITE, self.agent_id), data, qos=1)
+                await c.publish(topic or status_topic(self.site, self.agent_id), data, qos=1)
 
     async def die(self) -> None:
         """Connect with the agent's will from another process, then ``kill -9`` it."""

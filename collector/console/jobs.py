@@ -1,0 +1,126 @@
+"""Work the console starts and the browser waits for: SLA figures and evidence exports,
+each in a child process (the collector's loop keeps ingesting; the SLA engine forks its
+own workers, which a process serving the loop must not do in-line)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from collector.service import Collector
+
+FIGURES_FRESH_S = 60.0
+
+
+def _policy_arguments(collector: Collector) -> list[str]:
+    settings = collector.settings
+    paths = [settings.policy, *settings.contract_policies]
+    return [argument for path in paths for argument in ("--policy", str(path))]
+
+
+@dataclass
+class Figures:
+    """A period's figures (the sla command's JSON, with the daily trend), kept a minute."""
+
+    computed: float = 0.0
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    running: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Export:
+    id: str
+    period: str
+    language: str
+    by: str
+    out: Path
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    error: str | None = None
+
+    @property
+    def seconds(self) -> int:
+        return int((self.finished or time.monotonic()) - self.started)
+
+
+class Jobs:
+    def __init__(self, collector: Collector) -> None:
+        self._collector = collector
+        self._figures: dict[str, Figures] = {}
+        self.exports: dict[str, Export] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def figures(self, period: str) -> Figures:
+        """The period's figures as last computed; a refresh starts when they are stale."""
+        found = self._figures.setdefault(period, Figures())
+        stale = time.monotonic() - found.computed > FIGURES_FRESH_S
+        if stale and (found.running is None or found.running.done()):
+            found.running = asyncio.create_task(self._compute(period, found))
+        return found
+
+    async def _compute(self, period: str, into: Figures) -> None:
+        settings = self._collector.settings
+        command = [
+            sys.executable, "-m", "collector.cli", "sla", "--ledger", str(settings.ledger),
+            "--inventory", str(settings.inventory), *_policy_arguments(self._collector),
+            "--period", period, "--format", "json", "--trend",
+        ]  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await process.communicate()
+        into.computed = time.monotonic()
+        if process.returncode == 0:
+            found: dict[str, Any] = orjson.loads(out)
+            found.pop("tickets", None)
+            into.result, into.error = found, None
+        else:
+            into.error = err.decode(errors="replace").strip() or f"exit {process.returncode}"
+
+    def export(self, period: str, language: str, by: str) -> Export:
+        job_id = secrets.token_hex(6)
+        folder = self._collector.settings.ledger.parent / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        job = Export(job_id, period, language, by, folder / f"slawatch-{period}-{job_id}.zip")
+        self.exports[job_id] = job
+        task = asyncio.create_task(self._export(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return job
+
+    async def _export(self, job: Export) -> None:
+        settings = self._collector.settings
+        command = [
+            sys.executable, "-m", "collector.cli", "evidence", "export",
+            "--ledger", str(settings.ledger), "--inventory", str(settings.inventory),
+            *_policy_arguments(self._collector), "--period", job.period,
+            "--out", str(job.out), "--lang", job.language,
+        ]  # fmt: skip
+        if settings.signing is not None:
+            command += ["--sign", str(settings.signing.key)]
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await process.communicate()
+        job.finished = time.monotonic()
+        if process.returncode != 0:
+            job.error = err.decode(errors="replace").strip()[-500:] or f"exit {process.returncode}"
+
+
+def default_period(kind: str, zone_today: str) -> str:
+    """The period a picker's kind means today: this day, month or quarter."""
+    year, month, _ = zone_today.split("-")
+    if kind == "month":
+        return f"{year}-{month}"
+    if kind == "quarter":
+        return f"{year}-Q{(int(month) - 1) // 3 + 1}"
+    return zone_today
