@@ -85,7 +85,7 @@ def create_app(collector: Collector) -> FastAPI:
     async def acknowledge(
         ticket_id: str,
         request: AckRequest,
-        user: str | None = Depends(authorised),  # noqa: B008
+        user: str | None = Depends(authorised),
     ) -> dict[str, Any]:
         """With a personal token the user is recorded, whatever ``by`` says."""
         try:

@@ -61,6 +61,11 @@ class Ledger:
             "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
             "at TEXT NOT NULL, body TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)"
         )
+        # Maintenance windows announced in the console are found by this (collector/maintenance.py).
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS ledger_maintenance ON ledger (seq) "
+            "WHERE kind = 'maintenance'"
+        )
         # How far the observations went (the watermark): a report of a period in progress
         # is measured up to here, however quiet the fleet was (no rows) since.
         self._db.execute(

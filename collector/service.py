@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from collector.faults import Ticket, UnknownTicketError
 from collector.influx import InfluxWriter
 from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest, Taken
 from collector.ledger import Ledger
+from collector.maintenance import KIND as MAINTENANCE
+from collector.maintenance import Announced, announced
 from collector.notify import MqttAlerts, Notifier
 from collector.pipeline import Pipeline, ticket_body
 from collector.receipts import Receipts, Verdict
@@ -59,6 +62,7 @@ from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting, Receiver
 from slawatch.config.inventory import Inventory
 from slawatch.config.policies import PolicyBook
+from slawatch.config.policy import MaintenanceWindow
 from slawatch.config.settings import CollectorSettings, SigningSettings
 from slawatch.mqtt import mqtt_client
 
@@ -378,6 +382,32 @@ class Collector:
         self.notifier.wake()
         self.committed(first)
         return ticket_body(ticket)
+
+    def announce_window(self, window: MaintenanceWindow, by: str) -> Announced:
+        """A maintenance window from the console, recorded in the ledger (and journaled)."""
+        found = Announced(secrets.token_hex(4), window, by, ended_early=False)
+        self._record_window(found, "announced")
+        return found
+
+    def end_window(self, window_id: str, by: str) -> Announced:
+        """End a window now (one not yet begun is cancelled): KeyError if there is none."""
+        found = {a.id: a for a in announced(self.ledger.connection)}[window_id]
+        now = datetime.now(UTC)
+        window = found.window
+        end = max(now, window.start + timedelta(milliseconds=1))
+        if end < window.end:
+            window = window.model_copy(update={"end": end})
+        ended = Announced(window_id, window, by, ended_early=True)
+        self._record_window(ended, "ended")
+        return ended
+
+    def _record_window(self, found: Announced, event: str) -> None:
+        first = self.ledger.next_seq
+        with self.ledger.transaction():
+            self.checkpoint.note(
+                MAINTENANCE, format_timestamp(datetime.now(UTC)), found.body(event)
+            )
+        self.committed(first)
 
     async def run(self) -> None:
         async with AsyncExitStack() as stack, asyncio.TaskGroup() as group:

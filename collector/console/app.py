@@ -6,7 +6,7 @@ Handlers are ``async``: the pipeline and its SQLite connection belong to the loo
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,6 +30,7 @@ from collector.console.jobs import Jobs, default_period
 from collector.console.live import EventHub
 from collector.console.users import Role, Users
 from collector.faults import UnknownTicketError
+from collector.maintenance import announced
 from slawatch.config.settings import ConsoleSettings
 from slawatch.messages import Language, reason_text, text
 
@@ -316,6 +317,46 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         if job is None or job.finished is None or job.error is not None:
             raise HTTPException(404, f"export {job_id!r} is not ready")
         return FileResponse(job.out, media_type="application/zip", filename=job.out.name)
+
+    @app.get("/maintenance", response_class=HTMLResponse, include_in_schema=False)
+    async def maintenance(request: Request) -> HTMLResponse:
+        who = reader(request)
+        now = datetime.now(zone)
+        windows = sorted(announced(collector.ledger.connection), key=lambda a: a.window.start)
+        return page(
+            request,
+            "maintenance.html.j2",
+            who,
+            windows=windows,
+            now=now,
+            default_start=f"{now:%Y-%m-%dT%H:%M}",
+            default_end=f"{now + timedelta(hours=2):%Y-%m-%dT%H:%M}",
+        )
+
+    @app.post("/maintenance", include_in_schema=False)
+    async def announce(
+        request: Request,
+        start: Annotated[datetime, Form()],
+        end: Annotated[datetime, Form()],
+        reason: Annotated[str, Form(min_length=1, max_length=200)],
+        scope: Annotated[str, Form(max_length=2000)] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        who = require(caller(request, users, collector), Role.OPERATOR, request, csrf)
+        window = views.window_from_form(index, start, end, reason, scope, zone)
+        collector.announce_window(window, who.name)
+        return RedirectResponse("/maintenance", status_code=303)
+
+    @app.post("/maintenance/{window_id}/end", include_in_schema=False)
+    async def end_window(
+        request: Request, window_id: str, csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        who = require(caller(request, users, collector), Role.OPERATOR, request, csrf)
+        try:
+            collector.end_window(window_id, who.name)
+        except KeyError:
+            raise HTTPException(404, f"no maintenance window {window_id!r}") from None
+        return RedirectResponse("/maintenance", status_code=303)
 
     @app.get("/events", include_in_schema=False)
     async def events(request: Request) -> StreamingResponse:

@@ -9,13 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
+from fastapi.exceptions import RequestValidationError
 
 from collector.faults import Ticket
 from collector.projection import Category, read_states, reading
 from collector.state import State
 from slawatch.config.inventory import Device, Inventory
+from slawatch.config.policy import MaintenanceWindow
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -56,6 +59,7 @@ class DeviceIndex:
         self.by_id = {device.id: device for device in self.devices}
         self.regions = {region.id: region for region in inventory.regions}
         self.contracts = {contract.id: contract for contract in inventory.contracts}
+        self.links = {link.id: link for link in inventory.links}
         self._text = [f"{d.id}\n{d.name}\n{d.address}".lower() for d in self.devices]
 
     def region_name(self, region_id: str) -> str:
@@ -218,3 +222,55 @@ def tickets_of(collector: Collector, device_id: str) -> list[Ticket]:
 
 
 ALL_STATES = [state.value for state in State]
+
+
+def window_from_form(
+    index: DeviceIndex, start: datetime, end: datetime, reason: str, scope: str, zone: ZoneInfo
+) -> MaintenanceWindow:
+    """A window from the console's form: times local to the policy unless they say
+    otherwise; each scope id a device, region or link of the inventory (422 naming the
+    field for one that is none, or for an end not after the start)."""
+    start, end = (m if m.tzinfo else m.replace(tzinfo=zone) for m in (start, end))
+    devices, regions, links = [], [], []
+    for item in (part.strip() for part in scope.replace("，", ",").split(",")):
+        if not item:
+            continue
+        if item in index.by_id:
+            devices.append(item)
+        elif item in index.regions:
+            regions.append(item)
+        elif item in index.links:
+            links.append(item)
+        else:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body", "scope"),
+                        "msg": f"{item!r} is no device, region or link",
+                        "type": "value_error",
+                    }
+                ]
+            )
+    if not (devices or regions or links):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "scope"),
+                    "msg": "name at least one device, region or link",
+                    "type": "value_error",
+                }
+            ]
+        )
+    if end <= start:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "end"),
+                    "msg": "the end must be after the start",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return MaintenanceWindow(
+        start=start, end=end, reason=reason, devices=devices, regions=regions, links=links
+    )

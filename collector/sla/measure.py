@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from collector.ledger import Ledger
+from collector.maintenance import announced
 from collector.projection import observed_through, reading
 from collector.sla.exposure import ledger_states
 from collector.sla.period import Period, from_epoch_ms
@@ -33,6 +34,8 @@ def measured(
     Ledger(ledger).close()  # first: opening brings the projection up to date
     with reading(ledger) as db:
         watermark = observed_through(db)
+        windows = [found.window for found in announced(db)]
+    policies = policies.with_maintenance(windows)
     period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
     # The ledger's states and tickets are read by two more processes while this one loads
     # the inventory: the two cores share three jobs, and none waits for another to start.

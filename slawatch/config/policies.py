@@ -15,7 +15,7 @@ from pathlib import Path
 from slawatch.config.errors import ConfigError, ConfigProblem, show_value
 from slawatch.config.inventory import Contract, Inventory, contracts_of_devices
 from slawatch.config.loader import load_config
-from slawatch.config.policy import Policy
+from slawatch.config.policy import MaintenanceWindow, Policy
 from slawatch.config.yamlsource import YamlDocument
 
 
@@ -49,6 +49,23 @@ class PolicyBook:
     def only(cls, policy: Policy) -> PolicyBook:
         """One policy imposed on every contract (``sla --impose FILE``)."""
         return cls(policy, {policy.id: policy}, imposed=True)
+
+    def with_maintenance(self, windows: Sequence[MaintenanceWindow]) -> PolicyBook:
+        """Every policy with ``windows`` added to its own (those announced in the console)."""
+        if not windows:
+            return self
+
+        copies = {
+            id(policy): policy.model_copy(
+                update={"maintenance_windows": [*policy.maintenance_windows, *windows]}
+            )
+            for policy in (self.default, *self.by_id.values())
+        }  # one copy per policy: the default stays the same object as its by_id entry
+        return PolicyBook(
+            copies[id(self.default)],
+            {key: copies[id(policy)] for key, policy in self.by_id.items()},
+            self.imposed,
+        )
 
     @property
     def policies(self) -> list[Policy]:

@@ -80,8 +80,14 @@ function trendChart(element) {
     legend: { top: 0 },
     grid: { left: 60, right: 20, top: 30, bottom: 30 },
     xAxis: { type: "category", data: trends.length ? trends[0].days : [] },
-    yAxis: { type: "value", axisLabel: { formatter: (v) => (v * 100).toFixed(1) + "%" }, scale: true },
-    series: trends.map((t) => ({ name: t.name || t.key, type: "line", data: t.online_rate, connectNulls: false })),
+    yAxis: {
+      type: "value", max: 1, min: (range) => Math.max(0, Math.floor(range.min * 100 - 1) / 100),
+      axisLabel: { formatter: (v) => (v * 100).toFixed(1) + "%" },
+    },
+    series: trends.map((t) => ({
+      name: t.key === "-" ? element.dataset.noContract : t.name || t.key,
+      type: "line", data: t.online_rate, connectNulls: false, showSymbol: true,
+    })),
   });
 }
 

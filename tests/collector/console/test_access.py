@@ -17,11 +17,6 @@ from tests.collector.live import FakeAgent
 from tests.conftest import wait_for
 
 
-def session(url: str, name: str) -> tuple[httpx.AsyncClient, str]:
-    """A logged-in client and its CSRF token (as a browser holds them)."""
-    return httpx.AsyncClient(base_url=url, follow_redirects=False), name
-
-
 async def logged_in(client: httpx.AsyncClient, name: str) -> str:
     page = await client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -29,7 +24,8 @@ async def logged_in(client: httpx.AsyncClient, name: str) -> str:
     reply = await client.post(
         "/login", data={"name": name, "password": PASSWORDS[name], "csrf": csrf.group(1)}
     )
-    assert reply.status_code == 303 and reply.headers["location"] == "/"
+    assert reply.status_code == 303
+    assert reply.headers["location"] == "/"
     home = await client.get("/", headers={"accept": "text/html"})
     found = re.search(r'name="csrf" value="([^"]+)"', home.text)
     assert found is not None
@@ -63,15 +59,20 @@ async def test_nothing_changes_without_a_session_or_token_and_the_user_is_record
             refusal = await anonymous.post(ack, data={"note": "x"})
             assert refusal.status_code == 401, refusal.text
             page = await anonymous.get("/", headers={"accept": "text/html"})
-            assert page.status_code == 303 and page.headers["location"].startswith("/login")
+            assert page.status_code == 303
+            assert page.headers["location"].startswith("/login")
             assert (await anonymous.get("/events")).status_code == 401
             refused = await anonymous.post(
-                f"/tickets/{ticket.id}/ack", json={"by": "x"}, headers={"authorization": "Bearer wrong"}
+                f"/tickets/{ticket.id}/ack",
+                json={"by": "x"},
+                headers={"authorization": "Bearer wrong"},
             )
             assert refused.status_code == 401, refused.text
             # The viewer's token may read, not acknowledge.
             viewer = {"authorization": f"Bearer {live.tokens['li']}"}
-            assert (await anonymous.post(f"/tickets/{ticket.id}/ack", json={"by": "x"}, headers=viewer)).status_code == 403
+            assert (
+                await anonymous.post(f"/tickets/{ticket.id}/ack", json={"by": "x"}, headers=viewer)
+            ).status_code == 403
         async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as viewer_session:
             csrf = await logged_in(viewer_session, "li")
             assert (await viewer_session.post(ack, data={"csrf": csrf})).status_code == 403
@@ -126,11 +127,13 @@ async def test_a_personal_token_acknowledges_as_its_user_and_the_service_token_a
 async def test_a_wall_screen_reads_without_logging_in_when_the_settings_say_so(
     tmp_path: Path, inventory: Inventory, broker: Mosquitto
 ) -> None:
-    async with console(tmp_path, broker.port, open_read=True, agent=False) as live:
-        async with httpx.AsyncClient(base_url=live.url) as wall:
-            page = await wall.get("/", headers={"accept": "text/html"})
-            assert page.status_code == 200
-            assert "总览" in page.text
-            assert (await wall.get("/fleet?state=bogus")).status_code == 422
-            english = await wall.get("/?lang=en", headers={"accept": "text/html"})
-            assert "Wall" in english.text
+    async with (
+        console(tmp_path, broker.port, open_read=True, agent=False) as live,
+        httpx.AsyncClient(base_url=live.url) as wall,
+    ):
+        page = await wall.get("/", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        assert "总览" in page.text
+        assert (await wall.get("/fleet?state=bogus")).status_code == 422
+        english = await wall.get("/?lang=en", headers={"accept": "text/html"})
+        assert "Wall" in english.text

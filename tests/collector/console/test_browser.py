@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from simulator.devices import Fault
 from collector.evidence.verify import verify_bundle
+from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.console.conftest import PASSWORDS, console
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO
 
 ARTEFACTS = REPO / "var" / "artefacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +40,9 @@ async def test_the_engineer_on_duty_sees_a_link_cut_acknowledges_it_and_exports_
 ) -> None:
     async with console(tmp_path, broker.port) as live, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = await browser.new_page(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        page = await browser.new_page(
+            viewport={"width": 1400, "height": 900}, accept_downloads=True
+        )
         await page.goto(live.url)
         assert page.url.startswith(f"{live.url}/login")  # nothing without logging in
         await log_in(page, live.url, "zhang")
