@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import getpass
 import logging
 import os
 import signal
@@ -157,6 +158,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     new_key.add_argument("path", type=Path, metavar="KEY")
 
+    people = commands.add_parser("users", help="the console's users file")
+    people_commands = people.add_subparsers(dest="users_command", required=True)
+    add = people_commands.add_parser(
+        "add", help="add or replace a user (password from $SLAWATCH_PASSWORD or asked twice)"
+    )
+    add.add_argument("name")
+    add.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
+    add.add_argument("--display", help="the name shown and recorded (张工)")
+    add.add_argument("--file", type=Path, required=True, help="the users file (created 0600)")
+    token = people_commands.add_parser(
+        "token", help="a new personal API token for a user (shown once; only its hash is kept)"
+    )
+    token.add_argument("name")
+    token.add_argument("--file", type=Path, required=True)
+
     evidence = commands.add_parser("evidence", help="the evidence bundle an evaluator checks")
     evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
     export = evidence_commands.add_parser(
@@ -295,6 +311,30 @@ def _keys(args: argparse.Namespace) -> int:
     public = new_pair(args.path)
     identity = key_id(load_public(public))
     print(f"{args.path}: private key (mode 0600); {public}: public key, id {identity}")
+    return EXIT_OK
+
+
+def _users(args: argparse.Namespace) -> int:
+    from collector.console.users import add_user, new_token
+
+    if args.users_command == "token":
+        try:
+            print(new_token(args.file, args.name))
+        except LookupError as exc:
+            print(f"slawatch-collector: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        return EXIT_OK
+    password = os.environ.get("SLAWATCH_PASSWORD")
+    if password is None:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("slawatch-collector: the passwords differ", file=sys.stderr)
+            return EXIT_INVALID
+    if len(password) < 10:
+        print("slawatch-collector: a password has at least 10 characters", file=sys.stderr)
+        return EXIT_INVALID
+    add_user(args.file, args.name, args.role, password, args.display)
+    print(f"{args.file}: {args.name} ({args.role})")
     return EXIT_OK
 
 
@@ -463,6 +503,8 @@ def _command(args: argparse.Namespace) -> int:
         return _keys(args)
     if args.command == "evidence":
         return _evidence(args)
+    if args.command == "users":
+        return _users(args)
     if args.command == "run":
         return _serve(args)
     if args.command == "faults":

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from slawatch import heap
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
 from slawatch.config.writer import write_inventory
 
 
@@ -33,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--switches", type=int, default=8)
     fleet.add_argument("--site", default="sim")
     fleet.add_argument("--out", type=Path, required=True, help="folder for inventory.yaml")
+
+    past = commands.add_parser(
+        "history", help="write a fleet's past (outages, tickets) into a new ledger, up to now"
+    )
+    past.add_argument("--inventory", type=Path, required=True)
+    past.add_argument(
+        "--policy", type=Path, action="append", required=True, help="as for the collector"
+    )
+    past.add_argument("--days", type=int, default=90)
+    past.add_argument("--ledger", type=Path, required=True, help="the new ledger to write")
 
     run = commands.add_parser("run", help="serve an inventory's devices over ONVIF, RTSP and SNMP")
     run.add_argument("--inventory", type=Path, required=True)
@@ -64,8 +76,26 @@ async def _serve(args: argparse.Namespace) -> None:
     await fleet.close()
 
 
+def _history(args: argparse.Namespace) -> int:
+    from simulator.history import write_history
+
+    inventory = load_config(args.inventory, Inventory)
+    policies = PolicyBook.load(args.policy)
+    try:
+        changes, tickets = write_history(
+            inventory, policies, args.ledger, args.days, datetime.now(UTC)
+        )
+    except FileExistsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.ledger}: {args.days} days, {changes} state changes, {tickets} tickets")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "history":
+        return _history(args)
     if args.command == "fleet":
         size = FleetSize(args.cameras, args.door_sets, args.checkpoints, args.switches)
         if size.switches == 0 and (size.cameras or size.door_sets):
