@@ -27,7 +27,7 @@ from starlette.responses import StreamingResponse
 from collector.console import views
 from collector.console.auth import Caller, caller, csrf_token, require
 from collector.console.jobs import Jobs, default_period
-from collector.console.live import EventHub
+from collector.console.live import LIVE_KINDS, EventHub
 from collector.console.users import Role, Users
 from collector.faults import UnknownTicketError
 from collector.maintenance import announced
@@ -59,8 +59,16 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
-    index = views.DeviceIndex(collector.inventory)
-    hub = EventHub(collector)
+    index = views.DeviceIndex(collector.inventory, collector)
+    hub = EventHub()
+
+    def committed(first: int) -> None:
+        """Each commit's rows, read once: the device index's states, then the streams."""
+        rows = [row for row in collector.ledger.rows_from(first) if row.kind in LIVE_KINDS]
+        index.apply(rows)
+        hub.publish_rows(rows)
+
+    collector.on_commit.append(committed)
     jobs = Jobs(collector)
     zone = collector.zone
 
@@ -150,7 +158,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def wall(request: Request) -> HTMLResponse:
         who = reader(request)
-        live = views.online_now(collector, index)
+        live = index.online_now(datetime.now(zone).date())
         today = jobs.figures(datetime.now(zone).date().isoformat())
         contracts = [
             {
@@ -193,6 +201,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
             index=index,
             agents=views.agents(collector),
             status=status,
+            lost=collector.receipts.batches_lost,
         )
 
     @app.get("/faults", response_class=HTMLResponse, include_in_schema=False)

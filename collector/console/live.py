@@ -9,32 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
-if TYPE_CHECKING:
-    from collector.service import Collector
+from collector.ledger import Row
 
 QUEUE = 512
-KINDS = ("state", "ticket", "alert")
+LIVE_KINDS = ("state", "ticket", "alert")
 
 
 class EventHub:
-    def __init__(self, collector: Collector) -> None:
-        self._collector = collector
+    def __init__(self) -> None:
         self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
-        collector.on_commit.append(self._committed)
 
     @property
     def clients(self) -> int:
         return len(self._clients)
 
-    def _committed(self, first: int) -> None:
+    def publish_rows(self, rows: Iterable[Row]) -> None:
         if not self._clients:
-            return  # nobody listens: not even the rows are read
-        for row in self._collector.ledger.rows_from(first):
-            if row.kind in KINDS:
-                self.publish({"type": row.kind, "at": row.at, **_summary(row.kind, row.body)})
+            return
+        for row in rows:
+            self.publish({"type": row.kind, "at": row.at, **_summary(row.kind, row.body)})
 
     def publish(self, event: dict[str, Any]) -> None:
         for queue in self._clients:

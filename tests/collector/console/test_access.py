@@ -137,3 +137,32 @@ async def test_a_wall_screen_reads_without_logging_in_when_the_settings_say_so(
         assert (await wall.get("/fleet?state=bogus")).status_code == 422
         english = await wall.get("/?lang=en", headers={"accept": "text/html"})
         assert "Wall" in english.text
+
+
+async def test_the_wall_shows_missing_batches_and_refused_clocks_to_the_engineer_on_duty(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """Issue 16's findings on the screen people watch: a gap in an agent's sequence, and
+    statuses refused because their clock ran ahead."""
+    async with (
+        console(tmp_path, broker.port, open_read=True, agent=False) as live,
+        httpx.AsyncClient(base_url=live.url) as wall,
+    ):
+        agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
+        camera = next(d for d in inventory.devices if d.kind.value == "camera")
+        now = datetime.now(UTC)
+        up = Status(device_id=camera.id, observed_at=now, health=Health.UP, reason=Reason.OK)
+        ahead = Status(
+            device_id=camera.id,
+            observed_at=now + timedelta(hours=3),
+            health=Health.UP,
+            reason=Reason.OK,
+        )
+        await agent.publish(agent.batch([up], seq=0), agent.batch([ahead], seq=4))
+        await wait_for(lambda: live.collector.counters.clock_refused == 1, 20)
+        page = (await wall.get("/", headers={"accept": "text/html"})).text
+        gaps = page.split("缺失批次", 1)[1].split("</tr>", 1)[0]
+        assert "edge-t" in gaps
+        assert "1–3" in gaps
+        refused = page.split("时钟超差拒收", 1)[1].split("</tr>", 1)[0]
+        assert ">1<" in refused
