@@ -241,7 +241,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "console.last_heard": {"zh": "最近上报", "en": "Last heard"},
     "console.delivery": {"zh": "数据完整性", "en": "Delivery"},
     "console.gaps": {"zh": "缺失批次", "en": "Missing batches"},
-    "console.batches_lost": {"zh": "丢失批次（对应时段计为未知）", "en": "Batches lost (their span counts as unknown)"},
+    "console.batches_lost": {
+        "zh": "丢失批次（对应时段计为未知）",
+        "en": "Batches lost (their span counts as unknown)",
+    },
     "console.clock_refused": {"zh": "时钟超差拒收", "en": "Refused for clock"},
     "console.dead_letters": {"zh": "拒收消息", "en": "Refused messages"},
     "console.alerts_failing": {"zh": "告警发送失败", "en": "Alert deliveries failing"},
