@@ -77,7 +77,8 @@ async def streams(base, count):
     await asyncio.sleep(3)
     print("connected", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    print(json.dumps({"clients": sum(1 for r in received if r), "events": sum(received)}), flush=True)
+    got = {"clients": sum(1 for r in received if r), "events": sum(received)}
+    print(json.dumps(got), flush=True)
     for task in tasks:
         task.cancel()
 
@@ -180,7 +181,8 @@ async def run(folder: Path, devices: int) -> None:
         sys.executable, "-c", BROWSERS, "streams", base, str(SSE_CLIENTS),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    assert streams.stdout is not None and streams.stdin is not None
+    assert streams.stdout is not None
+    assert streams.stdin is not None
     assert await streams.stdout.readline() == b"connected\n"
     hub = collector.hub
     assert hub is not None

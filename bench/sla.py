@@ -29,12 +29,12 @@ from pathlib import Path
 # bench/ holds scripts named like the packages they measure: drop it from the import path.
 sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).parent]
 
-from agent.wire import Reason, format_timestamp
-from collector.faults import FaultTracker
+from agent.wire import Reason
+from collector.faults import FaultTracker, Ticket
 from collector.ledger import Ledger
-from collector.pipeline import state_body, ticket_body
 from collector.state import Change, State
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
+from simulator.history import record
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
@@ -84,6 +84,11 @@ def fleet(folder: Path, devices: int) -> Path:
     return file
 
 
+def ten_minutes_mostly(ticket: Ticket) -> timedelta | None:
+    """Three tickets in four acknowledged ten minutes after detection."""
+    return timedelta(minutes=10) if hash(ticket.id) % 4 else None
+
+
 def write_ledger(
     file: Path, inventory: Inventory, policies: PolicyBook, events: int
 ) -> tuple[int, int]:
@@ -106,16 +111,8 @@ def write_ledger(
                 confirmed = since + timedelta(minutes=1) if state is State.DOWN else since
                 change = Change(ids[n], state, reason, since, confirmed, previous[n])
                 previous[n] = state
-                ledger.append("state", format_timestamp(since), state_body(change))
+                record(ledger, faults, change, "bench", ten_minutes_mostly)
                 changes += 1
-                for event in faults.on_change(change):
-                    body = {"event": event.kind.value, "ticket": ticket_body(event.ticket)}
-                    ledger.append("ticket", format_timestamp(event.at), body)
-                    if event.kind.value == "opened" and hash(event.ticket.id) % 4:
-                        at = event.ticket.detected_at + timedelta(minutes=10)
-                        acked = faults.acknowledge(event.ticket.id, "bench", at)
-                        body = {"event": acked.kind.value, "ticket": ticket_body(acked.ticket)}
-                        ledger.append("ticket", format_timestamp(at), body)
         print(f"\rledger: round {r + 1}/{rounds}, {changes} state changes", end="", flush=True)
     print()
     ledger.close()

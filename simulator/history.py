@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from agent.wire import Reason, format_timestamp
 from collector.checkpoint import Checkpoint
-from collector.faults import FaultTracker
+from collector.faults import FaultTracker, Ticket
 from collector.ledger import Ledger
 from collector.pipeline import Pipeline, state_body, ticket_body
 from collector.state import Change, State
@@ -42,6 +43,32 @@ def _outages(
             return found
         found.append((moment, moment + length))
         moment += length
+
+
+def answered(rng: random.Random) -> timedelta | None:
+    """Three tickets in four acknowledged, 10 to 40 minutes after detection."""
+    return timedelta(minutes=rng.uniform(10, 40)) if rng.random() < 0.75 else None
+
+
+def record(
+    ledger: Ledger,
+    faults: FaultTracker,
+    change: Change,
+    by: str,
+    acknowledged_after: Callable[[Ticket], timedelta | None],
+) -> None:
+    """A state change as the collector records it: its row, the ticket events it causes,
+    and each new ticket's acknowledgement, ``acknowledged_after`` its detection (or none)."""
+    ledger.append("state", format_timestamp(change.since), state_body(change))
+    for event in faults.on_change(change):
+        body = {"event": event.kind.value, "ticket": ticket_body(event.ticket)}
+        ledger.append("ticket", format_timestamp(event.at), body)
+        after = acknowledged_after(event.ticket) if event.kind.value == "opened" else None
+        if after is not None:
+            at = event.ticket.detected_at + after
+            acked = faults.acknowledge(event.ticket.id, by, at)
+            body = {"event": acked.kind.value, "ticket": ticket_body(acked.ticket)}
+            ledger.append("ticket", format_timestamp(at), body)
 
 
 def write_history(
@@ -111,16 +138,8 @@ def write_history(
                 confirmed = moment + timedelta(minutes=1) if state is State.DOWN else moment
                 change = Change(device_id, state, reason, moment, confirmed, previous)
                 now[device_id] = state
-                ledger.append("state", format_timestamp(moment), state_body(change))
+                record(ledger, faults, change, "值班员", lambda _: answered(rng))
                 changes += 1
-                for event in faults.on_change(change):
-                    body = {"event": event.kind.value, "ticket": ticket_body(event.ticket)}
-                    ledger.append("ticket", format_timestamp(event.at), body)
-                    if event.kind.value == "opened" and rng.random() < 0.75:
-                        at = event.ticket.detected_at + timedelta(minutes=rng.uniform(10, 40))
-                        acked = faults.acknowledge(event.ticket.id, "值班员", at)
-                        body = {"event": acked.kind.value, "ticket": ticket_body(acked.ticket)}
-                        ledger.append("ticket", format_timestamp(at), body)
     with ledger.transaction():
         ledger.observed_through = end
         Checkpoint(ledger).save(Pipeline(inventory, policies, ledger))

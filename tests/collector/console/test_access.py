@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 
 from agent.wire import Health, Reason, Status
+from collector.faults import Ticket
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
-from tests.collector.console.conftest import API_TOKEN, PASSWORDS, console
+from tests.collector.console.conftest import API_TOKEN, PASSWORDS, Console, console
 from tests.collector.live import FakeAgent
 from tests.conftest import wait_for
 
@@ -32,9 +33,9 @@ async def logged_in(client: httpx.AsyncClient, name: str) -> str:
     return found.group(1)
 
 
-async def open_a_ticket(url_port: int, inventory: Inventory) -> None:
-    """Three polls of one camera down (the test policy confirms at two)."""
-    agent = FakeAgent(url_port, agent_id="edge-t", site="sim")
+async def open_a_ticket(live: Console, broker_port: int, inventory: Inventory) -> Ticket:
+    """Three polls of one camera down (the test policy confirms at two): its ticket."""
+    agent = FakeAgent(broker_port, agent_id="edge-t", site="sim")
     camera = next(d for d in inventory.devices if d.kind.value == "camera")
     for second in range(3):
         status = Status(
@@ -44,16 +45,16 @@ async def open_a_ticket(url_port: int, inventory: Inventory) -> None:
             reason=Reason.TIMEOUT,
         )
         await agent.publish(agent.batch([status]))
+    faults = live.collector.pipeline.faults
+    await wait_for(lambda: any(t.open for t in faults.tickets.values()), 20)
+    return next(t for t in faults.tickets.values() if t.open)
 
 
 async def test_nothing_changes_without_a_session_or_token_and_the_user_is_recorded(
     tmp_path: Path, inventory: Inventory, broker: Mosquitto
 ) -> None:
     async with console(tmp_path, broker.port, agent=False) as live:
-        faults = live.collector.pipeline.faults
-        await open_a_ticket(broker.port, inventory)
-        await wait_for(lambda: any(t.open for t in faults.tickets.values()), 20)
-        ticket = next(t for t in faults.tickets.values() if t.open)
+        ticket = await open_a_ticket(live, broker.port, inventory)
         ack = f"/faults/{ticket.id}/ack"
         async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as anonymous:
             refusal = await anonymous.post(ack, data={"note": "x"})
@@ -97,10 +98,7 @@ async def test_a_personal_token_acknowledges_as_its_user_and_the_service_token_a
     tmp_path: Path, inventory: Inventory, broker: Mosquitto
 ) -> None:
     async with console(tmp_path, broker.port, agent=False) as live:
-        faults = live.collector.pipeline.faults
-        await open_a_ticket(broker.port, inventory)
-        await wait_for(lambda: any(t.open for t in faults.tickets.values()), 20)
-        ticket = next(t for t in faults.tickets.values() if t.open)
+        ticket = await open_a_ticket(live, broker.port, inventory)
         async with httpx.AsyncClient(base_url=live.url) as script:
             reply = await script.post(
                 f"/tickets/{ticket.id}/ack",

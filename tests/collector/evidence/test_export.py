@@ -267,32 +267,27 @@ def test_a_removed_or_an_added_file_is_named(
         assert label in said, said
 
 
+def with_slice(bundle: Path, out: Path, lines: list[str]) -> Path:
+    """The bundle with these ledger lines, its manifest remade to match (unsigned)."""
+    return forge(bundle, out, {"ledger.tsv.gz": gzip.compress("".join(lines).encode())})
+
+
 def test_reordered_or_removed_ledger_rows_are_named_even_with_a_remade_manifest(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = slice_lines(bundle)
     swapped = [*lines[:5], lines[6], lines[5], *lines[7:]]
-    out = forge(
-        bundle,
-        tmp_path / "swapped.zip",
-        {"ledger.tsv.gz": gzip.compress("".join(swapped).encode())},
-    )
+    out = with_slice(bundle, tmp_path / "swapped.zip", swapped)
     code, said = verify(out, capsys)
     assert code == 3, said
     assert "ledger.tsv.gz:6: row 6 where row 5 belongs" in said, said
     dropped = [*lines[:5], *lines[6:]]
-    out = forge(
-        bundle,
-        tmp_path / "dropped.zip",
-        {"ledger.tsv.gz": gzip.compress("".join(dropped).encode())},
-    )
+    out = with_slice(bundle, tmp_path / "dropped.zip", dropped)
     code, said = verify(out, capsys)
     assert code == 3, said
     assert "row 6 where row 5 belongs (removed or moved)" in said, said
     edited = [*lines[:5], lines[5].replace('"up"', '"down"', 1), *lines[6:]]
-    out = forge(
-        bundle, tmp_path / "edited.zip", {"ledger.tsv.gz": gzip.compress("".join(edited).encode())}
-    )
+    out = with_slice(bundle, tmp_path / "edited.zip", edited)
     code, said = verify(out, capsys)
     assert code == 3, said
     assert "ledger.tsv.gz:6: row 5 was changed (its hash differs)" in said, said
