@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import getpass
 import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -339,7 +341,7 @@ def _users(args: argparse.Namespace) -> int:
 
 
 def _evidence(args: argparse.Namespace) -> int:
-    from collector.evidence.export import ExportRequest, export
+    from collector.evidence.export import ExportRequest, LedgerMovedError, export, snapshot
     from collector.evidence.verify import BundleError, verify_bundle
 
     if args.evidence_command == "verify":
@@ -362,8 +364,16 @@ def _evidence(args: argparse.Namespace) -> int:
         args.ledger, args.inventory, args.policy, args.period, args.out, args.lang, args.sign,
         ["slawatch-collector", *args.argv],
     )  # fmt: skip
+    quiet = not sys.stderr.isatty()
     try:
-        manifest = export(request, quiet=not sys.stderr.isatty())
+        try:
+            manifest = export(request, quiet)
+        except LedgerMovedError as exc:
+            # A running collector's ledger: export a snapshot of it, taken now.
+            print(f"slawatch-collector: {exc}; exporting a snapshot of it", file=sys.stderr)
+            with tempfile.TemporaryDirectory(prefix="slawatch-snapshot-") as scratch:
+                copy = snapshot(args.ledger, Path(scratch))
+                manifest = export(dataclasses.replace(request, ledger=copy), quiet)
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -14,9 +14,11 @@ import hashlib
 import json
 import multiprocessing
 import shutil
+import sqlite3
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,19 @@ INVENTORY = "inventory.yaml"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Already compressed (or small and binary): stored, not deflated again.
 _STORED = (".gz", ".pdf", ".xlsx", ".sig")
+
+
+class LedgerMovedError(RuntimeError):
+    """A live collector added rows while the export read: its figures and its slice would
+    not match. Export a snapshot (``snapshot``) instead."""
+
+
+def snapshot(ledger: Path, into: Path) -> Path:
+    """A consistent copy of a (live) ledger: SQLite's backup reads it in one transaction."""
+    copy = into / ledger.name
+    with reading(ledger) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    return copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +175,9 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             tick(figures_task)
 
         with measured(request.ledger, policies, asked, load_inventory, request.inventory) as report:
+            if _head(request.ledger) != (rows, head, watermark):
+                slicing.kill()
+                raise LedgerMovedError(f"{request.ledger}: rows were added while it was read")
             tick(figures_task)
             assert inventory is not None
             derived = derive(report, inventory, zone, request.language, write_workbook)
@@ -183,7 +201,8 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
         tick(report_task)
         (staging / "report.pdf").write_bytes(render_pdf(html))
         tick(report_task)
-        shutil.copyfile(request.inventory, staging / INVENTORY)
+        # Read, not copied as a file: the inventory may come through a pipe.
+        (staging / INVENTORY).write_bytes(request.inventory.read_bytes())
         copies = _policy_copies(request.policies)
         (staging / "policies").mkdir()
         for name, path in copies:

@@ -7,9 +7,12 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from openpyxl import load_workbook
 
 from collector.cli import main
 from collector.evidence.keys import load_private, new_pair
-from collector.ledger import row_hash
+from collector.ledger import Ledger, row_hash
 from tests.collector.evidence.conftest import Quarter
 from tests.conftest import REPO
 
@@ -354,3 +357,51 @@ def test_an_edited_figure_is_caught_by_recomputation(
     code, said = verify(out, capsys)
     assert code == 3, said
     assert "contracts.csv: line" in said, said
+
+
+@pytest.mark.timeout(120)
+def test_a_ledger_a_collector_writes_during_the_export_is_exported_from_a_snapshot(
+    quarter: Quarter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The inventory is a FIFO: the export blocks reading it after it noted the ledger's
+    head, a row is appended meanwhile (as a running collector does), then the inventory
+    flows. The figures and the slice must still come from the same rows."""
+    live = tmp_path / "live.sqlite"
+    shutil.copy(quarter.ledger, live)
+    fifo = tmp_path / "inventory.yaml"
+    os.mkfifo(fifo)
+    text = quarter.inventory.read_text(encoding="utf-8")
+    done = threading.Event()
+    moved = threading.Event()
+
+    def inventory_reader_by_reader() -> None:
+        while not done.is_set():
+            with fifo.open("w", encoding="utf-8") as pipe:  # blocks until one reads
+                if not moved.is_set():
+                    ledger = Ledger(live)
+                    with ledger.transaction():
+                        ledger.append("ledger_note", "2026-10-01T00:00:00.000Z", {"by": "test"})
+                    ledger.close()
+                    moved.set()
+                pipe.write(text)
+            # The reader sees its end of file once no writer has the FIFO open: wait for
+            # that before opening it again (a reader reads the whole file in milliseconds).
+            time.sleep(0.5)
+
+    feeder = threading.Thread(target=inventory_reader_by_reader, daemon=True)
+    feeder.start()
+    out = tmp_path / "live.zip"
+    code = main(
+        [
+            "evidence", "export", "--ledger", str(live), "--inventory", str(fifo),
+            "--policy", str(quarter.policy), "--period", "2026-Q3", "--out", str(out),
+        ]
+    )  # fmt: skip
+    done.set()
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # a feeder waiting to open returns
+    feeder.join(10)
+    assert code == 0
+    assert "rows were added while it was read; exporting a snapshot" in capsys.readouterr().err
+    verified, said = verify(out, capsys)
+    assert verified == 0, said
+    assert json.loads(members(out)["MANIFEST.json"])["ledger"]["rows"] == len(slice_lines(out))
