@@ -63,7 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("ledger", type=Path, metavar="FILE")
     importer.add_argument("--map", type=Path, required=True, help="column map (YAML)")
-    importer.add_argument("-o", "--output", type=Path, required=True)
+    importer.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="the inventory to write; when it exists, the import shows what would change",
+    )
+    importer.add_argument(
+        "--apply", action="store_true", help="write the changes to an existing inventory"
+    )
 
     again = commands.add_parser(
         "replay", help="run recorded observations (JSONL) through the pipeline into a ledger"
@@ -309,6 +318,22 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import(args: argparse.Namespace) -> int:
+    from collector.inventory_import import describe, import_ledger
+
+    result = import_ledger(args.ledger, args.map, args.output, apply=args.apply)
+    if result.encoding is not None:
+        print(f"{args.ledger}: read as {result.encoding}")
+    for line in describe(result):
+        print(line)
+    if result.written:
+        print(f"{args.output}: {result.devices} devices from the ledger written")
+    else:
+        changes = len(result.added) + len(result.removed) + len(result.changed)
+        print(f"{args.output}: {changes} devices would change; --apply writes them")
+    return EXIT_OK
+
+
 def _keys(args: argparse.Namespace) -> int:
     public = new_pair(args.path)
     identity = key_id(load_public(public))
@@ -500,11 +525,7 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return check_files(args.files, {"collector", "inventory", "policy"})
     if args.command == "inventory":
-        from collector.inventory_import import import_ledger
-
-        count = import_ledger(args.ledger, args.map, args.output)
-        print(f"{args.output}: {count} devices written")
-        return EXIT_OK
+        return _import(args)
     if args.command == "replay":
         return _replay(args)
     if args.command == "ledger":

@@ -7,6 +7,8 @@ problem is reported at once with its key path.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import date
@@ -214,9 +216,36 @@ def _duplicates(section: str, ids: list[str]) -> list[Issue]:
     return issues
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` is no IPv4 address, IPv6 address or host name (None when it is).
+    Digits and dots are an IPv4 address and must be one: 10.36.1.300 is a typo, not a
+    host name."""
+    if ":" in address:
+        try:
+            ipaddress.IPv6Address(address.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            return "not an IPv6 address"
+        return None
+    if all(part.isdigit() for part in address.split(".")):
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            return "not an IPv4 address (four numbers 0-255)"
+        return None
+    if not all(_HOST_LABEL.match(label) for label in address.removesuffix(".").split(".")):
+        return "not a host name (letters, digits and hyphens between dots)"
+    return None
+
+
 def _device_rules(at: tuple[str | int, ...], device: Device) -> list[Issue]:
     """Rules about one device that pydantic's field checks cannot express."""
     issues = []
+    wrong = address_problem(device.address)
+    if wrong is not None:
+        issues.append(Issue((*at, "address"), wrong, repr(device.address)))
     if not (device.onvif or device.snmp or device.tcp):
         issues.append(Issue(at, "a device needs at least one of onvif, snmp or tcp to be probed"))
     if device.kind in (DeviceKind.DOOR_HOST, DeviceKind.SWITCH) and device.snmp is None:
