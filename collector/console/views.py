@@ -227,7 +227,7 @@ def ticket_history(collector: Collector, ticket_id: str) -> list[dict[str, Any]]
                 "event": found.get("event"),
                 "by": found.get("ticket", {}).get("acknowledged_by"),
                 "note": found.get("note"),
-                "detail": found.get("detail"),
+                "device_id": found.get("device_id"),
             }
         )
     return history
