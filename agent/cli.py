@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import logging
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
 from agent.probes.base import ProbeResult
 from agent.runner import Agent, build_plans
+from agent.wire import Health, port_check
 from slawatch.columns import fit
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.errors import ConfigError
 from slawatch.config.loader import load_config
 from slawatch.config.settings import AgentSettings
 from slawatch.messages import Language, reason_text, text
+
+# The device is not up: scripts and the engineer's shell can tell without reading.
+EXIT_NOT_UP = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,10 +44,42 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("device_id")
     probe.add_argument("-c", "--config", type=Path, required=True)
     probe.add_argument("--lang", choices=["zh", "en"], default="zh", help="words in (default zh)")
+    probe.add_argument("--json", action="store_true", help="the verdict as JSON, for scripts")
     return parser
 
 
-def _table(device_id: str, result: ProbeResult, took_s: float, language: Language) -> str:
+@dataclass(frozen=True, slots=True)
+class Around:
+    """What the engineer at the camera also needs: can its port be reached at all, and is
+    its switch port up (is the camera down, or its cable)?"""
+
+    address: str
+    reach_port: int | None
+    reached: str  # "open", "refused", "timeout", "unreachable" or "-" (no TCP port)
+    switch: str | None = None
+    switch_port: str | None = None
+    port_state: str | None = None  # the switch's verdict on that port ("ok", "link_down", …)
+
+
+async def _reach(address: str, port: int | None, timeout_s: float) -> str:
+    if port is None:
+        return "-"
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(address.strip("[]"), port)
+    except TimeoutError:
+        return "timeout"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError:
+        return "unreachable"
+    writer.close()
+    return "open"
+
+
+def _table(
+    device_id: str, result: ProbeResult, took_s: float, language: Language, around: Around
+) -> str:
     """The probe's verdict for the engineer at the camera: codes as the wire has them, with
     their words (Chinese unless ``--lang en``), in columns that line up."""
 
@@ -55,6 +95,16 @@ def _table(device_id: str, result: ProbeResult, took_s: float, language: Languag
         f"{fit(t('probe.health'), 8)} {said(health, t('health.' + health))}    "
         f"{t('probe.reason')} {said(reason, reason_text(reason, language))}",
         f"{fit(t('probe.took'), 8)} {took_s * 1000:.0f} ms",
+        f"{fit(t('probe.address'), 8)} {around.address}"
+        + (f"  TCP {around.reach_port}: {around.reached}" if around.reach_port else ""),
+    ]
+    if around.switch is not None:
+        state = around.port_state or "-"
+        lines.append(
+            f"{fit(t('probe.uplink'), 8)} {around.switch} {t('probe.port')} {around.switch_port}: "
+            f"{said(state, reason_text(state, language)) if around.port_state else '-'}"
+        )
+    lines += [
         "",
         f"{fit(t('probe.check'), 16)} {t('probe.result')}",
     ]
@@ -70,7 +120,20 @@ def _table(device_id: str, result: ProbeResult, took_s: float, language: Languag
     return "\n".join(lines)
 
 
-async def _probe(settings: AgentSettings, device_id: str, language: Language) -> int:
+def _verdict(device_id: str, result: ProbeResult, took_s: float, around: Around) -> dict[str, Any]:
+    return {
+        "device_id": device_id,
+        "health": result.health.value,
+        "reason": result.reason.value,
+        "took_ms": round(took_s * 1000),
+        "checks": {name: reason.value for name, reason in sorted(result.checks.items())},
+        "metrics": dict(sorted(result.metrics.items())),
+        "notes": dict(sorted(result.notes.items())),
+        "reach": dataclasses.asdict(around),
+    }
+
+
+async def _probe(settings: AgentSettings, device_id: str, language: Language, as_json: bool) -> int:
     agent = Agent(settings)
     inventory, credentials = agent.load_inventory()
     async with agent.probes() as probes:
@@ -81,9 +144,31 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language) ->
                 f"slawatch-agent: no device {device_id!r} at site {settings.site}", file=sys.stderr
             )
             return EXIT_INVALID
-        result, took = await agent.scheduler_for().probe_once(plan, deep=True)
-    print(_table(device_id, result, took, language))
-    return EXIT_OK
+        scheduler = agent.scheduler_for()
+        result, took = await scheduler.probe_once(plan, deep=True)
+        device = plan.target.device
+        tcp = device.onvif or device.rtsp or device.tcp
+        around = Around(
+            device.address,
+            tcp.port if tcp else None,
+            await _reach(device.address, tcp.port if tcp else None, 2.0),
+        )
+        uplink = device.uplink
+        if uplink is not None and uplink.switch is not None and uplink.port is not None:
+            switch = next((p for p in plans if p.target.device.id == uplink.switch), None)
+            state = None
+            if switch is not None:
+                switched, _ = await scheduler.probe_once(switch, deep=False)
+                verdict = switched.checks.get(port_check(uplink.port))
+                state = verdict.value if verdict else switched.reason.value
+            around = dataclasses.replace(
+                around, switch=uplink.switch, switch_port=str(uplink.port), port_state=state
+            )
+    if as_json:
+        print(json.dumps(_verdict(device_id, result, took, around), ensure_ascii=False, indent=2))
+    else:
+        print(_table(device_id, result, took, language, around))
+    return EXIT_OK if result.health is Health.UP else EXIT_NOT_UP
 
 
 async def _run(settings: AgentSettings) -> None:
@@ -105,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_config(args.config, AgentSettings)
         if args.command == "probe":
-            return uvloop.run(_probe(settings, args.device_id, args.lang))
+            return uvloop.run(_probe(settings, args.device_id, args.lang, args.json))
         uvloop.run(_run(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -155,12 +156,39 @@ async def test_the_probe_command_prints_every_check_of_one_device(
     for check in ("liveness", "clock", "credentials", "stream"):
         assert f"\n{check:<16} ok" in output, output
     assert "rtt_ms" in output
+    assert "address  127.16." in output
+    assert ": open" in output  # its TCP port answered
+    # Its switch port, read from the switch: the cable is fine.
+    assert "uplink   SW0000" in output
+    assert "ok (OK)" in output.split("uplink", 1)[1].splitlines()[0]
     # Chinese by default, the codes kept beside the words, columns lined up.
     assert await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)]) == 0
     output = capsys.readouterr().out
     assert "状态     up (在线)    原因 ok (正常)" in output, output
     assert "检查项           结果" in output
     assert f"\n{'stream':<16} ok (正常)" in output
+
+
+async def test_probe_tells_a_dead_camera_from_a_dead_port_and_says_so_in_its_exit_status(
+    tmp_path: Path, inventory: Inventory, fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings_file = settings_on_disk(tmp_path, "poll: {timeout: 1s, retries: 0}")
+    camera = next(d for d in inventory.devices if d.id == "CAM000003")
+    assert camera.uplink is not None
+    await fleet.inject("CAM000003", FaultSpec(Fault.DOWN, mode="refused"))
+    code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file), "--json"])
+    assert code == 1  # not up: the shell can tell
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["health"] == "down"
+    assert verdict["reach"]["reached"] == "refused"
+    assert verdict["reach"]["switch"] == camera.uplink.switch
+    assert verdict["reach"]["port_state"] == "ok"  # the camera, not its cable
+    await fleet.clear("CAM000003")
+    await fleet.inject(f"port:{camera.uplink.switch}/{camera.uplink.port}", FaultSpec(Fault.DOWN))
+    code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file), "--json"])
+    assert code == 1
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["reach"]["port_state"] == "link_down"  # its switch port is down
 
 
 async def test_the_probe_command_explains_how_a_quirky_camera_answered(
