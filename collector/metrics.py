@@ -1,5 +1,7 @@
-"""``/metrics`` in Prometheus' text format: alert deliveries by sink and outcome, and the
-collector's own counters, read at scrape time (nothing to keep in step)."""
+"""``/metrics`` in Prometheus' text format: alert deliveries by sink and outcome, the
+collector's own counters, and what it holds now (ledger rows, open tickets by class,
+spool backlog, lag behind the watermark, each agent's silence), read at scrape time
+(nothing to keep in step). ``deploy/grafana/slawatch.json`` charts them."""
 
 from __future__ import annotations
 
@@ -64,6 +66,57 @@ class _Scrape(MetricSource):
         for key, gaps in receipts.open_gaps().items():
             open_gaps.add_metric([key], sum(last - first + 1 for first, last in gaps))
         yield open_gaps
+        yield from self._state()
+
+    def _state(self) -> Iterator[Metric]:
+        """What the collector holds now: ledger, tickets, spool, how far behind it is."""
+        collector = self._collector
+        yield GaugeMetricFamily(
+            "slawatch_collector_ledger_rows", "Rows in the ledger", value=collector.ledger.next_seq
+        )
+        tickets = GaugeMetricFamily(
+            "slawatch_collector_open_tickets", "Open fault tickets by class", labels=["class"]
+        )
+        by_class = {"front_end": 0, "network": 0}
+        for ticket in collector.pipeline.faults.open_tickets():
+            if ticket.merged_into is None:
+                by_class[ticket.fault_class] = by_class.get(ticket.fault_class, 0) + 1
+        for fault_class, count in sorted(by_class.items()):
+            tickets.add_metric([fault_class], count)
+        yield tickets
+        sealed = collector.spool.sealed()
+        yield GaugeMetricFamily(
+            "slawatch_collector_spool_segments",
+            "Time-series segments spooled and not yet written to the time-series server",
+            value=len(sealed),
+        )
+        yield GaugeMetricFamily(
+            "slawatch_collector_spool_bytes",
+            "Bytes of those segments",
+            value=sum(segment.stat().st_size for segment in sealed if segment.exists()),
+        )
+        watermark = collector.pipeline.watermark
+        if watermark is not None:
+            yield GaugeMetricFamily(
+                "slawatch_collector_watermark_lag_seconds",
+                "How far the latest observation taken in is behind the collector's clock",
+                value=max(0.0, time.time() - watermark.timestamp()),
+            )
+        heard = GaugeMetricFamily(
+            "slawatch_agent_silent_seconds",
+            "Seconds since each agent's last batch arrived",
+            labels=["agent"],
+        )
+        now = time.time()
+        for agent_id, moment in sorted(collector.agent_heard.items()):
+            heard.add_metric([agent_id], now - moment.timestamp())
+        yield heard
+        if collector.hub is not None:
+            yield GaugeMetricFamily(
+                "slawatch_console_event_streams",
+                "Browsers holding the console's live updates open",
+                value=collector.hub.clients,
+            )
 
 
 def exposition(collector: Collector) -> bytes:
