@@ -1,0 +1,41 @@
+"""The central stack's compose file, checked against the Compose Specification's JSON
+schema (tests/thirdparty/compose_spec.json, from docker-compose 1.29.2 on PyPI, the
+specification's reference implementation then), and its files present."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import yaml
+
+from tests.conftest import REPO
+
+COMPOSE = REPO / "deploy" / "compose.yaml"
+SCHEMA = REPO / "tests" / "thirdparty" / "compose_spec.json"
+
+
+def test_the_compose_file_is_valid_compose_and_mounts_the_shipped_files() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft201909Validator(schema)  # the draft the schema declares
+    problems = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(compose)]
+    assert problems == []
+    assert set(compose["services"]) == {"mosquitto", "influxdb", "grafana", "collector"}
+    shipped = ["mosquitto.conf", "mosquitto.acl", "grafana/slawatch.json", "collector.Dockerfile"]
+    for name in shipped:
+        assert (COMPOSE.parent / name).exists(), name
+    mounts = [m for s in compose["services"].values() for m in s.get("volumes", [])]
+    assert any(m.startswith("./mosquitto.acl:") for m in mounts)  # each agent its own topics
+    # Secrets by file, never a value in the compose file.
+    for secret in compose["secrets"].values():
+        assert set(secret) == {"file"}
+    assert "PASSWORD:" not in COMPOSE.read_text(encoding="utf-8").replace("PASSWORD_FILE:", "")
+
+
+def test_the_schema_catches_a_broken_compose_file() -> None:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft201909Validator(schema)
+    broken = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    broken["services"]["collector"]["restart_policy"] = "always"  # not a compose key
+    assert list(validator.iter_errors(broken))
