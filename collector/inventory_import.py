@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -252,19 +252,33 @@ def _rows(
 
 
 class _District:
-    """Regions, links and sets as the rows name them, with ids for names."""
+    """Regions, links and sets as the rows name them, with ids for names. The inventory
+    in force lends its own: a region or link keeps its id whatever the rows' order, and
+    the devices that left the ledger keep theirs."""
 
-    def __init__(self, problems: _Problems) -> None:
+    def __init__(self, problems: _Problems, current: Inventory | None) -> None:
         self.problems = problems
         self.regions: dict[str, dict[str, Any]] = {}
         self.links: dict[str, dict[str, Any]] = {}
         self.link_rows: dict[str, int] = {}
         self.sets: dict[str, dict[str, Any]] = {}
+        for region in current.regions if current else []:
+            self.regions[region.name] = region.model_dump(exclude_none=True)
+        for link in current.links if current else []:
+            self.links[link.name or link.id] = link.model_dump(exclude_none=True)
+
+    @staticmethod
+    def _new_id(prefix: str, taken: Iterable[dict[str, Any]], width: int) -> str:
+        used = {str(item["id"]) for item in taken}
+        number = len(used) + 1
+        while f"{prefix}{number:0{width}d}" in used:
+            number += 1
+        return f"{prefix}{number:0{width}d}"
 
     def region(self, name: str, station: str | None) -> str:
         found = self.regions.get(name)
         if found is None:
-            found = {"id": f"R{len(self.regions) + 1:03d}", "name": name}
+            found = {"id": self._new_id("R", self.regions.values(), 3), "name": name}
             found["police_station"] = station or name
             self.regions[name] = found
         return str(found["id"])
@@ -277,10 +291,14 @@ class _District:
                 row, "backup_fiber", "not a yes or no (是/否, 有/无, Y/N, 1/0)", backup
             )
         if found is None:
-            link_id = name if _IDENTIFIER.match(name) else f"L{len(self.links) + 1:03d}"
+            link_id = name if _IDENTIFIER.match(name) else self._new_id("L", self.links.values(), 3)
             found = {"id": link_id, "name": name, "backup_fiber": bool(fiber)}
             self.links[name] = found
             self.link_rows[name] = row
+        elif name not in self.link_rows:  # the inventory in force had it: the ledger decides
+            self.link_rows[name] = row
+            if fiber is not None:
+                found["backup_fiber"] = fiber
         elif fiber is not None and fiber != found["backup_fiber"]:
             first = self.link_rows[name]
             self.problems.add(
@@ -289,9 +307,9 @@ class _District:
         return str(found["id"])
 
 
-def _shape(rows: list[_Row], problems: _Problems) -> _District:
+def _shape(rows: list[_Row], problems: _Problems, current: Inventory | None) -> _District:
     """Regions, links, uplinks and sets, resolved across rows (a switch by id or name)."""
-    district = _District(problems)
+    district = _District(problems, current)
     switches: dict[str, str] = {}
     for row in rows:
         if row.device.get("kind") == DeviceKind.SWITCH.value and "id" in row.device:
@@ -353,7 +371,7 @@ def _shape(rows: list[_Row], problems: _Problems) -> _District:
 
 
 def _device_rows(
-    ledger: Path, ledger_map: LedgerMap
+    ledger: Path, ledger_map: LedgerMap, current: Inventory | None
 ) -> tuple[list[dict[str, Any]], list[int], _District, str | None]:
     problems = _Problems(ledger, ledger_map)
     table, encoding = _read_table(ledger, ledger_map)
@@ -362,7 +380,7 @@ def _device_rows(
         if column not in header:
             problems.add(at, name, "column not found in the header")
     rows = list(_rows(table, header, at, ledger_map, problems))
-    district = _shape(rows, problems)
+    district = _shape(rows, problems, current)
     devices: list[dict[str, Any]] = []
     origin: list[int] = []
     billed = {kind.value for kind in ledger_map.billed_kinds}
@@ -408,15 +426,15 @@ def import_ledger(
     """Read ``ledger``; write ``output`` when it is new, or when ``apply`` is given;
     ConfigError for every problem (capped), with its row and column."""
     ledger_map = load_config(map_file, LedgerMap)
-    devices, origin, district, encoding = _device_rows(ledger, ledger_map)
+    current = load_config(output, Inventory) if output.exists() else None
+    devices, origin, district, encoding = _device_rows(ledger, ledger_map, current)
     header = {"kind": "inventory", **ledger_map.base}
     header.pop("sets", None)
     header["regions"] = [*header.get("regions", []), *district.regions.values()]
     header["links"] = [*header.get("links", []), *district.links.values()]
     sets = _sets(district, devices)
     result = Imported(len(devices), encoding)
-    if output.exists():
-        current = load_config(output, Inventory)
+    if current is not None:
         devices = _against(current, devices, result, today or date.today())
     _check(ledger, map_file, ledger_map, header, devices, sets, origin)
     if not output.exists() or apply:

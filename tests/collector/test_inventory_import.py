@@ -218,3 +218,28 @@ def test_a_new_ledger_against_the_inventory_in_force_shows_the_diff_and_applies_
     assert devices["360122001002"].service_end == date(2027, 1, 1)  # kept, with its history
     assert devices["360122002001"].address == "10.36.2.12"
     assert "360122001009" in devices
+
+
+def test_a_reordered_ledger_changes_nothing_and_a_station_whose_devices_left_stays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "inventory.yaml"
+    assert run_import(SAMPLE, output) == 0
+    header, *rows = SAMPLE.read_text(encoding="utf-8").splitlines()
+    reordered = tmp_path / "reordered.csv"
+    reordered.write_text("\n".join([header, *reversed(rows)]) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert run_import(reordered, output) == 0
+    assert "0 devices would change" in capsys.readouterr().out  # ids kept, whatever the order
+    # Every device of 长堎派出所 leaves: they keep their region, and their history.
+    remaining = tmp_path / "望城.csv"
+    remaining.write_text(
+        "\n".join([header, *(row for row in rows if "望城" in row)]) + "\n", encoding="utf-8"
+    )
+    result = import_ledger(remaining, MAP, output, apply=True, today=date(2027, 1, 1))
+    assert sorted(result.removed) == ["360122001001", "360122001002", "SW-CL-01"]
+    inventory = load_config(output, Inventory)
+    regions = {region.id: region.name for region in inventory.regions}
+    left = next(d for d in inventory.devices if d.id == "360122001001")
+    assert regions[left.region] == "长堎派出所"
+    assert left.service_end == date(2027, 1, 1)
