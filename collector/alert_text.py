@@ -43,6 +43,10 @@ class AlertWriter:
         self._zone = zone
         self._language = language
 
+    def refer(self, places: dict[str, Place], links: dict[str, str]) -> None:
+        """A new inventory's places and links (the collector reloaded it)."""
+        self._places, self._links = places, links
+
     def _t(self, key: str, **values: object) -> str:
         return text(key, self._language, **values)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,6 +24,7 @@ from collector.console.users import Role, Users
 from collector.faults import UnknownTicketError
 from collector.metrics import exposition
 from collector.pipeline import ticket_body
+from slawatch.config.errors import ConfigError
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -39,17 +40,24 @@ def create_app(collector: Collector) -> FastAPI:
     app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None)
     users = Users(collector.settings.console.users) if collector.settings.console else None
 
-    async def authorised(authorization: Annotated[str | None, Header()] = None) -> str | None:
-        """The user a personal token names (None for the service token); 401 otherwise."""
-        offered = (authorization or "").removeprefix("Bearer ")
-        user = users.by_token(offered) if users is not None and offered else None
-        if user is not None:
-            if user.level < Role.OPERATOR:
-                raise HTTPException(403, "needs the operator role")
-            return user.shown
-        if not collector.token_matches(offered):
-            raise HTTPException(401, "a valid bearer token is needed to change state")
-        return None
+    def bearer(level: Role) -> Callable[..., Awaitable[str | None]]:
+        """A dependency: the caller's bearer token is the service token (acts as given;
+        None) or a personal token of a user at ``level`` or above (that user's name)."""
+
+        async def holder(authorization: Annotated[str | None, Header()] = None) -> str | None:
+            offered = (authorization or "").removeprefix("Bearer ")
+            user = users.by_token(offered) if users is not None and offered else None
+            if user is not None:
+                if user.level < level:
+                    raise HTTPException(403, f"needs the {level.name.lower()} role")
+                return user.shown
+            if not collector.token_matches(offered):
+                raise HTTPException(401, "a valid bearer token is needed to change state")
+            return None
+
+        return holder
+
+    authorised, admin = bearer(Role.OPERATOR), bearer(Role.ADMIN)
 
     @app.get("/healthz")
     async def health() -> dict[str, Any]:
@@ -79,9 +87,9 @@ def create_app(collector: Collector) -> FastAPI:
             "ticket": ticket.id if ticket else None,
         }
 
-    @app.post("/tickets/{ticket_id}/ack")
     # A local dependency: ``Depends`` as the default, which postponed annotations (this
     # module's) cannot name from inside ``create_app``.
+    @app.post("/tickets/{ticket_id}/ack")
     async def acknowledge(
         ticket_id: str,
         request: AckRequest,
@@ -92,6 +100,14 @@ def create_app(collector: Collector) -> FastAPI:
             return collector.acknowledge_now(ticket_id, user or request.by, request.note)
         except UnknownTicketError as exc:
             raise HTTPException(404, str(exc)) from None
+
+    @app.post("/inventory/reload")
+    async def reload_inventory(user: str | None = Depends(admin)) -> dict[str, Any]:
+        """Read the inventory file again and put it in force (admin): what changed."""
+        try:
+            return collector.reload_from_settings(user or "api")
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     if collector.settings.console is not None:
         from collector.console.app import add_console

@@ -416,6 +416,15 @@ async def _run(collector: Collector) -> bool:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
+
+    def reload() -> None:
+        """SIGHUP: the inventory file again; a bad one is logged and the old one stays."""
+        try:
+            collector.reload_from_settings("SIGHUP")
+        except (ConfigError, OSError) as exc:
+            log.error("inventory not reloaded, the one in force stays: %s", exc)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     running = asyncio.create_task(collector.run(), name="collector")
     stopping = asyncio.create_task(stop.wait())
     try:

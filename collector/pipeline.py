@@ -147,6 +147,7 @@ class Pipeline:
 
     def load(self, memory: Memory) -> None:
         self.states = memory.states
+        self.states.keep_only(self._devices)  # the inventory may have changed since
         self.faults.load(memory.faults)
         self.alerter = memory.alerter
         # Each agent's devices follow from each device's agent (a checkpoint of an earlier

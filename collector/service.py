@@ -11,6 +11,7 @@ times.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -61,12 +62,14 @@ from collector.spool import Spool
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting, Receiver
 from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import MaintenanceWindow
 from slawatch.config.settings import CollectorSettings, SigningSettings
 from slawatch.mqtt import mqtt_client
 
 log = logging.getLogger(__name__)
+INVENTORY = "inventory"  # the ledger row of an inventory put in force
 
 
 MAX_REASONS = 64
@@ -166,6 +169,8 @@ class Collector:
             self.router = Router(self.alerting, inventory, self.zone)
             links = {link.id: link.name or link.id for link in inventory.links}
             self.writer = AlertWriter(self.router.places, links, self.zone, self.alerting.language)
+        # Told after a new inventory is in force (the console's device index).
+        self.on_reload: list[Callable[[], None]] = []
         self._channels: dict[str, list[ChannelSender]] = {}
         # When each agent's last batch arrived (the collector's clock): the console shows
         # an agent gone silent, and that its devices are unknown, not down.
@@ -382,6 +387,54 @@ class Collector:
         self.notifier.wake()
         self.committed(first)
         return ticket_body(ticket)
+
+    def reload_inventory(self, inventory: Inventory, digest: str, by: str) -> dict[str, Any]:
+        """Put ``inventory`` in force now, as a restart would: the pipeline keeps what it
+        knows (states, tickets, which agent has which device), devices added are taken,
+        removed ones ignored. The ledger records the change (the file's SHA-256 and the
+        ids added, removed and changed), and a checkpoint is saved with it, so no input
+        taken under the old inventory is ever re-run under the new one."""
+        self.policies.check(inventory, self.settings.inventory)
+        before = {device.id: device for device in self.inventory.devices}
+        after = {device.id: device for device in inventory.devices}
+        added = sorted(after.keys() - before.keys())
+        removed = sorted(before.keys() - after.keys())
+        changed = sorted(k for k in after.keys() & before.keys() if after[k] != before[k])
+        change = {
+            "digest": digest,
+            "devices": len(after),
+            "added": added,
+            "removed": removed,
+            "changed": changed,
+            "by": by,
+        }
+        pipeline = Pipeline(inventory, self.policies, self.ledger, lines=True)
+        pipeline.load(self.pipeline.memory())
+        first = self.ledger.next_seq
+        with self.ledger.transaction():
+            self.checkpoint.note(INVENTORY, format_timestamp(datetime.now(UTC)), change)
+            self.pipeline = pipeline
+            self.checkpoint.save(pipeline)
+        self.inventory = inventory
+        self._site_of = {device.id: device.site for device in inventory.devices}
+        if self.alerting is not None:
+            self.router = Router(self.alerting, inventory, self.zone)
+            links = {link.id: link.name or link.id for link in inventory.links}
+            self.writer.refer(self.router.places, links)
+        self.committed(first)
+        for listener in self.on_reload:
+            listener()
+        log.warning(
+            "inventory %s in force: %d devices, %d added, %d removed, %d changed (by %s)",
+            digest[:12], len(after), len(added), len(removed), len(changed), by,
+        )  # fmt: skip
+        return change
+
+    def reload_from_settings(self, by: str) -> dict[str, Any]:
+        """The inventory file the settings name, read again (SIGHUP, the API)."""
+        data = self.settings.inventory.read_bytes()
+        inventory = load_config(self.settings.inventory, Inventory)
+        return self.reload_inventory(inventory, hashlib.sha256(data).hexdigest(), by)
 
     def announce_window(self, window: MaintenanceWindow, by: str) -> Announced:
         """A maintenance window from the console, recorded in the ledger (and journaled)."""

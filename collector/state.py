@@ -7,7 +7,7 @@ figures are computed from the changes this module emits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -105,6 +105,11 @@ class StateMachine:
         if tracker is None:
             return State.UNKNOWN, Reason.OK, None
         return tracker.state, tracker.reason, tracker.last_seen
+
+    def keep_only(self, device_ids: Collection[str]) -> None:
+        """Forget the devices an inventory no longer lists: no row is written for them."""
+        for device_id in [d for d in self._devices if d not in device_ids]:
+            del self._devices[device_id]
 
     def failing_checks(self, device_id: str) -> dict[str, Reason]:
         """The deep checks (stream, recording…) whose last verdict was not OK."""

@@ -307,6 +307,11 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "console.window_active": {"zh": "进行中", "en": "active"},
     "console.window_planned": {"zh": "计划中", "en": "planned"},
     "console.window_over": {"zh": "已结束", "en": "over"},
+    "console.inventory": {"zh": "设备清单", "en": "Inventory"},
+    "console.inventory_reload": {
+        "zh": "重新载入设备清单（记入台账链）",
+        "en": "Put the inventory file in force again (recorded in the ledger)",
+    },
     "console.live": {"zh": "实时", "en": "live"},
     "console.forbidden": {"zh": "当前用户无此权限", "en": "Your role may not do this"},
     "event.opened": {"zh": "开单", "en": "opened"},

@@ -31,6 +31,7 @@ from collector.console.live import LIVE_KINDS, EventHub
 from collector.console.users import Role, Users
 from collector.faults import UnknownTicketError
 from collector.maintenance import announced
+from slawatch.config.errors import ConfigError
 from slawatch.config.settings import ConsoleSettings
 from slawatch.messages import Language, reason_text, text
 
@@ -69,6 +70,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         hub.publish_rows(rows)
 
     collector.on_commit.append(committed)
+    collector.on_reload.append(lambda: index.build(collector.inventory, collector))
     jobs = Jobs(collector)
     zone = collector.zone
 
@@ -337,6 +339,8 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
             "maintenance.html.j2",
             who,
             windows=windows,
+            admin=who is not None and who.level >= Role.ADMIN,
+            devices=len(collector.inventory.devices),
             now=now,
             default_start=f"{now:%Y-%m-%dT%H:%M}",
             default_end=f"{now + timedelta(hours=2):%Y-%m-%dT%H:%M}",
@@ -365,6 +369,16 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
             collector.end_window(window_id, who.name)
         except KeyError:
             raise HTTPException(404, f"no maintenance window {window_id!r}") from None
+        return RedirectResponse("/maintenance", status_code=303)
+
+    @app.post("/inventory", include_in_schema=False)
+    async def reload_form(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+        """An admin puts the inventory file in force again (what SIGHUP does)."""
+        who = require(caller(request, users, collector), Role.ADMIN, request, csrf)
+        try:
+            collector.reload_from_settings(who.name)
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
         return RedirectResponse("/maintenance", status_code=303)
 
     @app.get("/events", include_in_schema=False)

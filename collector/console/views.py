@@ -59,6 +59,10 @@ class DeviceIndex:
     (and one pass over lower-case strings for a text search), not a Python loop."""
 
     def __init__(self, inventory: Inventory, collector: Collector) -> None:
+        self.build(inventory, collector)
+
+    def build(self, inventory: Inventory, collector: Collector) -> None:
+        """Index ``inventory`` (again, when a new one is put in force)."""
         self.devices = list(inventory.devices)
         self.by_id = {device.id: device for device in self.devices}
         self.position = {device.id: n for n, device in enumerate(self.devices)}

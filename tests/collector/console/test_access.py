@@ -164,3 +164,19 @@ async def test_the_wall_shows_missing_batches_and_refused_clocks_to_the_engineer
         assert "1–3" in gaps
         refused = page.split("时钟超差拒收", 1)[1].split("</tr>", 1)[0]
         assert ">1<" in refused
+
+
+async def test_only_an_admin_puts_a_new_inventory_in_force_from_the_console(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    async with console(tmp_path, broker.port, agent=False) as live:
+        rows = "SELECT COUNT(*) FROM ledger WHERE kind = 'inventory'"
+        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as operator:
+            csrf = await logged_in(operator, "zhang")
+            assert (await operator.post("/inventory", data={"csrf": csrf})).status_code == 403
+        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as admin:
+            csrf = await logged_in(admin, "wang")
+            assert (await admin.post("/inventory", data={})).status_code == 403  # no CSRF
+            assert live.collector.ledger.connection.execute(rows).fetchone()[0] == 0
+            assert (await admin.post("/inventory", data={"csrf": csrf})).status_code == 303
+        assert live.collector.ledger.connection.execute(rows).fetchone()[0] == 1
