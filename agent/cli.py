@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("-c", "--config", type=Path, required=True)
     probe.add_argument("--lang", choices=["zh", "en"], default="zh", help="words in (default zh)")
     probe.add_argument("--json", action="store_true", help="the verdict as JSON, for scripts")
+    find = commands.add_parser(
+        "discover", help="WS-Discovery: which cameras answer, against the inventory (台账)"
+    )
+    find.add_argument("-c", "--config", type=Path, required=True)
+    find.add_argument("--wait", type=float, default=3.0, help="seconds to collect answers")
+    find.add_argument("--csv", type=Path, help="also write the findings here (UTF-8 with BOM)")
+    find.add_argument("--lang", choices=["zh", "en"], default="zh")
     return parser
 
 
@@ -171,6 +178,31 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
     return EXIT_OK if result.health is Health.UP else EXIT_NOT_UP
 
 
+async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
+    from agent.discover import findings_csv, listen, reconcile
+
+    inventory, _ = Agent(settings).load_inventory()
+    findings = reconcile(inventory, await listen(args.wait))
+    language: Language = args.lang
+
+    def t(key: str) -> str:
+        return text(key, language)
+
+    print(
+        f"{fit(t('discover.status'), 10)} {fit(t('discover.device'), 14)} "
+        f"{fit(t('discover.address'), 16)} {fit(t('discover.listed'), 14)} {t('discover.answered')}"
+    )
+    for found in findings:
+        print(
+            f"{fit(t('discover.' + found.status), 10)} {fit(found.device_id or '-', 14)} "
+            f"{fit(found.address, 16)} {fit(found.listed_model or '-', 14)} "
+            f"{found.answered_model or '-'}"
+        )
+    if args.csv is not None:
+        args.csv.write_bytes(findings_csv(findings))
+    return EXIT_OK if all(f.status == "ok" for f in findings) else EXIT_NOT_UP
+
+
 async def _run(settings: AgentSettings) -> None:
     agent = Agent(settings)
     loop = asyncio.get_running_loop()
@@ -191,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_config(args.config, AgentSettings)
         if args.command == "probe":
             return uvloop.run(_probe(settings, args.device_id, args.lang, args.json))
+        if args.command == "discover":
+            return uvloop.run(_discover(settings, args))
         uvloop.run(_run(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)

@@ -17,6 +17,7 @@ from simulator.control import control_app
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import Fleet
 from simulator.scenario import load_scenario, play
+from simulator.ws_discovery import serve_discovery
 from slawatch import heap
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
@@ -63,6 +64,11 @@ async def _serve(args: argparse.Namespace) -> None:
     runner = web.AppRunner(control_app(fleet))
     await runner.setup()
     await web.TCPSite(runner, host, int(port)).start()
+    try:
+        discovery, _ = await serve_discovery(lambda: fleet.devices)
+    except OSError as exc:  # another responder has the port: the rest still serves
+        logging.getLogger(__name__).warning("no WS-Discovery: %s", exc)
+        discovery = None
     heap.settle()
     print(f"serving {len(fleet.devices)} devices; fault API on http://{args.control}", flush=True)
     stop = asyncio.Event()
@@ -72,6 +78,8 @@ async def _serve(args: argparse.Namespace) -> None:
     player = asyncio.create_task(play(fleet, steps, args.speed), name="scenario")
     await stop.wait()
     player.cancel()
+    if discovery is not None:
+        discovery.close()
     await runner.cleanup()
     await fleet.close()
 

@@ -1,0 +1,158 @@
+"""Reconcile the 设备台账 with the network: who answers ONVIF's WS-Discovery, and who should.
+
+A Probe for NetworkVideoTransmitter goes to 239.255.255.250:3702 (the edge server's
+route for multicast picks the interface); every camera that answers sends a
+ProbeMatch with its service address (XAddrs) and scopes (hardware = its model). Each is
+then matched with the inventory by address:
+- ``ok``: listed and answering, its model as listed (or none listed);
+- ``silent``: listed with ONVIF and never answering;
+- ``unlisted``: answering at an address the inventory does not have;
+- ``model``: answering with another model than the inventory lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import socket
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from slawatch.config.inventory import Inventory
+
+GROUP, PORT = "239.255.255.250", 3702
+_NS = {
+    "e": "http://www.w3.org/2003/05/soap-envelope",
+    "w": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "d": "http://schemas.xmlsoap.org/ws/2005/04/discovery",
+}
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+HARDWARE = "onvif://www.onvif.org/hardware/"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    address: str  # the host of its first XAddr
+    xaddr: str
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    status: str  # ok, silent, unlisted, model
+    device_id: str | None
+    name: str | None
+    address: str
+    listed_model: str | None
+    answered_model: str | None
+    xaddr: str | None
+
+
+def probe(message_id: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<e:Envelope xmlns:e="{_NS["e"]}" xmlns:w="{_NS["w"]}" xmlns:d="{_NS["d"]}" '
+        'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header>'
+        f"<w:MessageID>{message_id}</w:MessageID>"
+        '<w:To e:mustUnderstand="true">urn:schemas-xmlsoap-org:ws:2005:04:discovery</w:To>'
+        '<w:Action e:mustUnderstand="true">'
+        "http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</w:Action></e:Header>"
+        "<e:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></e:Body>"
+        "</e:Envelope>"
+    ).encode()
+
+
+def read_match(data: bytes, message_id: str) -> list[Answer]:
+    """The answers in one ProbeMatches reply to our probe (entity expansion off)."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError:
+        return []
+    if root.findtext("e:Header/w:RelatesTo", default="", namespaces=_NS) != message_id:
+        return []
+    found = []
+    for match in root.iterfind("e:Body/d:ProbeMatches/d:ProbeMatch", _NS):
+        xaddrs = (match.findtext("d:XAddrs", default="", namespaces=_NS) or "").split()
+        if not xaddrs:
+            continue
+        scopes = (match.findtext("d:Scopes", default="", namespaces=_NS) or "").split()
+        model = next((s.removeprefix(HARDWARE) for s in scopes if s.startswith(HARDWARE)), None)
+        host = urlsplit(xaddrs[0]).hostname or ""
+        found.append(Answer(host, xaddrs[0], model))
+    return found
+
+
+class _Listener(asyncio.DatagramProtocol):
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        self.answers: dict[str, Answer] = {}
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        for answer in read_match(data, self.message_id):
+            self.answers.setdefault(answer.address, answer)
+
+
+async def listen(wait_s: float, repeats: int = 2) -> list[Answer]:
+    """Probe (twice: UDP may drop one) and collect the answers for ``wait_s`` seconds."""
+    message_id = f"urn:uuid:{uuid.uuid4()}"
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    sock.bind(("", 0))
+    transport, listener = await loop.create_datagram_endpoint(
+        lambda: _Listener(message_id), sock=sock
+    )
+    try:
+        for _ in range(repeats):
+            transport.sendto(probe(message_id), (GROUP, PORT))
+            await asyncio.sleep(wait_s / repeats)
+    finally:
+        transport.close()
+    return sorted(listener.answers.values(), key=lambda answer: answer.address)
+
+
+def reconcile(inventory: Inventory, answers: list[Answer]) -> list[Finding]:
+    """Each ONVIF device of the inventory, and each answer, as one finding."""
+    by_address = {answer.address: answer for answer in answers}
+    findings = []
+    listed: set[str] = set()
+    for device in inventory.devices:
+        if device.onvif is None:
+            continue
+        address = device.address.strip("[]")
+        listed.add(address)
+        answer = by_address.get(address)
+        if answer is None:
+            status = "silent"
+        elif device.model and answer.model and answer.model != device.model.replace(" ", "_"):
+            status = "model"
+        else:
+            status = "ok"
+        findings.append(
+            Finding(
+                status, device.id, device.name, device.address, device.model,
+                answer.model if answer else None, answer.xaddr if answer else None,
+            )
+        )  # fmt: skip
+    for answer in answers:
+        if answer.address not in listed:
+            findings.append(
+                Finding("unlisted", None, None, answer.address, None, answer.model, answer.xaddr)
+            )
+    return findings
+
+
+COLUMNS = ("status", "device_id", "name", "address", "listed_model", "answered_model", "xaddr")
+
+
+def findings_csv(findings: list[Finding]) -> bytes:
+    """UTF-8 with BOM: the engineer fixes the 台账 in Excel from it."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    writer.writerows([getattr(f, column) or "" for column in COLUMNS] for f in findings)
+    return out.getvalue().encode("utf-8-sig")

@@ -1,0 +1,101 @@
+"""`slawatch-agent discover` against simulated cameras answering WS-Discovery, in a network
+namespace of its own (`unshare -n`) so the multicast stays inside the test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slawatch.config.inventory import Inventory
+from tests.conftest import REPO
+
+# Runs inside the namespace: the simulator serves the whole fleet and answers probes;
+# one listed camera is silent; the agent's inventory lacks one camera and lists another
+# with a model it does not have.
+INSIDE = r"""
+import asyncio, dataclasses, json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from agent.cli import main
+from agent.discover import listen, reconcile
+from simulator.devices import Fault
+from simulator.fleet_runner import Fleet, FaultSpec
+from simulator.ws_discovery import serve_discovery
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+
+async def run(fleet_file, agent_inventory, settings, csv_out):
+    fleet = Fleet(load_config(Path(fleet_file), Inventory))
+    await fleet.start()
+    discovery, responder = await serve_discovery(lambda: fleet.devices)
+    await fleet.inject(sys.argv[6], FaultSpec(Fault.DOWN))
+    findings = reconcile(load_config(Path(agent_inventory), Inventory), await listen(1.5))
+    command = ["discover", "-c", settings, "--wait", "1.5", "--csv", csv_out, "--lang", "en"]
+    code = await asyncio.to_thread(main, command)
+    discovery.close()
+    await fleet.close()
+    found = [dataclasses.asdict(f) for f in findings]
+    print(json.dumps({"code": code, "probes": responder.probes, "findings": found}))
+
+asyncio.run(run(*sys.argv[2:6]))
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+def test_discover_finds_the_unlisted_the_silent_and_the_wrong_model(
+    tmp_path: Path, inventory: Inventory
+) -> None:
+    fleet_file = tmp_path / "inventory.yaml"
+    cameras = [d for d in inventory.devices if d.onvif is not None]
+    unlisted, silent, wrong = cameras[0], cameras[1], cameras[2]
+    listed = yaml.safe_load(fleet_file.read_text(encoding="utf-8"))
+    listed["devices"] = [d for d in listed["devices"] if d["id"] != unlisted.id]
+    for device in listed["devices"]:
+        if device["id"] == wrong.id:
+            device["model"] = "NO-SUCH-MODEL"
+    listed["sets"] = [
+        s for s in listed.get("sets", []) if unlisted.id not in (s["host"], *s["cameras"])
+    ]
+    agent_inventory = tmp_path / "agent-inventory.yaml"
+    agent_inventory.write_text(yaml.safe_dump(listed, allow_unicode=True), encoding="utf-8")
+    settings = tmp_path / "agent.yaml"
+    settings.write_text(
+        json.dumps(
+            {
+                "kind": "agent", "agent_id": "edge-t", "site": "sim",
+                "inventory": str(agent_inventory), "profiles": str(REPO / "config" / "profiles"),
+                "broker": {"port": 1}, "outbox": {"dir": str(tmp_path / "outbox")},
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    csv_out = tmp_path / "findings.csv"
+    # Loopback carries the multicast in the namespace; the script comes in as sh's $0.
+    shell = " ".join(
+        ["ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo &&",
+         "exec", sys.executable, "-c", '"$0"', str(REPO), str(fleet_file),
+         str(agent_inventory), str(settings), str(csv_out), silent.id]
+    )  # fmt: skip
+    run = subprocess.run(
+        ["unshare", "-n", "sh", "-c", shell, INSIDE],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    status = {(f["device_id"] or f["address"]): f["status"] for f in result["findings"]}
+    assert status[unlisted.address] == "unlisted"
+    assert status[silent.id] == "silent"
+    assert status[wrong.id] == "model"
+    others = [c.id for c in cameras[3:]]
+    assert all(status[device_id] == "ok" for device_id in others)
+    assert result["probes"] >= 2  # the library's probe and the command's
+    assert result["code"] == 1  # not everything is in order
+    rows = csv_out.read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("status,device_id,name,address")
+    assert any(row.startswith(f"unlisted,,,{unlisted.address},") for row in rows)
