@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--wait", type=float, default=3.0, help="seconds to collect answers")
     find.add_argument("--csv", type=Path, help="also write the findings here (UTF-8 with BOM)")
     find.add_argument("--lang", choices=["zh", "en"], default="zh")
+    find.add_argument(
+        "--subnet", action="append", default=[], help="also walk this range (10.36.2.0/24)"
+    )
+    find.add_argument("--port", type=int, default=80, help="ONVIF port of the walk")
     return parser
 
 
@@ -179,10 +183,16 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
 
 
 async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
-    from agent.discover import findings_csv, listen, reconcile
+    from agent.discover import findings_csv, inspect, listen, reconcile, walk
 
-    inventory, _ = Agent(settings).load_inventory()
-    findings = reconcile(inventory, await listen(args.wait))
+    inventory, credentials = Agent(settings).load_inventory()
+    timeout_s = settings.poll.timeout.total_seconds()
+    answers = {answer.address: answer for answer in await listen(args.wait)}
+    for network in args.subnet:
+        for answer in await walk(network, args.port, timeout_s):
+            answers.setdefault(answer.address, answer)
+    inspected = await inspect(inventory, credentials, sorted(answers.values(), key=str), timeout_s)
+    findings = reconcile(inventory, inspected)
     language: Language = args.lang
 
     def t(key: str) -> str:

@@ -2,8 +2,11 @@
 
 A Probe for NetworkVideoTransmitter goes to 239.255.255.250:3702 (the edge server's
 route for multicast picks the interface); every camera that answers sends a
-ProbeMatch with its service address (XAddrs) and scopes (hardware = its model). Each is
-then matched with the inventory by address:
+ProbeMatch with its service address (XAddrs) and scopes (hardware = its model). Cameras
+on other subnets (multicast stays in its own) are found by walking a range with
+GetSystemDateAndTime, which ONVIF answers without credentials. Each listed camera that
+answers is asked GetDeviceInformation with its credentials (model, serial number).
+Each is then matched with the inventory by address:
 - ``ok``: listed and answering, its model as listed (or none listed);
 - ``silent``: listed with ONVIF and never answering;
 - ``unlisted``: answering at an address the inventory does not have;
@@ -14,14 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
+import ipaddress
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import aiohttp
 from lxml import etree
 
+from agent.probes.base import Credentials
+from agent.probes.onvif_soap import (
+    DEVICE_NS,
+    CameraBook,
+    HttpStatusError,
+    SoapFaultError,
+    text_of,
+)
 from slawatch.config.inventory import Inventory
 
 GROUP, PORT = "239.255.255.250", 3702
@@ -39,6 +54,7 @@ class Answer:
     address: str  # the host of its first XAddr
     xaddr: str
     model: str | None
+    serial: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +66,7 @@ class Finding:
     listed_model: str | None
     answered_model: str | None
     xaddr: str | None
+    serial: str | None = None
 
 
 def probe(message_id: str) -> bytes:
@@ -115,6 +132,61 @@ async def listen(wait_s: float, repeats: int = 2) -> list[Answer]:
     return sorted(listener.answers.values(), key=lambda answer: answer.address)
 
 
+async def walk(network: str, port: int, timeout_s: float) -> list[Answer]:
+    """Every host of ``network`` (at most 4,096) asked GetSystemDateAndTime on ``port``;
+    those that answer ONVIF."""
+    hosts = list(ipaddress.ip_network(network, strict=False).hosts())[:4096]
+    book = CameraBook(timeout_s)
+    gate = asyncio.Semaphore(64)
+
+    async def ask(host: str) -> Answer | None:
+        url = f"http://{host}:{port}/onvif/device_service"
+        async with gate:
+            try:
+                await book.client(host, None, None).call_anonymous(
+                    url, DEVICE_NS, "GetSystemDateAndTime"
+                )
+            except (aiohttp.ClientError, TimeoutError, SoapFaultError, HttpStatusError, ValueError):
+                return None
+        return Answer(host, url, None)
+
+    try:
+        found = await asyncio.gather(*(ask(str(host)) for host in hosts))
+    finally:
+        await book.close()
+    return [answer for answer in found if answer is not None]
+
+
+async def inspect(
+    inventory: Inventory,
+    credentials: Mapping[str, Credentials],
+    answers: list[Answer],
+    timeout_s: float,
+) -> list[Answer]:
+    """Each answer from a listed camera, with its model and serial from GetDeviceInformation
+    (asked with the camera's credentials); answers from others as they came."""
+    listed = {d.address.strip("[]"): d for d in inventory.devices if d.onvif is not None}
+    book = CameraBook(timeout_s)
+
+    async def ask(answer: Answer) -> Answer:
+        device = listed.get(answer.address)
+        if device is None:
+            return answer
+        secret = credentials.get(device.credentials or "", Credentials())
+        client = book.client(device.id, secret.username, secret.password)
+        try:
+            info = await client.call(answer.xaddr, DEVICE_NS, "GetDeviceInformation")
+        except (aiohttp.ClientError, TimeoutError, SoapFaultError, HttpStatusError, ValueError):
+            return answer
+        model, serial = text_of(info, "Model"), text_of(info, "SerialNumber")
+        return dataclasses.replace(answer, model=model or answer.model, serial=serial)
+
+    try:
+        return list(await asyncio.gather(*(ask(answer) for answer in answers)))
+    finally:
+        await book.close()
+
+
 def reconcile(inventory: Inventory, answers: list[Answer]) -> list[Finding]:
     """Each ONVIF device of the inventory, and each answer, as one finding."""
     by_address = {answer.address: answer for answer in answers}
@@ -136,6 +208,7 @@ def reconcile(inventory: Inventory, answers: list[Answer]) -> list[Finding]:
             Finding(
                 status, device.id, device.name, device.address, device.model,
                 answer.model if answer else None, answer.xaddr if answer else None,
+                answer.serial if answer else None,
             )
         )  # fmt: skip
     for answer in answers:
@@ -146,7 +219,9 @@ def reconcile(inventory: Inventory, answers: list[Answer]) -> list[Finding]:
     return findings
 
 
-COLUMNS = ("status", "device_id", "name", "address", "listed_model", "answered_model", "xaddr")
+COLUMNS = (
+    "status", "device_id", "name", "address", "listed_model", "answered_model", "serial", "xaddr",
+)  # fmt: skip
 
 
 def findings_csv(findings: list[Finding]) -> bytes:

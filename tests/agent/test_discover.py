@@ -23,7 +23,7 @@ import asyncio, dataclasses, json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from agent.cli import main
-from agent.discover import listen, reconcile
+from agent.discover import listen, reconcile, walk
 from simulator.devices import Fault
 from simulator.fleet_runner import Fleet, FaultSpec
 from simulator.ws_discovery import serve_discovery
@@ -38,10 +38,12 @@ async def run(fleet_file, agent_inventory, settings, csv_out):
     findings = reconcile(load_config(Path(agent_inventory), Inventory), await listen(1.5))
     command = ["discover", "-c", settings, "--wait", "1.5", "--csv", csv_out, "--lang", "en"]
     code = await asyncio.to_thread(main, command)
+    walked = [answer.address for answer in await walk("127.16.0.0/28", 8000, 1.0)]
     discovery.close()
     await fleet.close()
     found = [dataclasses.asdict(f) for f in findings]
-    print(json.dumps({"code": code, "probes": responder.probes, "findings": found}))
+    result = {"code": code, "probes": responder.probes, "findings": found, "walked": walked}
+    print(json.dumps(result))
 
 asyncio.run(run(*sys.argv[2:6]))
 """
@@ -97,5 +99,19 @@ def test_discover_finds_the_unlisted_the_silent_and_the_wrong_model(
     assert result["probes"] >= 2  # the library's probe and the command's
     assert result["code"] == 1  # not everything is in order
     rows = csv_out.read_text(encoding="utf-8-sig").splitlines()
-    assert rows[0].startswith("status,device_id,name,address")
+    assert rows[0] == "status,device_id,name,address,listed_model,answered_model,serial,xaddr"
     assert any(row.startswith(f"unlisted,,,{unlisted.address},") for row in rows)
+    # A listed camera that answers was asked GetDeviceInformation: its serial, to fill in.
+    serials = [row.split(",")[6] for row in rows if row.startswith("ok,")]
+    assert serials
+    assert all(serials), rows
+    # A range walked with GetSystemDateAndTime finds the cameras multicast cannot reach
+    # (here the same ones): every camera up in 127.16.0.0/28, not the silent one.
+    in_range = {
+        c.address
+        for c in cameras
+        if c.address.rsplit(".", 1)[1].isdigit()
+        and int(c.address.rsplit(".", 1)[1]) < 15
+        and c.id != silent.id
+    }
+    assert set(result["walked"]) == in_range
