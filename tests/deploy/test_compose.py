@@ -39,3 +39,18 @@ def test_the_schema_catches_a_broken_compose_file() -> None:
     broken = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     broken["services"]["collector"]["restart_policy"] = "always"  # not a compose key
     assert list(validator.iter_errors(broken))
+
+
+def test_the_example_settings_for_etc_slawatch_are_valid_settings() -> None:
+    """Shape and types as the services read them (the paths exist on a deployed server)."""
+    from slawatch.config.settings import AgentSettings, CollectorSettings
+
+    etc = REPO / "deploy" / "etc"
+    collector = CollectorSettings.model_validate(
+        yaml.safe_load((etc / "collector.yaml").read_text())
+    )
+    assert collector.console is not None
+    assert collector.signing is not None
+    assert collector.broker.tls is not None
+    agent = AgentSettings.model_validate(yaml.safe_load((etc / "agent.yaml").read_text()))
+    assert agent.broker.port == 8883
