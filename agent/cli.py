@@ -16,7 +16,7 @@ from typing import Any
 
 import uvloop
 
-from agent.probes.base import ProbeResult
+from agent.probes.base import ProbeResult, connection_reason
 from agent.runner import Agent, build_plans
 from agent.wire import Health, port_check
 from slawatch.columns import fit
@@ -73,17 +73,14 @@ class Around:
 
 
 async def _reach(address: str, port: int | None, timeout_s: float) -> str:
+    """ "open", or the reason a connection failed, as the probes name it."""
     if port is None:
         return "-"
     try:
         async with asyncio.timeout(timeout_s):
             _, writer = await asyncio.open_connection(address.strip("[]"), port)
-    except TimeoutError:
-        return "timeout"
-    except ConnectionRefusedError:
-        return "refused"
-    except OSError:
-        return "unreachable"
+    except OSError as exc:  # TimeoutError and ConnectionRefusedError included
+        return connection_reason(exc).value
     writer.close()
     return "open"
 

@@ -40,12 +40,13 @@ from agent.probes.onvif_soap import (
 from slawatch.config.inventory import Inventory
 
 GROUP, PORT = "239.255.255.250", 3702
-_NS = {
+NS = {
     "e": "http://www.w3.org/2003/05/soap-envelope",
     "w": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
     "d": "http://schemas.xmlsoap.org/ws/2005/04/discovery",
 }
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+# Replies from the network: no entities, no network, no huge trees.
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 HARDWARE = "onvif://www.onvif.org/hardware/"
 
 
@@ -72,7 +73,7 @@ class Finding:
 def probe(message_id: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<e:Envelope xmlns:e="{_NS["e"]}" xmlns:w="{_NS["w"]}" xmlns:d="{_NS["d"]}" '
+        f'<e:Envelope xmlns:e="{NS["e"]}" xmlns:w="{NS["w"]}" xmlns:d="{NS["d"]}" '
         'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header>'
         f"<w:MessageID>{message_id}</w:MessageID>"
         '<w:To e:mustUnderstand="true">urn:schemas-xmlsoap-org:ws:2005:04:discovery</w:To>'
@@ -86,17 +87,17 @@ def probe(message_id: str) -> bytes:
 def read_match(data: bytes, message_id: str) -> list[Answer]:
     """The answers in one ProbeMatches reply to our probe (entity expansion off)."""
     try:
-        root = etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, PARSER)
     except etree.XMLSyntaxError:
         return []
-    if root.findtext("e:Header/w:RelatesTo", default="", namespaces=_NS) != message_id:
+    if root.findtext("e:Header/w:RelatesTo", default="", namespaces=NS) != message_id:
         return []
     found = []
-    for match in root.iterfind("e:Body/d:ProbeMatches/d:ProbeMatch", _NS):
-        xaddrs = (match.findtext("d:XAddrs", default="", namespaces=_NS) or "").split()
+    for match in root.iterfind("e:Body/d:ProbeMatches/d:ProbeMatch", NS):
+        xaddrs = (match.findtext("d:XAddrs", default="", namespaces=NS) or "").split()
         if not xaddrs:
             continue
-        scopes = (match.findtext("d:Scopes", default="", namespaces=_NS) or "").split()
+        scopes = (match.findtext("d:Scopes", default="", namespaces=NS) or "").split()
         model = next((s.removeprefix(HARDWARE) for s in scopes if s.startswith(HARDWARE)), None)
         host = urlsplit(xaddrs[0]).hostname or ""
         found.append(Answer(host, xaddrs[0], model))

@@ -14,17 +14,11 @@ from typing import cast
 
 from lxml import etree
 
+from agent.discover import GROUP, NS, PARSER, PORT
 from simulator.devices import SimDevice
 
-GROUP, PORT = "239.255.255.250", 3702
-_NS = {
-    "e": "http://www.w3.org/2003/05/soap-envelope",
-    "w": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
-    "d": "http://schemas.xmlsoap.org/ws/2005/04/discovery",
-}
 # Probes are tiny: anything bigger is not one, and is not parsed.
 _MAX_PROBE = 8192
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
 def endpoint(device_id: str) -> str:
@@ -39,7 +33,7 @@ def probe_match(device: SimDevice, relates_to: str) -> bytes:
     xaddr = f"http://{spec.address}:{spec.onvif.port}{spec.onvif.path}"
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<e:Envelope xmlns:e="{_NS["e"]}" xmlns:w="{_NS["w"]}" xmlns:d="{_NS["d"]}" '
+        f'<e:Envelope xmlns:e="{NS["e"]}" xmlns:w="{NS["w"]}" xmlns:d="{NS["d"]}" '
         'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header>'
         f"<w:MessageID>urn:uuid:{uuid.uuid4()}</w:MessageID><w:RelatesTo>{relates_to}</w:RelatesTo>"
         "<w:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</w:To>"
@@ -68,12 +62,12 @@ class _Responder(asyncio.DatagramProtocol):
         if self._transport is None or len(data) > _MAX_PROBE:
             return
         try:
-            root = etree.fromstring(data, _PARSER)
+            root = etree.fromstring(data, PARSER)
         except etree.XMLSyntaxError:
             return
-        if root.find("e:Body/d:Probe", _NS) is None:
+        if root.find("e:Body/d:Probe", NS) is None:
             return
-        message_id = root.findtext("e:Header/w:MessageID", default="", namespaces=_NS)
+        message_id = root.findtext("e:Header/w:MessageID", default="", namespaces=NS)
         self.probes += 1
         for device in self._cameras():
             if device.spec.onvif is not None and device.reachable_mode() is None:
