@@ -145,14 +145,13 @@ class Collector:
         client_id: str = "slawatch-collector",
     ) -> None:
         self.settings = settings
-        self.inventory, self.policies = inventory, policies
+        self.policies = policies
         self.zone = ZoneInfo(policies.default.timezone)
         self.ledger = Ledger(settings.ledger)
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
         self.receipts = Receipts(self.ledger, self.checkpoint.note)
-        self._site_of = {device.id: device.site for device in inventory.devices}
         self._clock_warned: dict[str, datetime] = {}
         batch_lines = settings.influx.batch_lines if settings.influx else 5000
         self.spool = Spool(
@@ -166,9 +165,8 @@ class Collector:
         if self.alerting is not None:
             for _, ref in self.alerting.secrets():
                 ref.resolve()  # a missing key fails the start, not the first alert
-            self.router = Router(self.alerting, inventory, self.zone)
-            links = {link.id: link.name or link.id for link in inventory.links}
-            self.writer = AlertWriter(self.router.places, links, self.zone, self.alerting.language)
+            self.writer = AlertWriter({}, {}, self.zone, self.alerting.language)
+        self._in_force(inventory)
         # Told after a new inventory is in force (the console's device index).
         self.on_reload: list[Callable[[], None]] = []
         self._channels: dict[str, list[ChannelSender]] = {}
@@ -415,12 +413,7 @@ class Collector:
             self.checkpoint.note(INVENTORY, format_timestamp(datetime.now(UTC)), change)
             self.pipeline = pipeline
             self.checkpoint.save(pipeline)
-        self.inventory = inventory
-        self._site_of = {device.id: device.site for device in inventory.devices}
-        if self.alerting is not None:
-            self.router = Router(self.alerting, inventory, self.zone)
-            links = {link.id: link.name or link.id for link in inventory.links}
-            self.writer.refer(self.router.places, links)
+        self._in_force(inventory)
         self.committed(first)
         for listener in self.on_reload:
             listener()
@@ -429,6 +422,16 @@ class Collector:
             digest[:12], len(after), len(added), len(removed), len(changed), by,
         )  # fmt: skip
         return change
+
+    def _in_force(self, inventory: Inventory) -> None:
+        """What the ingest and the alerts read from the inventory: whose site a device
+        is, where it is for routing and wording (at start, and at each reload)."""
+        self.inventory = inventory
+        self._site_of = {device.id: device.site for device in inventory.devices}
+        if self.alerting is not None:
+            self.router = Router(self.alerting, inventory, self.zone)
+            links = {link.id: link.name or link.id for link in inventory.links}
+            self.writer.refer(self.router.places, links)
 
     def reload_from_settings(self, by: str) -> dict[str, Any]:
         """The inventory file the settings name, read again (SIGHUP, the API)."""
