@@ -32,8 +32,8 @@ sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__fi
 
 import aiomqtt
 
-from collector.ledger import Ledger
-from collector.replay import observations_from, replay
+from collector.ledger.chain import Ledger
+from collector.pipeline.replay import observations_from, replay
 from collector.service import Collector
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.local_servers import Mosquitto, VictoriaMetrics

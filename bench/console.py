@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 import aiomqtt
 
 from bench.collector import TOPIC, cpu_seconds, fleet, payloads
-from collector.api import serve
-from collector.console.users import add_user
 from collector.service import Collector
+from collector.web.api import create_app, serve
+from collector.web.console.users import add_user
 from simulator.local_servers import free_port
 from slawatch import heap
 from slawatch.config.inventory import Inventory
@@ -143,7 +143,8 @@ async def run(folder: Path, devices: int) -> None:
     heap.settle()
     ids = [device.id for device in inventory.devices]
     built = payloads(ids, 12)
-    server = asyncio.create_task(serve(collector, settings.api.bind if settings.api else ""))
+    app = create_app(collector)
+    server = asyncio.create_task(serve(app, settings.api.bind if settings.api else ""))
     await asyncio.sleep(1.0)
     base = f"http://127.0.0.1:{port}"
     for cycle in built[:2]:  # every device known, some down
@@ -184,7 +185,7 @@ async def run(folder: Path, devices: int) -> None:
     assert streams.stdout is not None
     assert streams.stdin is not None
     assert await streams.stdout.readline() == b"connected\n"
-    hub = collector.hub
+    hub = app.state.hub
     assert hub is not None
     for _ in range(300):
         if hub.clients >= SSE_CLIENTS:

@@ -116,7 +116,7 @@ def measure_reload(inventory_file: Path) -> None:
 
 
 def measure_import(ledger: Path) -> None:
-    from collector.inventory_import import import_ledger
+    from collector.onboarding.inventory_import import import_ledger
 
     started = time.perf_counter()
     result = import_ledger(

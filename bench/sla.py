@@ -30,9 +30,9 @@ from pathlib import Path
 sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).parent]
 
 from agent.wire import Reason
-from collector.faults import FaultTracker, Ticket
-from collector.ledger import Ledger
-from collector.state import Change, State
+from collector.ledger.chain import Ledger
+from collector.pipeline.faults import FaultTracker, Ticket
+from collector.pipeline.state import Change, State
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.history import record
 from slawatch.config.inventory import Inventory

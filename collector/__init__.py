@@ -1,1 +1,3 @@
-"""The central collector: ingest, time series, state, faults, ledger, SLA figures."""
+"""The central collector: ingest, pipeline, ledger, time series, alerts, SLA, evidence, web.
+
+``docs/architecture.md`` maps the rooms and what each may import."""

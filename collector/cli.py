@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file, stored_heads
 from collector.evidence.keys import KeyFileError, key_id, load_public, new_pair
-from collector.ledger import Ledger, LedgerCorruptError
-from collector.projection import ProjectionMismatchError
-from collector.replay import ReplayInputError, observations_from, read_acks, replay
+from collector.ledger.chain import Ledger, LedgerCorruptError
+from collector.ledger.projection import ProjectionMismatchError
+from collector.pipeline.replay import ReplayInputError, observations_from, read_acks, replay
 from collector.sla.measure import measured
 from collector.sla.period import PeriodError, parse_period
 from collector.sla.render import FORMATS, write_tickets_csv
@@ -319,7 +319,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from collector.inventory_import import describe, import_ledger
+    from collector.onboarding.inventory_import import describe, import_ledger
 
     result = import_ledger(args.ledger, args.map, args.output, apply=args.apply)
     if result.encoding is not None:
@@ -342,7 +342,7 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _users(args: argparse.Namespace) -> int:
-    from collector.console.users import add_user, new_token
+    from collector.web.console.users import add_user, new_token
 
     if args.users_command == "token":
         try:
@@ -453,12 +453,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         settings = load_config(args.config, CollectorSettings)
-        inventory = load_config(settings.inventory, Inventory)
-        policies = PolicyBook.load([settings.policy, *settings.contract_policies])
-        policies.check(inventory, settings.inventory)
-        from collector.service import Collector
+        from collector.app import load
 
-        collector = Collector(settings, inventory, policies)
+        collector = load(settings)
         heap.settle()
     except LookupError as exc:  # a secret reference that cannot be read
         print(f"slawatch-collector: {exc}", file=sys.stderr)

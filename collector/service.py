@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,25 +40,27 @@ from agent.wire import (
     format_timestamp,
     parse_topic,
 )
-from collector.alert_channels import ChannelSender, DeliveryUnreachableError, PermanentDeliveryError
-from collector.alert_routing import Router
-from collector.alert_text import AlertWriter
-from collector.api import serve
-from collector.checkpoint import Checkpoint
-from collector.console.live import EventHub
-from collector.embedded_broker import embedded_broker
+from collector.alerting.channels import (
+    ChannelSender,
+    DeliveryUnreachableError,
+    PermanentDeliveryError,
+)
+from collector.alerting.notify import MqttAlerts, Notifier
+from collector.alerting.routing import Router
+from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.evidence.keys import load_private
-from collector.faults import Ticket, UnknownTicketError
-from collector.influx import InfluxWriter
-from collector.ingest import COMMAND_TOPIC, DeadLetter, Ingest, Taken
-from collector.ledger import Ledger
-from collector.maintenance import KIND as MAINTENANCE
-from collector.maintenance import Announced, announced
-from collector.notify import MqttAlerts, Notifier
-from collector.pipeline import Pipeline, ticket_body
-from collector.receipts import Receipts, Verdict
-from collector.spool import Spool
+from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken
+from collector.ingest.embedded_broker import embedded_broker
+from collector.ingest.receipts import Receipts, Verdict
+from collector.ledger.chain import Ledger
+from collector.pipeline.checkpoint import Checkpoint
+from collector.pipeline.faults import Ticket, UnknownTicketError
+from collector.pipeline.maintenance import KIND as MAINTENANCE
+from collector.pipeline.maintenance import Announced, announced
+from collector.pipeline.pipeline import Pipeline, ticket_body
+from collector.timeseries.influx import InfluxWriter
+from collector.timeseries.spool import Spool
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting, Receiver
 from slawatch.config.inventory import Inventory
@@ -175,7 +177,9 @@ class Collector:
         self.agent_heard: dict[str, datetime] = {}
         # Told the first ledger row of each commit (the console's live updates).
         self.on_commit: list[Callable[[int], None]] = []
-        self.hub: EventHub | None = None  # the console's, once it is served
+        # Parts that run beside the collector for as long as it runs (the composition
+        # root adds the web layer here: the collector itself never imports it).
+        self.beside: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.signer: HeadSigner | None = None
         if settings.signing is not None:
             signing = settings.signing
@@ -481,8 +485,8 @@ class Collector:
             if self.alerting is not None:
                 self._add_receivers(self.alerting, session)
             group.create_task(self.notifier.run())
-            if self.settings.api is not None:
-                group.create_task(serve(self, self.settings.api.bind))
+            for part in self.beside:
+                group.create_task(part())
             if self.signer is not None and self.settings.signing is not None:
                 group.create_task(self._publish_heads(self.signer, self.settings.signing))
 

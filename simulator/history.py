@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from agent.wire import Reason, format_timestamp
-from collector.checkpoint import Checkpoint
-from collector.faults import FaultTracker, Ticket
-from collector.ledger import Ledger
-from collector.pipeline import Pipeline, state_body, ticket_body
-from collector.state import Change, State
+from collector.ledger.chain import Ledger
+from collector.pipeline.checkpoint import Checkpoint
+from collector.pipeline.faults import FaultTracker, Ticket
+from collector.pipeline.pipeline import Pipeline, state_body, ticket_body
+from collector.pipeline.state import Change, State
 from slawatch.config.inventory import Inventory, link_of
 from slawatch.config.policies import PolicyBook
 

@@ -224,7 +224,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "kind.door_host": {"zh": "门禁主机", "en": "door host"},
     "kind.checkpoint": {"zh": "卡口", "en": "checkpoint"},
     "kind.switch": {"zh": "交换机", "en": "switch"},
-    # The console (collector/console)
+    # The console (collector/web/console)
     "console.title": {"zh": "视频监控运维值班台", "en": "Video network operations console"},
     "console.wall": {"zh": "总览", "en": "Wall"},
     "console.faults": {"zh": "故障", "en": "Faults"},

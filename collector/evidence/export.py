@@ -33,8 +33,8 @@ from collector.evidence.keys import key_id, load_private
 from collector.evidence.render import Ledger as LedgerFacts
 from collector.evidence.render import render_html, render_pdf
 from collector.evidence.tables import Table, write_xlsx
-from collector.ledger import GENESIS, Ledger
-from collector.projection import observed_through, reading
+from collector.ledger.chain import GENESIS, Ledger
+from collector.ledger.projection import observed_through, reading
 from collector.sla.measure import measured
 from collector.sla.period import parse_period
 from slawatch import __version__

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from isal import igzip
 
-from collector.ledger import GENESIS, row_hash
-from collector.projection import reading
+from collector.ledger.chain import GENESIS, row_hash
+from collector.ledger.projection import reading
 
 NAME = "ledger.tsv.gz"
 # One SQL step builds a block of lines: SQLite joins them, not Python row by row

@@ -25,7 +25,7 @@ from collector.evidence.derive import derive
 from collector.evidence.export import HEADS, MANIFEST, SIGNATURE, SUMS, sha256, sums_text
 from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file
 from collector.evidence.keys import key_id, signature_holds
-from collector.ledger import Ledger
+from collector.ledger.chain import Ledger
 from collector.sla.measure import measured
 from collector.sla.period import parse_period
 from slawatch.config.errors import ConfigError

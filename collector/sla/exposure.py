@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from collector.projection import Category, StateColumns, read_states, reading
-from collector.sla.period import Period, epoch_ms, local_midnight
+from collector.ledger.projection import Category, StateColumns, read_states, reading
+from collector.sla.period import Period, local_midnight
 from slawatch.config.inventory import Device, Inventory, link_of
 from slawatch.config.policy import MaintenanceWindow, Policy
+from slawatch.epoch import epoch_ms
 
 CATEGORIES = len(Category)
 _SHIFT = 42  # key = unit << 42 | epoch ms: ms up to year 2109, 2 million units

@@ -10,15 +10,16 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from collector.ledger import Ledger
-from collector.maintenance import announced
-from collector.projection import observed_through, reading
+from collector.ledger.chain import Ledger
+from collector.ledger.projection import observed_through, reading
+from collector.pipeline.maintenance import announced
 from collector.sla.exposure import ledger_states
-from collector.sla.period import Period, from_epoch_ms
+from collector.sla.period import Period
 from collector.sla.report import Report
 from collector.sla.tickets import period_tickets
 from slawatch.config.inventory import Inventory
 from slawatch.config.policies import PolicyBook
+from slawatch.epoch import from_epoch_ms
 
 
 @contextmanager

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from slawatch.epoch import epoch_ms
+
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _YEAR = re.compile(r"^(\d{4})$")
@@ -52,15 +54,6 @@ class Period:
         first = self.start.astimezone(zone).date()
         last = (self.end - timedelta(microseconds=1)).astimezone(zone).date()
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def epoch_ms(moment: datetime) -> int:
-    """The engine's time axis: integer milliseconds since the epoch."""
-    return int(moment.timestamp() * 1000)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:

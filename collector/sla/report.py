@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.wire import format_timestamp
-from collector.projection import Category
+from collector.ledger.projection import Category
 from collector.sla.exposure import (
     CATEGORIES,
     ONLINE,
@@ -38,7 +38,7 @@ from collector.sla.exposure import (
     sorted_distinct,
     time_weighted,
 )
-from collector.sla.period import Period, epoch_ms, local_midnight
+from collector.sla.period import Period, local_midnight
 from collector.sla.settlement import month_overlaps, months, settle, unit_months
 from collector.sla.tickets import IN_TIME, UNDECIDED, Tickets
 from slawatch.config.inventory import (
@@ -53,6 +53,7 @@ from slawatch.config.inventory import (
 )
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy, RateMethod, UnknownTime
+from slawatch.epoch import epoch_ms
 
 GROUPINGS = (
     "contract",

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from collector.sla.exposure import Int64s
-from collector.sla.period import Period, epoch_ms, local_midnight
+from collector.sla.period import Period, local_midnight
 from slawatch.config.policy import Settlement as SettlementPolicy
 from slawatch.config.policy import SettlementRule
+from slawatch.epoch import epoch_ms
 
 FEN = Decimal("0.01")
 

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from collector.projection import reading, tickets_as_of
+from collector.ledger.projection import reading, tickets_as_of
 
 # Verdicts: in time, late, or undecided (its deadline is still ahead at the period's end).
 IN_TIME, LATE, UNDECIDED = 1, 0, -1

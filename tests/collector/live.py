@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import httpx
 import yaml
 
 from agent.runner import Agent
 from agent.wire import Alive, Batch, Status, alive_topic, encode_alive, encode_batch, status_topic
+from collector.app import assemble
 from collector.service import Collector
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
@@ -72,7 +75,7 @@ def write_settings(
 def load_collector(settings_file: Path) -> Collector:
     settings = load_config(settings_file, CollectorSettings)
     policies = PolicyBook.load([settings.policy, *settings.contract_policies])
-    return Collector(settings, load_config(settings.inventory, Inventory), policies)
+    return assemble(settings, load_config(settings.inventory, Inventory), policies)
 
 
 @asynccontextmanager
@@ -192,3 +195,14 @@ def field_agent(folder: Path, broker_port: int, poll_s: float = 1.0) -> Agent:
             }
         )
     )
+
+
+async def until_serving(base: str) -> None:
+    """Wait until the collector's web layer answers at ``base`` (whatever it answers)."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            with contextlib.suppress(httpx.TransportError):
+                await http.get(f"{base}/login")
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing serves {base}")

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from agent.wire import Observation, observations_of
-from collector.ledger import Ledger
-from collector.replay import replay
+from collector.ledger.chain import Ledger
+from collector.pipeline.replay import replay
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config

@@ -33,8 +33,8 @@ from agent.wire import (
     encode_alive,
     encode_batch,
 )
-from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
-from collector.metrics import exposition
+from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
+from collector.web.metrics import exposition
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
@@ -92,7 +92,7 @@ async def test_a_gap_is_reported_then_filled_and_the_ack_says_what_is_in(
         assert collector.receipts.gaps_opened == 1
         assert collector.status()["open_gaps"] == {"edge-1/e1": [(2, 2)]}
         assert 'slawatch_collector_batches_awaited{sequence="edge-1/e1"} 1.0' in (
-            exposition(collector).decode()
+            exposition(collector, None).decode()
         )
         await wait_for(lambda: bool(acks.payloads) and acks.payloads[-1]["above"] == [3, 4])
         assert acks.payloads[-1]["through"] == 1

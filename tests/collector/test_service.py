@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,11 +13,11 @@ import httpx
 import pytest
 
 from agent.wire import Health, Reason, Status
+from collector.alerting.notify import ALERT_TOPIC
 from collector.cli import main as collector_cli
-from collector.ingest import COMMAND_TOPIC, DEADLETTER_TOPIC
-from collector.notify import ALERT_TOPIC
+from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
+from collector.pipeline.state import State
 from collector.service import Collector
-from collector.state import State
 from simulator.local_servers import Mosquitto, VictoriaMetrics, free_port
 from tests.collector.conftest import CAMERAS_ON_SW1, Receiver, at
 from tests.collector.live import (
@@ -26,6 +25,7 @@ from tests.collector.live import (
     FakeAgent,
     load_collector,
     running,
+    until_serving,
     write_settings,
 )
 from tests.conftest import wait_for
@@ -235,7 +235,7 @@ async def test_tickets_are_acknowledged_through_the_api_the_cli_and_mqtt_with_a_
         second = collector.pipeline.faults.ticket_for_device("CAM042")
         assert first is not None
         assert second is not None
-        await until_serving(http, base)
+        await until_serving(base)
 
         refused = await http.post(f"{base}/tickets/{first.id}/ack", json={"by": "mallory"})
         wrong = await http.post(
@@ -275,12 +275,3 @@ async def test_tickets_are_acknowledged_through_the_api_the_cli_and_mqtt_with_a_
             (first.id, "张工"),
             (second.id, "李工"),
         ]
-
-
-async def until_serving(http: httpx.AsyncClient, base: str) -> None:
-    for _ in range(200):
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get(f"{base}/healthz")).status_code == 200:
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing serves {base}")

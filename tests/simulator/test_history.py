@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.checkpoint import Checkpoint
 from collector.cli import main as collector
-from collector.ledger import Ledger
-from collector.pipeline import Pipeline
+from collector.ledger.chain import Ledger
+from collector.pipeline.checkpoint import Checkpoint
+from collector.pipeline.pipeline import Pipeline
 from simulator.cli import main as simulator
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config

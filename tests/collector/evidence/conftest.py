@@ -11,8 +11,8 @@ import pytest
 from collector.cli import main
 from collector.evidence.heads import TABLE, sign_head
 from collector.evidence.keys import load_private, new_pair
-from collector.ledger import Ledger
-from collector.replay import replay
+from collector.ledger.chain import Ledger
+from collector.pipeline.replay import replay
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook

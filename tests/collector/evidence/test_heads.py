@@ -12,11 +12,11 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from collector.canonical import canonical
 from collector.cli import main
 from collector.evidence.heads import SignedHead, read_heads_file
 from collector.evidence.keys import KeyFileError, load_public, new_pair
-from collector.ledger import GENESIS, row_hash
+from collector.ledger.canonical import canonical
+from collector.ledger.chain import GENESIS, row_hash
 from simulator.local_servers import Mosquitto
 from tests.collector.live import FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of

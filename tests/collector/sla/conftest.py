@@ -22,8 +22,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.wire import Health, Observation, Reason
-from collector.ledger import Ledger
-from collector.replay import Ack, replay
+from collector.ledger.chain import Ledger
+from collector.pipeline.replay import Ack, replay
 from collector.sla.exposure import ledger_states
 from collector.sla.period import parse_period
 from collector.sla.render import write_json

@@ -17,8 +17,8 @@ from typing import Any
 from wcwidth import wcswidth
 
 from collector.cli import main
-from collector.ledger import Ledger
-from collector.replay import replay
+from collector.ledger.chain import Ledger
+from collector.pipeline.replay import replay
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.ledger import Ledger
-from collector.replay import replay
+from collector.ledger.chain import Ledger
+from collector.pipeline.replay import replay
 from collector.sla.exposure import ledger_states
 from collector.sla.period import parse_period
 from collector.sla.report import Report

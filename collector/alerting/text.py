@@ -1,0 +1,126 @@
+"""An alert as people read it: devices by name, address, region and police station, the
+fault's class and reason in words, every time in the policy's time zone.
+
+Words come from the catalogue (``slawatch/messages.py``), Chinese unless the settings say
+``language: en``. One Markdown text serves the robots; e-mail gets it as plain text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from collector.alerting.routing import Place
+from slawatch.messages import Language, reason_text, text
+
+SHOWN_DEVICES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    title: str
+    markdown: str
+
+    @property
+    def plain(self) -> str:
+        lines = self.markdown.splitlines()
+        return "\n".join(line.removeprefix("### ").removeprefix("- ") for line in lines) + "\n"
+
+
+class AlertWriter:
+    def __init__(
+        self,
+        places: dict[str, Place],
+        links: dict[str, str],
+        zone: ZoneInfo,
+        language: Language = "zh",
+    ) -> None:
+        self._places = places
+        self._links = links
+        self._zone = zone
+        self._language = language
+
+    def refer(self, places: dict[str, Place], links: dict[str, str]) -> None:
+        """A new inventory's places and links (the collector reloaded it)."""
+        self._places, self._links = places, links
+
+    def _t(self, key: str, **values: object) -> str:
+        return text(key, self._language, **values)
+
+    def _local(self, stamp: str | None) -> str:
+        if stamp is None:
+            return "—"
+        return datetime.fromisoformat(stamp).astimezone(self._zone).strftime("%Y-%m-%d %H:%M")
+
+    def _line(self, label: str, value: str) -> str:
+        colon = "：" if self._language == "zh" else ": "
+        return f"- {self._t(label)}{colon}{value}"
+
+    def _aside(self, main: str, aside: str) -> str:
+        return f"{main}（{aside}）" if self._language == "zh" else f"{main} ({aside})"
+
+    def _list(self, items: Iterable[str]) -> str:
+        return ("、" if self._language == "zh" else ", ").join(items)
+
+    def _device(self, device_id: str) -> str:
+        place = self._places.get(device_id)
+        return self._aside(place.device.name, device_id) if place else device_id
+
+    def write(self, alert: dict[str, Any]) -> AlertMessage:
+        if alert["alert"] == "receiver_failing":
+            return self._receiver_failing(alert)
+        ticket = alert["ticket"]
+        title = f"{self._t('alert.' + alert['alert'])} {ticket['id']}"
+        reason = reason_text(ticket["reason"], self._language)
+        lines = [
+            f"### {title}",
+            self._line(
+                "label.class", self._aside(self._t("class." + ticket["fault_class"]), reason)
+            ),
+        ]
+        devices: list[str] = ticket["device_ids"]
+        if ticket.get("link"):
+            link = self._links.get(ticket["link"]) or ticket["link"]
+            comma = "，" if self._language == "zh" else ", "
+            count = self._t("text.devices_count", count=len(devices))
+            lines.append(self._line("label.link", f"{link}{comma}{count}"))
+        found = [self._places[d] for d in devices if d in self._places]
+        if len(devices) == 1:
+            lines.append(self._line("label.device", self._device(devices[0])))
+            if found:
+                lines.append(self._line("label.address", found[0].device.address))
+        else:
+            shown = self._list(self._device(d) for d in devices[:SHOWN_DEVICES])
+            if len(devices) > SHOWN_DEVICES:
+                more = self._t(
+                    "text.and_more", count=len(devices), more=len(devices) - SHOWN_DEVICES
+                )
+                shown = f"{shown} {more}"
+            lines.append(self._line("label.devices", shown))
+        regions = sorted({p.region_name for p in found})
+        stations = sorted({p.station for p in found if p.station})
+        if regions:
+            lines.append(self._line("label.region", self._list(regions)))
+        if stations:
+            lines.append(self._line("label.station", self._list(stations)))
+        lines += [
+            self._line("label.detected", self._local(ticket["detected_at"])),
+            self._line("label.response_deadline", self._local(ticket["response_deadline"])),
+            self._line("label.repair_deadline", self._local(ticket["repair_deadline"])),
+        ]
+        if ticket.get("resolved_at"):
+            lines.append(self._line("label.resolved", self._local(ticket["resolved_at"])))
+        return AlertMessage(title, "\n".join(lines))
+
+    def _receiver_failing(self, alert: dict[str, Any]) -> AlertMessage:
+        title = f"{self._t('alert.receiver_failing')} {alert['receiver']}"
+        lines = [
+            f"### {title}",
+            self._line("label.receiver", self._aside(alert["receiver_name"], alert["channel"])),
+            self._line("label.failing_since", self._local(alert["since"])),
+            self._line("label.error", alert["error"]),
+        ]
+        return AlertMessage(title, "\n".join(lines))

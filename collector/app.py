@@ -1,0 +1,32 @@
+"""The composition root: builds the running collector and hands it to the web layer.
+
+The collector (``service.py``) knows nothing of the web; the web layer is given the
+collector. Only this module and the CLI import ``collector.web``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from collector.service import Collector
+from collector.web.api import create_app, serve
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
+from slawatch.config.policies import PolicyBook
+from slawatch.config.settings import CollectorSettings
+
+
+def assemble(settings: CollectorSettings, inventory: Inventory, policies: PolicyBook) -> Collector:
+    """The collector with its API and console (when the settings have ``api``)."""
+    collector = Collector(settings, inventory, policies)
+    if settings.api is not None:
+        collector.beside.append(partial(serve, create_app(collector), settings.api.bind))
+    return collector
+
+
+def load(settings: CollectorSettings) -> Collector:
+    """The collector as the settings describe it: inventory and policies read and checked."""
+    inventory = load_config(settings.inventory, Inventory)
+    policies = PolicyBook.load([settings.policy, *settings.contract_policies])
+    policies.check(inventory, settings.inventory)
+    return assemble(settings, inventory, policies)

@@ -1,0 +1,150 @@
+"""Which batches of each agent's sequence are in the ledger, and which are missing.
+
+A sequence is an agent's ``epoch`` (drawn when its outbox was created): a reinstalled
+agent starts a new one. Per sequence, ``through`` is the highest seq with every batch up
+to it in, and ``above`` the ones in beyond it. A batch that arrives past a hole opens a
+**gap** (logged, counted, a ``gap`` ledger row); the agent keeps every batch until the
+collector's ack covers it and sends unconfirmed ones again, so a gap normally fills (a
+``gap_filled`` row). Batches the agent says it dropped (outbox full) are recorded as
+``gap_lost`` and no longer awaited. A seq implausibly far ahead (a forged ``2^62``)
+is refused, so it cannot turn the agent's real batches into "duplicates".
+
+Kept in the ledger's file (table ``receipts``), committed with the rows the batches made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from agent.wire import Ack, WireError, format_timestamp
+from collector.ledger.chain import Ledger
+
+Note = Callable[[str, str, dict[str, Any]], None]
+
+log = logging.getLogger(__name__)
+
+# An outbox of 1 GiB holds well under a million batches: a jump further is not an agent's.
+MAX_JUMP = 1_000_000
+
+
+class Verdict(Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+
+
+@dataclass
+class Sequence:
+    through: int = -1
+    above: set[int] = field(default_factory=set)
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # open: awaited batches
+
+    def missing(self) -> int:
+        return sum(last - first + 1 for first, last in self.gaps)
+
+
+def _key(agent_id: str, epoch: str | None) -> str:
+    return f"{agent_id}/{epoch or '-'}"
+
+
+class Receipts:
+    """``note`` writes a ledger row the way a restore can re-derive it (the checkpoint's)."""
+
+    def __init__(self, ledger: Ledger, note: Note) -> None:
+        self._ledger = ledger
+        self._note = note
+        ledger.connection.execute(
+            "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, through INTEGER NOT NULL, "
+            "above TEXT NOT NULL, gaps TEXT NOT NULL)"
+        )
+        self._sequences: dict[str, Sequence] = {}
+        for key, through, above, gaps in ledger.connection.execute("SELECT * FROM receipts"):
+            self._sequences[str(key)] = Sequence(
+                int(through), set(json.loads(above)), [tuple(g) for g in json.loads(gaps)]
+            )
+        self.gaps_opened = 0
+        self.gaps_filled = 0
+        self.batches_lost = 0
+
+    def open_gaps(self) -> dict[str, list[tuple[int, int]]]:
+        return {key: list(seq.gaps) for key, seq in self._sequences.items() if seq.gaps}
+
+    def take(self, agent_id: str, epoch: str | None, seq: int, at: datetime) -> Verdict:
+        """Note batch ``seq``; inside the ledger transaction that takes its statuses."""
+        key = _key(agent_id, epoch)
+        sequence = self._sequences.setdefault(key, Sequence())
+        if seq <= sequence.through or seq in sequence.above:
+            return Verdict.DUPLICATE
+        if seq > sequence.through + MAX_JUMP:
+            raise WireError(
+                "seq", f"{seq} is {seq - sequence.through} past batch {sequence.through} of {key}"
+            )
+        highest = max([sequence.through, *sequence.above])
+        if seq > highest + 1:
+            gap = (highest + 1, seq - 1)
+            sequence.gaps.append(gap)
+            self.gaps_opened += 1
+            log.warning("gap in %s: batches %d-%d missing (awaited from the agent)", key, *gap)
+            body = {"agent_id": agent_id, "epoch": epoch, "first": gap[0], "last": gap[1]}
+            self._note("gap", format_timestamp(at), body)
+        sequence.above.add(seq)
+        self._advance(key, sequence, agent_id, epoch, at)
+        self._stage(key, sequence)
+        return Verdict.NEW
+
+    def lost(
+        self, agent_id: str, epoch: str | None, ranges: list[tuple[int, int]], at: datetime
+    ) -> None:
+        """The agent dropped these batches before we had them: stop waiting, say so."""
+        key = _key(agent_id, epoch)
+        sequence = self._sequences.setdefault(key, Sequence())
+        for first, last in ranges:
+            first = max(first, sequence.through + 1)
+            if first > last:
+                continue
+            missing = [s for s in range(first, last + 1) if s not in sequence.above]
+            if not missing:
+                continue
+            self.batches_lost += len(missing)
+            log.error("%s lost batches %d-%d (dropped by the agent, outbox full)", key, first, last)
+            body = {"agent_id": agent_id, "epoch": epoch, "first": first, "last": last}
+            self._note("gap_lost", format_timestamp(at), body)
+            sequence.above.update(missing)
+        self._advance(key, sequence, agent_id, epoch, at)
+        self._stage(key, sequence)
+
+    def ack(self, agent_id: str, epoch: str | None) -> Ack:
+        sequence = self._sequences.get(_key(agent_id, epoch), Sequence())
+        above = sorted(sequence.above)[:4096]
+        return Ack(agent_id=agent_id, epoch=epoch, through=sequence.through, above=above)
+
+    def _advance(
+        self, key: str, sequence: Sequence, agent_id: str, epoch: str | None, at: datetime
+    ) -> None:
+        while sequence.through + 1 in sequence.above:
+            sequence.through += 1
+            sequence.above.discard(sequence.through)
+        still_open = []
+        for first, last in sequence.gaps:
+            if sequence.through >= last:
+                self.gaps_filled += 1
+                log.warning(
+                    "gap in %s closed: batches %d-%d are in or known lost", key, first, last
+                )
+                body = {"agent_id": agent_id, "epoch": epoch, "first": first, "last": last}
+                self._note("gap_filled", format_timestamp(at), body)
+            else:
+                still_open.append((first, last))
+        sequence.gaps = still_open
+
+    def _stage(self, key: str, sequence: Sequence) -> None:
+        self._ledger.stage(
+            "INSERT INTO receipts VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "through = excluded.through, above = excluded.above, gaps = excluded.gaps",
+            (key, sequence.through, json.dumps(sorted(sequence.above)), json.dumps(sequence.gaps)),
+        )

@@ -1,0 +1,222 @@
+"""The ledger: an append-only, hash-chained record of state changes and ticket events.
+
+Each row carries the SHA-256 of the previous row, so an evaluator can prove that nothing
+was changed, inserted or removed afterwards (``verify``). SQLite in WAL mode; rows are
+written in transactions that also record, per agent, the last batch ``seq`` taken in
+(and the companion tables' writes, ``stage``):
+the consumer acknowledges an MQTT message only after that commit, so a crash loses no
+acknowledged input and a redelivered batch is recognised and skipped.
+Its public methods are the whole surface a PostgreSQL store would implement for several
+collectors sharing one ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from collector.ledger.canonical import canonical
+from collector.ledger.projection import Projection, ProjectionMismatchError, compare, read_states
+from slawatch.epoch import epoch_ms
+
+GENESIS = "0" * 64
+
+
+class LedgerCorruptError(ValueError):
+    """The chain does not verify at ``seq``: a row was altered, removed or inserted."""
+
+    def __init__(self, seq: int, message: str) -> None:
+        self.seq = seq
+        super().__init__(f"ledger row {seq}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    kind: str
+    at: str
+    body: dict[str, Any]
+    prev: str
+    hash: str
+
+
+def row_hash(seq: int, kind: str, at: str, body_json: str, prev: str) -> str:
+    return hashlib.sha256(f"{seq}\n{kind}\n{at}\n{body_json}\n{prev}".encode()).hexdigest()
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+            "at TEXT NOT NULL, body TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)"
+        )
+        # Maintenance windows announced in the console are found by this
+        # (collector/pipeline/maintenance.py).
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS ledger_maintenance ON ledger (seq) "
+            "WHERE kind = 'maintenance'"
+        )
+        # How far the observations went (the watermark): a report of a period in progress
+        # is measured up to here, however quiet the fleet was (no rows) since.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS observed (one INTEGER PRIMARY KEY CHECK (one = 0), "
+            "through_ms INTEGER NOT NULL)"
+        )
+        self.observed_through: datetime | None = None
+        self._observed_written: datetime | None = None
+        last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        self._next_seq, self._last_hash = (int(last[0]) + 1, str(last[1])) if last else (0, GENESIS)
+        self._pending: list[tuple[int, str, str, str, str, str]] = []
+        self._staged: list[tuple[str, tuple[Any, ...]]] = []
+        self._in_transaction = False
+        self._verifying = False
+        self._projection = Projection(self._db)
+        self._project_from(Projection.next_seq(self._db), self._projection, self._db)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For companion tables (checkpoint, alert delivery): one file, one commit."""
+        return self._db
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Rows appended inside are committed together (or not at all)."""
+        self._in_transaction = True
+        next_seq, last_hash = self._next_seq, self._last_hash
+        try:
+            yield
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
+            self._projection.write(self._db, self._next_seq)
+            for statement, parameters in self._staged:
+                self._db.execute(statement, parameters)
+            observed = self.observed_through
+            if observed is not None and observed != self._observed_written:
+                self._db.execute(
+                    "INSERT INTO observed VALUES (0, ?) ON CONFLICT (one) "
+                    "DO UPDATE SET through_ms = MAX(through_ms, excluded.through_ms)",
+                    (epoch_ms(observed),),
+                )
+            self._db.execute("COMMIT")
+            self._observed_written = observed
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._next_seq, self._last_hash = next_seq, last_hash
+            self._projection.discard()
+            raise
+        finally:
+            self._pending.clear()
+            self._staged.clear()
+            self._in_transaction = False
+
+    def stage(self, statement: str, parameters: tuple[Any, ...] = ()) -> None:
+        """A companion table's write, committed with the transaction's rows."""
+        assert self._in_transaction, "stage inside ledger.transaction()"
+        self._staged.append((statement, parameters))
+
+    def append(self, kind: str, at: str, body: dict[str, Any]) -> None:
+        body_json = canonical(body)
+        seq = self._next_seq
+        digest = row_hash(seq, kind, at, body_json, self._last_hash)
+        if self._verifying:
+            stored = self._db.execute("SELECT hash FROM ledger WHERE seq = ?", (seq,)).fetchone()
+            if stored is None or stored[0] != digest:
+                raise LedgerCorruptError(seq, "differs from what its recorded inputs produce")
+        else:
+            assert self._in_transaction, "append inside ledger.transaction()"
+            self._pending.append((seq, kind, at, body_json, self._last_hash, digest))
+            self._projection.add(seq, kind, at, body)
+        self._next_seq, self._last_hash = seq + 1, digest
+
+    @contextmanager
+    def verifying(self, seq: int, prev: str) -> Iterator[None]:
+        """Re-derive the rows from ``seq`` on (after ``prev``) and check them against the file.
+
+        Restoring after a crash re-runs recorded inputs from the last checkpoint: the rows
+        they produce must be exactly the rows already committed, ending at the head.
+        """
+        head = self._next_seq, self._last_hash
+        self._next_seq, self._last_hash, self._verifying = seq, prev, True
+        try:
+            yield
+            if (self._next_seq, self._last_hash) != head:
+                raise LedgerCorruptError(self._next_seq, "recorded inputs end before the head")
+        finally:
+            self._next_seq, self._last_hash = head
+            self._verifying = False
+
+    def rows(self, kinds: tuple[str, ...] = ()) -> Iterator[Row]:
+        query = "SELECT seq, kind, at, body, prev, hash FROM ledger"
+        if kinds:
+            query += f" WHERE kind IN ({', '.join('?' * len(kinds))})"
+        for seq, kind, at, body, prev, digest in self._db.execute(query + " ORDER BY seq", kinds):
+            yield Row(int(seq), str(kind), str(at), json.loads(body), str(prev), str(digest))
+
+    def rows_from(self, seq: int) -> Iterator[Row]:
+        """The rows from ``seq`` on (the latest commit's, for live listeners)."""
+        query = "SELECT seq, kind, at, body, prev, hash FROM ledger WHERE seq >= ? ORDER BY seq"
+        for number, kind, at, body, prev, digest in self._db.execute(query, (seq,)):
+            yield Row(int(number), str(kind), str(at), json.loads(body), str(prev), str(digest))
+
+    def _project_from(self, seq: int, projection: Projection, db: sqlite3.Connection) -> None:
+        """Project the rows from ``seq`` on into ``db``, in commits of 100,000 rows."""
+        query = "SELECT seq, kind, at, body FROM ledger WHERE seq >= ? ORDER BY seq LIMIT 100000"
+        while rows := self._db.execute(query, (seq,)).fetchall():
+            seq = int(rows[-1][0]) + 1
+            for row_seq, kind, at, body in rows:
+                projection.add(int(row_seq), str(kind), str(at), json.loads(body))
+            db.execute("BEGIN IMMEDIATE")
+            projection.write(db, seq)
+            db.execute("COMMIT")
+
+    def verify_projection(self) -> None:
+        """Re-derive the SLA projection from the rows; ProjectionMismatchError if it differs."""
+        derived = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            self._project_from(0, Projection(derived), derived)
+            compare(read_states(self._db), read_states(derived))
+            for query in (
+                "SELECT * FROM projection_tickets ORDER BY seq",
+                "SELECT * FROM projection_ticket_now ORDER BY ticket_id",
+            ):
+                if self._db.execute(query).fetchall() != derived.execute(query).fetchall():
+                    raise ProjectionMismatchError("ticket rows differ from the ledger's")
+        finally:
+            derived.close()
+
+    def verify(self) -> int:
+        """Walk the chain; return the number of rows, or raise LedgerCorruptError."""
+        expected_prev, expected_seq = GENESIS, 0
+        cursor = self._db.execute("SELECT seq, kind, at, body, prev, hash FROM ledger ORDER BY seq")
+        for seq, kind, at, body, prev, digest in cursor:
+            if seq != expected_seq:
+                raise LedgerCorruptError(expected_seq, f"missing (next row is {seq})")
+            if prev != expected_prev:
+                raise LedgerCorruptError(seq, "does not follow the previous row")
+            if row_hash(seq, kind, at, body, prev) != digest:
+                raise LedgerCorruptError(seq, "content does not match its hash")
+            expected_prev, expected_seq = digest, seq + 1
+        return expected_seq
+
+    @property
+    def head(self) -> str:
+        return self._last_hash
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,325 @@
+"""What each page shows, from the live collector: plain data, rendered by the templates."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+from fastapi.exceptions import RequestValidationError
+
+from agent.wire import Reason
+from collector.ledger.chain import Row
+from collector.ledger.projection import Category, read_states, reading
+from collector.pipeline.faults import Ticket
+from collector.pipeline.state import State
+from slawatch.config.inventory import Device, DeviceKind, Inventory
+from slawatch.config.policy import MaintenanceWindow
+
+if TYPE_CHECKING:
+    from collector.service import Collector
+
+PAGE_ROWS = 50
+# An agent not heard from for this long is shown silent (its devices go unknown as their
+# observations go stale).
+SILENT_AFTER = timedelta(minutes=2)
+STATE_OF = {
+    Category.UNKNOWN: "unknown",
+    Category.UP: "up",
+    Category.DEGRADED: "degraded",
+    Category.NO_STREAM: "degraded",
+    Category.NO_RECORDING: "degraded",
+    Category.DOWN: "down",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    id: str
+    name: str
+    kind: str
+    region: str
+    address: str
+    contract: str | None
+    state: str
+    reason: str
+    last_seen: datetime | None
+
+
+class DeviceIndex:
+    """The inventory as columns, with each device's current state and reason kept from
+    the committed state rows: a filtered page of 126,000 devices is a few numpy masks
+    (and one pass over lower-case strings for a text search), not a Python loop."""
+
+    def __init__(self, inventory: Inventory, collector: Collector) -> None:
+        self.build(inventory, collector)
+
+    def build(self, inventory: Inventory, collector: Collector) -> None:
+        """Index ``inventory`` (again, when a new one is put in force)."""
+        self.devices = list(inventory.devices)
+        self.by_id = {device.id: device for device in self.devices}
+        self.position = {device.id: n for n, device in enumerate(self.devices)}
+        self.regions = {region.id: region for region in inventory.regions}
+        self.contracts = {contract.id: contract for contract in inventory.contracts}
+        self.links = {link.id: link for link in inventory.links}
+        self._text = [f"{d.id}\n{d.name}\n{d.address}".lower() for d in self.devices]
+        self.kinds = [kind.value for kind in DeviceKind]
+        self.region_ids = sorted({d.region for d in self.devices})
+        self.contract_ids = sorted({d.contract or NO_CONTRACT for d in self.devices})
+        self._kind = self._codes([d.kind.value for d in self.devices], self.kinds)
+        self._region = self._codes([d.region for d in self.devices], self.region_ids)
+        self._contract = self._codes(
+            [d.contract or NO_CONTRACT for d in self.devices], self.contract_ids
+        )
+        never = date.max.toordinal()
+        self._from = np.array([d.service_start.toordinal() for d in self.devices])
+        self._to = np.array(
+            [d.service_end.toordinal() if d.service_end else never for d in self.devices]
+        )
+        self._state = np.zeros(len(self.devices), dtype=np.int8)
+        self._reason = np.zeros(len(self.devices), dtype=np.int16)
+        for n, device in enumerate(self.devices):
+            now, why, _ = collector.pipeline.states.now_of(device.id)
+            self._state[n], self._reason[n] = STATES.index(now), REASONS.index(why)
+
+    @staticmethod
+    def _codes(values: list[str], known: list[str]) -> npt.NDArray[np.int32]:
+        at = {value: n for n, value in enumerate(known)}
+        return np.array([at[value] for value in values], dtype=np.int32)
+
+    def apply(self, rows: Iterable[Row]) -> None:
+        """Committed state rows: the devices' current state and reason."""
+        for row in rows:
+            if row.kind == "state":
+                n = self.position.get(row.body["device_id"])
+                if n is not None:
+                    self._state[n] = STATES.index(State(row.body["state"]))
+                    self._reason[n] = REASONS.index(Reason(row.body["reason"]))
+
+    def region_name(self, region_id: str) -> str:
+        region = self.regions.get(region_id)
+        return region.name if region else region_id
+
+    def query(
+        self,
+        collector: Collector,
+        *,
+        text: str = "",
+        state: str = "",
+        kind: str = "",
+        region: str = "",
+        contract: str = "",
+        reason: str = "",
+        page: int = 1,
+    ) -> tuple[list[DeviceRow], int]:
+        """One page of the devices that match, and how many match."""
+        mask = np.ones(len(self.devices), dtype=np.bool_)
+        for value, known, codes in (
+            (kind, self.kinds, self._kind),
+            (region, self.region_ids, self._region),
+            (contract, self.contract_ids, self._contract),
+        ):
+            if value:
+                mask &= codes == (known.index(value) if value in known else -1)
+        if state:
+            mask &= self._state == STATES.index(State(state))
+        if reason:
+            try:
+                mask &= self._reason == REASONS.index(Reason(reason))
+            except ValueError:
+                mask[:] = False
+        chosen = np.nonzero(mask)[0].tolist()
+        if text:
+            needle = text.lower()
+            chosen = [n for n in chosen if needle in self._text[n]]
+        first = (max(1, page) - 1) * PAGE_ROWS
+        rows = [self.row(collector, self.devices[n]) for n in chosen[first : first + PAGE_ROWS]]
+        return rows, len(chosen)
+
+    def row(self, collector: Collector, device: Device) -> DeviceRow:
+        now, why, seen = collector.pipeline.states.now_of(device.id)
+        return DeviceRow(
+            device.id,
+            device.name,
+            device.kind.value,
+            self.region_name(device.region),
+            device.address,
+            device.contract,
+            now.value,
+            why.value,
+            seen,
+        )
+
+    def online_now(self, today: date) -> dict[str, dict[str, Counter[str]]]:
+        """Per contract and per region: devices in service today by current state."""
+        serving = (self._from <= today.toordinal()) & (today.toordinal() < self._to)
+        found: dict[str, dict[str, Counter[str]]] = {}
+        for name, codes, keys in (
+            ("contracts", self._contract, self.contract_ids),
+            ("regions", self._region, self.region_ids),
+        ):
+            cells = np.bincount(
+                codes[serving] * len(STATES) + self._state[serving],
+                minlength=len(keys) * len(STATES),
+            ).reshape(len(keys), len(STATES))
+            found[name] = {
+                key: Counter({state.value: int(cells[n, s]) for s, state in enumerate(STATES)})
+                for n, key in enumerate(keys)
+                if cells[n].sum()
+            }
+        return found
+
+
+STATES = list(State)
+REASONS = list(Reason)
+NO_CONTRACT = "-"
+
+
+def pages(total: int) -> int:
+    return max(1, math.ceil(total / PAGE_ROWS))
+
+
+def open_faults(collector: Collector) -> list[Ticket]:
+    """Unacknowledged first, then the oldest."""
+    tickets = [t for t in collector.pipeline.faults.open_tickets() if t.merged_into is None]
+    return sorted(tickets, key=lambda t: (t.acknowledged_at is not None, t.detected_at))
+
+
+def share(counts: Counter[str]) -> float | None:
+    known = counts["up"] + counts["degraded"] + counts["down"]
+    return None if not known else (counts["up"] + counts["degraded"]) / known
+
+
+def agents(collector: Collector) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    found = []
+    for agent_id in collector.pipeline.agents:
+        heard = collector.agent_heard.get(agent_id)
+        status = "never" if heard is None else "silent" if now - heard > SILENT_AFTER else "ok"
+        found.append(
+            {
+                "id": agent_id,
+                "devices": len(collector.pipeline.devices_of(agent_id)),
+                "heard": heard,
+                "status": status,
+            }
+        )
+    return found
+
+
+def ticket_history(collector: Collector, ticket_id: str) -> list[dict[str, Any]]:
+    """Every ledger row of the ticket, in order (through the projection's index)."""
+    db = collector.ledger.connection
+    rows = db.execute(
+        "SELECT l.at, l.body FROM projection_tickets p JOIN ledger l ON l.seq = p.seq "
+        "WHERE p.ticket_id = ? ORDER BY p.seq",
+        (ticket_id,),
+    ).fetchall()
+    history = []
+    for at, body in rows:
+        found = json.loads(body)
+        history.append(
+            {
+                "at": at,
+                "event": found.get("event"),
+                "by": found.get("ticket", {}).get("acknowledged_by"),
+                "note": found.get("note"),
+                "device_id": found.get("device_id"),
+            }
+        )
+    return history
+
+
+def timeline(collector: Collector, device_id: str, days: int = 7) -> list[dict[str, Any]]:
+    """The device's states over the last ``days`` days (epoch ms), from the projection."""
+    with reading(collector.settings.ledger) as db:
+        columns = read_states(db)
+    try:
+        index = columns.device_ids.index(device_id)
+    except ValueError:
+        return []
+    mine = np.nonzero(columns.device == index)[0]
+    since = columns.since[mine].tolist()
+    categories = columns.category[mine].tolist()
+    end = int(datetime.now(UTC).timestamp() * 1000)
+    start = end - days * 86_400_000
+    spans = []
+    for n, (begin, category) in enumerate(zip(since, categories, strict=True)):
+        until = since[n + 1] if n + 1 < len(since) else end
+        if until <= start:
+            continue
+        spans.append(
+            {"from": max(begin, start), "to": until, "state": STATE_OF[Category(category)]}
+        )
+    return spans
+
+
+def tickets_of(collector: Collector, device_id: str) -> list[Ticket]:
+    found = [
+        t
+        for t in collector.pipeline.faults.tickets.values()
+        if device_id in t.device_ids and t.merged_into is None
+    ]
+    return sorted(found, key=lambda t: t.detected_at, reverse=True)[:20]
+
+
+ALL_STATES = [state.value for state in STATES]
+
+
+def window_from_form(
+    index: DeviceIndex, start: datetime, end: datetime, reason: str, scope: str, zone: ZoneInfo
+) -> MaintenanceWindow:
+    """A window from the console's form: times local to the policy unless they say
+    otherwise; each scope id a device, region or link of the inventory (422 naming the
+    field for one that is none, or for an end not after the start)."""
+    start, end = (m if m.tzinfo else m.replace(tzinfo=zone) for m in (start, end))
+    devices, regions, links = [], [], []
+    for item in (part.strip() for part in scope.replace("，", ",").split(",")):
+        if not item:
+            continue
+        if item in index.by_id:
+            devices.append(item)
+        elif item in index.regions:
+            regions.append(item)
+        elif item in index.links:
+            links.append(item)
+        else:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body", "scope"),
+                        "msg": f"{item!r} is no device, region or link",
+                        "type": "value_error",
+                    }
+                ]
+            )
+    if not (devices or regions or links):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "scope"),
+                    "msg": "name at least one device, region or link",
+                    "type": "value_error",
+                }
+            ]
+        )
+    if end <= start:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "end"),
+                    "msg": "the end must be after the start",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return MaintenanceWindow(
+        start=start, end=end, reason=reason, devices=devices, regions=regions, links=links
+    )

@@ -1,0 +1,127 @@
+"""``/metrics`` in Prometheus' text format: alert deliveries by sink and outcome, the
+collector's own counters, and what it holds now (ledger rows, open tickets by class,
+spool backlog, lag behind the watermark, each agent's silence), read at scrape time
+(nothing to keep in step). ``deploy/grafana/slawatch.json`` charts them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector as MetricSource
+
+if TYPE_CHECKING:
+    from collector.service import Collector
+    from collector.web.console.live import EventHub
+
+
+class _Scrape(MetricSource):
+    def __init__(self, collector: Collector, hub: EventHub | None) -> None:
+        self._collector = collector
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        notifier = self._collector.notifier
+        attempts = CounterMetricFamily(
+            "slawatch_alert_deliveries",
+            "Alert delivery attempts by sink (receiver/channel) and outcome",
+            labels=["sink", "outcome"],
+        )
+        for sink, count in notifier.delivered.items():
+            attempts.add_metric([sink, "delivered"], count)
+            attempts.add_metric([sink, "refused"], notifier.skipped[sink])
+            attempts.add_metric([sink, "unreachable"], notifier.unreachable[sink])
+        yield attempts
+        failing = GaugeMetricFamily(
+            "slawatch_alert_sink_failing_seconds",
+            "How long each unreachable alert sink has been failing",
+            labels=["sink"],
+        )
+        now = time.time()
+        for sink, since in notifier.failing().items():
+            failing.add_metric([sink], now - since)
+        yield failing
+        counters = self._collector.counters
+        for name in ("batches", "statuses", "duplicates", "dead_letters", "clock_refused"):
+            yield CounterMetricFamily(
+                f"slawatch_collector_{name}",
+                f"Collector {name.replace('_', ' ')}",
+                value=getattr(counters, name),
+            )
+        receipts = self._collector.receipts
+        for name, meaning in (
+            ("gaps_opened", "Gaps seen in an agent's batch sequence"),
+            ("gaps_filled", "Gaps closed: the missing batches arrived or were declared lost"),
+            ("batches_lost", "Batches an agent dropped before the collector had them"),
+        ):
+            yield CounterMetricFamily(
+                f"slawatch_collector_{name}", meaning, value=getattr(receipts, name)
+            )
+        open_gaps = GaugeMetricFamily(
+            "slawatch_collector_batches_awaited",
+            "Batches missing from an agent's sequence, awaited from its outbox",
+            labels=["sequence"],
+        )
+        for key, gaps in receipts.open_gaps().items():
+            open_gaps.add_metric([key], sum(last - first + 1 for first, last in gaps))
+        yield open_gaps
+        yield from self._state()
+
+    def _state(self) -> Iterator[Metric]:
+        """What the collector holds now: ledger, tickets, spool, how far behind it is."""
+        collector = self._collector
+        yield GaugeMetricFamily(
+            "slawatch_collector_ledger_rows", "Rows in the ledger", value=collector.ledger.next_seq
+        )
+        tickets = GaugeMetricFamily(
+            "slawatch_collector_open_tickets", "Open fault tickets by class", labels=["class"]
+        )
+        by_class = {"front_end": 0, "network": 0}
+        for ticket in collector.pipeline.faults.open_tickets():
+            if ticket.merged_into is None:
+                by_class[ticket.fault_class] = by_class.get(ticket.fault_class, 0) + 1
+        for fault_class, count in sorted(by_class.items()):
+            tickets.add_metric([fault_class], count)
+        yield tickets
+        sealed = collector.spool.sealed()
+        yield GaugeMetricFamily(
+            "slawatch_collector_spool_segments",
+            "Time-series segments spooled and not yet written to the time-series server",
+            value=len(sealed),
+        )
+        yield GaugeMetricFamily(
+            "slawatch_collector_spool_bytes",
+            "Bytes of those segments",
+            value=sum(segment.stat().st_size for segment in sealed if segment.exists()),
+        )
+        watermark = collector.pipeline.watermark
+        if watermark is not None:
+            yield GaugeMetricFamily(
+                "slawatch_collector_watermark_lag_seconds",
+                "How far the latest observation taken in is behind the collector's clock",
+                value=max(0.0, time.time() - watermark.timestamp()),
+            )
+        heard = GaugeMetricFamily(
+            "slawatch_agent_silent_seconds",
+            "Seconds since each agent's last batch arrived",
+            labels=["agent"],
+        )
+        now = time.time()
+        for agent_id, moment in sorted(collector.agent_heard.items()):
+            heard.add_metric([agent_id], now - moment.timestamp())
+        yield heard
+        if self._hub is not None:
+            yield GaugeMetricFamily(
+                "slawatch_console_event_streams",
+                "Browsers holding the console's live updates open",
+                value=self._hub.clients,
+            )
+
+
+def exposition(collector: Collector, hub: EventHub | None) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Scrape(collector, hub))
+    return generate_latest(registry)
