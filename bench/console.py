@@ -144,7 +144,8 @@ async def run(folder: Path, devices: int) -> None:
     ids = [device.id for device in inventory.devices]
     built = payloads(ids, 12)
     app = create_app(collector)
-    server = asyncio.create_task(serve(app, settings.api.bind if settings.api else ""))
+    assert settings.api is not None
+    server = asyncio.create_task(serve(app, settings.api.bind, settings.api.trusted_proxies))
     await asyncio.sleep(1.0)
     base = f"http://127.0.0.1:{port}"
     for cycle in built[:2]:  # every device known, some down

@@ -20,7 +20,10 @@ def assemble(settings: CollectorSettings, inventory: Inventory, policies: Policy
     """The collector with its API and console (when the settings have ``api``)."""
     collector = Collector(settings, inventory, policies)
     if settings.api is not None:
-        collector.beside.append(partial(serve, create_app(collector), settings.api.bind))
+        api = settings.api
+        collector.beside.append(
+            partial(serve, create_app(collector), api.bind, api.trusted_proxies)
+        )
     return collector
 
 

@@ -484,7 +484,9 @@ def _faults(args: argparse.Namespace) -> int:
     base = f"http://{settings.api.bind}"
     try:
         if args.faults_command == "list":
-            reply = httpx.get(f"{base}/tickets", timeout=10)
+            reply = httpx.get(
+                f"{base}/tickets", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
         else:
             reply = httpx.post(
                 f"{base}/tickets/{args.ticket_id}/ack",

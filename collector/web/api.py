@@ -1,28 +1,34 @@
-"""The collector's HTTP API: read tickets and device states; acknowledge with a token.
+"""The collector's HTTP API: tickets, device states, health and metrics; acknowledge and
+reload the inventory.
 
-Reads are open to whoever can reach ``api.bind`` (127.0.0.1 by default); anything that
-changes state needs ``Authorization: Bearer <token>`` (the token comes from
-``api.token``, an environment variable or a file). Every handler is ``async``: FastAPI
-would run plain functions on a thread pool, and the pipeline and its SQLite connection
-belong to the event loop's thread.
+Every route needs a console session or a bearer token (the service token of
+``api.token``, or a user's personal token): reads at the viewer's level, changes at the
+operator's or admin's (docs/security.md has the table). ``/metrics`` and ``/healthz``
+alone may be opened by ``api.open_metrics`` / ``api.open_health`` for a scraper that
+sends no token. Every handler is ``async``: FastAPI would run plain functions on a
+thread pool, and the pipeline and its SQLite connection belong to the event loop's
+thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from collector.pipeline.faults import UnknownTicketError
 from collector.pipeline.pipeline import ticket_body
+from collector.web.console.auth import Access, Caller
+from collector.web.console.sessions import Sessions
 from collector.web.console.users import Role, Users
+from collector.web.headers import SecurityHeaders
 from collector.web.metrics import exposition
 from slawatch.config.errors import ConfigError
 
@@ -36,49 +42,62 @@ class AckRequest(BaseModel):
 
 
 def create_app(collector: Collector) -> FastAPI:
-    # /docs is the console's (Swagger UI served locally, no CDN); /openapi.json is this.
-    app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None)
-    users = Users(collector.settings.console.users) if collector.settings.console else None
+    # /docs is the console's (Swagger UI served locally, no CDN, behind login); the
+    # schema is served below, behind login too.
+    app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None, openapi_url=None)
+    console = collector.settings.console
+    api = collector.settings.api
+    assert api is not None  # create_app serves the api section
+    sessions = (
+        Sessions(console.idle_timeout.total_seconds(), console.absolute_timeout.total_seconds())
+        if console
+        else None
+    )
+    access = Access(
+        Users(console.users) if console else None,
+        sessions,
+        collector.token_matches,
+        console.allowed_origins if console else [],
+    )
 
-    def bearer(level: Role) -> Callable[..., Awaitable[str | None]]:
-        """A dependency: the caller's bearer token is the service token (acts as given;
-        None) or a personal token of a user at ``level`` or above (that user's name)."""
+    # Local dependencies, given as ``Depends`` defaults (noqa B008 below): ``Annotated``
+    # cannot name a local of ``create_app`` under this module's postponed annotations.
+    async def viewer(request: Request) -> Caller:
+        return access.require(request, Role.VIEWER, changes=False)
 
-        async def holder(authorization: Annotated[str | None, Header()] = None) -> str | None:
-            offered = (authorization or "").removeprefix("Bearer ")
-            user = users.by_token(offered) if users is not None and offered else None
-            if user is not None:
-                if user.level < level:
-                    raise HTTPException(403, f"needs the {level.name.lower()} role")
-                return user.shown
-            if not collector.token_matches(offered):
-                raise HTTPException(401, "a valid bearer token is needed to change state")
-            return None
+    async def operator(request: Request) -> Caller:
+        return access.require(request, Role.OPERATOR)
 
-        return holder
+    async def admin(request: Request) -> Caller:
+        return access.require(request, Role.ADMIN)
 
-    authorised, admin = bearer(Role.OPERATOR), bearer(Role.ADMIN)
+    async def nobody() -> None:
+        """An opened route (``open_metrics``, ``open_health``): no caller needed."""
 
-    @app.get("/healthz")
+    @app.get("/healthz", dependencies=[Depends(nobody if api.open_health else viewer)])
     async def health() -> dict[str, Any]:
         return collector.status()
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[Depends(nobody if api.open_metrics else viewer)])
     async def metrics() -> Response:
         return Response(exposition(collector, app.state.hub), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/alerts/deliveries")
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(viewer)])
+    async def schema() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/alerts/deliveries", dependencies=[Depends(viewer)])
     async def deliveries() -> list[dict[str, Any]]:
         """The latest delivery attempts, newest first (receiver, outcome, error)."""
         return [asdict(attempt) for attempt in reversed(collector.notifier.attempts)]
 
-    @app.get("/tickets")
+    @app.get("/tickets", dependencies=[Depends(viewer)])
     async def tickets(open_only: bool = True) -> list[dict[str, Any]]:
         faults = collector.pipeline.faults
         chosen = faults.open_tickets() if open_only else iter(faults.tickets.values())
         return [ticket_body(ticket) for ticket in chosen if ticket.merged_into is None]
 
-    @app.get("/devices/{device_id}")
+    @app.get("/devices/{device_id}", dependencies=[Depends(viewer)])
     async def device(device_id: str) -> dict[str, Any]:
         ticket = collector.pipeline.faults.ticket_for_device(device_id)
         return {
@@ -87,33 +106,39 @@ def create_app(collector: Collector) -> FastAPI:
             "ticket": ticket.id if ticket else None,
         }
 
-    # A local dependency: ``Depends`` as the default, which postponed annotations (this
-    # module's) cannot name from inside ``create_app``.
     @app.post("/tickets/{ticket_id}/ack")
     async def acknowledge(
         ticket_id: str,
         request: AckRequest,
-        user: str | None = Depends(authorised),
+        who: Caller = Depends(operator),  # noqa: B008
     ) -> dict[str, Any]:
-        """With a personal token the user is recorded, whatever ``by`` says."""
+        """A user (personal token or session) is recorded, whatever ``by`` says; only the
+        service token acknowledges as ``by``."""
+        by = request.by if who.user is None else who.name
         try:
-            return collector.acknowledge_now(ticket_id, user or request.by, request.note)
+            return collector.acknowledge_now(ticket_id, by, request.note)
         except UnknownTicketError as exc:
             raise HTTPException(404, str(exc)) from None
 
     @app.post("/inventory/reload")
-    async def reload_inventory(user: str | None = Depends(admin)) -> dict[str, Any]:
+    async def reload_inventory(
+        who: Caller = Depends(admin),  # noqa: B008
+    ) -> dict[str, Any]:
         """Read the inventory file again and put it in force (admin): what changed."""
         try:
-            return collector.reload_from_settings(user or "api")
+            return collector.reload_from_settings(who.name)
         except ConfigError as exc:
             raise HTTPException(422, str(exc)) from None
 
     app.state.hub = None  # the console's live updates, when it is served
-    if collector.settings.console is not None:
+    if console is not None:
         from collector.web.console.app import add_console
 
-        app.state.hub = add_console(app, collector, collector.settings.console)
+        app.state.hub = add_console(app, collector, console, access)
+    # Outermost: it sees the session middleware's cookie.
+    app.add_middleware(
+        SecurityHeaders, always_secure_cookies=bool(console and console.secure_cookie)
+    )
     return app
 
 
@@ -129,9 +154,19 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def serve(app: FastAPI, bind: str) -> None:
+async def serve(app: FastAPI, bind: str, trusted_proxies: list[str]) -> None:
+    """Serve ``app`` on ``bind``; X-Forwarded-For/-Proto are believed from the trusted
+    proxies only (the client's address, https)."""
     host, port = bind.rsplit(":", 1)
-    config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=int(port),
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(trusted_proxies),
+    )
     server = _EmbeddedServer(config)
     try:
         await server.serve()

@@ -92,8 +92,17 @@ MIN_TOKEN_CHARS = 16
 
 
 class ApiSettings(Strict):
+    # Loopback by default: the network reaches the API through a TLS reverse proxy
+    # (deploy/nginx/slawatch.conf, docs/security.md).
     bind: str = Field(default="127.0.0.1:8080", pattern=r"^[^:]+:\d{1,5}$")
     token: SecretRef
+    # Every route needs a session or a token; these two may be opened for a Prometheus
+    # scrape or a load balancer's health check that cannot send one.
+    open_metrics: bool = False
+    open_health: bool = False
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (the client's address
+    # for the login throttle, https for Secure cookies and the Origin check).
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
 
     def token_value(self) -> str:
         """The token, read now; an empty or short one is refused (it would let anyone in
@@ -128,11 +137,24 @@ class ConsoleSettings(Strict):
     users: ConfigPath
     # Signs the session cookies: at least 32 characters, from the environment or a file.
     session_secret: SecretRef
-    # Read-only pages without logging in (a wall screen on a trusted network).
+    # The wall without logging in (a duty-room screen): no addresses, no user names, no
+    # other page. Everything else needs a session or a token.
     open_read: bool = False
-    # Send the session cookie over HTTPS only (behind a TLS-terminating proxy).
+    # Send the session cookie over HTTPS only, whatever the request says (it is Secure
+    # anyway whenever the console is reached over https, or a trusted proxy says so).
     secure_cookie: bool = False
     language: Literal["zh", "en"] = "zh"
+    # A session ends after this long unused, and this long after its login in any case.
+    idle_timeout: Duration = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    absolute_timeout: Duration = Field(default=timedelta(hours=12), gt=timedelta(0))
+    # Failed logins before a lockout, per user name and per client address, counted over
+    # lockout_for; an admin lifts a lockout on the console's security page.
+    max_failures_per_user: int = Field(default=5, ge=1)
+    max_failures_per_address: int = Field(default=20, ge=1)
+    lockout_for: Duration = Field(default=timedelta(minutes=15), gt=timedelta(0))
+    # Origins (scheme://host[:port]) a browser may post forms from, besides the console's
+    # own: the public address the reverse proxy serves it on.
+    allowed_origins: list[str] = []
 
 
 class CollectorSettings(Strict):

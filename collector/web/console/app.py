@@ -1,17 +1,20 @@
-"""The console's routes, added to the collector's FastAPI app: pages (Jinja2), forms that
-change state (session + CSRF, or a bearer token), live updates (SSE), the OpenAPI page.
+"""The console's routes, added to the collector's FastAPI app: pages (Jinja2, every one
+autoescaped), forms that change state (session + CSRF + same origin, or a bearer token),
+the login (throttled, its Argon2 off the event loop, audited), live updates (SSE), the
+OpenAPI page.
 
 Handlers are ``async``: the pipeline and its SQLite connection belong to the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -21,16 +24,25 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import StreamingResponse
 
 from collector.pipeline.faults import UnknownTicketError
 from collector.pipeline.maintenance import announced
 from collector.web.console import views
-from collector.web.console.auth import Caller, caller, csrf_token, require
+from collector.web.console.auth import (
+    SESSION_FIELD,
+    Access,
+    Caller,
+    audit,
+    client_address,
+    csrf_token,
+)
 from collector.web.console.jobs import Jobs, default_period
 from collector.web.console.live import LIVE_KINDS, EventHub
-from collector.web.console.users import Role, Users
+from collector.web.console.throttle import LoginThrottle
+from collector.web.console.users import Role
 from slawatch.config.errors import ConfigError
 from slawatch.config.settings import ConsoleSettings
 from slawatch.messages import Language, reason_text, text
@@ -39,12 +51,34 @@ if TYPE_CHECKING:
     from collector.service import Collector
 
 HERE = Path(__file__).parent
-SWAGGER = "/static/vendor/swagger-ui-5.17.14"
+# Logins waiting for the hashing thread beyond this are refused at once (429): a flood
+# queues no unbounded work.
+MAX_PENDING_LOGINS = 16
 
 
-def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -> EventHub:
+def templates_environment() -> Environment:
+    """The one Jinja2 environment of the console: every template it loads is autoescaped,
+    whatever its name (Starlette's default escapes only ``.html``, and ours are
+    ``.html.j2``)."""
+    return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
+
+
+def add_console(
+    app: FastAPI, collector: Collector, settings: ConsoleSettings, access: Access
+) -> EventHub:
     """Mount the console on ``app``; the hub that streams its live updates."""
-    users = Users(settings.users)
+    users, sessions = access.users, access.sessions
+    assert users is not None
+    assert sessions is not None
+    throttle = LoginThrottle(
+        settings.max_failures_per_user,
+        settings.max_failures_per_address,
+        settings.lockout_for.total_seconds(),
+    )
+    # One thread hashes passwords: Argon2 releases the GIL, so ingest on the loop goes on,
+    # and a login flood takes one core at most.
+    hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="login")
+    pending_logins = 0
     secret = settings.session_secret.resolve().get_secret_value()
     if len(secret) < 32:
         raise LookupError(
@@ -56,10 +90,10 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         session_cookie="slawatch_session",
         same_site="strict",
         https_only=settings.secure_cookie,
-        max_age=12 * 3600,
+        max_age=int(settings.absolute_timeout.total_seconds()),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    templates = Jinja2Templates(directory=HERE / "templates")
+    templates = Jinja2Templates(env=templates_environment())
     index = views.DeviceIndex(collector.inventory, collector)
     hub = EventHub()
 
@@ -89,10 +123,10 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         found = moment.astimezone(zone)
         return f"{found:%Y-%m-%d %H:%M:%S}" if with_date else f"{found:%H:%M:%S}"
 
-    def reader(request: Request) -> Caller | None:
-        """Whoever reads a page: a user, or nobody where the settings open reading."""
-        found = caller(request, users, collector)
-        if found is None and not settings.open_read:
+    def reader(request: Request, wall: bool = False) -> Caller | None:
+        """Whoever reads a page: a user, or nobody on the wall where the settings open it."""
+        found = access.caller(request)
+        if found is None and not (wall and settings.open_read):
             raise HTTPException(401, "log in to read the console")
         return found
 
@@ -111,6 +145,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
                 "local": local,
                 "zone": collector.policies.default.timezone,
                 "operator": who is not None and who.level >= Role.OPERATOR,
+                "is_admin": who is not None and who.level >= Role.ADMIN,
                 **context,
             },
         )
@@ -123,13 +158,16 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    async def login_page(request: Request, next: str = "/", failed: bool = False) -> HTMLResponse:
+    async def login_page(
+        request: Request, next: str = "/", failed: bool = False, locked: bool = False
+    ) -> HTMLResponse:
         return page(
             request,
             "login.html.j2",
             None,
             next=next if next.startswith("/") else "/",
             failed=failed,
+            locked=locked,
         )
 
     @app.post("/login", include_in_schema=False)
@@ -140,26 +178,50 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         csrf: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "/",
     ) -> Response:
-        if csrf != request.session.get("csrf"):
-            raise HTTPException(403, "the form's CSRF token is missing or stale: reload the page")
-        user = users.login(name, password)
+        nonlocal pending_logins
+        access.check_form(request, csrf)
+        address = client_address(request)
         target = next if next.startswith("/") and not next.startswith("//") else "/"
+        locked = throttle.locked(name, address)
+        if locked is not None:
+            audit.warning("login refused, locked out: user=%r address=%s", name, address)
+            return RedirectResponse(f"/login?locked=1&next={target}", status_code=303)
+        if pending_logins >= MAX_PENDING_LOGINS:
+            raise HTTPException(429, "too many logins at once: try again in a moment")
+        pending_logins += 1
+        users.refresh()  # here, on the loop: the hashing thread only reads
+        try:
+            user = await asyncio.get_running_loop().run_in_executor(
+                hashing, users.login, name, password
+            )
+        finally:
+            pending_logins -= 1
         if user is None:
+            locked = throttle.failed(name, address)
+            audit.warning("login failed: user=%r address=%s", name, address)
+            if locked is not None:
+                audit.warning("locked out %s after %d failed logins", locked.key, locked.failures)
             return RedirectResponse(f"/login?failed=1&next={target}", status_code=303)
+        throttle.succeeded(user.name)
         request.session.clear()
-        request.session["user"] = user.name
+        request.session[SESSION_FIELD] = sessions.start(user, address).id
         csrf_token(request)
+        audit.info("login: user=%r role=%s address=%s", user.name, user.role, address)
         return RedirectResponse(target, status_code=303)
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-        require(caller(request, users, collector), Role.VIEWER, request, csrf)
+        who = access.require(request, Role.VIEWER, csrf)
+        session_id = request.session.get(SESSION_FIELD)
+        if isinstance(session_id, str):
+            sessions.end(session_id)
         request.session.clear()
+        audit.info("logout: user=%r address=%s", who.user, client_address(request))
         return RedirectResponse("/login", status_code=303)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def wall(request: Request) -> HTMLResponse:
-        who = reader(request)
+        who = reader(request, wall=True)
         live = index.online_now(datetime.now(zone).date())
         today = jobs.figures(datetime.now(zone).date().isoformat())
         contracts = [
@@ -229,7 +291,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         note: Annotated[str, Form(max_length=500)] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        who = require(caller(request, users, collector), Role.OPERATOR, request, csrf)
+        who = access.require(request, Role.OPERATOR, csrf)
         try:
             collector.acknowledge_now(ticket_id, who.name, note.strip() or None)
         except UnknownTicketError as exc:
@@ -309,7 +371,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         period: Annotated[str, Form(max_length=64)],
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        who = require(caller(request, users, collector), Role.OPERATOR, request, csrf)
+        who = access.require(request, Role.OPERATOR, csrf)
         job = jobs.export(period, language(request), who.name)
         return RedirectResponse(f"/sla/export/{job.id}", status_code=303)
 
@@ -323,7 +385,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
 
     @app.get("/sla/export/{job_id}/bundle.zip", include_in_schema=False)
     async def export_download(request: Request, job_id: str) -> Response:
-        require(caller(request, users, collector), Role.OPERATOR, request, None, changes=False)
+        access.require(request, Role.OPERATOR, changes=False)
         job = jobs.exports.get(job_id)
         if job is None or job.finished is None or job.error is not None:
             raise HTTPException(404, f"export {job_id!r} is not ready")
@@ -355,7 +417,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
         scope: Annotated[str, Form(max_length=2000)] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
-        who = require(caller(request, users, collector), Role.OPERATOR, request, csrf)
+        who = access.require(request, Role.OPERATOR, csrf)
         window = views.window_from_form(index, start, end, reason, scope, zone)
         collector.announce_window(window, who.name)
         return RedirectResponse("/maintenance", status_code=303)
@@ -364,7 +426,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
     async def end_window(
         request: Request, window_id: str, csrf: Annotated[str, Form()] = ""
     ) -> Response:
-        who = require(caller(request, users, collector), Role.OPERATOR, request, csrf)
+        who = access.require(request, Role.OPERATOR, csrf)
         try:
             collector.end_window(window_id, who.name)
         except KeyError:
@@ -374,7 +436,7 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
     @app.post("/inventory", include_in_schema=False)
     async def reload_form(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         """An admin puts the inventory file in force again (what SIGHUP does)."""
-        who = require(caller(request, users, collector), Role.ADMIN, request, csrf)
+        who = access.require(request, Role.ADMIN, csrf)
         try:
             collector.reload_from_settings(who.name)
         except ConfigError as exc:
@@ -388,14 +450,46 @@ def add_console(app: FastAPI, collector: Collector, settings: ConsoleSettings) -
             hub.stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    @app.get("/docs", include_in_schema=False)
-    async def api_page() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="slawatch collector API",
-            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def api_page(request: Request) -> HTMLResponse:
+        """Swagger UI, local, started by a script file (the CSP allows no inline one)."""
+        reader(request)
+        return templates.TemplateResponse(request, "docs.html.j2", {})
+
+    @app.get("/security", response_class=HTMLResponse, include_in_schema=False)
+    async def security(request: Request) -> HTMLResponse:
+        """Lockouts an admin may lift, and how many sessions are open."""
+        who = access.require(request, Role.ADMIN, changes=False)
+        return page(
+            request,
+            "security.html.j2",
+            who,
+            lockouts=throttle.lockouts(),
+            sessions=len(sessions),
         )
+
+    @app.post("/security/lift", include_in_schema=False)
+    async def lift(
+        request: Request,
+        key: Annotated[str, Form(max_length=200)],
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        who = access.require(request, Role.ADMIN, csrf)
+        if not throttle.lift(key):
+            raise HTTPException(404, f"no lockout {key!r}")
+        audit.warning("lockout lifted: %s by %r", key, who.user)
+        return RedirectResponse("/security", status_code=303)
+
+    @app.post("/security/end-sessions", include_in_schema=False)
+    async def end_sessions(
+        request: Request,
+        name: Annotated[str, Form(max_length=64)],
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        """End every session of a user now (a stolen laptop, a leaver)."""
+        who = access.require(request, Role.ADMIN, csrf)
+        ended = sessions.end_user(name)
+        audit.warning("sessions of %r ended by %r: %d", name, who.user, ended)
+        return RedirectResponse("/security", status_code=303)
 
     return hub

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from enum import IntEnum
 from pathlib import Path
@@ -15,10 +16,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import Field
 
+from slawatch.config.errors import ConfigError
 from slawatch.config.loader import load_config
 from slawatch.config.types import Identifier, Strict
 
 _HASHER = PasswordHasher()
+log = logging.getLogger(__name__)
 TOKEN_PREFIX = "sw_"  # noqa: S105  (a marker that tells a token apart, not a secret)
 
 
@@ -60,9 +63,26 @@ class Users:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        loaded = load_config(path, UsersFile)
+        self._stamp = path.stat().st_mtime_ns
+        self._load()
+
+    def _load(self) -> None:
+        loaded = load_config(self.path, UsersFile)
         self._by_name = {user.name: user for user in loaded.users}
         self._by_token = {digest: user for user in loaded.users for digest in user.tokens}
+
+    def refresh(self) -> None:
+        """Read the file again when it changed (``users add``, a removal, a new token), so
+        a new password or a removed user takes effect without a restart. A file that no
+        longer loads keeps the users in force, and says why."""
+        stamp = self.path.stat().st_mtime_ns
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            self._load()
+        except ConfigError as exc:
+            log.error("users file not reloaded, the users in force stay: %s", exc)
 
     def login(self, name: str, password: str) -> User | None:
         user = self._by_name.get(name)

@@ -40,6 +40,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.settings import CollectorSettings
 from tests.collector.conftest import CAMERAS_ON_SW1, Receiver
 from tests.collector.live import (
+    API_TOKEN,
     FakeAgent,
     field_agent,
     field_collector,
@@ -247,7 +248,10 @@ async def test_delivery_attempts_show_on_metrics_and_the_api(
             )
         )
         await wait_for(lambda: len(receiver.posts.get("dingtalk", [])) == 1, 10)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}",
+            headers={"authorization": f"Bearer {API_TOKEN}"},
+        ) as api:
             await wait_for(
                 lambda: collector.notifier.delivered.get("chengguan-day/1-email", 0) == 1
             )

@@ -11,7 +11,13 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.local_servers import Mosquitto, free_port
-from tests.collector.live import FakeAgent, load_collector, running, write_settings
+from tests.collector.live import (
+    API_TOKEN,
+    FakeAgent,
+    load_collector,
+    running,
+    write_settings,
+)
 from tests.collector.test_service import minute_of
 from tests.conftest import REPO, wait_for
 
@@ -32,7 +38,10 @@ async def test_metrics_show_state_backlog_and_lag_and_the_dashboard_reads_only_t
         )
         await agent.publish(agent.batch(minute_of(2, frozenset({"CAM001"}))))
         await wait_for(lambda: collector.counters.batches == 3)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}",
+            headers={"authorization": f"Bearer {API_TOKEN}"},
+        ) as api:
             text = (await api.get("/metrics")).text
     families = {family.name: family for family in text_string_to_metric_families(text)}
     samples = {

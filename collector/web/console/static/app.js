@@ -1,4 +1,5 @@
 // The console's little JavaScript: live countdowns, live updates (SSE), charts (ECharts).
+// It builds no HTML from strings: text goes in as textContent, chart text as richText.
 "use strict";
 
 const LANG = document.body.dataset.lang;
@@ -29,6 +30,7 @@ function tick() {
 // Live updates: a ticket or alert reloads the fault lists (soon, once); a state change
 // updates a device row in place where one is shown.
 function live() {
+  if (document.body.dataset.live !== "on") return; // the open wall reloads itself instead
   const badge = document.getElementById("live");
   const source = new EventSource("/events");
   let reload = null;
@@ -54,7 +56,8 @@ function timelineChart(element) {
   const chart = echarts.init(element, "dark");
   chart.setOption({
     backgroundColor: "transparent",
-    tooltip: { formatter: (p) => labels[p.value[3]] + "<br>" + new Date(p.value[1]).toLocaleString() + " – " + new Date(p.value[2]).toLocaleString() },
+    // richText: tooltips drawn as text on the canvas, never parsed as HTML.
+    tooltip: { renderMode: "richText", formatter: (p) => labels[p.value[3]] + "\n" + new Date(p.value[1]).toLocaleString() + " – " + new Date(p.value[2]).toLocaleString() },
     grid: { left: 80, right: 20, top: 10, bottom: 40 },
     xAxis: { type: "time" },
     yAxis: { type: "category", data: rows.map((r) => labels[r]) },
@@ -76,7 +79,7 @@ function trendChart(element) {
   const chart = echarts.init(element, "dark");
   chart.setOption({
     backgroundColor: "transparent",
-    tooltip: { trigger: "axis", valueFormatter: (v) => v == null ? "—" : (v * 100).toFixed(3) + "%" },
+    tooltip: { renderMode: "richText", trigger: "axis", valueFormatter: (v) => v == null ? "—" : (v * 100).toFixed(3) + "%" },
     legend: { top: 0 },
     grid: { left: 60, right: 20, top: 30, bottom: 30 },
     xAxis: { type: "category", data: trends.length ? trends[0].days : [] },

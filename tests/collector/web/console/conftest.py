@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from collector.service import Collector
 from collector.web.console.users import add_user, new_token
@@ -42,10 +46,18 @@ def write_users(folder: Path) -> tuple[Path, dict[str, str]]:
 
 @asynccontextmanager
 async def console(
-    folder: Path, broker_port: int, *, open_read: bool = False, agent: bool = True
+    folder: Path,
+    broker_port: int,
+    *,
+    open_read: bool = False,
+    agent: bool = True,
+    api: dict[str, Any] | None = None,
+    **console_settings: Any,
 ) -> AsyncIterator[Console]:
+    """The console on a live collector; ``api`` and ``console_settings`` add to those
+    sections of its settings."""
     users, tokens = write_users(folder)
-    (folder / "session-secret").write_text("s" * 40 + "\n", encoding="utf-8")
+    (folder / "session-secret").write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
     (folder / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")
     port = free_port()
     policy = field_policy(
@@ -57,12 +69,14 @@ async def console(
         folder,
         broker_port,
         policy,
-        api={"bind": f"127.0.0.1:{port}", "token": {"file": str(folder / "api-token")}},
+        api={"bind": f"127.0.0.1:{port}", "token": {"file": str(folder / "api-token")}}
+        | (api or {}),
         console={
             "users": str(users),
             "session_secret": {"file": str(folder / "session-secret")},
             "open_read": open_read,
-        },
+        }
+        | console_settings,
     )
     collector = load_collector(settings)
     async with running(collector):
@@ -75,3 +89,8 @@ async def console(
         else:
             await until_serving(f"http://127.0.0.1:{port}")
             yield Console(f"http://127.0.0.1:{port}", collector, tokens, folder)
+
+
+def browser(live: Console) -> httpx.AsyncClient:
+    """A client that posts as the console's own pages do: from the console's origin."""
+    return httpx.AsyncClient(base_url=live.url, headers={"origin": live.url})

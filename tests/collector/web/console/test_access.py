@@ -14,7 +14,7 @@ from collector.pipeline.faults import Ticket
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.live import FakeAgent
-from tests.collector.web.console.conftest import API_TOKEN, PASSWORDS, Console, console
+from tests.collector.web.console.conftest import API_TOKEN, PASSWORDS, Console, browser, console
 from tests.conftest import wait_for
 
 
@@ -56,7 +56,7 @@ async def test_nothing_changes_without_a_session_or_token_and_the_user_is_record
     async with console(tmp_path, broker.port, agent=False) as live:
         ticket = await open_a_ticket(live, broker.port, inventory)
         ack = f"/faults/{ticket.id}/ack"
-        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as anonymous:
+        async with browser(live) as anonymous:
             refusal = await anonymous.post(ack, data={"note": "x"})
             assert refusal.status_code == 401, refusal.text
             page = await anonymous.get("/", headers={"accept": "text/html"})
@@ -74,10 +74,10 @@ async def test_nothing_changes_without_a_session_or_token_and_the_user_is_record
             assert (
                 await anonymous.post(f"/tickets/{ticket.id}/ack", json={"by": "x"}, headers=viewer)
             ).status_code == 403
-        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as viewer_session:
+        async with browser(live) as viewer_session:
             csrf = await logged_in(viewer_session, "li")
             assert (await viewer_session.post(ack, data={"csrf": csrf})).status_code == 403
-        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as operator:
+        async with browser(live) as operator:
             csrf = await logged_in(operator, "zhang")
             assert (await operator.post(ack, data={"note": "x"})).status_code == 403  # no CSRF
             assert (await operator.post(ack, data={"csrf": "forged"})).status_code == 403
@@ -115,9 +115,10 @@ async def test_a_personal_token_acknowledges_as_its_user_and_the_service_token_a
             )
             assert again.status_code == 200
             assert again.json()["acknowledged_by"] == "张工"  # acknowledged once, by its first
-            openapi = await script.get("/openapi.json")
+            viewer = {"authorization": f"Bearer {live.tokens['li']}"}
+            openapi = await script.get("/openapi.json", headers=viewer)
             assert "/tickets/{ticket_id}/ack" in openapi.json()["paths"]
-            docs = await script.get("/docs")
+            docs = await script.get("/docs", headers=viewer)
             assert "/static/vendor/swagger-ui-5.17.14/swagger-ui-bundle.js" in docs.text
             assert "cdn" not in docs.text.lower()
 
@@ -127,7 +128,7 @@ async def test_a_wall_screen_reads_without_logging_in_when_the_settings_say_so(
 ) -> None:
     async with (
         console(tmp_path, broker.port, open_read=True, agent=False) as live,
-        httpx.AsyncClient(base_url=live.url) as wall,
+        browser(live) as wall,
     ):
         page = await wall.get("/", headers={"accept": "text/html"})
         assert page.status_code == 200
@@ -144,7 +145,7 @@ async def test_the_wall_shows_missing_batches_and_refused_clocks_to_the_engineer
     statuses refused because their clock ran ahead."""
     async with (
         console(tmp_path, broker.port, open_read=True, agent=False) as live,
-        httpx.AsyncClient(base_url=live.url) as wall,
+        browser(live) as wall,
     ):
         agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
         camera = next(d for d in inventory.devices if d.kind.value == "camera")
@@ -171,10 +172,10 @@ async def test_only_an_admin_puts_a_new_inventory_in_force_from_the_console(
 ) -> None:
     async with console(tmp_path, broker.port, agent=False) as live:
         rows = "SELECT COUNT(*) FROM ledger WHERE kind = 'inventory'"
-        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as operator:
+        async with browser(live) as operator:
             csrf = await logged_in(operator, "zhang")
             assert (await operator.post("/inventory", data={"csrf": csrf})).status_code == 403
-        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as admin:
+        async with browser(live) as admin:
             csrf = await logged_in(admin, "wang")
             assert (await admin.post("/inventory", data={})).status_code == 403  # no CSRF
             assert live.collector.ledger.connection.execute(rows).fetchone()[0] == 0

@@ -7,8 +7,6 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
-
 from collector.cli import main
 from collector.ledger.chain import Ledger
 from collector.pipeline.maintenance import announced
@@ -19,7 +17,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, hour, write
-from tests.collector.web.console.conftest import console
+from tests.collector.web.console.conftest import browser, console
 from tests.collector.web.console.test_access import logged_in
 
 
@@ -73,7 +71,7 @@ async def test_an_operator_announces_and_ends_a_window_and_bad_input_is_named(
 ) -> None:
     async with console(tmp_path, broker.port, agent=False) as live:
         device = inventory.devices[0].id
-        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as operator:
+        async with browser(live) as operator:
             csrf = await logged_in(operator, "zhang")
             form = {
                 "csrf": csrf,
@@ -103,6 +101,6 @@ async def test_an_operator_announces_and_ends_a_window_and_bad_input_is_named(
             assert ended.status_code == 303
             [window] = announced(live.collector.ledger.connection)
             assert window.ended_early
-        async with httpx.AsyncClient(base_url=live.url, follow_redirects=False) as nobody:
+        async with browser(live) as nobody:
             refused = await nobody.post("/maintenance", data={**form, "scope": device})
             assert refused.status_code == 401
