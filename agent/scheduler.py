@@ -96,7 +96,7 @@ class Scheduler:
                 plan = self._plans.get(device_id)
                 if plan is None:
                     continue  # removed by a reload
-                spread = plan.interval_s * self._jitter * (random.random() - 0.5)  # noqa: S311 - load spreading, not security
+                spread = plan.interval_s * self._jitter * (random.random() - 0.5)  # nosec B311  # noqa: S311 - load spreading, not security
                 heapq.heappush(self._due, (now + plan.interval_s + spread, device_id))
                 deep = self._deep_due.get(device_id, float("inf")) <= now
                 if deep:

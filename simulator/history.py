@@ -77,7 +77,7 @@ def write_history(
     """(state changes, tickets) written for ``days`` days up to ``end``."""
     if ledger_file.exists():
         raise FileExistsError(f"{ledger_file}: exists; history goes into a new ledger")
-    rng = random.Random(20260701)  # noqa: S311  (a simulated past, the same for the same fleet)
+    rng = random.Random(20260701)  # nosec B311  # noqa: S311  (a simulated past, the same for the same fleet)
     start = end - timedelta(days=days)
     stop = end - timedelta(minutes=15)
     by_id = {device.id: device for device in inventory.devices}

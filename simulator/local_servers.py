@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import socket
-import subprocess
+import subprocess  # nosec B404  # starts the test servers' fixed binaries
 import time
 import urllib.parse
 import urllib.request
@@ -44,7 +44,7 @@ class Mosquitto:
             passwords.write_text("", encoding="utf-8")
             tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
             for name, password in users.items():
-                subprocess.run(  # noqa: S603 - mosquitto's own tool
+                subprocess.run(  # nosec B603  # noqa: S603 - mosquitto's own tool
                     [tool, "-b", str(passwords), name, password], check=True
                 )
             access = f"allow_anonymous false\npassword_file {passwords}\n"
@@ -64,7 +64,7 @@ class Mosquitto:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed, trusted binary
+        self.process = subprocess.Popen(  # nosec B603  # noqa: S603 - a fixed, trusted binary
             [self.binary, "-c", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -119,7 +119,7 @@ class Snmpd:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed, trusted binary
+        self.process = subprocess.Popen(  # nosec B603  # noqa: S603 - a fixed, trusted binary
             [self.binary, "-f", "-Lo", "-C", "-c", str(self.config), "-I", "-smux"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -151,7 +151,7 @@ class Snmpsim:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed, trusted binary
+        self.process = subprocess.Popen(  # nosec B603  # noqa: S603 - a fixed, trusted binary
             [
                 str(self.binary),
                 f"--data-dir={self.data}",
@@ -210,7 +210,7 @@ class VictoriaMetrics:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed, trusted binary
+        self.process = subprocess.Popen(  # nosec B603  # noqa: S603 - a fixed, trusted binary
             [
                 self.binary,
                 f"-httpListenAddr=127.0.0.1:{self.port}",
@@ -224,7 +224,7 @@ class VictoriaMetrics:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as reply:  # noqa: S310
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as reply:  # nosec B310  # noqa: S310
                     if reply.status == 200:
                         return
             except OSError:
@@ -239,8 +239,8 @@ class VictoriaMetrics:
 
     def export(self, series: str) -> list[dict[str, Any]]:
         """Every stored sample of the series matching ``series`` (a PromQL selector)."""
-        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10):  # noqa: S310
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10):  # nosec B310  # noqa: S310
             pass
         query = urllib.parse.urlencode({"match[]": series})
-        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as reply:  # noqa: S310
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as reply:  # nosec B310  # noqa: S310
             return [json.loads(line) for line in reply.read().splitlines() if line.strip()]

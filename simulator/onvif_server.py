@@ -121,7 +121,7 @@ class SoapRequest:
             nonce = base64.b64decode(self.nonce or "", validate=True)
         except ValueError:
             return False
-        digest = hashlib.sha1(nonce + (self.created or "").encode() + password.encode())  # noqa: S324 - the WS-Security spec mandates SHA-1
+        digest = hashlib.sha1(nonce + (self.created or "").encode() + password.encode())  # nosec B324  # noqa: S324 - the WS-Security spec mandates SHA-1
         expected = base64.b64encode(digest.digest()).decode()
         return hmac.compare_digest(self.password, expected)
 

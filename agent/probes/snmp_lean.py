@@ -225,7 +225,7 @@ class LeanSnmpClient:
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sock.bind(("0.0.0.0", 0))  # noqa: S104 - a client socket: replies come from any device
+        sock.bind(("0.0.0.0", 0))  # nosec B104  # noqa: S104 - a client socket: replies come from any device
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
+import pickle  # nosec B403  # only the collector's own checkpoint file (see below)
 from datetime import datetime
 from typing import Any
 
@@ -97,7 +97,7 @@ class Checkpoint:
         db = self._ledger.connection
         saved = db.execute("SELECT ledger_seq, ledger_prev, data FROM memory").fetchone()
         if saved is not None:
-            memory = pickle.loads(saved[2])  # noqa: S301 - our own file, see the module doc
+            memory = pickle.loads(saved[2])  # nosec B301  # noqa: S301 - our own file, see the module doc
             assert isinstance(memory, Memory)
             pipeline.load(memory)
             seq, prev = int(saved[0]), str(saved[1])

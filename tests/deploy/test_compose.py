@@ -21,8 +21,9 @@ def test_the_compose_file_is_valid_compose_and_mounts_the_shipped_files() -> Non
     validator = jsonschema.Draft201909Validator(schema)  # the draft the schema declares
     problems = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(compose)]
     assert problems == []
-    assert set(compose["services"]) == {"mosquitto", "influxdb", "grafana", "collector"}
+    assert set(compose["services"]) == {"mosquitto", "influxdb", "grafana", "collector", "proxy"}
     shipped = ["mosquitto.conf", "mosquitto.acl", "grafana/slawatch.json", "collector.Dockerfile"]
+    shipped.append("nginx/slawatch.conf")
     for name in shipped:
         assert (COMPOSE.parent / name).exists(), name
     mounts = [m for s in compose["services"].values() for m in s.get("volumes", [])]
@@ -54,3 +55,12 @@ def test_the_example_settings_for_etc_slawatch_are_valid_settings() -> None:
     assert collector.broker.tls is not None
     agent = AgentSettings.model_validate(yaml.safe_load((etc / "agent.yaml").read_text()))
     assert agent.broker.port == 8883
+    # The console and API on loopback, behind the TLS proxy.
+    assert collector.api is not None
+    assert collector.api.bind.startswith("127.0.0.1:")
+    assert compose_proxies_the_collector()
+
+
+def compose_proxies_the_collector() -> bool:
+    services = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]
+    return bool(services["proxy"]["network_mode"] == "service:collector")

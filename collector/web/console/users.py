@@ -22,7 +22,7 @@ from slawatch.config.types import Identifier, Strict
 
 _HASHER = PasswordHasher()
 log = logging.getLogger(__name__)
-TOKEN_PREFIX = "sw_"  # noqa: S105  (a marker that tells a token apart, not a secret)
+TOKEN_PREFIX = "sw_"  # nosec B105  # noqa: S105  (a marker that tells a token apart, not a secret)
 
 
 class Role(IntEnum):

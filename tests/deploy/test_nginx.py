@@ -1,0 +1,120 @@
+"""The shipped reverse proxy (deploy/nginx/slawatch.conf) on Debian's nginx, with a
+certificate made by openssl, in front of a live console bound to loopback: the browser
+speaks https only, the session cookie is Secure, the collector's security headers come
+through once each, HSTS is added, and a form posted from the proxy's own https origin
+is accepted while the plain-http origin is not."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulator.local_servers import Mosquitto, free_port
+from tests.collector.web.console.conftest import PASSWORDS, Console, console
+from tests.conftest import REPO
+
+SHIPPED = REPO / "deploy" / "nginx" / "slawatch.conf"
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian's nginx is not installed"),
+    pytest.mark.usefixtures("inventory"),
+]
+
+
+def certificate(folder: Path) -> tuple[Path, Path]:
+    key, cert = folder / "privkey.pem", folder / "fullchain.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext",
+         "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+def configure(folder: Path, live: Console) -> tuple[Path, str, ssl.SSLContext]:
+    """The shipped file with this test's ports and certificate, checked by ``nginx -t``:
+    the main config, the https base URL and a client context trusting the certificate."""
+    folder.mkdir()
+    key, cert = certificate(folder)
+    https, http = free_port(), free_port()
+    upstream = live.url.removeprefix("http://")
+    site = (
+        SHIPPED.read_text(encoding="utf-8")
+        .replace("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;")
+        .replace("listen 80;", f"listen 127.0.0.1:{http};")
+        .replace("/etc/slawatch/tls/fullchain.pem", str(cert))
+        .replace("/etc/slawatch/tls/privkey.pem", str(key))
+        .replace("http://127.0.0.1:8080", f"http://{upstream}")
+    )
+    assert site.count(upstream) == 3  # every location of the shipped file was re-pointed
+    (folder / "site.conf").write_text(site, encoding="utf-8")
+    main = folder / "nginx.conf"
+    main.write_text(
+        # Workers as root here: the test's folders are root's alone.
+        f"user root;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {folder};\n"
+        f"  proxy_temp_path {folder};\n  include {folder}/site.conf;\n}}\n",
+        encoding="utf-8",
+    )
+    checked = subprocess.run(
+        ["nginx", "-t", "-p", str(folder), "-c", str(main)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    return main, f"https://localhost:{https}", ssl.create_default_context(cafile=str(cert))
+
+
+@asynccontextmanager
+async def proxy(folder: Path, live: Console) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
+    """nginx running the shipped file: the https base URL, and the context to trust it."""
+    main, base, trust = configure(folder, live)
+    server = await asyncio.create_subprocess_exec(
+        "nginx", "-p", str(folder), "-c", str(main), "-g", "daemon off;"
+    )
+    try:
+        async with httpx.AsyncClient(verify=trust) as probe:
+            for _ in range(100):
+                try:
+                    await probe.get(f"{base}/login")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+        yield base, trust
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def test_the_console_behind_the_shipped_tls_proxy(tmp_path: Path, broker: Mosquitto) -> None:
+    async with (
+        console(tmp_path, broker.port, agent=False) as live,
+        proxy(tmp_path / "nginx", live) as (base, trust),
+        httpx.AsyncClient(base_url=base, verify=trust) as web,
+    ):
+        page = await web.get("/login")
+        assert page.status_code == 200
+        cookie = page.headers["set-cookie"].lower()
+        assert "; secure" in cookie
+        assert "httponly" in cookie
+        assert len(page.headers.get_list("content-security-policy")) == 1
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        assert page.headers["x-frame-options"] == "DENY"
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        form = {"name": "zhang", "password": PASSWORDS["zhang"], "csrf": csrf.group(1)}
+        plain_origin = base.replace("https://", "http://")
+        refused = await web.post("/login", data=form, headers={"origin": plain_origin})
+        assert refused.status_code == 403
+        accepted = await web.post("/login", data=form, headers={"origin": base})
+        assert accepted.status_code == 303
+        assert accepted.headers["location"] == "/"
+        assert (await web.get("/faults")).status_code == 200
