@@ -451,6 +451,8 @@ def _serve(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # The audit trail (logins, lockouts, refusals; docs/security.md) is always written.
+    logging.getLogger("slawatch.audit").setLevel(logging.INFO)
     try:
         settings = load_config(args.config, CollectorSettings)
         from collector.app import load
