@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -37,7 +39,7 @@ import aiomqtt
 from bench.collector import TOPIC, cpu_seconds, fleet, payloads
 from collector.service import Collector
 from collector.web.api import create_app, serve
-from collector.web.console.users import add_user
+from collector.web.console.users import add_user, new_token
 from simulator.local_servers import free_port
 from slawatch import heap
 from slawatch.config.inventory import Inventory
@@ -49,12 +51,14 @@ RATE = 2_100  # statuses a second while pages are timed
 SSE_CLIENTS = 200
 # The browsers' side (run as a child process): time pages, or hold event streams open.
 BROWSERS = r"""
-import asyncio, json, sys, time
+import asyncio, json, os, sys, time
 import httpx
+
+AS_VIEWER = {"authorization": "Bearer " + os.environ["SLAWATCH_BENCH_TOKEN"]}
 
 async def pages(base, paths, rounds):
     found = {}
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=AS_VIEWER) as client:
         for name, path in paths:
             times = []
             for _ in range(rounds):
@@ -68,7 +72,7 @@ async def pages(base, paths, rounds):
 async def streams(base, count):
     received = [0] * count
     async def one(n):
-        async with httpx.AsyncClient(base_url=base, timeout=None) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=None, headers=AS_VIEWER) as client:
             async with client.stream("GET", "/events") as reply:
                 async for line in reply.aiter_lines():
                     if line.startswith("event: state"):
@@ -91,9 +95,12 @@ else:
 
 
 def settings_file(folder: Path, inventory: Path, port: int) -> Path:
+    """The collector's settings; a viewer's token for the browsers' side (every page but
+    the open wall needs one) in ``$SLAWATCH_BENCH_TOKEN``."""
     add_user(folder / "users.yaml", "bench", "viewer", "bench-password-1", None)
-    (folder / "secret").write_text("s" * 40, encoding="utf-8")
-    (folder / "token").write_text("t" * 32, encoding="utf-8")
+    os.environ["SLAWATCH_BENCH_TOKEN"] = new_token(folder / "users.yaml", "bench")
+    (folder / "secret").write_text(secrets.token_urlsafe(48), encoding="utf-8")
+    (folder / "token").write_text(secrets.token_urlsafe(32), encoding="utf-8")
     settings = {
         "kind": "collector",
         "inventory": str(inventory),
