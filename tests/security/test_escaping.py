@@ -4,18 +4,25 @@ the text shows literally, on every page of the console."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from agent.wire import format_timestamp
 from collector.web.console.app import HERE, templates_environment
 from collector.web.console.users import add_user
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
+from tests.collector.live import FakeAgent
+from tests.collector.web.console.conftest import console
 from tests.collector.web.console.test_access import open_a_ticket
 from tests.collector.web.console.test_browser import CHROMIUM, log_in
+from tests.conftest import wait_for
 from tests.security.conftest import PAYLOAD, hostile_console
 
 EVE_PASSWORD = "eve-password-1"
@@ -125,3 +132,33 @@ def test_no_template_or_script_bypasses_escaping() -> None:
     assert "Markup(" not in python
     script = (HERE / "static" / "app.js").read_text()
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script)
+
+
+async def test_markup_from_an_agent_is_refused_at_the_wire_and_never_reaches_a_page(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """Ids, check names and reasons are all a device or an agent can put on a page; the
+    wire contract admits none with markup, and the refusal is counted, not shown."""
+    async with console(tmp_path, broker.port, agent=False) as live:
+        camera = next(d for d in inventory.devices if d.kind.value == "camera")
+        agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
+        stamp = format_timestamp(datetime.now(UTC))
+        hostile = [
+            {"device_id": camera.id, "observed_at": stamp, "health": "down",
+             "reason": "timeout", "checks": {"<script>x</script>": "timeout"}},
+            {"device_id": "<img src=x onerror=alert(1)>", "observed_at": stamp,
+             "health": "down", "reason": "timeout"},
+            {"device_id": camera.id, "observed_at": stamp, "health": "down",
+             "reason": "<b>bold</b>"},
+        ]  # fmt: skip
+        for n, status in enumerate(hostile):
+            batch = {"v": 1, "agent_id": "edge-t", "site": "sim", "seq": n, "sent_at": stamp,
+                     "statuses": [status]}  # fmt: skip
+            await agent.publish(json.dumps(batch).encode())
+        await wait_for(lambda: live.collector.counters.dead_letters >= len(hostile))
+        viewer = {"authorization": f"Bearer {live.tokens['li']}"}
+        async with httpx.AsyncClient(base_url=live.url, headers=viewer) as client:
+            for path in ("/", "/faults", "/fleet", f"/fleet/{camera.id}", "/tickets"):
+                text = (await client.get(path)).text
+                for marker in ("script>x", "script&gt;x", "onerror", "bold</b>", "bold&lt;"):
+                    assert marker not in text, (path, marker)
