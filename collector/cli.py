@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file, stored_heads
 from collector.evidence.keys import KeyFileError, key_id, load_public, new_pair
 from collector.ledger.chain import Ledger, LedgerCorruptError
@@ -143,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help='JSON: add each group\'s online rate per local day ("trend")',
     )
+    sla.add_argument(
+        "--with-pending",
+        action="store_true",
+        help="also apply the maintenance windows the bureau has not decided yet (what if)",
+    )
 
     ledger = commands.add_parser("ledger", help="ledger tools")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
@@ -175,7 +182,12 @@ def _parser() -> argparse.ArgumentParser:
         "add", help="add or replace a user (password from $SLAWATCH_PASSWORD or asked twice)"
     )
     add.add_argument("name")
-    add.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
+    add.add_argument("--role", choices=("viewer", "operator", "admin", "evaluator"), required=True)
+    add.add_argument(
+        "--party",
+        choices=("bureau", "contractor"),
+        help="甲方 (bureau) or 乙方 (contractor) (default: bureau for an evaluator)",
+    )
     add.add_argument("--display", help="the name shown and recorded (张工)")
     add.add_argument("--file", type=Path, required=True, help="the users file (created 0600)")
     token = people_commands.add_parser(
@@ -256,7 +268,12 @@ def _sla(args: argparse.Namespace) -> int:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
         return EXIT_INVALID
     with measured(
-        args.ledger, policies, asked, lambda: load_config(args.inventory, Inventory), args.inventory
+        args.ledger,
+        policies,
+        asked,
+        lambda: load_config(args.inventory, Inventory),
+        args.inventory,
+        args.with_pending,
     ) as report:
         built = report.build(dims)
         if args.trend:
@@ -360,7 +377,12 @@ def _users(args: argparse.Namespace) -> int:
     if len(password) < 10:
         print("slawatch-collector: a password has at least 10 characters", file=sys.stderr)
         return EXIT_INVALID
-    add_user(args.file, args.name, args.role, password, args.display)
+    try:
+        add_user(args.file, args.name, args.role, password, args.display, args.party)
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+        print(f"slawatch-collector: {args.name}: {problems}", file=sys.stderr)
+        return EXIT_INVALID
     print(f"{args.file}: {args.name} ({args.role})")
     return EXIT_OK
 

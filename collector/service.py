@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,7 +57,7 @@ from collector.ledger.chain import Ledger
 from collector.pipeline.checkpoint import Checkpoint
 from collector.pipeline.faults import Ticket, UnknownTicketError
 from collector.pipeline.maintenance import KIND as MAINTENANCE
-from collector.pipeline.maintenance import Announced, announced
+from collector.pipeline.maintenance import Announced, Decision, announced
 from collector.pipeline.pipeline import Pipeline, ticket_body
 from collector.timeseries.influx import InfluxWriter
 from collector.timeseries.spool import Spool
@@ -461,12 +461,23 @@ class Collector:
         self._record_window(ended, "ended")
         return ended
 
+    def decide_window(self, window_id: str, approved: bool, by: str, note: str | None) -> Announced:
+        """The bureau approves or rejects a requested window (the caller checked who may):
+        KeyError if there is none, ValueError if it was decided already."""
+        found = {a.id: a for a in announced(self.ledger.connection)}[window_id]
+        if found.decision is not None:
+            raise ValueError(f"window {window_id} was {found.status} already")
+        decision = Decision(approved, by, datetime.now(UTC), note)
+        self._record_maintenance(decision.body(window_id))
+        return replace(found, decision=decision)
+
     def _record_window(self, found: Announced, event: str) -> None:
+        self._record_maintenance(found.body(event))
+
+    def _record_maintenance(self, body: dict[str, Any]) -> None:
         first = self.ledger.next_seq
         with self.ledger.transaction():
-            self.checkpoint.note(
-                MAINTENANCE, format_timestamp(datetime.now(UTC)), found.body(event)
-            )
+            self.checkpoint.note(MAINTENANCE, format_timestamp(datetime.now(UTC)), body)
         self.committed(first)
 
     async def run(self) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from collector.ledger.chain import Ledger
 from collector.ledger.projection import observed_through, reading
-from collector.pipeline.maintenance import announced
+from collector.pipeline.maintenance import windows_in_force
 from collector.sla.exposure import ledger_states
 from collector.sla.period import Period
 from collector.sla.report import Report
@@ -29,13 +29,15 @@ def measured(
     asked: Period,
     load_inventory: Callable[[], Inventory],
     inventory_file: Path,
+    with_pending: bool = False,
 ) -> Iterator[Report]:
     """The Report of ``asked`` (cut at the ledger's watermark when it is in progress);
-    valid inside the block, whose scratch folder holds its ticket list."""
+    valid inside the block, whose scratch folder holds its ticket list. Maintenance
+    windows count once the bureau approved them (``with_pending``: the requests too)."""
     Ledger(ledger).close()  # first: opening brings the projection up to date
     with reading(ledger) as db:
         watermark = observed_through(db)
-        windows = [found.window for found in announced(db)]
+        windows = windows_in_force(db, with_pending)
     policies = policies.with_maintenance(windows)
     period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
     # The ledger's states and tickets are read by two more processes while this one loads

@@ -15,9 +15,14 @@ from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import API_TOKEN, Console, browser, console
 from tests.collector.web.console.test_access import logged_in, open_a_ticket
 
-CALLERS = ["anonymous", "viewer", "operator", "admin", "viewer_token", "service_token"]
-LEVEL = {"viewer": 1, "viewer_token": 1, "operator": 2, "admin": 3, "service_token": 3}
-SESSION_USER = {"viewer": "li", "operator": "zhang", "admin": "wang"}
+CALLERS = [
+    "anonymous", "viewer", "operator", "admin", "evaluator", "viewer_token", "service_token"
+]  # fmt: skip
+LEVEL = {
+    "viewer": 1, "viewer_token": 1, "evaluator": 1, "operator": 2, "admin": 3, "service_token": 3
+}  # fmt: skip
+SESSION_USER = {"viewer": "li", "operator": "zhang", "admin": "wang", "evaluator": "zhao"}
+BUREAU = 4  # not a level: the bureau's evaluators alone, whatever the contractor's role
 
 # Route → the lowest role that may use it (1 viewer, 2 operator, 3 admin).
 READS = {
@@ -54,6 +59,7 @@ CHANGES: dict[str, tuple[int, dict[str, str] | None, dict[str, str] | None]] = {
     "/faults/{ticket}/ack": (2, {"note": "seen"}, None),
     "/tickets/{ticket}/ack": (2, None, {"by": "script"}),
     "/inventory/reload": (3, None, {}),
+    "/maintenance/none/decide": (BUREAU, {"decision": "reject"}, None),
 }
 
 
@@ -100,7 +106,7 @@ async def test_every_route_answers_each_caller_as_the_table_says(
                         reply = await client.post(path, data=data)
                     else:
                         reply = await client.post(path, json=body)
-                    if level >= needs:
+                    if (caller == "evaluator") if needs == BUREAU else level >= needs:
                         assert reply.status_code not in (401, 403), (caller, route, reply.text)
                     else:
                         expected = 401 if caller == "anonymous" else 403

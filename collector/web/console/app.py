@@ -146,6 +146,10 @@ def add_console(
                 "zone": collector.policies.default.timezone,
                 "operator": who is not None and who.level >= Role.OPERATOR,
                 "is_admin": who is not None and who.level >= Role.ADMIN,
+                "evaluator": who is not None and who.approves,
+                "pending_exemptions": sum(
+                    1 for a in announced(collector.ledger.connection) if a.status == "pending"
+                ),
                 **context,
             },
         )
@@ -363,7 +367,17 @@ def add_console(
         today = datetime.now(zone).date().isoformat()
         chosen = period if kind == "custom" and period else default_period(kind, today)
         figures = jobs.figures(chosen)
-        return page(request, "sla.html.j2", who, kind=kind, period=chosen, figures=figures)
+        pending = any(a.status == "pending" for a in announced(collector.ledger.connection))
+        what_if = jobs.figures(chosen, with_pending=True) if pending else None
+        return page(
+            request,
+            "sla.html.j2",
+            who,
+            kind=kind,
+            period=chosen,
+            figures=figures,
+            what_if=what_if,
+        )
 
     @app.post("/sla/export", include_in_schema=False)
     async def export(
@@ -420,6 +434,7 @@ def add_console(
         who = access.require(request, Role.OPERATOR, csrf)
         window = views.window_from_form(index, start, end, reason, scope, zone)
         collector.announce_window(window, who.name)
+        jobs.outdated()
         return RedirectResponse("/maintenance", status_code=303)
 
     @app.post("/maintenance/{window_id}/end", include_in_schema=False)
@@ -429,8 +444,29 @@ def add_console(
         who = access.require(request, Role.OPERATOR, csrf)
         try:
             collector.end_window(window_id, who.name)
+            jobs.outdated()
         except KeyError:
             raise HTTPException(404, f"no maintenance window {window_id!r}") from None
+        return RedirectResponse("/maintenance", status_code=303)
+
+    @app.post("/maintenance/{window_id}/decide", include_in_schema=False)
+    async def decide_window(
+        request: Request,
+        window_id: str,
+        decision: Annotated[str, Form(pattern="^(approve|reject)$")],
+        note: Annotated[str, Form(max_length=500)] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        """A bureau evaluator approves or rejects the contractor's request."""
+        who = access.require_evaluator(request, csrf)
+        try:
+            collector.decide_window(window_id, decision == "approve", who.name, note or None)
+            jobs.outdated()
+        except KeyError:
+            raise HTTPException(404, f"no maintenance window {window_id!r}") from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        audit.info("exemption %s %sd by %r", window_id, decision, who.user)
         return RedirectResponse("/maintenance", status_code=303)
 
     @app.post("/inventory", include_in_schema=False)

@@ -34,6 +34,8 @@ class Caller:
     level: Role
     by_session: bool
     user: str | None = None  # the users file's name (None for the service token)
+    party: str = "contractor"  # the service token is the contractor's system
+    approves: bool = False  # a bureau evaluator: decides exemption requests
 
 
 def csrf_token(request: Request) -> str:
@@ -78,14 +80,28 @@ class Access:
                 self.users.refresh()
             user = self.users.by_token(offered) if self.users is not None else None
             if user is not None:
-                return Caller(user.shown, user.level, by_session=False, user=user.name)
+                return Caller(
+                    user.shown,
+                    user.level,
+                    by_session=False,
+                    user=user.name,
+                    party=user.party,
+                    approves=user.approves,
+                )
             if self._token_matches(offered):
                 return Caller("api", Role.ADMIN, by_session=False)
             raise HTTPException(401, "the bearer token is not valid")
         user = self.session_user(request)
         if user is None:
             return None
-        return Caller(user.shown, user.level, by_session=True, user=user.name)
+        return Caller(
+            user.shown,
+            user.level,
+            by_session=True,
+            user=user.name,
+            party=user.party,
+            approves=user.approves,
+        )
 
     def session_user(self, request: Request) -> User | None:
         if self.users is None or self.sessions is None or "session" not in request.scope:
@@ -117,6 +133,13 @@ class Access:
             raise HTTPException(403, f"needs the {level.name.lower()} role")
         if found.by_session and changes:
             self.check_form(request, form_csrf)
+        return found
+
+    def require_evaluator(self, request: Request, form_csrf: str | None) -> Caller:
+        """A bureau evaluator's decision: no one of the contractor's side, whatever its role."""
+        found = self.require(request, Role.VIEWER, form_csrf)
+        if not found.approves:
+            raise HTTPException(403, "only the bureau's evaluators approve or reject exemptions")
         return found
 
     def check_form(self, request: Request, form_csrf: str | None) -> None:

@@ -59,20 +59,28 @@ class Jobs:
         self.exports: dict[str, Export] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def figures(self, period: str) -> Figures:
-        """The period's figures as last computed; a refresh starts when they are stale."""
-        found = self._figures.setdefault(period, Figures())
+    def figures(self, period: str, with_pending: bool = False) -> Figures:
+        """The period's figures as last computed (``with_pending``: as they would be if the
+        bureau approved every pending request); a refresh starts when they are stale."""
+        found = self._figures.setdefault(f"{period}{'+pending' if with_pending else ''}", Figures())
         stale = time.monotonic() - found.computed > FIGURES_FRESH_S
         if stale and (found.running is None or found.running.done()):
-            found.running = asyncio.create_task(self._compute(period, found))
+            found.running = asyncio.create_task(self._compute(period, found, with_pending))
         return found
 
-    async def _compute(self, period: str, into: Figures) -> None:
+    def outdated(self) -> None:
+        """What the figures depend on changed (a window requested or decided): every
+        period is computed afresh at its next look."""
+        for found in self._figures.values():
+            found.computed = 0.0
+
+    async def _compute(self, period: str, into: Figures, with_pending: bool) -> None:
         settings = self._collector.settings
         command = [
             sys.executable, "-m", "collector.cli", "sla", "--ledger", str(settings.ledger),
             "--inventory", str(settings.inventory), *_policy_arguments(self._collector),
             "--period", period, "--format", "json", "--trend",
+            *(["--with-pending"] if with_pending else []),
         ]  # fmt: skip
         process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE

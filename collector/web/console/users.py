@@ -1,5 +1,11 @@
-"""Who may use the console: a users file of names, roles, Argon2 password hashes and the
-SHA-256 of each personal API token (the token itself is shown once, never stored)."""
+"""Who may use the console: a users file of names, parties, roles, Argon2 password hashes
+and the SHA-256 of each personal API token (the token itself is shown once, never stored).
+
+Two parties use one console (docs/console.md has the table): the contractor (乙方), who
+runs the network and is paid from its figures, and the bureau (甲方), who pays. The
+contractor's staff operate (viewer, operator, admin); the bureau's read (viewer) and its
+evaluators (evaluator) approve or reject what the contractor asks to be exempted from
+the figures. Nobody approves their own side's request."""
 
 from __future__ import annotations
 
@@ -9,12 +15,12 @@ import logging
 import secrets
 from enum import IntEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from slawatch.config.errors import ConfigError
 from slawatch.config.loader import load_config
@@ -26,23 +32,51 @@ TOKEN_PREFIX = "sw_"  # nosec B105  # noqa: S105  (a marker that tells a token a
 
 
 class Role(IntEnum):
-    """Each role may do what the ones below it may."""
+    """Each role may do what the ones below it may (an evaluator reads as a viewer)."""
 
     VIEWER = 1  # read every page
-    OPERATOR = 2  # acknowledge tickets, manage maintenance windows, export evidence
-    ADMIN = 3  # everything, reload the inventory
+    OPERATOR = 2  # acknowledge tickets, request maintenance windows, export evidence
+    ADMIN = 3  # everything the contractor may, reload the inventory
+
+
+Party = Literal["bureau", "contractor"]
 
 
 class User(Strict):
     name: Identifier
     display: str | None = None
-    role: Literal["viewer", "operator", "admin"]
+    role: Literal["viewer", "operator", "admin", "evaluator"]
+    # The contractor's by default; an evaluator is the bureau's.
+    party: Party = "contractor"
     password: str = Field(pattern=r"^\$argon2")  # an Argon2 hash, never a password
     tokens: list[str] = []  # "sha256:<hex>" of each personal API token
 
+    @model_validator(mode="before")
+    @classmethod
+    def _party_by_role(cls, given: Any) -> Any:
+        if isinstance(given, dict) and given.get("party") is None:
+            role = given.get("role")
+            return given | {"party": "bureau" if role == "evaluator" else "contractor"}
+        return given
+
+    @model_validator(mode="after")
+    def _party_fits_the_role(self) -> User:
+        if self.role == "evaluator" and self.party != "bureau":
+            raise ValueError("an evaluator is the bureau's (party: bureau)")
+        if self.role in ("operator", "admin") and self.party != "contractor":
+            raise ValueError(
+                f"the bureau's users read or evaluate; {self.role} is the contractor's"
+            )
+        return self
+
     @property
     def level(self) -> Role:
-        return Role[self.role.upper()]
+        return Role.VIEWER if self.role == "evaluator" else Role[self.role.upper()]
+
+    @property
+    def approves(self) -> bool:
+        """May approve or reject the contractor's exemption requests."""
+        return self.role == "evaluator"
 
     @property
     def shown(self) -> str:
@@ -113,7 +147,14 @@ def _write(path: Path, users: list[User]) -> None:
     path.chmod(0o600)
 
 
-def add_user(path: Path, name: str, role: str, password: str, display: str | None) -> None:
+def add_user(
+    path: Path,
+    name: str,
+    role: str,
+    password: str,
+    display: str | None,
+    party: str | None = None,
+) -> None:
     """Add or replace a user (its tokens are kept when it is replaced)."""
     users = load_config(path, UsersFile).users if path.exists() else []
     kept = next((user.tokens for user in users if user.name == name), [])
@@ -122,6 +163,7 @@ def add_user(path: Path, name: str, role: str, password: str, display: str | Non
             "name": name,
             "display": display,
             "role": role,
+            "party": party,
             "password": _HASHER.hash(password),
             "tokens": kept,
         }

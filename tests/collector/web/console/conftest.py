@@ -25,7 +25,12 @@ from tests.collector.live import (
 from tests.conftest import in_background, wait_for
 
 API_TOKEN = "console-test-api-token-0123456789"
-PASSWORDS = {"zhang": "zhang-password-1", "li": "li-password-1", "wang": "wang-password-1"}
+PASSWORDS = {
+    "zhang": "zhang-password-1",
+    "li": "li-password-1",
+    "wang": "wang-password-1",
+    "zhao": "zhao-password-1",
+}
 
 
 @dataclass
@@ -41,6 +46,7 @@ def write_users(folder: Path) -> tuple[Path, dict[str, str]]:
     add_user(users, "zhang", "operator", PASSWORDS["zhang"], "张工")
     add_user(users, "li", "viewer", PASSWORDS["li"], "李工")
     add_user(users, "wang", "admin", PASSWORDS["wang"], None)
+    add_user(users, "zhao", "evaluator", PASSWORDS["zhao"], "赵科长")  # the bureau's
     return users, {name: new_token(users, name) for name in ("zhang", "li")}
 
 

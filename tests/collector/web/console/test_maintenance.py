@@ -9,7 +9,7 @@ from pathlib import Path
 
 from collector.cli import main
 from collector.ledger.chain import Ledger
-from collector.pipeline.maintenance import announced
+from collector.pipeline.maintenance import announced, windows_in_force
 from collector.pipeline.replay import replay
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
@@ -53,17 +53,54 @@ def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
         ledger.append("maintenance", hour(98).isoformat(), body)
     [window] = announced(ledger.connection)
     assert window.window.reason == "光缆割接"
+    assert window.status == "pending"
+    ledger.close()
+    command[-1] = str(tmp_path / "requested.json")
+    assert main(command) == 0
+    assert main([*command[:-1], str(tmp_path / "what-if.json"), "--with-pending"]) == 0
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    approval = {"event": "approved", "id": "w1", "by": "赵科长", "party": "bureau", "note": None}
+    with ledger.transaction():
+        ledger.append("maintenance", hour(120).isoformat(), approval)
+    [window] = announced(ledger.connection)
+    assert window.status == "approved"
     ledger.close()
     command[-1] = str(tmp_path / "after.json")
     assert main(command) == 0
-    before, after = (
+    before, requested, what_if, after = (
         {g["key"]: g for g in json.loads((tmp_path / f).read_text())["groups"]}
-        for f in ("before.json", "after.json")
+        for f in ("before.json", "requested.json", "what-if.json", "after.json")
     )
+    assert requested == before  # a request alone moves no figure
     assert before["C1"]["online_rate"] < 1
     assert after["C1"]["online_rate"] == 1.0  # its 10 down hours were inside the window
     assert after["C1"]["exposure"]["maintenance"] == 12 * 3_600_000
     assert after["C2"] == before["C2"]  # a window names its devices, no others
+    assert what_if == after  # what the console shows beside the figures while it waits
+
+
+def test_a_rejected_window_never_counts_and_a_second_decision_is_not_taken(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    request = {
+        "event": "announced", "id": "w2", "start": hour(1).isoformat(),
+        "end": hour(2).isoformat(), "reason": "补报", "devices": ["C1"], "regions": [],
+        "links": [], "by": "张工",
+    }  # fmt: skip
+    with ledger.transaction():
+        ledger.append("maintenance", hour(5).isoformat(), request)
+        ledger.append("maintenance", hour(6).isoformat(), request | {"event": "rejected",
+                      "by": "赵科长", "party": "bureau", "note": "无停电证明"})  # fmt: skip
+        ledger.append("maintenance", hour(7).isoformat(), request | {"event": "approved",
+                      "by": "someone", "party": "bureau", "note": None})  # fmt: skip
+    [window] = announced(ledger.connection)
+    assert window.status == "rejected"
+    assert window.back_dated  # asked for at hour 5, starting at hour 1
+    assert window.decision is not None
+    assert window.decision.note == "无停电证明"
+    assert windows_in_force(ledger.connection) == []
+    assert windows_in_force(ledger.connection, with_pending=True) == []
 
 
 async def test_an_operator_announces_and_ends_a_window_and_bad_input_is_named(

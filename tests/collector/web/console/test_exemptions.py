@@ -1,0 +1,107 @@
+"""Two parties, one console: a back-dated maintenance window the contractor's operator asks
+for changes no figure until the bureau's evaluator approves it, in a real browser; the
+contractor's admin cannot approve it, whatever its role."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, async_playwright
+
+from collector.cli import main
+from collector.pipeline.maintenance import announced
+from simulator.local_servers import Mosquitto
+from slawatch.config.inventory import Inventory
+from tests.collector.web.console.conftest import Console, browser, console
+from tests.collector.web.console.test_access import logged_in, open_a_ticket
+from tests.collector.web.console.test_browser import CHROMIUM, log_in, shot
+from tests.conftest import REPO
+
+
+def device_figures(live: Console, folder: Path, device_id: str) -> dict[str, Any]:
+    """The device's figures today, as the sla command computes them from the live ledger."""
+    today = datetime.now(live.collector.zone).date().isoformat()
+    out = folder / f"figures-{len(list(folder.glob('figures-*')))}.json"
+    command = [
+        "sla", "--ledger", str(folder / "ledger.sqlite"),
+        "--inventory", str(folder / "inventory.yaml"), "--policy", str(folder / "site-policy.yaml"),
+        "--policy", str(REPO / "config" / "policies"), "--period", today,
+        "--group-by", "device", "-o", str(out),
+    ]  # fmt: skip
+    assert main(command) == 0
+    groups = {g["key"]: g for g in json.loads(out.read_text(encoding="utf-8"))["groups"]}
+    return dict(groups[device_id])
+
+
+async def request_window(page: Page, url: str, device_id: str, start: datetime) -> None:
+    await page.goto(f"{url}/maintenance")
+    await page.fill("input[name=start]", f"{start:%Y-%m-%dT%H:%M}")
+    await page.fill("input[name=end]", f"{start + timedelta(hours=4):%Y-%m-%dT%H:%M}")
+    await page.fill("input[name=reason]", "供电局计划停电")
+    await page.fill("input[name=scope]", device_id)
+    await page.click("form[action='/maintenance'] button[type=submit]")
+
+
+@pytest.mark.timeout(180)
+async def test_a_back_dated_window_counts_only_once_the_bureau_approves_it(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    async with (
+        console(tmp_path, broker.port, agent=False) as live,
+        async_playwright() as playwright,
+    ):
+        ticket = await open_a_ticket(live, broker.port, inventory)
+        camera = ticket.device_ids[0]
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = await chromium.new_page(viewport={"width": 1400, "height": 900})
+
+        # The contractor's operator asks for a window that began two hours ago.
+        await log_in(page, live.url, "zhang")
+        await page.wait_for_selector("section.figures")
+        started = datetime.now(live.collector.zone) - timedelta(hours=2)
+        await request_window(page, live.url, camera, started)
+        row = page.locator("tr[data-exemption=pending]")
+        assert "待甲方审批" in await row.inner_text()
+        assert "补报" in await row.inner_text()
+        assert await page.locator("form.decide").count() == 0  # an operator cannot decide
+        [requested] = announced(live.collector.ledger.connection)
+        assert device_figures(live, tmp_path, camera)["exposure"]["maintenance"] == 0
+        await page.click("form[action='/logout'] button[type=submit]")
+
+        # The contractor's admin may do everything the contractor may, but not this.
+        async with browser(live) as admin:
+            csrf = await logged_in(admin, "wang")
+            refused = await admin.post(
+                f"/maintenance/{requested.id}/decide", data={"decision": "approve", "csrf": csrf}
+            )
+            assert refused.status_code == 403
+            assert "待甲方审批" in (await admin.get("/maintenance")).text
+        assert device_figures(live, tmp_path, camera)["exposure"]["maintenance"] == 0
+
+        # The bureau's evaluator approves it, with a note.
+        await log_in(page, live.url, "zhao")
+        await page.wait_for_selector("section.figures")
+        await page.goto(f"{live.url}/maintenance")
+        await shot(page, "exemption-pending")
+        await page.fill("form.decide input[name=note]", "已核实停电通知")
+        await page.click("form.decide button[value=approve]")
+        row = page.locator("tr[data-exemption=approved]")
+        decided = await row.inner_text()
+        assert "甲方已批准" in decided
+        assert "赵科长" in decided
+        assert "已核实停电通知" in decided
+        await shot(page, "exemption-approved")
+        await chromium.close()
+        after = device_figures(live, tmp_path, camera)
+        assert after["exposure"]["maintenance"] > 0
+        [approved] = announced(live.collector.ledger.connection)
+        assert approved.decision is not None
+        assert approved.decision.by == "赵科长"
+        rows = live.collector.ledger.connection.execute(
+            "SELECT body FROM ledger WHERE kind = 'maintenance' ORDER BY seq"
+        ).fetchall()
+        assert [json.loads(body)["event"] for (body,) in rows] == ["announced", "approved"]
