@@ -131,6 +131,7 @@ def create_app(collector: Collector) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
 
     app.state.hub = None  # the console's live updates, when it is served
+    app.state.closing = []  # what to end when serving ends (the console's child jobs)
     if console is not None:
         from collector.web.console.app import add_console
 
@@ -173,3 +174,5 @@ async def serve(app: FastAPI, bind: str, trusted_proxies: list[str]) -> None:
     finally:
         if server.started:  # cancelled while serving: close the listener and connections
             await asyncio.shield(server.shutdown())
+        for close in app.state.closing:
+            await asyncio.shield(close())

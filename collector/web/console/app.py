@@ -106,6 +106,7 @@ def add_console(
     collector.on_commit.append(committed)
     collector.on_reload.append(lambda: index.build(collector.inventory, collector))
     jobs = Jobs(collector)
+    app.state.closing.append(jobs.close)
     zone = collector.zone
 
     def language(request: Request) -> Language:

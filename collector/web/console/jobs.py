@@ -5,6 +5,7 @@ own workers, which a process serving the loop must not do in-line)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sys
 import time
@@ -58,6 +59,27 @@ class Jobs:
         self._figures: dict[str, Figures] = {}
         self.exports: dict[str, Export] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._children: set[asyncio.subprocess.Process] = set()
+
+    async def close(self) -> None:
+        """The console stops: no child computation outlives it."""
+        for child in list(self._children):
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await child.wait()
+
+    async def _run(self, command: list[str], keep_out: bool) -> tuple[int, bytes, bytes]:
+        """Run a child to its end (or the console's): exit code, standard output, error."""
+        out = asyncio.subprocess.PIPE if keep_out else asyncio.subprocess.DEVNULL
+        child = await asyncio.create_subprocess_exec(
+            *command, stdout=out, stderr=asyncio.subprocess.PIPE
+        )
+        self._children.add(child)
+        try:
+            found, err = await child.communicate()
+        finally:
+            self._children.discard(child)
+        return child.returncode or 0, found or b"", err
 
     def figures(self, period: str, with_pending: bool = False) -> Figures:
         """The period's figures as last computed (``with_pending``: as they would be if the
@@ -82,17 +104,14 @@ class Jobs:
             "--period", period, "--format", "json", "--trend",
             *(["--with-pending"] if with_pending else []),
         ]  # fmt: skip
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        out, err = await process.communicate()
+        code, out, err = await self._run(command, keep_out=True)
         into.computed = time.monotonic()
-        if process.returncode == 0:
+        if code == 0:
             found: dict[str, Any] = orjson.loads(out)
             found.pop("tickets", None)
             into.result, into.error = found, None
         else:
-            into.error = err.decode(errors="replace").strip() or f"exit {process.returncode}"
+            into.error = err.decode(errors="replace").strip() or f"exit {code}"
 
     def export(self, period: str, language: str, by: str) -> Export:
         job_id = secrets.token_hex(6)
@@ -115,13 +134,10 @@ class Jobs:
         ]  # fmt: skip
         if settings.signing is not None:
             command += ["--sign", str(settings.signing.key)]
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-        )
-        _, err = await process.communicate()
+        code, _, err = await self._run(command, keep_out=False)
         job.finished = time.monotonic()
-        if process.returncode != 0:
-            job.error = err.decode(errors="replace").strip()[-500:] or f"exit {process.returncode}"
+        if code != 0:
+            job.error = err.decode(errors="replace").strip()[-500:] or f"exit {code}"
 
 
 def default_period(kind: str, zone_today: str) -> str:
