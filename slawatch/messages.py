@@ -283,10 +283,18 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "console.end_sessions": {"zh": "结束该用户的全部会话", "en": "End every session of a user"},
     "console.history": {"zh": "工单记录", "en": "History"},
     "console.devices_count": {"zh": "{count} 台设备", "en": "{count} devices"},
-    "console.links_down": {
-        "zh": "链路 {link}：{count} 台设备",
-        "en": "link {link}: {count} devices",
+    "console.cause_switch": {
+        "zh": "交换机 {name} 宕机：其后 {count} 台设备",
+        "en": "switch {name} down: {count} devices behind it",
     },
+    "console.cause_link": {
+        "zh": "链路 {name}（{fiber}，{hours} 小时内修复）：{count} 台设备",
+        "en": "link {name} ({fiber}, repair within {hours} h): {count} devices",
+    },
+    "console.fiber_yes": {"zh": "有备用光纤", "en": "backup fibre"},
+    "console.fiber_no": {"zh": "无备用光纤", "en": "no backup fibre"},
+    "console.fiber_unknown": {"zh": "备用光纤未登记", "en": "backup fibre not recorded"},
+    "console.no_agent": {"zh": "无采集节点上报", "en": "no agent reports"},
     "console.state": {"zh": "状态", "en": "State"},
     "console.all": {"zh": "全部", "en": "all"},
     "console.search": {"zh": "编号、名称或地址", "en": "id, name or address"},

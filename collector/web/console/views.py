@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,9 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from agent.wire import Reason
 from collector.ledger.chain import Row
 from collector.ledger.projection import Category, read_states, reading
-from collector.pipeline.faults import Ticket
+from collector.pipeline.faults import FaultClass, Ticket
 from collector.pipeline.state import State
-from slawatch.config.inventory import Device, DeviceKind, Inventory
+from slawatch.config.inventory import Device, DeviceKind, Inventory, Link
 from slawatch.config.policy import MaintenanceWindow
 
 if TYPE_CHECKING:
@@ -69,14 +69,22 @@ class DeviceIndex:
         self.regions = {region.id: region for region in inventory.regions}
         self.contracts = {contract.id: contract for contract in inventory.contracts}
         self.links = {link.id: link for link in inventory.links}
+        # A door-access set's members count under the set's contract, as the SLA engine
+        # counts them: their own device rows name none.
+        self.contract_of = {
+            member: found.contract
+            for found in inventory.sets
+            if found.contract is not None
+            for member in (found.host, *found.cameras)
+        } | {d.id: d.contract for d in self.devices if d.contract is not None}
         self._text = [f"{d.id}\n{d.name}\n{d.address}".lower() for d in self.devices]
         self.kinds = [kind.value for kind in DeviceKind]
         self.region_ids = sorted({d.region for d in self.devices})
-        self.contract_ids = sorted({d.contract or NO_CONTRACT for d in self.devices})
+        self.contract_ids = sorted({self.contract_of.get(d.id, NO_CONTRACT) for d in self.devices})
         self._kind = self._codes([d.kind.value for d in self.devices], self.kinds)
         self._region = self._codes([d.region for d in self.devices], self.region_ids)
         self._contract = self._codes(
-            [d.contract or NO_CONTRACT for d in self.devices], self.contract_ids
+            [self.contract_of.get(d.id, NO_CONTRACT) for d in self.devices], self.contract_ids
         )
         never = date.max.toordinal()
         self._from = np.array([d.service_start.toordinal() for d in self.devices])
@@ -151,7 +159,7 @@ class DeviceIndex:
             device.kind.value,
             self.region_name(device.region),
             device.address,
-            device.contract,
+            self.contract_of.get(device.id),
             now.value,
             why.value,
             seen,
@@ -180,6 +188,42 @@ class DeviceIndex:
 STATES = list(State)
 REASONS = list(Reason)
 NO_CONTRACT = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What a network ticket's devices went dark behind, named as the duty room knows it."""
+
+    kind: str  # "switch" or "link"
+    name: str
+    address: str | None  # a switch's
+    backup_fiber: bool | None  # a link's: it decides the repair deadline
+    repair_hours: float
+    behind: int  # devices of the ticket besides the switch
+
+
+def cause_of(
+    ticket: Ticket, devices: Mapping[str, Device], links: Mapping[str, Link]
+) -> Cause | None:
+    """One switch of the ticket down with every other device of it behind that switch:
+    the switch is the cause. Otherwise the link is (its name, and whether it has the
+    backup fibre that decides the repair deadline)."""
+    if ticket.fault_class is not FaultClass.NETWORK:
+        return None
+    hours = (ticket.repair_deadline - ticket.detected_at).total_seconds() / 3600
+    members = [devices[d] for d in ticket.device_ids if d in devices]
+    switches = [d for d in members if d.kind is DeviceKind.SWITCH]
+    if len(switches) == 1 and all(
+        d.uplink is not None and d.uplink.switch == switches[0].id
+        for d in members
+        if d is not switches[0]
+    ):
+        switch = switches[0]
+        return Cause("switch", switch.name, switch.address, None, hours, len(members) - 1)
+    link = links.get(ticket.link or "")
+    name = (link.name or link.id) if link else (ticket.link or "—")
+    backup = link.backup_fiber if link else ticket.backup_fiber
+    return Cause("link", name, None, backup, hours, len(ticket.device_ids))
 
 
 def pages(total: int) -> int:

@@ -1,0 +1,91 @@
+"""The wall names what is wrong as the duty room knows it: a card per contract (door-access
+sets under the set's contract), "no agent reports" where none does, a dead link by its
+name and backup fibre, a dead switch by its name."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from agent.wire import Health, Reason, Status
+from collector.pipeline.faults import FaultClass, Ticket
+from collector.web.console.views import cause_of
+from simulator.local_servers import Mosquitto
+from slawatch.config.inventory import Inventory
+from tests.collector.live import FakeAgent
+from tests.collector.web.console.conftest import console
+from tests.conftest import wait_for
+
+
+def card(page: str, contract: str) -> str:
+    found = re.search(rf'data-contract="{contract}">(.*?)</div>\s*</div>', page, re.DOTALL)
+    assert found is not None, contract
+    return found.group(1)
+
+
+async def test_cards_per_contract_sets_included_and_a_dead_link_named_with_its_fibre(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    async with console(tmp_path, broker.port, agent=False) as live:
+        viewer = {"authorization": f"Bearer {live.tokens['li']}"}
+        async with httpx.AsyncClient(base_url=live.url, headers=viewer) as wall:
+            before = (await wall.get("/")).text
+            # Nothing reports yet: said, not shown as 0 % in red.
+            assert "无采集节点上报" in card(before, "door-rent")
+            assert 'class="figure bad"' not in before
+            agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
+            start = datetime.now(UTC)
+            for second in range(3):  # every device behind the link dark: the link is down
+                statuses = [
+                    Status(
+                        device_id=device.id,
+                        observed_at=start + timedelta(milliseconds=10 * second + n),
+                        health=Health.DOWN,
+                        reason=Reason.TIMEOUT,
+                    )
+                    for n, device in enumerate(inventory.devices)
+                ]
+                await agent.publish(agent.batch(statuses))
+            faults = live.collector.pipeline.faults
+            await wait_for(
+                lambda: any(
+                    t.open and t.fault_class is FaultClass.NETWORK for t in faults.tickets.values()
+                ),
+                20,
+            )
+            after = (await wall.get("/")).text
+        # The door-access sets' hosts and cameras count under the sets' contract.
+        members = sum(1 + len(s.cameras) for s in inventory.sets)
+        assert f"{members} 离线" in card(after, "door-rent")
+        assert "视频门禁租赁" in card(after, "door-rent")
+        named = re.search(r'<span class="muted cause link">([^<]*)</span>', after)
+        assert named is not None
+        assert named.group(1) == "链路 汇聚光纤 1（有备用光纤，4 小时内修复）：16 台设备"
+
+
+def test_a_switch_down_with_the_devices_behind_it_is_named_as_the_switch(
+    inventory: Inventory,
+) -> None:
+    devices = {device.id: device for device in inventory.devices}
+    links = {link.id: link for link in inventory.links}
+    switch = next(d for d in inventory.devices if d.kind.value == "switch")
+    behind = [d.id for d in inventory.devices if d.uplink and d.uplink.switch == switch.id]
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    ticket = Ticket(
+        "N1", FaultClass.NETWORK, Reason.TIMEOUT, "L0001", True, [switch.id, *behind],
+        moment, moment, moment + timedelta(minutes=30), moment + timedelta(hours=4), "p",
+    )  # fmt: skip
+    cause = cause_of(ticket, devices, links)
+    assert cause is not None
+    assert (cause.kind, cause.name, cause.behind) == ("switch", switch.name, len(behind))
+    # A second switch of the same link down too: the link, not either switch.
+    other = next(d for d in inventory.devices if d.kind.value == "switch" and d is not switch)
+    ticket.device_ids.append(other.id)
+    widened = cause_of(ticket, devices, links)
+    assert widened is not None
+    assert widened.kind == "link"
+    assert widened.backup_fiber is True
+    assert widened.repair_hours == 4
