@@ -50,7 +50,7 @@ from collector.alerting.routing import Router
 from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.evidence.keys import load_private
-from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken
+from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, client_id_for
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
 from collector.ledger.chain import Ledger
@@ -144,7 +144,7 @@ class Collector:
         inventory: Inventory,
         policies: PolicyBook,
         *,
-        client_id: str = "slawatch-collector",
+        client_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.policies = policies
@@ -180,6 +180,7 @@ class Collector:
         # Parts that run beside the collector for as long as it runs (the composition
         # root adds the web layer here: the collector itself never imports it).
         self.beside: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self.signer: HeadSigner | None = None
         if settings.signing is not None:
             signing = settings.signing
@@ -196,8 +197,9 @@ class Collector:
         self._api_token = settings.api.token_value() if settings.api else None
         self.ingest = Ingest(
             settings.broker,
-            client_id=client_id,
+            client_id=client_id or client_id_for(self.ingest_sites),
             shared_group=settings.shared_group,
+            sites=self.ingest_sites,
             handle=self.take,
         )
 
@@ -265,6 +267,7 @@ class Collector:
             self.acknowledge(command.ticket_id, command.device_id, command.by, command.at)
             return None
         site, agent_id, leaf = parse_topic(topic)
+        self._may_speak(site, agent_id)
         if leaf == "alive":
             alive = decode_alive(payload)
             if alive.agent_id != agent_id:
@@ -302,6 +305,19 @@ class Collector:
         )
         return DeadLetter(topic, shown, payload_of_refused(batch, statuses))
 
+    def _may_speak(self, site: str, agent_id: str) -> None:
+        """Refuse, before it leaves any trace (no ledger row, no ack, no metrics series),
+        a message of a site that is not ours, of an agent its site does not list, or of an
+        agent published under another site than its own."""
+        agents = self._agents_of.get(site)
+        if agents is None:
+            raise WireError("site", f"{site!r} is not a site of this collector's inventory")
+        home = self._site_of_agent.get(agent_id)
+        if home is not None and home != site:
+            raise WireError("agent_id", f"agent {agent_id} reports for site {home}, not {site}")
+        if agents and agent_id not in agents:
+            raise WireError("agent_id", f"agent {agent_id} is not registered for site {site}")
+
     def _admissible(
         self, site: str, agent_id: str, statuses: list[Status]
     ) -> tuple[list[Status], list[str]]:
@@ -314,12 +330,23 @@ class Collector:
         site_of = self._site_of
         taken: list[Status] = []
         problems: list[str] = []
+        agent_of = self._agent_of
         for n, status in enumerate(statuses):
             home = site_of.get(status.device_id)
-            if home is not None and home != site:
+            polled_by = agent_of.get(status.device_id)
+            if home is None and self._agents_of.get(site):
+                problems.append(
+                    f"statuses[{n}].device_id: {status.device_id} is not in the inventory"
+                )
+            elif home is not None and home != site:
                 problems.append(
                     f"statuses[{n}].device_id: {status.device_id} belongs to site {home}, "
                     f"not {site}"
+                )
+            elif polled_by is not None and polled_by != agent_id:
+                problems.append(
+                    f"statuses[{n}].device_id: {status.device_id} is polled by agent "
+                    f"{polled_by}, not {agent_id}"
                 )
             elif status.observed_at > ahead:
                 lead = status.observed_at - ahead + self.settings.clock_tolerance
@@ -417,7 +444,14 @@ class Collector:
             self.checkpoint.note(INVENTORY, format_timestamp(datetime.now(UTC)), change)
             self.pipeline = pipeline
             self.checkpoint.save(pipeline)
+        sites = self.ingest_sites
         self._in_force(inventory)
+        if self.ingest_sites != sites:
+            retarget = asyncio.get_running_loop().create_task(
+                self.ingest.retarget(self.ingest_sites)
+            )
+            self._background.add(retarget)
+            retarget.add_done_callback(self._background.discard)
         self.committed(first)
         for listener in self.on_reload:
             listener()
@@ -432,6 +466,12 @@ class Collector:
         is, where it is for routing and wording (at start, and at each reload)."""
         self.inventory = inventory
         self._site_of = {device.id: device.site for device in inventory.devices}
+        # Who may speak for what (docs/collector.md): a site's registered agents, and the
+        # agent a device is assigned to.
+        self._agents_of = {site.id: frozenset(site.agents) for site in inventory.sites}
+        self._site_of_agent = {a: site.id for site in inventory.sites for a in site.agents}
+        self._agent_of = {d.id: d.agent for d in inventory.devices if d.agent is not None}
+        self.ingest_sites = sorted(self._agents_of)
         if self.alerting is not None:
             self.router = Router(self.alerting, inventory, self.zone)
             links = {link.id: link.name or link.id for link in inventory.links}
@@ -460,6 +500,15 @@ class Collector:
         ended = Announced(window_id, window, by, ended_early=True)
         self._record_window(ended, "ended")
         return ended
+
+    def close_gap(
+        self, agent_id: str, epoch: str | None, gap: tuple[int, int], reason: str, by: str
+    ) -> None:
+        """An admin closes a gap that will never fill (KeyError if none such is open)."""
+        first = self.ledger.next_seq
+        with self.ledger.transaction():
+            self.receipts.close(agent_id, epoch, gap, reason, by, datetime.now(UTC))
+        self.committed(first)
 
     def decide_window(self, window_id: str, approved: bool, by: str, note: str | None) -> Announced:
         """The bureau approves or rejects a requested window (the caller checked who may):

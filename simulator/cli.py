@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--checkpoints", type=int, default=5)
     fleet.add_argument("--switches", type=int, default=8)
     fleet.add_argument("--site", default="sim")
+    fleet.add_argument(
+        "--agent", action="append", default=[], help="an edge agent registered for the site"
+    )
     fleet.add_argument("--out", type=Path, required=True, help="folder for inventory.yaml")
 
     past = commands.add_parser(
@@ -116,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         file = args.out / "inventory.yaml"
         write_inventory(
             file,
-            inventory_header(size, args.site),
+            inventory_header(size, args.site, args.agent),
             fleet_devices(size, args.site),
             fleet_sets(size),
         )

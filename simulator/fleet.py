@@ -43,12 +43,18 @@ def device_address(index: int) -> str:
     return str(FIRST_ADDRESS + index + 2 * (index // 254))
 
 
-def inventory_header(size: FleetSize, site: str = "sim") -> dict[str, Any]:
+def inventory_header(
+    size: FleetSize, site: str = "sim", agents: list[str] | None = None
+) -> dict[str, Any]:
+    """The inventory's head; ``agents``: the edge agents registered for the site (the
+    collector then takes batches from those only)."""
     links = max(1, -(-size.switches // SWITCHES_PER_LINK))
     regions = min(len(POLICE_STATIONS), max(1, size.devices // 500 + 1))
     return {
         "kind": "inventory",
-        "sites": [{"id": site, "name": "Simulated district"}],
+        "sites": [
+            {"id": site, "name": "Simulated district", **({"agents": agents} if agents else {})}
+        ],
         "regions": [
             {
                 "id": f"R{r + 1:02d}",

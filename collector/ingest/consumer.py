@@ -11,6 +11,7 @@ one commit, one fsync, many messages.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -60,11 +61,27 @@ class Taken:
 Handler = Callable[[list[aiomqtt.Message]], Taken]
 
 
-def subscriptions(shared_group: str | None) -> list[str]:
-    data = [f"{TOPIC_ROOT}/+/+/status", f"{TOPIC_ROOT}/+/+/alive"]
+# What collectors subscribed to before each took its own sites only: a persistent
+# session keeps its subscriptions, so these are dropped at every connect.
+EVERY_SITE = [f"{TOPIC_ROOT}/+/+/status", f"{TOPIC_ROOT}/+/+/alive"]
+
+
+def subscriptions(shared_group: str | None, sites: list[str]) -> list[str]:
+    """This collector's sites only: on a broker shared by districts, another district's
+    batches never reach it, so it can never ack (and lose) them."""
+    data = [f"{TOPIC_ROOT}/{site}/+/{leaf}" for site in sites for leaf in ("status", "alive")]
     if shared_group is not None:
         data = [f"$share/{shared_group}/{topic}" for topic in data]
     return [*data, COMMAND_TOPIC]
+
+
+def client_id_for(sites: list[str]) -> str:
+    """A client id of the district's own: two collectors on one broker never take each
+    other's session (MQTT gives a client id's session to whoever connects with it)."""
+    joined = "+".join(sorted(sites))
+    if len(joined) > 40:
+        joined = hashlib.sha256(joined.encode()).hexdigest()[:16]
+    return f"slawatch-collector-{joined}"
 
 
 class Ingest:
@@ -74,12 +91,15 @@ class Ingest:
         *,
         client_id: str,
         shared_group: str | None,
+        sites: list[str],
         handle: Handler,
         retry_s: float = 1.0,
     ) -> None:
         self._broker = broker
         self._client_id = client_id
         self._shared_group = shared_group
+        self._sites = sites
+        self._client: aiomqtt.Client | None = None
         self._handle = handle
         self._retry_s = retry_s
         self.connected = False
@@ -95,8 +115,11 @@ class Ingest:
             client._client.manual_ack_set(True)
             try:
                 async with client:
-                    for topic in subscriptions(self._shared_group):
+                    for legacy in EVERY_SITE:
+                        await client.unsubscribe(legacy)
+                    for topic in subscriptions(self._shared_group, self._sites):
                         await client.subscribe(topic, qos=1)
+                    self._client = client
                     self.connected, backoff = True, self._retry_s
                     log.warning("ingesting from %s:%d", self._broker.host, self._broker.port)
                     await self._consume(client)
@@ -106,8 +129,23 @@ class Ingest:
                         "broker connection lost: %s; unacknowledged input is redelivered", exc
                     )
                 self.connected = False
+                self._client = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+
+    async def retarget(self, sites: list[str]) -> None:
+        """A new inventory's sites: subscribe to the new ones, drop the ones it no longer
+        lists (now, when connected; at the next connect otherwise)."""
+        before = set(subscriptions(self._shared_group, self._sites))
+        self._sites = sites
+        after = set(subscriptions(self._shared_group, sites))
+        client = self._client
+        if client is None:
+            return
+        for topic in sorted(before - after):
+            await client.unsubscribe(topic)
+        for topic in sorted(after - before):
+            await client.subscribe(topic, qos=1)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         messages = client.messages

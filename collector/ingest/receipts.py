@@ -6,8 +6,10 @@ to it in, and ``above`` the ones in beyond it. A batch that arrives past a hole 
 **gap** (logged, counted, a ``gap`` ledger row); the agent keeps every batch until the
 collector's ack covers it and sends unconfirmed ones again, so a gap normally fills (a
 ``gap_filled`` row). Batches the agent says it dropped (outbox full) are recorded as
-``gap_lost`` and no longer awaited. A seq implausibly far ahead (a forged ``2^62``)
-is refused, so it cannot turn the agent's real batches into "duplicates".
+``gap_lost`` and no longer awaited; an admin may close a gap that will never fill, with a
+reason (``gap_closed``). A seq further ahead than the agent could have produced since its
+last batch (``RATE`` batches a second, plus ``SLACK``) is refused as forged, so it can
+neither turn the agent's real batches into "duplicates" nor open a gap that never ends.
 
 Kept in the ledger's file (table ``receipts``), committed with the rows the batches made.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +34,10 @@ log = logging.getLogger(__name__)
 
 # An outbox of 1 GiB holds well under a million batches: a jump further is not an agent's.
 MAX_JUMP = 1_000_000
+# How far ahead of the last batch a seq may be: what an agent can have produced meanwhile.
+# A 126,000-device site polled each minute in 500-status batches makes ~4 batches a second.
+RATE = 100.0
+SLACK = 1_000
 
 
 class Verdict(Enum):
@@ -45,7 +52,9 @@ class Sequence:
     gaps: list[tuple[int, int]] = field(default_factory=list)  # open: awaited batches
 
     def missing(self) -> int:
-        return sum(last - first + 1 for first, last in self.gaps)
+        """Batches awaited: those of the gaps not in yet (not the ranges' lengths)."""
+        spans = sum(last - first + 1 for first, last in self.gaps)
+        return spans - sum(1 for s in self.above if any(f <= s <= t for f, t in self.gaps))
 
 
 def _key(agent_id: str, epoch: str | None) -> str:
@@ -55,9 +64,14 @@ def _key(agent_id: str, epoch: str | None) -> str:
 class Receipts:
     """``note`` writes a ledger row the way a restore can re-derive it (the checkpoint's)."""
 
-    def __init__(self, ledger: Ledger, note: Note) -> None:
+    def __init__(
+        self, ledger: Ledger, note: Note, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ledger = ledger
         self._note = note
+        self._clock = clock
+        self._started = clock()
+        self._heard: dict[str, float] = {}  # when each sequence's last batch came in
         ledger.connection.execute(
             "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, through INTEGER NOT NULL, "
             "above TEXT NOT NULL, gaps TEXT NOT NULL)"
@@ -74,17 +88,26 @@ class Receipts:
     def open_gaps(self) -> dict[str, list[tuple[int, int]]]:
         return {key: list(seq.gaps) for key, seq in self._sequences.items() if seq.gaps}
 
+    def awaited(self) -> dict[str, int]:
+        """Per sequence with open gaps, how many batches are still awaited."""
+        return {key: seq.missing() for key, seq in self._sequences.items() if seq.gaps}
+
     def take(self, agent_id: str, epoch: str | None, seq: int, at: datetime) -> Verdict:
         """Note batch ``seq``; inside the ledger transaction that takes its statuses."""
         key = _key(agent_id, epoch)
         sequence = self._sequences.setdefault(key, Sequence())
         if seq <= sequence.through or seq in sequence.above:
             return Verdict.DUPLICATE
-        if seq > sequence.through + MAX_JUMP:
-            raise WireError(
-                "seq", f"{seq} is {seq - sequence.through} past batch {sequence.through} of {key}"
-            )
         highest = max([sequence.through, *sequence.above])
+        now = self._clock()
+        could = SLACK + int(RATE * (now - self._heard.get(key, self._started)))
+        if seq > highest + min(could, MAX_JUMP):
+            raise WireError(
+                "seq",
+                f"{seq} is {seq - highest} past batch {highest} of {key}: more than the agent "
+                f"can have sent since its last batch ({min(could, MAX_JUMP)}); refused as forged",
+            )
+        self._heard[key] = now
         if seq > highest + 1:
             gap = (highest + 1, seq - 1)
             sequence.gaps.append(gap)
@@ -115,6 +138,36 @@ class Receipts:
             body = {"agent_id": agent_id, "epoch": epoch, "first": first, "last": last}
             self._note("gap_lost", format_timestamp(at), body)
             sequence.above.update(missing)
+        self._advance(key, sequence, agent_id, epoch, at)
+        self._stage(key, sequence)
+
+    def close(
+        self,
+        agent_id: str,
+        epoch: str | None,
+        gap: tuple[int, int],
+        reason: str,
+        by: str,
+        at: datetime,
+    ) -> None:
+        """An admin closes an open gap that will never fill (an edge server's disk lost):
+        its batches are no longer awaited, and the ledger says who, when and why. KeyError
+        if no such gap is open."""
+        key = _key(agent_id, epoch)
+        sequence = self._sequences.get(key)
+        if sequence is None or gap not in sequence.gaps:
+            raise KeyError(f"no open gap {gap[0]}-{gap[1]} in {key}")
+        first, last = gap
+        missing = [s for s in range(first, last + 1) if s not in sequence.above]
+        self.batches_lost += len(missing)
+        log.error("%s gap %d-%d closed by %s: %s", key, first, last, by, reason)
+        body = {
+            "agent_id": agent_id, "epoch": epoch, "first": first, "last": last,
+            "reason": reason, "by": by,
+        }  # fmt: skip
+        self._note("gap_closed", format_timestamp(at), body)
+        sequence.above.update(missing)
+        sequence.gaps.remove(gap)
         self._advance(key, sequence, agent_id, epoch, at)
         self._stage(key, sequence)
 

@@ -41,6 +41,13 @@ class AckRequest(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
+class GapClose(BaseModel):
+    epoch: str | None = None
+    first: int = Field(ge=0)
+    last: int = Field(ge=0)
+    reason: str = Field(min_length=1, max_length=500)
+
+
 def create_app(collector: Collector) -> FastAPI:
     # /docs is the console's (Swagger UI served locally, no CDN, behind login); the
     # schema is served below, behind login too.
@@ -119,6 +126,20 @@ def create_app(collector: Collector) -> FastAPI:
             return collector.acknowledge_now(ticket_id, by, request.note)
         except UnknownTicketError as exc:
             raise HTTPException(404, str(exc)) from None
+
+    @app.post("/agents/{agent_id}/gaps/close")
+    async def close_gap(
+        agent_id: str,
+        request: GapClose,
+        who: Caller = Depends(admin),  # noqa: B008
+    ) -> dict[str, Any]:
+        """Close an agent's gap that will never fill (admin), with the reason: a ledger row."""
+        gap = (request.first, request.last)
+        try:
+            collector.close_gap(agent_id, request.epoch, gap, request.reason, who.name)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0])) from None
+        return {"agent_id": agent_id, "epoch": request.epoch, "closed": list(gap)}
 
     @app.post("/inventory/reload")
     async def reload_inventory(

@@ -65,8 +65,8 @@ class _Scrape(MetricSource):
             "Batches missing from an agent's sequence, awaited from its outbox",
             labels=["sequence"],
         )
-        for key, gaps in receipts.open_gaps().items():
-            open_gaps.add_metric([key], sum(last - first + 1 for first, last in gaps))
+        for key, awaited in receipts.awaited().items():
+            open_gaps.add_metric([key], awaited)
         yield open_gaps
         yield from self._state()
 

@@ -52,6 +52,11 @@ class ContractUnit(StrEnum):
 class Site(Strict):
     id: Identifier
     name: str
+    # The edge agents that report for this site (their agent_id). Listed, they are the only
+    # ones the collector takes batches from, acks, or hears go offline here: an unknown
+    # agent, or one of another site, is refused. Unlisted (older inventories), any agent
+    # publishing under the site is taken, as before.
+    agents: list[Identifier] = []
 
 
 class Region(Strict):
@@ -179,6 +184,9 @@ class Device:
     ports: int | None = Field(default=None, ge=1, le=1024)
     link: InternedId | None = None
     interval: Duration | None = None
+    # The agent that polls this device (one of its site's agents): only its statuses of
+    # the device are taken. None: any agent of the site.
+    agent: InternedId | None = None
 
 
 @dataclass(frozen=True, slots=True, config=_ROW)
@@ -275,6 +283,19 @@ def cross_check(inventory: Inventory) -> list[Issue]:
         issues += _duplicates(section, [item.id for item in getattr(inventory, section)])
 
     sites = {site.id for site in inventory.sites}
+    agents_of = {site.id: set(site.agents) for site in inventory.sites}
+    site_of_agent: dict[str, str] = {}
+    for index, site in enumerate(inventory.sites):
+        for position, agent in enumerate(site.agents):
+            other = site_of_agent.setdefault(agent, site.id)
+            if other != site.id:
+                issues.append(
+                    Issue(
+                        ("sites", index, "agents", position),
+                        f"agent already reports for site {other}: an agent serves one site",
+                        repr(agent),
+                    )
+                )
     regions = {region.id for region in inventory.regions}
     contracts = {contract.id for contract in inventory.contracts}
     phases = {phase.id for phase in inventory.phases}
@@ -295,6 +316,10 @@ def cross_check(inventory: Inventory) -> list[Issue]:
         ref((*at, "phase"), device.phase, phases, "phase")
         ref((*at, "link"), device.link, links, "link")
         ref((*at, "credentials"), device.credentials, credentials, "credentials")
+        if device.agent is not None and device.agent not in agents_of.get(device.site, set()):
+            issues.append(
+                Issue((*at, "agent"), f"not an agent of site {device.site}", repr(device.agent))
+            )
         if device.service_end is not None and device.service_end < device.service_start:
             issues.append(
                 Issue(
