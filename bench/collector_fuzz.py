@@ -1,11 +1,15 @@
-"""Does hostile input grow the collector? Memory before and after 12,000 fuzzed messages.
+"""Does hostile input cost anything lasting? Memory, ledger rows and retained acks after
+20,000 fuzzed messages.
 
-Run: .venv/bin/python bench/collector_fuzz.py [--messages 12000]
+Run: .venv/bin/python bench/collector_fuzz.py [--messages 20000]
 
-``Collector.take`` in-process (no broker): random bytes, JSON of random shapes, and
-near-batches with random seq, health and reason on an agent's status topic, after a
+``Collector.take`` in-process (no broker), on a district whose site registers its agent
+(edge-1): random bytes, JSON of random shapes, near-batches with random seq, health and
+reason from edge-1, and valid-looking batches from random agent ids of the site, after a
 warm-up of 2,000. Prints the peak RSS before and after, the allocations that grew most
-(tracemalloc), and one line ``BENCH collector_fuzz rss_mb_before=… rss_mb_after=…``.
+(tracemalloc), and one line ``BENCH collector_fuzz rss_mb_before=… rss_mb_after=…
+ledger_rows_added=… retained_added=…`` (the retained acks the collector would publish
+for senders other than its agent).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import aiomqtt
 
 from tests.collector.live import SITE, load_collector, write_settings
 
+AGENT = "edge-1"
+
 
 def hostile(rng: random.Random, n: int) -> bytes:
     draw = rng.random()
@@ -42,14 +48,31 @@ def hostile(rng: random.Random, n: int) -> bytes:
         }
         batch = {
             "v": 1,
-            "agent_id": "edge-1",
+            "agent_id": AGENT,
             "site": SITE,
             "seq": rng.randint(0, 2**40),
             "sent_at": "2026-07-01T00:00:00.000Z",
             "statuses": [status],
         }
         return json.dumps(batch).encode()
-    return json.dumps({f"k{n}": [n, "x" * rng.randint(0, 50)]}).encode()
+    if draw < 0.8:
+        return json.dumps({f"k{n}": [n, "x" * rng.randint(0, 50)]}).encode()
+    return b""  # a batch from a random agent id: built by ``message``
+
+
+def message(rng: random.Random, n: int) -> aiomqtt.Message:
+    payload = hostile(rng, n)
+    if payload:
+        return aiomqtt.Message(f"slawatch/v1/{SITE}/{AGENT}/status", payload, 1, False, 1, None)
+    stranger = f"edge-{rng.randrange(10**9)}"
+    batch = {
+        "v": 1, "agent_id": stranger, "site": SITE, "seq": 0,
+        "sent_at": "2026-07-01T00:00:00.000Z",
+        "statuses": [{"device_id": "CAM001", "observed_at": "2026-07-01T00:01:00.000Z",
+                      "health": "up", "reason": "ok"}],
+    }  # fmt: skip
+    topic = f"slawatch/v1/{SITE}/{stranger}/status"
+    return aiomqtt.Message(topic, json.dumps(batch).encode(), 1, False, 1, None)
 
 
 def peak_rss_mb() -> float:
@@ -58,29 +81,42 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=12_000)
+    parser.add_argument("--messages", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
-        collector = load_collector(write_settings(Path(name), 1883))
-        topic = f"slawatch/v1/{SITE}/edge-1/status"
+        settings = write_settings(Path(name), 1883)
+        inventory = Path(name) / "district.yaml"
+        registered = inventory.read_text(encoding="utf-8").replace(
+            f"sites: [{{id: {SITE}, name: 分局}}]",
+            f"sites: [{{id: {SITE}, name: 分局, agents: [{AGENT}]}}]",
+        )
+        inventory.write_text(registered, encoding="utf-8")
+        collector = load_collector(settings)
         rng = random.Random(1)
+        retained: set[str] = set()
 
         def take(count: int) -> None:
             for n in range(count):
-                message = aiomqtt.Message(topic, hostile(rng, n), 1, False, 1, None)
-                collector.take([message])
+                taken = collector.take([message(rng, n)])
+                retained.update(t for t, _ in taken.receipts if f"/{AGENT}/" not in t)
 
         take(2_000)
         tracemalloc.start(5)
         before, rss_before = tracemalloc.take_snapshot(), peak_rss_mb()
+        rows_before, retained_before = collector.ledger.next_seq, len(retained)
         take(args.messages)
         after, rss_after = tracemalloc.take_snapshot(), peak_rss_mb()
+        rows_added = collector.ledger.next_seq - rows_before
+        retained_added = len(retained) - retained_before
         for stat in after.compare_to(before, "lineno")[:5]:
             print(stat)
         counters = collector.counters
         print(f"dead letters {counters.dead_letters}, reasons kept {len(counters.reasons)}")
         collector.close()
-    print(f"BENCH collector_fuzz rss_mb_before={rss_before:.0f} rss_mb_after={rss_after:.0f}")
+    print(
+        f"BENCH collector_fuzz rss_mb_before={rss_before:.0f} rss_mb_after={rss_after:.0f} "
+        f"ledger_rows_added={rows_added} retained_added={retained_added}"
+    )
 
 
 if __name__ == "__main__":
