@@ -328,8 +328,8 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "console.window_end": {"zh": "结束", "en": "End"},
     "console.window_reason": {"zh": "原因", "en": "Reason"},
     "console.window_scope": {
-        "zh": "范围（设备、区域或链路编号，逗号分隔）",
-        "en": "Scope (device, region or link ids, comma-separated)",
+        "zh": "范围（设备名称、编号或地址，区域或派出所，链路；逗号分隔）",
+        "en": "Scope (devices by name, id or address, regions or police stations, links; comma-separated)",
     },
     "console.window_create": {"zh": "创建", "en": "Create"},
     "console.window_close": {"zh": "提前结束", "en": "End now"},
@@ -337,6 +337,26 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "console.window_active": {"zh": "进行中", "en": "active"},
     "console.window_planned": {"zh": "计划中", "en": "planned"},
     "console.window_over": {"zh": "已结束", "en": "over"},
+    "form.scope_unknown": {
+        "zh": "“{item}”不是台账中的设备（编号、名称或地址）、区域（名称或派出所）或链路",
+        "en": "'{item}' is no device (id, name or address), region (name or police station) or link of the inventory",
+    },
+    "form.scope_empty": {
+        "zh": "请至少填写一个设备、区域或链路",
+        "en": "name at least one device, region or link",
+    },
+    "form.end_before_start": {
+        "zh": "结束时间须晚于开始时间",
+        "en": "the end must be after the start",
+    },
+    "form.missing": {"zh": "此项必填", "en": "this field is required"},
+    "form.invalid": {"zh": "填写有误", "en": "not valid"},
+    "form.refused": {"zh": "未保存：{field}：{problem}", "en": "Not saved: {field}: {problem}"},
+    "form.back": {"zh": "返回修改", "en": "Back to the form"},
+    "console.period_bad": {
+        "zh": "考核期间无法识别：{period}（例：2026-07、2026-Q3、2026-07-01/2026-10-01）",
+        "en": "Not a period: {period} (e.g. 2026-07, 2026-Q3, 2026-07-01/2026-10-01)",
+    },
     "console.exemption_rule": {
         "zh": "维护窗口是考核豁免：由乙方申请，经甲方考核人员批准后才计入考核数据；补报（开始时间早于申请时间）的窗口会标出。",
         "en": "A maintenance window is an exemption: the contractor requests it, and it counts in the figures only once a bureau evaluator approves it; back-dated requests are marked.",

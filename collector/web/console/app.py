@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -30,6 +32,7 @@ from starlette.responses import StreamingResponse
 
 from collector.pipeline.faults import UnknownTicketError
 from collector.pipeline.maintenance import announced
+from collector.sla.period import PeriodError, parse_period
 from collector.web.console import views
 from collector.web.console.auth import (
     SESSION_FIELD,
@@ -162,6 +165,25 @@ def add_console(
         if exc.status_code == 401 and wants_page and request.method == "GET":
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A form refused: to a browser, a page saying in its language which field and
+        why; to a script, FastAPI's JSON (English, the field's location)."""
+        if "text/html" not in request.headers.get("accept", ""):
+            return await request_validation_exception_handler(request, exc)
+        lang = language(request)
+        problems = [views.form_problem(error, lang) for error in exc.errors()]
+        referer = request.headers.get("referer", "")
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}/"
+        back = referer if referer.startswith(own) else "/"
+        try:
+            who = access.caller(request)
+        except HTTPException:
+            who = None
+        shown = page(request, "refused.html.j2", who, problems=problems, back=back)
+        shown.status_code = 422
+        return shown
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_page(
@@ -368,6 +390,11 @@ def add_console(
         who = reader(request)
         today = datetime.now(zone).date().isoformat()
         chosen = period if kind == "custom" and period else default_period(kind, today)
+        try:
+            parse_period(chosen, zone)
+        except PeriodError:
+            bad = text("console.period_bad", language(request), period=chosen)
+            return page(request, "sla.html.j2", who, kind=kind, period=chosen, bad=bad)
         figures = jobs.figures(chosen)
         pending = any(a.status == "pending" for a in announced(collector.ledger.connection))
         what_if = jobs.figures(chosen, with_pending=True) if pending else None

@@ -22,6 +22,7 @@ from collector.pipeline.faults import FaultClass, Ticket
 from collector.pipeline.state import State
 from slawatch.config.inventory import Device, DeviceKind, Inventory, Link
 from slawatch.config.policy import MaintenanceWindow
+from slawatch.messages import Language, text
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -317,53 +318,84 @@ def tickets_of(collector: Collector, device_id: str) -> list[Ticket]:
 ALL_STATES = [state.value for state in STATES]
 
 
+def form_error(field: str, key: str, **values: str) -> RequestValidationError:
+    """A refusal naming the field, its sentence from the catalogue (``key``): the API
+    shows the English, a page the sentence in its own language."""
+    message = text(key, "en", **values)
+    return RequestValidationError(
+        [
+            {
+                "loc": ("body", field),
+                "msg": message,
+                "type": "value_error",
+                "ctx": {"key": key, **values},
+            }
+        ]
+    )
+
+
+def scope_items(index: DeviceIndex, item: str) -> tuple[list[str], list[str], list[str]]:
+    """What one entry of a window's scope names, as people write it: a device by id, name
+    or address; a region by id, name or police station; a link by id or name."""
+    devices = [
+        d.id for d in index.devices if item in (d.id, d.name, d.address)
+    ] if item not in index.by_id else [item]  # fmt: skip
+    regions = [r.id for r in index.regions.values() if item in (r.id, r.name, r.police_station)]
+    links = [link.id for link in index.links.values() if item in (link.id, link.name)]
+    return devices, regions, links
+
+
 def window_from_form(
     index: DeviceIndex, start: datetime, end: datetime, reason: str, scope: str, zone: ZoneInfo
 ) -> MaintenanceWindow:
     """A window from the console's form: times local to the policy unless they say
-    otherwise; each scope id a device, region or link of the inventory (422 naming the
-    field for one that is none, or for an end not after the start)."""
+    otherwise; each scope entry a device, region or link as people name them (422 naming
+    the field for one that is none, or for an end not after the start)."""
     start, end = (m if m.tzinfo else m.replace(tzinfo=zone) for m in (start, end))
-    devices, regions, links = [], [], []
-    for item in (part.strip() for part in scope.replace("，", ",").split(",")):
+    devices: list[str] = []
+    regions: list[str] = []
+    links: list[str] = []
+    for item in (part.strip() for part in scope.replace("，", ",").replace("、", ",").split(",")):
         if not item:
             continue
-        if item in index.by_id:
-            devices.append(item)
-        elif item in index.regions:
-            regions.append(item)
-        elif item in index.links:
-            links.append(item)
-        else:
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ("body", "scope"),
-                        "msg": f"{item!r} is no device, region or link",
-                        "type": "value_error",
-                    }
-                ]
-            )
+        found = scope_items(index, item)
+        if not any(found):
+            raise form_error("scope", "form.scope_unknown", item=item)
+        for into, ids in zip((devices, regions, links), found, strict=True):
+            into.extend(i for i in ids if i not in into)
     if not (devices or regions or links):
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "scope"),
-                    "msg": "name at least one device, region or link",
-                    "type": "value_error",
-                }
-            ]
-        )
+        raise form_error("scope", "form.scope_empty")
     if end <= start:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "end"),
-                    "msg": "the end must be after the start",
-                    "type": "value_error",
-                }
-            ]
-        )
+        raise form_error("end", "form.end_before_start")
     return MaintenanceWindow(
         start=start, end=end, reason=reason, devices=devices, regions=regions, links=links
     )
+
+
+# The form fields a refusal names, in the page's language.
+FIELD_LABELS = {
+    "start": "console.window_start",
+    "end": "console.window_end",
+    "reason": "console.window_reason",
+    "scope": "console.window_scope",
+    "note": "console.note",
+    "period": "console.period",
+    "name": "console.user",
+    "password": "console.password",
+}
+
+
+def form_problem(error: Mapping[str, Any], language: Language) -> str:
+    """One refused field as a sentence: our own refusals from the catalogue, pydantic's
+    by their kind (its English message kept for the rest)."""
+    field = str(error["loc"][-1])
+    label = text(FIELD_LABELS[field], language) if field in FIELD_LABELS else field
+    context = dict(error.get("ctx") or {})
+    key = context.pop("key", None)
+    if isinstance(key, str):
+        problem = text(key, language, **context)
+    elif error["type"] == "missing":
+        problem = text("form.missing", language)
+    else:
+        problem = f"{text('form.invalid', language)} ({error['msg']})"
+    return text("form.refused", language, field=label, problem=problem)

@@ -1,0 +1,62 @@
+"""Forms in people's words: a maintenance window's scope by name, address or police
+station; a refusal is a sentence in the page's language naming the field; a bad SLA
+period is said once, not recomputed every two seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.pipeline.maintenance import announced
+from simulator.local_servers import Mosquitto
+from slawatch.config.inventory import Inventory
+from tests.collector.web.console.conftest import browser, console
+from tests.collector.web.console.test_access import logged_in
+
+PAGE = {"accept": "text/html"}
+
+
+async def test_scope_by_name_address_and_station_and_refusals_in_words(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    camera = next(d for d in inventory.devices if d.kind.value == "camera")
+    switch = next(d for d in inventory.devices if d.kind.value == "switch")
+    region = inventory.regions[0]
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as operator:
+        csrf = await logged_in(operator, "zhang")
+        form = {"csrf": csrf, "start": "2030-01-01T22:00", "end": "2030-01-02T02:00",
+                "reason": "光缆割接"}  # fmt: skip
+        scope = f"{camera.name}、{switch.address}，{region.police_station}"
+        made = await operator.post("/maintenance", data=form | {"scope": scope}, headers=PAGE)
+        assert made.status_code == 303
+        [window] = announced(live.collector.ledger.connection)
+        assert set(window.window.devices) == {camera.id, switch.id}
+        assert window.window.regions == [region.id]
+
+        wrong = await operator.post(
+            "/maintenance", data=form | {"scope": "不存在的点位"}, headers=PAGE
+        )
+        assert wrong.status_code == 422
+        assert "未保存：范围" in wrong.text
+        assert "“不存在的点位”不是台账中的设备" in wrong.text
+        assert "返回修改" in wrong.text
+        backwards = await operator.post(
+            "/maintenance",
+            data=form | {"scope": camera.id, "end": "2030-01-01T21:00"},
+            headers=PAGE,
+        )
+        assert "结束时间须晚于开始时间" in backwards.text
+        missing = await operator.post("/maintenance", data={"csrf": csrf}, headers=PAGE)
+        assert missing.status_code == 422
+        assert "此项必填" in missing.text
+        english = await operator.post(
+            "/maintenance?lang=en", data=form | {"scope": "nowhere"}, headers=PAGE
+        )
+        assert "Not saved" in english.text
+        script = await operator.post("/maintenance", data=form | {"scope": "nowhere"})
+        assert script.json()["detail"][0]["loc"] == ["body", "scope"]
+        assert len(announced(live.collector.ledger.connection)) == 1
+
+        bad = await operator.get("/sla?kind=custom&period=2026-13&lang=zh", headers=PAGE)
+        assert bad.status_code == 200
+        assert "考核期间无法识别：2026-13" in bad.text
+        assert 'http-equiv="refresh"' not in bad.text
