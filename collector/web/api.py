@@ -188,6 +188,8 @@ async def serve(app: FastAPI, bind: str, trusted_proxies: list[str]) -> None:
         lifespan="off",
         proxy_headers=True,
         forwarded_allow_ips=",".join(trusted_proxies),
+        # A browser's live stream never ends by itself: stopping waits for it no longer.
+        timeout_graceful_shutdown=3,
     )
     server = _EmbeddedServer(config)
     try:

@@ -81,6 +81,11 @@ def add_console(
     # One thread hashes passwords: Argon2 releases the GIL, so ingest on the loop goes on,
     # and a login flood takes one core at most.
     hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="login")
+
+    async def stop_hashing() -> None:
+        hashing.shutdown(wait=False, cancel_futures=True)
+
+    app.state.closing.append(stop_hashing)
     pending_logins = 0
     secret = settings.session_secret.resolve().get_secret_value()
     if len(secret) < 32:
