@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import statistics
 import sys
 import tempfile
@@ -92,8 +93,9 @@ else:
 
 def settings_file(folder: Path, inventory: Path, port: int) -> Path:
     add_user(folder / "users.yaml", "bench", "viewer", "bench-password-1", None)
-    (folder / "secret").write_text("s" * 40, encoding="utf-8")
-    (folder / "token").write_text("t" * 32, encoding="utf-8")
+    # Random, as slawatch/config/secrets.py requires (40 times "s" would be refused).
+    (folder / "secret").write_text(secrets.token_urlsafe(48), encoding="utf-8")
+    (folder / "token").write_text(secrets.token_urlsafe(24), encoding="utf-8")
     settings = {
         "kind": "collector",
         "inventory": str(inventory),

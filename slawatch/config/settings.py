@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
+from slawatch.config import secrets
 from slawatch.config.alerting import Alerting
 from slawatch.config.types import ConfigPath, Duration, Identifier, SecretRef, Strict
 
@@ -88,23 +89,15 @@ class SpoolSettings(Strict):
     max_bytes: int = Field(default=10 << 30, ge=1 << 20)
 
 
-MIN_TOKEN_CHARS = 16
-
-
 class ApiSettings(Strict):
     bind: str = Field(default="127.0.0.1:8080", pattern=r"^[^:]+:\d{1,5}$")
     token: SecretRef
 
     def token_value(self) -> str:
-        """The token, read now; an empty or short one is refused (it would let anyone in
-        who can guess it), as a missing one is: LookupError naming the reference."""
-        value = self.token.resolve().get_secret_value()
-        if len(value) < MIN_TOKEN_CHARS:
-            raise LookupError(
-                f"the API token from {self.token} has {len(value)} characters; "
-                f"give at least {MIN_TOKEN_CHARS}"
-            )
-        return value
+        """The token, read now; a short or blank one is refused (it would let anyone in
+        who can guess it), as a missing one is: SecretError (a LookupError) naming the
+        key and the reference, never the value."""
+        return secrets.read(secrets.api_token_of(self.token))
 
 
 class SigningSettings(Strict):
@@ -126,13 +119,19 @@ class ConsoleSettings(Strict):
 
     # Named users, roles, Argon2 password hashes, hashed personal tokens.
     users: ConfigPath
-    # Signs the session cookies: at least 32 characters, from the environment or a file.
+    # Signs the session cookies: at least 32 characters and an estimated 128 bits of
+    # entropy (slawatch/config/secrets.py), from the environment or a file.
     session_secret: SecretRef
     # Read-only pages without logging in (a wall screen on a trusted network).
     open_read: bool = False
     # Send the session cookie over HTTPS only (behind a TLS-terminating proxy).
     secure_cookie: bool = False
     language: Literal["zh", "en"] = "zh"
+
+    def session_secret_value(self) -> str:
+        """The session secret, read now; a short or predictable one is refused:
+        SecretError (a LookupError) naming the key and the reference, never the value."""
+        return secrets.read(secrets.session_secret_of(self.session_secret))
 
 
 class CollectorSettings(Strict):
