@@ -20,9 +20,16 @@ from agent.probes.base import ProbeResult, connection_reason
 from agent.runner import Agent, build_plans
 from agent.wire import Health, port_check
 from slawatch.columns import fit
-from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
+from slawatch.config.check import (
+    EXIT_INVALID,
+    EXIT_OK,
+    check_files,
+    inventory_secret_problems,
+    secret_problems,
+)
 from slawatch.config.errors import ConfigError
 from slawatch.config.loader import load_config
+from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings
 from slawatch.messages import Language, reason_text, text
 
@@ -228,6 +235,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = load_config(args.config, AgentSettings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        if args.command == "run":
+            # Every secret of the settings read and judged before anything starts, named
+            # at its line as check-config names it; the inventory's when it is read.
+            refused = secret_problems(settings, args.config)
+            if refused:
+                raise ConfigError(refused)
         if args.command == "probe":
             return uvloop.run(_probe(settings, args.device_id, args.lang, args.json))
         if args.command == "discover":
@@ -235,6 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         uvloop.run(_run(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except SecretError as exc:  # a device credential: every one refused, at its inventory line
+        found = (
+            inventory_secret_problems(settings.inventory)
+            if exc.path[:1] == ("credentials",)
+            else []
+        )
+        print(ConfigError(found) if found else f"slawatch-agent: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except LookupError as exc:  # a secret reference that cannot be read
         print(f"slawatch-agent: {exc}", file=sys.stderr)

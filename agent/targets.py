@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from agent.probes.base import Credentials, Target
 from slawatch.config.inventory import Credential, Inventory
+from slawatch.config.secrets import credential_secrets, problems
 
 
 def resolve_credentials(inventory: Inventory) -> dict[str, Credentials]:
-    """Read every secret reference now, so a missing one fails at start, by name."""
+    """Read every secret reference now, so a missing one, or one that breaks its rule (an
+    empty community, an SNMPv3 key shorter than 8 characters), fails at start, by its
+    key: SecretError (a LookupError; slawatch/config/secrets.py)."""
+    refused = problems(credential_secrets(inventory))
+    if refused:
+        raise refused[0]
     return {name: _resolve(credential) for name, credential in inventory.credentials.items()}
 
 

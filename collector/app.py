@@ -10,6 +10,7 @@ from functools import partial
 
 from collector.service import Collector
 from collector.web.api import create_app, serve
+from slawatch.config import secrets
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
@@ -17,7 +18,12 @@ from slawatch.config.settings import CollectorSettings
 
 
 def assemble(settings: CollectorSettings, inventory: Inventory, policies: PolicyBook) -> Collector:
-    """The collector with its API and console (when the settings have ``api``)."""
+    """The collector with its API and console (when the settings have ``api``). Every
+    secret the settings reference is read and judged first (slawatch/config/secrets.py):
+    one that breaks its rule raises SecretError, and the web layer never sees it."""
+    refused = secrets.problems(secrets.collector_secrets(settings))
+    if refused:
+        raise refused[0]
     collector = Collector(settings, inventory, policies)
     if settings.api is not None:
         api = settings.api

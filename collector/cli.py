@@ -29,7 +29,7 @@ from collector.sla.period import PeriodError, parse_period
 from collector.sla.render import FORMATS, write_tickets_csv
 from collector.sla.report import GROUPINGS, GroupingError, parse_grouping
 from slawatch import heap
-from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
+from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files, secret_problems
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
@@ -475,8 +475,13 @@ def _serve(args: argparse.Namespace) -> int:
     )
     # The audit trail (logins, lockouts, refusals; docs/security.md) is always written.
     logging.getLogger("slawatch.audit").setLevel(logging.INFO)
+    settings = load_config(args.config, CollectorSettings)
+    # Every secret read and judged before anything starts, named at its line as
+    # check-config names it (a ConfigError: exit 2, never a traceback).
+    refused = secret_problems(settings, args.config)
+    if refused:
+        raise ConfigError(refused)
     try:
-        settings = load_config(args.config, CollectorSettings)
         from collector.app import load
 
         collector = load(settings)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -51,6 +50,7 @@ from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.evidence.keys import load_private
 from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, client_id_for
+from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
 from collector.ledger.chain import Ledger
@@ -67,6 +67,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import MaintenanceWindow
+from slawatch.config.secrets import collector_secrets, credential_secrets, values
 from slawatch.config.settings import CollectorSettings, SigningSettings
 from slawatch.mqtt import mqtt_client
 
@@ -75,7 +76,6 @@ INVENTORY = "inventory"  # the ledger row of an inventory put in force
 
 
 MAX_REASONS = 64
-REDACTED = "***"
 
 
 def payload_of_refused(batch: Batch, taken: list[Status]) -> bytes:
@@ -85,26 +85,13 @@ def payload_of_refused(batch: Batch, taken: list[Status]) -> bytes:
     return encode_batch(batch.model_copy(update={"statuses": refused}))
 
 
-def dead_letter(topic: str, payload: bytes, exc: Exception) -> DeadLetter:
-    """A refused message as the dead-letter topic shows it. A command carries the API
-    token: its payload is kept with the token replaced, and its reason never quotes the
-    input (pydantic's messages would)."""
-    if topic != COMMAND_TOPIC:
-        return DeadLetter(topic, str(exc), payload)
-    if isinstance(exc, ValidationError):
-        reason = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(payload)'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-    else:
-        reason = str(exc)
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        return DeadLetter(topic, reason, b"(not JSON; not kept: it may hold the token)")
-    if isinstance(body, dict) and "token" in body:
-        body["token"] = REDACTED
-    return DeadLetter(topic, reason, json.dumps(body, ensure_ascii=False).encode())
+def secrets_of(settings: CollectorSettings) -> list[str]:
+    """The value of every secret the settings reference (those that can be read: the
+    others stop the start-up) and the signing key's."""
+    found = values(collector_secrets(settings))
+    if settings.signing is not None:
+        found += pem_lines(settings.signing.key)
+    return found
 
 
 class AckCommand(BaseModel):
@@ -160,6 +147,8 @@ class Collector:
             settings.spool.dir, max_bytes=settings.spool.max_bytes, segment_lines=batch_lines
         )
         self.counters = Counters()
+        # Every dead letter is built here, every secret the collector knows replaced.
+        self.letter_writer = DeadLetters(secrets_of(settings))
         self.notifier = Notifier(self.ledger, on_failing=self._receiver_failing)
         if settings.broker.password is not None:
             settings.broker.password.resolve()  # at start, not inside the ingest's reconnects
@@ -224,7 +213,7 @@ class Collector:
                         letters.append(refused)
                         self._count(refused.reason)
                 except (WireError, ValidationError, ValueError, UnknownTicketError) as exc:
-                    letter = dead_letter(str(message.topic), payload, exc)
+                    letter = self.letter_writer.refused(str(message.topic), payload, exc)
                     letters.append(letter)
                     self._count(letter.reason)
             assert self.pipeline.lines is not None
@@ -264,6 +253,9 @@ class Collector:
             command = AckCommand.model_validate_json(payload)
             if not self.token_matches(command.token):
                 raise ValueError("token: wrong or no API token configured; not acknowledged")
+            if self.letter_writer.holds_secret(command.by):
+                # It would be in the ledger for good, shown on every page that names it.
+                raise ValueError("by: holds a secret (the API token?); not acknowledged")
             self.acknowledge(command.ticket_id, command.device_id, command.by, command.at)
             return None
         site, agent_id, leaf = parse_topic(topic)
@@ -303,7 +295,7 @@ class Collector:
         shown = "; ".join(problems[:3]) + (
             f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         )
-        return DeadLetter(topic, shown, payload_of_refused(batch, statuses))
+        return self.letter_writer.letter(topic, shown, payload_of_refused(batch, statuses))
 
     def _may_speak(self, site: str, agent_id: str) -> None:
         """Refuse, before it leaves any trace (no ledger row, no ack, no metrics series),
@@ -465,6 +457,9 @@ class Collector:
         """What the ingest and the alerts read from the inventory: whose site a device
         is, where it is for routing and wording (at start, and at each reload)."""
         self.inventory = inventory
+        # The devices' credentials the collector happens to be able to read (they are
+        # the agents': it needs none) are kept out of the dead letters too.
+        self.letter_writer.know(values(credential_secrets(inventory)))
         self._site_of = {device.id: device.site for device in inventory.devices}
         # Who may speak for what (docs/collector.md): a site's registered agents, and the
         # agent a device is assigned to.

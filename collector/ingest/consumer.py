@@ -29,24 +29,33 @@ log = logging.getLogger(__name__)
 DEADLETTER_TOPIC = f"{TOPIC_ROOT}/deadletter"
 COMMAND_TOPIC = f"{TOPIC_ROOT}/commands/ack"
 GROUP_MAX = 64
+SHOWN_BYTES = 4096  # of a dead letter's payload
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetter:
+    """A refused message as ``slawatch/v1/deadletter`` shows it; built by
+    ``collector.ingest.dead_letters`` only, which has replaced every secret in it."""
+
     topic: str
     reason: str
-    payload: bytes
+    payload: bytes  # as shown: secrets replaced, not yet cut
+    payload_bytes: int  # the size of the payload as received
+    payload_sha256: str  # of the payload as received, or as shown when ``redacted``
+    redacted: bool
 
     def encode(self) -> bytes:
         return json.dumps(
             {
                 "topic": self.topic,
                 "reason": self.reason,
-                "payload": self.payload[:4096].decode("utf-8", errors="replace"),
-                "payload_bytes": len(self.payload),
+                "payload": self.payload[:SHOWN_BYTES].decode("utf-8", errors="replace"),
+                "payload_bytes": self.payload_bytes,
+                "payload_sha256": self.payload_sha256,
+                "redacted": self.redacted,
             },
             ensure_ascii=False,
-        ).encode()
+        ).encode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from slawatch.config import secrets
 from slawatch.config.errors import ConfigError, ConfigProblem
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import ConfigModel, load_any, load_config, model_kind
 from slawatch.config.policies import PolicyBook, policy_files
+from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings, CollectorSettings
-from slawatch.config.types import SecretRef
 from slawatch.config.yamlsource import YamlDocument
 
 EXIT_OK = 0
@@ -40,39 +41,31 @@ def _contracts_judged(settings: CollectorSettings) -> list[ConfigProblem]:
     return []
 
 
-def _unreadable(
-    refs: list[tuple[tuple[str | int, ...], SecretRef]], file: Path
-) -> list[ConfigProblem]:
-    problems = []
-    for path, ref in refs:
-        try:
-            ref.resolve()
-        except LookupError as exc:
-            problems.append(YamlDocument(file, None).problem(path, str(exc)))
-    return problems
+def located(errors: list[SecretError], file: Path) -> list[ConfigProblem]:
+    """Secret problems as ``FILE:LINE: key.path: problem``, at the key's line in ``file``."""
+    document = YamlDocument(file, None)
+    return [document.problem(error.path, error.message) for error in errors]
+
+
+def secret_problems(settings: AgentSettings | CollectorSettings, file: Path) -> list[ConfigProblem]:
+    """Every secret the settings (``file``) reference can be read now and meets its rule
+    (slawatch/config/secrets.py), never printed: a process that starts without one fails
+    at start-up, not at its first connection. ``run`` refuses to start on the same."""
+    if isinstance(settings, CollectorSettings):
+        return located(secrets.problems(secrets.collector_secrets(settings)), file)
+    return located(secrets.problems(secrets.agent_secrets(settings)), file)
 
 
 def _secrets_readable(
     settings: AgentSettings | CollectorSettings, file: Path
 ) -> list[ConfigProblem]:
-    """Every secret the settings reference can be read now (never printed): a process
-    that starts without one fails at start-up, not at its first connection."""
-    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
-    if settings.broker.password is not None:
-        refs.append((("broker", "password"), settings.broker.password))
-    problems = []
+    problems = secret_problems(settings, file)
     if isinstance(settings, CollectorSettings):
-        if settings.api is not None:
-            try:
-                settings.api.token_value()
-            except LookupError as exc:
-                problems.append(YamlDocument(file, None).problem(("api", "token"), str(exc)))
-        refs += settings.alerting.secrets() if settings.alerting else []
         if settings.signing is not None:
             problems += _signing_key(settings.signing.key, file)
     else:
-        problems += _inventory_secrets(settings.inventory)
-    return problems + _unreadable(refs, file)
+        problems += inventory_secret_problems(settings.inventory)
+    return problems
 
 
 def _signing_key(key: Path, file: Path) -> list[ConfigProblem]:
@@ -93,25 +86,14 @@ def _signing_key(key: Path, file: Path) -> list[ConfigProblem]:
     return []
 
 
-def _inventory_secrets(file: Path) -> list[ConfigProblem]:
-    """The devices' credentials the agent reads at start (camera passwords, communities)."""
+def inventory_secret_problems(file: Path) -> list[ConfigProblem]:
+    """The devices' credentials the agent reads at start (camera passwords, communities,
+    SNMPv3 keys), with their rules (an agent that refuses one at start lists them all)."""
     try:
         inventory = load_config(file, Inventory)
     except ConfigError:
         return []  # the inventory's own problems are listed when it is checked
-    refs: list[tuple[tuple[str | int, ...], SecretRef]] = []
-    for name, credential in inventory.credentials.items():
-        at = ("credentials", name)
-        for key, ref in (
-            ("password", credential.password),
-            ("snmp_community", credential.snmp_community),
-        ):
-            if ref is not None:
-                refs.append(((*at, key), ref))
-        if credential.snmp_v3 is not None:
-            refs.append(((*at, "snmp_v3", "auth_key"), credential.snmp_v3.auth_key))
-            refs.append(((*at, "snmp_v3", "priv_key"), credential.snmp_v3.priv_key))
-    return _unreadable(refs, file)
+    return located(secrets.problems(secrets.credential_secrets(inventory)), file)
 
 
 def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.stdout) -> int:

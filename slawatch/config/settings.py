@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
+from slawatch.config import secrets
 from slawatch.config.alerting import Alerting
 from slawatch.config.types import ConfigPath, Duration, Identifier, SecretRef, Strict
 
@@ -88,9 +89,6 @@ class SpoolSettings(Strict):
     max_bytes: int = Field(default=10 << 30, ge=1 << 20)
 
 
-MIN_TOKEN_CHARS = 16
-
-
 class ApiSettings(Strict):
     # Loopback by default: the network reaches the API through a TLS reverse proxy
     # (deploy/nginx/slawatch.conf, docs/security.md).
@@ -105,15 +103,10 @@ class ApiSettings(Strict):
     trusted_proxies: list[str] = ["127.0.0.1", "::1"]
 
     def token_value(self) -> str:
-        """The token, read now; an empty or short one is refused (it would let anyone in
-        who can guess it), as a missing one is: LookupError naming the reference."""
-        value = self.token.resolve().get_secret_value()
-        if len(value) < MIN_TOKEN_CHARS:
-            raise LookupError(
-                f"the API token from {self.token} has {len(value)} characters; "
-                f"give at least {MIN_TOKEN_CHARS}"
-            )
-        return value
+        """The token, read now; a short or blank one is refused (it would let anyone in
+        who can guess it), as a missing one is: SecretError (a LookupError) naming the
+        key and the reference, never the value."""
+        return secrets.read(secrets.api_token_of(self.token))
 
 
 class SigningSettings(Strict):
@@ -135,7 +128,8 @@ class ConsoleSettings(Strict):
 
     # Named users, roles, Argon2 password hashes, hashed personal tokens.
     users: ConfigPath
-    # Signs the session cookies: at least 32 characters, from the environment or a file.
+    # Signs the session cookies: at least 32 characters and an estimated 128 bits of
+    # entropy (slawatch/config/secrets.py), from the environment or a file.
     session_secret: SecretRef
     # The wall without logging in (a duty-room screen): no addresses, no user names, no
     # other page. Everything else needs a session or a token.
@@ -155,6 +149,11 @@ class ConsoleSettings(Strict):
     # Origins (scheme://host[:port]) a browser may post forms from, besides the console's
     # own: the public address the reverse proxy serves it on.
     allowed_origins: list[str] = []
+
+    def session_secret_value(self) -> str:
+        """The session secret, read now; a short or predictable one is refused:
+        SecretError (a LookupError) naming the key and the reference, never the value."""
+        return secrets.read(secrets.session_secret_of(self.session_secret))
 
 
 class CollectorSettings(Strict):

@@ -102,6 +102,11 @@ class SecretRef(Strict):
             return SecretStr(self.file.read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            # Raw random bytes (``openssl rand 48 > file``): say so, never quote them.
+            raise LookupError(
+                f"secret file {self.file} is not UTF-8 text (write it with openssl rand -base64 48)"
+            ) from None
 
     def __str__(self) -> str:
         return f"env:{self.env}" if self.env is not None else f"file:{self.file}"
