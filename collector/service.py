@@ -39,12 +39,8 @@ from agent.wire import (
     format_timestamp,
     parse_topic,
 )
-from collector.alerting.channels import (
-    ChannelSender,
-    DeliveryUnreachableError,
-    PermanentDeliveryError,
-)
-from collector.alerting.notify import MqttAlerts, Notifier
+from collector.alerting.channels import ChannelSender
+from collector.alerting.notify import MqttAlerts, Notifier, Undelivered
 from collector.alerting.routing import Router
 from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
@@ -62,7 +58,7 @@ from collector.pipeline.pipeline import Pipeline, ticket_body
 from collector.timeseries.influx import InfluxWriter
 from collector.timeseries.spool import Spool
 from slawatch.aio import raise_if_cancelled
-from slawatch.config.alerting import Alerting, Receiver
+from slawatch.config.alerting import Alerting
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
@@ -149,7 +145,13 @@ class Collector:
         self.counters = Counters()
         # Every dead letter is built here, every secret the collector knows replaced.
         self.letter_writer = DeadLetters(secrets_of(settings))
-        self.notifier = Notifier(self.ledger, on_failing=self._receiver_failing)
+        # The notifier's alerts about failing channels are ledger rows, journaled like the
+        # ingest's own notes: a restart re-derives them in their place.
+        self.notifier = Notifier(
+            self.ledger,
+            note=lambda at, body: self.checkpoint.note("alert", at, body),
+            committed=self.committed,
+        )
         if settings.broker.password is not None:
             settings.broker.password.resolve()  # at start, not inside the ingest's reconnects
         self.alerting = settings.alerting
@@ -160,7 +162,6 @@ class Collector:
         self._in_force(inventory)
         # Told after a new inventory is in force (the console's device index).
         self.on_reload: list[Callable[[], None]] = []
-        self._channels: dict[str, list[ChannelSender]] = {}
         # When each agent's last batch arrived (the collector's clock): the console shows
         # an agent gone silent, and that its devices are unknown, not down.
         self.agent_heard: dict[str, datetime] = {}
@@ -552,7 +553,6 @@ class Collector:
                 ChannelSender(channel, self.writer, session, alerting.smtp)
                 for channel in receiver.channels
             ]
-            self._channels[receiver.id] = senders
 
             def wants(alert: dict[str, Any], receiver_id: str = receiver.id) -> bool:
                 return receiver_id in self.router.receivers_for(alert)
@@ -563,29 +563,8 @@ class Collector:
                     sender.send,
                     wants=wants,
                     receiver=receiver,
+                    kind=sender.kind,
                 )
-
-    async def _receiver_failing(
-        self, sink: str, receiver: Receiver, since: float, error: str
-    ) -> None:
-        """Tell the receiver's fallback, on each of its channels, that alerts are not
-        getting through (best effort: a failing fallback is only logged)."""
-        if receiver.fallback is None:
-            return
-        alert = {
-            "alert": "receiver_failing",
-            "at": datetime.now(UTC).isoformat(),
-            "receiver": receiver.id,
-            "receiver_name": receiver.name,
-            "channel": sink,
-            "since": datetime.fromtimestamp(since, UTC).isoformat(),
-            "error": error,
-        }
-        for sender in self._channels.get(receiver.fallback, []):
-            try:
-                await sender.send(alert)
-            except (PermanentDeliveryError, DeliveryUnreachableError) as exc:
-                log.error("fallback %s not told that %s fails: %s", receiver.fallback, sink, exc)
 
     async def _seal_forever(self) -> None:
         """No InfluxDB: the spool is the store; seal segments so they can be imported."""
@@ -628,5 +607,28 @@ class Collector:
             "ledger_rows": self.ledger.next_seq,
             "spool_segments": len(self.spool.sealed()),
             "open_gaps": self.receipts.open_gaps(),
+            "alerts": self.alerts_status(),
             **vars(self.counters),
+        }
+
+    def alerts_status(self) -> dict[str, Any]:
+        """The alert channels failing now (since when, why, whether the fallback was told)
+        and the receivers whose alerts reach no one: every channel of theirs and of their
+        fallbacks fails."""
+        failing = self.notifier.outages()
+        no_one = sorted({o["receiver"] for o in failing if o["reaching_no_one"]})
+        return {"failing": failing, "reaching_no_one": no_one}
+
+    def undelivered(self) -> dict[str, list[Undelivered]]:
+        """By receiver, newest first: the alerts a channel of theirs did not deliver, and
+        who got each all the same (the console's alert deliveries page)."""
+        return self.notifier.undelivered()
+
+    def deliveries(self) -> dict[str, Any]:
+        """What the console's alert deliveries page shows."""
+        receivers = self.alerting.receivers if self.alerting is not None else []
+        return {
+            "names": {receiver.id: receiver.name for receiver in receivers},
+            "undelivered": self.undelivered(),
+            **self.alerts_status(),
         }

@@ -1,11 +1,12 @@
 """Deliver one alert to one channel: DingTalk and WeCom robots, a JSON webhook, e-mail.
 
-Why not Apprise: it answers each notification with a bool, so a receiver that will never
-take an alert (a 4xx, a robot's error code) cannot be told from one that is down for a
-while, and the ledger's at-least-once delivery needs that difference (retry the one,
-skip the other). HTTP is aiohttp's, mail is aiosmtplib's; the robots' request formats
-and DingTalk's signature (加签: HMAC-SHA256 of ``timestamp\\nsecret``) are theirs,
-documented by DingTalk and WeCom.
+Why not Apprise: it answers each notification with a bool, so a receiver that refuses an
+alert (a 4xx, a robot's error code) cannot be told from one that is down for a while, nor
+why it refused, and the notifier needs both: an unreachable channel holds its alerts and
+retries, a refusing one moves on, and either way the fallback receiver is told the reason
+in words (a rotated signing secret, a removed robot, a refused mailbox). HTTP is aiohttp's,
+mail is aiosmtplib's; the robots' request formats, error codes and DingTalk's signature
+(加签: HMAC-SHA256 of ``timestamp\nsecret``) are theirs, documented by DingTalk and WeCom.
 
 Errors never carry a secret: robot keys travel in the query string, which aiohttp puts
 in its exceptions, so every error is re-raised with secrets replaced by ``***``.
@@ -39,12 +40,76 @@ from slawatch.config.alerting import (
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class PermanentDeliveryError(Exception):
-    """The receiver will never take this alert (a 4xx answer, a robot's error code)."""
+class DeliveryError(Exception):
+    """A channel did not take an alert; ``reason`` is a code with words in the catalogue
+    (``delivery.<reason>`` in ``slawatch/messages.py``), the message is the detail."""
+
+    def __init__(self, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
-class DeliveryUnreachableError(Exception):
-    """The receiver cannot be reached now; the alert is retried."""
+class PermanentDeliveryError(DeliveryError):
+    """The receiver refused this alert (a 4xx answer, a robot's error code, an SMTP 5xx):
+    sending it again as it is would be refused again."""
+
+    def __init__(self, detail: str, reason: str = "refused") -> None:
+        super().__init__(detail, reason)
+
+
+class DeliveryUnreachableError(DeliveryError):
+    """The receiver cannot be reached now (or asks us to slow down); the alert is retried."""
+
+    def __init__(self, detail: str, reason: str = "unreachable") -> None:
+        super().__init__(detail, reason)
+
+
+# DingTalk's and WeCom's documented error codes, by what an operator has to do about them.
+# DingTalk answers 310000 for every security setting (signature, keywords, IP allow list):
+# its message says which.
+_ROBOT_TOKEN_INVALID = frozenset({300001, 300005, 400013, 400101, 400102, 93000, 93004})
+_ROBOT_RATE_LIMITED = frozenset({130101, 410100, 45009, 45033})
+_ROBOT_TOO_LONG = frozenset({460101, 40058, 45002})
+_HTTP_REASONS = {401: "unauthorized", 403: "unauthorized", 404: "not_found", 410: "not_found",
+                 413: "too_long"}  # fmt: skip
+
+
+def robot_reason(errcode: int, errmsg: str) -> str:
+    """The reason code of a robot's non-zero ``errcode`` (and its message)."""
+    message = errmsg.lower()
+    if errcode == 310000:
+        if "sign" in message:
+            return "sign_mismatch"
+        if "timestamp" in message:
+            return "timestamp_invalid"
+        if "keyword" in message:
+            return "keywords_missing"
+        if "ip" in message or "whitelist" in message:
+            return "ip_not_allowed"
+    if errcode in _ROBOT_TOKEN_INVALID or "token" in message:
+        return "token_invalid"
+    if errcode in _ROBOT_RATE_LIMITED:
+        return "rate_limited"
+    if errcode in _ROBOT_TOO_LONG:
+        return "too_long"
+    return "robot_refused"
+
+
+def smtp_error(exc: aiosmtplib.SMTPException, detail: str) -> DeliveryError:
+    """A mail server's answer: 5xx is a refusal (550 no such mailbox, 535 login refused),
+    4xx and a lost connection are tried again."""
+    codes: list[int] = []
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refused.code for refused in exc.recipients]
+    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+        codes = [exc.code]
+    if codes and all(500 <= code < 600 for code in codes):
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or codes[0] in (530, 534, 535):
+            return PermanentDeliveryError(detail, "mail_auth")
+        return PermanentDeliveryError(detail, "mail_refused")
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+        return DeliveryUnreachableError(detail, "timeout")
+    return DeliveryUnreachableError(detail, "unreachable")
 
 
 def redact(message: str, secrets: list[str]) -> str:
@@ -100,13 +165,14 @@ class ChannelSender:
                 await self._mail(self.channel, alert)
             else:
                 await self._post(alert)
-        except (PermanentDeliveryError, DeliveryUnreachableError) as exc:
-            raise type(exc)(redact(str(exc), self._secrets)) from None
-        except (aiohttp.ClientError, aiosmtplib.SMTPException, TimeoutError, OSError) as exc:
+        except DeliveryError as exc:
+            raise type(exc)(redact(str(exc), self._secrets), exc.reason) from None
+        except aiosmtplib.SMTPException as exc:
+            raise smtp_error(exc, redact(f"{type(exc).__name__}: {exc}", self._secrets)) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
-            if isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600:
-                raise PermanentDeliveryError(detail) from None
-            raise DeliveryUnreachableError(detail) from None
+            reason = "timeout" if isinstance(exc, TimeoutError) else "unreachable"
+            raise DeliveryUnreachableError(detail, reason) from None
 
     def _request(self, alert: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
         message = self._writer.write(alert)
@@ -137,18 +203,27 @@ class ChannelSender:
         timeout = aiohttp.ClientTimeout(total=10)
         async with self._session.post(url, json=body, headers=headers, timeout=timeout) as reply:
             answer = await reply.text()
-            if 400 <= reply.status < 500 and reply.status != 429:
-                raise PermanentDeliveryError(f"HTTP {reply.status}: {answer[:300]}")
+            detail = f"HTTP {reply.status}: {answer[:300]}"
+            if reply.status == 429:
+                raise DeliveryUnreachableError(detail, "rate_limited")
+            if 400 <= reply.status < 500:
+                reason = _HTTP_REASONS.get(reply.status, "http_refused")
+                raise PermanentDeliveryError(detail, reason)
             if reply.status >= 300:
-                raise DeliveryUnreachableError(f"HTTP {reply.status}: {answer[:300]}")
+                raise DeliveryUnreachableError(detail, "server_error")
         if isinstance(self.channel, DingTalkChannel | WeComChannel) and answer:
             # The robots answer 200 with an error code in the body when they refuse.
             try:
-                errcode = json.loads(answer).get("errcode", 0)
+                found = json.loads(answer)
             except ValueError:
-                errcode = 0
-            if errcode != 0:
-                raise PermanentDeliveryError(f"robot refused: {answer[:300]}")
+                found = {}
+            errcode = found.get("errcode", 0) if isinstance(found, dict) else 0
+            if isinstance(errcode, int) and errcode != 0:
+                reason = robot_reason(errcode, str(found.get("errmsg", "")))
+                detail = f"robot refused: {answer[:300]}"
+                if reason == "rate_limited":
+                    raise DeliveryUnreachableError(detail, reason)
+                raise PermanentDeliveryError(detail, reason)
 
     async def _mail(self, channel: EmailChannel, alert: dict[str, Any]) -> None:
         smtp = self._smtp

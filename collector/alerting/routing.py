@@ -3,7 +3,8 @@ on duty at the alert's own time (event time, in the policy's time zone).
 
 Deterministic from the ledger's alert row, so a restart re-sends the same alert to the
 same receivers, and an escalation written at 00:23 goes to the night shift even when it
-is delivered at 08:05.
+is delivered at 08:05. The notifier's own alerts about a failing channel name their
+receivers in the row (``to``: the failing receiver's fallback), whoever is on duty.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from slawatch.config.alerting import Alerting, Receiver, Route
 from slawatch.config.inventory import Device, Inventory, contracts_of_devices
 
 ESCALATIONS = frozenset({"unacknowledged", "repair_due"})
+# The notifier's alerts about a channel (collector/alerting/notify.py): it failed, an alert
+# it could not deliver goes to the fallback, it delivers again.
+FAILING, HANDED_OVER, RECOVERED = "receiver_failing", "handed_over", "receiver_recovered"
+CHANNEL_ALERTS = frozenset({FAILING, HANDED_OVER, RECOVERED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,8 @@ class Router:
         )
 
     def receivers_for(self, alert: dict[str, Any]) -> list[str]:
+        if alert["alert"] in CHANNEL_ALERTS:
+            return [r for r in alert.get("to", []) if r in self.receivers]
         route = self.route(alert["ticket"]["device_ids"])
         listed = route.notify
         if alert["alert"] in ESCALATIONS and route.escalate:

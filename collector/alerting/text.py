@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.alerting.routing import Place
+from collector.alerting.routing import FAILING, HANDED_OVER, RECOVERED, Place
 from slawatch.messages import Language, reason_text, text
 
 SHOWN_DEVICES = 5
+SHOWN_ALERTS = 10  # undelivered alerts a "receiver failing" alert lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,13 @@ class AlertWriter:
         return self._aside(place.device.name, device_id) if place else device_id
 
     def write(self, alert: dict[str, Any]) -> AlertMessage:
-        if alert["alert"] == "receiver_failing":
+        kind = alert["alert"]
+        if kind == FAILING:
             return self._receiver_failing(alert)
+        if kind == RECOVERED:
+            return self._receiver_recovered(alert)
+        if kind == HANDED_OVER:
+            return self._handed_over(alert)
         ticket = alert["ticket"]
         title = f"{self._t('alert.' + alert['alert'])} {ticket['id']}"
         reason = reason_text(ticket["reason"], self._language)
@@ -115,12 +121,69 @@ class AlertWriter:
             lines.append(self._line("label.resolved", self._local(ticket["resolved_at"])))
         return AlertMessage(title, "\n".join(lines))
 
+    def _channel(self, alert: dict[str, Any]) -> list[str]:
+        """Which receiver's channel an alert about a channel is about."""
+        lines = [
+            self._line("label.receiver", self._aside(alert["receiver_name"], alert["channel"]))
+        ]
+        if alert.get("channel_kind"):
+            lines.append(self._line("label.channel", self._t("channel." + alert["channel_kind"])))
+        return lines
+
+    def _why(self, alert: dict[str, Any]) -> str:
+        return self._t("delivery." + alert.get("reason", "refused"))
+
     def _receiver_failing(self, alert: dict[str, Any]) -> AlertMessage:
         title = f"{self._t('alert.receiver_failing')} {alert['receiver']}"
         lines = [
             f"### {title}",
-            self._line("label.receiver", self._aside(alert["receiver_name"], alert["channel"])),
+            *self._channel(alert),
+            self._line("label.reason", self._why(alert)),
             self._line("label.failing_since", self._local(alert["since"])),
             self._line("label.error", alert["error"]),
+        ]
+        undelivered: list[dict[str, Any]] = alert.get("undelivered", [])
+        if undelivered:
+            count = self._t("text.alerts_count", count=len(undelivered))
+            if alert.get("fallback_name"):
+                comma = "，" if self._language == "zh" else ", "
+                count += comma + self._t("text.handed_to", name=alert["fallback_name"])
+            lines.append(self._line("label.undelivered", count))
+            lines += [f"  - {self._summary(item)}" for item in undelivered[:SHOWN_ALERTS]]
+            if len(undelivered) > SHOWN_ALERTS:
+                more = self._t("text.more_alerts", more=len(undelivered) - SHOWN_ALERTS)
+                lines.append(f"  - {more}")
+        return AlertMessage(title, "\n".join(lines))
+
+    def _summary(self, item: dict[str, Any]) -> str:
+        """One undelivered alert in a line: its kind, its ticket (or receiver), its time."""
+        subject = item.get("ticket") or item.get("receiver") or ""
+        return self._aside(
+            f"{self._t('alert.' + item['alert'])} {subject}", self._local(item["at"])
+        )
+
+    def _receiver_recovered(self, alert: dict[str, Any]) -> AlertMessage:
+        title = f"{self._t('alert.receiver_recovered')} {alert['receiver']}"
+        lines = [
+            f"### {title}",
+            *self._channel(alert),
+            self._line("label.failing_since", self._local(alert["since"])),
+            self._line("label.recovered", self._local(alert["recovered"])),
+        ]
+        return AlertMessage(title, "\n".join(lines))
+
+    def _handed_over(self, alert: dict[str, Any]) -> AlertMessage:
+        """The alert a failing channel did not deliver, with whose it was and why."""
+        original = self.write(alert["original"])
+        title = f"{self._t('text.handed_over')}{original.title}"
+        channel = self._t("channel." + alert["channel_kind"]) if alert.get("channel_kind") else ""
+        lines = [
+            f"### {title}",
+            self._line(
+                "label.handed_from",
+                self._aside(alert["receiver_name"], f"{channel} {alert['channel']}".strip()),
+            ),
+            self._line("label.reason", self._why(alert)),
+            *original.markdown.splitlines()[1:],
         ]
         return AlertMessage(title, "\n".join(lines))

@@ -37,13 +37,23 @@ class _Scrape(MetricSource):
         yield attempts
         failing = GaugeMetricFamily(
             "slawatch_alert_sink_failing_seconds",
-            "How long each unreachable alert sink has been failing",
+            "How long each alert sink has been failing (unreachable or refusing alerts), "
+            "from the outage's start as stored in the ledger's file",
             labels=["sink"],
         )
         now = time.time()
         for sink, since in notifier.failing().items():
             failing.add_metric([sink], now - since)
         yield failing
+        unreached = GaugeMetricFamily(
+            "slawatch_alert_receiver_unreached",
+            "1 for each receiver whose alerts reach no one: a channel failing past "
+            "failing_after, and no channel of it nor of its fallbacks working",
+            labels=["receiver"],
+        )
+        for receiver in self._collector.alerts_status()["reaching_no_one"]:
+            unreached.add_metric([receiver], 1.0)
+        yield unreached
         counters = self._collector.counters
         for name in ("batches", "statuses", "duplicates", "dead_letters", "clock_refused"):
             yield CounterMetricFamily(

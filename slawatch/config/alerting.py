@@ -100,7 +100,8 @@ class Receiver(Strict):
     name: str
     channels: Annotated[list[Channel], Field(min_length=1)]
     on_duty: OnDuty | None = None
-    # When a channel has failed for this long, the fallback receiver is told.
+    # When a channel has failed (unreachable, or refusing alerts) for this long, the
+    # fallback receiver is told and handed the alerts the channel did not deliver.
     failing_after: Duration = timedelta(minutes=10)
     fallback: Identifier | None = None
 
@@ -155,6 +156,9 @@ class Alerting(Strict):
         unknown = sorted(named - known)
         if unknown:
             raise ValueError(f"no receiver with id {', '.join(unknown)}")
+        own = sorted(r.id for r in self.receivers if r.fallback == r.id)
+        if own:
+            raise ValueError(f"a receiver cannot be its own fallback: {', '.join(own)}")
         if not self.routes[-1].match.everything:
             raise ValueError(
                 "the last route must have no match: it takes every alert no other route takes"

@@ -113,19 +113,26 @@ def influx_settings(url: str, tmp_path: Path) -> InfluxSettings:
 
 
 class Receiver:
-    """A real local webhook receiver: records what each path was sent."""
+    """A real local webhook receiver: records what each path was sent; a path listed in
+    ``answer`` answers that HTTP status and body instead (and records nothing)."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.posts: dict[str, list[dict[str, Any]]] = {}
         self.queries: dict[str, list[dict[str, str]]] = {}
         self.headers: dict[str, list[dict[str, str]]] = {}
+        self.answer: dict[str, tuple[int, str]] = {}
+        self.turned_away: dict[str, int] = {}
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}"
 
     async def handle(self, request: web.Request) -> web.Response:
         path = request.path.strip("/")
+        if path in self.answer:
+            status, text = self.answer[path]
+            self.turned_away[path] = self.turned_away.get(path, 0) + 1
+            return web.Response(status=status, text=text)
         self.posts.setdefault(path, []).append(await request.json())
         self.queries.setdefault(path, []).append(dict(request.query))
         self.headers.setdefault(path, []).append(dict(request.headers))

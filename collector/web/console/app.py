@@ -456,6 +456,12 @@ def add_console(
             default_end=f"{now + timedelta(hours=2):%Y-%m-%dT%H:%M}",
         )
 
+    @app.get("/deliveries", response_class=HTMLResponse, include_in_schema=False)
+    async def deliveries(request: Request) -> HTMLResponse:
+        """Alert channels failing, and by receiver the alerts not delivered (and who got
+        them all the same)."""
+        return page(request, "deliveries.html.j2", reader(request), **collector.deliveries())
+
     @app.post("/maintenance", include_in_schema=False)
     async def announce(
         request: Request,

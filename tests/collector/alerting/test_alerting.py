@@ -307,13 +307,19 @@ async def test_a_receiver_that_keeps_failing_is_reported_to_its_fallback(
                 for m in range(8)
             )
         )
-        await wait_for(lambda: len(receiver.posts.get("noc", [])) == 1, 15)
-    told = receiver.posts["noc"][0]
+        await wait_for(lambda: len(receiver.posts.get("noc", [])) == 2, 15)
+    told, handed = receiver.posts["noc"]
     assert told["alert"] == "receiver_failing"
     assert "告警通道故障" in told["text"]
     assert "值班室" in told["text"]
-    assert ROBOT_TOKEN not in collector_log(caplog) + str(told)
-    assert ROBOT_SECRET not in collector_log(caplog) + str(told)
+    assert "无法连接" in told["text"]  # the reason in words
+    # The alert the robot could not take goes to the fallback, whole.
+    assert handed["alert"] == "handed_over"
+    assert handed["original"]["alert"] == "opened"
+    assert "【转交】新故障" in handed["text"]
+    assert "点位41（CAM041）" in handed["text"]
+    assert ROBOT_TOKEN not in collector_log(caplog) + str(told) + str(handed)
+    assert ROBOT_SECRET not in collector_log(caplog) + str(told) + str(handed)
 
 
 def test_a_robot_key_in_a_url_is_refused_with_its_line(tmp_path: Path) -> None:
