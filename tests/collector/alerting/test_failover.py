@@ -35,7 +35,13 @@ from collector.web.metrics import exposition
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.messages import text
 from tests.collector.conftest import Receiver
-from tests.collector.live import FakeAgent, load_collector, running, write_settings
+from tests.collector.live import (
+    API_TOKEN,
+    FakeAgent,
+    load_collector,
+    running,
+    write_settings,
+)
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
 
@@ -398,7 +404,10 @@ async def test_a_fallback_down_too_shows_on_healthz_until_it_is_back(
     agent = FakeAgent(broker.port)
     async with (
         running(load_collector(settings)) as collector,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api,
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}",
+            headers={"authorization": f"Bearer {API_TOKEN}"},  # as a scraper configured
+        ) as api,
     ):
         await wait_for(lambda: collector.ingest.connected)
         await agent.publish(*(agent.batch(down_from(1, "CAM041")(m)) for m in range(8)))

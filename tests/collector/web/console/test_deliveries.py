@@ -5,6 +5,7 @@ shown as text, never as markup."""
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import httpx
@@ -46,7 +47,7 @@ async def test_a_viewer_sees_the_alerts_nobody_received_by_receiver(
     }
     settings_file = write_settings(tmp_path, broker.port, alerting=config, api_port=port)
     users, _ = write_users(tmp_path)
-    (tmp_path / "session-secret").write_text("s" * 40 + "\n", encoding="utf-8")
+    (tmp_path / "session-secret").write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
     settings = json.loads(settings_file.read_text(encoding="utf-8"))
     settings["console"] = {
         "users": str(users),
@@ -67,7 +68,7 @@ async def test_a_viewer_sees_the_alerts_nobody_received_by_receiver(
             refused = await anonymous.get("/deliveries", headers={"accept": "text/html"})
             assert refused.status_code == 303
             assert refused.headers["location"].startswith("/login")
-        async with httpx.AsyncClient(base_url=base, follow_redirects=False) as viewer:
+        async with httpx.AsyncClient(base_url=base, headers={"origin": base}) as viewer:
             await logged_in(viewer, "li")
             page = await viewer.get("/deliveries")
             assert page.status_code == 200
