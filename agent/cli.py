@@ -16,9 +16,10 @@ from typing import Any
 
 import uvloop
 
-from agent.probes.base import ProbeResult, connection_reason
+from agent.probes.base import ProbeResult
+from agent.probes.tcp import reach
 from agent.runner import Agent, build_plans
-from agent.wire import Health, port_check
+from agent.wire import Health, Reason, port_check
 from slawatch.columns import fit
 from slawatch.config.check import (
     EXIT_INVALID,
@@ -77,23 +78,45 @@ class Around:
     switch: str | None = None
     switch_port: str | None = None
     port_state: str | None = None  # the switch's verdict on that port ("ok", "link_down", …)
+    port_note: str | None = None  # what the switch said of it ("ifIndex 5 ifOperStatus …")
+
+
+def conclusion(result: ProbeResult, around: Around, kind: str, language: Language) -> str:
+    """The verdict in one sentence, first: where the fault is, as far as the agent can tell."""
+    reason = reason_text(result.reason.value, language)
+    if result.reason is Reason.SNMP_SILENT:
+        return text("conclusion.snmp_silent", language)
+    if around.port_state == Reason.LINK_DOWN.value:
+        state = around.port_state + (f" ({around.port_note})" if around.port_note else "")
+        key = (
+            "conclusion.port_down"
+            if result.health is Health.DOWN
+            else "conclusion.port_down_device_up"
+        )
+        return text(key, language, state=state)
+    if result.health is Health.DOWN:
+        if around.port_state == Reason.OK.value:
+            return text("conclusion.silent_port_ok", language, kind=text(f"kind.{kind}", language))
+        return text("conclusion.silent", language, reason=reason)
+    if result.health is Health.DEGRADED:
+        return text("conclusion.degraded", language, reason=reason)
+    return text("conclusion.up", language)
 
 
 async def _reach(address: str, port: int | None, timeout_s: float) -> str:
     """ "open", or the reason a connection failed, as the probes name it."""
     if port is None:
         return "-"
-    try:
-        async with asyncio.timeout(timeout_s):
-            _, writer = await asyncio.open_connection(address.strip("[]"), port)
-    except OSError as exc:  # TimeoutError and ConnectionRefusedError included
-        return connection_reason(exc).value
-    writer.close()
-    return "open"
+    return await reach(address, port, timeout_s)
 
 
 def _table(
-    device_id: str, result: ProbeResult, took_s: float, language: Language, around: Around
+    device_id: str,
+    result: ProbeResult,
+    took_s: float,
+    language: Language,
+    around: Around,
+    kind: str = "camera",
 ) -> str:
     """The probe's verdict for the engineer at the camera: codes as the wire has them, with
     their words (Chinese unless ``--lang en``), in columns that line up."""
@@ -104,8 +127,12 @@ def _table(
     def said(code: str, words: str) -> str:
         return code if words == code else f"{code} ({words})"
 
+    # Names in full (``port_gigabitethernet0_0_3``), the column as wide as the longest.
+    names = [*result.checks, *result.metrics, *result.notes]
+    width = max([16, *(len(name) for name in names)])
     health, reason = result.health.value, result.reason.value
     lines = [
+        f"{fit(t('probe.conclusion'), 8)} {conclusion(result, around, kind, language)}",
         f"{fit(t('probe.device'), 8)} {device_id}",
         f"{fit(t('probe.health'), 8)} {said(health, t('health.' + health))}    "
         f"{t('probe.reason')} {said(reason, reason_text(reason, language))}",
@@ -118,20 +145,22 @@ def _table(
         lines.append(
             f"{fit(t('probe.uplink'), 8)} {around.switch} {t('probe.port')} {around.switch_port}: "
             f"{said(state, reason_text(state, language)) if around.port_state else '-'}"
+            + (f"  ({around.port_note})" if around.port_note else "")
         )
     lines += [
         "",
-        f"{fit(t('probe.check'), 16)} {t('probe.result')}",
+        f"{fit(t('probe.check'), width)} {t('probe.result')}",
     ]
     lines += [
-        f"{fit(name, 16)} {said(reason.value, reason_text(reason.value, language))}"
+        f"{fit(name, width)} {said(reason.value, reason_text(reason.value, language))}"
         for name, reason in sorted(result.checks.items())
     ]
-    lines += ["", f"{fit(t('probe.metric'), 16)} {t('probe.value')}"]
-    lines += [f"{fit(name, 16)} {value:g}" for name, value in sorted(result.metrics.items())]
+    if result.metrics:
+        lines += ["", f"{fit(t('probe.metric'), width)} {t('probe.value')}"]
+        lines += [f"{fit(name, width)} {value:g}" for name, value in sorted(result.metrics.items())]
     if result.notes:
-        lines += ["", f"{fit(t('probe.how'), 16)} {t('probe.said')}"]
-        lines += [f"{fit(name, 16)} {words}" for name, words in sorted(result.notes.items())]
+        lines += ["", f"{fit(t('probe.how'), width)} {t('probe.said')}"]
+        lines += [f"{fit(name, width)} {words}" for name, words in sorted(result.notes.items())]
     return "\n".join(lines)
 
 
@@ -171,18 +200,25 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
         uplink = device.uplink
         if uplink is not None and uplink.switch is not None and uplink.port is not None:
             switch = next((p for p in plans if p.target.device.id == uplink.switch), None)
-            state = None
+            state = note = None
             if switch is not None:
                 switched, _ = await scheduler.probe_once(switch, deep=False)
                 verdict = switched.checks.get(port_check(uplink.port))
                 state = verdict.value if verdict else switched.reason.value
+                note = switched.notes.get(port_check(uplink.port))
             around = dataclasses.replace(
-                around, switch=uplink.switch, switch_port=str(uplink.port), port_state=state
+                around,
+                switch=uplink.switch,
+                switch_port=str(uplink.port),
+                port_state=state,
+                port_note=note,
             )
     if as_json:
-        print(json.dumps(_verdict(device_id, result, took, around), ensure_ascii=False, indent=2))
+        shown = _verdict(device_id, result, took, around)
+        shown["conclusion"] = conclusion(result, around, device.kind.value, language)
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
-        print(_table(device_id, result, took, language, around))
+        print(_table(device_id, result, took, language, around, device.kind.value))
     return EXIT_OK if result.health is Health.UP else EXIT_NOT_UP
 
 

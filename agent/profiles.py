@@ -71,6 +71,21 @@ class SnmpProfile(Strict):
     # Walk IF-MIB ifOperStatus with GETBULK and report each port (switches).
     ports: bool = False
     max_ports: int = Field(default=64, ge=1, le=1024)
+    # SNMPv3 with AES-192/AES-256 and an auth hash shorter than the key (MD5, SHA-1,
+    # SHA-224 for AES-256): how the firmware extends the localized key. ``blumenthal``
+    # (draft-blumenthal-aes-usm-04; Net-SNMP's ``-x AES-256``, most Linux-based devices),
+    # ``reeder`` (draft-reeder-snmpv3-usm-3desede; Cisco and many switch vendors, Net-SNMP's
+    # ``-x AES-256-C``), or ``auto``: the one that worked last for the device, else Reeder
+    # first and Blumenthal when the device answers discovery but not our request.
+    aes_key_extension: Literal["auto", "blumenthal", "reeder"] = "auto"
+    # A multi-homed device that answers from another of its addresses (its primary one)
+    # rather than the one asked: take such answers to the lean v2c GET. Off by default: an
+    # answer from elsewhere is dropped as spoofed (docs/agent.md).
+    replies_from_any_address: bool = False
+    # TCP ports that show the host is up when SNMP is silent (a switch's SSH, Telnet or
+    # web management), besides the inventory's own tcp, onvif and rtsp ports. A completed
+    # connection to any of them turns an SNMP timeout into ``snmp_silent`` (degraded).
+    reach_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default=[], max_length=8)
 
 
 def load_profiles(folder: Path) -> dict[str, SnmpProfile]:

@@ -157,17 +157,19 @@ class Agent:
         engine = SnmpEngine()
         cameras = CameraBook(timeout_s)
         skew_limit_s = poll.clock_skew_limit.total_seconds()
+        snmp = SnmpProbe(lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries)
         try:
             yield ProbeSet(
                 onvif=OnvifLivenessProbe(timeout_s, skew_limit_s, cameras),
                 onvif_deep=OnvifDeepProbe(
                     timeout_s, poll.recording_tolerance.total_seconds(), cameras
                 ),
-                snmp=SnmpProbe(lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries),
+                snmp=snmp,
                 tcp=TcpProbe(timeout_s),
             )
         finally:
             lean.close()
+            snmp.close()
             engine.close_dispatcher()
             await cameras.close()
 

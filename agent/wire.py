@@ -74,6 +74,10 @@ class Reason(StrEnum):
     # The device answered that it does not do this check (an SNMP OID it lacks, an ONVIF
     # operation it refuses for a reason other than credentials): visible, not a fault.
     UNSUPPORTED = "unsupported"
+    # The host completes a TCP connection (its management, ONVIF or RTSP port) but SNMP
+    # gets no answer: a wrong v2c community, an SNMP access list, a dead SNMP daemon. The
+    # host is there, so it is degraded, not down. Last in the enum: codes keep their order.
+    SNMP_SILENT = "snmp_silent"
 
 
 def _utc_ms(value: object) -> datetime:

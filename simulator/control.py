@@ -125,6 +125,7 @@ async def device(request: web.Request) -> web.Response:
             "cut_off": found.cut_off,
             "uptime_s": found.uptime_ticks() / 100,
             "down_ports": sorted(found.down_ports, key=str),
+            "port_states": {str(port): state for port, state in found.port_states.items()},
         }
     )
 

@@ -50,10 +50,22 @@ class Quirk(StrEnum):
     RTSP_BASIC_ONLY = "rtsp_basic_only"
     RTSP_DIGEST_AND_BASIC = "rtsp_digest_and_basic"  # Hikvision: a Digest, then a Basic challenge
     RTSP_DIGEST_QOP = "rtsp_digest_qop"  # RFC 7616: qop="auth", algorithm=SHA-256
+    # An old SNMP agent whose replies must fit 484 bytes (RFC 3417's minimum): a longer one
+    # (a GETBULK of 32 rows, a GET of 50 OIDs) is answered tooBig, not truncated.
+    SNMP_MAX_MESSAGE_484 = "snmp_max_message_484"
+    # An agent that never learned GETBULK: it answers every GETBULK genErr (GETNEXT works).
+    SNMP_GETBULK_GENERR = "snmp_getbulk_generr"
+    # A multi-homed device: its SNMP agent answers from its other (primary) address.
+    SNMP_REPLY_FROM_OTHER_ADDRESS = "snmp_reply_from_other_address"
 
 
 # What a NAT-ed camera advertises: its own LAN address, on the default ports.
 LAN_ADDRESS = "192.168.1.64"
+
+
+# ifOperStatus (RFC 2863) of a switch port taken down with a mode (``port:SW/3``, mode
+# ``dormant``): what a camera behind it then sees is the same, the port passes no traffic.
+PORT_MODES = {"down": 2, "testing": 3, "dormant": 5, "not_present": 6, "lower_layer_down": 7}
 
 
 class DownMode(StrEnum):
@@ -94,6 +106,8 @@ class SimDevice:
     uploads_stalled_at: float | None = None
     # Ports cut, by number (Nth front-panel port) or interface name, as the inventory has them.
     down_ports: set[int | str] = field(default_factory=set)
+    # The ifOperStatus a cut port shows when not down(2): dormant(5), notPresent(6), …
+    port_states: dict[int | str, int] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -149,6 +163,7 @@ class SimDevice:
         self.faults -= cleared
         if fault is None:
             self.down_ports.clear()
+            self.port_states.clear()
 
 
 class Topology:

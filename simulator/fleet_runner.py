@@ -1,8 +1,9 @@
 """Serve a whole inventory of simulated devices and inject faults into it (the Python API).
 
 ``Fleet`` owns every device's state and the three protocol servers. Faults are injected
-by target: a device id, ``port:SW/N`` (one switch port), ``switch:SW`` or ``link:L`` —
-the last three cut off every device behind them at once, as a real outage would.
+by target: a device id, ``port:SW/N`` (one switch port; mode ``dormant``, ``not_present``,
+… for the ifOperStatus it then shows), ``switch:SW`` or ``link:L`` — the last three cut
+off every device behind them at once, as a real outage would.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from agent.targets import resolve_credentials
 from simulator.devices import (
+    PORT_MODES,
     Clock,
     DownMode,
     Fault,
@@ -28,6 +30,7 @@ from simulator.onvif_replies import PERSONALITIES, Personality, load_personaliti
 from simulator.onvif_server import CameraServer
 from simulator.rtsp_server import RtspServer
 from simulator.snmp_agent import SnmpSimulator
+from simulator.tcp_server import ManagementPorts
 from slawatch.config.inventory import Inventory
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class Fleet:
         self.cameras = CameraServer(self._personality_of, self._rtsp_port)
         self.rtsp = RtspServer(lambda device: self._personality_of(device).codec)
         self.snmp = SnmpSimulator(credentials)
+        self.management = ManagementPorts()
 
     def _personality_of(self, device: SimDevice) -> Personality:
         name = VENDOR_PERSONALITY.get(device.spec.vendor or "")
@@ -87,11 +91,15 @@ class Fleet:
                 await self.cameras.attach(device)
                 await self.rtsp.attach(device, self._rtsp_port(device))
         await self.snmp.attach(d for d in self.devices if d.spec.snmp is not None)
+        for device in self.devices:
+            if self.management.serves(device):
+                await self.management.attach(device)
         log.info("serving %d simulated devices", len(self.devices))
 
     async def close(self) -> None:
         await self.cameras.close()
         await self.rtsp.close()
+        await self.management.close()
         self.snmp.close()
 
     @property
@@ -104,7 +112,9 @@ class Fleet:
         """Inject a fault; returns the ids of the devices it reaches."""
         kind, _, name = target.partition(":")
         if name and kind in ("link", "switch", "port"):
-            return self._topology_fault(kind, name, down=True)
+            reached = self._topology_fault(kind, name, down=True, mode=spec.mode)
+            await self.management.sync_all()
+            return reached
         device = self._device(target)
         if spec.fault is Fault.DOWN:
             device.down_mode = DownMode(spec.mode or DownMode.SILENT)
@@ -122,18 +132,22 @@ class Fleet:
         if spec.fault is Fault.DOWN and device.down_mode is DownMode.REFUSED:
             self.cameras.stop_listening(device)
         self.topology.refresh()
+        await self.management.sync_all()
         return [device.id]
 
     async def clear(self, target: str, fault: Fault | None = None) -> list[str]:
         """Clear one fault or all of them (``power restored``) on a target."""
         kind, _, name = target.partition(":")
         if name and kind in ("link", "switch", "port"):
-            return self._topology_fault(kind, name, down=False)
+            reached = self._topology_fault(kind, name, down=False)
+            await self.management.sync_all()
+            return reached
         device = self._device(target)
         device.clear(fault)
         if device.spec.onvif is not None:
             await self.cameras.listen(device)
         self.topology.refresh()
+        await self.management.sync_all()
         return [device.id]
 
     def give(self, target: str, quirk: Quirk) -> None:
@@ -159,7 +173,9 @@ class Fleet:
             raise UnknownTargetError(f"no simulated device {device_id!r}")
         return device
 
-    def _topology_fault(self, kind: str, name: str, *, down: bool) -> list[str]:
+    def _topology_fault(
+        self, kind: str, name: str, *, down: bool, mode: str | None = None
+    ) -> list[str]:
         topology = self.topology
         if kind == "link":
             if name not in {link.id for link in self.inventory.links}:
@@ -174,7 +190,12 @@ class Fleet:
             if not port_text:
                 raise UnknownTargetError(f"port target must be port:SWITCH/PORT, got {name!r}")
             port: int | str = int(port_text) if port_text.isdigit() else port_text
+            if down and mode is not None and mode not in PORT_MODES:
+                raise ValueError(f"a port goes down as one of {sorted(PORT_MODES)}, not {mode!r}")
             (switch.down_ports.add if down else switch.down_ports.discard)(port)
+            switch.port_states.pop(port, None)
+            if down and mode is not None:
+                switch.port_states[port] = PORT_MODES[mode]
         before = {device.id for device in self.devices if device.cut_off}
         topology.refresh()
         after = {device.id for device in self.devices if device.cut_off}

@@ -93,27 +93,45 @@ class Mosquitto:
 
 
 class Snmpd:
-    """Debian's net-snmp agent on loopback, with a v2c community and a v3 authPriv user."""
+    """Debian's net-snmp agent on loopback, with a v2c community and a v3 authPriv user.
+
+    ``privacy`` is the user's privacy protocol as snmpd.conf spells it (``AES``, ``AES256``
+    with Blumenthal's key extension, ``AES256C`` with Reeder's, Cisco's); ``engine_id``
+    (hex) fixes the engine ID, as a unit's MAC or serial does; ``tcp_port`` also serves
+    SNMP over TCP there (a port of the host that answers while UDP is refused or dropped);
+    ``port`` reuses an address, for a unit replaced on the same one.
+    """
 
     COMMUNITY = "slawatch-test"
     USER = "slawatchv3"
     AUTH_KEY = "authpass123"
     PRIV_KEY = "privpass123"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        privacy: str = "AES",
+        engine_id: str | None = None,
+        tcp_port: int | None = None,
+        port: int | None = None,
+    ) -> None:
         binary = shutil.which("snmpd") or "/usr/sbin/snmpd"
         assert Path(binary).exists(), "snmpd is installed by scripts/system-deps"
         self.binary = binary
-        self.port = free_port()
+        self.port = port or free_port()
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "snmpd.conf"
+        addresses = f"udp:127.0.0.1:{self.port}"
+        if tcp_port is not None:
+            addresses += f",tcp:127.0.0.1:{tcp_port}"
         self.config.write_text(
-            f"agentaddress udp:127.0.0.1:{self.port}\n"
+            f"agentaddress {addresses}\n"
             f"rocommunity {self.COMMUNITY} 127.0.0.1\n"
-            f'createUser {self.USER} SHA "{self.AUTH_KEY}" AES "{self.PRIV_KEY}"\n'
+            f'createUser {self.USER} SHA "{self.AUTH_KEY}" {privacy} "{self.PRIV_KEY}"\n'
             f"rouser {self.USER} priv\n"
-            "sysName debian-snmpd\n",
+            "sysName debian-snmpd\n" + (f"exactEngineID {engine_id}\n" if engine_id else ""),
             encoding="utf-8",
         )
         self.process: subprocess.Popen[bytes] | None = None
@@ -125,7 +143,11 @@ class Snmpd:
             stderr=subprocess.DEVNULL,
             env={"SNMP_PERSISTENT_DIR": str(self.folder / "persist"), "MIBS": ""},
         )
-        time.sleep(0.5)  # UDP: nothing to connect to; snmpd is ready within a few ms
+        # UDP: nothing to connect to. Ready when it answers (a few ms, seconds on a busy box).
+        deadline = time.monotonic() + 15
+        while not _answers_v2c(self.port, self.COMMUNITY.encode()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("snmpd did not answer within 15 s")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -134,11 +156,25 @@ class Snmpd:
             self.process = None
 
 
+def _answers_v2c(port: int, community: bytes) -> bool:
+    """Does an SNMP agent on loopback ``port`` answer a v2c GET of sysDescr.0?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.settimeout(0.2)
+        probe.sendto(encode_get(community, 1, [SYS_DESCR]), ("127.0.0.1", port))
+        try:
+            probe.recv(1024)
+        except OSError:
+            return False
+    return True
+
+
 class Snmpsim:
     """snmpsim's command responder serving ``.snmprec`` recordings of real devices, one
-    community per file (its name without ``.snmprec``), on loopback."""
+    community per file (its name without ``.snmprec``), on loopback. ``extra`` adds
+    recordings made for a test (name → text), e.g. with snmpsim's ``delay`` or ``error``
+    variation modules."""
 
-    def __init__(self, folder: Path, recordings: Path) -> None:
+    def __init__(self, folder: Path, recordings: Path, extra: dict[str, str] | None = None) -> None:
         binary = REPO / ".venv-snmpsim" / "bin" / "snmpsim-command-responder"
         assert binary.exists(), "snmpsim is installed in .venv-snmpsim by scripts/setup dev"
         self.binary = binary
@@ -148,6 +184,8 @@ class Snmpsim:
         self.data.mkdir(parents=True, exist_ok=True)
         for recording in recordings.glob("*.snmprec"):
             (self.data / recording.name).write_bytes(recording.read_bytes())
+        for name, text in (extra or {}).items():
+            (self.data / f"{name}.snmprec").write_text(text, encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -171,16 +209,7 @@ class Snmpsim:
         raise TimeoutError("snmpsim did not answer within 60 s")
 
     def _answers(self) -> bool:
-        community = next(self.data.glob("*.snmprec")).stem.encode()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.settimeout(0.2)
-            # A v2c GET of sysDescr.0 (any reply will do).
-            probe.sendto(encode_get(community, 1, [SYS_DESCR]), ("127.0.0.1", self.port))
-            try:
-                probe.recv(1024)
-            except OSError:
-                return False
-        return True
+        return _answers_v2c(self.port, next(self.data.glob("*.snmprec")).stem.encode())
 
     def stop(self) -> None:
         if self.process is not None:

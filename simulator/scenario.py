@@ -7,11 +7,14 @@
       - {at: +15m, do: device CAM000007 down refused}
       - {at: +20m, do: device DH000002 reboot}
       - {at: +30m, do: port SW00001/3 down}
+      - {at: +40m, do: port SW00001/4 down dormant}
       - {at: +1h,  do: power restored}
 
 Sentences: ``device ID <fault> [mode] [seconds]`` and ``device ID up`` (clears all),
 ``device ID clear <fault>``, ``device ID reboot``, ``link L down|up``,
-``switch SW down|up``, ``port SW/N down|up``, ``power restored``.
+``switch SW down|up``, ``port SW/N down|up``, ``port SW/N down dormant`` (or another
+ifOperStatus the port then shows: ``not_present``, ``lower_layer_down``, ``testing``),
+``power restored``.
 ``speed`` plays the timeline faster than real time (tests run an afternoon in seconds).
 """
 
@@ -26,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from simulator.devices import Fault
+from simulator.devices import PORT_MODES, Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from slawatch.config.errors import ConfigError, ConfigProblem
 from slawatch.config.loader import load_config
@@ -63,6 +66,9 @@ def parse_action(sentence: str) -> Action:
         if words[2] == "down":
             return lambda fleet: fleet.inject(target, FaultSpec(Fault.DOWN))
         return lambda fleet: fleet.clear(target)
+    if len(words) == 4 and words[0] == "port" and words[2] == "down" and words[3] in PORT_MODES:
+        target, spec = f"port:{words[1]}", FaultSpec(Fault.DOWN, words[3])
+        return lambda fleet: fleet.inject(target, spec)
     if len(words) >= 3 and words[0] == "device":
         device_id, verb, rest = words[1], words[2], words[3:]
         if verb == "up" and not rest:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import functools
+import ipaddress
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyasn1.codec.ber import encoder
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config
 from pysnmp.entity.engine import SnmpEngine
@@ -29,7 +33,7 @@ from pysnmp.proto.api import v2c
 from agent.probes.base import Credentials
 from agent.probes.snmp import USM_AUTH, USM_PRIV
 from agent.probes.switch_ports import Interface, front_panel
-from simulator.devices import DownMode, Fault, SimDevice
+from simulator.devices import DownMode, Fault, Quirk, SimDevice
 from slawatch.config.inventory import DeviceKind
 
 log = logging.getLogger(__name__)
@@ -163,13 +167,42 @@ class DeviceModel:
 
 
 def _port_status(number: int, interface: Interface) -> Dynamic:
-    """Down while the port is cut, by its number or by its name (as faults name it)."""
+    """Up(1), or while the port is cut (by its number or its name, as faults name it) the
+    state it was cut with: down(2) unless a mode said dormant(5), notPresent(6), …"""
 
     def compute(device: SimDevice) -> Any:
-        names = {number, interface.name, interface.name.lower()}
-        return rfc1902.Integer32(2 if names & device.down_ports else 1)
+        cut = {number, interface.name, interface.name.lower()} & device.down_ports
+        if not cut:
+            return rfc1902.Integer32(1)
+        states = [device.port_states[port] for port in cut if port in device.port_states]
+        return rfc1902.Integer32(states[0] if states else 2)
 
     return compute
+
+
+def other_address(address: str) -> str:
+    """Where a multi-homed simulated device answers from: 0.1.0.0 above its own address
+    (127.16.0.5 answers from 127.17.0.5)."""
+    return str(ipaddress.IPv4Address(address) + 0x10000)
+
+
+def message_version(datagram: bytes) -> int | None:
+    """The version field of an SNMP message (0 v1, 1 v2c, 3 v3), None if unreadable."""
+    if len(datagram) < 5 or datagram[0] != 0x30:
+        return None
+    at = 2 + (datagram[1] & 0x7F if datagram[1] & 0x80 else 0)
+    if at + 3 > len(datagram) or datagram[at] != 0x02 or datagram[at + 1] != 1:
+        return None
+    return datagram[at + 2]
+
+
+def encoded_size(varbinds: list[tuple[Oid, Any]]) -> int:
+    """About how long a response carrying ``varbinds`` is on the wire."""
+    size = 48  # message and PDU headers, community, request-id, error fields
+    for name, value in varbinds:
+        body = len(encoder.encode(rfc1902.ObjectName(name))) + len(encoder.encode(value))
+        size += body + (2 if body < 0x80 else 4)
+    return size
 
 
 @functools.cache
@@ -213,11 +246,14 @@ class DeviceTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
     def __init__(self, device: SimDevice, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self.device = device
+        self._other: socket.socket | None = None
 
     def datagram_received(self, datagram: bytes, sender: Any) -> None:
         mode = self.device.reachable_mode()
         if mode is DownMode.SILENT or mode is DownMode.REFUSED:
             return  # a dead device answers nothing (UDP cannot be "refused" politely)
+        if Fault.WRONG_CREDENTIALS in self.device.faults and message_version(datagram) in (0, 1):
+            return  # its community was changed on site: RFC 3584 drops a wrong one unanswered
         if Fault.GARBAGE in self.device.faults:
             if self.transport is not None:
                 self.transport.sendto(os.urandom(48), sender)
@@ -230,7 +266,22 @@ class DeviceTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
     def send_message(self, message: bytes, destination: Any) -> None:
         if Fault.TRUNCATED in self.device.faults:
             message = message[: len(message) // 2]
+        if Quirk.SNMP_REPLY_FROM_OTHER_ADDRESS in self.device.quirks:
+            if self._other is None:
+                spec = self.device.spec
+                assert spec.snmp is not None
+                self._other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self._other.setblocking(False)
+                self._other.bind((other_address(spec.address), spec.snmp.port))
+            with contextlib.suppress(OSError):  # UDP: a reply that cannot leave is lost
+                self._other.sendto(message, tuple(destination)[:2])
+            return
         super().send_message(message, destination)
+
+    def close_other(self) -> None:
+        if self._other is not None:
+            self._other.close()
+            self._other = None
 
 
 class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
@@ -270,6 +321,9 @@ class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
             varbinds = [(n, rfc1905.noSuchObject if v is None else v) for n, v in varbinds]
         elif tag == rfc1905.GetNextRequestPDU.tagSet:
             varbinds = [self._next(device, model, name) for name in names]
+        elif Quirk.SNMP_GETBULK_GENERR in device.quirks:
+            self.send_varbinds(engine, state_reference, 5, 1, v2c.apiPDU.get_varbinds(pdu))
+            return
         else:
             non_repeaters = min(int(v2c.apiBulkPDU.get_non_repeaters(pdu)), len(names))
             repetitions = int(v2c.apiBulkPDU.get_max_repetitions(pdu))
@@ -281,6 +335,11 @@ class Responder(cmdrsp.CommandResponderBase):  # type: ignore[misc]
                 row = [self._next(device, model, cursor) for cursor in cursors]
                 varbinds += row
                 cursors = [name for name, _ in row]
+        if Quirk.SNMP_MAX_MESSAGE_484 in device.quirks and encoded_size(varbinds) > 484:
+            # An old agent: the reply does not fit its buffer, so none is given (RFC 3416
+            # §4.2.1: tooBig, error-index 0, no variable bindings); GETBULK is not cut short.
+            self.send_varbinds(engine, state_reference, 1, 0, [])
+            return
         self.send_varbinds(
             engine,
             state_reference,
@@ -335,4 +394,6 @@ class SnmpSimulator:
         return len(load_model(model_file(device)).ports)
 
     def close(self) -> None:
+        for transport in self._transports:
+            transport.close_other()
         self.engine.close_dispatcher()

@@ -470,6 +470,32 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "state.unknown": {"zh": "未知", "en": "unknown"},
     "text.and_more": {"zh": "等 {count} 台", "en": "and {more} more ({count} in all)"},
     "text.devices_count": {"zh": "{count} 台设备", "en": "{count} device(s)"},
+    # SNMP, second pass (issue 29): the reason code of its own, and probe's conclusions
+    "reason.snmp_silent": {"zh": "主机可达，SNMP 无应答", "en": "host reachable, SNMP silent"},
+    "probe.conclusion": {"zh": "结论", "en": "verdict"},
+    "conclusion.up": {"zh": "设备正常", "en": "The device is up"},
+    "conclusion.snmp_silent": {
+        "zh": "主机可达，SNMP 无应答：检查团体名（v2c）和 SNMP 访问控制",
+        "en": "Host reachable, SNMP silent: check the community (v2c) and the SNMP access list",
+    },
+    "conclusion.silent_port_ok": {
+        "zh": "{kind}无应答，但其上联交换机端口正常：故障在{kind}或其电源",
+        "en": "The {kind} does not answer but its uplink switch port is up: "
+        "the fault is the {kind} or its power",
+    },
+    "conclusion.port_down": {
+        "zh": "上联端口 {state}：故障在线路或交换机",
+        "en": "Uplink port {state}: the fault is the line or the switch",
+    },
+    "conclusion.port_down_device_up": {
+        "zh": "上联端口 {state}，但设备有应答：核对台账中的上联端口",
+        "en": "Uplink port {state}, yet the device answers: check the uplink port in the inventory",
+    },
+    "conclusion.silent": {
+        "zh": "设备无应答：{reason}",
+        "en": "The device does not answer: {reason}",
+    },
+    "conclusion.degraded": {"zh": "设备在线但降级：{reason}", "en": "Up but degraded: {reason}"},
 }
 
 

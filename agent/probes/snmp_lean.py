@@ -4,8 +4,10 @@ Why not pysnmp here: its asyncio hlapi costs ~1.5-2.5 ms of CPU per GET (450-580
 core, measured on this machine); 100,000 devices every 60 s need far more than that
 from well under one core. A v2c GET is a fixed, tiny message, so it is encoded and
 decoded here in ~50-100 µs. Everything else — SNMPv3 (USM), GETBULK walks — stays on
-pysnmp, and ``tests/agent/probes/test_snmp_lean.py`` proves this path returns what pysnmp
-returns, against the simulator's real recordings and Debian's snmpd.
+pysnmp, and ``tests/agent/probes/test_snmp_probe.py`` proves this path returns what pysnmp
+returns, against the simulator's real recordings and Debian's snmpd;
+``tests/agent/probes/test_snmp_lean.py`` holds it to Net-SNMP's retry rule (one request-id
+for every send, a late answer taken) and to its rule on who may answer.
 
 Replies are parsed strictly: anything malformed raises ``BerError``, never anything else.
 """
@@ -15,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import random
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 Oid = tuple[int, ...]
 
@@ -52,6 +55,8 @@ class Response:
     error_status: int
     error_index: int
     varbinds: list[tuple[Oid, Value]]
+    # Set only when the answer came from another address than the one asked.
+    sender: tuple[str, int] | None = None
 
 
 def _length(n: int) -> bytes:
@@ -188,9 +193,33 @@ class SnmpTimeoutError(TimeoutError):
     """No (valid) answer within timeout × (retries + 1)."""
 
 
-def _expire(future: asyncio.Future[Response]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
+class _Pending:
+    """One GET in flight: the message, sent again every ``timeout`` until ``left`` runs out.
+
+    Every send carries the same request-id, and an answer to any of them is taken, as
+    Net-SNMP does: an agent that answers after 2.5 s with a 2 s timeout and one retry is
+    read (the answer to the first send arrives while the second is out). A new id per
+    retry would throw that answer away and call a slow device dead.
+    """
+
+    __slots__ = ("any_sender", "future", "left", "message", "target", "timeout", "timer")
+
+    def __init__(
+        self,
+        target: tuple[str, int],
+        message: bytes,
+        future: asyncio.Future[Response],
+        timeout: float,
+        left: int,
+        any_sender: bool,
+    ) -> None:
+        self.target = target
+        self.message = message
+        self.future = future
+        self.timeout = timeout
+        self.left = left
+        self.any_sender = any_sender
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -215,8 +244,10 @@ class LeanSnmpClient:
     """
 
     def __init__(self, max_in_flight: int = 100) -> None:
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, tuple[tuple[str, int], asyncio.Future[Response]]] = {}
+        # Request-ids start at a random point: a device (or anyone on the path) cannot
+        # guess the next one from a restart.
+        self._ids = itertools.count(random.randrange(1, 2**31))  # noqa: S311 - not a secret
+        self._waiting: dict[int, _Pending] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._transport: asyncio.DatagramTransport | None = None
         self.bad_replies = 0
@@ -237,17 +268,33 @@ class LeanSnmpClient:
             response = decode_response(data)
         except BerError:
             self.bad_replies += 1
-            waiting = [rid for rid, (target, _) in self._waiting.items() if target == sender]
+            waiting = [rid for rid, pending in self._waiting.items() if pending.target == sender]
             for request_id in waiting:  # the device answered, but with garbage
-                _, future = self._waiting.pop(request_id)
-                if not future.done():
-                    future.set_exception(BerError("malformed reply"))
+                failed = self._waiting.pop(request_id)
+                if not failed.future.done():
+                    failed.future.set_exception(BerError("malformed reply"))
             return
-        entry = self._waiting.pop(response.request_id & 0x7FFFFFFF, None)
-        if entry is None or entry[0] != sender:
-            return  # late or spoofed reply
-        if not entry[1].done():
-            entry[1].set_result(response)
+        pending = self._waiting.get(response.request_id & 0x7FFFFFFF)
+        if pending is None or pending.future.done():
+            return  # an answer to a request already answered or given up
+        if sender != pending.target:
+            if not pending.any_sender:
+                return  # spoofed, or a multi-homed device: the request goes on waiting
+            response = replace(response, sender=sender)
+        pending.future.set_result(response)
+
+    def _tick(self, pending: _Pending) -> None:
+        """A send went unanswered for its timeout: send the same message again, or give up."""
+        if pending.future.done():
+            return
+        if pending.left > 0 and self._transport is not None:
+            pending.left -= 1
+            self._transport.sendto(pending.message, pending.target)
+            pending.timer = asyncio.get_running_loop().call_later(
+                pending.timeout, self._tick, pending
+            )
+            return
+        pending.future.set_exception(TimeoutError())
 
     async def get(
         self,
@@ -256,23 +303,28 @@ class LeanSnmpClient:
         oids: Sequence[Oid],
         timeout_s: float,
         retries: int,
+        *,
+        any_sender: bool = False,
     ) -> Response:
+        """GET ``oids``; ``any_sender`` takes an answer from another address than
+        ``target`` (a multi-homed device answering from its primary address)."""
         assert self._transport is not None, "start() first"
         loop = asyncio.get_running_loop()
         async with self._slots:
-            for _ in range(retries + 1):
-                request_id = next(self._ids) & 0x7FFFFFFF
-                future: asyncio.Future[Response] = loop.create_future()
-                self._waiting[request_id] = (target, future)
-                self._transport.sendto(encode_get(community, request_id, oids), target)
-                # A timer on the future, not asyncio.wait_for: on Python 3.11 wait_for starts
-                # a task per call, which is most of the cost of a lean GET.
-                timer = loop.call_later(timeout_s, _expire, future)
-                try:
-                    return await future
-                except TimeoutError:
-                    continue
-                finally:
-                    timer.cancel()
-                    self._waiting.pop(request_id, None)
-        raise SnmpTimeoutError(f"no answer from {target[0]}:{target[1]}")
+            request_id = next(self._ids) & 0x7FFFFFFF
+            message = encode_get(community, request_id, oids)
+            future: asyncio.Future[Response] = loop.create_future()
+            pending = _Pending(target, message, future, timeout_s, retries, any_sender)
+            self._waiting[request_id] = pending
+            self._transport.sendto(message, target)
+            # A timer on the future, not asyncio.wait_for: on Python 3.11 wait_for starts
+            # a task per call, which is most of the cost of a lean GET.
+            pending.timer = loop.call_later(timeout_s, self._tick, pending)
+            try:
+                return await future
+            except TimeoutError:
+                raise SnmpTimeoutError(f"no answer from {target[0]}:{target[1]}") from None
+            finally:
+                if pending.timer is not None:
+                    pending.timer.cancel()
+                self._waiting.pop(request_id, None)

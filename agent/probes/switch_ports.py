@@ -10,6 +10,9 @@ MEth0/0/1). The rule, also in ``docs/agent.md``:
 - a number N is the Nth front-panel Ethernet port: interfaces of Ethernet type
   (ifType 6, 62 or 117) in ifIndex order, management ports (MEth, Mgmt) left out.
   On a stacked or modular switch, give the name.
+
+A port is judged by its ifOperStatus while its administrator keeps it up: anything but
+up(1) and unknown(4) is ``link_down`` (``OPER_DOWN``).
 """
 
 from __future__ import annotations
@@ -32,8 +35,21 @@ _ALIASES = {
     "eth": "ethernet",
 }
 _SPLIT = re.compile(r"^([A-Za-z-]*)\s*(\d.*)$")
-OPER_DOWN = frozenset({2, 7})  # down, lowerLayerDown
 ADMIN_DOWN = 2
+# ifOperStatus (RFC 2863). With the port administratively up, only up(1) passes traffic:
+# down, lowerLayerDown, notPresent (its module or SFP is missing), dormant (waiting, e.g.
+# for 802.1X authentication) and testing all cut off the device behind the port.
+OPER_UNKNOWN = 4
+OPER_DOWN = frozenset({2, 3, 5, 6, 7})
+OPER_NAMES = {
+    1: "up",
+    2: "down",
+    3: "testing",
+    4: "unknown",
+    5: "dormant",
+    6: "notPresent",
+    7: "lowerLayerDown",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""TCP connect: the fallback for devices that speak neither ONVIF nor SNMP."""
+"""TCP connect: the fallback for devices that speak neither ONVIF nor SNMP, and the test of
+whether a host is there at all when the protocol it is watched by is silent."""
 
 from __future__ import annotations
 
@@ -7,6 +8,24 @@ import time
 
 from agent.probes.base import ProbeResult, Target, connection_reason
 from agent.wire import Reason
+
+OPEN = "open"
+
+
+async def reach(address: str, port: int, timeout_s: float) -> str:
+    """``"open"``, or the reason a connection failed, as the probes name it (``refused``,
+    ``timeout``, ``unreachable``).
+
+    Only ``open`` proves the host is up: a refusal may come from a firewall answering for
+    a host that is gone (an ICMP port-unreachable is read as a refusal too).
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(address.strip("[]"), port)
+    except OSError as exc:  # TimeoutError and ConnectionRefusedError included
+        return connection_reason(exc).value
+    writer.close()
+    return OPEN
 
 
 class TcpProbe:

@@ -32,6 +32,8 @@ from agent.wire import (
     read_observations,
     status_topic,
 )
+from slawatch.messages import reason_text
+from tests.conftest import REPO
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}", fullmatch=True)
 names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
@@ -241,3 +243,26 @@ def test_a_batch_becomes_jsonl_observations_and_a_bad_line_is_named() -> None:
         list(read_observations([*lines, silent_failure]))
     assert caught.value.field == "line 2: (payload)"
     assert caught.value.message == "a down status needs a reason other than ok"
+
+
+def test_every_reason_has_words_in_both_languages_and_is_in_the_wire_docs() -> None:
+    documented = (REPO / "docs" / "wire.md").read_text(encoding="utf-8")
+    for reason in Reason:
+        for language in ("zh", "en"):
+            assert reason_text(reason.value, language) != f"reason.{reason.value}", reason
+        assert f"`{reason.value}`" in documented, reason
+
+
+def test_host_reachable_snmp_silent_is_a_degraded_status_a_collector_reads() -> None:
+    status = {
+        "device_id": "KK00002",
+        "observed_at": "2026-07-01T02:00:00.250Z",
+        "health": "degraded",
+        "reason": "snmp_silent",
+        "checks": {"liveness": "snmp_silent"},
+    }
+    batch = decode_batch(json.dumps(sample_batch(statuses=[status])))
+    assert (batch.statuses[0].health, batch.statuses[0].reason) == (
+        Health.DEGRADED,
+        Reason.SNMP_SILENT,
+    )

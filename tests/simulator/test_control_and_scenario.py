@@ -59,6 +59,7 @@ async def test_faults_are_injected_and_cleared_over_http(fleet: Fleet, control: 
         ({"target": "CAM000001", "fault": "meltdown"}, 400),
         ({"target": "link:L9999", "fault": "down"}, 404),
         ({"target": "CAM000001", "fault": "down", "mode": "sideways"}, 400),
+        ({"target": "port:SW00001/3", "fault": "down", "mode": "sideways"}, 400),
     ],
 )
 async def test_bad_fault_requests_are_refused_clearly(
@@ -95,15 +96,20 @@ async def test_a_timeline_plays_link_down_then_up(fleet: Fleet, tmp_path: Path) 
         "  - {at: +10m, do: link L0001 down}\n"
         "  - {at: +20m, do: device DH000001 reboot}\n"
         "  - {at: +2h, do: link L0001 up}\n"
-        "  - {at: +3h, do: device KK00001 captures_stall}\n",
+        "  - {at: +3h, do: device KK00001 captures_stall}\n"
+        "  - {at: +4h, do: port SW00002/3 down dormant}\n",
         encoding="utf-8",
     )
     steps = load_scenario(file)
     await play(fleet, steps[:2], speed=6000)  # 20 minutes in 0.2 s
     assert all(device.cut_off for device in fleet.devices)
-    await play(fleet, steps[2:], speed=1e9)
+    await play(fleet, steps[2:4], speed=1e9)
     assert not any(device.cut_off for device in fleet.devices)
     assert "captures_stall" in fleet.by_id["KK00001"].faults
+    await play(fleet, steps[4:], speed=1e9)
+    assert fleet.by_id["SW00002"].port_states == {3: 5}  # dormant(5)
+    behind = [d for d in fleet.devices if d.spec.uplink and d.spec.uplink.switch == "SW00002"]
+    assert {d.cut_off for d in behind if d.spec.uplink and d.spec.uplink.port == 3} == {True}
 
 
 def test_an_unknown_timeline_step_names_its_line(tmp_path: Path) -> None:

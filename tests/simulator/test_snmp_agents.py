@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
-from simulator.devices import Fault
+from agent.probes.snmp_lean import encode_get
+from agent.probes.tcp import reach
+from simulator.devices import Fault, Quirk
 from simulator.fleet_runner import FaultSpec, Fleet
-from tests.conftest import AUTH_KEY, COMMUNITY, PRIV_KEY, FakeClock
+from simulator.snmp_agent import other_address
+from slawatch.config.inventory import Inventory, TcpSettings
+from tests.conftest import AUTH_KEY, COMMUNITY, PRIV_KEY, FakeClock, wait_for
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 SYS_NAME = "1.3.6.1.2.1.1.5.0"
@@ -179,3 +184,99 @@ async def test_garbage_and_truncated_snmp_replies_are_unusable(fleet: Fleet, fau
     await fleet.inject("KK00002", FaultSpec(fault))
     code, output = await net_snmp("snmpget", fleet, "KK00002", SYS_NAME)
     assert code != 0, output
+
+
+# Real firmware's SNMP habits (Quirk), read by Net-SNMP's tools as by any manager ----------
+
+
+async def test_an_old_agent_answers_a_long_getbulk_toobig_and_getnext_walks_it(
+    fleet: Fleet,
+) -> None:
+    fleet.give("SW00001", Quirk.SNMP_MAX_MESSAGE_484)
+    # 32 rows a request, as the agent asks (snmpbulkwalk's own 10 rows still fit 484 bytes)
+    code, output = await net_snmp("snmpbulkwalk", fleet, "SW00001", "-Cr32", "1.3.6.1.2.1.2.2.1.2")
+    assert code != 0
+    assert "tooBig" in output
+    code, output = await net_snmp("snmpwalk", fleet, "SW00001", "1.3.6.1.2.1.2.2.1.2")
+    assert code == 0, output
+    assert "GigabitEthernet1/0/24" in output
+    many = [f"{IF_OPER_STATUS}.{n}" for n in range(1, 41)]
+    code, output = await net_snmp("snmpget", fleet, "SW00001", *many)
+    assert code != 0
+    assert "tooBig" in output
+    fleet.take_away("SW00001", Quirk.SNMP_MAX_MESSAGE_484)
+    code, _ = await net_snmp("snmpget", fleet, "SW00001", *many)
+    assert code == 0
+
+
+async def test_an_agent_without_getbulk_answers_it_generr(fleet: Fleet) -> None:
+    fleet.give("SW00002", Quirk.SNMP_GETBULK_GENERR)
+    code, output = await net_snmp("snmpbulkwalk", fleet, "SW00002", IF_OPER_STATUS)
+    assert code != 0
+    assert "genErr" in output
+    code, output = await net_snmp("snmpwalk", fleet, "SW00002", IF_OPER_STATUS)
+    assert code == 0, output
+
+
+async def test_a_multi_homed_device_answers_from_its_other_address(fleet: Fleet) -> None:
+    fleet.give("KK00001", Quirk.SNMP_REPLY_FROM_OTHER_ADDRESS)
+    received: list[tuple[str, int]] = []
+    spec = fleet.by_id["KK00001"].spec
+    assert spec.snmp is not None
+
+    class Catch(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            received.append(addr)
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(Catch, local_addr=("127.0.0.1", 0))
+    transport.sendto(
+        encode_get(COMMUNITY.encode(), 9, [(1, 3, 6, 1, 2, 1, 1, 5, 0)]),
+        (spec.address, spec.snmp.port),
+    )
+    await wait_for(lambda: bool(received), 5)
+    transport.close()
+    assert received[0] == (other_address(spec.address), spec.snmp.port)
+
+
+@pytest.mark.parametrize(("mode", "state"), [("dormant", 5), ("not_present", 6), (None, 2)])
+async def test_a_port_taken_down_with_a_mode_shows_that_state(
+    fleet: Fleet, mode: str | None, state: int
+) -> None:
+    reached = await fleet.inject("port:SW00001/2", FaultSpec(Fault.DOWN, mode))
+    assert reached  # the devices behind it are cut off whatever the state
+    code, output = await net_snmp("snmpget", fleet, "SW00001", f"{IF_OPER_STATUS}.2")
+    assert code == 0, output
+    assert value_of(output, f"{IF_OPER_STATUS}.2") == f"INTEGER: {state}"
+
+
+async def test_a_community_changed_on_site_is_dropped_unanswered(fleet: Fleet) -> None:
+    await fleet.inject("KK00002", FaultSpec(Fault.WRONG_CREDENTIALS))
+    code, output = await net_snmp("snmpget", fleet, "KK00002", SYS_NAME)
+    assert code != 0
+    assert "Timeout" in output
+    await fleet.clear("KK00002", Fault.WRONG_CREDENTIALS)
+    code, _ = await net_snmp("snmpget", fleet, "KK00002", SYS_NAME)
+    assert code == 0
+
+
+async def test_a_management_port_answers_while_the_device_does(
+    inventory: Inventory, clock: FakeClock
+) -> None:
+    devices = [
+        replace(d, tcp=TcpSettings(port=2323)) if d.id == "SW00001" else d
+        for d in inventory.devices
+    ]
+    fleet = Fleet(inventory.model_copy(update={"devices": devices}), clock)
+    await fleet.start()
+    spec = fleet.by_id["SW00001"].spec
+    try:
+        assert await reach(spec.address, 2323, 1.0) == "open"
+        await fleet.inject("SW00001", FaultSpec(Fault.WRONG_CREDENTIALS))  # SNMP only
+        assert await reach(spec.address, 2323, 1.0) == "open"
+        await fleet.inject("link:L0001", FaultSpec(Fault.DOWN))
+        assert await reach(spec.address, 2323, 1.0) != "open"
+        await fleet.power_restored()
+        assert await reach(spec.address, 2323, 1.0) == "open"
+    finally:
+        await fleet.close()

@@ -40,9 +40,13 @@ def snmp_engine() -> Iterator[SnmpEngine]:
 
 
 @pytest.fixture
-def snmp_probe(lean: LeanSnmpClient, snmp_engine: SnmpEngine, clock: FakeClock) -> SnmpProbe:
+def snmp_probe(
+    lean: LeanSnmpClient, snmp_engine: SnmpEngine, clock: FakeClock
+) -> Iterator[SnmpProbe]:
     profiles = load_profiles(REPO / "config" / "profiles")
-    return SnmpProbe(lean, snmp_engine, profiles, timeout_s=0.5, retries=0, clock=clock)
+    probe = SnmpProbe(lean, snmp_engine, profiles, timeout_s=0.5, retries=0, clock=clock)
+    yield probe
+    probe.close()
 
 
 @pytest.fixture

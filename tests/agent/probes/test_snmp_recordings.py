@@ -25,10 +25,12 @@ from tests.conftest import REPO, SHARED_TESTDATA
 
 
 @pytest.fixture
-def snmp_probe(lean: LeanSnmpClient, snmp_engine: SnmpEngine) -> SnmpProbe:
+def snmp_probe(lean: LeanSnmpClient, snmp_engine: SnmpEngine) -> Iterator[SnmpProbe]:
     """snmpsim answers from files of up to 2 MB, slower than a device: a device's timeout."""
     profiles = load_profiles(REPO / "config" / "profiles")
-    return SnmpProbe(lean, snmp_engine, profiles, timeout_s=3.0, retries=1)
+    probe = SnmpProbe(lean, snmp_engine, profiles, timeout_s=3.0, retries=1)
+    yield probe
+    probe.close()
 
 
 @pytest.fixture(scope="module")
