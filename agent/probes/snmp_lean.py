@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import random
+import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -246,7 +246,7 @@ class LeanSnmpClient:
     def __init__(self, max_in_flight: int = 100) -> None:
         # Request-ids start at a random point: a device (or anyone on the path) cannot
         # guess the next one from a restart.
-        self._ids = itertools.count(random.randrange(1, 2**31))  # noqa: S311 - not a secret
+        self._ids = itertools.count(secrets.randbelow(2**31 - 1) + 1)
         self._waiting: dict[int, _Pending] = {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self._transport: asyncio.DatagramTransport | None = None
