@@ -205,7 +205,7 @@ class PolicyReport:
             )
             for scope in (self.devices, self.sets)
         }
-        judged = tickets()
+        judged = tickets().judged_by(policy.id)  # a shared ticket by this policy's deadlines
         position = devices.position
         at = np.array([position.get(d, -1) for d in judged.devices] or [-1], dtype=np.int64)
         found = at[judged.pair_device]
@@ -291,6 +291,26 @@ class PolicyReport:
             self._group(group, dims, found, sums[n], settle)
             for n, (group, found) in enumerate(zip(groups, tickets, strict=True))
         ]
+
+    def judgements(self, dims: tuple[str, ...]) -> list[tuple[int, str, int, int]]:
+        """One row per (ticket, group) a ticket counts in: the ticket's position among the
+        period's tickets, the group's key, and this policy's verdicts (response, repair):
+        the rows each group's ticket counts are the number of."""
+        groups = self.groups(dims)
+        group_of, _ = self._claims(groups)
+        hit_group = group_of[self._device_of_pair]
+        claimed = hit_group >= 0
+        group, ticket = _distinct_pairs(hit_group[claimed], self._ticket_of_pair[claimed])
+        everywhere = np.nonzero(self.kept)[0][ticket]
+        return list(
+            zip(
+                everywhere.tolist(),
+                [groups[n].key for n in group.tolist()],
+                self.tickets.responded[ticket].tolist(),
+                self.tickets.repaired[ticket].tolist(),
+                strict=True,
+            )
+        )
 
     def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
         """Each group's online rate on each local day of the period, under the policy's
@@ -637,6 +657,31 @@ class Report:
         self.parts = [
             PolicyReport(share, policy, period, states, tickets, everyone)
             for policy, share in shares(inventory, policies)
+        ]
+
+    def judgements(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Each ticket in each group it counts in, judged under that group's policy, in
+        detection order: ``ticket`` (its position in the report's ``tickets``), ``key``,
+        ``policy``, ``responded_in_time`` and ``repaired_in_time`` (None: undecided)."""
+        verdict = {IN_TIME: True, UNDECIDED: None}
+        rows = [
+            (ticket, key, part.policy.id, responded, repaired)
+            for part in self.parts
+            for ticket, key, responded, repaired in part.judgements(dims)
+        ]
+        kept = np.zeros(len(self._tickets().ids), dtype=np.bool_)
+        for part in self.parts:
+            kept |= part.kept
+        listed = (np.cumsum(kept) - 1).tolist()  # position among the listed tickets
+        return [
+            {
+                "ticket": listed[ticket],
+                "key": key,
+                "policy": policy,
+                "responded_in_time": verdict.get(responded, False),
+                "repaired_in_time": verdict.get(repaired, False),
+            }
+            for ticket, key, policy, responded, repaired in sorted(rows)
         ]
 
     def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
