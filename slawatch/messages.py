@@ -224,6 +224,14 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "kind.door_host": {"zh": "门禁主机", "en": "door host"},
     "kind.checkpoint": {"zh": "卡口", "en": "checkpoint"},
     "kind.switch": {"zh": "交换机", "en": "switch"},
+    # Evidence: tickets per contract, settlement explained, anchoring (issue 27)
+    "sheet.ticket_contracts": {"zh": "工单分合同", "en": "Tickets by contract"},
+    "sheet.ticket_devices": {"zh": "工单设备", "en": "Ticket devices"},
+    "column.device": {"zh": "设备编号", "en": "Device"},
+    "column.response_outcome": {"zh": "响应结果", "en": "Response"},
+    "response.in_time": {"zh": "按时响应", "en": "responded in time"},
+    "response.late": {"zh": "响应超时", "en": "responded late"},
+    "response.pending": {"zh": "未到时限", "en": "not yet due"},
     # The console (collector/web/console)
     "console.title": {"zh": "视频监控运维值班台", "en": "Video network operations console"},
     "console.wall": {"zh": "总览", "en": "Wall"},

@@ -15,6 +15,8 @@ from collector.evidence.tables import (
     csv_bytes,
     devices_table,
     regions_table,
+    ticket_contracts_table,
+    ticket_devices_table,
     ticket_entries,
     tickets_table,
 )
@@ -34,12 +36,21 @@ class Derived:
     devices: Table
     tickets: list[dict[str, Any]]
     ticket_table: Table
+    ticket_contracts: Table
+    ticket_devices: Table
     trends: list[dict[str, Any]]
     files: dict[str, bytes]  # figures.json and the CSVs
 
     @property
     def tables(self) -> list[Table]:
-        return [self.summary, self.regions, self.devices, self.ticket_table]
+        return [
+            self.summary,
+            self.regions,
+            self.devices,
+            self.ticket_table,
+            self.ticket_contracts,
+            self.ticket_devices,
+        ]
 
 
 def derive(
@@ -54,15 +65,18 @@ def derive(
     workbook in another process while this one goes on with the files)."""
     contracts = report.build(("contract",))
     tickets = ticket_entries(contracts["tickets"])
-    regions = regions_table(report.build(("region",)))
+    regions = regions_table(report.build(("contract", "region")))
     devices = devices_table(report.build(("device",), settle=False), inventory, language)
     summary = contracts_table(contracts, language)
     ticket_table = tickets_table(tickets, zone, language)
-    tables_ready([summary, regions, devices, ticket_table])
+    by_contract = ticket_contracts_table(report.judgements(("contract",)), tickets, zone, language)
+    members = ticket_devices_table(tickets, inventory)
+    tables = [summary, regions, devices, ticket_table, by_contract, members]
+    tables_ready(tables)
     figures = io.BytesIO()
     write_json(contracts, figures)
     files = {FIGURES: figures.getvalue()}
-    for table in (summary, regions, devices, ticket_table):
+    for table in tables:
         files[f"{table.name}.csv"] = csv_bytes(table, language)
     return Derived(
         {key: value for key, value in contracts.items() if key != "tickets"},
@@ -71,6 +85,8 @@ def derive(
         devices,
         tickets,
         ticket_table,
+        by_contract,
+        members,
         report.daily(("contract",)),
         files,
     )

@@ -35,7 +35,15 @@ FIGURE_NAMES = (
     "response_timeliness_rate",
     "repair_timeliness_rate",
 )
-_REGION_COLUMNS = ("key", "name", "units", "online_rate", "intact_rate", "tickets", "late")
+_REGION_COLUMNS = (
+    "contract",
+    "name",
+    "units",
+    "online_rate",
+    "intact_rate",
+    "tickets",
+    "late",
+)
 _TICKET_COLUMNS = (
     "id",
     "fault_class",
@@ -212,9 +220,11 @@ def _pdf_tickets(tickets: list[dict[str, Any]], table: Table) -> list[list[Any]]
 
 def _worst(table: Table, at: int, largest: bool, count: int = 10) -> list[tuple[str, float]]:
     """The ``count`` rows with the largest (or smallest) number in column ``at``, labelled
-    by name (or id); rows without that number, or with nothing lost, are left out."""
+    by name (or the first column); rows without that number, or with nothing lost, are
+    left out."""
+    name = [column.key for column in table.columns].index("name")
     found = [
-        (str(row[1] or row[0]), float(value))
+        (str(row[name] or row[0]), float(value))
         for row in table.rows
         if isinstance(value := row[at], int | float) and (value > 0 or not largest)
     ]

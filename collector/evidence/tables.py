@@ -11,7 +11,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -51,6 +51,9 @@ class Table:
     name: str  # file stem, and sheet.<name> in the catalogue
     columns: tuple[Column, ...]
     rows: list[list[Cell]]
+    # A closing row (the workbook's and the PDF's, not the CSV's: a CSV's rows are what
+    # an evaluator filters and sums, and a total among them would count twice).
+    total: list[Cell] | None = None
 
 
 FIGURES = (
@@ -109,15 +112,118 @@ def contracts_table(report: dict[str, Any], language: Language) -> Table:
         [g["key"], g["name"], g["policy"], text(f"unit.{g['unit']}", language), *_figures(g)]
         for g in report["groups"]
     ]
-    return Table("contracts", columns, rows)
+    total: list[Cell] | None = None
+    if report["total"] is not None:
+        # Money adds up across contracts; rates and ticket counts do not (a shared
+        # ticket counts in each contract it touches), so the total row leaves them empty.
+        units = sum(g["units"] for g in report["groups"])
+        money: list[Cell] = [Decimal(report["total"][column.key]) for column in MONEY]
+        total = [text("report.total", language), None, None, None, units]
+        total += [None] * (len(FIGURES) - 1) + money
+    return Table("contracts", columns, rows, total)
 
 
 def regions_table(report: dict[str, Any]) -> Table:
-    columns = (Column("key", Kind.TEXT), Column("name", Kind.TEXT), *FIGURES)
+    """One row per contract and region (a report grouped by ``contract,region``): each
+    contract's regions under its own policy, never a rate blended across contracts."""
+    columns = (
+        Column("contract", Kind.TEXT),
+        Column("region", Kind.TEXT),
+        Column("name", Kind.TEXT),
+        *FIGURES,
+    )
     rows: list[list[Cell]] = [
-        [g["key"], g["name"], *_figures(g)[: len(FIGURES)]] for g in report["groups"]
+        [g["keys"]["contract"], g["keys"]["region"], g["name"], *_figures(g)[: len(FIGURES)]]
+        for g in report["groups"]
     ]
     return Table("regions", columns, rows)
+
+
+TICKET_CONTRACTS = (
+    Column("id", Kind.TEXT),
+    Column("contract", Kind.TEXT),
+    Column("policy", Kind.TEXT),
+    Column("fault_class", Kind.TEXT),
+    Column("detected_at", Kind.MOMENT),
+    Column("response_deadline", Kind.MOMENT),
+    Column("acknowledged_at", Kind.MOMENT),
+    Column("response_outcome", Kind.TEXT),
+    Column("repair_deadline", Kind.MOMENT),
+    Column("resolved_at", Kind.MOMENT),
+    Column("outcome", Kind.TEXT),
+)
+
+
+def _local(zone: ZoneInfo) -> Callable[[str | None], datetime | None]:
+    def moment(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        local = datetime.fromisoformat(value).astimezone(zone)
+        return local.replace(tzinfo=None, microsecond=0)  # to the second, as people read it
+
+    return moment
+
+
+def ticket_contracts_table(
+    judgements: list[dict[str, Any]],
+    tickets: list[dict[str, Any]],
+    zone: ZoneInfo,
+    language: Language,
+) -> Table:
+    """One row per ticket and contract it counts in, with that contract's deadlines and
+    verdicts: a contract's ticket counts are its rows, its rates a division of them."""
+    moment = _local(zone)
+    verdict = {True: "in_time", False: "late", None: "pending"}
+    rows: list[list[Cell]] = []
+    for judged in judgements:
+        ticket = tickets[judged["ticket"]]
+        due = ticket.get("deadlines", {}).get(judged["policy"], ticket)
+        rows.append(
+            [
+                ticket["id"],
+                judged["key"],
+                judged["policy"],
+                text(f"class.{ticket['fault_class']}", language),
+                moment(ticket["detected_at"]),
+                moment(due["response_deadline"]),
+                moment(ticket["acknowledged_at"]),
+                text(f"response.{verdict[judged['responded_in_time']]}", language),
+                moment(due["repair_deadline"]),
+                moment(ticket["resolved_at"]),
+                text(f"outcome.{verdict[judged['repaired_in_time']]}", language),
+            ]
+        )
+    return Table("ticket_contracts", TICKET_CONTRACTS, rows)
+
+
+def ticket_devices_table(tickets: list[dict[str, Any]], inventory: Inventory) -> Table:
+    """One row per ticket and member device, with the contract the device is billed
+    under (a door-access set's member: the set's)."""
+    devices = {device.id: device for device in inventory.devices}
+    billed = {device.id: device.contract for device in inventory.devices}
+    for door_set in inventory.sets:
+        contract = door_set.contract or billed.get(door_set.host)
+        for member in (door_set.host, *door_set.cameras):
+            billed[member] = contract
+    rows: list[list[Cell]] = []
+    for ticket in tickets:
+        for device_id in ticket["device_ids"]:
+            device = devices.get(device_id)
+            rows.append(
+                [
+                    ticket["id"],
+                    device_id,
+                    None if device is None else device.name,
+                    billed.get(device_id),
+                ]
+            )
+    columns = (
+        Column("id", Kind.TEXT),
+        Column("device", Kind.TEXT),
+        Column("name", Kind.TEXT),
+        Column("contract", Kind.TEXT),
+    )
+    return Table("ticket_devices", columns, rows)
 
 
 def devices_table(report: dict[str, Any], inventory: Inventory, language: Language) -> Table:
@@ -168,12 +274,7 @@ def outcome(ticket: dict[str, Any]) -> str:
 
 
 def tickets_table(tickets: list[dict[str, Any]], zone: ZoneInfo, language: Language) -> Table:
-    def moment(value: str | None) -> datetime | None:
-        if value is None:
-            return None
-        local = datetime.fromisoformat(value).astimezone(zone)
-        return local.replace(tzinfo=None, microsecond=0)  # to the second, as people read it
-
+    moment = _local(zone)
     rows: list[list[Cell]] = [
         [
             ticket["id"],
@@ -233,7 +334,8 @@ def _records(table: Table, names: list[str]) -> Iterator[dict[str, Cell | float]
     """The rows as the binding takes them, streamed; money as float (it takes no Decimal;
     the CSV keeps the exact amount)."""
     money = {n for n, column in enumerate(table.columns) if column.kind is Kind.MONEY}
-    for row in table.rows[:SHEET_ROWS]:
+    closing = [] if table.total is None else [table.total]
+    for row in [*table.rows[: SHEET_ROWS - len(closing)], *closing]:
         yield {
             name: float(value) if n in money and value is not None else value  # type: ignore[arg-type]
             for n, (name, value) in enumerate(zip(names, row, strict=True))

@@ -92,30 +92,37 @@ devices:
 DEVICES = ["SW2", "C1", "F1", "DH1", "D1", "D2"]
 
 
-def shared_fault(folder: Path) -> dict[str, Any]:
-    """The quarter replayed through the real pipeline, reported by the real command."""
+def shared_fault_ledger(folder: Path, district: District | None = None) -> list[str]:
+    """The quarter replayed through the real pipeline into ``folder``/ledger.sqlite; the
+    command-line arguments naming its ledger, inventory and policies."""
     (folder / "policies").mkdir(parents=True)
     for name, text in POLICIES.items():
         (folder / "policies" / f"{name}.yaml").write_text(text, encoding="utf-8")
     (folder / "inventory.yaml").write_text(DISTRICT, encoding="utf-8")
     policies = [folder / "policies" / "cam.yaml", folder / "policies"]
-    district = District(DEVICES, down={device: [(100, 118)] for device in DEVICES})
-    district.ack("C1", 100.75)
+    if district is None:
+        district = District(DEVICES, down={device: [(100, 118)] for device in DEVICES})
+        district.ack("C1", 100.75)
     ledger = Ledger(folder / "ledger.sqlite")
     replay(
         load_config(folder / "inventory.yaml", Inventory),
         PolicyBook.load(policies),
         district.observations(),
-        district.acks,
+        sorted(district.acks, key=lambda ack: ack.at),
         ledger,
     )
     ledger.close()
-    out = folder / "report.json"
-    command = ["sla", "--ledger", str(folder / "ledger.sqlite")]
-    command += ["--inventory", str(folder / "inventory.yaml"), "--period", "2026-Q3"]
+    arguments = ["--ledger", str(folder / "ledger.sqlite")]
+    arguments += ["--inventory", str(folder / "inventory.yaml"), "--period", "2026-Q3"]
     for path in policies:
-        command += ["--policy", str(path)]
-    assert main([*command, "-o", str(out)]) == 0
+        arguments += ["--policy", str(path)]
+    return arguments
+
+
+def shared_fault(folder: Path) -> dict[str, Any]:
+    """The quarter reported by the real command."""
+    out = folder / "report.json"
+    assert main(["sla", *shared_fault_ledger(folder), "-o", str(out)]) == 0
     found: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return found
 
