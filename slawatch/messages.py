@@ -232,6 +232,16 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "response.in_time": {"zh": "按时响应", "en": "responded in time"},
     "response.late": {"zh": "响应超时", "en": "responded late"},
     "response.pending": {"zh": "未到时限", "en": "not yet due"},
+    "report.anchor": {"zh": "签名链头", "en": "Signed head"},
+    "report.anchored": {
+        "zh": "第 0–{seq} 行由第 {seq} 行的签名链头覆盖（密钥 {key_id}{by_export}）",
+        "en": "rows 0–{seq} are covered by the signed head of row {seq} (key {key_id}{by_export})",
+    },
+    "report.anchored_by_export": {"zh": "，本次导出时签署", "en": ", signed by this export"},
+    "report.unanchored": {
+        "zh": "第 {first}–{last} 行（{count} 行）未被任何签名链头覆盖：导出时未提供签名密钥",
+        "en": "rows {first}–{last} ({count}) are covered by no signed head: the export was given no signing key",
+    },
     # The console (collector/web/console)
     "console.title": {"zh": "视频监控运维值班台", "en": "Video network operations console"},
     "console.wall": {"zh": "总览", "en": "Wall"},

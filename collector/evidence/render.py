@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from collector.evidence import charts
+from collector.evidence.heads import SignedHead
 from collector.evidence.tables import Kind, Table, headings, outcome
 from collector.sla.report import NONE_KEY
 from slawatch import __version__
@@ -62,6 +63,28 @@ class Ledger:
     rows: int
     head: str
     key: str | None  # the signing key's id, when the bundle is signed
+    anchor: SignedHead | None  # the last signed head covering the slice
+    signed_here: bool  # the export signed it (its key was given)
+
+    def anchoring(self, w: Writer) -> str:
+        """Which head covers the slice's rows, and which rows none covers."""
+        said = []
+        if self.anchor is not None:
+            by_export = w.t("report.anchored_by_export") if self.signed_here else ""
+            said.append(
+                w.t(
+                    "report.anchored",
+                    seq=self.anchor.seq,
+                    key_id=self.anchor.key,
+                    by_export=by_export,
+                )
+            )
+        first = 0 if self.anchor is None else self.anchor.seq + 1
+        if first < self.rows:
+            said.append(
+                w.t("report.unanchored", first=first, last=self.rows - 1, count=self.rows - first)
+            )
+        return "；".join(said) if w.language == "zh" else "; ".join(said)
 
 
 class Writer:
@@ -298,7 +321,11 @@ def render_html(
             "timezone": period["timezone"],
             "in_progress": period["in_progress"],
         },
-        ledger={"rows_text": w.count(ledger.rows), "head": ledger.head},
+        ledger={
+            "rows_text": w.count(ledger.rows),
+            "head": ledger.head,
+            "anchoring": ledger.anchoring(w),
+        },
         signature=w.t("report.signed_by", key_id=ledger.key)
         if ledger.key
         else w.t("report.unsigned"),
