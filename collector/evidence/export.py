@@ -217,6 +217,7 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             derived.devices,
             derived.tickets,
             derived.ticket_table,
+            derived.ticket_contracts,
             derived.trends,
             policies,
             facts,

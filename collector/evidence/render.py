@@ -21,7 +21,7 @@ from collector.evidence.tables import Kind, Table, headings, outcome
 from collector.sla.report import NONE_KEY
 from slawatch import __version__
 from slawatch.config.policies import PolicyBook
-from slawatch.config.policy import Policy
+from slawatch.config.policy import Policy, SettlementRule
 from slawatch.messages import Language, text
 
 # The PDF lists at most this many tickets (late first); all are in tickets.csv and XLSX.
@@ -100,15 +100,21 @@ class Writer:
         return "—" if value is None else f"{value * 100:.3f}%"
 
     def money(self, value: str | Decimal | None) -> str:
+        """Every amount with its currency, in either language (¥ is the yen's sign too)."""
         if value is None:
             return "—"
         amount = Decimal(value)
-        sign = "−" if amount < 0 else ""
-        return (
-            f"{sign}¥{abs(amount):,.2f}"
-            if self.language == "zh"
-            else f"{sign}CNY {abs(amount):,.2f}"
-        )
+        return f"{'−' if amount < 0 else ''}CNY {abs(amount):,.2f}"
+
+    def balance(self, value: str | Decimal | None) -> str:
+        """A balance with its direction: 补 paid to the contractor, 退 refunded."""
+        if value is None:
+            return "—"
+        amount = Decimal(value)
+        if not amount:
+            return self.money(amount)
+        direction = "settle.top_up" if amount > 0 else "settle.refund"
+        return self.t(direction, amount=self.money(abs(amount)))
 
     def count(self, value: int) -> str:
         return f"{value:,}"
@@ -218,6 +224,42 @@ def _contract(group: dict[str, Any], policy: Policy, w: Writer) -> dict[str, Any
     }
 
 
+def _explained(group: dict[str, Any], policy: Policy, w: Writer) -> dict[str, Any] | None:
+    """How a contract's money follows from its figures under its policy, in words: which
+    figure carries money and how, the arithmetic, and which direction the balance goes."""
+    money = group["settlement"]
+    if money is None:
+        return None
+    rule = policy.settlement
+    rate = w.percent(money["rate"])
+    target = w.percent(policy.targets.online_rate)
+    amounts = {name: w.money(money[name]) for name in ("base", "due", "prepaid")}
+    if rule.rule is SettlementRule.PRO_RATA:
+        due = w.t("settle.pro_rata", rate=rate, **amounts)
+    elif group["targets"]["online_rate"]["met"]:
+        due = w.t("settle.full_met", rate=rate, target=target, **amounts)
+    else:
+        due = w.t("settle.full_missed", rate=rate, target=target, **amounts)
+    balance = Decimal(money["balance"])
+    direction = {"top_up": "settle.balance_top_up", "refund": "settle.balance_refund"}
+    said = [
+        w.t(f"settle.money_on.{rule.rule.value}"),
+        due,
+        w.t("settle.prepaid", prepay=f"{rule.prepay_rate * 100:.0f}%", **amounts),
+        w.t(direction.get(money["direction"], "settle.balance_none"), amount=w.money(abs(balance))),
+    ]
+    reported = [
+        w.t(f"column.{name}")
+        + w.t("settle.verdict", verdict=w.t("report.met" if verdict["met"] else "report.missed"))
+        for name, verdict in group["targets"].items()
+        if name in money["reported_only"]
+    ]
+    if reported:
+        joined = "、".join(reported) if w.language == "zh" else ", ".join(reported)
+        said.append(w.t("settle.reported", figures=joined))
+    return {"name": w.name(group), "policy": group["policy"], "lines": said}
+
+
 def _table(table: Table, keep: tuple[str, ...], rows: list[list[Any]], w: Writer) -> dict[str, Any]:
     at = [n for n, column in enumerate(table.columns) if column.key in keep]
     labels = headings(table, w.language)
@@ -255,12 +297,31 @@ def _worst(table: Table, at: int, largest: bool, count: int = 10) -> list[tuple[
     return found[:count]
 
 
+def _per_contract(listed: dict[str, Any], ticket_contracts: Table, w: Writer) -> None:
+    """A ticket counted in several contracts has an outcome in each (its own deadlines):
+    the list's outcome cell says each, not the strictest contract's alone."""
+    at = {column.key: n for n, column in enumerate(ticket_contracts.columns)}
+    outcomes: dict[str, list[str]] = {}
+    for row in ticket_contracts.rows:
+        key = str(row[at["contract"]])
+        label = w.t("report.no_contract") if key == NONE_KEY else key
+        outcomes.setdefault(str(row[at["id"]]), []).append(f"{label}：{row[at['outcome']]}")
+    for row in listed["rows"]:
+        found = outcomes.get(row[0]["text"], [])
+        if len(found) > 1:
+            row[-1] = {
+                "text": "；".join(found) if w.language == "zh" else "; ".join(found),
+                "css": "",
+            }
+
+
 def render_html(
     contracts: dict[str, Any],
     regions: Table,
     devices: Table,
     tickets: list[dict[str, Any]],
     ticket_table: Table,
+    ticket_contracts: Table,
     trends: list[dict[str, Any]],
     policies: PolicyBook,
     ledger: Ledger,
@@ -299,6 +360,8 @@ def render_html(
         ),
     }
     shown = _pdf_tickets(tickets, ticket_table)
+    listed = _table(ticket_table, _TICKET_COLUMNS, shown, w)
+    _per_contract(listed, ticket_contracts, w)
     cut = (
         w.t("report.ticket_list_cut", shown=len(shown), count=len(tickets))
         if len(shown) < len(tickets)
@@ -337,17 +400,24 @@ def render_html(
                 "online_rate": w.percent(g["online_rate"]),
                 **{
                     name: w.money((g["settlement"] or {}).get(name))
-                    for name in ("base", "prepaid", "due", "balance")
+                    for name in ("base", "prepaid", "due")
                 },
+                "balance": w.balance((g["settlement"] or {}).get("balance")),
             }
             for g in groups
         ],
         total=None
         if total is None
-        else {name: w.money(total[name]) for name in ("base", "prepaid", "due", "balance")},
+        else {
+            **{name: w.money(total[name]) for name in ("base", "prepaid", "due")},
+            "balance": w.balance(total["balance"]),
+        },
+        explained=[
+            found for g in groups if (found := _explained(g, by_id[g["policy"]], w)) is not None
+        ],
         charts={name: _data_uri(png) for name, png in chart_uris.items()},
         regions=_table(regions, _REGION_COLUMNS, regions.rows, w),
-        tickets={**_table(ticket_table, _TICKET_COLUMNS, shown, w), "cut": cut},
+        tickets={**listed, "cut": cut},
         policies=[
             {"id": p.id, "name": p.name, "rules": _rules(p, w)}
             for p in policies.policies

@@ -537,9 +537,12 @@ class PolicyReport:
             for n in _largest(overrun)
         ]
         exact_online = Fraction(online, counted) if counted else None
-        figures["settlement"] = (
-            self._settlement(group, exact_online, sums["rent"]) if settle else None
-        )
+        money = self._settlement(group, exact_online, sums["rent"]) if settle else None
+        if money is not None:
+            # What carries money under the rule (the online rate, whichever rule), and the
+            # targeted figures that are reported only: no policy deducts for them.
+            money["reported_only"] = [name for name in figures["targets"] if name != "online_rate"]
+        figures["settlement"] = money
         return figures
 
     def _counted(self, totals: list[int]) -> tuple[int, int, int]:
@@ -634,6 +637,9 @@ class PolicyReport:
             "due": str(money.due),
             "prepaid": str(money.prepaid),
             "balance": str(money.balance),
+            # top_up: paid to the contractor (补); refund: paid back to the bureau (退).
+            "direction": "top_up" if money.balance > 0 else "refund" if money.balance else "none",
+            "paid_on": "online_rate",
             # A period in progress: the rent so far, settled on the rate so far.
             "provisional": self.period.in_progress,
         }

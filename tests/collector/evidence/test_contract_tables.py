@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
 import zipfile
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -155,3 +157,47 @@ def test_regions_are_per_contract_and_the_workbook_closes_the_contracts_with_a_t
         exact = sum(Decimal(r[heading(column)] or "0") for r in listed)
         assert Decimal(str(last[at])).quantize(Decimal("0.01")) == exact, column
     assert last[header.index(heading("tickets"))] is None  # shared tickets do not add up
+
+
+def test_the_report_explains_each_contracts_settlement_in_cny_with_the_balance_direction(
+    files: dict[str, bytes], tmp_path: Path
+) -> None:
+    """Each contract is down 18 h (T1) of Q3's 2,208 h, the door set 1 h more (T3), the
+    camera C1 2 h more (T2); by hand:
+
+    - cam-rent, pro rata at 628.00, 90 % prepaid: online 2188 ÷ 2208; base 3 × 628 =
+      1,884.00; due 1884 × 2188 ÷ 2208 = 1866.934… → 1,866.93; prepaid 1,695.60;
+      balance +171.33: 补.
+    - door-rent, in full at or above 90 % (the default target), nothing prepaid: online
+      2189 ÷ 2208 = 99.139 % ≥ 90 %: due = base = 3 × 350 = 1,050.00; 补 1,050.00.
+    - face-rent, pro rata at 850.00, 90 % prepaid: online 2190 ÷ 2208; base 2,550.00;
+      due 2550 × 2190 ÷ 2208 = 2529.211… → 2,529.21; prepaid 2,295.00; 补 234.21.
+    """
+    contracts = {row[heading("key")]: row for row in rows(files, "contracts.csv")}
+    money = {
+        key: tuple(row[heading(name)] for name in ("base", "due", "prepaid", "balance"))
+        for key, row in contracts.items()
+    }
+    assert money == {
+        "-": ("", "", "", ""),
+        "cam-rent": ("1884.00", "1866.93", "1695.60", "171.33"),
+        "door-rent": ("1050.00", "1050.00", "0.00", "1050.00"),
+        "face-rent": ("2550.00", "2529.21", "2295.00", "234.21"),
+    }
+    # Headings carry the currency and the balance's sign.
+    assert heading("due") == "应付（CNY）"
+    assert "正数补付乙方，负数退还甲方" in heading("balance")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(files["report.pdf"])
+    said = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout.replace("\n", "")
+    for line in (
+        "应付 = 基数 CNY 1,884.00 × 在线率 99.094% = CNY 1,866.93",
+        "已预付 = 基数 × 90% = CNY 1,695.60",
+        "退补金额 = 应付 − 已预付 = CNY 171.33：补，由甲方补付乙方",
+        "在线率 99.139% 达到目标 90.000%，全额结算：应付 = 基数 = CNY 1,050.00",
+        "补 CNY 1,050.00",
+        "正数为“补”，由甲方补付乙方；负数为“退”，由乙方退还甲方",
+    ):
+        assert line in said, line

@@ -177,7 +177,8 @@ def test_the_report_reads_in_its_language_with_the_text_in_the_pdf(
     for heading in headings:
         assert heading in text, heading
     assert "摄像机租赁" in text  # the contract's own name, whatever the language
-    assert ("¥" if language == "zh" else "CNY ") in text
+    assert "CNY " in text  # every amount with its ISO currency (¥ is the yen's too)
+    assert "¥" not in text
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "2", str(pdf),
@@ -408,3 +409,19 @@ def test_a_ledger_a_collector_writes_during_the_export_is_exported_from_a_snapsh
     verified, said = verify(out, capsys)
     assert verified == 0, said
     assert json.loads(members(out)["MANIFEST.json"])["ledger"]["rows"] == len(slice_lines(out))
+
+
+def test_the_report_says_which_figures_carry_money_and_which_are_reported_only(
+    bundle: Path,
+) -> None:
+    """The test policy targets the repair timeliness (97 %) besides the online rate: C1's
+    3 h and C8's 1 h repairs are in time, C7's 40 h is late (4 h): 2 ÷ 3, missed; the
+    money still follows the online rate alone, and the report says so."""
+    html = members(bundle)["report.html"].decode()
+    assert "计费指标：仅在线率，按在线率比例结算" in html
+    assert "修复及时率（未达标） 仅作考核报告，不影响金额" in html
+    figures = json.loads(members(bundle)["figures.json"])
+    cameras = next(g for g in figures["groups"] if g["key"] == "cam-rent")
+    assert cameras["targets"]["repair_timeliness_rate"]["met"] is False
+    assert cameras["settlement"]["paid_on"] == "online_rate"
+    assert cameras["settlement"]["reported_only"] == ["repair_timeliness_rate"]
