@@ -69,7 +69,8 @@ def derive(
     devices = devices_table(report.build(("device",), settle=False), inventory, language)
     summary = contracts_table(contracts, language)
     ticket_table = tickets_table(tickets, zone, language)
-    by_contract = ticket_contracts_table(report.judgements(("contract",)), tickets, zone, language)
+    judged = report.judgements(("contract",))
+    by_contract = ticket_contracts_table(judged, tickets, ticket_table, zone, language)
     members = ticket_devices_table(tickets, inventory)
     tables = [summary, regions, devices, ticket_table, by_contract, members]
     tables_ready(tables)

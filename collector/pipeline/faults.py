@@ -82,6 +82,13 @@ class Ticket:
     def open(self) -> bool:
         return self.resolved_at is None and self.merged_into is None
 
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        """Unpickled from a checkpoint: one saved before tickets carried ``deadlines``
+        restores with none (its network tickets are then judged by their own deadlines)."""
+        self.deadlines = {}
+        for name, value in state[1].items():
+            setattr(self, name, value)
+
 
 @dataclass(frozen=True, slots=True)
 class TicketEvent:
