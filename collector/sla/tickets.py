@@ -265,13 +265,15 @@ def judge(
     # Durations as text first, vectorised: a Python call per ticket costs a second a quarter.
     response_s = np.where(acked < 0, -1.0, (acked - np.array(detected)) / 1000).tolist()
     repair_s = np.where(repaired_at < 0, -1.0, (repaired_at - np.array(detected)) / 1000).tolist()
+    by_policy = _by_policy(texts, acked, repaired_at, end_ms)
+    judged = _judged_text(by_policy)
     entries = [
         f'{text[:-1]},"response_s":{"null" if answer_s < 0 else repr(answer_s)},'
         f'"repair_s":{"null" if fix_s < 0 else repr(fix_s)},'
         f'"responded_in_time":{_JSON[answer]},"repaired_in_time":{_JSON[repair]},'
-        f'"pending":{"true" if repair == UNDECIDED else "false"}}}'.encode()
-        for text, answer_s, fix_s, answer, repair in zip(
-            texts, response_s, repair_s, responded.tolist(), repaired.tolist(), strict=True
+        f'"pending":{"true" if repair == UNDECIDED else "false"}{judged.get(n, "")}}}'.encode()
+        for n, (text, answer_s, fix_s, answer, repair) in enumerate(
+            zip(texts, response_s, repair_s, responded.tolist(), repaired.tolist(), strict=True)
         )
     ]
     pair_device = [codes.setdefault(d, len(codes)) for names in devices for d in names.split(" ")]
@@ -286,8 +288,26 @@ def judge(
         devices=[],
         pair_ticket=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
         pair_device=np.array(pair_device, dtype=np.int64),
-        by_policy=_by_policy(texts, acked, repaired_at, end_ms),
+        by_policy=by_policy,
     )
+
+
+def _judged_text(verdicts: Verdicts) -> dict[int, str]:
+    """Per ticket carrying ``deadlines``: its entry's ``judged`` member, each policy's
+    verdicts by its own deadlines (the fields above judge by the ticket's, the strictest)."""
+    parts: dict[int, list[str]] = {}
+    for n, policy, answer, repair in zip(
+        verdicts.ticket.tolist(),
+        verdicts.policy.tolist(),
+        verdicts.responded.tolist(),
+        verdicts.repaired.tolist(),
+        strict=True,
+    ):
+        parts.setdefault(n, []).append(
+            f'"{policy}":{{"pending":{"true" if repair == UNDECIDED else "false"},'
+            f'"repaired_in_time":{_JSON[repair]},"responded_in_time":{_JSON[answer]}}}'
+        )
+    return {n: ',"judged":{' + ",".join(found) + "}" for n, found in parts.items()}
 
 
 def _written(out: BinaryIO, pieces: list[bytes]) -> Entries:

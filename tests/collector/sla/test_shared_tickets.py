@@ -149,6 +149,13 @@ def test_a_network_ticket_across_contracts_is_judged_by_each_contracts_deadlines
     # the devices it opened with (C1, D1, D2, DH1 down in that order at hour 100 make 4 of
     # the link's 5: cam-quarter's 12 h); F1 joined it after.
     assert (ticket["policy"], ticket["repair_deadline"]) == ("cam-quarter", at(112))
+    # Its entry in the list says how each policy judged it; its own fields, by its own.
+    assert ticket["judged"] == {
+        "cam-quarter": {"pending": False, "repaired_in_time": False, "responded_in_time": False},
+        "door-quarter": {"pending": False, "repaired_in_time": True, "responded_in_time": True},
+        "face-quarter": {"pending": False, "repaired_in_time": False, "responded_in_time": False},
+    }
+    assert (ticket["responded_in_time"], ticket["repaired_in_time"]) == (False, False)
     groups = {group["key"]: group for group in built["groups"]}
     verdicts = {
         key: (g["tickets"], g["responded_in_time"], g["repaired_in_time"], g["late"])
