@@ -301,11 +301,13 @@ def _per_contract(listed: dict[str, Any], ticket_contracts: Table, w: Writer) ->
     """A ticket counted in several contracts has an outcome in each (its own deadlines):
     the list's outcome cell says each, not the strictest contract's alone."""
     at = {column.key: n for n, column in enumerate(ticket_contracts.columns)}
+    shown = {row[0]["text"] for row in listed["rows"]}
     outcomes: dict[str, list[str]] = {}
     for row in ticket_contracts.rows:
-        key = str(row[at["contract"]])
-        label = w.t("report.no_contract") if key == NONE_KEY else key
-        outcomes.setdefault(str(row[at["id"]]), []).append(f"{label}：{row[at['outcome']]}")
+        if row[at["id"]] in shown:
+            key = str(row[at["contract"]])
+            label = w.t("report.no_contract") if key == NONE_KEY else key
+            outcomes.setdefault(str(row[at["id"]]), []).append(f"{label}：{row[at['outcome']]}")
     for row in listed["rows"]:
         found = outcomes.get(row[0]["text"], [])
         if len(found) > 1:

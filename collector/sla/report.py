@@ -40,7 +40,7 @@ from collector.sla.exposure import (
 )
 from collector.sla.period import Period, local_midnight
 from collector.sla.settlement import month_overlaps, months, settle, unit_months
-from collector.sla.tickets import IN_TIME, UNDECIDED, Tickets
+from collector.sla.tickets import IN_TIME, LATE, UNDECIDED, Tickets
 from slawatch.config.inventory import (
     Contract,
     ContractUnit,
@@ -665,30 +665,24 @@ class Report:
             for policy, share in shares(inventory, policies)
         ]
 
-    def judgements(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
+    def judgements(
+        self, dims: tuple[str, ...]
+    ) -> list[tuple[int, str, str, bool | None, bool | None]]:
         """Each ticket in each group it counts in, judged under that group's policy, in
-        detection order: ``ticket`` (its position in the report's ``tickets``), ``key``,
-        ``policy``, ``responded_in_time`` and ``repaired_in_time`` (None: undecided)."""
-        verdict = {IN_TIME: True, UNDECIDED: None}
-        rows = [
-            (ticket, key, part.policy.id, responded, repaired)
-            for part in self.parts
-            for ticket, key, responded, repaired in part.judgements(dims)
-        ]
+        detection order: (its position in the report's ``tickets``, the group's key, the
+        policy, responded in time, repaired in time), None where still undecided."""
+        verdict = {IN_TIME: True, LATE: False, UNDECIDED: None}
         kept = np.zeros(len(self._tickets().ids), dtype=np.bool_)
         for part in self.parts:
             kept |= part.kept
         listed = (np.cumsum(kept) - 1).tolist()  # position among the listed tickets
-        return [
-            {
-                "ticket": listed[ticket],
-                "key": key,
-                "policy": policy,
-                "responded_in_time": verdict.get(responded, False),
-                "repaired_in_time": verdict.get(repaired, False),
-            }
-            for ticket, key, policy, responded, repaired in sorted(rows)
+        rows = [
+            (listed[ticket], key, part.policy.id, verdict[responded], verdict[repaired])
+            for part in self.parts
+            for ticket, key, responded, repaired in part.judgements(dims)
         ]
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return rows
 
     def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
         """Each group's online rate per local day (PolicyReport.daily), every policy's."""
