@@ -229,8 +229,6 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "kind.switch": {"zh": "交换机", "en": "switch"},
     # Evidence: tickets per contract, settlement explained, anchoring (issue 27)
     "sheet.ticket_contracts": {"zh": "工单分合同", "en": "Tickets by contract"},
-    "sheet.ticket_devices": {"zh": "工单设备", "en": "Ticket devices"},
-    "column.device": {"zh": "设备编号", "en": "Device"},
     "column.response_outcome": {"zh": "响应结果", "en": "Response"},
     "response.in_time": {"zh": "按时响应", "en": "responded in time"},
     "response.late": {"zh": "响应超时", "en": "responded late"},
@@ -284,8 +282,8 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "settle.top_up": {"zh": "补 {amount}", "en": "top-up {amount}"},
     "settle.balance_column": {"zh": "退补金额（CNY）", "en": "Balance (CNY)"},
     "report.shared_tickets": {
-        "zh": "一张工单涉及多个合同时，各合同按各自考核规则的时限判定（结果栏逐一列出）；修复时限栏为工单开立时最严的时限。每张工单在各合同的时限与结果见 ticket_contracts.csv，其设备见 ticket_devices.csv。",
-        "en": "A ticket counted in several contracts is judged by each contract's own deadlines (the outcome column lists each); the repair-by column is the strictest at opening. Each contract's deadlines and verdicts per ticket are in ticket_contracts.csv, its devices in ticket_devices.csv.",
+        "zh": "一张工单涉及多个合同时，各合同按各自考核规则的时限判定（结果栏逐一列出）；修复时限栏为工单开立时最严的时限。每张工单在各合同的时限与结果见 ticket_contracts.csv，其设备见 tickets.csv 的设备栏（各设备所属合同见 devices.csv）。",
+        "en": "A ticket counted in several contracts is judged by each contract's own deadlines (the outcome column lists each); the repair-by column is the strictest at opening. Each contract's deadlines and verdicts per ticket are in ticket_contracts.csv, its devices in tickets.csv (each device's contract in devices.csv).",
     },
     "settle.refund": {"zh": "退 {amount}", "en": "refund {amount}"},
     "report.anchor": {"zh": "签名链头", "en": "Signed head"},

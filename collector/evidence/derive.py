@@ -16,7 +16,6 @@ from collector.evidence.tables import (
     devices_table,
     regions_table,
     ticket_contracts_table,
-    ticket_devices_table,
     ticket_entries,
     tickets_table,
 )
@@ -37,7 +36,6 @@ class Derived:
     tickets: list[dict[str, Any]]
     ticket_table: Table
     ticket_contracts: Table
-    ticket_devices: Table
     trends: list[dict[str, Any]]
     files: dict[str, bytes]  # figures.json and the CSVs
 
@@ -49,7 +47,6 @@ class Derived:
             self.devices,
             self.ticket_table,
             self.ticket_contracts,
-            self.ticket_devices,
         ]
 
 
@@ -71,8 +68,7 @@ def derive(
     ticket_table = tickets_table(tickets, zone, language)
     judged = report.judgements(("contract",))
     by_contract = ticket_contracts_table(judged, tickets, ticket_table, zone, language)
-    members = ticket_devices_table(tickets, inventory)
-    tables = [summary, regions, devices, ticket_table, by_contract, members]
+    tables = [summary, regions, devices, ticket_table, by_contract]
     tables_ready(tables)
     figures = io.BytesIO()
     write_json(contracts, figures)
@@ -87,7 +83,6 @@ def derive(
         tickets,
         ticket_table,
         by_contract,
-        members,
         report.daily(("contract",)),
         files,
     )

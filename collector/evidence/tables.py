@@ -162,6 +162,9 @@ def _local(zone: ZoneInfo) -> Callable[[str | None], datetime | None]:
     return moment
 
 
+_NONE: dict[str, Any] = {}
+
+
 def ticket_contracts_table(
     judgements: list[tuple[int, str, str, bool | None, bool | None]],
     tickets: list[dict[str, Any]],
@@ -185,7 +188,7 @@ def ticket_contracts_table(
     rows: list[list[Cell]] = []
     for n, key, policy, responded, repaired in judgements:
         ticket, row = tickets[n], listed.rows[n]
-        own = ticket.get("deadlines", {}).get(policy)
+        own = ticket.get("deadlines", _NONE).get(policy)
         rows.append(
             [
                 ticket["id"],
@@ -198,23 +201,6 @@ def ticket_contracts_table(
             ]
         )
     return Table("ticket_contracts", TICKET_CONTRACTS, rows)
-
-
-def ticket_devices_table(tickets: list[dict[str, Any]], inventory: Inventory) -> Table:
-    """One row per ticket and member device, with the contract the device is billed
-    under (a door-access set's member: the set's): why a ticket counts in a contract."""
-    billed = {device.id: device.contract for device in inventory.devices}
-    for door_set in inventory.sets:
-        contract = door_set.contract or billed.get(door_set.host)
-        for member in (door_set.host, *door_set.cameras):
-            billed[member] = contract
-    rows: list[list[Cell]] = [
-        [ticket["id"], device_id, billed.get(device_id)]
-        for ticket in tickets
-        for device_id in ticket["device_ids"]
-    ]
-    columns = (Column("id", Kind.TEXT), Column("device", Kind.TEXT), Column("contract", Kind.TEXT))
-    return Table("ticket_devices", columns, rows)
 
 
 def devices_table(report: dict[str, Any], inventory: Inventory, language: Language) -> Table:
@@ -231,6 +217,13 @@ def devices_table(report: dict[str, Any], inventory: Inventory, language: Langua
     )
     devices = {device.id: device for device in inventory.devices}
     regions = {region.id: region.name for region in inventory.regions}
+    # The contract a device is billed and judged under: a door-access set's host and
+    # cameras, the set's (a ticket of theirs counts there).
+    billed = {device.id: device.contract for device in inventory.devices}
+    for door_set in inventory.sets:
+        contract = door_set.contract or billed.get(door_set.host)
+        for member in (door_set.host, *door_set.cameras):
+            billed[member] = contract
     rows: list[list[Cell]] = []
     for group in report["groups"]:
         device = devices.get(group["key"])
@@ -240,7 +233,7 @@ def devices_table(report: dict[str, Any], inventory: Inventory, language: Langua
                 text(f"kind.{device.kind.value}", language),
                 device.address,
                 regions.get(device.region, device.region),
-                device.contract,
+                billed[device.id],
             ]
         exposure = group["exposure"]
         lost = exposure["down"] if exposure["measure"] == "ms" else None

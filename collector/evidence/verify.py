@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -202,6 +202,12 @@ def _manifest(data: bytes) -> dict[str, Any]:
         raise BundleError(f"{MANIFEST}: changed (not a slawatch manifest: {exc})") from None
     if not shaped:
         raise BundleError(f"{MANIFEST}: changed (not a slawatch manifest)")
+    for name in files:
+        # Each is written under the scratch folder: a name reaching out of it is no
+        # bundle's (zipfile's own extraction would have cleaned it; reading member by
+        # member does not).
+        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts or not name:
+            raise BundleError(f"{MANIFEST}: changed (it lists {name!r}, outside the bundle)")
     return manifest
 
 

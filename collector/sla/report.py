@@ -665,6 +665,13 @@ class Report:
             for policy, share in shares(inventory, policies)
         ]
 
+    def _kept(self) -> npt.NDArray[np.bool_]:
+        """Of the period's tickets, those some policy's share had (the listed ones)."""
+        kept = np.zeros(len(self._tickets().ids), dtype=np.bool_)
+        for part in self.parts:
+            kept |= part.kept
+        return kept
+
     def judgements(
         self, dims: tuple[str, ...]
     ) -> list[tuple[int, str, str, bool | None, bool | None]]:
@@ -672,10 +679,7 @@ class Report:
         detection order: (its position in the report's ``tickets``, the group's key, the
         policy, responded in time, repaired in time), None where still undecided."""
         verdict = {IN_TIME: True, LATE: False, UNDECIDED: None}
-        kept = np.zeros(len(self._tickets().ids), dtype=np.bool_)
-        for part in self.parts:
-            kept |= part.kept
-        listed = (np.cumsum(kept) - 1).tolist()  # position among the listed tickets
+        listed = (np.cumsum(self._kept()) - 1).tolist()  # position among the listed tickets
         rows = [
             (listed[ticket], key, part.policy.id, verdict[responded], verdict[repaired])
             for part in self.parts
@@ -690,10 +694,6 @@ class Report:
 
     def build(self, dims: tuple[str, ...], settle: bool = True) -> dict[str, Any]:
         groups = [group for part in self.parts for group in part.build(dims, settle)]
-        judged = self._tickets()
-        kept = np.zeros(len(judged.ids), dtype=np.bool_)
-        for part in self.parts:
-            kept |= part.kept
         period = self.period
         return {
             "period": {
@@ -721,7 +721,7 @@ class Report:
             "groups": groups,
             "total": _total(groups, period.in_progress),
             # One ticket per line, copied from its file when written (see render.py).
-            "tickets": judged.entries.select(kept),
+            "tickets": self._tickets().entries.select(self._kept()),
         }
 
 

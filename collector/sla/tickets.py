@@ -10,7 +10,7 @@ report entry is spliced from the ticket's stored JSON instead of parsed and rebu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -134,18 +134,7 @@ class Tickets:
         responded[at] = self.by_policy.responded[mine]
         repaired[at] = self.by_policy.repaired[mine]
         overrun[at] = self.by_policy.overrun_ms[mine]
-        return Tickets(
-            self.ids,
-            self.detected_ms,
-            responded,
-            repaired,
-            overrun,
-            self.entries,
-            self.devices,
-            self.pair_ticket,
-            self.pair_device,
-            self.by_policy,
-        )
+        return replace(self, responded=responded, repaired=repaired, overrun_ms=overrun)
 
 
 def period_tickets(

@@ -126,12 +126,13 @@ def test_a_shared_ticket_lists_each_contracts_own_deadlines_and_its_member_devic
         "door-rent": ("2026-07-05 05:00:00", "2026-07-06 04:00:00"),
         "face-rent": ("2026-07-05 04:15:00", "2026-07-05 10:00:00"),
     }
-    members = {
-        r[heading("device")]: r[heading("contract")]
-        for r in rows(files, "ticket_devices.csv")
-        if r[heading("id")] == shared[0][heading("id")]
-    }
-    # The door set's host and cameras are billed under the set's contract.
+    # Its member devices (tickets.csv) and the contract each is billed under (devices.csv):
+    # the door set's host and cameras under the set's, the switch under none.
+    (listed,) = [
+        r for r in rows(files, "tickets.csv") if r[heading("id")] == shared[0][heading("id")]
+    ]
+    billed = {r[heading("key")]: r[heading("contract")] for r in rows(files, "devices.csv")}
+    members = {device: billed[device] for device in listed[heading("devices")].split()}
     assert members == {
         "SW2": "",
         "C1": "cam-rent",
@@ -140,6 +141,8 @@ def test_a_shared_ticket_lists_each_contracts_own_deadlines_and_its_member_devic
         "D1": "door-rent",
         "D2": "door-rent",
     }
+    # So the contracts the shared ticket counts in are its members' contracts.
+    assert {billed or "-" for billed in members.values()} == set(deadlines)
 
 
 def test_regions_are_per_contract_and_the_workbook_closes_the_contracts_with_a_total(

@@ -93,7 +93,7 @@ def test_a_signed_bundle_verifies_and_holds_what_the_sla_command_computes(
     assert {
         "report.pdf", "report.html", "figures.json", "figures.xlsx", "contracts.csv",
         "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv",
-        "ticket_devices.csv", "inventory.yaml", "policies/01-policy.yaml", "ledger.tsv.gz",
+        "inventory.yaml", "policies/01-policy.yaml", "ledger.tsv.gz",
         "heads.jsonl", "MANIFEST.json", "MANIFEST.json.sig", "SHA256SUMS",
     } == names  # fmt: skip
     sla = tmp_path / "sla.json"
@@ -194,7 +194,7 @@ def test_the_report_reads_in_its_language_with_the_text_in_the_pdf(
 def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path) -> None:
     files = members(bundle)
     book = load_workbook(io.BytesIO(files["figures.xlsx"]))
-    assert book.sheetnames == ["合同汇总", "区域", "设备", "工单", "工单分合同", "工单设备"]
+    assert book.sheetnames == ["合同汇总", "区域", "设备", "工单", "工单分合同"]
     summary = book["合同汇总"]
     assert summary.freeze_panes == "B2"
     header = [cell.value for cell in summary[1]]
@@ -208,7 +208,6 @@ def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path)
     assert detected.number_format == "yyyy-mm-dd hh:mm:ss"
     for name in (
         "contracts.csv", "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv",
-        "ticket_devices.csv",
     ):  # fmt: skip
         data = files[name]
         assert data.startswith(b"\xef\xbb\xbf"), name  # Excel reads UTF-8 only with a BOM
@@ -222,8 +221,8 @@ def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path)
 # Every file of a bundle, changed by one byte: verify names it.
 FILES = [
     "report.pdf", "report.html", "figures.json", "figures.xlsx", "contracts.csv",
-    "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv", "ticket_devices.csv",
-    "inventory.yaml", "policies/01-policy.yaml", "ledger.tsv.gz", "heads.jsonl", "SHA256SUMS",
+    "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv", "inventory.yaml",
+    "policies/01-policy.yaml", "ledger.tsv.gz", "heads.jsonl", "SHA256SUMS",
 ]  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from collector.cli import main
 from collector.ledger.chain import Ledger
 from tests.collector.evidence.conftest import Quarter
-from tests.collector.evidence.test_export import members
+from tests.collector.evidence.test_export import forge, members
 
 METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 FUZZ = settings(
@@ -213,3 +213,15 @@ def test_an_export_given_a_key_signs_a_head_at_its_own_end_row_and_says_so(
     code, said = verify(unsigned)
     assert code == 0, said
     assert f"rows {last - 1}–{last} are covered by no signed head" in said
+
+
+def test_a_forged_manifest_naming_a_file_outside_the_bundle_writes_nothing_there(
+    bundle: Path, tmp_path: Path
+) -> None:
+    escape = tmp_path / "scratch" / "escaped.txt"
+    name = f"../../../../../../../..{escape}"
+    out = forge(bundle, tmp_path / "escape.zip", {name: b"written outside\n"})
+    code, said = verify(out)
+    assert code == 3
+    assert "outside the bundle" in said, said
+    assert not escape.exists()
