@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from collector.sla.tickets import Entries
-from slawatch.config.inventory import Inventory
+from slawatch.config.inventory import Inventory, contracts_of_devices
 from slawatch.messages import Language, reason_text, text
 
 Cell = str | int | float | Decimal | datetime | None
@@ -219,11 +219,7 @@ def devices_table(report: dict[str, Any], inventory: Inventory, language: Langua
     regions = {region.id: region.name for region in inventory.regions}
     # The contract a device is billed and judged under: a door-access set's host and
     # cameras, the set's (a ticket of theirs counts there).
-    billed = {device.id: device.contract for device in inventory.devices}
-    for door_set in inventory.sets:
-        contract = door_set.contract or billed.get(door_set.host)
-        for member in (door_set.host, *door_set.cameras):
-            billed[member] = contract
+    billed = contracts_of_devices(inventory)
     rows: list[list[Cell]] = []
     for group in report["groups"]:
         device = devices.get(group["key"])
