@@ -230,6 +230,11 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     # Evidence: tickets per contract, settlement explained, anchoring (issue 27)
     "sheet.ticket_contracts": {"zh": "工单分合同", "en": "Tickets by contract"},
     "column.response_outcome": {"zh": "响应结果", "en": "Response"},
+    "column.measure": {"zh": "计量", "en": "Measure"},
+    "column.online": {"zh": "在线量", "en": "Online"},
+    "column.counted": {"zh": "计入量", "en": "Counted"},
+    "measure.ms": {"zh": "毫秒", "en": "ms"},
+    "measure.inspections": {"zh": "巡检次数", "en": "inspections"},
     "response.in_time": {"zh": "按时响应", "en": "responded in time"},
     "response.late": {"zh": "响应超时", "en": "responded late"},
     "response.pending": {"zh": "未到时限", "en": "not yet due"},

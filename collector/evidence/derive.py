@@ -62,7 +62,7 @@ def derive(
     workbook in another process while this one goes on with the files)."""
     contracts = report.build(("contract",))
     tickets = ticket_entries(contracts["tickets"])
-    regions = regions_table(report.build(("contract", "region")))
+    regions = regions_table(report.build(("contract", "region")), language)
     devices = devices_table(report.build(("device",), settle=False), inventory, language)
     summary = contracts_table(contracts, language)
     ticket_table = tickets_table(tickets, zone, language)

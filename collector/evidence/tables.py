@@ -72,6 +72,21 @@ FIGURES = (
     Column("pending", Kind.COUNT),
 )
 MONEY = tuple(Column(name, Kind.MONEY) for name in ("base", "prepaid", "due", "balance"))
+# What the online rate divides (ms, or inspections under the snapshot method): a
+# contract's or region's rate is online ÷ counted from its own row.
+AMOUNTS = (
+    Column("measure", Kind.TEXT),
+    Column("online", Kind.COUNT),
+    Column("counted", Kind.COUNT),
+)
+
+
+def _amounts(group: dict[str, Any], language: Language) -> list[Cell]:
+    exposure = group["exposure"]
+    measure = text(f"measure.{exposure['measure']}", language)
+    return [measure, exposure["online"], exposure["counted"]]
+
+
 TICKETS = (
     Column("id", Kind.TEXT),
     Column("fault_class", Kind.TEXT),
@@ -107,9 +122,17 @@ def contracts_table(report: dict[str, Any], language: Language) -> Table:
         Column("unit", Kind.TEXT),
         *FIGURES,
         *MONEY,
+        *AMOUNTS,
     )
     rows: list[list[Cell]] = [
-        [g["key"], g["name"], g["policy"], text(f"unit.{g['unit']}", language), *_figures(g)]
+        [
+            g["key"],
+            g["name"],
+            g["policy"],
+            text(f"unit.{g['unit']}", language),
+            *_figures(g),
+            *_amounts(g, language),
+        ]
         for g in report["groups"]
     ]
     total: list[Cell] | None = None
@@ -119,11 +142,11 @@ def contracts_table(report: dict[str, Any], language: Language) -> Table:
         units = sum(g["units"] for g in report["groups"])
         money: list[Cell] = [Decimal(report["total"][column.key]) for column in MONEY]
         total = [text("report.total", language), None, None, None, units]
-        total += [None] * (len(FIGURES) - 1) + money
+        total += [None] * (len(FIGURES) - 1) + money + [None] * len(AMOUNTS)
     return Table("contracts", columns, rows, total)
 
 
-def regions_table(report: dict[str, Any]) -> Table:
+def regions_table(report: dict[str, Any], language: Language) -> Table:
     """One row per contract and region (a report grouped by ``contract,region``): each
     contract's regions under its own policy, never a rate blended across contracts."""
     columns = (
@@ -131,9 +154,16 @@ def regions_table(report: dict[str, Any]) -> Table:
         Column("region", Kind.TEXT),
         Column("name", Kind.TEXT),
         *FIGURES,
+        *AMOUNTS,
     )
     rows: list[list[Cell]] = [
-        [g["keys"]["contract"], g["keys"]["region"], g["name"], *_figures(g)[: len(FIGURES)]]
+        [
+            g["keys"]["contract"],
+            g["keys"]["region"],
+            g["name"],
+            *_figures(g)[: len(FIGURES)],
+            *_amounts(g, language),
+        ]
         for g in report["groups"]
     ]
     return Table("regions", columns, rows)

@@ -527,6 +527,9 @@ class PolicyReport:
                 "in_service": sums["in_service"],
                 "maintenance": sums["maintenance"],
                 "watched": sums["watched"],
+                # online_rate = online ÷ counted (unknown time as the policy says).
+                "online": online,
+                "counted": counted,
             },
         }
         figures["targets"] = self._targets(figures)

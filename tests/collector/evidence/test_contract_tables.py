@@ -100,6 +100,15 @@ def test_each_contracts_ticket_counts_and_rates_follow_from_the_ticket_contract_
             row[heading("response_timeliness_rate")],
             row[heading("repair_timeliness_rate")],
         ), key
+        # The online rate, from the amounts in its own row.
+        online, counted = int(row[heading("online")]), int(row[heading("counted")])
+        assert row[heading("online_rate")] == rate(online, counted), key
+        assert row[heading("measure")] == "毫秒"
+    # By hand: the switch (the "-" group) is down T1's 18 h of 2,208.
+    assert (contracts["-"][heading("online")], contracts["-"][heading("counted")]) == (
+        str(2190 * 3_600_000),
+        str(2208 * 3_600_000),
+    )
     assert recomputed == {
         "-": (1, 1, "0.0", "0.0"),
         "cam-rent": (2, 1, "0.0", "0.5"),
