@@ -400,7 +400,8 @@ def _evidence(args: argparse.Namespace) -> int:
             return EXIT_CORRUPT
         print(
             f"{args.bundle}: intact; {verified.rows} ledger rows to head {verified.head}, "
-            f"{verified.signed_heads} signed heads, figures recomputed and equal; "
+            f"{verified.signed_heads} signed heads ({verified.anchoring()}), "
+            "figures recomputed and equal; "
             f"signature {verified.signature}"
         )
         return EXIT_OK

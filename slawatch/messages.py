@@ -247,10 +247,13 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "column.repair_timeliness_rate": {"zh": "修复及时率", "en": "Repair timeliness"},
     "column.late": {"zh": "修复超时", "en": "Late"},
     "column.pending": {"zh": "未结束", "en": "Pending"},
-    "column.base": {"zh": "应付基数", "en": "Base"},
-    "column.prepaid": {"zh": "已预付", "en": "Prepaid"},
-    "column.due": {"zh": "应付", "en": "Due"},
-    "column.balance": {"zh": "退补金额", "en": "Refund (−) / top-up (+)"},
+    "column.base": {"zh": "应付基数（CNY）", "en": "Base (CNY)"},
+    "column.prepaid": {"zh": "已预付（CNY）", "en": "Prepaid (CNY)"},
+    "column.due": {"zh": "应付（CNY）", "en": "Due (CNY)"},
+    "column.balance": {
+        "zh": "退补金额（CNY；正数补付乙方，负数退还甲方）",
+        "en": "Balance (CNY; + top-up to the contractor, − refund to the bureau)",
+    },
     "column.kind": {"zh": "设备类型", "en": "Kind"},
     "column.address": {"zh": "地址", "en": "Address"},
     "column.region": {"zh": "区域", "en": "Region"},
@@ -278,6 +281,80 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "kind.door_host": {"zh": "门禁主机", "en": "door host"},
     "kind.checkpoint": {"zh": "卡口", "en": "checkpoint"},
     "kind.switch": {"zh": "交换机", "en": "switch"},
+    # Evidence: tickets per contract, settlement explained, anchoring (issue 27)
+    "sheet.ticket_contracts": {"zh": "工单分合同", "en": "Tickets by contract"},
+    "column.response_outcome": {"zh": "响应结果", "en": "Response"},
+    "column.measure": {"zh": "计量", "en": "Measure"},
+    "column.online": {"zh": "在线量", "en": "Online"},
+    "column.counted": {"zh": "计入量", "en": "Counted"},
+    "measure.ms": {"zh": "毫秒", "en": "ms"},
+    "measure.inspections": {"zh": "巡检次数", "en": "inspections"},
+    "response.in_time": {"zh": "按时响应", "en": "responded in time"},
+    "response.late": {"zh": "响应超时", "en": "responded late"},
+    "response.pending": {"zh": "未到时限", "en": "not yet due"},
+    "settle.heading": {"zh": "结算说明", "en": "How each contract is settled"},
+    "settle.sign": {
+        "zh": "金额单位均为人民币元（CNY）。退补金额 = 应付 − 已预付：正数为“补”，由甲方补付乙方；负数为“退”，由乙方退还甲方。",
+        "en": "All amounts in CNY. Balance = due − prepaid: positive is a top-up paid to the contractor, negative a refund to the bureau.",
+    },
+    "settle.money_on.pro_rata": {
+        "zh": "计费指标：仅在线率，按在线率比例结算",
+        "en": "Money follows the online rate only, pro rata",
+    },
+    "settle.money_on.full_above_target": {
+        "zh": "计费指标：仅在线率，达标全额结算，未达标按在线率比例结算",
+        "en": "Money follows the online rate only: in full at or above the target, pro rata below it",
+    },
+    "settle.pro_rata": {
+        "zh": "应付 = 基数 {base} × 在线率 {rate} = {due}",
+        "en": "due = base {base} × online rate {rate} = {due}",
+    },
+    "settle.full_met": {
+        "zh": "在线率 {rate} 达到目标 {target}，全额结算：应付 = 基数 = {due}",
+        "en": "online rate {rate} meets the target {target}: due = base = {due}",
+    },
+    "settle.full_missed": {
+        "zh": "在线率 {rate} 低于目标 {target}，按比例结算：应付 = 基数 {base} × 在线率 = {due}",
+        "en": "online rate {rate} is under the target {target}: due = base {base} × online rate = {due}",
+    },
+    "settle.prepaid": {
+        "zh": "已预付 = 基数 × {prepay} = {prepaid}",
+        "en": "prepaid = base × {prepay} = {prepaid}",
+    },
+    "settle.balance_top_up": {
+        "zh": "退补金额 = 应付 − 已预付 = {amount}：补，由甲方补付乙方",
+        "en": "balance = due − prepaid = {amount}: a top-up, paid to the contractor",
+    },
+    "settle.balance_refund": {
+        "zh": "退补金额 = 应付 − 已预付 = −{amount}：退，由乙方退还甲方",
+        "en": "balance = due − prepaid = −{amount}: a refund, paid back to the bureau",
+    },
+    "settle.balance_none": {
+        "zh": "应付等于已预付：无需退补",
+        "en": "due equals prepaid: nothing changes hands",
+    },
+    "settle.reported": {
+        "zh": "{figures} 仅作考核报告，不影响金额：本合同的考核规则未规定相应扣款",
+        "en": "{figures}: reported, not paid on (the policy sets no deduction for them)",
+    },
+    "settle.verdict": {"zh": "（{verdict}）", "en": " ({verdict})"},
+    "settle.top_up": {"zh": "补 {amount}", "en": "top-up {amount}"},
+    "settle.balance_column": {"zh": "退补金额（CNY）", "en": "Balance (CNY)"},
+    "report.shared_tickets": {
+        "zh": "一张工单涉及多个合同时，各合同按各自考核规则的时限判定（结果栏逐一列出）；修复时限栏为工单开立时最严的时限。每张工单在各合同的时限与结果见 ticket_contracts.csv，其设备见 tickets.csv 的设备栏（各设备所属合同见 devices.csv）。",
+        "en": "A ticket counted in several contracts is judged by each contract's own deadlines (the outcome column lists each); the repair-by column is the strictest at opening. Each contract's deadlines and verdicts per ticket are in ticket_contracts.csv, its devices in tickets.csv (each device's contract in devices.csv).",
+    },
+    "settle.refund": {"zh": "退 {amount}", "en": "refund {amount}"},
+    "report.anchor": {"zh": "签名链头", "en": "Signed head"},
+    "report.anchored": {
+        "zh": "第 0–{seq} 行由第 {seq} 行的签名链头覆盖（密钥 {key_id}{by_export}）",
+        "en": "rows 0–{seq} are covered by the signed head of row {seq} (key {key_id}{by_export})",
+    },
+    "report.anchored_by_export": {"zh": "，本次导出时签署", "en": ", signed by this export"},
+    "report.unanchored": {
+        "zh": "第 {first}–{last} 行（{count} 行）未被任何签名链头覆盖：导出时未提供签名密钥",
+        "en": "rows {first}–{last} ({count}) are covered by no signed head: the export was given no signing key",
+    },
     # The console (collector/web/console)
     "console.title": {"zh": "视频监控运维值班台", "en": "Video network operations console"},
     "console.wall": {"zh": "总览", "en": "Wall"},

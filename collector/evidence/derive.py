@@ -15,6 +15,7 @@ from collector.evidence.tables import (
     csv_bytes,
     devices_table,
     regions_table,
+    ticket_contracts_table,
     ticket_entries,
     tickets_table,
 )
@@ -34,12 +35,19 @@ class Derived:
     devices: Table
     tickets: list[dict[str, Any]]
     ticket_table: Table
+    ticket_contracts: Table
     trends: list[dict[str, Any]]
     files: dict[str, bytes]  # figures.json and the CSVs
 
     @property
     def tables(self) -> list[Table]:
-        return [self.summary, self.regions, self.devices, self.ticket_table]
+        return [
+            self.summary,
+            self.regions,
+            self.devices,
+            self.ticket_table,
+            self.ticket_contracts,
+        ]
 
 
 def derive(
@@ -54,15 +62,18 @@ def derive(
     workbook in another process while this one goes on with the files)."""
     contracts = report.build(("contract",))
     tickets = ticket_entries(contracts["tickets"])
-    regions = regions_table(report.build(("region",)))
+    regions = regions_table(report.build(("contract", "region")), language)
     devices = devices_table(report.build(("device",), settle=False), inventory, language)
     summary = contracts_table(contracts, language)
     ticket_table = tickets_table(tickets, zone, language)
-    tables_ready([summary, regions, devices, ticket_table])
+    judged = report.judgements(("contract",))
+    by_contract = ticket_contracts_table(judged, tickets, ticket_table, zone, language)
+    tables = [summary, regions, devices, ticket_table, by_contract]
+    tables_ready(tables)
     figures = io.BytesIO()
     write_json(contracts, figures)
     files = {FIGURES: figures.getvalue()}
-    for table in (summary, regions, devices, ticket_table):
+    for table in tables:
         files[f"{table.name}.csv"] = csv_bytes(table, language)
     return Derived(
         {key: value for key, value in contracts.items() if key != "tickets"},
@@ -71,6 +82,7 @@ def derive(
         devices,
         tickets,
         ticket_table,
+        by_contract,
         report.daily(("contract",)),
         files,
     )

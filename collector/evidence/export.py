@@ -3,9 +3,10 @@
 The ledger slice is written by a second process while this one measures the period; the
 workbook by a third while this one draws the charts and the PDF (two cores, and the three
 longest jobs overlap). Every file is hashed into MANIFEST.json, which ``--sign`` signs.
-Zip members are sorted and dated 1980-01-01, and no file carries the export's wall time:
-the same ledger, inventory and policies give the same figures, tables and slice, byte
-for byte.
+Zip members are sorted and dated 1980-01-01, and no file carries the export's wall time
+but the head it signs when the collector's last head is not at the slice's end: the same
+ledger, inventory and policies give the same figures, tables, report and slice, byte for
+byte.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -20,15 +22,17 @@ import zipfile
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from collector.evidence import ledger_slice
 from collector.evidence.derive import derive
-from collector.evidence.heads import stored_heads
+from collector.evidence.heads import SignedHead, sign_head, stored_heads
 from collector.evidence.keys import key_id, load_private
 from collector.evidence.render import Ledger as LedgerFacts
 from collector.evidence.render import render_html, render_pdf
@@ -113,6 +117,20 @@ def _head(ledger: Path) -> tuple[int, str, int | None]:
     return rows, head, watermark
 
 
+def _anchoring(
+    ledger: Path, rows: int, head: str, key: Ed25519PrivateKey | None
+) -> tuple[list[SignedHead], bool]:
+    """The signed heads covering the slice's rows: the ledger's own, and, with a key, one
+    this export signs at the slice's last row unless the collector already did, so that
+    every row in the bundle is covered. Its ``signed_at`` is the export's wall time: the
+    one moment a bundle records, and only when it signs. True when it signed."""
+    with reading(ledger) as db:
+        heads = [found for found in stored_heads(db) if found.seq < rows]
+    if key is None or not rows or (heads and heads[-1].seq == rows - 1):
+        return heads, False
+    return [*heads, sign_head(key, rows - 1, head, datetime.now(UTC))], True
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -185,13 +203,21 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             (staging / name).write_bytes(data)
         tick(figures_task)
         report_task = bar.add_task(text("progress.report", request.language), total=2)
-        facts = LedgerFacts(rows, head, key_id(key.public_key()) if key else None)
+        heads, signed_here = _anchoring(request.ledger, rows, head, key)
+        facts = LedgerFacts(
+            rows,
+            head,
+            key_id(key.public_key()) if key else None,
+            heads[-1] if heads else None,
+            signed_here,
+        )
         html = render_html(
             derived.contracts,
             derived.regions,
             derived.devices,
             derived.tickets,
             derived.ticket_table,
+            derived.ticket_contracts,
             derived.trends,
             policies,
             facts,
@@ -207,8 +233,6 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
         (staging / "policies").mkdir()
         for name, path in copies:
             shutil.copyfile(path, staging / name)
-        with reading(request.ledger) as db:
-            heads = [head for head in stored_heads(db) if head.seq < rows]
         (staging / HEADS).write_text("".join(h.record() + "\n" for h in heads), encoding="utf-8")
         for process in (*workbooks, slicing):
             while process.is_alive():
@@ -227,7 +251,7 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
         manifest = {
             "format": FORMAT,
             "software": {"name": "slawatch", "version": __version__},
-            "command": list(request.command),
+            "command": [os.path.normpath(arg) if os.sep in arg else arg for arg in request.command],
             "period": {"asked": request.period, **derived.contracts["period"]},
             "language": request.language,
             "ledger": {
@@ -237,6 +261,9 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
                 "observed_through_ms": watermark,
                 "heads": HEADS,
                 "signed_heads": len(heads),
+                # The last row a signed head covers (the export signs one at its own end
+                # row when given a key): rows after it are anchored by nothing.
+                "anchored_through": heads[-1].seq if heads else None,
             },
             "inventory": INVENTORY,
             "policies": [name for name, _ in copies],

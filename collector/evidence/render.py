@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from collector.evidence import charts
+from collector.evidence.heads import SignedHead
 from collector.evidence.tables import Kind, Table, headings, outcome
 from collector.sla.report import NONE_KEY
 from slawatch import __version__
 from slawatch.config.policies import PolicyBook
-from slawatch.config.policy import Policy
+from slawatch.config.policy import Policy, SettlementRule
 from slawatch.messages import Language, text
 
 # The PDF lists at most this many tickets (late first); all are in tickets.csv and XLSX.
@@ -35,7 +36,15 @@ FIGURE_NAMES = (
     "response_timeliness_rate",
     "repair_timeliness_rate",
 )
-_REGION_COLUMNS = ("key", "name", "units", "online_rate", "intact_rate", "tickets", "late")
+_REGION_COLUMNS = (
+    "contract",
+    "name",
+    "units",
+    "online_rate",
+    "intact_rate",
+    "tickets",
+    "late",
+)
 _TICKET_COLUMNS = (
     "id",
     "fault_class",
@@ -54,6 +63,28 @@ class Ledger:
     rows: int
     head: str
     key: str | None  # the signing key's id, when the bundle is signed
+    anchor: SignedHead | None  # the last signed head covering the slice
+    signed_here: bool  # the export signed it (its key was given)
+
+    def anchoring(self, w: Writer) -> str:
+        """Which head covers the slice's rows, and which rows none covers."""
+        said = []
+        if self.anchor is not None:
+            by_export = w.t("report.anchored_by_export") if self.signed_here else ""
+            said.append(
+                w.t(
+                    "report.anchored",
+                    seq=self.anchor.seq,
+                    key_id=self.anchor.key,
+                    by_export=by_export,
+                )
+            )
+        first = 0 if self.anchor is None else self.anchor.seq + 1
+        if first < self.rows:
+            said.append(
+                w.t("report.unanchored", first=first, last=self.rows - 1, count=self.rows - first)
+            )
+        return "；".join(said) if w.language == "zh" else "; ".join(said)
 
 
 class Writer:
@@ -69,15 +100,21 @@ class Writer:
         return "—" if value is None else f"{value * 100:.3f}%"
 
     def money(self, value: str | Decimal | None) -> str:
+        """Every amount with its currency, in either language (¥ is the yen's sign too)."""
         if value is None:
             return "—"
         amount = Decimal(value)
-        sign = "−" if amount < 0 else ""
-        return (
-            f"{sign}¥{abs(amount):,.2f}"
-            if self.language == "zh"
-            else f"{sign}CNY {abs(amount):,.2f}"
-        )
+        return f"{'−' if amount < 0 else ''}CNY {abs(amount):,.2f}"
+
+    def balance(self, value: str | Decimal | None) -> str:
+        """A balance with its direction: 补 paid to the contractor, 退 refunded."""
+        if value is None:
+            return "—"
+        amount = Decimal(value)
+        if not amount:
+            return self.money(amount)
+        direction = "settle.top_up" if amount > 0 else "settle.refund"
+        return self.t(direction, amount=self.money(abs(amount)))
 
     def count(self, value: int) -> str:
         return f"{value:,}"
@@ -187,6 +224,42 @@ def _contract(group: dict[str, Any], policy: Policy, w: Writer) -> dict[str, Any
     }
 
 
+def _explained(group: dict[str, Any], policy: Policy, w: Writer) -> dict[str, Any] | None:
+    """How a contract's money follows from its figures under its policy, in words: which
+    figure carries money and how, the arithmetic, and which direction the balance goes."""
+    money = group["settlement"]
+    if money is None:
+        return None
+    rule = policy.settlement
+    rate = w.percent(money["rate"])
+    target = w.percent(policy.targets.online_rate)
+    amounts = {name: w.money(money[name]) for name in ("base", "due", "prepaid")}
+    if rule.rule is SettlementRule.PRO_RATA:
+        due = w.t("settle.pro_rata", rate=rate, **amounts)
+    elif group["targets"]["online_rate"]["met"]:
+        due = w.t("settle.full_met", rate=rate, target=target, **amounts)
+    else:
+        due = w.t("settle.full_missed", rate=rate, target=target, **amounts)
+    balance = Decimal(money["balance"])
+    direction = {"top_up": "settle.balance_top_up", "refund": "settle.balance_refund"}
+    said = [
+        w.t(f"settle.money_on.{rule.rule.value}"),
+        due,
+        w.t("settle.prepaid", prepay=f"{rule.prepay_rate * 100:.0f}%", **amounts),
+        w.t(direction.get(money["direction"], "settle.balance_none"), amount=w.money(abs(balance))),
+    ]
+    reported = [
+        w.t(f"column.{name}")
+        + w.t("settle.verdict", verdict=w.t("report.met" if verdict["met"] else "report.missed"))
+        for name, verdict in group["targets"].items()
+        if name in money["reported_only"]
+    ]
+    if reported:
+        joined = "、".join(reported) if w.language == "zh" else ", ".join(reported)
+        said.append(w.t("settle.reported", figures=joined))
+    return {"name": w.name(group), "policy": group["policy"], "lines": said}
+
+
 def _table(table: Table, keep: tuple[str, ...], rows: list[list[Any]], w: Writer) -> dict[str, Any]:
     at = [n for n, column in enumerate(table.columns) if column.key in keep]
     labels = headings(table, w.language)
@@ -212,14 +285,36 @@ def _pdf_tickets(tickets: list[dict[str, Any]], table: Table) -> list[list[Any]]
 
 def _worst(table: Table, at: int, largest: bool, count: int = 10) -> list[tuple[str, float]]:
     """The ``count`` rows with the largest (or smallest) number in column ``at``, labelled
-    by name (or id); rows without that number, or with nothing lost, are left out."""
+    by name (or the first column); rows without that number, or with nothing lost, are
+    left out."""
+    name = [column.key for column in table.columns].index("name")
     found = [
-        (str(row[1] or row[0]), float(value))
+        (str(row[name] or row[0]), float(value))
         for row in table.rows
         if isinstance(value := row[at], int | float) and (value > 0 or not largest)
     ]
     found.sort(key=lambda item: -item[1] if largest else item[1])
     return found[:count]
+
+
+def _per_contract(listed: dict[str, Any], ticket_contracts: Table, w: Writer) -> None:
+    """A ticket counted in several contracts has an outcome in each (its own deadlines):
+    the list's outcome cell says each, not the strictest contract's alone."""
+    at = {column.key: n for n, column in enumerate(ticket_contracts.columns)}
+    shown = {row[0]["text"] for row in listed["rows"]}
+    outcomes: dict[str, list[str]] = {}
+    for row in ticket_contracts.rows:
+        if row[at["id"]] in shown:
+            key = str(row[at["contract"]])
+            label = w.t("report.no_contract") if key == NONE_KEY else key
+            outcomes.setdefault(str(row[at["id"]]), []).append(f"{label}：{row[at['outcome']]}")
+    for row in listed["rows"]:
+        found = outcomes.get(row[0]["text"], [])
+        if len(found) > 1:
+            row[-1] = {
+                "text": "；".join(found) if w.language == "zh" else "; ".join(found),
+                "css": "",
+            }
 
 
 def render_html(
@@ -228,6 +323,7 @@ def render_html(
     devices: Table,
     tickets: list[dict[str, Any]],
     ticket_table: Table,
+    ticket_contracts: Table,
     trends: list[dict[str, Any]],
     policies: PolicyBook,
     ledger: Ledger,
@@ -266,6 +362,8 @@ def render_html(
         ),
     }
     shown = _pdf_tickets(tickets, ticket_table)
+    listed = _table(ticket_table, _TICKET_COLUMNS, shown, w)
+    _per_contract(listed, ticket_contracts, w)
     cut = (
         w.t("report.ticket_list_cut", shown=len(shown), count=len(tickets))
         if len(shown) < len(tickets)
@@ -288,7 +386,11 @@ def render_html(
             "timezone": period["timezone"],
             "in_progress": period["in_progress"],
         },
-        ledger={"rows_text": w.count(ledger.rows), "head": ledger.head},
+        ledger={
+            "rows_text": w.count(ledger.rows),
+            "head": ledger.head,
+            "anchoring": ledger.anchoring(w),
+        },
         signature=w.t("report.signed_by", key_id=ledger.key)
         if ledger.key
         else w.t("report.unsigned"),
@@ -300,17 +402,24 @@ def render_html(
                 "online_rate": w.percent(g["online_rate"]),
                 **{
                     name: w.money((g["settlement"] or {}).get(name))
-                    for name in ("base", "prepaid", "due", "balance")
+                    for name in ("base", "prepaid", "due")
                 },
+                "balance": w.balance((g["settlement"] or {}).get("balance")),
             }
             for g in groups
         ],
         total=None
         if total is None
-        else {name: w.money(total[name]) for name in ("base", "prepaid", "due", "balance")},
+        else {
+            **{name: w.money(total[name]) for name in ("base", "prepaid", "due")},
+            "balance": w.balance(total["balance"]),
+        },
+        explained=[
+            found for g in groups if (found := _explained(g, by_id[g["policy"]], w)) is not None
+        ],
         charts={name: _data_uri(png) for name, png in chart_uris.items()},
         regions=_table(regions, _REGION_COLUMNS, regions.rows, w),
-        tickets={**_table(ticket_table, _TICKET_COLUMNS, shown, w), "cut": cut},
+        tickets={**listed, "cut": cut},
         policies=[
             {"id": p.id, "name": p.name, "rules": _rules(p, w)}
             for p in policies.policies

@@ -11,7 +11,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from collector.sla.tickets import Entries
-from slawatch.config.inventory import Inventory
+from slawatch.config.inventory import Inventory, contracts_of_devices
 from slawatch.messages import Language, reason_text, text
 
 Cell = str | int | float | Decimal | datetime | None
@@ -51,6 +51,9 @@ class Table:
     name: str  # file stem, and sheet.<name> in the catalogue
     columns: tuple[Column, ...]
     rows: list[list[Cell]]
+    # A closing row (the workbook's and the PDF's, not the CSV's: a CSV's rows are what
+    # an evaluator filters and sums, and a total among them would count twice).
+    total: list[Cell] | None = None
 
 
 FIGURES = (
@@ -69,6 +72,21 @@ FIGURES = (
     Column("pending", Kind.COUNT),
 )
 MONEY = tuple(Column(name, Kind.MONEY) for name in ("base", "prepaid", "due", "balance"))
+# What the online rate divides (ms, or inspections under the snapshot method): a
+# contract's or region's rate is online ÷ counted from its own row.
+AMOUNTS = (
+    Column("measure", Kind.TEXT),
+    Column("online", Kind.COUNT),
+    Column("counted", Kind.COUNT),
+)
+
+
+def _amounts(group: dict[str, Any], language: Language) -> list[Cell]:
+    exposure = group["exposure"]
+    measure = text(f"measure.{exposure['measure']}", language)
+    return [measure, exposure["online"], exposure["counted"]]
+
+
 TICKETS = (
     Column("id", Kind.TEXT),
     Column("fault_class", Kind.TEXT),
@@ -104,20 +122,115 @@ def contracts_table(report: dict[str, Any], language: Language) -> Table:
         Column("unit", Kind.TEXT),
         *FIGURES,
         *MONEY,
+        *AMOUNTS,
     )
     rows: list[list[Cell]] = [
-        [g["key"], g["name"], g["policy"], text(f"unit.{g['unit']}", language), *_figures(g)]
+        [
+            g["key"],
+            g["name"],
+            g["policy"],
+            text(f"unit.{g['unit']}", language),
+            *_figures(g),
+            *_amounts(g, language),
+        ]
         for g in report["groups"]
     ]
-    return Table("contracts", columns, rows)
+    total: list[Cell] | None = None
+    if report["total"] is not None:
+        # Money adds up across contracts; rates and ticket counts do not (a shared
+        # ticket counts in each contract it touches), so the total row leaves them empty.
+        units = sum(g["units"] for g in report["groups"])
+        money: list[Cell] = [Decimal(report["total"][column.key]) for column in MONEY]
+        total = [text("report.total", language), None, None, None, units]
+        total += [None] * (len(FIGURES) - 1) + money + [None] * len(AMOUNTS)
+    return Table("contracts", columns, rows, total)
 
 
-def regions_table(report: dict[str, Any]) -> Table:
-    columns = (Column("key", Kind.TEXT), Column("name", Kind.TEXT), *FIGURES)
+def regions_table(report: dict[str, Any], language: Language) -> Table:
+    """One row per contract and region (a report grouped by ``contract,region``): each
+    contract's regions under its own policy, never a rate blended across contracts."""
+    columns = (
+        Column("contract", Kind.TEXT),
+        Column("region", Kind.TEXT),
+        Column("name", Kind.TEXT),
+        *FIGURES,
+        *AMOUNTS,
+    )
     rows: list[list[Cell]] = [
-        [g["key"], g["name"], *_figures(g)[: len(FIGURES)]] for g in report["groups"]
+        [
+            g["keys"]["contract"],
+            g["keys"]["region"],
+            g["name"],
+            *_figures(g)[: len(FIGURES)],
+            *_amounts(g, language),
+        ]
+        for g in report["groups"]
     ]
     return Table("regions", columns, rows)
+
+
+# What tickets.csv holds already (class, detection, acknowledgement, repair) is not
+# repeated: a quarter has 450,000 rows here.
+TICKET_CONTRACTS = (
+    Column("id", Kind.TEXT),
+    Column("contract", Kind.TEXT),
+    Column("policy", Kind.TEXT),
+    Column("response_deadline", Kind.MOMENT),
+    Column("response_outcome", Kind.TEXT),
+    Column("repair_deadline", Kind.MOMENT),
+    Column("outcome", Kind.TEXT),
+)
+
+
+def _local(zone: ZoneInfo) -> Callable[[str | None], datetime | None]:
+    def moment(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        local = datetime.fromisoformat(value).astimezone(zone)
+        return local.replace(tzinfo=None, microsecond=0)  # to the second, as people read it
+
+    return moment
+
+
+_NONE: dict[str, Any] = {}
+
+
+def ticket_contracts_table(
+    judgements: list[tuple[int, str, str, bool | None, bool | None]],
+    tickets: list[dict[str, Any]],
+    listed: Table,
+    zone: ZoneInfo,
+    language: Language,
+) -> Table:
+    """One row per ticket and contract it counts in (``Report.judgements``), with that
+    contract's deadlines and verdicts: a contract's ticket counts are its rows, its rates a
+    division of them. Deadlines are taken from the ticket list's row (``listed``) unless
+    the contract's policy has its own: converting 450,000 moments again costs seconds."""
+    moment = _local(zone)
+    respond_at = [column.key for column in listed.columns].index("response_deadline")
+    repair_at = [column.key for column in listed.columns].index("repair_deadline")
+    verdict = {True: "in_time", False: "late", None: "pending"}
+    said = {
+        (kind, answer): text(f"{kind}.{verdict[answer]}", language)
+        for kind in ("response", "outcome")
+        for answer in verdict
+    }
+    rows: list[list[Cell]] = []
+    for n, key, policy, responded, repaired in judgements:
+        ticket, row = tickets[n], listed.rows[n]
+        own = ticket.get("deadlines", _NONE).get(policy)
+        rows.append(
+            [
+                ticket["id"],
+                key,
+                policy,
+                row[respond_at] if own is None else moment(own["response_deadline"]),
+                said["response", responded],
+                row[repair_at] if own is None else moment(own["repair_deadline"]),
+                said["outcome", repaired],
+            ]
+        )
+    return Table("ticket_contracts", TICKET_CONTRACTS, rows)
 
 
 def devices_table(report: dict[str, Any], inventory: Inventory, language: Language) -> Table:
@@ -134,6 +247,9 @@ def devices_table(report: dict[str, Any], inventory: Inventory, language: Langua
     )
     devices = {device.id: device for device in inventory.devices}
     regions = {region.id: region.name for region in inventory.regions}
+    # The contract a device is billed and judged under: a door-access set's host and
+    # cameras, the set's (a ticket of theirs counts there).
+    billed = contracts_of_devices(inventory)
     rows: list[list[Cell]] = []
     for group in report["groups"]:
         device = devices.get(group["key"])
@@ -143,7 +259,7 @@ def devices_table(report: dict[str, Any], inventory: Inventory, language: Langua
                 text(f"kind.{device.kind.value}", language),
                 device.address,
                 regions.get(device.region, device.region),
-                device.contract,
+                billed[device.id],
             ]
         exposure = group["exposure"]
         lost = exposure["down"] if exposure["measure"] == "ms" else None
@@ -168,12 +284,7 @@ def outcome(ticket: dict[str, Any]) -> str:
 
 
 def tickets_table(tickets: list[dict[str, Any]], zone: ZoneInfo, language: Language) -> Table:
-    def moment(value: str | None) -> datetime | None:
-        if value is None:
-            return None
-        local = datetime.fromisoformat(value).astimezone(zone)
-        return local.replace(tzinfo=None, microsecond=0)  # to the second, as people read it
-
+    moment = _local(zone)
     rows: list[list[Cell]] = [
         [
             ticket["id"],
@@ -233,7 +344,8 @@ def _records(table: Table, names: list[str]) -> Iterator[dict[str, Cell | float]
     """The rows as the binding takes them, streamed; money as float (it takes no Decimal;
     the CSV keeps the exact amount)."""
     money = {n for n, column in enumerate(table.columns) if column.kind is Kind.MONEY}
-    for row in table.rows[:SHEET_ROWS]:
+    closing = [] if table.total is None else [table.total]
+    for row in [*table.rows[: SHEET_ROWS - len(closing)], *closing]:
         yield {
             name: float(value) if n in money and value is not None else value  # type: ignore[arg-type]
             for n, (name, value) in enumerate(zip(names, row, strict=True))

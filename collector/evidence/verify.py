@@ -10,11 +10,15 @@ figure) and verification stops there.
 from __future__ import annotations
 
 import json
+import lzma
+import shutil
 import sqlite3
+import struct
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +27,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from collector.evidence import ledger_slice
 from collector.evidence.derive import derive
 from collector.evidence.export import HEADS, MANIFEST, SIGNATURE, SUMS, sha256, sums_text
-from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file
+from collector.evidence.heads import (
+    HeadMismatchError,
+    SignedHead,
+    check_heads,
+    read_heads_file,
+)
 from collector.evidence.keys import key_id, signature_holds
 from collector.ledger.chain import Ledger
 from collector.sla.measure import measured
@@ -43,69 +52,168 @@ class Verified:
     rows: int
     head: str
     signed_heads: int
+    anchored_through: int | None  # the last row a signed head covers
     signature: str  # "checked", "absent" or "not checked"
+
+    def anchoring(self) -> str:
+        """Which rows the signed heads cover, and which none does, in words."""
+        last = -1 if self.anchored_through is None else self.anchored_through
+        said = f"the last covers rows 0–{last}" if last >= 0 else "none covers any row"
+        if last < self.rows - 1:
+            said += f"; rows {last + 1}–{self.rows - 1} are covered by no signed head"
+        return said
+
+
+# What reading a damaged member can raise: a bad CRC or header (BadZipFile), a broken
+# deflate, bzip2 or lzma stream, a truncated file, a method or flag zipfile cannot read.
+_DAMAGE = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+)
+
+
+def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The bundle's files by name, as a folder holds them: directory entries (``zip -r``
+    adds ``policies/``) are no files, and a bundle re-zipped from its folder (``zip -r
+    b.zip bundle/``) has every name under that folder. Contents are what counts, not how
+    a zip tool lists them."""
+    files: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        if info.filename in files:
+            raise BundleError(f"{info.filename}: twice in the zip (which one is the bundle's?)")
+        files[info.filename] = info
+    if MANIFEST not in files:
+        folders = {name[: -len(MANIFEST)] for name in files if name.endswith("/" + MANIFEST)}
+        if len(folders) == 1:
+            (folder,) = folders
+            if all(name.startswith(folder) for name in files):
+                return {name[len(folder) :]: info for name, info in files.items()}
+    return files
+
+
+def _read(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo) -> bytes:
+    try:
+        return archive.read(info)
+    except _DAMAGE as exc:
+        raise BundleError(f"{name}: damaged in the zip ({exc})") from None
+
+
+def _extract(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo, to: Path) -> None:
+    """Streamed: the ledger slice may be gigabytes."""
+    to.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with archive.open(info) as source, to.open("wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    except _DAMAGE as exc:
+        raise BundleError(f"{name}: damaged in the zip ({exc})") from None
 
 
 def verify_bundle(bundle: Path, public: Ed25519PublicKey | None) -> Verified:
     try:
         archive = zipfile.ZipFile(bundle)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except _DAMAGE as exc:
         raise BundleError(f"{bundle}: not a readable zip ({exc})") from None
     with archive, tempfile.TemporaryDirectory(prefix="slawatch-verify-") as scratch:
-        names = [info.filename for info in archive.infolist()]
-        if MANIFEST not in names:
+        try:
+            members = _members(archive)
+        except _DAMAGE as exc:
+            raise BundleError(f"{bundle}: not a readable zip ({exc})") from None
+        if MANIFEST not in members:
             raise BundleError(f"{MANIFEST}: removed (the bundle has no manifest)")
-        manifest_bytes = archive.read(MANIFEST)
-        signature = _check_signature(archive, names, manifest_bytes, public)
+        manifest_bytes = _read(archive, MANIFEST, members[MANIFEST])
+        signature = _check_signature(archive, members, manifest_bytes, public)
         manifest = _manifest(manifest_bytes)
         files: dict[str, str] = manifest["files"]
-        expected = {*files, MANIFEST, SUMS} | ({SIGNATURE} if SIGNATURE in names else set())
-        for name in names:
+        expected = {*files, MANIFEST, SUMS} | ({SIGNATURE} if SIGNATURE in members else set())
+        for name in sorted(members):
             if name not in expected:
                 raise BundleError(f"{name}: added (the manifest does not list it)")
-        for name in sorted(expected - set(names)):
+        for name in sorted(expected - set(members)):
             raise BundleError(f"{name}: removed (the manifest lists it)")
+        sums = _read(archive, SUMS, members[SUMS])
+        if sums != sums_text(files):
+            # SHA256SUMS is named by hash in the manifest: which of the two changed?
+            raise BundleError(
+                f"{MANIFEST}: changed (its file list is not the SHA256SUMS it names)"
+                if sha256(sums) == manifest["sha256sums"]
+                else f"{SUMS}: changed (it does not list the manifest's hashes)"
+            )
+        if sha256(sums) != manifest["sha256sums"]:
+            raise BundleError(f"{MANIFEST}: changed (it names another SHA256SUMS)")
         folder = Path(scratch)
-        archive.extractall(folder, [name for name in names if name in expected])
         for name, digest in sorted(files.items()):
+            _extract(archive, name, members[name], folder / name)
             if ledger_slice.sha256_of(folder / name) != digest:
                 raise BundleError(f"{name}: changed (its SHA-256 is not the manifest's)")
-        sums = (folder / SUMS).read_bytes()
-        if sha256(sums) != manifest["sha256sums"] or sums != sums_text(files):
-            raise BundleError(f"{SUMS}: changed (it does not list the manifest's hashes)")
-        rows, head, signed = _check_ledger(folder, manifest, public)
+        rows, head, heads = _check_ledger(folder, manifest, public)
         _recompute(folder, manifest)
-    return Verified(rows, head, signed, signature)
+    anchored = max((found.seq for found in heads), default=None)
+    return Verified(rows, head, len(heads), anchored, signature)
 
 
 def _check_signature(
-    archive: zipfile.ZipFile, names: list[str], manifest: bytes, public: Ed25519PublicKey | None
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    manifest: bytes,
+    public: Ed25519PublicKey | None,
 ) -> str:
     if public is None:
-        return "not checked" if SIGNATURE in names else "absent"
-    if SIGNATURE not in names:
+        return "not checked" if SIGNATURE in members else "absent"
+    if SIGNATURE not in members:
         raise BundleError(f"{SIGNATURE}: removed (the bundle is not signed)")
-    if not signature_holds(public, archive.read(SIGNATURE), manifest):
+    signature = _read(archive, SIGNATURE, members[SIGNATURE])
+    if not signature_holds(public, signature, manifest):
         raise BundleError(
             f"{MANIFEST}: its signature does not verify with key {key_id(public)} "
-            "(the manifest was changed, or another key signed it)"
+            f"(the manifest or {SIGNATURE} was changed, or another key signed it)"
         )
     return "checked"
 
 
 def _manifest(data: bytes) -> dict[str, Any]:
+    """The manifest, its shape checked: every later step reads it without a guard."""
     try:
         manifest: dict[str, Any] = json.loads(data)
-        for field in ("files", "sha256sums", "ledger", "policies", "inventory", "period"):
-            manifest[field]
+        files, ledger = manifest["files"], manifest["ledger"]
+        named = [manifest["inventory"], *manifest["policies"], ledger["file"], ledger["heads"]]
+        shaped = (
+            isinstance(files, dict)
+            and all(isinstance(n, str) and isinstance(d, str) for n, d in files.items())
+            and isinstance(manifest["sha256sums"], str)
+            and all(isinstance(name, str) and name in files for name in named)
+            and type(ledger["rows"]) is int
+            and isinstance(ledger["head"], str)
+            and (
+                ledger["observed_through_ms"] is None or type(ledger["observed_through_ms"]) is int
+            )
+            and isinstance(manifest["period"]["asked"], str)
+            and manifest["language"] in ("zh", "en")
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{MANIFEST}: changed (not a slawatch manifest: {exc})") from None
+    if not shaped:
+        raise BundleError(f"{MANIFEST}: changed (not a slawatch manifest)")
+    for name in files:
+        # Each is written under the scratch folder: a name reaching out of it is no
+        # bundle's (zipfile's own extraction would have cleaned it; reading member by
+        # member does not).
+        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts or not name:
+            raise BundleError(f"{MANIFEST}: changed (it lists {name!r}, outside the bundle)")
     return manifest
 
 
 def _check_ledger(
     folder: Path, manifest: dict[str, Any], public: Ed25519PublicKey | None
-) -> tuple[int, str, int]:
+) -> tuple[int, str, list[SignedHead]]:
     """The slice into a fresh ledger file (scratch/ledger.sqlite), chain and heads checked."""
     facts = manifest["ledger"]
     file = folder / "scratch-ledger.sqlite"
@@ -116,6 +224,8 @@ def _check_ledger(
             rows, head = ledger_slice.load_slice(folder / facts["file"], db)
         except ledger_slice.SliceError as exc:
             raise BundleError(str(exc)) from None
+        except (OSError, EOFError, zlib.error, ValueError, sqlite3.Error) as exc:
+            raise BundleError(f"{facts['file']}: not a ledger slice ({exc})") from None
         if rows != facts["rows"]:
             raise BundleError(
                 f"{facts['file']}: {rows} rows, the manifest says {facts['rows']} "
@@ -126,7 +236,10 @@ def _check_ledger(
                 f"{facts['file']}: the chain ends at head {head[:16]}…, the manifest's is "
                 f"{facts['head'][:16]}… (rows rewritten and re-hashed)"
             )
-        heads = read_heads_file(folder / HEADS)
+        try:
+            heads = read_heads_file(folder / HEADS)
+        except (HeadMismatchError, ValueError) as exc:
+            raise BundleError(f"{HEADS}: {exc}") from None
         hash_of: dict[int, str] = {}
         for found in heads:
             stored = db.execute("SELECT hash FROM ledger WHERE seq = ?", (found.seq,)).fetchone()
@@ -147,7 +260,7 @@ def _check_ledger(
             db.execute("INSERT INTO observed VALUES (0, ?)", (watermark,))
     finally:
         db.close()
-    return rows, head, len(heads)
+    return rows, head, heads
 
 
 def _recompute(folder: Path, manifest: dict[str, Any]) -> None:
@@ -169,6 +282,10 @@ def _recompute(folder: Path, manifest: dict[str, Any]) -> None:
             derived = derive(report, found[0], zone, manifest["language"])
     except ConfigError as exc:
         raise BundleError(f"the bundle's inputs do not load: {exc}") from None
+    except (ValueError, KeyError, TypeError, sqlite3.Error) as exc:
+        # Only a forged bundle gets here (every file matched a manifest that is not the
+        # collector's): its slice holds rows the collector never writes.
+        raise BundleError(f"the figures cannot be recomputed from the bundle ({exc!r})") from None
     for name, data in derived.files.items():
         kept = (folder / name).read_bytes()
         if kept != data:
@@ -178,7 +295,10 @@ def _recompute(folder: Path, manifest: dict[str, Any]) -> None:
 def _first_difference(name: str, kept: bytes, derived: bytes) -> str:
     """Where a file stops matching its recomputation, in the reader's terms."""
     if name.endswith(".json"):
-        where = _json_difference(json.loads(kept), json.loads(derived), "")
+        try:
+            where = _json_difference(json.loads(kept), json.loads(derived), "")
+        except ValueError:
+            where = ("(the whole file)", "not JSON", "JSON")
         if where is not None:
             path, said, found = where
             return f"{path} is {said!r} in the bundle, the ledger gives {found!r}"

@@ -18,7 +18,9 @@ backup fibre. Rules (``docs/sla-semantics.md`` has them in full):
 Debounce and the network-fault rule are the site's (the collector's policy): they say
 what state a device is in, which cannot depend on who pays for it. Response and repair
 deadlines are the contract's: a ticket's come from the policy judging its device (its
-contract's), and a network ticket's from the strictest policy among its devices.
+contract's); a network ticket carries the strictest policy's among its devices (for alerts
+and the console) and each of its devices' policies' own (``deadlines``), by which each
+contract is judged.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class Ticket:
     response_deadline: datetime
     repair_deadline: datetime
     policy: str  # the policy whose deadlines the ticket carries
+    # A network ticket's deadlines under each policy among its devices (policy id →
+    # response, repair): each contract judges a shared fault by its own terms.
+    deadlines: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
@@ -76,6 +81,13 @@ class Ticket:
     @property
     def open(self) -> bool:
         return self.resolved_at is None and self.merged_into is None
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        """Unpickled from a checkpoint: one saved before tickets carried ``deadlines``
+        restores with none (its network tickets are then judged by their own deadlines)."""
+        self.deadlines = {}
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +296,12 @@ class FaultTracker:
     def _attach(self, ticket: Ticket, device_id: str, change: Change) -> TicketEvent:
         if device_id not in ticket.device_ids:
             ticket.device_ids.append(device_id)
+        policy = self._judged_by[device_id]
+        if ticket.fault_class is FaultClass.NETWORK and policy.id not in ticket.deadlines:
+            ticket.deadlines[policy.id] = (
+                ticket.detected_at + policy.response_deadline,
+                ticket.detected_at + _repair_within(policy, bool(ticket.backup_fiber)),
+            )
         ticket.still_down.add(device_id)
         self._open_by_device[device_id] = ticket.id
         return TicketEvent(TicketEventKind.ATTACHED, change.confirmed_at, ticket, device_id)

@@ -70,6 +70,16 @@ def ticket_body(ticket: Ticket) -> dict[str, Any]:
         "resolved_at": _iso(ticket.resolved_at),
         "merged_into": ticket.merged_into,
         "policy": ticket.policy,
+        **(
+            {
+                "deadlines": {
+                    policy: {"response_deadline": _iso(respond), "repair_deadline": _iso(repair)}
+                    for policy, (respond, repair) in sorted(ticket.deadlines.items())
+                }
+            }
+            if ticket.deadlines
+            else {}
+        ),
     }
 
 

@@ -40,7 +40,7 @@ from collector.sla.exposure import (
 )
 from collector.sla.period import Period, local_midnight
 from collector.sla.settlement import month_overlaps, months, settle, unit_months
-from collector.sla.tickets import IN_TIME, UNDECIDED, Tickets
+from collector.sla.tickets import IN_TIME, LATE, UNDECIDED, Tickets
 from slawatch.config.inventory import (
     Contract,
     ContractUnit,
@@ -205,7 +205,7 @@ class PolicyReport:
             )
             for scope in (self.devices, self.sets)
         }
-        judged = tickets()
+        judged = tickets().judged_by(policy.id)  # a shared ticket by this policy's deadlines
         position = devices.position
         at = np.array([position.get(d, -1) for d in judged.devices] or [-1], dtype=np.int64)
         found = at[judged.pair_device]
@@ -291,6 +291,26 @@ class PolicyReport:
             self._group(group, dims, found, sums[n], settle)
             for n, (group, found) in enumerate(zip(groups, tickets, strict=True))
         ]
+
+    def judgements(self, dims: tuple[str, ...]) -> list[tuple[int, str, int, int]]:
+        """One row per (ticket, group) a ticket counts in: the ticket's position among the
+        period's tickets, the group's key, and this policy's verdicts (response, repair):
+        the rows each group's ticket counts are the number of."""
+        groups = self.groups(dims)
+        group_of, _ = self._claims(groups)
+        hit_group = group_of[self._device_of_pair]
+        claimed = hit_group >= 0
+        group, ticket = _distinct_pairs(hit_group[claimed], self._ticket_of_pair[claimed])
+        everywhere = np.nonzero(self.kept)[0][ticket]
+        return list(
+            zip(
+                everywhere.tolist(),
+                [groups[n].key for n in group.tolist()],
+                self.tickets.responded[ticket].tolist(),
+                self.tickets.repaired[ticket].tolist(),
+                strict=True,
+            )
+        )
 
     def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
         """Each group's online rate on each local day of the period, under the policy's
@@ -507,6 +527,9 @@ class PolicyReport:
                 "in_service": sums["in_service"],
                 "maintenance": sums["maintenance"],
                 "watched": sums["watched"],
+                # online_rate = online ÷ counted (unknown time as the policy says).
+                "online": online,
+                "counted": counted,
             },
         }
         figures["targets"] = self._targets(figures)
@@ -517,9 +540,12 @@ class PolicyReport:
             for n in _largest(overrun)
         ]
         exact_online = Fraction(online, counted) if counted else None
-        figures["settlement"] = (
-            self._settlement(group, exact_online, sums["rent"]) if settle else None
-        )
+        money = self._settlement(group, exact_online, sums["rent"]) if settle else None
+        if money is not None:
+            # What carries money under the rule (the online rate, whichever rule), and the
+            # targeted figures that are reported only: no policy deducts for them.
+            money["reported_only"] = [name for name in figures["targets"] if name != "online_rate"]
+        figures["settlement"] = money
         return figures
 
     def _counted(self, totals: list[int]) -> tuple[int, int, int]:
@@ -614,6 +640,9 @@ class PolicyReport:
             "due": str(money.due),
             "prepaid": str(money.prepaid),
             "balance": str(money.balance),
+            # top_up: paid to the contractor (补); refund: paid back to the bureau (退).
+            "direction": "top_up" if money.balance > 0 else "refund" if money.balance else "none",
+            "paid_on": "online_rate",
             # A period in progress: the rent so far, settled on the rate so far.
             "provisional": self.period.in_progress,
         }
@@ -639,16 +668,35 @@ class Report:
             for policy, share in shares(inventory, policies)
         ]
 
+    def _kept(self) -> npt.NDArray[np.bool_]:
+        """Of the period's tickets, those some policy's share had (the listed ones)."""
+        kept = np.zeros(len(self._tickets().ids), dtype=np.bool_)
+        for part in self.parts:
+            kept |= part.kept
+        return kept
+
+    def judgements(
+        self, dims: tuple[str, ...]
+    ) -> list[tuple[int, str, str, bool | None, bool | None]]:
+        """Each ticket in each group it counts in, judged under that group's policy, in
+        detection order: (its position in the report's ``tickets``, the group's key, the
+        policy, responded in time, repaired in time), None where still undecided."""
+        verdict = {IN_TIME: True, LATE: False, UNDECIDED: None}
+        listed = (np.cumsum(self._kept()) - 1).tolist()  # position among the listed tickets
+        rows = [
+            (listed[ticket], key, part.policy.id, verdict[responded], verdict[repaired])
+            for part in self.parts
+            for ticket, key, responded, repaired in part.judgements(dims)
+        ]
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return rows
+
     def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
         """Each group's online rate per local day (PolicyReport.daily), every policy's."""
         return [trend for part in self.parts for trend in part.daily(dims)]
 
     def build(self, dims: tuple[str, ...], settle: bool = True) -> dict[str, Any]:
         groups = [group for part in self.parts for group in part.build(dims, settle)]
-        judged = self._tickets()
-        kept = np.zeros(len(judged.ids), dtype=np.bool_)
-        for part in self.parts:
-            kept |= part.kept
         period = self.period
         return {
             "period": {
@@ -676,7 +724,7 @@ class Report:
             "groups": groups,
             "total": _total(groups, period.in_progress),
             # One ticket per line, copied from its file when written (see render.py).
-            "tickets": judged.entries.select(kept),
+            "tickets": self._tickets().entries.select(self._kept()),
         }
 
 

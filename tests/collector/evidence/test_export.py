@@ -92,9 +92,9 @@ def test_a_signed_bundle_verifies_and_holds_what_the_sla_command_computes(
     names = set(members(bundle))
     assert {
         "report.pdf", "report.html", "figures.json", "figures.xlsx", "contracts.csv",
-        "regions.csv", "devices.csv", "tickets.csv", "inventory.yaml",
-        "policies/01-policy.yaml", "ledger.tsv.gz", "heads.jsonl", "MANIFEST.json",
-        "MANIFEST.json.sig", "SHA256SUMS",
+        "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv",
+        "inventory.yaml", "policies/01-policy.yaml", "ledger.tsv.gz",
+        "heads.jsonl", "MANIFEST.json", "MANIFEST.json.sig", "SHA256SUMS",
     } == names  # fmt: skip
     sla = tmp_path / "sla.json"
     assert main(
@@ -177,7 +177,8 @@ def test_the_report_reads_in_its_language_with_the_text_in_the_pdf(
     for heading in headings:
         assert heading in text, heading
     assert "摄像机租赁" in text  # the contract's own name, whatever the language
-    assert ("¥" if language == "zh" else "CNY ") in text
+    assert "CNY " in text  # every amount with its ISO currency (¥ is the yen's too)
+    assert "¥" not in text
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "2", str(pdf),
@@ -193,7 +194,7 @@ def test_the_report_reads_in_its_language_with_the_text_in_the_pdf(
 def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path) -> None:
     files = members(bundle)
     book = load_workbook(io.BytesIO(files["figures.xlsx"]))
-    assert book.sheetnames == ["合同汇总", "区域", "设备", "工单"]
+    assert book.sheetnames == ["合同汇总", "区域", "设备", "工单", "工单分合同"]
     summary = book["合同汇总"]
     assert summary.freeze_panes == "B2"
     header = [cell.value for cell in summary[1]]
@@ -205,11 +206,13 @@ def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path)
     assert tickets.max_row == 1 + 3  # three faults in the quarter
     detected = tickets.cell(row=2, column=7)
     assert detected.number_format == "yyyy-mm-dd hh:mm:ss"
-    for name in ("contracts.csv", "regions.csv", "devices.csv", "tickets.csv"):
+    for name in (
+        "contracts.csv", "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv",
+    ):  # fmt: skip
         data = files[name]
         assert data.startswith(b"\xef\xbb\xbf"), name  # Excel reads UTF-8 only with a BOM
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-        assert rows[0][0] in ("编号", "工单号"), name
+        assert rows[0][0] in ("编号", "工单号", "合同"), name
     device_rows = list(csv.reader(io.StringIO(files["devices.csv"].decode("utf-8-sig"))))
     c7 = next(row for row in device_rows if row[0] == "C7")
     assert c7[6] == "40.0"  # hours offline: down from hour 500 to hour 540
@@ -218,8 +221,8 @@ def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path)
 # Every file of a bundle, changed by one byte: verify names it.
 FILES = [
     "report.pdf", "report.html", "figures.json", "figures.xlsx", "contracts.csv",
-    "regions.csv", "devices.csv", "tickets.csv", "inventory.yaml", "policies/01-policy.yaml",
-    "ledger.tsv.gz", "heads.jsonl", "SHA256SUMS",
+    "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv", "inventory.yaml",
+    "policies/01-policy.yaml", "ledger.tsv.gz", "heads.jsonl", "SHA256SUMS",
 ]  # fmt: skip
 
 
@@ -405,3 +408,19 @@ def test_a_ledger_a_collector_writes_during_the_export_is_exported_from_a_snapsh
     verified, said = verify(out, capsys)
     assert verified == 0, said
     assert json.loads(members(out)["MANIFEST.json"])["ledger"]["rows"] == len(slice_lines(out))
+
+
+def test_the_report_says_which_figures_carry_money_and_which_are_reported_only(
+    bundle: Path,
+) -> None:
+    """The test policy targets the repair timeliness (97 %) besides the online rate: C1's
+    3 h and C8's 1 h repairs are in time, C7's 40 h is late (4 h): 2 ÷ 3, missed; the
+    money still follows the online rate alone, and the report says so."""
+    html = members(bundle)["report.html"].decode()
+    assert "计费指标：仅在线率，按在线率比例结算" in html
+    assert "修复及时率（未达标） 仅作考核报告，不影响金额" in html
+    figures = json.loads(members(bundle)["figures.json"])
+    cameras = next(g for g in figures["groups"] if g["key"] == "cam-rent")
+    assert cameras["targets"]["repair_timeliness_rate"]["met"] is False
+    assert cameras["settlement"]["paid_on"] == "online_rate"
+    assert cameras["settlement"]["reported_only"] == ["repair_timeliness_rate"]

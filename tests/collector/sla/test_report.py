@@ -62,6 +62,9 @@ def test_a_device_entering_service_mid_quarter_counts_from_its_first_day(tmp_pat
         "due": "1247.42",
         "prepaid": "1130.40",
         "balance": "117.02",
+        "direction": "top_up",
+        "paid_on": "online_rate",
+        "reported_only": ["repair_timeliness_rate"],
         "provisional": False,
     }
 
