@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -62,17 +64,20 @@ class Jobs:
         self._children: set[asyncio.subprocess.Process] = set()
 
     async def close(self) -> None:
-        """The console stops: no child computation outlives it."""
+        """The console stops: no child computation outlives it. Each child leads a process
+        group of its own, killed whole: the SLA engine's forked workers would otherwise
+        outlive it, holding its pipes open, and the wait for it would never end."""
         for child in list(self._children):
             with contextlib.suppress(ProcessLookupError):
-                child.kill()
-            await child.wait()
+                os.killpg(child.pid, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(child.wait(), 10)
 
     async def _run(self, command: list[str], keep_out: bool) -> tuple[int, bytes, bytes]:
         """Run a child to its end (or the console's): exit code, standard output, error."""
         out = asyncio.subprocess.PIPE if keep_out else asyncio.subprocess.DEVNULL
         child = await asyncio.create_subprocess_exec(
-            *command, stdout=out, stderr=asyncio.subprocess.PIPE
+            *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True
         )
         self._children.add(child)
         try:
