@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+import os
 from ipaddress import IPv4Address
 from typing import Any
 
-FIRST_ADDRESS = IPv4Address("127.16.0.1")
+# Another base (SLAWATCH_SIM_FIRST_ADDRESS) lets two simulators share one machine.
+FIRST_ADDRESS = IPv4Address(os.environ.get("SLAWATCH_SIM_FIRST_ADDRESS", "127.16.0.1"))
 ONVIF_PORT = 8000
 RTSP_PORT = 8554
 SNMP_PORT = 16100

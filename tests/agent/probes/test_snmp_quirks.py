@@ -111,7 +111,7 @@ async def test_a_multi_homed_device_is_read_only_where_its_profile_says_so(
     assert strict.reason is Reason.SNMP_SILENT, strict
     taken = await probe.probe(with_profile(targets["KK00001"], "checkpoint-multihomed"), False)
     assert (taken.health, taken.reason) == (Health.UP, Reason.OK), taken
-    assert "answered from 127.17." in taken.notes["snmp_reply"]
+    assert "answered from 127." in taken.notes["snmp_reply"]
 
 
 async def test_a_changed_community_is_snmp_silent_and_a_host_gone_is_down(
