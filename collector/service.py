@@ -11,11 +11,13 @@ times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import re
 import secrets
+import sqlite3
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
@@ -41,7 +43,7 @@ from agent.wire import (
 )
 from collector.alerting.channels import ChannelSender
 from collector.alerting.notify import MqttAlerts, Notifier, Undelivered
-from collector.alerting.routing import Router
+from collector.alerting.routing import STORE_FAILING, STORE_RECOVERED, Router
 from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.evidence.keys import load_private
@@ -50,6 +52,7 @@ from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
 from collector.ledger.chain import Ledger
+from collector.ledger.store import StoreHealth, StoreUnavailableError, unavailable
 from collector.pipeline.checkpoint import Checkpoint
 from collector.pipeline.faults import Ticket, UnknownTicketError
 from collector.pipeline.maintenance import KIND as MAINTENANCE
@@ -185,12 +188,18 @@ class Collector:
                 signing.every.total_seconds(),
             )
         self._api_token = settings.api.token_value() if settings.api else None
+        # Whether the ledger's disk takes commits (``/healthz``, the wall, an alert).
+        self.store = StoreHealth()
+        self._ahead_of_file = False  # a failed commit left the memory ahead of the file
+        self.store.listeners.append(self._store_changed)
+        self.client_id = client_id or client_id_for(self.ingest_sites)
         self.ingest = Ingest(
             settings.broker,
-            client_id=client_id or client_id_for(self.ingest_sites),
+            client_id=self.client_id,
             shared_group=settings.shared_group,
             sites=self.ingest_sites,
             handle=self.take,
+            store=self.store,
         )
 
     def committed(self, first: int) -> None:
@@ -200,6 +209,37 @@ class Collector:
                 listener(first)
 
     def take(self, messages: list[aiomqtt.Message]) -> Taken:
+        """Take a group in one commit; StoreUnavailableError if the ledger's disk cannot
+        take it now, with the memory set back to the last commit's (the group comes again)."""
+        counters = replace(self.counters, reasons=dict(self.counters.reasons))
+        try:
+            if self._ahead_of_file:
+                self._back_to_last_commit()
+            return self._take(messages)
+        except StoreUnavailableError:
+            raise  # the write lock was not had: nothing was taken
+        except (sqlite3.OperationalError, OSError) as exc:
+            failure = unavailable(exc)
+            if failure is None:
+                raise
+            self.counters = counters
+            self._ahead_of_file = True
+            with contextlib.suppress(sqlite3.OperationalError, OSError):
+                self._back_to_last_commit()  # or before the next attempt
+            raise failure from exc
+
+    def _back_to_last_commit(self) -> None:
+        """A commit failed half way (a full disk): the pipeline, the receipts and the
+        spool are set back to what the file holds, as a restart would."""
+        self.spool.rewind()
+        pipeline = Pipeline(self.inventory, self.policies, self.ledger, lines=True)
+        checkpoint = Checkpoint(self.ledger)
+        checkpoint.restore(pipeline)
+        self.pipeline, self.checkpoint = pipeline, checkpoint
+        self.receipts = Receipts(self.ledger, self.checkpoint.note)
+        self._ahead_of_file = False
+
+    def _take(self, messages: list[aiomqtt.Message]) -> Taken:
         letters: list[DeadLetter] = []
         senders: set[tuple[str, str, str | None]] = set()
         first = self.ledger.next_seq
@@ -235,6 +275,33 @@ class Collector:
             for site, agent_id, epoch in sorted(senders, key=str)
         ]
         return Taken(letters, receipts)
+
+    def _store_changed(self, event: dict[str, Any]) -> None:
+        """The ledger's disk stopped taking commits (an alert sent straight to the sinks:
+        the ledger cannot hold it) or takes them again (an alert row, delivered as any)."""
+        since = datetime.fromisoformat(event["blocked_since"])
+        alert = {
+            "alert": STORE_RECOVERED if event["ok"] else STORE_FAILING,
+            "collector": self.client_id,
+            "ledger": str(self.settings.ledger),
+            "reason": event["reason"],
+            "error": event["detail"],
+            "since": format_timestamp(since),
+            "held_messages": event["held_messages"],
+        }
+        if not event["ok"]:
+            self.notifier.announce({"at": alert["since"], **alert})
+            return
+        recovered = format_timestamp(datetime.fromisoformat(event["cleared_at"]))
+        first = self.ledger.next_seq
+        try:
+            with self.ledger.transaction():
+                self.checkpoint.note("alert", recovered, alert | {"recovered": recovered})
+        except StoreUnavailableError as exc:  # blocked again already: said when it clears
+            log.warning("the store's recovery not recorded yet: %s", exc)
+            return
+        self.notifier.wake()
+        self.committed(first)
 
     def _count(self, reason: str) -> None:
         """Counted by the field that was wrong, indexes folded (``statuses[n].health``),
@@ -535,7 +602,7 @@ class Collector:
             else:
                 group.create_task(self._seal_forever())
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            mqtt_alerts = MqttAlerts(self.settings.broker, "slawatch-alerts")
+            mqtt_alerts = MqttAlerts(self.settings.broker, f"{self.client_id}-alerts")
             stack.push_async_callback(mqtt_alerts.close)
             self.notifier.add("mqtt", mqtt_alerts.send, in_order=True)
             if self.alerting is not None:
@@ -583,7 +650,7 @@ class Collector:
             if latest is not None and latest != published:
                 try:
                     async with mqtt_client(
-                        self.settings.broker, "slawatch-heads", clean_session=True
+                        self.settings.broker, f"{self.client_id}-heads", clean_session=True
                     ) as client:
                         await client.publish(signing.topic, latest.record(), qos=1, retain=True)
                     published = latest
@@ -592,11 +659,23 @@ class Collector:
             await asyncio.sleep(5.0)
 
     def close(self) -> None:
-        with self.ledger.transaction():
-            self.checkpoint.save(self.pipeline)
+        """Save the pipeline's memory, unless the disk takes no write: then the journal,
+        re-run at the next start, holds it all the same."""
+        try:
+            if self._ahead_of_file:
+                self._back_to_last_commit()
+            with self.ledger.transaction():
+                self.checkpoint.save(self.pipeline)
+        except (StoreUnavailableError, sqlite3.OperationalError, OSError) as exc:
+            if unavailable(exc) is None:
+                raise
+            log.error("pipeline memory not saved at stop (%s): the journal holds it", exc)
         if self.signer is not None:
             self.signer.sign()
-        self.spool.close()
+        try:
+            self.spool.close()
+        except OSError as exc:
+            log.error("spool not synced at stop (%s): its input was not acknowledged", exc)
         self.ledger.close()
 
     def status(self) -> dict[str, Any]:
@@ -607,6 +686,7 @@ class Collector:
             "ledger_rows": self.ledger.next_seq,
             "spool_segments": len(self.spool.sealed()),
             "open_gaps": self.receipts.open_gaps(),
+            "store": self.store.status(),
             "alerts": self.alerts_status(),
             **vars(self.counters),
         }

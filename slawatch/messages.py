@@ -23,6 +23,23 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "alert.receiver_failing": {"zh": "告警通道故障", "en": "Alert receiver failing"},
     "alert.receiver_recovered": {"zh": "告警通道已恢复", "en": "Alert receiver working again"},
     "alert.handed_over": {"zh": "转交告警", "en": "Alert handed over"},
+    "alert.store_failing": {
+        "zh": "采集器账本磁盘无法写入",
+        "en": "Collector's ledger disk takes no writes",
+    },
+    "alert.store_recovered": {
+        "zh": "采集器账本磁盘已恢复写入",
+        "en": "Collector's ledger disk takes writes again",
+    },
+    "store.locked": {"zh": "账本被其他进程锁定", "en": "ledger locked by another process"},
+    "store.disk_full": {"zh": "磁盘已满", "en": "disk full"},
+    "store.io_error": {"zh": "磁盘读写错误", "en": "disk I/O error"},
+    "label.ledger": {"zh": "账本文件", "en": "Ledger file"},
+    "text.store_held": {
+        "zh": "未确认的数据由各边缘代理保留，磁盘恢复后自动补收，无需人工重发。",
+        "en": "The agents keep what was not acknowledged; it is taken in by itself once "
+        "the disk takes writes again.",
+    },
     # Fault classes
     "class.front_end": {"zh": "前端故障", "en": "front-end fault"},
     "class.network": {"zh": "网络故障", "en": "network fault"},
@@ -413,6 +430,13 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "console.reached": {"zh": "已收到", "en": "Reached"},
     "console.nobody": {"zh": "无人收到", "en": "nobody"},
     "console.none": {"zh": "无", "en": "none"},
+    "console.store": {"zh": "账本磁盘", "en": "Ledger disk"},
+    "console.store_ok": {"zh": "正常写入", "en": "taking writes"},
+    "console.store_since": {"zh": "自 {since} 起", "en": "since {since}"},
+    "console.store_held": {
+        "zh": "{count} 条消息暂不确认，由代理保留",
+        "en": "{count} messages held unacknowledged, kept by the agents",
+    },
     "console.unacknowledged": {"zh": "未响应", "en": "not acknowledged"},
     "console.respond_in": {"zh": "响应剩余", "en": "Respond in"},
     "console.repair_in": {"zh": "修复剩余", "en": "Repair in"},

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from collector.alerting.channels import (
 )
 from collector.alerting.routing import FAILING, HANDED_OVER, RECOVERED
 from collector.ledger.chain import Ledger
+from collector.ledger.store import StoreUnavailableError, unavailable
 from slawatch.aio import raise_if_cancelled, wait_event
 from slawatch.config.alerting import Receiver
 from slawatch.config.settings import BrokerSettings
@@ -71,6 +73,7 @@ UNREACHABLE = (
 ROUND = 100  # alerts read, sent and marked delivered together
 ATTEMPTS_KEPT = 500
 MAX_BACKOFF_S = 30.0
+ANNOUNCE_TRIES = 8  # an alert sent outside the ledger (``announce``): about 4 minutes
 LISTED = 200  # undelivered alerts listed per receiver, newest first
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS delivery (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
@@ -230,6 +233,7 @@ class Notifier:
         self._committed = committed
         self._sinks: dict[str, Sink] = {}
         self._wake = asyncio.Event()
+        self._announcing: set[asyncio.Task[None]] = set()
         self.delivered: dict[str, int] = {}
         self.skipped: dict[str, int] = {}
         self.unreachable: dict[str, int] = {}
@@ -316,10 +320,48 @@ class Notifier:
     def wake(self) -> None:
         self._wake.set()
 
+    def announce(self, alert: dict[str, Any]) -> None:
+        """An alert the ledger cannot hold (its disk is what fails): sent straight to each
+        sink that takes it, tried ``ANNOUNCE_TRIES`` times, kept in ``attempts`` only."""
+        loop = asyncio.get_running_loop()
+        for sink in self._sinks.values():
+            if sink.takes(alert):
+                task = loop.create_task(self._announce_to(sink, alert))
+                self._announcing.add(task)
+                task.add_done_callback(self._announcing.discard)
+
+    async def _announce_to(self, sink: Sink, alert: dict[str, Any]) -> None:
+        backoff = self._retry_s
+        for _ in range(ANNOUNCE_TRIES):
+            try:
+                await sink.send(alert)
+            except (PermanentDeliveryError, *UNREACHABLE) as exc:
+                self._record(sink, -1, alert, "unreachable", f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, PermanentDeliveryError):
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            else:
+                self.delivered[sink.name] += 1
+                self._record(sink, -1, alert, "delivered", "")
+                return
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             for sink in self._sinks.values():
-                group.create_task(self._deliver_forever(sink))
+                group.create_task(self._deliver_despite_store(sink))
+
+    async def _deliver_despite_store(self, sink: Sink) -> None:
+        """A ledger that takes no write (locked, its disk full) pauses the sink, which then
+        goes on from its mark in the file: at worst a round of alerts goes out again."""
+        while True:
+            try:
+                await self._deliver_forever(sink)
+            except (StoreUnavailableError, sqlite3.OperationalError, OSError) as exc:
+                if unavailable(exc) is None:
+                    raise
+                log.warning("alert sink %s paused: the ledger takes no write (%s)", sink.name, exc)
+                await asyncio.sleep(self._retry_s)
 
     @staticmethod
     async def _send_round(

@@ -22,6 +22,10 @@ ESCALATIONS = frozenset({"unacknowledged", "repair_due"})
 # it could not deliver goes to the fallback, it delivers again.
 FAILING, HANDED_OVER, RECOVERED = "receiver_failing", "handed_over", "receiver_recovered"
 CHANNEL_ALERTS = frozenset({FAILING, HANDED_OVER, RECOVERED})
+# The collector's own: its ledger's disk takes no commit (locked, full), and again does.
+# They concern no device: they go to the receivers of the last route (the catch-all).
+STORE_FAILING, STORE_RECOVERED = "store_failing", "store_recovered"
+STORE_ALERTS = frozenset({STORE_FAILING, STORE_RECOVERED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,8 @@ class Router:
     def receivers_for(self, alert: dict[str, Any]) -> list[str]:
         if alert["alert"] in CHANNEL_ALERTS:
             return [r for r in alert.get("to", []) if r in self.receivers]
+        if alert["alert"] in STORE_ALERTS:
+            return list(self._routes[-1].notify)
         route = self.route(alert["ticket"]["device_ids"])
         listed = route.notify
         if alert["alert"] in ESCALATIONS and route.escalate:

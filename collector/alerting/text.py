@@ -13,7 +13,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.alerting.routing import FAILING, HANDED_OVER, RECOVERED, Place
+from collector.alerting.routing import (
+    FAILING,
+    HANDED_OVER,
+    RECOVERED,
+    STORE_ALERTS,
+    STORE_RECOVERED,
+    Place,
+)
 from slawatch.messages import Language, reason_text, text
 
 SHOWN_DEVICES = 5
@@ -76,6 +83,8 @@ class AlertWriter:
             return self._receiver_failing(alert)
         if kind == RECOVERED:
             return self._receiver_recovered(alert)
+        if kind in STORE_ALERTS:
+            return self._store(alert)
         if kind == HANDED_OVER:
             return self._handed_over(alert)
         ticket = alert["ticket"]
@@ -170,6 +179,23 @@ class AlertWriter:
             self._line("label.failing_since", self._local(alert["since"])),
             self._line("label.recovered", self._local(alert["recovered"])),
         ]
+        return AlertMessage(title, "\n".join(lines))
+
+    def _store(self, alert: dict[str, Any]) -> AlertMessage:
+        """The collector's ledger disk takes no commit (or again does): no device is at
+        fault, and the agents hold what was not acknowledged."""
+        title = f"{self._t('alert.' + alert['alert'])} {alert['collector']}"
+        lines = [
+            f"### {title}",
+            self._line("label.reason", self._t("store." + alert["reason"])),
+            self._line("label.failing_since", self._local(alert["since"])),
+            self._line("label.error", alert["error"]),
+            self._line("label.ledger", alert["ledger"]),
+        ]
+        if alert["alert"] == STORE_RECOVERED:
+            lines.append(self._line("label.recovered", self._local(alert["recovered"])))
+        else:
+            lines.append(self._t("text.store_held"))
         return AlertMessage(title, "\n".join(lines))
 
     def _handed_over(self, alert: dict[str, Any]) -> AlertMessage:

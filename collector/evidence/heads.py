@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -29,6 +30,9 @@ from agent.wire import format_timestamp
 from collector.evidence.keys import key_id, signature_holds
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import Ledger
+from collector.ledger.store import unavailable
+
+log = logging.getLogger(__name__)
 
 TABLE = "CREATE TABLE IF NOT EXISTS signed_heads (seq INTEGER PRIMARY KEY, record TEXT NOT NULL)"
 
@@ -186,14 +190,25 @@ class HeadSigner:
         if seq < 0 or (self.latest is not None and self.latest.seq == seq):
             return None
         head = sign_head(self._key, seq, self._ledger.head, datetime.now(UTC))
-        self._ledger.connection.execute(
-            "INSERT OR REPLACE INTO signed_heads VALUES (?, ?)", (head.seq, head.record())
-        )
-        self._file.parent.mkdir(parents=True, exist_ok=True)
-        with self._file.open("a", encoding="utf-8") as out:
-            out.write(head.record() + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        # The heads file first: it may live on another disk than the ledger
+        # (``signing.heads_file``), and then gets the head while the ledger's is full.
+        try:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            with self._file.open("a", encoding="utf-8") as out:
+                out.write(head.record() + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            log.error("signed head of row %d not written to %s: %s", seq, self._file, exc)
+            return None  # signed again when next due
+        try:
+            self._ledger.connection.execute(
+                "INSERT OR REPLACE INTO signed_heads VALUES (?, ?)", (head.seq, head.record())
+            )
+        except sqlite3.OperationalError as exc:
+            if unavailable(exc) is None:
+                raise
+            log.error("signed head of row %d kept in %s only: %s", seq, self._file, exc)
         self.latest = head
         self._signed_mono = time.monotonic()
         return head

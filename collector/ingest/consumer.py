@@ -5,7 +5,8 @@ way to defer that, so the ingest switches paho's own ``manual_ack`` on (through
 aiomqtt's client object) and sends each PUBACK once the ledger has committed what the
 message produced. Until then the broker keeps the message in the session and
 redelivers it after a crash. Messages waiting in aiomqtt's queue are taken in groups:
-one commit, one fsync, many messages.
+one commit, one fsync, many messages. A group the ledger cannot commit yet (its disk
+locked or full) is held, unacknowledged, until it can (``collector.ingest.holding``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 import aiomqtt
 
 from agent.wire import TOPIC_ROOT
+from collector.ingest.holding import committed_or_held
+from collector.ledger.store import StoreHealth
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import BrokerSettings
 from slawatch.mqtt import mqtt_client
@@ -102,6 +105,7 @@ class Ingest:
         shared_group: str | None,
         sites: list[str],
         handle: Handler,
+        store: StoreHealth | None = None,
         retry_s: float = 1.0,
     ) -> None:
         self._broker = broker
@@ -110,6 +114,7 @@ class Ingest:
         self._sites = sites
         self._client: aiomqtt.Client | None = None
         self._handle = handle
+        self.store = store or StoreHealth()
         self._retry_s = retry_s
         self.connected = False
         self.messages = 0
@@ -163,7 +168,7 @@ class Ingest:
             group = [await anext(messages)]
             while len(messages) and len(group) < GROUP_MAX:
                 group.append(await anext(messages))
-            taken = self._handle(group)
+            taken = await committed_or_held(self._handle, group, self.store)
             for letter in taken.letters:
                 self.dead_letters += 1
                 log.warning("dead letter from %s: %s", letter.topic, letter.reason)

@@ -24,9 +24,11 @@ from typing import Any
 
 from collector.ledger.canonical import canonical
 from collector.ledger.projection import Projection, ProjectionMismatchError, compare, read_states
+from collector.ledger.store import BUSY_TIMEOUT_S, unavailable
 from slawatch.epoch import epoch_ms
 
 GENESIS = "0" * 64
+STARTUP_BUSY_S = 60.0
 
 
 class LedgerCorruptError(ValueError):
@@ -55,6 +57,8 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None)
+        # At start nothing else waits: another process's write lock is waited out here.
+        self._db.execute(f"PRAGMA busy_timeout = {int(STARTUP_BUSY_S * 1000)}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
@@ -83,6 +87,7 @@ class Ledger:
         self._verifying = False
         self._projection = Projection(self._db)
         self._project_from(Projection.next_seq(self._db), self._projection, self._db)
+        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -91,12 +96,16 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Rows appended inside are committed together (or not at all)."""
+        """Rows appended inside are committed together (or not at all).
+
+        The write lock is taken first: StoreUnavailableError when another process holds
+        it (or the disk fails) means nothing inside ran. Any failure after that rolls the
+        file back; the caller sets its memory back (``Collector.take``)."""
+        self._begin()
         self._in_transaction = True
         next_seq, last_hash = self._next_seq, self._last_hash
         try:
             yield
-            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
             self._projection.write(self._db, self._next_seq)
             for statement, parameters in self._staged:
@@ -111,15 +120,34 @@ class Ledger:
             self._db.execute("COMMIT")
             self._observed_written = observed
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            self._rollback()
             self._next_seq, self._last_hash = next_seq, last_hash
+            self.observed_through = self._observed_written
             self._projection.discard()
             raise
         finally:
             self._pending.clear()
             self._staged.clear()
             self._in_transaction = False
+
+    def _begin(self) -> None:
+        if self._db.in_transaction:  # a rollback that itself failed (a full disk)
+            self._rollback()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            failure = unavailable(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                if unavailable(exc) is None:
+                    raise
 
     def stage(self, statement: str, parameters: tuple[Any, ...] = ()) -> None:
         """A companion table's write, committed with the transaction's rows."""

@@ -12,6 +12,7 @@ the spool, so losing old raw points is the least harmful choice under a full dis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -47,6 +48,7 @@ class Spool:
         self._recover_open_segment()
         self._file = (folder / OPEN_SEGMENT).open("ab")
         self._lines = 0
+        self._synced = (0, 0)  # the open segment's size and lines at the last sync
         self._opened_at = clock()
 
     def _recover_open_segment(self) -> None:
@@ -78,6 +80,18 @@ class Spool:
         """Make everything appended so far durable (before acknowledging its input)."""
         self._file.flush()
         os.fsync(self._file.fileno())
+        self._synced = (self._file.tell(), self._lines)
+
+    def rewind(self) -> None:
+        """Forget what was appended since the last sync: its commit failed (a full disk),
+        so its input comes again; half a line left behind would spoil the segment."""
+        with contextlib.suppress(OSError):
+            self._file.close()  # its buffer cannot be written: dropped
+        size, self._lines = self._synced
+        path = self.folder / OPEN_SEGMENT
+        path.touch()
+        os.truncate(path, size)
+        self._file = path.open("ab")
 
     def seal(self) -> None:
         if self._lines == 0:
@@ -87,6 +101,7 @@ class Spool:
         self._seal_file(self.folder / OPEN_SEGMENT)
         self._file = (self.folder / OPEN_SEGMENT).open("ab")
         self._lines = 0
+        self._synced = (0, 0)
         self._opened_at = self._clock()
 
     def seal_if_older(self, seconds: float) -> None:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
@@ -82,8 +84,12 @@ def create_app(collector: Collector) -> FastAPI:
         """An opened route (``open_metrics``, ``open_health``): no caller needed."""
 
     @app.get("/healthz", dependencies=[Depends(nobody if api.open_health else viewer)])
-    async def health() -> dict[str, Any]:
-        return collector.status()
+    async def health() -> Response:
+        """503 while the ledger's disk takes no commit (``store`` says why): the
+        collector runs, but acknowledges nothing."""
+        status = collector.status()
+        code = 200 if status["store"]["ok"] else 503
+        return JSONResponse(jsonable_encoder(status), status_code=code)
 
     @app.get("/metrics", dependencies=[Depends(nobody if api.open_metrics else viewer)])
     async def metrics() -> Response:
