@@ -24,6 +24,18 @@ SCENARIOS = {
         "agent killed with batches written but unsent, restarted on its outbox, then "
         "reinstalled (a new outbox)"
     ),
+    "ledger-locked-60s": (
+        "a reader's sqlite3 shell held the ledger's write lock (BEGIN EXCLUSIVE) for 60 s "
+        "under an agent publishing"
+    ),
+    "ledger-disk-full": (
+        "the ledger's disk (a 4 MiB tmpfs) filled up, the collector restarted on it, then "
+        "space freed"
+    ),
+    "two-districts-one-broker": (
+        "two districts' collectors on one broker; one down while the broker was killed "
+        "with -9, the other restarted"
+    ),
 }
 
 

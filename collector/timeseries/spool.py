@@ -59,7 +59,7 @@ class Spool:
         data = path.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]
         if complete:
-            path.write_bytes(complete)
+            os.truncate(path, len(complete))  # needs no space: a full disk restarts too
             self._seal_file(path)
         else:
             path.unlink()

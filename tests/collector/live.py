@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,9 @@ import aiomqtt
 import httpx
 import yaml
 
+from agent.batches import BatchWriter
+from agent.outbox import Outbox
+from agent.publisher import Publisher
 from agent.runner import Agent
 from agent.wire import Alive, Batch, Status, alive_topic, encode_alive, encode_batch, status_topic
 from collector.app import assemble
@@ -23,7 +27,7 @@ from collector.service import Collector
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
-from slawatch.config.settings import AgentSettings, CollectorSettings
+from slawatch.config.settings import AgentSettings, BrokerSettings, CollectorSettings
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, in_background
 
@@ -206,3 +210,56 @@ async def until_serving(base: str) -> None:
                 return
             await asyncio.sleep(0.05)
     raise AssertionError(f"nothing serves {base}")
+
+
+class EdgeAgent:
+    """A real agent's outbox and publisher (on its own thread, as in the agent), fed poll
+    cycles by the test: every batch stays in the outbox until the collector confirms it."""
+
+    def __init__(
+        self, folder: Path, port: int, *, agent_id: str = "edge-1", site: str = SITE
+    ) -> None:
+        self.outbox = Outbox(folder / "outbox", max_bytes=1 << 26)
+        self.publisher = Publisher(
+            BrokerSettings(port=port),
+            self.outbox,
+            site=site,
+            agent_id=agent_id,
+            retry_s=0.1,
+            resend_after=2.0,
+        )
+        self._writer = BatchWriter(
+            self.outbox, site=site, agent_id=agent_id, on_written=self.publisher.wake
+        )
+        self.sent: set[tuple[str, int]] = set()  # (device, observed ms) of every status
+
+    def poll(self, statuses: list[Status]) -> None:
+        """One poll cycle: its statuses written to the outbox as one batch."""
+        for status in statuses:
+            self._writer.add(status)
+            self.sent.add((status.device_id, round(status.observed_at.timestamp() * 1000)))
+        self._writer.flush()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[EdgeAgent]:
+        self.publisher.start()
+        try:
+            yield self
+        finally:
+            await asyncio.to_thread(self.publisher.stop)
+
+
+_DEVICE_TAG = re.compile(r"(?:^|,)device=([^,\s]+)")
+
+
+def spooled_statuses(spool: Path) -> set[tuple[str, int]]:
+    """(device, observed ms) of every status line in a collector's spool, sealed segments
+    and the open one: what the collector recorded for the time-series store."""
+    found: set[tuple[str, int]] = set()
+    for segment in spool.glob("*.lp"):
+        for line in segment.read_text(encoding="utf-8").splitlines():
+            if line.startswith("device_status,"):
+                device = _DEVICE_TAG.search(line)
+                assert device is not None, line
+                found.add((device.group(1), int(line.rsplit(" ", 1)[1])))
+    return found
