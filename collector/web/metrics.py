@@ -114,6 +114,17 @@ class _Scrape(MetricSource):
                 "How far the latest observation taken in is behind the collector's clock",
                 value=max(0.0, time.time() - watermark.timestamp()),
             )
+        blocked = collector.store.blocked_since
+        yield GaugeMetricFamily(
+            "slawatch_collector_store_blocked_seconds",
+            "How long the ledger's disk has taken no commit (locked, full); 0 when it does",
+            value=0.0 if blocked is None else time.time() - blocked,
+        )
+        yield GaugeMetricFamily(
+            "slawatch_collector_store_held_messages",
+            "MQTT messages held unacknowledged until the ledger's disk takes a commit",
+            value=collector.store.held,
+        )
         heard = GaugeMetricFamily(
             "slawatch_agent_silent_seconds",
             "Seconds since each agent's last batch arrived",
