@@ -88,7 +88,7 @@ async def test_a_reader_holding_the_ledger_for_a_minute_is_waited_out(
             "sqlite3", str(ledger), stdin=asyncio.subprocess.PIPE
         )
         assert shell.stdin is not None
-        shell.stdin.write(b"BEGIN EXCLUSIVE;\n")
+        shell.stdin.write(b".timeout 10000\nBEGIN EXCLUSIVE;\n")
         await shell.stdin.drain()
         await wait_for(lambda: ledger_locked(ledger))
         locked_at = time.monotonic()

@@ -4,11 +4,13 @@ name and backup fibre, a dead switch by its name."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from playwright.async_api import async_playwright
 
 from agent.wire import Health, Reason, Status
 from collector.pipeline.faults import FaultClass, Ticket
@@ -16,8 +18,11 @@ from collector.web.console.views import cause_of
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.live import FakeAgent
+from tests.collector.test_disk import ledger_locked
 from tests.collector.web.console.conftest import console
-from tests.conftest import wait_for
+from tests.conftest import REPO, wait_for
+
+ARTEFACTS = REPO / "var" / "artefacts"
 
 
 def card(page: str, contract: str) -> str:
@@ -89,3 +94,47 @@ def test_a_switch_down_with_the_devices_behind_it_is_named_as_the_switch(
     assert widened.kind == "link"
     assert widened.backup_fiber is True
     assert widened.repair_hours == 4
+
+
+async def test_the_wall_says_the_ledger_disk_is_locked_and_when_it_takes_writes_again(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """A reader's sqlite3 shell holds the ledger's write lock: the duty room sees why
+    nothing is taken in (and that the agents keep it), then that it is over."""
+    async with (
+        console(tmp_path, broker.port, open_read=True, agent=False) as live,
+        async_playwright() as playwright,
+    ):
+        shell = await asyncio.create_subprocess_exec(
+            "sqlite3", str(tmp_path / "ledger.sqlite"), stdin=asyncio.subprocess.PIPE
+        )
+        assert shell.stdin is not None
+        shell.stdin.write(b".timeout 10000\nBEGIN EXCLUSIVE;\n")
+        await shell.stdin.drain()
+        await wait_for(lambda: ledger_locked(tmp_path / "ledger.sqlite"))
+        agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
+        camera = next(d for d in inventory.devices if d.kind.value == "camera")
+        up = Status(
+            device_id=camera.id, observed_at=datetime.now(UTC), health=Health.UP, reason=Reason.OK
+        )
+        await agent.publish(agent.batch([up]))
+        await wait_for(lambda: live.collector.store.blocked_since is not None, 20)
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+        )
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await page.goto(live.url)
+        row = await page.inner_text("#store")
+        assert "账本磁盘" in row
+        assert "账本被其他进程锁定" in row
+        assert "1 条消息暂不确认，由代理保留" in row
+        assert await page.get_attribute("#store td:nth-child(2)", "class") == "bad"
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(ARTEFACTS / "console-wall-store-locked.png"), full_page=True)
+        shell.stdin.write(b"COMMIT;\n.quit\n")
+        await shell.stdin.drain()
+        assert await shell.wait() == 0
+        await wait_for(lambda: live.collector.counters.batches == 1, 20)
+        await page.reload()
+        assert "正常写入" in await page.inner_text("#store")
+        await browser.close()
