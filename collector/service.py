@@ -608,6 +608,9 @@ class Collector:
             if self.alerting is not None:
                 self._add_receivers(self.alerting, session)
             group.create_task(self.notifier.run())
+            # Started (the sinks' marks are in the file): a lock held elsewhere is now
+            # waited out by retrying, not by holding the event loop.
+            self.ledger.wait_briefly()
             for part in self.beside:
                 group.create_task(part())
             if self.signer is not None and self.settings.signing is not None:

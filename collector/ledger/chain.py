@@ -28,7 +28,7 @@ from collector.ledger.store import BUSY_TIMEOUT_S, unavailable
 from slawatch.epoch import epoch_ms
 
 GENESIS = "0" * 64
-STARTUP_BUSY_S = 60.0
+LONG_WAIT_S = 60.0
 
 
 class LedgerCorruptError(ValueError):
@@ -57,8 +57,9 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None)
-        # At start nothing else waits: another process's write lock is waited out here.
-        self._db.execute(f"PRAGMA busy_timeout = {int(STARTUP_BUSY_S * 1000)}")
+        # Until ``wait_briefly``: another process's write lock is waited out here (a
+        # command, a collector starting: nothing else waits on this thread meanwhile).
+        self._db.execute(f"PRAGMA busy_timeout = {int(LONG_WAIT_S * 1000)}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
@@ -87,6 +88,11 @@ class Ledger:
         self._verifying = False
         self._projection = Projection(self._db)
         self._project_from(Projection.next_seq(self._db), self._projection, self._db)
+
+    def wait_briefly(self) -> None:
+        """From now on a write lock held elsewhere fails a commit after ``BUSY_TIMEOUT_S``
+        (StoreUnavailableError, retried by the caller) rather than holding the thread: the
+        live collector's event loop serves ``/healthz`` and the alerts meanwhile."""
         self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @property

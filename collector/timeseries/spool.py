@@ -66,6 +66,8 @@ class Spool:
 
     def append(self, lines: Sequence[str]) -> None:
         """Add lines; a segment is sealed every ``segment_lines`` lines."""
+        if self._file.closed:  # a seal that could not open the next segment (a full disk)
+            self.rewind()
         start = 0
         while start < len(lines):
             end = start + self._segment_lines - self._lines
@@ -99,14 +101,17 @@ class Spool:
         self.sync()
         self._file.close()
         self._seal_file(self.folder / OPEN_SEGMENT)
-        self._file = (self.folder / OPEN_SEGMENT).open("ab")
-        self._lines = 0
-        self._synced = (0, 0)
+        self._lines, self._synced = 0, (0, 0)
         self._opened_at = self._clock()
+        self._file = (self.folder / OPEN_SEGMENT).open("ab")
 
     def seal_if_older(self, seconds: float) -> None:
+        """Seal an old enough segment; on a disk that takes no write, later."""
         if self._lines and self._clock() - self._opened_at >= seconds:
-            self.seal()
+            try:
+                self.seal()
+            except OSError as exc:
+                log.error("spool segment not sealed yet: %s", exc)
 
     def _seal_file(self, path: Path) -> None:
         target = self.folder / f"{self._next:012d}.lp"

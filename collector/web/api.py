@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
+from collector.ledger.store import StoreUnavailableError
 from collector.pipeline.faults import UnknownTicketError
 from collector.pipeline.pipeline import ticket_body
 from collector.web.console.auth import Access, Caller
@@ -54,6 +55,17 @@ def create_app(collector: Collector) -> FastAPI:
     # /docs is the console's (Swagger UI served locally, no CDN, behind login); the
     # schema is served below, behind login too.
     app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def store_unavailable(request: Request, exc: StoreUnavailableError) -> Response:
+        """A change asked for while the ledger's disk takes no commit: nothing was done,
+        and saying so (try again) is the answer, not a server error."""
+        return JSONResponse(
+            {"detail": f"the ledger takes no change now ({exc}); nothing was done, try again"},
+            status_code=503,
+            headers={"retry-after": "10"},
+        )
+
     console = collector.settings.console
     api = collector.settings.api
     assert api is not None  # create_app serves the api section

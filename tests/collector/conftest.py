@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess  # nosec B404  # mount/umount of a test's own tmpfs
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -182,3 +184,33 @@ async def listen() -> AsyncIterator[Callable[[int, str], Any]]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs of the test's own (``mount`` needs root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(  # nosec B603 B607
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a tmpfs cannot be mounted here (root needed): {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)  # nosec B603 B607
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk has no block left (``dd`` stops at ENOSPC)."""
+    filler = disk / "filler"
+    written = subprocess.run(  # nosec B603 B607
+        ["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True, text=True
+    )
+    assert "No space left on device" in written.stderr, written.stderr
+    assert shutil.disk_usage(disk).free < 65536
+    return filler

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sqlite3
-import subprocess  # nosec B404  # mount/umount of the test's own tmpfs
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from collector.evidence.keys import new_pair
 from collector.service import Collector
 from simulator.local_servers import Mosquitto, free_port
 from tests import reliability
+from tests.collector.conftest import fill
 from tests.collector.live import (
     API_TOKEN,
     EdgeAgent,
@@ -131,36 +130,6 @@ async def test_a_reader_holding_the_ledger_for_a_minute_is_waited_out(
             duplicates_dropped=collector.counters.duplicates,
             recovered_s=recovered_s,
         )
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs of the test's own (``mount`` needs root)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(  # nosec B603 B607
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"a tmpfs cannot be mounted here (root needed): {mounted.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)  # nosec B603 B607
-
-
-def fill(disk: Path) -> Path:
-    """Write a file until the disk has no block left (``dd`` stops at ENOSPC)."""
-    filler = disk / "filler"
-    written = subprocess.run(  # nosec B603 B607
-        ["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True, text=True
-    )
-    assert "No space left on device" in written.stderr, written.stderr
-    assert shutil.disk_usage(disk).free < 65536
-    return filler
 
 
 def on_disk(settings: Path, disk: Path, heads: Path) -> None:
