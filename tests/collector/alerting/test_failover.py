@@ -10,6 +10,7 @@ that every fault alert reached someone and that the fallback was told once an ou
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -42,6 +43,7 @@ from tests.collector.live import (
     running,
     write_settings,
 )
+from tests.collector.test_disk import ledger_locked
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
 
@@ -459,3 +461,37 @@ def test_a_robots_error_code_names_what_the_operator_has_to_do(
     """DingTalk's and WeCom's documented answers, as the fallback reads them."""
     assert robot_reason(errcode, errmsg) == reason
     assert not text(f"delivery.{reason}").startswith("delivery.")  # it has words
+
+
+async def test_a_locked_ledger_is_told_to_the_duty_room_at_once_and_its_end_on_record(
+    tmp_path: Path, broker: Mosquitto, receiver: Receiver
+) -> None:
+    """The ledger cannot hold the alert that it takes no commit: it goes straight to the
+    channels; the end of the outage is a ledger row, delivered as any."""
+    config = alerting({"type": "webhook", "url": receiver.url("duty")}, "1m", receiver)
+    settings = write_settings(tmp_path, broker.port, alerting=config)
+    agent = FakeAgent(broker.port)
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        shell = await asyncio.create_subprocess_exec(
+            "sqlite3", str(tmp_path / "ledger.sqlite"), stdin=asyncio.subprocess.PIPE
+        )
+        assert shell.stdin is not None
+        shell.stdin.write(b".timeout 10000\nBEGIN EXCLUSIVE;\n")
+        await shell.stdin.drain()
+        await wait_for(lambda: ledger_locked(tmp_path / "ledger.sqlite"))
+        await agent.publish(agent.batch(minute_of(0)))
+        await wait_for(lambda: len(posts(receiver, "duty", "store_failing")) == 1)
+        [told] = posts(receiver, "duty", "store_failing")
+        assert told["title"] == f"{text('alert.store_failing')} {collector.client_id}"
+        for words in (text("store.locked"), text("text.store_held"), "database is locked"):
+            assert words in told["text"]
+        assert collector.counters.batches == 0
+        shell.stdin.write(b"COMMIT;\n.quit\n")
+        await shell.stdin.drain()
+        assert await shell.wait() == 0
+        await wait_for(lambda: len(posts(receiver, "duty", "store_recovered")) == 1)
+        [recovered] = posts(receiver, "duty", "store_recovered")
+        assert text("label.recovered") in recovered["text"]
+        assert collector.counters.batches == 1
+    assert "noc" not in receiver.posts  # the duty room's channel worked: no fallback
