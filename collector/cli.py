@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file, stored_heads
-from collector.evidence.keys import KeyFileError, key_id, load_public, new_pair
 from collector.ledger.chain import Ledger, LedgerCorruptError
 from collector.ledger.projection import ProjectionMismatchError
 from collector.pipeline.replay import ReplayInputError, observations_from, read_acks, replay
@@ -36,6 +35,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
+from slawatch.keys import KeyFileError, key_id, load_public, new_pair
 
 # The serving parts (collector.service: FastAPI, aiomqtt, influxdb-client; httpx;
 # openpyxl) are imported by the commands that use them: together they take ~1.5 s to

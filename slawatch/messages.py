@@ -549,6 +549,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "text.devices_count": {"zh": "{count} 台设备", "en": "{count} device(s)"},
     # SNMP, second pass (issue 29): the reason code of its own, and probe's conclusions
     "reason.snmp_silent": {"zh": "主机可达，SNMP 无应答", "en": "host reachable, SNMP silent"},
+    "reason.agent_clock_unknown": {
+        "zh": "采集节点自身时钟未同步，未判断摄像机时钟",
+        "en": "agent's own clock not synchronised: camera clock not judged",
+    },
     "probe.conclusion": {"zh": "结论", "en": "verdict"},
     "conclusion.up": {"zh": "设备正常", "en": "The device is up"},
     "conclusion.snmp_silent": {
