@@ -1,4 +1,5 @@
-"""Group statuses into wire batches and put each batch in the outbox."""
+"""Group statuses into wire batches and put each batch in the outbox (without a send
+time: the publisher stamps and signs each batch when it sends it)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from agent.outbox import Outbox
-from agent.wire import Batch, Status, encode_batch, status_topic
+from agent.wire import Batch, Status, encode_unsent, status_topic
+
+# The model wants a send time; the outbox's copy leaves it out (``encode_unsent``).
+UNSENT = datetime.fromtimestamp(0, UTC)
 
 
 class BatchWriter:
@@ -20,7 +24,6 @@ class BatchWriter:
         agent_id: str,
         on_written: Callable[[], None],
         max_statuses: int = 1000,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._outbox = outbox
         self._site = site
@@ -28,7 +31,6 @@ class BatchWriter:
         self._topic = status_topic(site, agent_id)
         self._on_written = on_written
         self._max = max_statuses
-        self._clock = clock
         self._statuses: list[Status] = []
 
     def add(self, status: Status) -> None:
@@ -42,13 +44,13 @@ class BatchWriter:
         statuses, self._statuses = self._statuses, []
 
         def build(seq: int) -> bytes:
-            return encode_batch(
+            return encode_unsent(
                 Batch(
                     agent_id=self._agent_id,
                     site=self._site,
                     epoch=self._outbox.epoch,
                     seq=seq,
-                    sent_at=self._clock(),
+                    sent_at=UNSENT,
                     statuses=statuses,
                     lost=self._outbox.lost_ranges(),
                 )

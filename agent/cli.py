@@ -32,6 +32,7 @@ from slawatch.config.errors import ConfigError
 from slawatch.config.loader import load_config
 from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings
+from slawatch.keys import KeyFileError, load_public, new_pair, public_text
 from slawatch.messages import Language, reason_text, text
 
 # The device is not up: scripts and the engineer's shell can tell without reading.
@@ -53,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("-c", "--config", type=Path, required=True)
     probe.add_argument("--lang", choices=["zh", "en"], default="zh", help="words in (default zh)")
     probe.add_argument("--json", action="store_true", help="the verdict as JSON, for scripts")
+    keys = commands.add_parser("keys", help="the agent's signing key")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    new_key = keys_commands.add_parser(
+        "new",
+        help="write a new Ed25519 key (mode 0600) and KEY.pub; print the public key to "
+        "register in the inventory (sites[].agent_keys)",
+    )
+    new_key.add_argument("path", type=Path, metavar="KEY")
     find = commands.add_parser(
         "discover", help="WS-Discovery: which cameras answer, against the inventory (台账)"
     )
@@ -253,6 +262,19 @@ async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
     return EXIT_OK if all(f.status == "ok" for f in findings) else EXIT_NOT_UP
 
 
+def _new_key(path: Path) -> int:
+    """Only the public key goes to stdout: ``$(slawatch-agent keys new KEY)`` is the line
+    an inventory registers."""
+    try:
+        public = new_pair(path)
+    except (KeyFileError, OSError) as exc:
+        print(f"slawatch-agent: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{path}: private key (mode 0600); {public}: public key", file=sys.stderr)
+    print(public_text(load_public(public)))
+    return EXIT_OK
+
+
 async def _run(settings: AgentSettings) -> None:
     agent = Agent(settings)
     loop = asyncio.get_running_loop()
@@ -265,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return check_files(args.files, {"agent", "inventory"})
+    if args.command == "keys":
+        return _new_key(args.path)
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

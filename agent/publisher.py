@@ -15,6 +15,12 @@ uvloop a reconnect can leave a closed poll handle registered for a reused file
 descriptor, after which the client never writes again (seen in about one broker outage
 in ten by ``tests/agent/test_publisher.py``; uvloop issue #552 has the same symptom). A
 separate thread also keeps a slow broker from ever delaying a probe.
+
+Each batch is stamped with its send time and this host's clock state when it is sent
+(again at a resend) and signed with the agent's key, as are its liveness messages: the
+will is made and signed at connect and carries the connection's start, so a replayed old
+will is told from this connection's. An ack deletes batches only when the collector's
+key verifies it; any other is logged and counted (``acks_refused``).
 """
 
 from __future__ import annotations
@@ -23,12 +29,25 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiomqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.outbox import Outbox
-from agent.wire import Alive, WireError, ack_topic, alive_topic, decode_ack, encode_alive
+from agent.wire import (
+    Alive,
+    ClockState,
+    WireError,
+    ack_topic,
+    alive_topic,
+    decode_ack,
+    encode_alive,
+    sign,
+    signed_by,
+    stamp,
+)
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import BrokerSettings
 from slawatch.mqtt import mqtt_client
@@ -47,6 +66,9 @@ class Publisher:
         window: int = 16,
         retry_s: float = 1.0,
         resend_after: float = 60.0,
+        key: Ed25519PrivateKey | None = None,
+        collector_key: Ed25519PublicKey | None = None,
+        clock: Callable[[], ClockState] = lambda: ClockState.UNKNOWN,
     ) -> None:
         self._broker = broker
         self._outbox = outbox
@@ -55,6 +77,10 @@ class Publisher:
         self._window = window
         self._retry_s = retry_s
         self._resend_after = resend_after
+        self._key = key
+        self._collector_key = collector_key
+        self._clock = clock
+        self._connect_at = datetime.now(UTC)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
@@ -62,6 +88,9 @@ class Publisher:
         self.connected = False
         self.published = 0
         self.confirmed = 0
+        self.acks_refused = 0
+        if collector_key is None:
+            log.warning("no collector_key in the settings: acks are taken unsigned")
 
     def start(self) -> None:
         """Publish on a thread of its own until :meth:`stop`."""
@@ -97,12 +126,20 @@ class Publisher:
         await asyncio.gather(publishing, return_exceptions=True)
         await self._say_goodbye()
 
+    def _signed(self, payload: bytes) -> bytes:
+        return payload if self._key is None else sign(payload, self._key)
+
     def _alive(self, online: bool) -> bytes:
-        return encode_alive(
-            Alive(agent_id=self._agent_id, site=self._site, online=online, at=datetime.now(UTC))
-        )
+        """This connection's liveness message (the will's too): stamped with its start."""
+        alive = Alive(agent_id=self._agent_id, site=self._site, online=online, at=self._connect_at)
+        return self._signed(encode_alive(alive))
+
+    def _sealed(self, body: bytes) -> bytes:
+        """An outbox batch as it goes out now: its send time, the clock's state, signed."""
+        return self._signed(stamp(body, datetime.now(UTC), self._clock()))
 
     def _client(self) -> aiomqtt.Client:
+        self._connect_at = datetime.now(UTC)
         topic = alive_topic(self._site, self._agent_id)
         client = mqtt_client(
             self._broker,
@@ -157,8 +194,11 @@ class Publisher:
                 if not isinstance(payload, bytes):
                     raise WireError("(payload)", "not bytes")
                 ack = decode_ack(payload)
+                if self._collector_key is not None and not signed_by(payload, self._collector_key):
+                    raise WireError("sig", "not signed by the collector's key: nothing deleted")
             except WireError as exc:
-                log.error("unreadable ack on %s: %s", message.topic, exc)
+                self.acks_refused += 1
+                log.error("ack refused on %s: %s", message.topic, exc)
                 continue
             if ack.agent_id == self._agent_id:
                 self.confirmed += self._outbox.confirm(ack.epoch, ack.through, ack.above)
@@ -180,7 +220,7 @@ class Publisher:
                         await self._wake.wait()
                 continue
             await asyncio.gather(
-                *(client.publish(item.topic, item.payload, qos=1) for item in batch)
+                *(client.publish(item.topic, self._sealed(item.payload), qos=1) for item in batch)
             )
             self._outbox.mark_sent([item.seq for item in batch])
             self.published += len(batch)

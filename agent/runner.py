@@ -26,6 +26,7 @@ from prometheus_client import (
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from agent.batches import BatchWriter
+from agent.clock import ClockWatch
 from agent.outbox import Outbox
 from agent.probes.base import Credentials
 from agent.probes.onvif_deep import OnvifDeepProbe
@@ -38,12 +39,13 @@ from agent.profiles import load_profiles
 from agent.publisher import Publisher
 from agent.scheduler import Plan, Scheduler
 from agent.targets import build_targets, resolve_credentials
-from agent.wire import Reason, Status
+from agent.wire import ClockState, Reason, Status
 from slawatch import heap
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.settings import AgentSettings
+from slawatch.keys import load_private, load_public
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +125,23 @@ class Metrics:
             registry=self.registry,
         )
         self.devices = Gauge("slawatch_agent_devices", "Devices scheduled", registry=self.registry)
+        self.acks_refused = Gauge(
+            "slawatch_agent_acks_refused",
+            "Acks not signed by the collector's key (forged or misconfigured): nothing deleted",
+            registry=self.registry,
+        )
+        self.clock_synchronised = Gauge(
+            "slawatch_agent_clock_synchronised",
+            "1 while this host's time service says its clock is synchronised",
+            registry=self.registry,
+        )
 
 
 class Agent:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.clock = ClockWatch(trusted=settings.clock == "trusted")
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.scheduler: Scheduler | None = None
@@ -160,7 +173,7 @@ class Agent:
         snmp = SnmpProbe(lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries)
         try:
             yield ProbeSet(
-                onvif=OnvifLivenessProbe(timeout_s, skew_limit_s, cameras),
+                onvif=OnvifLivenessProbe(timeout_s, skew_limit_s, cameras, self.clock.state),
                 onvif_deep=OnvifDeepProbe(
                     timeout_s, poll.recording_tolerance.total_seconds(), cameras
                 ),
@@ -202,7 +215,13 @@ class Agent:
         inventory, credentials = self.load_inventory()
         outbox = Outbox(settings.outbox.dir, settings.outbox.max_bytes)
         publisher = Publisher(
-            settings.broker, outbox, site=settings.site, agent_id=settings.agent_id
+            settings.broker,
+            outbox,
+            site=settings.site,
+            agent_id=settings.agent_id,
+            key=load_private(settings.key) if settings.key else None,
+            collector_key=load_public(settings.collector_key) if settings.collector_key else None,
+            clock=self.clock.state,
         )
         self._writer = BatchWriter(
             outbox, site=settings.site, agent_id=settings.agent_id, on_written=publisher.wake
@@ -211,6 +230,11 @@ class Agent:
         self.metrics.outbox_bytes.set_function(lambda: outbox.size_bytes)
         self.metrics.outbox_dropped.set_function(lambda: outbox.dropped)
         self.metrics.connected.set_function(lambda: 1 if publisher.connected else 0)
+        self.metrics.acks_refused.set_function(lambda: publisher.acks_refused)
+        self.metrics.clock_synchronised.set_function(
+            lambda: 1 if self.clock.state() is ClockState.SYNCHRONISED else 0
+        )
+        self.clock.start()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -239,6 +263,7 @@ class Agent:
                 if runner is not None:
                     await runner.cleanup()
                 await asyncio.to_thread(publisher.stop)
+                self.clock.stop()
                 outbox.close()
 
     async def _flush_forever(self) -> None:

@@ -7,10 +7,20 @@ The same status record, one per line with its ``agent_id``, is the JSONL format 
 replay observations (``slawatch-collector replay``) and by evaluators to recompute figures.
 
 Decoding never raises anything but :class:`WireError`, which names the offending field.
+
+Signed messages (batches, liveness, acks) carry their Ed25519 signature as the last field,
+``"sig"``, over the bytes before it (closed by ``}``): checked on the bytes as received, so
+neither side depends on re-encoding a message exactly as the other did. A batch is stored
+in the outbox without its send time; the publisher adds ``sent_at`` and the agent's clock
+state when it sends it (again at a resend) and signs the whole, so the collector reads a
+true transmit time from each message.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
@@ -18,6 +28,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -78,6 +90,8 @@ class Reason(StrEnum):
     # gets no answer: a wrong v2c community, an SNMP access list, a dead SNMP daemon. The
     # host is there, so it is degraded, not down. Last in the enum: codes keep their order.
     SNMP_SILENT = "snmp_silent"
+    # A camera's clock not judged: the agent's own clock is not known to be synchronised.
+    AGENT_CLOCK_UNKNOWN = "agent_clock_unknown"
 
 
 def _utc_ms(value: object) -> datetime:
@@ -205,6 +219,17 @@ def _check_reasons(statuses: Iterable[Status], field: str) -> None:
             raise WireError(where, f"a {status.health.value} status needs a reason other than ok")
 
 
+class ClockState(StrEnum):
+    """The agent's clock as its time service reports it (chrony, systemd-timesyncd)."""
+
+    SYNCHRONISED = "synchronised"
+    UNSYNCHRONISED = "unsynchronised"
+    UNKNOWN = "unknown"
+
+
+# An Ed25519 signature in base64 (64 bytes).
+Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{86}==$")]
+
 StrictSeq = Annotated[int, Field(strict=True, ge=0, lt=2**63)]
 # Batches ``first`` to ``last`` (inclusive) the agent dropped before the collector had them.
 SeqRange = tuple[StrictSeq, StrictSeq]
@@ -217,6 +242,7 @@ class Batch(_Record):
     a reinstalled agent (a new outbox) starts a new sequence, not a run of duplicates.
     ``lost`` names the batches the agent had to drop (outbox full) before the collector
     confirmed them, so the collector stops waiting for them and records the loss.
+    ``sent_at`` is when the agent sent it (by its clock, which ``clock`` qualifies).
     """
 
     v: Literal[1] = 1
@@ -227,6 +253,8 @@ class Batch(_Record):
     sent_at: Timestamp
     statuses: list[Status] = Field(max_length=MAX_STATUSES_PER_BATCH)
     lost: list[SeqRange] = Field(default_factory=list, max_length=64)
+    clock: ClockState = ClockState.UNKNOWN
+    sig: Signature | None = None
 
 
 class Ack(_Record):
@@ -239,16 +267,22 @@ class Ack(_Record):
     epoch: WireId | None = None
     through: int = Field(strict=True, ge=-1, lt=2**63)
     above: list[StrictSeq] = Field(default_factory=list, max_length=4096)
+    sig: Signature | None = None
 
 
 class Alive(_Record):
-    """The retained liveness message; the will publishes the same with ``online: false``."""
+    """The retained liveness message; the will publishes the same with ``online: false``.
+
+    ``at`` is when the connection began: the will (made then) and the ``online`` message
+    of one connection carry the same, so an offline older than the agent's latest online
+    is the replay of an old will."""
 
     v: Literal[1] = 1
     agent_id: WireId
     site: WireId
     online: bool
     at: Timestamp | None = None
+    sig: Signature | None = None
 
 
 @dataclass(config=_STRICT, frozen=True, slots=True, kw_only=True)
@@ -309,6 +343,58 @@ def _decode(adapter: TypeAdapter[_T], payload: bytes | str, limit: int) -> _T:
 
 def encode_batch(batch: Batch) -> bytes:
     return batch.model_dump_json().encode()
+
+
+_SENT_AT = b',"sent_at":"'
+_SIG = b',"sig":"'
+
+
+def encode_unsent(batch: Batch) -> bytes:
+    """The batch as the outbox keeps it: without its send time, clock state or signature."""
+    return batch.model_dump_json(exclude={"sent_at", "clock", "sig"}).encode()
+
+
+def stamp(body: bytes, sent_at: datetime, clock: ClockState) -> bytes:
+    """An outbox batch with its send time and clock state added (last, before a signature).
+
+    A batch the outbox kept before send times were added at sending has its own:
+    written again without it."""
+    if b'"sent_at":' in body[: body.find(b'"statuses":')]:
+        body = encode_unsent(decode_batch(body))
+    return body[:-1] + b'%s%s","clock":"%s"}' % (
+        _SENT_AT,
+        format_timestamp(sent_at).encode(),
+        clock.value.encode(),
+    )
+
+
+def content_digest(payload: bytes) -> str:
+    """SHA-256 of what a batch says, without its send time and signature: a batch sent
+    again has the same digest, another batch under the same seq does not."""
+    end = payload.rfind(_SENT_AT)
+    return hashlib.sha256(payload[:end] if end > 0 else payload).hexdigest()
+
+
+def sign(payload: bytes, key: Ed25519PrivateKey) -> bytes:
+    """The message with its signature added as the last field."""
+    if not payload.endswith(b"}"):
+        raise ValueError("only a JSON object is signed")
+    signature = base64.b64encode(key.sign(payload))
+    return payload[:-1] + _SIG + signature + b'"}'
+
+
+def signed_by(payload: bytes, public: Ed25519PublicKey) -> bool:
+    """Whether the message carries a signature made by ``public``'s private key over all
+    of it but the signature itself."""
+    start = payload.rfind(_SIG)
+    if start < 0 or not payload.endswith(b'"}'):
+        return False
+    try:
+        signature = base64.b64decode(payload[start + len(_SIG) : -2], validate=True)
+        public.verify(signature, payload[:start] + b"}")
+    except (binascii.Error, InvalidSignature):
+        return False
+    return True
 
 
 def decode_batch(payload: bytes | str) -> Batch:

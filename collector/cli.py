@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file, stored_heads
-from collector.evidence.keys import KeyFileError, key_id, load_public, new_pair
 from collector.ledger.chain import Ledger, LedgerCorruptError
 from collector.ledger.projection import ProjectionMismatchError
+from collector.onboarding.broker_acl import broker_acl
 from collector.pipeline.replay import ReplayInputError, observations_from, read_acks, replay
 from collector.sla.measure import measured
 from collector.sla.period import PeriodError, parse_period
@@ -36,6 +36,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
+from slawatch.keys import KeyFileError, key_id, load_public, new_pair
 
 # The serving parts (collector.service: FastAPI, aiomqtt, influxdb-client; httpx;
 # openpyxl) are imported by the commands that use them: together they take ~1.5 s to
@@ -169,6 +170,11 @@ def _parser() -> argparse.ArgumentParser:
         "are checked with the ledger's own",
     )
 
+    acl = commands.add_parser(
+        "broker-acl",
+        help="print mosquitto's ACL for the inventory's agents (each its own site's topics)",
+    )
+    acl.add_argument("inventory", type=Path, metavar="INVENTORY")
     keys = commands.add_parser("keys", help="signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     new_key = keys_commands.add_parser(
@@ -348,6 +354,16 @@ def _import(args: argparse.Namespace) -> int:
     else:
         changes = len(result.added) + len(result.removed) + len(result.changed)
         print(f"{args.output}: {changes} devices would change; --apply writes them")
+    return EXIT_OK
+
+
+def _broker_acl(path: Path) -> int:
+    try:
+        inventory = load_config(path, Inventory)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    print(broker_acl(inventory), end="")
     return EXIT_OK
 
 
@@ -568,6 +584,8 @@ def _command(args: argparse.Namespace) -> int:
         return _replay(args)
     if args.command == "ledger":
         return _verify(args)
+    if args.command == "broker-acl":
+        return _broker_acl(args.inventory)
     if args.command == "keys":
         return _keys(args)
     if args.command == "evidence":

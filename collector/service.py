@@ -34,19 +34,22 @@ from agent.wire import (
     Status,
     WireError,
     ack_topic,
+    content_digest,
     decode_alive,
     decode_batch,
     encode_ack,
     encode_batch,
     format_timestamp,
     parse_topic,
+    sign,
+    signed_by,
 )
 from collector.alerting.channels import ChannelSender
 from collector.alerting.notify import MqttAlerts, Notifier, Undelivered
 from collector.alerting.routing import STORE_FAILING, STORE_RECOVERED, Router
 from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
-from collector.evidence.keys import load_private
+from collector.ingest.clocks import EdgeClocks, Reading
 from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, client_id_for
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
@@ -68,6 +71,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import MaintenanceWindow
 from slawatch.config.secrets import collector_secrets, credential_secrets, values
 from slawatch.config.settings import CollectorSettings, SigningSettings
+from slawatch.keys import load_private, public_from_text
 from slawatch.mqtt import mqtt_client
 
 log = logging.getLogger(__name__)
@@ -120,6 +124,11 @@ class Counters:
     clock_refused: int = 0
     acknowledgements: int = 0
     agents_lost: int = 0
+    unsigned: int = 0  # batches and liveness messages not signed by the agent's key
+    offline_refused: int = 0  # offline messages unsigned, without a time, or replayed
+    conflicts: int = 0  # a seq already taken, arriving with other content
+    clock_held_batches: int = 0  # batches kept, not used: the agent's clock was off
+    clock_held_statuses: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -140,6 +149,11 @@ class Collector:
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
         self.receipts = Receipts(self.ledger, self.checkpoint.note)
+        self.clocks = EdgeClocks(self.ledger, settings.clock_tolerance)
+        # Agents whose clock is off now, since when (the collector's clock).
+        self.clocks_off: dict[str, datetime] = {}
+        # Each agent's latest connection start (its online message's ``at``).
+        self._alive_at: dict[str, datetime] = {}
         self._clock_warned: dict[str, datetime] = {}
         batch_lines = settings.influx.batch_lines if settings.influx else 5000
         self.spool = Spool(
@@ -175,6 +189,7 @@ class Collector:
         self.beside: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._background: set[asyncio.Task[None]] = set()
         self.signer: HeadSigner | None = None
+        self._ack_key = load_private(settings.signing.key) if settings.signing else None
         if settings.signing is not None:
             signing = settings.signing
             heads_file = signing.heads_file or settings.ledger.with_name(
@@ -271,7 +286,7 @@ class Collector:
             self.agent_heard[agent_id] = heard
         self.counters.dead_letters += len(letters)
         receipts = [
-            (ack_topic(site, agent_id), encode_ack(self.receipts.ack(agent_id, epoch)))
+            (ack_topic(site, agent_id), self.signed_ack(agent_id, epoch))
             for site, agent_id, epoch in sorted(senders, key=str)
         ]
         return Taken(letters, receipts)
@@ -303,6 +318,12 @@ class Collector:
         self.notifier.wake()
         self.committed(first)
 
+    def signed_ack(self, agent_id: str, epoch: str | None) -> bytes:
+        """The receipt of one agent's sequence, signed with the collector's key: the agent
+        deletes batches only on an ack its copy of our public key verifies."""
+        payload = encode_ack(self.receipts.ack(agent_id, epoch))
+        return payload if self._ack_key is None else sign(payload, self._ack_key)
+
     def _count(self, reason: str) -> None:
         """Counted by the field that was wrong, indexes folded (``statuses[n].health``),
         and at most ``MAX_REASONS`` kinds: bad input cannot grow the counters."""
@@ -328,14 +349,18 @@ class Collector:
             return None
         site, agent_id, leaf = parse_topic(topic)
         self._may_speak(site, agent_id)
+        self._check_signed(agent_id, payload)
         if leaf == "alive":
             alive = decode_alive(payload)
             if alive.agent_id != agent_id:
                 raise WireError("agent_id", f"{alive.agent_id!r} published on {agent_id!r}'s topic")
+            if alive.online and alive.at is not None:
+                self._alive_at[agent_id] = max(alive.at, self._alive_at.get(agent_id, alive.at))
             # A retained "offline" is history (met again at every resubscribe, or left by
             # anyone): only a live one, the will firing now, makes the agent's devices
             # unknown; devices of an agent that died while we were away go stale anyway.
             if not alive.online and not retained:
+                self._current_offline(agent_id, alive.at, agent_id in self._agent_keys)
                 self.counters.agents_lost += 1
                 self.checkpoint.agent_lost(agent_id)
                 self.pipeline.agent_lost(agent_id)
@@ -347,10 +372,27 @@ class Collector:
         if batch.lost:
             self.receipts.lost(agent_id, batch.epoch, batch.lost, at)
         senders.add((site, agent_id, batch.epoch))
-        if self.receipts.take(agent_id, batch.epoch, batch.seq, at) is Verdict.DUPLICATE:
+        verdict = self.receipts.take(agent_id, batch.epoch, batch.seq, at, content_digest(payload))
+        if verdict is Verdict.DUPLICATE:
             self.counters.duplicates += 1  # a replayed outbox: already in the ledger
             return None
-        statuses, problems = self._admissible(site, agent_id, batch.statuses)
+        if verdict is Verdict.CONFLICT:
+            self.counters.conflicts += 1
+            where = f"{agent_id}/{batch.epoch or '-'}"
+            log.error("batch %d of %s arrived again with other content: refused", batch.seq, where)
+            reason = (
+                f"seq: batch {batch.seq} of {where} is in already with other content: a "
+                "conflict (the first is kept; this one is here)"
+            )
+            return self.letter_writer.letter(topic, reason, payload)
+        arrived = datetime.now(UTC)
+        reading = self.clocks.judge(agent_id, batch.sent_at, arrived, batch.clock)
+        if reading.off or reading.leapt:
+            self._hold(agent_id, batch, payload, arrived, reading)
+            return None
+        if agent_id in self.clocks_off:
+            self._clock_right(agent_id, arrived, reading)
+        statuses, problems = self._admissible(site, agent_id, batch.statuses, batch.sent_at)
         if problems:
             # The journal keeps what was taken: a restore re-runs exactly that.
             payload = encode_batch(batch.model_copy(update={"statuses": statuses}))
@@ -364,6 +406,65 @@ class Collector:
             f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         )
         return self.letter_writer.letter(topic, shown, payload_of_refused(batch, statuses))
+
+    def _check_signed(self, agent_id: str, payload: bytes) -> None:
+        """An agent with a registered key is heard only in messages it signed."""
+        key = self._agent_keys.get(agent_id)
+        if key is not None and not signed_by(payload, key):
+            self.counters.unsigned += 1
+            raise WireError("sig", f"not signed by agent {agent_id}'s registered key: refused")
+
+    def _current_offline(self, agent_id: str, at: datetime | None, keyed: bool) -> None:
+        """A live offline message is the will of the agent's current connection, or
+        refused: one older than the agent's latest online (a will replayed from an earlier
+        connection), or without a time from an agent that signs, says nothing about it now."""
+        latest = self._alive_at.get(agent_id)
+        if (at is None and keyed) or (at is not None and latest is not None and at < latest):
+            self.counters.offline_refused += 1
+            raise WireError(
+                "at",
+                f"offline of agent {agent_id} without its connection's time or from an "
+                "earlier connection than its latest: refused",
+            )
+
+    def _hold(
+        self, agent_id: str, batch: Batch, payload: bytes, arrived: datetime, reading: Reading
+    ) -> None:
+        """The agent's clock is off: the batch is kept (not lost, acked) but not used, and
+        the agent's devices are unknown from their last observation until it is right."""
+        self.clocks.hold(agent_id, batch.epoch, batch.seq, arrived, reading, payload)
+        self.counters.clock_held_batches += 1
+        self.counters.clock_held_statuses += len(batch.statuses)
+        if reading.leapt:
+            log.error(
+                "batch %d of agent %s was sent %s ahead of the agent's recent clock: kept unused",
+                batch.seq, agent_id, reading.offset,
+            )  # fmt: skip
+        if agent_id in self.clocks_off or not reading.off:
+            return
+        self.clocks_off[agent_id] = arrived
+        offset = reading.offset.total_seconds()
+        log.error(
+            "agent %s's clock is %+.0f s off the collector's (tolerance %s, time service: %s): "
+            "its devices are unknown and its batches kept unused until it is right",
+            agent_id, offset, self.settings.clock_tolerance, reading.state.value,
+        )  # fmt: skip
+        body = {"agent_id": agent_id, "offset_s": round(offset, 3), "clock": reading.state.value}
+        self.checkpoint.note("clock_off", format_timestamp(arrived), body)
+        self.checkpoint.agent_lost(agent_id)
+        self.pipeline.agent_lost(agent_id)
+
+    def _clock_right(self, agent_id: str, arrived: datetime, reading: Reading) -> None:
+        since = self.clocks_off.pop(agent_id)
+        offset = reading.offset.total_seconds()
+        log.warning(
+            "agent %s's clock is right again (%+.1f s): its batches are used", agent_id, offset
+        )
+        body = {
+            "agent_id": agent_id, "offset_s": round(offset, 3), "clock": reading.state.value,
+            "off_since": format_timestamp(since),
+        }  # fmt: skip
+        self.checkpoint.note("clock_ok", format_timestamp(arrived), body)
 
     def _may_speak(self, site: str, agent_id: str) -> None:
         """Refuse, before it leaves any trace (no ledger row, no ack, no metrics series),
@@ -379,10 +480,11 @@ class Collector:
             raise WireError("agent_id", f"agent {agent_id} is not registered for site {site}")
 
     def _admissible(
-        self, site: str, agent_id: str, statuses: list[Status]
+        self, site: str, agent_id: str, statuses: list[Status], sent_at: datetime
     ) -> tuple[list[Status], list[str]]:
         """The statuses to take: each for a device of the batch's site (an agent speaks for
-        its own site only), observed no further ahead of our clock than the tolerance."""
+        its own site only), observed before its batch was sent and no further ahead of our
+        clock than the tolerance."""
         now = datetime.now(UTC)
         ahead = now + self.settings.clock_tolerance
         latest = self.pipeline.watermark  # the bound is in event time: none before any
@@ -416,6 +518,11 @@ class Collector:
                     f"{self.settings.clock_tolerance})"
                 )
                 self._clock_off(agent_id, lead)
+            elif status.observed_at > sent_at:
+                problems.append(
+                    f"statuses[{n}].observed_at: {format_timestamp(status.observed_at)} is after "
+                    f"its batch was sent ({format_timestamp(sent_at)})"
+                )
             elif behind is not None and status.observed_at < behind:
                 problems.append(
                     f"statuses[{n}].observed_at: {format_timestamp(status.observed_at)} is "
@@ -534,6 +641,11 @@ class Collector:
         self._agents_of = {site.id: frozenset(site.agents) for site in inventory.sites}
         self._site_of_agent = {a: site.id for site in inventory.sites for a in site.agents}
         self._agent_of = {d.id: d.agent for d in inventory.devices if d.agent is not None}
+        self._agent_keys = {
+            agent: public_from_text(text)
+            for site in inventory.sites
+            for agent, text in site.agent_keys.items()
+        }
         self.ingest_sites = sorted(self._agents_of)
         if self.alerting is not None:
             self.router = Router(self.alerting, inventory, self.zone)

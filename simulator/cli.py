@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument(
         "--agent", action="append", default=[], help="an edge agent registered for the site"
     )
+    fleet.add_argument(
+        "--agent-key",
+        action="append",
+        default=[],
+        metavar="AGENT=KEY",
+        help="an agent's public key (as `slawatch-agent keys new` prints it)",
+    )
     fleet.add_argument("--out", type=Path, required=True, help="folder for inventory.yaml")
 
     past = commands.add_parser(
@@ -119,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         file = args.out / "inventory.yaml"
         write_inventory(
             file,
-            inventory_header(size, args.site, args.agent),
+            inventory_header(
+                size, args.site, args.agent, dict(k.split("=", 1) for k in args.agent_key)
+            ),
             fleet_devices(size, args.site),
             fleet_sets(size),
         )

@@ -9,10 +9,10 @@ sets hang off switch ports, checkpoints sit directly on a link.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-import os
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -46,16 +46,24 @@ def device_address(index: int) -> str:
 
 
 def inventory_header(
-    size: FleetSize, site: str = "sim", agents: list[str] | None = None
+    size: FleetSize,
+    site: str = "sim",
+    agents: list[str] | None = None,
+    agent_keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The inventory's head; ``agents``: the edge agents registered for the site (the
-    collector then takes batches from those only)."""
+    collector then takes batches from those only), ``agent_keys`` their public keys."""
     links = max(1, -(-size.switches // SWITCHES_PER_LINK))
     regions = min(len(POLICE_STATIONS), max(1, size.devices // 500 + 1))
     return {
         "kind": "inventory",
         "sites": [
-            {"id": site, "name": "Simulated district", **({"agents": agents} if agents else {})}
+            {
+                "id": site,
+                "name": "Simulated district",
+                **({"agents": agents} if agents else {}),
+                **({"agent_keys": agent_keys} if agent_keys else {}),
+            }
         ],
         "regions": [
             {

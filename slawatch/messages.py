@@ -398,6 +398,14 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "silent (its devices are unknown)",
     },
     "console.agent_never": {"zh": "未上报", "en": "not heard yet"},
+    "console.agent_clock": {"zh": "时钟偏差 {offset}", "en": "clock {offset}"},
+    "console.agent_clock_off": {
+        "zh": "时钟偏差 {offset}，超出容差：设备状态未知，数据留存待查",
+        "en": "clock off by {offset}, beyond the tolerance: its devices unknown, its data kept aside",
+    },
+    "console.clock_held": {"zh": "时钟偏差留存批次", "en": "Batches kept aside (agent clock off)"},
+    "console.conflicts": {"zh": "序号冲突批次", "en": "Batches conflicting on seq"},
+    "console.unsigned": {"zh": "签名无效拒收", "en": "Refused: not signed by the agent"},
     "console.last_heard": {"zh": "最近上报", "en": "Last heard"},
     "console.delivery": {"zh": "数据完整性", "en": "Delivery"},
     "console.gaps": {"zh": "缺失批次", "en": "Missing batches"},
@@ -573,6 +581,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "text.devices_count": {"zh": "{count} 台设备", "en": "{count} device(s)"},
     # SNMP, second pass (issue 29): the reason code of its own, and probe's conclusions
     "reason.snmp_silent": {"zh": "主机可达，SNMP 无应答", "en": "host reachable, SNMP silent"},
+    "reason.agent_clock_unknown": {
+        "zh": "采集节点自身时钟未同步，未判断摄像机时钟",
+        "en": "agent's own clock not synchronised: camera clock not judged",
+    },
     "probe.conclusion": {"zh": "结论", "en": "verdict"},
     "conclusion.up": {"zh": "设备正常", "en": "The device is up"},
     "conclusion.snmp_silent": {

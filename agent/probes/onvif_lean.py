@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import cast
 
@@ -34,7 +35,7 @@ from agent.probes.onvif_soap import (
     SoapFaultError,
     read_envelope,
 )
-from agent.wire import Health, Reason
+from agent.wire import ClockState, Health, Reason
 
 MAX_REPLY_BYTES = 64 * 1024
 REQUEST = (
@@ -203,9 +204,17 @@ class OnvifLivenessProbe:
 
     protocol = "onvif"
 
-    def __init__(self, timeout_s: float, clock_skew_limit_s: float, cameras: CameraBook) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        clock_skew_limit_s: float,
+        cameras: CameraBook,
+        agent_clock: Callable[[], ClockState] = lambda: ClockState.SYNCHRONISED,
+    ) -> None:
         self._timeout_s = timeout_s
         self._skew_limit = clock_skew_limit_s
+        # A camera's clock is judged against this host's only when that is synchronised.
+        self._agent_clock = agent_clock
         self._cameras = cameras
 
     async def probe(self, target: Target, deep: bool) -> ProbeResult:
@@ -264,6 +273,11 @@ class OnvifLivenessProbe:
         return self._judge(offset, (time.time() - sent) * 1000)
 
     def _judge(self, offset: float, rtt_ms: float) -> ProbeResult:
+        if self._agent_clock() is not ClockState.SYNCHRONISED:
+            # Our own clock may be the wrong one: no camera is blamed, no offset recorded.
+            return ProbeResult.up(
+                {"liveness": Reason.OK, "clock": Reason.AGENT_CLOCK_UNKNOWN}, rtt_ms=rtt_ms
+            )
         metrics = {"rtt_ms": rtt_ms, "clock_offset_s": round(offset, 3)}
         if abs(offset) > self._skew_limit + 1:  # the camera reports whole seconds
             checks = {"liveness": Reason.OK, "clock": Reason.CLOCK_SKEW}

@@ -33,7 +33,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from collector.evidence import ledger_slice
 from collector.evidence.derive import derive
 from collector.evidence.heads import SignedHead, sign_head, stored_heads
-from collector.evidence.keys import key_id, load_private
 from collector.evidence.render import Ledger as LedgerFacts
 from collector.evidence.render import render_html, render_pdf
 from collector.evidence.tables import Table, write_xlsx
@@ -45,6 +44,7 @@ from slawatch import __version__
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook, policy_files
+from slawatch.keys import key_id, load_private
 from slawatch.messages import Language, text
 
 FORMAT = "slawatch-evidence/1"

@@ -27,10 +27,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.wire import format_timestamp
-from collector.evidence.keys import key_id, signature_holds
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import Ledger
 from collector.ledger.store import unavailable
+from slawatch.keys import key_id, signature_holds
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,6 @@ from collector.evidence.heads import (
     check_heads,
     read_heads_file,
 )
-from collector.evidence.keys import key_id, signature_holds
 from collector.ledger.chain import Ledger
 from collector.sla.measure import measured
 from collector.sla.period import parse_period
@@ -41,6 +40,7 @@ from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
+from slawatch.keys import key_id, signature_holds
 
 
 class BundleError(ValueError):

@@ -11,6 +11,10 @@ reason (``gap_closed``). A seq further ahead than the agent could have produced 
 last batch (``RATE`` batches a second, plus ``SLACK``) is refused as forged, so it can
 neither turn the agent's real batches into "duplicates" nor open a gap that never ends.
 
+A batch that arrives again is a duplicate (a resend) only if it says the same: each
+batch's content digest is kept (table ``batch_digests``, the last ``DIGESTS_KEPT`` per
+sequence), and the same seq with other content is a **conflict**, never dropped silently.
+
 Kept in the ledger's file (table ``receipts``), committed with the rows the batches made.
 """
 
@@ -38,11 +42,14 @@ MAX_JUMP = 1_000_000
 # A 126,000-device site polled each minute in 500-status batches makes ~4 batches a second.
 RATE = 100.0
 SLACK = 1_000
+# Digests kept per sequence: a resend comes back within the outbox's span, far fewer.
+DIGESTS_KEPT = 100_000
 
 
 class Verdict(Enum):
     NEW = "new"
     DUPLICATE = "duplicate"
+    CONFLICT = "conflict"  # the seq of a batch already in, with other content
 
 
 @dataclass
@@ -76,6 +83,13 @@ class Receipts:
             "CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, through INTEGER NOT NULL, "
             "above TEXT NOT NULL, gaps TEXT NOT NULL)"
         )
+        ledger.connection.execute(
+            "CREATE TABLE IF NOT EXISTS batch_digests (key TEXT NOT NULL, seq INTEGER NOT NULL, "
+            "digest TEXT NOT NULL, PRIMARY KEY (key, seq))"
+        )
+        # This run's digests, those not committed yet among them (staged writes are not
+        # readable before the commit).
+        self._digests: dict[tuple[str, int], str] = {}
         self._sequences: dict[str, Sequence] = {}
         for key, through, above, gaps in ledger.connection.execute("SELECT * FROM receipts"):
             self._sequences[str(key)] = Sequence(
@@ -92,11 +106,17 @@ class Receipts:
         """Per sequence with open gaps, how many batches are still awaited."""
         return {key: seq.missing() for key, seq in self._sequences.items() if seq.gaps}
 
-    def take(self, agent_id: str, epoch: str | None, seq: int, at: datetime) -> Verdict:
-        """Note batch ``seq``; inside the ledger transaction that takes its statuses."""
+    def take(
+        self, agent_id: str, epoch: str | None, seq: int, at: datetime, digest: str = ""
+    ) -> Verdict:
+        """Note batch ``seq`` (``digest``: of its content); inside the ledger transaction
+        that takes its statuses."""
         key = _key(agent_id, epoch)
         sequence = self._sequences.setdefault(key, Sequence())
         if seq <= sequence.through or seq in sequence.above:
+            first = self._digest(key, seq)
+            if digest and first and first != digest:
+                return Verdict.CONFLICT
             return Verdict.DUPLICATE
         highest = max([sequence.through, *sequence.above])
         now = self._clock()
@@ -118,7 +138,30 @@ class Receipts:
         sequence.above.add(seq)
         self._advance(key, sequence, agent_id, epoch, at)
         self._stage(key, sequence)
+        if digest:
+            self._keep_digest(key, seq, digest)
         return Verdict.NEW
+
+    def _digest(self, key: str, seq: int) -> str | None:
+        known = self._digests.get((key, seq))
+        if known is not None:
+            return known
+        row = self._ledger.connection.execute(
+            "SELECT digest FROM batch_digests WHERE key = ? AND seq = ?", (key, seq)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _keep_digest(self, key: str, seq: int, digest: str) -> None:
+        self._digests[(key, seq)] = digest
+        if len(self._digests) > DIGESTS_KEPT:
+            del self._digests[next(iter(self._digests))]  # the oldest: in the table
+        self._ledger.stage(
+            "INSERT OR REPLACE INTO batch_digests VALUES (?, ?, ?)", (key, seq, digest)
+        )
+        if seq % 1000 == 0:
+            self._ledger.stage(
+                "DELETE FROM batch_digests WHERE key = ? AND seq < ?", (key, seq - DIGESTS_KEPT)
+            )
 
     def lost(
         self, agent_id: str, epoch: str | None, ranges: list[tuple[int, int]], at: datetime

@@ -55,7 +55,10 @@ class _Scrape(MetricSource):
             unreached.add_metric([receiver], 1.0)
         yield unreached
         counters = self._collector.counters
-        for name in ("batches", "statuses", "duplicates", "dead_letters", "clock_refused"):
+        for name in (
+            "batches", "statuses", "duplicates", "dead_letters", "clock_refused", "unsigned",
+            "offline_refused", "conflicts", "clock_held_batches", "clock_held_statuses",
+        ):  # fmt: skip
             yield CounterMetricFamily(
                 f"slawatch_collector_{name}",
                 f"Collector {name.replace('_', ' ')}",
@@ -134,6 +137,21 @@ class _Scrape(MetricSource):
         for agent_id, moment in sorted(collector.agent_heard.items()):
             heard.add_metric([agent_id], now - moment.timestamp())
         yield heard
+        offsets = GaugeMetricFamily(
+            "slawatch_agent_clock_offset_seconds",
+            "Each agent's clock minus the collector's, estimated from its batches' send times",
+            labels=["agent"],
+        )
+        off = GaugeMetricFamily(
+            "slawatch_agent_clock_off",
+            "1 while an agent's clock is off beyond the tolerance (its devices unknown)",
+            labels=["agent"],
+        )
+        for agent_id, reading in collector.clocks.readings().items():
+            offsets.add_metric([agent_id], reading.offset.total_seconds())
+            off.add_metric([agent_id], 1.0 if agent_id in collector.clocks_off else 0.0)
+        yield offsets
+        yield off
         if self._hub is not None:
             yield GaugeMetricFamily(
                 "slawatch_console_event_streams",

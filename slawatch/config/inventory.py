@@ -21,6 +21,7 @@ from pydantic.dataclasses import dataclass
 
 from slawatch.config.errors import Issue
 from slawatch.config.types import (
+    AgentPublicKey,
     Duration,
     Identifier,
     InternedId,
@@ -57,6 +58,9 @@ class Site(Strict):
     # agent, or one of another site, is refused. Unlisted (older inventories), any agent
     # publishing under the site is taken, as before.
     agents: list[Identifier] = []
+    # Each listed agent's public key (``slawatch-agent keys new`` prints it): an agent
+    # with a key registered here is heard only in messages it signed (docs/security.md).
+    agent_keys: dict[Identifier, AgentPublicKey] = {}
 
 
 class Region(Strict):
@@ -295,6 +299,11 @@ def cross_check(inventory: Inventory) -> list[Issue]:
                         f"agent already reports for site {other}: an agent serves one site",
                         repr(agent),
                     )
+                )
+        for agent in site.agent_keys:
+            if agent not in site.agents:
+                issues.append(
+                    Issue(("sites", index, "agent_keys"), "not an agent of this site", repr(agent))
                 )
     regions = {region.id for region in inventory.regions}
     contracts = {contract.id for contract in inventory.contracts}

@@ -74,6 +74,15 @@ class AgentSettings(Strict):
     outbox: OutboxSettings
     poll: PollSettings = PollSettings()
     metrics_bind: str | None = Field(default=None, pattern=r"^[^:]+:\d{1,5}$")
+    # The agent's own signing key (``slawatch-agent keys new``; its public key registered
+    # in the inventory): batches and liveness messages are signed with it.
+    key: ConfigPath | None = None
+    # The collector's public key (the ``.pub`` beside its signing key): a batch leaves the
+    # outbox only on an ack signed by it. Unset, acks are taken unsigned (with a warning).
+    collector_key: ConfigPath | None = None
+    # ``detect``: ask chrony / systemd whether this host's clock is synchronised;
+    # ``trusted``: declare it is (a container whose host keeps its time).
+    clock: Literal["detect", "trusted"] = "detect"
 
 
 class InfluxSettings(Strict):

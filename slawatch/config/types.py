@@ -59,6 +59,10 @@ Identifier = Annotated[
 ]
 # References repeated by 100,000 devices (region, site, contract) share one string object.
 InternedId = Annotated[Identifier, AfterValidator(sys.intern)]
+# An Ed25519 public key as ``slawatch-agent keys new`` prints it (slawatch.keys.public_text).
+AgentPublicKey = Annotated[
+    str, StringConstraints(pattern=r"^ed25519:[A-Za-z0-9+/]{43}=$", strict=True)
+]
 InternedStr = Annotated[str, AfterValidator(sys.intern)]
 
 

@@ -1,8 +1,9 @@
-"""The deploy kit's broker ACL, on a real mosquitto: each agent speaks only for itself.
+"""The broker ACL ``slawatch-collector broker-acl`` writes, on a real mosquitto: each agent
+speaks only for itself, under its own site.
 
-Usernames are agent ids (``deploy/mosquitto.acl``): an agent's status on another agent's
-topic never reaches the collector, an agent reads only its own acks, and nobody gets in
-without a password.
+Usernames are agent ids: an agent's status on another agent's topic, or on its own id
+under another site, never reaches the collector, an agent reads only its own acks, and
+nobody gets in without a password.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import aiomqtt
 import pytest
 
 from agent.wire import ack_topic, status_topic
+from collector.cli import main as collector_main
 from simulator.local_servers import Mosquitto
+from tests.collector.conftest import write_district
 from tests.conftest import REPO, wait_for
 
 USERS = {"edge-1": "pw-edge-1", "edge-2": "pw-edge-2", "slawatch-collector": "pw-collector"}
@@ -24,9 +27,24 @@ USERS = {"edge-1": "pw-edge-1", "edge-2": "pw-edge-2", "slawatch-collector": "pw
 pytestmark = pytest.mark.stdlib_loop
 
 
+def two_sites(folder: Path) -> Path:
+    """The test district (site d1, agent edge-1) and a neighbour site d2 (agent edge-2)."""
+    write_district(folder)
+    inventory = folder / "district.yaml"
+    text = inventory.read_text(encoding="utf-8").replace(
+        "sites: [{id: d1, name: 分局}]",
+        "sites: [{id: d1, name: 分局, agents: [edge-1]}, {id: d2, name: 邻区, agents: [edge-2]}]",
+    )
+    inventory.write_text(text, encoding="utf-8")
+    return inventory
+
+
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "broker", users=USERS, acl=REPO / "deploy" / "mosquitto.acl")
+def secured(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Mosquitto]:
+    assert collector_main(["broker-acl", str(two_sites(tmp_path))]) == 0
+    acl = tmp_path / "acl"
+    acl.write_text(capsys.readouterr().out, encoding="utf-8")
+    broker = Mosquitto(tmp_path / "broker", users=USERS, acl=acl)
     broker.start()
     yield broker
     broker.stop()
@@ -51,6 +69,7 @@ async def test_an_agent_speaks_only_for_itself_and_reads_only_its_own_acks(
     async with (
         client(secured, "slawatch-collector") as collector,
         client(secured, "edge-1") as edge_1,
+        client(secured, "edge-2") as edge_2,
     ):
         await collector.subscribe("slawatch/v1/+/+/status", qos=1)
         await edge_1.subscribe("slawatch/v1/+/+/ack", qos=1)
@@ -59,6 +78,9 @@ async def test_an_agent_speaks_only_for_itself_and_reads_only_its_own_acks(
             asyncio.create_task(gather_messages(edge_1, acks_of_edge_1)),
         ]
         await edge_1.publish(status_topic("d1", "edge-2"), b"forged", qos=1)
+        await edge_1.publish(status_topic("d2", "edge-2"), b"forged", qos=1)
+        await edge_2.publish(status_topic("d1", "edge-2"), b"another site", qos=1)
+        await edge_1.publish(status_topic("d2", "edge-1"), b"another site", qos=1)
         await edge_1.publish(status_topic("d1", "edge-1"), b"own", qos=1)
         await collector.publish(ack_topic("d1", "edge-2"), b"ack for edge-2", qos=1)
         await collector.publish(ack_topic("d1", "edge-1"), b"ack for edge-1", qos=1)
@@ -79,3 +101,12 @@ async def test_nobody_gets_in_without_a_password(secured: Mosquitto) -> None:
             "127.0.0.1", secured.port, username="edge-1", password="guess", identifier="guesser"
         ):
             pass
+
+
+def test_the_shipped_acl_is_what_the_command_writes_for_an_inventory_without_agents(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert collector_main(["broker-acl", str(REPO / "config" / "demo" / "inventory.yaml")]) == 0
+    shipped = (REPO / "deploy" / "mosquitto.acl").read_text(encoding="utf-8")
+    assert capsys.readouterr().out == shipped
+    assert "pattern" not in shipped  # no agent may write under a site it does not serve

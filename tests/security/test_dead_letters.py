@@ -20,7 +20,7 @@ import aiomqtt
 import pytest
 
 from agent.wire import status_topic
-from collector.evidence.keys import new_pair
+from slawatch.keys import new_pair
 from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.web.console.users import add_user, new_token
 from simulator.local_servers import Mosquitto, free_port

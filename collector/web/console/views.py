@@ -243,17 +243,23 @@ def share(counts: Counter[str]) -> float | None:
 
 
 def agents(collector: Collector) -> list[dict[str, Any]]:
+    """Each agent heard: its devices, when, and its clock's offset from the collector's
+    (``clock_s``; ``clock_off`` beyond the tolerance)."""
     now = datetime.now(UTC)
     found = []
-    for agent_id in collector.pipeline.agents:
+    clocks = collector.clocks.readings()
+    for agent_id in sorted({*collector.pipeline.agents, *clocks}):
         heard = collector.agent_heard.get(agent_id)
         status = "never" if heard is None else "silent" if now - heard > SILENT_AFTER else "ok"
+        reading = clocks.get(agent_id)
         found.append(
             {
                 "id": agent_id,
                 "devices": len(collector.pipeline.devices_of(agent_id)),
                 "heard": heard,
                 "status": status,
+                "clock_s": None if reading is None else reading.offset.total_seconds(),
+                "clock_off": agent_id in collector.clocks_off,
             }
         )
     return found

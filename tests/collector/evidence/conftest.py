@@ -10,7 +10,7 @@ import pytest
 
 from collector.cli import main
 from collector.evidence.heads import TABLE, sign_head
-from collector.evidence.keys import load_private, new_pair
+from slawatch.keys import load_private, new_pair
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import replay
 from slawatch.config.inventory import Inventory

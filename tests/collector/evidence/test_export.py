@@ -20,7 +20,7 @@ import pytest
 from openpyxl import load_workbook
 
 from collector.cli import main
-from collector.evidence.keys import load_private, new_pair
+from slawatch.keys import load_private, new_pair
 from collector.ledger.chain import Ledger, row_hash
 from tests.collector.evidence.conftest import Quarter
 from tests.conftest import REPO

@@ -14,7 +14,7 @@ import pytest
 
 from collector.cli import main
 from collector.evidence.heads import SignedHead, read_heads_file
-from collector.evidence.keys import KeyFileError, load_public, new_pair
+from slawatch.keys import KeyFileError, load_public, new_pair
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import GENESIS, row_hash
 from simulator.local_servers import Mosquitto
@@ -136,7 +136,7 @@ def test_heads_of_another_key_or_beyond_the_ledger_or_none_at_all_fail(
     tmp_path: Path, key: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from collector.evidence.heads import HeadMismatchError, check_heads, sign_head
-    from collector.evidence.keys import load_private
+    from slawatch.keys import load_private
 
     other = tmp_path / "other.pem"
     new_pair(other)

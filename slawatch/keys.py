@@ -1,11 +1,16 @@
-"""Ed25519 keys: the collector signs its ledger heads and evidence bundles with one.
+"""Ed25519 keys: the collector signs its ledger heads, evidence bundles and acks with one;
+each agent signs its batches and liveness messages with one of its own.
 
 PEM files that openssl reads as they are (PKCS#8 private, SubjectPublicKeyInfo public), so
-an evaluator checks a signature with ``openssl pkeyutl -verify`` and no slawatch.
+an evaluator checks a signature with ``openssl pkeyutl -verify`` and no slawatch. A public
+key is also written as one line of text (``ed25519:`` and the raw key in base64), the form
+an inventory registers an agent's key in.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 from pathlib import Path
@@ -78,3 +83,23 @@ def signature_holds(public: Ed25519PublicKey, signature: bytes, message: bytes) 
     except InvalidSignature:
         return False
     return True
+
+
+TEXT_PREFIX = "ed25519:"
+
+
+def public_text(public: Ed25519PublicKey) -> str:
+    """The public key as one line: ``ed25519:`` and the 32 raw bytes in base64."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return TEXT_PREFIX + base64.b64encode(raw).decode()
+
+
+def public_from_text(text: str) -> Ed25519PublicKey:
+    """The key :func:`public_text` wrote; KeyFileError (naming what is wrong) otherwise."""
+    if not text.startswith(TEXT_PREFIX):
+        raise KeyFileError(f"a public key starts with {TEXT_PREFIX!r}")
+    try:
+        raw = base64.b64decode(text.removeprefix(TEXT_PREFIX), validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError):
+        raise KeyFileError("not the base64 of a 32-byte Ed25519 public key") from None
