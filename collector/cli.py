@@ -148,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     sla.add_argument(
         "--with-pending",
         action="store_true",
-        help="also apply the maintenance windows the bureau has not decided yet (what if)",
+        help="also apply the exemptions the bureau has not decided yet (what if)",
     )
 
     ledger = commands.add_parser("ledger", help="ledger tools")
@@ -274,7 +274,8 @@ def _sla(args: argparse.Namespace) -> int:
         lambda: load_config(args.inventory, Inventory),
         args.inventory,
         args.with_pending,
-    ) as report:
+    ) as measurement:
+        report = measurement.report
         built = report.build(dims)
         if args.trend:
             built = {**built, "trend": report.daily(dims)}

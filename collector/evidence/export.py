@@ -192,13 +192,15 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             workbooks.append(process)
             tick(figures_task)
 
-        with measured(request.ledger, policies, asked, load_inventory, request.inventory) as report:
+        with measured(
+            request.ledger, policies, asked, load_inventory, request.inventory
+        ) as measurement:
             if _head(request.ledger) != (rows, head, watermark):
                 slicing.kill()
                 raise LedgerMovedError(f"{request.ledger}: rows were added while it was read")
             tick(figures_task)
             assert inventory is not None
-            derived = derive(report, inventory, zone, request.language, write_workbook)
+            derived = derive(measurement, inventory, zone, request.language, write_workbook)
         for name, data in derived.files.items():
             (staging / name).write_bytes(data)
         tick(figures_task)
@@ -222,6 +224,7 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             policies,
             facts,
             request.language,
+            (derived.exemptions, derived.exemption_effects),
         )
         (staging / "report.html").write_text(html, encoding="utf-8")
         tick(report_task)

@@ -317,6 +317,50 @@ def _per_contract(listed: dict[str, Any], ticket_contracts: Table, w: Writer) ->
             }
 
 
+_EXEMPTION_COLUMNS = (
+    "id",
+    "what",
+    "scope",
+    "start",
+    "end",
+    "cause",
+    "reason",
+    "requested_by",
+    "requested_at",
+    "status",
+    "decided_by",
+    "decided_at",
+)
+_EFFECT_COLUMNS = (
+    "exemption",
+    "name",
+    "online_rate",
+    "online_rate_without",
+    "response_timeliness_rate",
+    "response_timeliness_rate_without",
+    "repair_timeliness_rate",
+    "repair_timeliness_rate_without",
+    "due",
+    "due_without",
+    "due_change",
+)
+
+
+def _exemptions(listed: Table, effects: Table, w: Writer) -> dict[str, Any]:
+    """The exemption section (templates/_exemptions.html.j2): every request touching the
+    period, back-dated ones marked, and what each approved one moved."""
+    shown = _table(listed, _EXEMPTION_COLUMNS, listed.rows, w)
+    back_dated = [c.key for c in listed.columns].index("back_dated")
+    for row, source in zip(shown["rows"], listed.rows, strict=True):
+        if source[back_dated]:
+            row[3] = {
+                **row[3],
+                "text": f"{row[3]['text']}（{source[back_dated]}）",
+                "css": "num missed",
+            }
+    return {"listed": shown, "effects": _table(effects, _EFFECT_COLUMNS, effects.rows, w)}
+
+
 def render_html(
     contracts: dict[str, Any],
     regions: Table,
@@ -328,7 +372,9 @@ def render_html(
     policies: PolicyBook,
     ledger: Ledger,
     language: Language,
+    exemptions: tuple[Table, Table],
 ) -> str:
+    """``exemptions``: the exemptions table and their effects (collector/evidence/exemptions.py)."""
     zone = ZoneInfo(policies.default.timezone)
     w = Writer(language, zone)
     by_id = {policy.id: policy for policy in policies.policies}
@@ -419,6 +465,7 @@ def render_html(
         ],
         charts={name: _data_uri(png) for name, png in chart_uris.items()},
         regions=_table(regions, _REGION_COLUMNS, regions.rows, w),
+        exemptions=_exemptions(*exemptions, w),
         tickets={**listed, "cut": cut},
         policies=[
             {"id": p.id, "name": p.name, "rules": _rules(p, w)}

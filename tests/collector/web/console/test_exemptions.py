@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from collector.cli import main
-from collector.pipeline.maintenance import announced
+from collector.pipeline.exemptions import exemptions
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import Console, browser, console
@@ -68,7 +68,7 @@ async def test_a_back_dated_window_counts_only_once_the_bureau_approves_it(
         assert "待甲方审批" in await row.inner_text()
         assert "补报" in await row.inner_text()
         assert await page.locator("form.decide").count() == 0  # an operator cannot decide
-        [requested] = announced(live.collector.ledger.connection)
+        [requested] = exemptions(live.collector.ledger.connection)
         assert device_figures(live, tmp_path, camera)["exposure"]["maintenance"] == 0
         await page.click("form[action='/logout'] button[type=submit]")
 
@@ -98,10 +98,10 @@ async def test_a_back_dated_window_counts_only_once_the_bureau_approves_it(
         await chromium.close()
         after = device_figures(live, tmp_path, camera)
         assert after["exposure"]["maintenance"] > 0
-        [approved] = announced(live.collector.ledger.connection)
+        [approved] = exemptions(live.collector.ledger.connection)
         assert approved.decision is not None
         assert approved.decision.by == "赵科长"
         rows = live.collector.ledger.connection.execute(
-            "SELECT body FROM ledger WHERE kind = 'maintenance' ORDER BY seq"
+            "SELECT body FROM ledger WHERE kind = 'exemption' ORDER BY seq"
         ).fetchall()
         assert [json.loads(body)["event"] for (body,) in rows] == ["announced", "approved"]

@@ -1,0 +1,196 @@
+"""Exemptions: what the contractor asks to leave out of the figures, and the bureau
+decides; rows of the ledger (evidence of what was asked, when, by whom, who decided).
+
+slawatch is run by the contractor's staff and decides the contractor's pay, so nothing
+that moves money counts until a bureau evaluator approves it. Three things can:
+
+- ``maintenance``: a window of announced work (devices, regions or links, start to end);
+- ``service_end``: devices out of service from a day on (demolition, removal), which
+  shortens their service life as ``service_end`` in the inventory would;
+- ``ticket``: a fault that is not the contractor's to answer for (a cause from the
+  policy's ``exemption_causes``: the grid cut the power, road works cut the fibre).
+
+Each is requested (``announced``), then ``approved`` or ``rejected`` by the bureau; a
+window may be ``ended`` early (which only shrinks it, so it needs no approval). Every
+SLA computation (``sla``, the export, its verifier) applies the approved ones only; the
+console shows the figures with the pending ones beside them. A window or service end
+that starts before its request is back-dated and says so. Rows of kind ``maintenance``
+(written before the other kinds existed) read as maintenance exemptions. A partial
+index (made by the Ledger) keeps finding the rows instant in a ledger of millions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from slawatch.config.policy import MaintenanceWindow
+
+KIND = "exemption"
+KINDS = ("maintenance", KIND)  # the ledger kinds read (the first: windows of old ledgers)
+Status = Literal["pending", "approved", "rejected"]
+What = Literal["maintenance", "service_end", "ticket"]
+WHATS: tuple[What, ...] = get_args(What)
+# Why a device leaves service (the catalogue says each in words).
+SERVICE_END_CAUSES = ("demolition", "removal")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    approved: bool
+    by: str
+    at: datetime
+    note: str | None
+
+    def body(self, exemption_id: str) -> dict[str, Any]:
+        return {
+            "event": "approved" if self.approved else "rejected",
+            "id": exemption_id,
+            "by": self.by,
+            "party": "bureau",
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    """One request, as its rows left it. ``start``: a window's start, the first day out of
+    service (local midnight), a ticket's detection; ``end``: a window's end only."""
+
+    id: str
+    what: What
+    start: datetime
+    end: datetime | None
+    reason: str
+    by: str
+    devices: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    ticket: str | None = None
+    # A ticket's: an id of the policy's exemption_causes; a service end's: one of
+    # SERVICE_END_CAUSES; a window has its reason only.
+    cause: str | None = None
+    ended_early: bool = False
+    requested_at: datetime | None = None  # when the request was recorded
+    decision: Decision | None = None
+
+    @property
+    def status(self) -> Status:
+        if self.decision is None:
+            return "pending"
+        return "approved" if self.decision.approved else "rejected"
+
+    @property
+    def back_dated(self) -> bool:
+        """Asked for after it began: it would rewrite a past already measured (a ticket is
+        always excluded after the fact, which is no news)."""
+        return (
+            self.what != "ticket"
+            and self.requested_at is not None
+            and self.start < self.requested_at
+        )
+
+    @property
+    def window(self) -> MaintenanceWindow:
+        """A maintenance exemption as the policy's windows are written."""
+        if self.what != "maintenance" or self.end is None:
+            raise ValueError(f"exemption {self.id} is a {self.what}, not a window")
+        return MaintenanceWindow(
+            start=self.start,
+            end=self.end,
+            reason=self.reason,
+            devices=list(self.devices),
+            regions=list(self.regions),
+            links=list(self.links),
+        )
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether it touches the period [start, end): a service end from its day on."""
+        if self.what == "service_end":
+            return self.start < end
+        if self.what == "ticket":
+            return start <= self.start < end
+        return self.start < end and (self.end is None or start < self.end)
+
+    def body(self, event: str) -> dict[str, Any]:
+        return {
+            "event": event,
+            "id": self.id,
+            "what": self.what,
+            "start": self.start.isoformat(),
+            "end": None if self.end is None else self.end.isoformat(),
+            "reason": self.reason,
+            "cause": self.cause,
+            "devices": list(self.devices),
+            "regions": list(self.regions),
+            "links": list(self.links),
+            "ticket": self.ticket,
+            "by": self.by,
+        }
+
+
+def window_exemption(exemption_id: str, window: MaintenanceWindow, by: str) -> Exemption:
+    return Exemption(
+        exemption_id,
+        "maintenance",
+        window.start,
+        window.end,
+        window.reason,
+        by,
+        devices=tuple(window.devices),
+        regions=tuple(window.regions),
+        links=tuple(window.links),
+    )
+
+
+def _requested(found: dict[str, Any], moment: datetime) -> Exemption:
+    end = found.get("end")
+    return Exemption(
+        found["id"],
+        found.get("what", "maintenance"),
+        datetime.fromisoformat(found["start"]),
+        None if end is None else datetime.fromisoformat(end),
+        found["reason"],
+        found["by"],
+        devices=tuple(found.get("devices", ())),
+        regions=tuple(found.get("regions", ())),
+        links=tuple(found.get("links", ())),
+        ticket=found.get("ticket"),
+        cause=found.get("cause"),
+        requested_at=moment,
+    )
+
+
+def exemptions(db: sqlite3.Connection) -> list[Exemption]:
+    """Every exemption the ledger holds, as its rows left it, in order of request."""
+    latest: dict[str, Exemption] = {}
+    rows = db.execute(
+        "SELECT at, body FROM ledger WHERE kind IN ('maintenance', 'exemption') ORDER BY seq"
+    )
+    for at, body in rows:
+        found = json.loads(body)
+        moment = datetime.fromisoformat(at)
+        known = latest.get(found["id"])
+        if found["event"] in ("approved", "rejected"):
+            if known is not None and known.decision is None:
+                decision = Decision(
+                    found["event"] == "approved", found["by"], moment, found.get("note")
+                )
+                latest[found["id"]] = replace(known, decision=decision)
+            continue
+        requested = _requested(found, moment)
+        if known is None:
+            latest[found["id"]] = requested
+        else:  # ended early: the window shrinks, its request and decision stay
+            latest[found["id"]] = replace(known, end=requested.end, ended_early=True)
+    return list(latest.values())
+
+
+def in_force(db: sqlite3.Connection, with_pending: bool = False) -> list[Exemption]:
+    """The exemptions the figures apply: the approved ones (and, to show what the pending
+    requests would change, those too when ``with_pending``)."""
+    counted = {"approved", "pending"} if with_pending else {"approved"}
+    return [found for found in exemptions(db) if found.status in counted]
