@@ -17,7 +17,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.messages import Language, text
 
 EXEMPTIONS = (
-    Column("id", Kind.TEXT),
+    Column("exemption", Kind.TEXT),
     Column("what", Kind.TEXT),
     Column("scope", Kind.TEXT),
     Column("start", Kind.MOMENT),

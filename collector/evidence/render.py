@@ -317,48 +317,61 @@ def _per_contract(listed: dict[str, Any], ticket_contracts: Table, w: Writer) ->
             }
 
 
-_EXEMPTION_COLUMNS = (
-    "id",
-    "what",
-    "scope",
-    "start",
-    "end",
-    "cause",
-    "reason",
-    "requested_by",
-    "requested_at",
-    "status",
-    "decided_by",
-    "decided_at",
-)
-_EFFECT_COLUMNS = (
-    "exemption",
-    "name",
+# The effect table's figures in the PDF, each shown with and without the exemption.
+_EFFECT_PAIRS = (
     "online_rate",
-    "online_rate_without",
+    "tickets",
     "response_timeliness_rate",
-    "response_timeliness_rate_without",
     "repair_timeliness_rate",
-    "repair_timeliness_rate_without",
     "due",
-    "due_without",
-    "due_change",
 )
 
 
 def _exemptions(listed: Table, effects: Table, w: Writer) -> dict[str, Any]:
     """The exemption section (templates/_exemptions.html.j2): every request touching the
-    period, back-dated ones marked, and what each approved one moved."""
-    shown = _table(listed, _EXEMPTION_COLUMNS, listed.rows, w)
-    back_dated = [c.key for c in listed.columns].index("back_dated")
-    for row, source in zip(shown["rows"], listed.rows, strict=True):
-        if source[back_dated]:
-            row[3] = {
-                **row[3],
-                "text": f"{row[3]['text']}（{source[back_dated]}）",
-                "css": "num missed",
+    period, back-dated ones marked, and what each approved one moved; cells of several
+    lines, so that a page's width holds them."""
+    kinds = {column.key: column.kind for column in (*listed.columns, *effects.columns)}
+
+    def said(row: list[Any], table: Table, key: str) -> str:
+        value = row[[column.key for column in table.columns].index(key)]
+        return "" if value is None else w.cell(kinds[key], value)["text"]
+
+    requests = []
+    for row in listed.rows:
+        get = lambda key, row=row: said(row, listed, key)  # noqa: E731
+        requests.append(
+            {
+                "id": [get("exemption"), get("what")],
+                "scope": [get("scope")],
+                "period": [get("start"), f"— {get('end')}" if get("end") else ""],
+                "back_dated": get("back_dated"),
+                "reason": [get("cause"), get("reason")],
+                "requested": [get("requested_by"), get("requested_at")],
+                "decided": [
+                    get("status"),
+                    get("decided_by"),
+                    get("decided_at"),
+                    get("decision_note"),
+                ],
             }
-    return {"listed": shown, "effects": _table(effects, _EFFECT_COLUMNS, effects.rows, w)}
+        )
+    changes = []
+    for row in effects.rows:
+        get = lambda key, row=row: said(row, effects, key)  # noqa: E731
+        changes.append(
+            {
+                "id": get("exemption"),
+                "contract": get("name") or get("contract"),
+                "pairs": [[get(key), get(f"{key}_without")] for key in _EFFECT_PAIRS],
+                "change": get("due_change"),
+            }
+        )
+    return {
+        "requests": requests,
+        "effects": changes,
+        "pair_headings": [w.t(f"column.{key}") for key in _EFFECT_PAIRS],
+    }
 
 
 def render_html(

@@ -8,7 +8,9 @@ that moves money counts until a bureau evaluator approves it. Three things can:
 - ``service_end``: devices out of service from a day on (demolition, removal), which
   shortens their service life as ``service_end`` in the inventory would;
 - ``ticket``: a fault that is not the contractor's to answer for (a cause from the
-  policy's ``exemption_causes``: the grid cut the power, road works cut the fibre).
+  policy's ``exemption_causes``: the grid cut the power, road works cut the fibre): the
+  ticket leaves the counts, and its devices' time from its start to its repair (the
+  period's end while open) leaves the online time as a window's would.
 
 Each is requested (``announced``), then ``approved`` or ``rejected`` by the bureau; a
 window may be ``ended`` early (which only shrinks it, so it needs no approval). Every
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from slawatch.config.policy import MaintenanceWindow
@@ -58,7 +60,8 @@ class Decision:
 @dataclass(frozen=True, slots=True)
 class Exemption:
     """One request, as its rows left it. ``start``: a window's start, the first day out of
-    service (local midnight), a ticket's detection; ``end``: a window's end only."""
+    service (local midnight), a ticket's start; ``end``: a window's end, a ticket's
+    repair when it was repaired by the request (None: open, or a service end)."""
 
     id: str
     what: What
@@ -96,11 +99,16 @@ class Exemption:
     @property
     def window(self) -> MaintenanceWindow:
         """A maintenance exemption as the policy's windows are written."""
-        if self.what != "maintenance" or self.end is None:
-            raise ValueError(f"exemption {self.id} is a {self.what}, not a window")
+        return self.window_until(self.end)
+
+    def window_until(self, end: datetime | None) -> MaintenanceWindow:
+        """The time it takes out of the figures, as a window (an open ticket's until
+        ``end``); ValueError for a service end, which shortens service life instead."""
+        if self.what == "service_end" or end is None:
+            raise ValueError(f"exemption {self.id} ({self.what}) has no end")
         return MaintenanceWindow(
             start=self.start,
-            end=self.end,
+            end=max(end, self.start + timedelta(milliseconds=1)),
             reason=self.reason,
             devices=list(self.devices),
             regions=list(self.regions),
@@ -111,8 +119,6 @@ class Exemption:
         """Whether it touches the period [start, end): a service end from its day on."""
         if self.what == "service_end":
             return self.start < end
-        if self.what == "ticket":
-            return start <= self.start < end
         return self.start < end and (self.end is None or start < self.end)
 
     def body(self, event: str) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 The one place the three kinds (collector/pipeline/exemptions.py) reach the figures: a
 window joins every policy's maintenance windows, a service end shortens its devices'
 service life (as the inventory's ``service_end`` would), an excluded ticket leaves the
-period's tickets. The evidence measures the period again without each counted exemption
-to show what it changed; that is one more Report per exemption, so it costs what a
-contract report costs (a second or two at 126,000 devices) times their number.
+period's tickets and its devices' outage leaves their online time. The evidence
+measures the period again without each counted exemption to show what it changed; that
+is one more Report per exemption, so it costs what a contract report costs (a second or
+two at 126,000 devices) times their number.
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ class Exempted:
                 for device in found.devices:
                     ends[device] = min(day, ends.get(device, day))
         excluded = {f.ticket for f in counted if f.what == "ticket" and f.ticket is not None}
-        windows = [found.window for found in counted if found.what == "maintenance"]
+        windows = [
+            found.window_until(found.end or self.period.end)
+            for found in counted
+            if found.what != "service_end"
+        ]
         return Report(
             _ended(self.inventory, ends),
             self.policies.with_maintenance(windows),

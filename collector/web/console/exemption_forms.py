@@ -42,7 +42,8 @@ def ticket_from_form(
     collector: Collector, ticket_id: str, cause: str, reason: str, by: str
 ) -> Exemption:
     """A ticket left out as not the contractor's to answer for, for one of the causes the
-    policies list; its moment is the ticket's detection (from its last ledger row)."""
+    policies list; its time runs from the fault's start to its repair (None while open),
+    as its last ledger row says."""
     causes = {c for policy in collector.policies.policies for c in policy.exemption_causes}
     if cause not in causes:
         raise form_error("cause", "form.cause_unknown", item=cause)
@@ -54,12 +55,12 @@ def ticket_from_form(
     if row is None:
         raise form_error("ticket", "form.ticket_unknown", item=ticket_id)
     ticket = json.loads(row[0])["ticket"]
-    detected = datetime.fromisoformat(ticket["detected_at"])
+    resolved = ticket["resolved_at"]
     return Exemption(
         "",
         "ticket",
-        detected,
-        None,
+        datetime.fromisoformat(ticket["started_at"]),
+        None if resolved is None else datetime.fromisoformat(resolved),
         reason,
         by,
         tuple(ticket["device_ids"]),
