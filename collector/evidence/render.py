@@ -339,32 +339,32 @@ def _exemptions(listed: Table, effects: Table, w: Writer) -> dict[str, Any]:
 
     requests = []
     for row in listed.rows:
-        get = lambda key, row=row: said(row, listed, key)  # noqa: E731
+        got = {column.key: said(row, listed, column.key) for column in listed.columns}
         requests.append(
             {
-                "id": [get("exemption"), get("what")],
-                "scope": [get("scope")],
-                "period": [get("start"), f"— {get('end')}" if get("end") else ""],
-                "back_dated": get("back_dated"),
-                "reason": [get("cause"), get("reason")],
-                "requested": [get("requested_by"), get("requested_at")],
+                "id": [got["exemption"], got["what"]],
+                "scope": [got["scope"]],
+                "period": [got["start"], f"— {got['end']}" if got["end"] else ""],
+                "back_dated": got["back_dated"],
+                "reason": [got["cause"], got["reason"]],
+                "requested": [got["requested_by"], got["requested_at"]],
                 "decided": [
-                    get("status"),
-                    get("decided_by"),
-                    get("decided_at"),
-                    get("decision_note"),
+                    got["status"],
+                    got["decided_by"],
+                    got["decided_at"],
+                    got["decision_note"],
                 ],
             }
         )
     changes = []
     for row in effects.rows:
-        get = lambda key, row=row: said(row, effects, key)  # noqa: E731
+        got = {column.key: said(row, effects, column.key) for column in effects.columns}
         changes.append(
             {
-                "id": get("exemption"),
-                "contract": get("name") or get("contract"),
-                "pairs": [[get(key), get(f"{key}_without")] for key in _EFFECT_PAIRS],
-                "change": get("due_change"),
+                "id": got["exemption"],
+                "contract": got["name"] or got["contract"],
+                "pairs": [[got[key], got[f"{key}_without"]] for key in _EFFECT_PAIRS],
+                "change": got["due_change"],
             }
         )
     return {

@@ -57,7 +57,7 @@ def rows_of(data: bytes) -> list[dict[str, str]]:
 
 
 def request(ledger: Ledger, at: float, body: dict[str, object]) -> None:
-    base = {"event": "announced", "end": None, "reason": "", "cause": None, "regions": [],
+    base: dict[str, object] = {"event": "announced", "end": None, "reason": "", "cause": None, "regions": [],
             "links": [], "ticket": None, "by": "张工"}  # fmt: skip
     with ledger.transaction():
         ledger.append("exemption", hour(at).isoformat(), base | body)
@@ -140,8 +140,8 @@ def test_each_approved_exemption_shows_what_it_changed_computed_by_hand(
     files = members(bundle)
     effects = {row["豁免编号"]: row for row in rows_of(files["exemption_effects.csv"])}
     assert set(effects) == {"win1", "end1", "tkt1"}  # the pending one changes nothing
-    rented = 2 * 3 + 2 + Fraction(22, 30)  # C2 rented to 22 September
-    base = PRICE * rented
+    rented: Fraction = 2 * 3 + 2 + Fraction(22, 30)  # C2 rented to 22 September
+    base: Fraction = PRICE * rented
     counted, online = 2204 + 2016 + 2205, 2204 + 2000 + 2205
     due = fen(base * Fraction(online, counted))
     for row in effects.values():
