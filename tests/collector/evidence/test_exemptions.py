@@ -57,8 +57,9 @@ def rows_of(data: bytes) -> list[dict[str, str]]:
 
 
 def request(ledger: Ledger, at: float, body: dict[str, object]) -> None:
-    base: dict[str, object] = {"event": "announced", "end": None, "reason": "", "cause": None, "regions": [],
-            "links": [], "ticket": None, "by": "张工"}  # fmt: skip
+    base: dict[str, object] = {"event": "announced", "end": None, "reason": "",
+                               "cause": None, "regions": [], "links": [], "ticket": None,
+                               "by": "张工"}  # fmt: skip
     with ledger.transaction():
         ledger.append("exemption", hour(at).isoformat(), base | body)
 
