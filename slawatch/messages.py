@@ -612,7 +612,8 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "The figures above count only exemptions the bureau approved; these are what they would be if every pending request were approved. They are not in force.",
     },
     "console.what_if_rate": {"zh": "若获批：在线率", "en": "If approved: online rate"},
-    "console.what_if_due": {"zh": "若获批：应付金额", "en": "If approved: due"},
+    "console.what_if_due": {"zh": "若获批：应付（CNY）", "en": "If approved: due (CNY)"},
+    "console.what_if_tickets": {"zh": "若获批：工单数", "en": "If approved: tickets"},
     "console.inventory": {"zh": "设备清单", "en": "Inventory"},
     "console.inventory_reload": {
         "zh": "重新载入设备清单（记入台账链）",

@@ -358,7 +358,10 @@ def _exemptions(listed: Table, effects: Table, w: Writer) -> dict[str, Any]:
         )
     changes = []
     for row in effects.rows:
-        got = {column.key: said(row, effects, column.key) for column in effects.columns}
+        got = {  # a figure that is none (nothing counted) is a dash, as in every table
+            column.key: w.cell(column.kind, value)["text"]
+            for column, value in zip(effects.columns, row, strict=True)
+        }
         changes.append(
             {
                 "id": got["exemption"],
