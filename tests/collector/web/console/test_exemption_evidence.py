@@ -33,6 +33,41 @@ def rows_of(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
 
 
+def check_bundle(bundle: Path, public: Path, ticket_id: str, folder: Path) -> None:
+    """Both requests listed, the approved one's effect, every row anchored; the PDF's
+    pages kept as PNGs."""
+    verified = verify_bundle(bundle, load_public(public))
+    assert verified.anchored_through == verified.rows - 1  # every row under a signed head
+    with zipfile.ZipFile(bundle) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    listed = {row["豁免类别"]: row for row in rows_of(files["exemptions.csv"])}
+    window, excluded = listed["维护窗口"], listed["工单免责"]
+    assert (window["审批状态"], window["补报"]) == ("甲方已批准", "补报")
+    assert (window["申请人"], window["审批人"]) == ("张工", "赵科长")
+    assert window["审批意见"] == "已核实停电通知"
+    assert (excluded["审批状态"], excluded["范围"]) == ("甲方已驳回", ticket_id)
+    assert excluded["原因类别"] == "供电部门停电"
+    [effect] = rows_of(files["exemption_effects.csv"])  # the approved one only
+    assert effect["豁免编号"] == window["豁免编号"]
+    assert effect["在线率"] != effect["无此豁免：在线率"]  # its down time left the figure
+    book = load_workbook(io.BytesIO(files["figures.xlsx"]))
+    assert book["考核豁免"].max_row == 1 + 2
+    assert book["豁免影响"]["A2"].value == window["豁免编号"]
+    pdf = folder / "report.pdf"
+    pdf.write_bytes(files["report.pdf"])
+    said = subprocess.run(  # nosec B603 B607
+        ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "已批准豁免的影响" in said
+    assert window["豁免编号"] in said
+    assert "本次导出时签署" in said  # the report says which head covers the slice
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    subprocess.run(  # nosec B603 B607
+        ["pdftoppm", "-png", "-r", "70", str(pdf), str(ARTEFACTS / "exemption-report")],
+        check=True,
+    )
+
+
 @pytest.mark.timeout(240)
 async def test_an_approved_back_dated_window_is_in_the_evidence_with_its_effect(
     tmp_path: Path, inventory: Inventory, broker: Mosquitto
@@ -103,33 +138,4 @@ async def test_an_approved_back_dated_window_is_in_the_evidence_with_its_effect(
         await (await downloading.value).save_as(bundle)
         await chromium.close()
 
-    verified = verify_bundle(bundle, load_public(public))
-    assert verified.anchored_through == verified.rows - 1  # every row under a signed head
-    with zipfile.ZipFile(bundle) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    listed = {row["豁免类别"]: row for row in rows_of(files["exemptions.csv"])}
-    window, excluded = listed["维护窗口"], listed["工单免责"]
-    assert (window["审批状态"], window["补报"]) == ("甲方已批准", "补报")
-    assert (window["申请人"], window["审批人"]) == ("张工", "赵科长")
-    assert window["审批意见"] == "已核实停电通知"
-    assert (excluded["审批状态"], excluded["范围"]) == ("甲方已驳回", ticket.id)
-    assert excluded["原因类别"] == "供电部门停电"
-    [effect] = rows_of(files["exemption_effects.csv"])  # the approved one only
-    assert effect["豁免编号"] == window["豁免编号"]
-    assert effect["在线率"] != effect["无此豁免：在线率"]  # its down time left the figure
-    book = load_workbook(io.BytesIO(files["figures.xlsx"]))
-    assert book["考核豁免"].max_row == 1 + 2
-    assert book["豁免影响"]["A2"].value == window["豁免编号"]
-    pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(files["report.pdf"])
-    said = subprocess.run(  # nosec B603 B607
-        ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    assert "已批准豁免的影响" in said
-    assert window["豁免编号"] in said
-    assert "本次导出时签署" in said  # the report says which head covers the slice
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # nosec B603 B607
-        ["pdftoppm", "-png", "-r", "70", str(pdf), str(ARTEFACTS / "exemption-report")],
-        check=True,
-    )
+    check_bundle(bundle, public, ticket.id, tmp_path)
