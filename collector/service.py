@@ -52,7 +52,7 @@ from collector.ingest.receipts import Receipts, Verdict
 from collector.ledger.chain import Ledger
 from collector.pipeline.checkpoint import Checkpoint
 from collector.pipeline.exemptions import KIND as EXEMPTION
-from collector.pipeline.exemptions import Decision, Exemption, exemptions
+from collector.pipeline.exemptions import Decision, Exemption, exemptions, inventory_change
 from collector.pipeline.faults import Ticket, UnknownTicketError
 from collector.pipeline.pipeline import Pipeline, ticket_body
 from collector.timeseries.influx import InfluxWriter
@@ -431,9 +431,17 @@ class Collector:
         }
         pipeline = Pipeline(inventory, self.policies, self.ledger, lines=True)
         pipeline.load(self.pipeline.memory())
+        # Changes that reach into days already measured wait for the bureau's approval.
+        now = datetime.now(UTC)
+        back_dated = inventory_change(
+            self.inventory, inventory, now.astimezone(self.zone).date(), self.zone, by, digest
+        )
         first = self.ledger.next_seq
         with self.ledger.transaction():
-            self.checkpoint.note(INVENTORY, format_timestamp(datetime.now(UTC)), change)
+            self.checkpoint.note(INVENTORY, format_timestamp(now), change)
+            if back_dated is not None:
+                requested = replace(back_dated, id=secrets.token_hex(4), requested_at=now)
+                self.checkpoint.note(EXEMPTION, format_timestamp(now), requested.body("announced"))
             self.pipeline = pipeline
             self.checkpoint.save(pipeline)
         sites = self.ingest_sites

@@ -315,6 +315,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "exemption.what.maintenance": {"zh": "维护窗口", "en": "maintenance window"},
     "exemption.what.service_end": {"zh": "设备停止服务", "en": "end of service"},
     "exemption.what.ticket": {"zh": "工单免责", "en": "ticket excluded"},
+    "exemption.what.inventory": {"zh": "台账补录变更", "en": "back-dated inventory change"},
     "exemption.cause.demolition": {"zh": "拆迁", "en": "demolition"},
     "exemption.cause.removal": {"zh": "拆除/撤点", "en": "removal"},
     "report.exemptions": {"zh": "考核豁免", "en": "Exemptions"},

@@ -12,6 +12,12 @@ that moves money counts until a bureau evaluator approves it. Three things can:
   ticket leaves the counts, and its devices' time from its start to its repair (the
   period's end while open) leaves the online time as a window's would.
 
+- ``inventory``: an inventory put in force whose changes reach into the past (a device
+  added from a day already measured, one removed, its service start or end moved back,
+  its contract changed): the figures keep each such device as it was before the change
+  until the bureau approves it (then the file's version counts). It is requested by
+  whoever reloaded the inventory, and holds each device's row before and after.
+
 Each is requested (``announced``), then ``approved`` or ``rejected`` by the bureau; a
 window may be ``ended`` early (which only shrinks it, so it needs no approval). Every
 SLA computation (``sla``, the export, its verifier) applies the approved ones only; the
@@ -26,15 +32,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo
 
+from pydantic import TypeAdapter
+
+from slawatch.config.inventory import Device, Inventory
 from slawatch.config.policy import MaintenanceWindow
 
 KIND = "exemption"
 KINDS = ("maintenance", KIND)  # the ledger kinds read (the first: windows of old ledgers)
 Status = Literal["pending", "approved", "rejected"]
-What = Literal["maintenance", "service_end", "ticket"]
+What = Literal["maintenance", "service_end", "ticket", "inventory"]
 WHATS: tuple[What, ...] = get_args(What)
 # Why a device leaves service (the catalogue says each in words).
 SERVICE_END_CAUSES = ("demolition", "removal")
@@ -76,6 +86,9 @@ class Exemption:
     # A ticket's: an id of the policy's exemption_causes; a service end's: one of
     # SERVICE_END_CAUSES; a window has its reason only.
     cause: str | None = None
+    # An inventory change's devices: {"device", "before", "after"}, each row as the
+    # inventory writes it (None: not in that inventory).
+    changes: tuple[dict[str, Any], ...] = ()
     ended_early: bool = False
     requested_at: datetime | None = None  # when the request was recorded
     decision: Decision | None = None
@@ -104,7 +117,7 @@ class Exemption:
     def window_until(self, end: datetime | None) -> MaintenanceWindow:
         """The time it takes out of the figures, as a window (an open ticket's until
         ``end``); ValueError for a service end, which shortens service life instead."""
-        if self.what == "service_end" or end is None:
+        if self.what in ("service_end", "inventory") or end is None:
             raise ValueError(f"exemption {self.id} ({self.what}) has no end")
         return MaintenanceWindow(
             start=self.start,
@@ -117,7 +130,7 @@ class Exemption:
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         """Whether it touches the period [start, end): a service end from its day on."""
-        if self.what == "service_end":
+        if self.what in ("service_end", "inventory"):
             return self.start < end
         return self.start < end and (self.end is None or start < self.end)
 
@@ -135,6 +148,7 @@ class Exemption:
             "links": list(self.links),
             "ticket": self.ticket,
             "by": self.by,
+            **({"changes": list(self.changes)} if self.changes else {}),
         }
 
 
@@ -166,6 +180,7 @@ def _requested(found: dict[str, Any], moment: datetime) -> Exemption:
         links=tuple(found.get("links", ())),
         ticket=found.get("ticket"),
         cause=found.get("cause"),
+        changes=tuple(found.get("changes", ())),
         requested_at=moment,
     )
 
@@ -200,3 +215,55 @@ def in_force(db: sqlite3.Connection, with_pending: bool = False) -> list[Exempti
     requests would change, those too when ``with_pending``)."""
     counted = {"approved", "pending"} if with_pending else {"approved"}
     return [found for found in exemptions(db) if found.status in counted]
+
+
+ROWS: TypeAdapter[Device] = TypeAdapter(Device)
+
+
+def _reaches(before: Device | None, after: Device | None) -> date | None:
+    """The first day whose money the change of one device alters (None: no money)."""
+    if before is None or after is None:
+        found = before or after
+        return None if found is None else found.service_start
+    days = []
+    if before.contract != after.contract or before.service_start != after.service_start:
+        days.append(min(before.service_start, after.service_start))
+    if before.service_end != after.service_end:
+        days.append(min(d for d in (before.service_end, after.service_end) if d is not None))
+    return min(days) if days else None
+
+
+def inventory_change(
+    before: Inventory, after: Inventory, today: date, zone: ZoneInfo, by: str, digest: str
+) -> Exemption | None:
+    """The change from ``before`` to ``after`` that reaches before ``today`` (local), as
+    a request for the bureau; None when every change starts today or later."""
+    old = {device.id: device for device in before.devices}
+    new = {device.id: device for device in after.devices}
+    changes: list[dict[str, Any]] = []
+    first: date | None = None
+    for device_id in sorted(old.keys() | new.keys()):
+        was, now = old.get(device_id), new.get(device_id)
+        day = _reaches(was, now)
+        if day is None or day >= today:
+            continue
+        first = day if first is None else min(first, day)
+        changes.append(
+            {
+                "device": device_id,
+                "before": None if was is None else ROWS.dump_python(was, mode="json"),
+                "after": None if now is None else ROWS.dump_python(now, mode="json"),
+            }
+        )
+    if first is None:
+        return None
+    return Exemption(
+        "",
+        "inventory",
+        datetime.combine(first, time(0), tzinfo=zone),
+        None,
+        digest[:12],
+        by,
+        tuple(change["device"] for change in changes),
+        changes=tuple(changes),
+    )
