@@ -486,6 +486,13 @@ class Collector:
         inventory = load_config(self.settings.inventory, Inventory)
         return self.reload_inventory(inventory, hashlib.sha256(data).hexdigest(), by)
 
+    def attest(self, seq: int) -> SignedHead:
+        """An export asks the collector to sign the head of its slice's last row:
+        LookupError without a signing key, KeyError if the ledger has no such row."""
+        if self.signer is None:
+            raise LookupError("this collector signs nothing (no signing section)")
+        return self.signer.attest(seq)
+
     def request_exemption(self, requested: Exemption) -> Exemption:
         """An exemption the contractor asks for (its id given here), recorded in the
         ledger (and journaled) with the moment it was asked."""

@@ -8,9 +8,11 @@ key. The pages and the PDF are kept as PNGs (var/artefacts) to be looked at."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import subprocess  # nosec B404  # pdftotext and pdftoppm, fixed arguments
+import sys
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,14 +21,16 @@ import pytest
 from openpyxl import load_workbook
 from playwright.async_api import async_playwright
 
+from collector.evidence.heads import SignedHead
 from collector.evidence.keys import load_public, new_pair
 from collector.evidence.verify import verify_bundle
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
-from tests.collector.web.console.conftest import console
+from tests.collector.web.console.conftest import Console, console
 from tests.collector.web.console.test_access import open_a_ticket
 from tests.collector.web.console.test_browser import ARTEFACTS, CHROMIUM, log_in, shot
 from tests.collector.web.console.test_exemptions import device_figures, request_window
+from tests.conftest import REPO
 
 
 def rows_of(data: bytes) -> list[dict[str, str]]:
@@ -139,3 +143,58 @@ async def test_an_approved_back_dated_window_is_in_the_evidence_with_its_effect(
         await chromium.close()
 
     check_bundle(bundle, public, ticket.id, tmp_path)
+
+
+async def export_by_hand(live: Console, out: Path, *extra: str) -> tuple[int, str]:
+    """The export command as someone on the collector's host runs it, without the key."""
+    today = datetime.now(live.collector.zone).date().isoformat()
+    folder = live.folder
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "collector.cli", "evidence", "export",
+        "--ledger", str(folder / "ledger.sqlite"), "--inventory", str(folder / "inventory.yaml"),
+        "--policy", str(folder / "site-policy.yaml"), "--policy", str(REPO / "config" / "policies"),
+        "--period", today, "--out", str(out), *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    said, complaint = await process.communicate()
+    return process.returncode or 0, (said + complaint).decode()
+
+
+@pytest.mark.timeout(180)
+async def test_an_export_without_the_key_asks_the_running_collector_to_sign(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    key = tmp_path / "collector.pem"
+    public = new_pair(key)
+    signing = {"key": str(key), "every_rows": 1_000_000, "every": "1h"}
+    async with console(tmp_path, broker.port, agent=False, signing=signing) as live:
+        await open_a_ticket(live, broker.port, inventory)
+        alone = tmp_path / "alone.zip"
+        code, said = await export_by_hand(live, alone)
+        assert code == 0, said
+        asked = tmp_path / "asked.zip"
+        code, said = await export_by_hand(
+            live, asked, "--collector", live.url, "--token-file", str(tmp_path / "api-token")
+        )
+        assert code == 0, said
+        refused = await export_by_hand(
+            live,
+            tmp_path / "no.zip",
+            "--collector",
+            live.url,
+            "--token-file",
+            str(key.with_suffix(".x")),
+        )
+        assert refused[0] == 2
+        assert "--collector" in refused[1]
+    unsigned = verify_bundle(alone, None)
+    assert unsigned.anchored_through is None or unsigned.anchored_through < unsigned.rows - 1
+    covered = verify_bundle(asked, None)
+    assert covered.anchored_through == covered.rows - 1
+    with zipfile.ZipFile(asked) as archive:
+        report = archive.read("report.html").decode()
+        heads = [SignedHead.parse(line, "heads.jsonl") for line in
+                 archive.read("heads.jsonl").decode().splitlines()]  # fmt: skip
+    assert heads[-1].seq == covered.rows - 1
+    assert heads[-1].holds_for(load_public(public))  # signed with the collector's key
+    assert f"第 0–{covered.rows - 1} 行由第 {covered.rows - 1} 行的签名链头覆盖" in report
