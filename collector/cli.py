@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     sla.add_argument(
         "--with-pending",
         action="store_true",
-        help="also apply the maintenance windows the bureau has not decided yet (what if)",
+        help="also apply the exemptions the bureau has not decided yet (what if)",
     )
 
     ledger = commands.add_parser("ledger", help="ledger tools")
@@ -220,6 +220,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="the bundle (.zip) to write")
     export.add_argument("--lang", choices=("zh", "en"), default="zh")
     export.add_argument("--sign", type=Path, metavar="KEYFILE", help="sign the manifest")
+    export.add_argument(
+        "--collector",
+        metavar="URL",
+        help="without --sign: the running collector's API (http://host:port), asked to sign "
+        "the slice's last row so that every row of the bundle is covered",
+    )
+    export.add_argument(
+        "--token-file", type=Path, help="with --collector: a file holding an API token"
+    )
     check = evidence_commands.add_parser(
         "verify", help="check a bundle: files, ledger chain, signatures, recomputed figures"
     )
@@ -280,7 +289,8 @@ def _sla(args: argparse.Namespace) -> int:
         lambda: load_config(args.inventory, Inventory),
         args.inventory,
         args.with_pending,
-    ) as report:
+    ) as measurement:
+        report = measurement.report
         built = report.build(dims)
         if args.trend:
             built = {**built, "trend": report.daily(dims)}
@@ -404,7 +414,14 @@ def _users(args: argparse.Namespace) -> int:
 
 
 def _evidence(args: argparse.Namespace) -> int:
-    from collector.evidence.export import ExportRequest, LedgerMovedError, export, snapshot
+    from collector.evidence.attest import collector_attestation
+    from collector.evidence.export import (
+        AnchorError,
+        ExportRequest,
+        LedgerMovedError,
+        export,
+        snapshot,
+    )
     from collector.evidence.verify import BundleError, verify_bundle
 
     if args.evidence_command == "verify":
@@ -424,9 +441,21 @@ def _evidence(args: argparse.Namespace) -> int:
     if not args.ledger.exists():
         print(f"{args.ledger}: no such ledger", file=sys.stderr)
         return EXIT_INVALID
+    if args.collector is not None and args.token_file is None:
+        print("slawatch-collector: --collector needs --token-file", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        attest = (
+            None
+            if args.collector is None
+            else collector_attestation(args.collector, args.token_file.read_text().strip())
+        )
+    except (ValueError, OSError) as exc:
+        print(f"slawatch-collector: --collector: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     request = ExportRequest(
         args.ledger, args.inventory, args.policy, args.period, args.out, args.lang, args.sign,
-        ["slawatch-collector", *args.argv],
+        ["slawatch-collector", *args.argv], attest,
     )  # fmt: skip
     quiet = not sys.stderr.isatty()
     try:
@@ -440,6 +469,9 @@ def _evidence(args: argparse.Namespace) -> int:
                 manifest = export(dataclasses.replace(request, ledger=copy), quiet)
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except (AnchorError, HeadMismatchError, OSError) as exc:
+        print(f"slawatch-collector: the collector did not sign: {exc}", file=sys.stderr)
         return EXIT_INVALID
     print(
         f"{args.out}: {len(manifest['files'])} files, "

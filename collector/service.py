@@ -57,9 +57,9 @@ from collector.ingest.receipts import Receipts, Verdict
 from collector.ledger.chain import Ledger
 from collector.ledger.store import StoreHealth, StoreUnavailableError, unavailable
 from collector.pipeline.checkpoint import Checkpoint
+from collector.pipeline.exemptions import KIND as EXEMPTION
+from collector.pipeline.exemptions import Decision, Exemption, exemptions, inventory_change
 from collector.pipeline.faults import Ticket, UnknownTicketError
-from collector.pipeline.maintenance import KIND as MAINTENANCE
-from collector.pipeline.maintenance import Announced, Decision, announced
 from collector.pipeline.pipeline import Pipeline, ticket_body
 from collector.timeseries.influx import InfluxWriter
 from collector.timeseries.spool import Spool
@@ -68,7 +68,6 @@ from slawatch.config.alerting import Alerting
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
-from slawatch.config.policy import MaintenanceWindow
 from slawatch.config.secrets import collector_secrets, credential_secrets, values
 from slawatch.config.settings import CollectorSettings, SigningSettings
 from slawatch.keys import load_private, public_from_text
@@ -606,9 +605,17 @@ class Collector:
         }
         pipeline = Pipeline(inventory, self.policies, self.ledger, lines=True)
         pipeline.load(self.pipeline.memory())
+        # Changes that reach into days already measured wait for the bureau's approval.
+        now = datetime.now(UTC)
+        back_dated = inventory_change(
+            self.inventory, inventory, now.astimezone(self.zone).date(), self.zone, by, digest
+        )
         first = self.ledger.next_seq
         with self.ledger.transaction():
-            self.checkpoint.note(INVENTORY, format_timestamp(datetime.now(UTC)), change)
+            self.checkpoint.note(INVENTORY, format_timestamp(now), change)
+            if back_dated is not None:
+                requested = replace(back_dated, id=secrets.token_hex(4), requested_at=now)
+                self.checkpoint.note(EXEMPTION, format_timestamp(now), requested.body("announced"))
             self.pipeline = pipeline
             self.checkpoint.save(pipeline)
         sites = self.ingest_sites
@@ -658,22 +665,30 @@ class Collector:
         inventory = load_config(self.settings.inventory, Inventory)
         return self.reload_inventory(inventory, hashlib.sha256(data).hexdigest(), by)
 
-    def announce_window(self, window: MaintenanceWindow, by: str) -> Announced:
-        """A maintenance window from the console, recorded in the ledger (and journaled)."""
-        found = Announced(secrets.token_hex(4), window, by, ended_early=False)
-        self._record_window(found, "announced")
+    def attest(self, seq: int) -> SignedHead:
+        """An export asks the collector to sign the head of its slice's last row:
+        LookupError without a signing key, KeyError if the ledger has no such row."""
+        if self.signer is None:
+            raise LookupError("this collector signs nothing (no signing section)")
+        return self.signer.attest(seq)
+
+    def request_exemption(self, requested: Exemption) -> Exemption:
+        """An exemption the contractor asks for (its id given here), recorded in the
+        ledger (and journaled) with the moment it was asked."""
+        found = replace(requested, id=secrets.token_hex(4), requested_at=datetime.now(UTC))
+        self._record_exemption(found.body("announced"))
         return found
 
-    def end_window(self, window_id: str, by: str) -> Announced:
-        """End a window now (one not yet begun is cancelled): KeyError if there is none."""
-        found = {a.id: a for a in announced(self.ledger.connection)}[window_id]
+    def end_window(self, window_id: str, by: str) -> Exemption:
+        """End a window now (one not yet begun is cancelled): KeyError if there is no
+        such window."""
+        found = {a.id: a for a in exemptions(self.ledger.connection)}[window_id]
+        if found.what != "maintenance" or found.end is None:
+            raise KeyError(window_id)
         now = datetime.now(UTC)
-        window = found.window
-        end = max(now, window.start + timedelta(milliseconds=1))
-        if end < window.end:
-            window = window.model_copy(update={"end": end})
-        ended = Announced(window_id, window, by, ended_early=True)
-        self._record_window(ended, "ended")
+        end = max(now, found.start + timedelta(milliseconds=1))
+        ended = replace(found, end=min(end, found.end), by=by, ended_early=True)
+        self._record_exemption(ended.body("ended"))
         return ended
 
     def close_gap(
@@ -685,23 +700,22 @@ class Collector:
             self.receipts.close(agent_id, epoch, gap, reason, by, datetime.now(UTC))
         self.committed(first)
 
-    def decide_window(self, window_id: str, approved: bool, by: str, note: str | None) -> Announced:
-        """The bureau approves or rejects a requested window (the caller checked who may):
-        KeyError if there is none, ValueError if it was decided already."""
-        found = {a.id: a for a in announced(self.ledger.connection)}[window_id]
+    def decide_exemption(
+        self, exemption_id: str, approved: bool, by: str, note: str | None
+    ) -> Exemption:
+        """The bureau approves or rejects a request (the caller checked who may): KeyError
+        if there is none, ValueError if it was decided already."""
+        found = {a.id: a for a in exemptions(self.ledger.connection)}[exemption_id]
         if found.decision is not None:
-            raise ValueError(f"window {window_id} was {found.status} already")
+            raise ValueError(f"exemption {exemption_id} was {found.status} already")
         decision = Decision(approved, by, datetime.now(UTC), note)
-        self._record_maintenance(decision.body(window_id))
+        self._record_exemption(decision.body(exemption_id))
         return replace(found, decision=decision)
 
-    def _record_window(self, found: Announced, event: str) -> None:
-        self._record_maintenance(found.body(event))
-
-    def _record_maintenance(self, body: dict[str, Any]) -> None:
+    def _record_exemption(self, body: dict[str, Any]) -> None:
         first = self.ledger.next_seq
         with self.ledger.transaction():
-            self.checkpoint.note(MAINTENANCE, format_timestamp(datetime.now(UTC)), body)
+            self.checkpoint.note(EXEMPTION, format_timestamp(datetime.now(UTC)), body)
         self.committed(first)
 
     async def run(self) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.evidence.exemptions import effects_table, exemptions_table
 from collector.evidence.tables import (
     Table,
     contracts_table,
@@ -19,8 +20,8 @@ from collector.evidence.tables import (
     ticket_entries,
     tickets_table,
 )
+from collector.sla.measure import Measurement
 from collector.sla.render import write_json
-from collector.sla.report import Report
 from slawatch.config.inventory import Inventory
 from slawatch.messages import Language
 
@@ -36,6 +37,8 @@ class Derived:
     tickets: list[dict[str, Any]]
     ticket_table: Table
     ticket_contracts: Table
+    exemptions: Table
+    exemption_effects: Table
     trends: list[dict[str, Any]]
     files: dict[str, bytes]  # figures.json and the CSVs
 
@@ -47,11 +50,13 @@ class Derived:
             self.devices,
             self.ticket_table,
             self.ticket_contracts,
+            self.exemptions,
+            self.exemption_effects,
         ]
 
 
 def derive(
-    report: Report,
+    measurement: Measurement,
     inventory: Inventory,
     zone: ZoneInfo,
     language: Language,
@@ -60,6 +65,7 @@ def derive(
     """Inside ``measured``: the ticket list is read from its scratch file here.
     ``tables_ready`` gets the tables as soon as they exist (the export starts writing the
     workbook in another process while this one goes on with the files)."""
+    report = measurement.report
     contracts = report.build(("contract",))
     tickets = ticket_entries(contracts["tickets"])
     regions = regions_table(report.build(("contract", "region")), language)
@@ -68,7 +74,9 @@ def derive(
     ticket_table = tickets_table(tickets, zone, language)
     judged = report.judgements(("contract",))
     by_contract = ticket_contracts_table(judged, tickets, ticket_table, zone, language)
-    tables = [summary, regions, devices, ticket_table, by_contract]
+    exemptions = exemptions_table(measurement.exempted, zone, language)
+    effects = effects_table(measurement.exempted, contracts["groups"])
+    tables = [summary, regions, devices, ticket_table, by_contract, exemptions, effects]
     tables_ready(tables)
     figures = io.BytesIO()
     write_json(contracts, figures)
@@ -83,6 +91,8 @@ def derive(
         tickets,
         ticket_table,
         by_contract,
+        exemptions,
+        effects,
         report.daily(("contract",)),
         files,
     )

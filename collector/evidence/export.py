@@ -63,6 +63,11 @@ class LedgerMovedError(RuntimeError):
     not match. Export a snapshot (``snapshot``) instead."""
 
 
+class AnchorError(ValueError):
+    """The collector asked to sign the slice's last row signed another row or another
+    hash: the export did not read that collector's ledger."""
+
+
 def snapshot(ledger: Path, into: Path) -> Path:
     """A consistent copy of a (live) ledger: SQLite's backup reads it in one transaction."""
     copy = into / ledger.name
@@ -81,6 +86,9 @@ class ExportRequest:
     language: Language
     sign: Path | None
     command: Sequence[str]
+    # Without the key: the running collector asked to sign the slice's last row (given
+    # that row's number, its signed head).
+    attest: Callable[[int], SignedHead] | None = None
 
 
 def _progress() -> Progress:
@@ -118,17 +126,32 @@ def _head(ledger: Path) -> tuple[int, str, int | None]:
 
 
 def _anchoring(
-    ledger: Path, rows: int, head: str, key: Ed25519PrivateKey | None
+    ledger: Path,
+    rows: int,
+    head: str,
+    key: Ed25519PrivateKey | None,
+    attest: Callable[[int], SignedHead] | None = None,
 ) -> tuple[list[SignedHead], bool]:
-    """The signed heads covering the slice's rows: the ledger's own, and, with a key, one
-    this export signs at the slice's last row unless the collector already did, so that
-    every row in the bundle is covered. Its ``signed_at`` is the export's wall time: the
-    one moment a bundle records, and only when it signs. True when it signed."""
+    """The signed heads covering the slice's rows: the ledger's own, and one signed for
+    this export at the slice's last row unless the collector already did, so that every
+    row in the bundle is covered: with a key, by the export; without one, by the running
+    collector (``attest``). Its ``signed_at`` is the wall time of the signature: the one
+    moment a bundle records, and only when it was signed for it. True when it was."""
     with reading(ledger) as db:
         heads = [found for found in stored_heads(db) if found.seq < rows]
-    if key is None or not rows or (heads and heads[-1].seq == rows - 1):
+    if not rows or (heads and heads[-1].seq == rows - 1):
         return heads, False
-    return [*heads, sign_head(key, rows - 1, head, datetime.now(UTC))], True
+    if key is not None:
+        return [*heads, sign_head(key, rows - 1, head, datetime.now(UTC))], True
+    if attest is None:
+        return heads, False
+    found = attest(rows - 1)
+    if (found.seq, found.hash) != (rows - 1, head):
+        raise AnchorError(
+            f"the collector signed row {found.seq} with head {found.hash[:16]}…, "
+            f"not the slice's row {rows - 1} with head {head[:16]}…: another ledger"
+        )
+    return [*heads, found], True
 
 
 def sha256(data: bytes) -> str:
@@ -192,18 +215,20 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             workbooks.append(process)
             tick(figures_task)
 
-        with measured(request.ledger, policies, asked, load_inventory, request.inventory) as report:
+        with measured(
+            request.ledger, policies, asked, load_inventory, request.inventory
+        ) as measurement:
             if _head(request.ledger) != (rows, head, watermark):
                 slicing.kill()
                 raise LedgerMovedError(f"{request.ledger}: rows were added while it was read")
             tick(figures_task)
             assert inventory is not None
-            derived = derive(report, inventory, zone, request.language, write_workbook)
+            derived = derive(measurement, inventory, zone, request.language, write_workbook)
         for name, data in derived.files.items():
             (staging / name).write_bytes(data)
         tick(figures_task)
         report_task = bar.add_task(text("progress.report", request.language), total=2)
-        heads, signed_here = _anchoring(request.ledger, rows, head, key)
+        heads, signed_here = _anchoring(request.ledger, rows, head, key, request.attest)
         facts = LedgerFacts(
             rows,
             head,
@@ -222,6 +247,7 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             policies,
             facts,
             request.language,
+            (derived.exemptions, derived.exemption_effects),
         )
         (staging / "report.html").write_text(html, encoding="utf-8")
         tick(report_task)

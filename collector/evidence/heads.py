@@ -184,6 +184,17 @@ class HeadSigner:
             return self.sign()
         return None
 
+    def attest(self, seq: int) -> SignedHead:
+        """A head of row ``seq`` signed for an export of a snapshot ending there (KeyError
+        if the ledger has no such row): the export carries it, so every row of its bundle
+        is covered; it is not kept here, where heads stay in the order they were signed."""
+        row = self._ledger.connection.execute(
+            "SELECT hash FROM ledger WHERE seq = ?", (seq,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"the ledger has no row {seq}")
+        return sign_head(self._key, seq, str(row[0]), datetime.now(UTC))
+
     def sign(self) -> SignedHead | None:
         """Sign the head now, unless it is already signed (or the ledger is empty)."""
         seq = self._ledger.next_seq - 1

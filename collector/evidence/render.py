@@ -317,6 +317,66 @@ def _per_contract(listed: dict[str, Any], ticket_contracts: Table, w: Writer) ->
             }
 
 
+# The effect table's figures in the PDF, each shown with and without the exemption.
+_EFFECT_PAIRS = (
+    "online_rate",
+    "tickets",
+    "response_timeliness_rate",
+    "repair_timeliness_rate",
+    "due",
+)
+
+
+def _exemptions(listed: Table, effects: Table, w: Writer) -> dict[str, Any]:
+    """The exemption section (templates/_exemptions.html.j2): every request touching the
+    period, back-dated ones marked, and what each approved one moved; cells of several
+    lines, so that a page's width holds them."""
+    kinds = {column.key: column.kind for column in (*listed.columns, *effects.columns)}
+
+    def said(row: list[Any], table: Table, key: str) -> str:
+        value = row[[column.key for column in table.columns].index(key)]
+        return "" if value is None else w.cell(kinds[key], value)["text"]
+
+    requests = []
+    for row in listed.rows:
+        got = {column.key: said(row, listed, column.key) for column in listed.columns}
+        requests.append(
+            {
+                "id": [got["exemption"], got["what"]],
+                "scope": [got["scope"]],
+                "period": [got["start"], f"— {got['end']}" if got["end"] else ""],
+                "back_dated": got["back_dated"],
+                "reason": [got["cause"], got["reason"]],
+                "requested": [got["requested_by"], got["requested_at"]],
+                "decided": [
+                    got["status"],
+                    got["decided_by"],
+                    got["decided_at"],
+                    got["decision_note"],
+                ],
+            }
+        )
+    changes = []
+    for row in effects.rows:
+        got = {  # a figure that is none (nothing counted) is a dash, as in every table
+            column.key: w.cell(column.kind, value)["text"]
+            for column, value in zip(effects.columns, row, strict=True)
+        }
+        changes.append(
+            {
+                "id": got["exemption"],
+                "contract": got["name"] or got["contract"],
+                "pairs": [[got[key], got[f"{key}_without"]] for key in _EFFECT_PAIRS],
+                "change": got["due_change"],
+            }
+        )
+    return {
+        "requests": requests,
+        "effects": changes,
+        "pair_headings": [w.t(f"column.{key}") for key in _EFFECT_PAIRS],
+    }
+
+
 def render_html(
     contracts: dict[str, Any],
     regions: Table,
@@ -328,7 +388,9 @@ def render_html(
     policies: PolicyBook,
     ledger: Ledger,
     language: Language,
+    exemptions: tuple[Table, Table],
 ) -> str:
+    """``exemptions``: the exemptions table and their effects (collector/evidence/exemptions.py)."""
     zone = ZoneInfo(policies.default.timezone)
     w = Writer(language, zone)
     by_id = {policy.id: policy for policy in policies.policies}
@@ -419,6 +481,7 @@ def render_html(
         ],
         charts={name: _data_uri(png) for name, png in chart_uris.items()},
         regions=_table(regions, _REGION_COLUMNS, regions.rows, w),
+        exemptions=_exemptions(*exemptions, w),
         tickets={**listed, "cut": cut},
         policies=[
             {"id": p.id, "name": p.name, "rules": _rules(p, w)}

@@ -278,8 +278,8 @@ def _recompute(folder: Path, manifest: dict[str, Any]) -> None:
 
         with measured(
             folder / "scratch-ledger.sqlite", policies, asked, load, inventory_file
-        ) as report:
-            derived = derive(report, found[0], zone, manifest["language"])
+        ) as measurement:
+            derived = derive(measurement, found[0], zone, manifest["language"])
     except ConfigError as exc:
         raise BundleError(f"the bundle's inputs do not load: {exc}") from None
     except (ValueError, KeyError, TypeError, sqlite3.Error) as exc:

@@ -66,11 +66,12 @@ class Ledger:
             "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
             "at TEXT NOT NULL, body TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)"
         )
-        # Maintenance windows announced in the console are found by this
-        # (collector/pipeline/maintenance.py).
+        # Exemptions requested in the console are found by this
+        # (collector/pipeline/exemptions.py; kind maintenance: windows of older ledgers).
+        self._db.execute("DROP INDEX IF EXISTS ledger_maintenance")
         self._db.execute(
-            "CREATE INDEX IF NOT EXISTS ledger_maintenance ON ledger (seq) "
-            "WHERE kind = 'maintenance'"
+            "CREATE INDEX IF NOT EXISTS ledger_exemptions ON ledger (seq) "
+            "WHERE kind IN ('maintenance', 'exemption')"
         )
         # How far the observations went (the watermark): a report of a period in progress
         # is measured up to here, however quiet the fleet was (no rows) since.

@@ -8,11 +8,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from collector.ledger.chain import Ledger
 from collector.ledger.projection import observed_through, reading
-from collector.pipeline.maintenance import windows_in_force
+from collector.pipeline.exemptions import exemptions
+from collector.sla.exempt import Exempted
 from collector.sla.exposure import ledger_states
 from collector.sla.period import Period
 from collector.sla.report import Report
@@ -20,6 +22,12 @@ from collector.sla.tickets import period_tickets
 from slawatch.config.inventory import Inventory
 from slawatch.config.policies import PolicyBook
 from slawatch.epoch import from_epoch_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    report: Report  # the figures, with the exemptions in force
+    exempted: Exempted  # the exemptions, and the period again without any one
 
 
 @contextmanager
@@ -30,16 +38,17 @@ def measured(
     load_inventory: Callable[[], Inventory],
     inventory_file: Path,
     with_pending: bool = False,
-) -> Iterator[Report]:
-    """The Report of ``asked`` (cut at the ledger's watermark when it is in progress);
-    valid inside the block, whose scratch folder holds its ticket list. Maintenance
-    windows count once the bureau approved them (``with_pending``: the requests too)."""
+) -> Iterator[Measurement]:
+    """The figures of ``asked`` (cut at the ledger's watermark when it is in progress);
+    valid inside the block, whose scratch folder holds its ticket list. Exemptions count
+    once the bureau approved them (``with_pending``: the requests too)."""
     Ledger(ledger).close()  # first: opening brings the projection up to date
     with reading(ledger) as db:
         watermark = observed_through(db)
-        windows = windows_in_force(db, with_pending)
-    policies = policies.with_maintenance(windows)
+        requested = exemptions(db)
     period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
+    listed = [found for found in requested if found.overlaps(period.start, period.end)]
+    counted = {"approved", "pending"} if with_pending else {"approved"}
     # The ledger's states and tickets are read by two more processes while this one loads
     # the inventory: the two cores share three jobs, and none waits for another to start.
     # Forked, not spawned: the pool forks both at the first submit, before it starts any
@@ -52,6 +61,15 @@ def measured(
             )
             inventory = load_inventory()
             policies.check(inventory, inventory_file)
-            report = Report(inventory, policies, period, states.result, tickets.result)
+            exempted = Exempted(
+                inventory,
+                policies,
+                period,
+                states.result,
+                tickets.result,
+                listed,
+                [found for found in listed if found.status in counted],
+            )
+            report = exempted.report(exempted.counted)
         # The pool is gone (its results are in the report): the block may fork safely.
-        yield report
+        yield Measurement(report, exempted)

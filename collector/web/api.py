@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -158,6 +159,19 @@ def create_app(collector: Collector) -> FastAPI:
         except KeyError as exc:
             raise HTTPException(404, str(exc.args[0])) from None
         return {"agent_id": agent_id, "epoch": request.epoch, "closed": list(gap)}
+
+    @app.post("/ledger/heads/{seq}", dependencies=[Depends(operator)])
+    async def attest(seq: int) -> dict[str, Any]:
+        """The head of row ``seq`` signed with the collector's key, for an export of a
+        snapshot ending there (``evidence export --collector``): 409 if the collector has
+        no key, 404 if its ledger has no such row."""
+        try:
+            head = collector.attest(seq)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0])) from None
+        except LookupError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"head": json.loads(head.record())}
 
     @app.post("/inventory/reload")
     async def reload_inventory(

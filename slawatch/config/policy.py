@@ -94,6 +94,18 @@ class MaintenanceWindow(Strict):
         return self
 
 
+# Causes for which a fault is not the contractor's to answer for: a ticket may be
+# excluded for one of them (the contractor asks, the bureau decides). A policy may name
+# its own list; the ids are what the ledger records, the words what people read.
+DEFAULT_EXEMPTION_CAUSES = {
+    "grid_power": "供电部门停电",
+    "road_works": "市政道路施工",
+    "third_party": "第三方外力破坏",
+    "disaster": "自然灾害",
+    "bureau": "甲方原因（甲方要求停用、搬迁）",
+}
+
+
 class Settlement(Strict):
     rule: SettlementRule = SettlementRule.PRO_RATA
     currency: Literal["CNY"] = "CNY"
@@ -127,6 +139,9 @@ class Policy(Strict):
     recording_tolerance: Duration = timedelta(minutes=30)
     door_access: DoorAccessRule = DoorAccessRule()
     maintenance_windows: list[MaintenanceWindow] = []
+    exemption_causes: dict[Identifier, str] = Field(
+        default_factory=lambda: dict(DEFAULT_EXEMPTION_CAUSES)
+    )
     settlement: Settlement = Settlement()
 
     @field_validator("timezone")

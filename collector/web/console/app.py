@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,10 +30,10 @@ from jinja2 import Environment, FileSystemLoader
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import StreamingResponse
 
+from collector.pipeline.exemptions import SERVICE_END_CAUSES, exemptions, window_exemption
 from collector.pipeline.faults import UnknownTicketError
-from collector.pipeline.maintenance import announced
 from collector.sla.period import PeriodError, parse_period
-from collector.web.console import views
+from collector.web.console import exemption_forms, views
 from collector.web.console.auth import (
     SESSION_FIELD,
     Access,
@@ -158,7 +158,7 @@ def add_console(
                 "cause": lambda ticket: views.cause_of(ticket, index.by_id, index.links),
                 "evaluator": who is not None and who.approves,
                 "pending_exemptions": sum(
-                    1 for a in announced(collector.ledger.connection) if a.status == "pending"
+                    1 for a in exemptions(collector.ledger.connection) if a.status == "pending"
                 ),
                 **context,
             },
@@ -401,7 +401,7 @@ def add_console(
             bad = text("console.period_bad", language(request), period=chosen)
             return page(request, "sla.html.j2", who, kind=kind, period=chosen, bad=bad)
         figures = jobs.figures(chosen)
-        pending = any(a.status == "pending" for a in announced(collector.ledger.connection))
+        pending = any(a.status == "pending" for a in exemptions(collector.ledger.connection))
         what_if = jobs.figures(chosen, with_pending=True) if pending else None
         return page(
             request,
@@ -441,19 +441,29 @@ def add_console(
 
     @app.get("/maintenance", response_class=HTMLResponse, include_in_schema=False)
     async def maintenance(request: Request) -> HTMLResponse:
+        """Every exemption: the requests waiting for the bureau first, then by start."""
         who = reader(request)
         now = datetime.now(zone)
-        windows = sorted(announced(collector.ledger.connection), key=lambda a: a.window.start)
+        found = sorted(
+            exemptions(collector.ledger.connection),
+            key=lambda a: (a.status != "pending", a.what, a.start),
+        )
+        causes: dict[str, str] = {}
+        for policy in collector.policies.policies:
+            causes = policy.exemption_causes | causes
         return page(
             request,
             "maintenance.html.j2",
             who,
-            windows=windows,
+            exemptions=found,
             admin=who is not None and who.level >= Role.ADMIN,
             devices=len(collector.inventory.devices),
             now=now,
             default_start=f"{now:%Y-%m-%dT%H:%M}",
             default_end=f"{now + timedelta(hours=2):%Y-%m-%dT%H:%M}",
+            today=now.date().isoformat(),
+            ticket_causes=causes,
+            service_end_causes=SERVICE_END_CAUSES,
         )
 
     @app.get("/deliveries", response_class=HTMLResponse, include_in_schema=False)
@@ -473,7 +483,40 @@ def add_console(
     ) -> Response:
         who = access.require(request, Role.OPERATOR, csrf)
         window = views.window_from_form(index, start, end, reason, scope, zone)
-        collector.announce_window(window, who.name)
+        collector.request_exemption(window_exemption("", window, who.name))
+        jobs.outdated()
+        return RedirectResponse("/maintenance", status_code=303)
+
+    @app.post("/maintenance/service-end", include_in_schema=False)
+    async def request_service_end(
+        request: Request,
+        day: Annotated[date, Form()],
+        cause: Annotated[str, Form(max_length=64)],
+        reason: Annotated[str, Form(min_length=1, max_length=200)],
+        scope: Annotated[str, Form(max_length=2000)] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Devices demolished or removed from a day on (back-dated if it must be)."""
+        who = access.require(request, Role.OPERATOR, csrf)
+        requested = exemption_forms.service_end_from_form(
+            index, day, scope, cause, reason, who.name, zone
+        )
+        collector.request_exemption(requested)
+        jobs.outdated()
+        return RedirectResponse("/maintenance", status_code=303)
+
+    @app.post("/maintenance/ticket", include_in_schema=False)
+    async def request_ticket_exclusion(
+        request: Request,
+        ticket: Annotated[str, Form(min_length=1, max_length=64)],
+        cause: Annotated[str, Form(max_length=64)],
+        reason: Annotated[str, Form(min_length=1, max_length=200)],
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        """A ticket that is not the contractor's to answer for, with a cause the policy lists."""
+        who = access.require(request, Role.OPERATOR, csrf)
+        requested = exemption_forms.ticket_from_form(collector, ticket, cause, reason, who.name)
+        collector.request_exemption(requested)
         jobs.outdated()
         return RedirectResponse("/maintenance", status_code=303)
 
@@ -489,10 +532,10 @@ def add_console(
             raise HTTPException(404, f"no maintenance window {window_id!r}") from None
         return RedirectResponse("/maintenance", status_code=303)
 
-    @app.post("/maintenance/{window_id}/decide", include_in_schema=False)
-    async def decide_window(
+    @app.post("/maintenance/{exemption_id}/decide", include_in_schema=False)
+    async def decide_exemption(
         request: Request,
-        window_id: str,
+        exemption_id: str,
         decision: Annotated[str, Form(pattern="^(approve|reject)$")],
         note: Annotated[str, Form(max_length=500)] = "",
         csrf: Annotated[str, Form()] = "",
@@ -500,13 +543,13 @@ def add_console(
         """A bureau evaluator approves or rejects the contractor's request."""
         who = access.require_evaluator(request, csrf)
         try:
-            collector.decide_window(window_id, decision == "approve", who.name, note or None)
+            collector.decide_exemption(exemption_id, decision == "approve", who.name, note or None)
             jobs.outdated()
         except KeyError:
-            raise HTTPException(404, f"no maintenance window {window_id!r}") from None
+            raise HTTPException(404, f"no exemption {exemption_id!r}") from None
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
-        audit.info("exemption %s %sd by %r", window_id, decision, who.user)
+        audit.info("exemption %s %sd by %r", exemption_id, decision, who.user)
         return RedirectResponse("/maintenance", status_code=303)
 
     @app.post("/inventory", include_in_schema=False)

@@ -93,6 +93,7 @@ def test_a_signed_bundle_verifies_and_holds_what_the_sla_command_computes(
     assert {
         "report.pdf", "report.html", "figures.json", "figures.xlsx", "contracts.csv",
         "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv",
+        "exemptions.csv", "exemption_effects.csv",
         "inventory.yaml", "policies/01-policy.yaml", "ledger.tsv.gz",
         "heads.jsonl", "MANIFEST.json", "MANIFEST.json.sig", "SHA256SUMS",
     } == names  # fmt: skip
@@ -194,7 +195,9 @@ def test_the_report_reads_in_its_language_with_the_text_in_the_pdf(
 def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path) -> None:
     files = members(bundle)
     book = load_workbook(io.BytesIO(files["figures.xlsx"]))
-    assert book.sheetnames == ["合同汇总", "区域", "设备", "工单", "工单分合同"]
+    assert book.sheetnames == [
+        "合同汇总", "区域", "设备", "工单", "工单分合同", "考核豁免", "豁免影响"
+    ]  # fmt: skip
     summary = book["合同汇总"]
     assert summary.freeze_panes == "B2"
     header = [cell.value for cell in summary[1]]
@@ -208,11 +211,12 @@ def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path)
     assert detected.number_format == "yyyy-mm-dd hh:mm:ss"
     for name in (
         "contracts.csv", "regions.csv", "devices.csv", "tickets.csv", "ticket_contracts.csv",
+        "exemptions.csv", "exemption_effects.csv",
     ):  # fmt: skip
         data = files[name]
         assert data.startswith(b"\xef\xbb\xbf"), name  # Excel reads UTF-8 only with a BOM
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-        assert rows[0][0] in ("编号", "工单号", "合同"), name
+        assert rows[0][0] in ("编号", "工单号", "合同", "豁免编号"), name
     device_rows = list(csv.reader(io.StringIO(files["devices.csv"].decode("utf-8-sig"))))
     c7 = next(row for row in device_rows if row[0] == "C7")
     assert c7[6] == "40.0"  # hours offline: down from hour 500 to hour 540

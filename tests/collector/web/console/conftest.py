@@ -58,10 +58,11 @@ async def console(
     open_read: bool = False,
     agent: bool = True,
     api: dict[str, Any] | None = None,
+    signing: dict[str, Any] | None = None,
     **console_settings: Any,
 ) -> AsyncIterator[Console]:
     """The console on a live collector; ``api`` and ``console_settings`` add to those
-    sections of its settings."""
+    sections of its settings, ``signing`` is its signing section (none: it signs nothing)."""
     users, tokens = write_users(folder)
     (folder / "session-secret").write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
     (folder / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")
@@ -83,6 +84,7 @@ async def console(
             "open_read": open_read,
         }
         | console_settings,
+        **({} if signing is None else {"signing": signing}),
     )
     collector = load_collector(settings)
     async with running(collector):

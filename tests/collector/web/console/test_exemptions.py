@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from playwright.async_api import Page, async_playwright
 
 from collector.cli import main
-from collector.pipeline.maintenance import announced
+from collector.pipeline.exemptions import exemptions
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import Console, browser, console
@@ -68,7 +69,7 @@ async def test_a_back_dated_window_counts_only_once_the_bureau_approves_it(
         assert "待甲方审批" in await row.inner_text()
         assert "补报" in await row.inner_text()
         assert await page.locator("form.decide").count() == 0  # an operator cannot decide
-        [requested] = announced(live.collector.ledger.connection)
+        [requested] = exemptions(live.collector.ledger.connection)
         assert device_figures(live, tmp_path, camera)["exposure"]["maintenance"] == 0
         await page.click("form[action='/logout'] button[type=submit]")
 
@@ -98,10 +99,38 @@ async def test_a_back_dated_window_counts_only_once_the_bureau_approves_it(
         await chromium.close()
         after = device_figures(live, tmp_path, camera)
         assert after["exposure"]["maintenance"] > 0
-        [approved] = announced(live.collector.ledger.connection)
+        [approved] = exemptions(live.collector.ledger.connection)
         assert approved.decision is not None
         assert approved.decision.by == "赵科长"
         rows = live.collector.ledger.connection.execute(
-            "SELECT body FROM ledger WHERE kind = 'maintenance' ORDER BY seq"
+            "SELECT body FROM ledger WHERE kind = 'exemption' ORDER BY seq"
         ).fetchall()
         assert [json.loads(body)["event"] for (body,) in rows] == ["announced", "approved"]
+
+
+async def test_a_back_dated_inventory_reload_is_a_request_for_the_bureau(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """The admin puts in force an inventory that ended a camera's service yesterday: the
+    reload is taken, and the change of yesterday's money waits for the bureau."""
+    async with console(tmp_path, broker.port, agent=False) as live:
+        camera = next(d for d in inventory.devices if d.kind.value == "camera")
+        file = tmp_path / "inventory.yaml"
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        yesterday = datetime.now(live.collector.zone).date() - timedelta(days=1)
+        next(row for row in data["devices"] if row["id"] == camera.id)["service_end"] = yesterday
+        file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        async with browser(live) as admin:
+            csrf = await logged_in(admin, "wang")
+            assert (await admin.post("/inventory", data={"csrf": csrf})).status_code == 303
+            page = (await admin.get("/maintenance")).text
+        [found] = exemptions(live.collector.ledger.connection)
+        assert (found.what, found.status, found.devices) == ("inventory", "pending", (camera.id,))
+        assert found.back_dated
+        assert found.by == "wang"
+        [change] = found.changes
+        assert (change["before"]["service_end"], change["after"]["service_end"]) == (
+            None,
+            yesterday.isoformat(),
+        )
+        assert "台账补录变更" in page

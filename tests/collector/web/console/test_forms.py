@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.pipeline.maintenance import announced
+from collector.pipeline.exemptions import exemptions
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import browser, console
@@ -28,7 +28,7 @@ async def test_scope_by_name_address_and_station_and_refusals_in_words(
         scope = f"{camera.name}、{switch.address}，{region.police_station}"
         made = await operator.post("/maintenance", data=form | {"scope": scope}, headers=PAGE)
         assert made.status_code == 303
-        [window] = announced(live.collector.ledger.connection)
+        [window] = exemptions(live.collector.ledger.connection)
         assert set(window.window.devices) == {camera.id, switch.id}
         assert window.window.regions == [region.id]
 
@@ -54,7 +54,7 @@ async def test_scope_by_name_address_and_station_and_refusals_in_words(
         assert "Not saved" in english.text
         script = await operator.post("/maintenance", data=form | {"scope": "nowhere"})
         assert script.json()["detail"][0]["loc"] == ["body", "scope"]
-        assert len(announced(live.collector.ledger.connection)) == 1
+        assert len(exemptions(live.collector.ledger.connection)) == 1
 
         bad = await operator.get("/sla?kind=custom&period=2026-13&lang=zh", headers=PAGE)
         assert bad.status_code == 200

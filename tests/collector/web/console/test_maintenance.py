@@ -9,7 +9,7 @@ from pathlib import Path
 
 from collector.cli import main
 from collector.ledger.chain import Ledger
-from collector.pipeline.maintenance import announced, windows_in_force
+from collector.pipeline.exemptions import exemptions, in_force
 from collector.pipeline.replay import replay
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
@@ -51,7 +51,7 @@ def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
     }  # fmt: skip
     with ledger.transaction():
         ledger.append("maintenance", hour(98).isoformat(), body)
-    [window] = announced(ledger.connection)
+    [window] = exemptions(ledger.connection)
     assert window.window.reason == "光缆割接"
     assert window.status == "pending"
     ledger.close()
@@ -62,7 +62,7 @@ def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
     approval = {"event": "approved", "id": "w1", "by": "赵科长", "party": "bureau", "note": None}
     with ledger.transaction():
         ledger.append("maintenance", hour(120).isoformat(), approval)
-    [window] = announced(ledger.connection)
+    [window] = exemptions(ledger.connection)
     assert window.status == "approved"
     ledger.close()
     command[-1] = str(tmp_path / "after.json")
@@ -94,13 +94,13 @@ def test_a_rejected_window_never_counts_and_a_second_decision_is_not_taken(
                       "by": "赵科长", "party": "bureau", "note": "无停电证明"})  # fmt: skip
         ledger.append("maintenance", hour(7).isoformat(), request | {"event": "approved",
                       "by": "someone", "party": "bureau", "note": None})  # fmt: skip
-    [window] = announced(ledger.connection)
+    [window] = exemptions(ledger.connection)
     assert window.status == "rejected"
     assert window.back_dated  # asked for at hour 5, starting at hour 1
     assert window.decision is not None
     assert window.decision.note == "无停电证明"
-    assert windows_in_force(ledger.connection) == []
-    assert windows_in_force(ledger.connection, with_pending=True) == []
+    assert in_force(ledger.connection) == []
+    assert in_force(ledger.connection, with_pending=True) == []
 
 
 async def test_an_operator_announces_and_ends_a_window_and_bad_input_is_named(
@@ -125,10 +125,10 @@ async def test_an_operator_announces_and_ends_a_window_and_bad_input_is_named(
             )
             assert backwards.status_code == 422
             assert "end" in backwards.text
-            assert announced(live.collector.ledger.connection) == []
+            assert exemptions(live.collector.ledger.connection) == []
             made = await operator.post("/maintenance", data={**form, "scope": device})
             assert made.status_code == 303
-            [window] = announced(live.collector.ledger.connection)
+            [window] = exemptions(live.collector.ledger.connection)
             assert window.by == "张工"
             assert window.window.devices == [device]
             assert window.window.start.utcoffset() == timedelta(hours=8)  # the policy's zone
@@ -136,7 +136,7 @@ async def test_an_operator_announces_and_ends_a_window_and_bad_input_is_named(
             assert "光缆割接" in page.text
             ended = await operator.post(f"/maintenance/{window.id}/end", data={"csrf": csrf})
             assert ended.status_code == 303
-            [window] = announced(live.collector.ledger.connection)
+            [window] = exemptions(live.collector.ledger.connection)
             assert window.ended_early
         async with browser(live) as nobody:
             refused = await nobody.post("/maintenance", data={**form, "scope": device})
