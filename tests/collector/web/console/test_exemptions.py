@@ -134,3 +134,54 @@ async def test_a_back_dated_inventory_reload_is_a_request_for_the_bureau(
             yesterday.isoformat(),
         )
         assert "台账补录变更" in page
+
+
+async def test_an_end_of_service_and_a_ticket_exclusion_are_requested_in_peoples_words(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """A device by its name, a cause from the lists; a wrong one refused naming the field."""
+    async with console(tmp_path, broker.port, agent=False) as live:
+        ticket = await open_a_ticket(live, broker.port, inventory)
+        camera = next(d for d in inventory.devices if d.id == ticket.device_ids[0])
+        yesterday = (datetime.now(live.collector.zone).date() - timedelta(days=1)).isoformat()
+        async with browser(live) as operator:
+            csrf = await logged_in(operator, "zhang")
+            form = {"csrf": csrf, "day": yesterday, "cause": "demolition", "reason": "旧城改造"}
+            wrong = await operator.post(
+                "/maintenance/service-end", data={**form, "scope": "没有这台"},
+                headers={"accept": "text/html"},
+            )  # fmt: skip
+            assert wrong.status_code == 422
+            assert "没有这个设备：没有这台" in wrong.text
+            made = await operator.post(
+                "/maintenance/service-end", data={**form, "scope": camera.name}
+            )
+            assert made.status_code == 303
+            bad_cause = {"csrf": csrf, "ticket": ticket.id, "cause": "cosmic_rays", "reason": "x"}
+            refused = await operator.post(
+                "/maintenance/ticket", data=bad_cause, headers={"accept": "text/html"}
+            )
+            assert refused.status_code == 422
+            assert "不是考核规则所列的原因" in refused.text
+            unknown = {**bad_cause, "cause": "road_works", "ticket": "F-none"}
+            assert (await operator.post("/maintenance/ticket", data=unknown)).status_code == 422
+            excluded = {**bad_cause, "cause": "road_works", "reason": "市政挖断光缆"}
+            assert (await operator.post("/maintenance/ticket", data=excluded)).status_code == 303
+        ended, dropped = exemptions(live.collector.ledger.connection)
+        assert (ended.what, ended.devices, ended.cause) == (
+            "service_end",
+            (camera.id,),
+            "demolition",
+        )
+        assert ended.back_dated  # from yesterday, asked today
+        assert ended.start.astimezone(live.collector.zone).isoformat().endswith("T00:00:00+08:00")
+        assert (dropped.what, dropped.ticket, dropped.cause) == ("ticket", ticket.id, "road_works")
+        assert list(dropped.devices) == list(ticket.device_ids)
+        assert dropped.end is None  # still open: it runs to the period's end
+        async with browser(live) as evaluator:
+            csrf = await logged_in(evaluator, "zhao")
+            decided = await evaluator.post(
+                f"/maintenance/{ended.id}/decide", data={"decision": "approve", "csrf": csrf}
+            )
+            assert decided.status_code == 303
+        assert exemptions(live.collector.ledger.connection)[0].status == "approved"
