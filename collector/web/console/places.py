@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from agent.wire import Reason, port_check
+from agent.wire import port_check
 from collector.pipeline.state import State
 from collector.web.console.views import DeviceIndex
 from slawatch.config.inventory import Device, DeviceKind, link_of
@@ -46,10 +46,8 @@ def uplink_of(
     else:
         switch_id, port = device.uplink.switch, str(device.uplink.port or "—")
         switch_state, _, _ = collector.pipeline.states.now_of(switch_id)
-        checks = collector.pipeline.states.failing_checks(switch_id)
-        if device.uplink.port is not None and (
-            checks.get(port_check(device.uplink.port)) is Reason.LINK_DOWN
-        ):
+        down = collector.pipeline.faults.ports_down(switch_id)
+        if device.uplink.port is not None and port_check(device.uplink.port) in down:
             state, port_text = "down", text("device.port_down", language)
         elif switch_state in (State.UP, State.DEGRADED):
             state, port_text = "up", text("device.port_up", language)
