@@ -566,6 +566,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "Handover: tickets from {since} to {until}",
     },
     "duty.shift_hours": {"zh": "班次时长（小时）", "en": "Shift (hours)"},
+    "duty.summary": {
+        "zh": "本班 {total} 张工单：已恢复 {closed}，未恢复 {open}，已响应 {acknowledged}",
+        "en": "{total} tickets this shift: {closed} closed, {open} open, {acknowledged} acknowledged",
+    },
     "duty.print": {"zh": "打印", "en": "Print"},
     "duty.status": {"zh": "状态", "en": "Status"},
     "duty.open": {"zh": "未恢复", "en": "open"},

@@ -50,7 +50,10 @@ def figures(
     """The wall's cards (contracts), tiles (regions) and outage lines, as text."""
     targets: dict[str, float] = {}
     cards = []
-    for key, counts in sorted(online["contracts"].items()):
+    # The contracts by name; devices under none (switches, mostly) last.
+    for key, counts in sorted(
+        online["contracts"].items(), key=lambda kv: (kv[0] == NO_CONTRACT, kv[0])
+    ):
         contract = index.contracts.get(key)
         target = targets[key] = policies.for_contract(contract).targets.online_rate
         now = share(counts)

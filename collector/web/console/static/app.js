@@ -69,8 +69,8 @@ function mapChart(element) {
     animation: false,
     legend: { top: 0, data: states.map((s) => labels[s]) },
     tooltip: { renderMode: "richText", formatter: (p) => p.value[3] + "\n" + p.value[4] + " · " + p.value[5] + "\n" + labels[p.value[2]] },
-    grid: { left: 70, right: 20, top: 30, bottom: 40 },
-    xAxis: { type: "value", scale: true, name: labels.lon, axisLabel: { formatter: (v) => v.toFixed(3) } },
+    grid: { left: 70, right: 20, top: 40, bottom: 50 },
+    xAxis: { type: "value", scale: true, name: labels.lon, nameLocation: "middle", nameGap: 26, axisLabel: { formatter: (v) => v.toFixed(3) } },
     yAxis: { type: "value", scale: true, name: labels.lat, axisLabel: { formatter: (v) => v.toFixed(3) } },
     series: states.map((state) => ({
       name: labels[state], type: "scatter", symbolSize: state === "up" ? 6 : 9,

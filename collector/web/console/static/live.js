@@ -115,10 +115,10 @@ function faultRow(row, bulk, picked) {
     const a = el("a", "", d.name);
     a.href = "/fleet/" + encodeURIComponent(d.id);
     devices.append(a);
-    if (d.address) devices.append(el("span", "muted", " " + d.address));
+    if (d.address) devices.append(el("span", "muted addr", " " + d.address));
     if (n < row.devices.length - 1) devices.append("、");
   });
-  if (row.more) devices.append(" ", el("span", "muted", row.more));
+  if (row.more) devices.append(" ", el("span", "muted more", row.more));
   tr.append(
     id, kind, devices, el("td", "region", row.region), el("td", "reason", row.reason),
     el("td", "detected", row.detected),
