@@ -379,11 +379,13 @@ def add_console(
         who = access.require(request, Role.OPERATOR, csrf)
         if not ticket:
             raise views.form_error("ticket", "duty.bulk_none")
-        for ticket_id in dict.fromkeys(ticket):
-            try:
-                collector.acknowledge_now(ticket_id, who.name, note.strip() or None)
-            except UnknownTicketError as exc:
-                raise HTTPException(404, str(exc)) from None
+        chosen = list(dict.fromkeys(ticket))
+        tickets = collector.pipeline.faults.tickets
+        for ticket_id in chosen:  # all or none: each checked before any is acknowledged
+            if ticket_id not in tickets or tickets[ticket_id].merged_into is not None:
+                raise views.form_error("ticket", "duty.ticket_gone", id=ticket_id)
+        for ticket_id in chosen:
+            collector.acknowledge_now(ticket_id, who.name, note.strip() or None)
         return RedirectResponse(f"/faults?{request.url.query}", status_code=303)
 
     @app.get("/handover", response_class=HTMLResponse, include_in_schema=False)

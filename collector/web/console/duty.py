@@ -180,7 +180,9 @@ class Describer:
         if not shown:
             return "—"
         more = len(names) - len(shown)
-        return "、".join(shown) + (self.t("duty.regions_more", count=len(names)) if more else "")
+        return self.t("duty.separator").join(shown) + (
+            self.t("duty.regions_more", count=len(names)) if more else ""
+        )
 
     def member(self, device_id: str) -> Member:
         device = self.index.by_id.get(device_id)
@@ -249,7 +251,9 @@ def xlsx(
     rows: list[list[Cell]] = []
     for ticket in tickets:
         row = describe.row(ticket)
-        names = "、".join(describe.member(d).name for d in ticket.device_ids)
+        names = describe.t("duty.separator").join(
+            describe.member(d).name for d in ticket.device_ids
+        )
         rows.append(
             [
                 ticket.id,

@@ -381,7 +381,7 @@ FIELD_LABELS = {
     "reason": "console.window_reason",
     "scope": "console.window_scope",
     "note": "console.note",
-    "ticket": "duty.select",
+    "ticket": "column.id",
     "period": "console.period",
     "name": "console.user",
     "password": "console.password",  # nosec B105  # a catalogue key, not a password

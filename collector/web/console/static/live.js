@@ -57,8 +57,8 @@ function beep() {
 
 function notify(row) {
   if (!soundOn() || !("Notification" in window) || Notification.permission !== "granted") return;
-  const names = row.devices.map((d) => d.name).join("、");
-  new Notification(LIVE_WORDS.new_alarm + "：" + row.class_text, {
+  const names = row.devices.map((d) => d.name).join(LIVE_WORDS.separator);
+  new Notification(LIVE_WORDS.new_alarm + " · " + row.class_text, {
     body: row.count + " · " + names + " · " + row.region,
     tag: row.id,
   });
@@ -108,7 +108,7 @@ function faultRow(row, bulk, picked) {
   id.append(link);
   const kind = el("td", "class", row.class_text);
   if (row.cause) kind.append(el("div", "muted cause", row.cause));
-  if (row.note) kind.append(el("div", "note", LIVE_WORDS.ack_note + "：" + row.note));
+  if (row.note) kind.append(el("div", "note", LIVE_WORDS.note_line + row.note));
   const devices = el("td", "devices");
   devices.append(el("b", "affected", row.count), " ");
   row.devices.forEach((d, n) => {
@@ -116,7 +116,7 @@ function faultRow(row, bulk, picked) {
     a.href = "/fleet/" + encodeURIComponent(d.id);
     devices.append(a);
     if (d.address) devices.append(el("span", "muted addr", " " + d.address));
-    if (n < row.devices.length - 1) devices.append("、");
+    if (n < row.devices.length - 1) devices.append(LIVE_WORDS.separator);
   });
   if (row.more) devices.append(" ", el("span", "muted more", row.more));
   tr.append(
