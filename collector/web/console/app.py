@@ -161,7 +161,6 @@ def add_console(
                 "zone": collector.policies.default.timezone,
                 "operator": who is not None and who.level >= Role.OPERATOR,
                 "is_admin": who is not None and who.level >= Role.ADMIN,
-                "cause": lambda ticket: views.cause_of(ticket, index.by_id, index.links),
                 "evaluator": who is not None and who.approves,
                 "pending_exemptions": sum(
                     1 for a in announced(collector.ledger.connection) if a.status == "pending"

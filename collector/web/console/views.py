@@ -231,12 +231,6 @@ def pages(total: int) -> int:
     return max(1, math.ceil(total / PAGE_ROWS))
 
 
-def open_faults(collector: Collector) -> list[Ticket]:
-    """Unacknowledged first, then the oldest."""
-    tickets = [t for t in collector.pipeline.faults.open_tickets() if t.merged_into is None]
-    return sorted(tickets, key=lambda t: (t.acknowledged_at is not None, t.detected_at))
-
-
 def share(counts: Counter[str]) -> float | None:
     known = counts["up"] + counts["degraded"] + counts["down"]
     return None if not known else (counts["up"] + counts["degraded"]) / known
