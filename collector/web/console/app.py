@@ -502,6 +502,7 @@ def add_console(
             contract=index.contracts.get(index.contract_of.get(device_id) or ""),
             checks=checks if row is None or row.state != "down" else {},
             timeline=spans,
+            offset=int((datetime.now(zone).utcoffset() or timedelta()).total_seconds() // 60),
             rows=fault_rows(request, who, tickets),
             index=index,
         )

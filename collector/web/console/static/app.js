@@ -33,11 +33,16 @@ function timelineChart(element) {
   const labels = JSON.parse(element.dataset.labels);
   const colours = STATE_COLOURS;
   const rows = ["up", "degraded", "down", "unknown"];
+  // Times as the policy's zone reads them, not the browser's: shifted by its offset and
+  // drawn as UTC (ECharts knows no other zone).
+  const shift = Number(element.dataset.offset || 0) * 60000;
+  const when = (ms) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
   const chart = echarts.init(element, "dark");
   chart.setOption({
     backgroundColor: "transparent",
+    useUTC: true,
     // richText: tooltips drawn as text on the canvas, never parsed as HTML.
-    tooltip: { renderMode: "richText", formatter: (p) => labels[p.value[3]] + "\n" + new Date(p.value[1]).toLocaleString() + " – " + new Date(p.value[2]).toLocaleString() },
+    tooltip: { renderMode: "richText", formatter: (p) => labels[p.value[3]] + "\n" + when(p.value[1]) + " – " + when(p.value[2]) },
     grid: { left: 80, right: 20, top: 10, bottom: 40 },
     xAxis: { type: "time" },
     yAxis: { type: "category", data: rows.map((r) => labels[r]) },
@@ -49,7 +54,7 @@ function timelineChart(element) {
         return { type: "rect", shape: { x: start[0], y: start[1] - height / 2, width: Math.max(1, end[0] - start[0]), height }, style: { fill: colours[api.value(3)] } };
       },
       encode: { x: [1, 2], y: 0 },
-      data: spans.map((s) => [rows.indexOf(s.state), s.from, s.to, s.state]),
+      data: spans.map((s) => [rows.indexOf(s.state), s.from + shift, s.to + shift, s.state]),
     }],
   });
 }

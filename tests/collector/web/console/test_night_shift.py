@@ -238,4 +238,11 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
         await page.wait_for_selector("section.figures .figure")
         await asyncio.sleep(0.5)
         await shot(page, f"wall-{size}")
+        # One language at a time: the same pages in English.
+        await page.goto(f"{live.url}/faults?lang=en")
+        assert "Open faults" in await page.inner_text("h1")
+        await shot(page, f"faults-en-{size}")
+        await page.goto(f"{live.url}/fleet/CAM000001")
+        assert "Uplink switch" in await page.inner_text("#uplink")
+        await shot(page, f"device-en-{size}")
         await browser.close()
