@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from collector.evidence.tables import Cell, Column, Kind, Table, write_xlsx
 from collector.pipeline.faults import FaultClass, Ticket
 from collector.web.console.views import NO_CONTRACT, DeviceIndex, cause_of
+from slawatch.config.inventory import Device
 from slawatch.messages import Language, reason_text, text
 
 if TYPE_CHECKING:
@@ -36,18 +37,21 @@ class Filters:
     acknowledged: str = ""  # "", "yes" or "no"
     contract: str = ""
 
-    def matches(self, ticket: Ticket, index: DeviceIndex) -> bool:
+    def matches(
+        self, ticket: Ticket, devices: Mapping[str, Device], contract_of: Mapping[str, str | None]
+    ) -> bool:
+        """A region or contract matches a ticket any of whose devices is in it."""
         if self.fault_class and ticket.fault_class.value != self.fault_class:
             return False
         if self.acknowledged and (ticket.acknowledged_at is not None) != (
             self.acknowledged == "yes"
         ):
             return False
-        members = [index.by_id[d] for d in ticket.device_ids if d in index.by_id]
+        members = [devices[d] for d in ticket.device_ids if d in devices]
         if self.region and all(d.region != self.region for d in members):
             return False
         return not self.contract or any(
-            index.contract_of.get(d.id, NO_CONTRACT) == self.contract for d in members
+            (contract_of.get(d.id) or NO_CONTRACT) == self.contract for d in members
         )
 
 
@@ -67,7 +71,7 @@ def by_impact(tickets: Iterable[Ticket]) -> list[Ticket]:
 
 def open_faults(collector: Collector, index: DeviceIndex, filters: Filters) -> list[Ticket]:
     tickets = (t for t in collector.pipeline.faults.open_tickets() if t.merged_into is None)
-    return by_impact(t for t in tickets if filters.matches(t, index))
+    return by_impact(t for t in tickets if filters.matches(t, index.by_id, index.contract_of))
 
 
 def shift_tickets(collector: Collector, since: datetime) -> list[Ticket]:

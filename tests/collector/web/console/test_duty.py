@@ -14,9 +14,8 @@ import yaml
 from agent.wire import Health, Reason, Status
 from collector.pipeline.faults import FaultClass, Ticket
 from collector.web.console.duty import Filters, by_impact
-from collector.web.console.views import DeviceIndex
 from simulator.local_servers import Mosquitto
-from slawatch.config.inventory import Inventory
+from slawatch.config.inventory import Inventory, contracts_of_devices
 from tests.collector.live import FakeAgent
 from tests.collector.web.console.conftest import browser, console
 from tests.collector.web.console.test_access import logged_in
@@ -55,19 +54,20 @@ def test_filters_by_region_class_acknowledgement_and_contract(inventory: Invento
     switch = next(d for d in inventory.devices if d.kind.value == "switch")
     found = ticket("t", 0, FaultClass.FRONT_END, 0)
     found.device_ids = [cameras[0].id]
-    index = DeviceIndex.__new__(DeviceIndex)
-    index.by_id = {d.id: d for d in inventory.devices}
-    index.contract_of = {d.id: d.contract for d in inventory.devices if d.contract}
-    assert Filters().matches(found, index)
-    assert Filters(region=cameras[0].region).matches(found, index)
-    assert not Filters(region="R99").matches(found, index)
-    assert not Filters(fault_class="network").matches(found, index)
-    assert Filters(acknowledged="no").matches(found, index)
-    assert not Filters(acknowledged="yes").matches(found, index)
-    assert Filters(contract="cam-rent").matches(found, index)
-    assert not Filters(contract="door-rent").matches(found, index)
+    devices = {d.id: d for d in inventory.devices}
+    contract_of = contracts_of_devices(inventory)
+    assert Filters().matches(found, devices, contract_of)
+    assert Filters(region=cameras[0].region).matches(found, devices, contract_of)
+    assert not Filters(region="R99").matches(found, devices, contract_of)
+    assert not Filters(fault_class="network").matches(found, devices, contract_of)
+    assert Filters(acknowledged="no").matches(found, devices, contract_of)
+    assert not Filters(acknowledged="yes").matches(found, devices, contract_of)
+    assert Filters(contract="cam-rent").matches(found, devices, contract_of)
+    assert not Filters(contract="door-rent").matches(found, devices, contract_of)
     found.device_ids = [switch.id]
-    assert Filters(contract="-").matches(found, index)
+    assert Filters(contract="-").matches(found, devices, contract_of)
+    found.device_ids = [inventory.sets[0].cameras[0]]  # a set's camera: the set's contract
+    assert Filters(contract="door-rent").matches(found, devices, contract_of)
 
 
 async def test_list_export_bulk_acknowledgement_search_and_a_retired_device(
