@@ -62,6 +62,7 @@ function notify(row) {
     body: row.count + " · " + names + " · " + row.region,
     tag: row.id,
   });
+  document.body.dataset.notified = String(Number(document.body.dataset.notified || 0) + 1);
 }
 
 function soundToggle() {

@@ -154,7 +154,17 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
         await shot(page, f"faults-{size}")
 
         # Acknowledge the link's ticket with a note: it heads the ticket's page.
+        assert int(await page.evaluate("document.body.dataset.notified || '0'")) >= 1
         await top.locator("td.id a").click()
+        # The toggle is remembered; the button says whether the browser lets this page
+        # sound yet (it may want a click on it first).
+        assert await page.get_attribute("#sound", "aria-pressed") == "true"
+        running = await page.evaluate("audio !== null && audio.state === 'running'")
+        assert await page.inner_text("#sound") == ("声音：开" if running else "声音：点击启用")
+        await page.click("h1")
+        await page.wait_for_function(
+            "() => document.getElementById('sound').textContent === '声音：开'"
+        )
         await page.fill("form.ack input[name=note]", NOTE)
         await page.click("form.ack button")
         note = page.locator("#ack-note")
@@ -219,12 +229,34 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
         assert cells == shown
         assert sheet.cell(1, 1).value == "工单号"
 
-        # Recovery: the link back, the ticket closes; the handover lists it closed.
+        # Recovery, watched on the wall: its figures and list change in place; the
+        # handover then lists the ticket closed.
+        await page.goto(live.url)
+        await page.wait_for_function("() => document.body.dataset.liveReady === 'yes'")
+        cameras = page.locator('.figure[data-contract="cam-rent"] .offline')
+        before = await cameras.inner_text()
+        assert before != "离线 0 台"
+        # More than half the rented cameras dark: the wall says so in a banner.
+        dark = len([d for d in behind if d.startswith("CAM")]) + 5  # and the small faults'
+        banner = f"大面积离线：高清摄像机租赁 {NIGHT.cameras} 台中 {dark} 台离线"
+        assert banner in await page.inner_text("#outage")
+        await shot(page, f"wall-outage-{size}")
+        navigations.clear()
         await fleet.clear(f"link:{CUT}")
         assert cut is not None
         await wait_for(
             lambda: live.collector.pipeline.faults.tickets[cut].resolved_at is not None, 40
         )
+        await page.wait_for_function(
+            "(id) => !document.querySelector(`tr.fault[data-ticket='${id}']`)", arg=cut
+        )
+        await page.wait_for_function(
+            "(before) => document.querySelector('.figure[data-contract=\"cam-rent\"] .offline')"
+            ".textContent !== before",
+            arg=before,
+        )
+        await page.wait_for_function("() => document.getElementById('outage').hidden")
+        assert navigations == []  # the wall too: patched in place
         await page.goto(f"{live.url}/handover")
         closed = page.locator(f"table.handover tr[data-ticket='{cut}']")
         assert "closed" in (await closed.get_attribute("class") or "")
