@@ -297,7 +297,7 @@ def add_console(
 
     @app.get("/wall.json", include_in_schema=False)
     async def wall_live(request: Request) -> dict[str, Any]:
-        reader(request, wall=True)
+        reader(request)
         return wall_figures(request)
 
     def fault_filters(
@@ -338,8 +338,9 @@ def add_console(
         contract: FilterQuery = "",
         limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
     ) -> dict[str, Any]:
-        """The list as the page shows it, for live.js to patch in place (text only)."""
-        who = reader(request, wall=True)
+        """The list as the page shows it, for live.js to patch in place (text only);
+        like the stream, for those logged in (the open wall reloads itself)."""
+        who = reader(request)
         filters = fault_filters(region, fault_class, acknowledged, contract)
         tickets = duty.open_faults(collector, index, filters)
         rows = fault_rows(request, who, tickets[:limit])
