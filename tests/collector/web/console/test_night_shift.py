@@ -270,6 +270,14 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
         await page.wait_for_selector("section.figures .figure")
         await asyncio.sleep(0.5)
         await shot(page, f"wall-{size}")
+        # A maintenance scope found by the words people use: the region by its station.
+        await page.goto(f"{live.url}/maintenance")
+        await page.fill("input[name=scope]", "城关派")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#scope-choices option').length > 0"
+        )
+        choice = page.locator("#scope-choices option").first
+        assert await choice.get_attribute("value") == "城关街道"
         # One language at a time: the same pages in English.
         await page.goto(f"{live.url}/faults?lang=en")
         assert "Open faults" in await page.inner_text("h1")
