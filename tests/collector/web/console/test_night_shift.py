@@ -233,8 +233,8 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
         # handover then lists the ticket closed.
         await page.goto(live.url)
         await page.wait_for_function("() => document.body.dataset.liveReady === 'yes'")
-        cameras = page.locator('.figure[data-contract="cam-rent"] .offline')
-        before = await cameras.inner_text()
+        offline = page.locator('.figure[data-contract="cam-rent"] .offline')
+        before = await offline.inner_text()
         assert before != "离线 0 台"
         # More than half the rented cameras dark: the wall says so in a banner.
         dark = len([d for d in behind if d.startswith("CAM")]) + 5  # and the small faults'
