@@ -9,6 +9,7 @@ sets hang off switch ports, checkpoints sit directly on a link.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ def fleet_devices(size: FleetSize, site: str = "sim") -> Iterator[dict[str, Any]
             "address": device_address(index),
             "region": regions[index % len(regions)],
             "service_start": SERVICE_START,
+            **_placed(index, index % len(regions)),
         }
         index += 1
         return row
@@ -185,6 +187,19 @@ def fleet_sets(size: FleetSize) -> Iterator[dict[str, Any]]:
             "cameras": [f"DC{d + 1:06d}-1", f"DC{d + 1:06d}-2"],
             "contract": "door-rent",
         }
+
+
+def _placed(index: int, region: int) -> dict[str, Any]:
+    """Where a device stands: its region's streets a few kilometres around the region's
+    centre (the regions ring a county town), spread evenly and the same every run."""
+    station = POLICE_STATIONS[region]
+    centre = (26.08 + 0.05 * math.sin(region * 0.8), 119.30 + 0.06 * math.cos(region * 0.8))
+    angle, reach = index * 2.39996, 0.004 * math.sqrt(index % 400 + 1) / 4
+    return {
+        "location": f"{station}街道{index % 60 + 1}号路口",
+        "latitude": round(centre[0] + reach * math.sin(angle), 6),
+        "longitude": round(centre[1] + reach * math.cos(angle), 6),
+    }
 
 
 def _camera_fields(n: int) -> dict[str, Any]:

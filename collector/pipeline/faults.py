@@ -158,6 +158,10 @@ class FaultTracker:
             if verdict is Reason.LINK_DOWN and name.startswith("port_")
         }
 
+    def ports_down(self, switch_id: str) -> set[str]:
+        """The switch's port checks (``port_…``) its latest observation reported link_down."""
+        return self._ports_down.get(switch_id, set())
+
     def on_change(self, change: Change) -> list[TicketEvent]:
         device = self._devices.get(change.device_id)
         if device is None:

@@ -191,6 +191,10 @@ class Device:
     # The agent that polls this device (one of its site's agents): only its statuses of
     # the device are taken. None: any agent of the site.
     agent: InternedId | None = None
+    # Where it hangs, as the 台账 says (安装位置), and its 经纬度 for the console's map.
+    location: str | None = None
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
 @dataclass(frozen=True, slots=True, config=_ROW)

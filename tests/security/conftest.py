@@ -33,6 +33,7 @@ def hostile_inventory(folder: Path) -> str:
     camera = next(d for d in inventory["devices"] if d["kind"] == "camera")
     camera["name"] = PAYLOAD
     camera["vendor"] = PAYLOAD
+    camera["location"] = PAYLOAD
     file.write_text(json.dumps(inventory, ensure_ascii=False), encoding="utf-8")
     return str(camera["id"])
 

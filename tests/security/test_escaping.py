@@ -94,10 +94,25 @@ async def test_markup_in_names_notes_reasons_and_display_names_shows_as_text(
             "/fleet": PAYLOAD,
             f"/fleet/{camera}": PAYLOAD,
             "/maintenance": f"reason {PAYLOAD}",
+            "/handover": f"note {PAYLOAD}",
+            "/map": "",
         }
         for path, expected in pages.items():
             text = await visit(page, f"{live.url}{path}")
             assert expected in text, f"{path} does not show the text literally"
+        # The fault list patched live from JSON: still text.
+        await visit(page, f"{live.url}/faults")
+        await page.evaluate("refreshFaults(document.querySelector('table.faults'))")
+        await page.wait_for_function("() => document.body.dataset.liveReady === 'yes'")
+        patched = await page.inner_text("table.faults")
+        assert f"note {PAYLOAD}" in patched
+        assert PAYLOAD in patched
+        assert await page.evaluate("window.__xss === undefined")
+        # The scope search's choices: the words as sent.
+        found = await page.evaluate(
+            "fetch('/scope.json?q=' + encodeURIComponent('<script')).then((r) => r.json())"
+        )
+        assert any(PAYLOAD in choice["label"] for choice in found)
         history = await visit(page, f"{live.url}/faults/{ticket.id}")
         assert history.count(PAYLOAD) >= 3  # the device, the note, eve's name as "by"
         await browser.close()
@@ -130,8 +145,11 @@ def test_no_template_or_script_bypasses_escaping() -> None:
     assert not re.search(r"\|\s*safe\b|autoescape\s+false|Markup\(", templates)
     python = "".join(path.read_text() for path in HERE.glob("*.py"))
     assert "Markup(" not in python
-    script = (HERE / "static" / "app.js").read_text()
-    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script)
+    scripts = sorted((HERE / "static").glob("*.js"))
+    assert {"app.js", "live.js"} <= {path.name for path in scripts}
+    for path in scripts:
+        script = path.read_text()
+        assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script)
 
 
 async def test_markup_from_an_agent_is_refused_at_the_wire_and_never_reaches_a_page(

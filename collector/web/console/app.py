@@ -31,9 +31,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import StreamingResponse
 
 from collector.pipeline.exemptions import SERVICE_END_CAUSES, exemptions, window_exemption
-from collector.pipeline.faults import UnknownTicketError
+from collector.pipeline.faults import Ticket, UnknownTicketError
 from collector.sla.period import PeriodError, parse_period
-from collector.web.console import exemption_forms, views
+from collector.web.console import duty, exemption_forms, places, views, wall
 from collector.web.console.auth import (
     SESSION_FIELD,
     Access,
@@ -57,6 +57,12 @@ HERE = Path(__file__).parent
 # Logins waiting for the hashing thread beyond this are refused at once (429): a flood
 # queues no unbounded work.
 MAX_PENDING_LOGINS = 16
+# The wall shows the worst open faults; the fault list shows them all.
+WALL_FAULTS = 20
+# The fault list's filters, as query parameters.
+FilterQuery = Annotated[str, Query(max_length=64)]
+ClassQuery = Annotated[str, Query(alias="class", pattern="^(|front_end|network)$")]
+AckQuery = Annotated[str, Query(pattern="^(|yes|no)$")]
 
 
 def templates_environment() -> Environment:
@@ -155,7 +161,6 @@ def add_console(
                 "zone": collector.policies.default.timezone,
                 "operator": who is not None and who.level >= Role.OPERATOR,
                 "is_admin": who is not None and who.level >= Role.ADMIN,
-                "cause": lambda ticket: views.cause_of(ticket, index.by_id, index.links),
                 "evaluator": who is not None and who.approves,
                 "pending_exemptions": sum(
                     1 for a in exemptions(collector.ledger.connection) if a.status == "pending"
@@ -252,60 +257,154 @@ def add_console(
         audit.info("logout: user=%r address=%s", who.user, client_address(request))
         return RedirectResponse("/login", status_code=303)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def wall(request: Request) -> HTMLResponse:
-        who = reader(request, wall=True)
-        live = index.online_now(datetime.now(zone).date())
-        today = jobs.figures(datetime.now(zone).date().isoformat())
-        contracts = [
-            {
-                "key": key,
-                "name": index.contracts[key].name
-                if key in index.contracts
-                else text("report.no_contract", language(request)),
-                "now": views.share(counts),
-                "counts": counts,
-            }
-            for key, counts in sorted(live["contracts"].items())
-        ]
-        targets = {}
+    def wall_figures(request: Request) -> dict[str, Any]:
+        day = datetime.now(zone).date()
+        today = jobs.figures(day.isoformat())
         rates = {}
         if today.result is not None:
-            for group in today.result["groups"]:
-                rates[group["key"]] = group["online_rate"]
-                verdict = group["targets"].get("online_rate")
-                if verdict:
-                    targets[group["key"]] = verdict["target"]
-        regions = [
-            {
-                "id": key,
-                "name": index.region_name(key),
-                "now": views.share(counts),
-                "counts": counts,
-            }
-            for key, counts in sorted(live["regions"].items())
-        ]
+            rates = {group["key"]: group["online_rate"] for group in today.result["groups"]}
+        return wall.figures(
+            index, index.online_now(day), collector.policies, rates, language(request)
+        )
+
+    def describer(request: Request, who: Caller | None) -> duty.Describer:
+        return duty.Describer(index, language(request), local, who is not None)
+
+    def fault_rows(
+        request: Request, who: Caller | None, tickets: list[Ticket]
+    ) -> list[duty.FaultRow]:
+        describe = describer(request, who)
+        found = duty.notes(collector, [t.id for t in tickets if t.acknowledged_at]) if who else {}
+        return [describe.row(t, found.get(t.id, "")) for t in tickets]
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def wall_page(request: Request) -> HTMLResponse:
+        who = reader(request, wall=True)
         status = collector.status()
+        tickets = duty.open_faults(collector, index, duty.Filters())
         return page(
             request,
             "wall.html.j2",
             who,
-            contracts=contracts,
-            rates=rates,
-            targets=targets,
-            regions=regions,
-            faults=views.open_faults(collector)[:20],
-            index=index,
+            figures=wall_figures(request),
+            rows=fault_rows(request, who, tickets[:WALL_FAULTS]),
+            open_count=len(tickets),
+            source=f"/faults.json?limit={WALL_FAULTS}",
             agents=views.agents(collector),
             status=status,
             lost=collector.receipts.batches_lost,
         )
 
+    @app.get("/wall.json", include_in_schema=False)
+    async def wall_live(request: Request) -> dict[str, Any]:
+        reader(request)
+        return wall_figures(request)
+
+    def fault_filters(
+        region: str, fault_class: str, acknowledged: str, contract: str
+    ) -> duty.Filters:
+        return duty.Filters(region, fault_class, acknowledged, contract)
+
     @app.get("/faults", response_class=HTMLResponse, include_in_schema=False)
-    async def faults(request: Request) -> HTMLResponse:
+    async def faults(
+        request: Request,
+        region: FilterQuery = "",
+        fault_class: ClassQuery = "",
+        acknowledged: AckQuery = "",
+        contract: FilterQuery = "",
+    ) -> HTMLResponse:
         who = reader(request)
+        filters = fault_filters(region, fault_class, acknowledged, contract)
+        tickets = duty.open_faults(collector, index, filters)
+        query = request.url.query
         return page(
-            request, "faults.html.j2", who, faults=views.open_faults(collector), index=index
+            request,
+            "faults.html.j2",
+            who,
+            rows=fault_rows(request, who, tickets),
+            open_count=len(tickets),
+            filters=filters,
+            index=index,
+            source=f"/faults.json?{query}",
+            export=f"/faults.xlsx?{query}",
+        )
+
+    @app.get("/faults.json", include_in_schema=False)
+    async def faults_live(
+        request: Request,
+        region: FilterQuery = "",
+        fault_class: ClassQuery = "",
+        acknowledged: AckQuery = "",
+        contract: FilterQuery = "",
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+    ) -> dict[str, Any]:
+        """The list as the page shows it, for live.js to patch in place (text only);
+        like the stream, for those logged in (the open wall reloads itself)."""
+        who = reader(request)
+        filters = fault_filters(region, fault_class, acknowledged, contract)
+        tickets = duty.open_faults(collector, index, filters)
+        rows = fault_rows(request, who, tickets[:limit])
+        return {"count": len(tickets), "rows": [row.as_json() for row in rows]}
+
+    @app.get("/faults.xlsx", include_in_schema=False)
+    async def faults_export(
+        request: Request,
+        region: FilterQuery = "",
+        fault_class: ClassQuery = "",
+        acknowledged: AckQuery = "",
+        contract: FilterQuery = "",
+    ) -> Response:
+        """The current list, as shown, as a workbook."""
+        who = reader(request)
+        tickets = duty.open_faults(
+            collector, index, fault_filters(region, fault_class, acknowledged, contract)
+        )
+        found = duty.notes(collector, [t.id for t in tickets if t.acknowledged_at])
+        book = duty.xlsx(tickets, describer(request, who), found, zone)
+        stamp = f"{datetime.now(zone):%Y%m%d-%H%M}"
+        return Response(
+            book,
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="faults-{stamp}.xlsx"'},
+        )
+
+    @app.post("/faults/ack", include_in_schema=False)
+    async def acknowledge_many(
+        request: Request,
+        ticket: Annotated[list[str], Form(max_length=1000)] = [],  # noqa: B006  # FastAPI's form list
+        note: Annotated[str, Form(max_length=500)] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Bulk acknowledgement: every ticket chosen, with one note."""
+        who = access.require(request, Role.OPERATOR, csrf)
+        if not ticket:
+            raise views.form_error("ticket", "duty.bulk_none")
+        chosen = list(dict.fromkeys(ticket))
+        tickets = collector.pipeline.faults.tickets
+        for ticket_id in chosen:  # all or none: each checked before any is acknowledged
+            if ticket_id not in tickets or tickets[ticket_id].merged_into is not None:
+                raise views.form_error("ticket", "duty.ticket_gone", id=ticket_id)
+        for ticket_id in chosen:
+            collector.acknowledge_now(ticket_id, who.name, note.strip() or None)
+        return RedirectResponse(f"/faults?{request.url.query}", status_code=303)
+
+    @app.get("/handover", response_class=HTMLResponse, include_in_schema=False)
+    async def handover(
+        request: Request, hours: Annotated[int, Query(ge=1, le=72)] = 12
+    ) -> HTMLResponse:
+        """The shift's tickets for the handover (交接班): printable."""
+        who = reader(request)
+        until = datetime.now(zone)
+        since = until - timedelta(hours=hours)
+        tickets = duty.shift_tickets(collector, since)
+        return page(
+            request,
+            "handover.html.j2",
+            who,
+            rows=fault_rows(request, who, tickets),
+            since=local(since),
+            until=local(until),
+            hours=hours,
         )
 
     @app.get("/faults/{ticket_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -315,7 +414,18 @@ def add_console(
         if ticket is None:
             raise HTTPException(404, f"no ticket {ticket_id!r}")
         history = views.ticket_history(collector, ticket_id)
-        return page(request, "fault.html.j2", who, ticket=ticket, history=history, index=index)
+        (row,) = fault_rows(request, who, [ticket])
+        members = [describer(request, who).member(d) for d in ticket.device_ids]
+        return page(
+            request,
+            "fault.html.j2",
+            who,
+            ticket=ticket,
+            row=row,
+            members=members,
+            history=history,
+            index=index,
+        )
 
     @app.post("/faults/{ticket_id}/ack", include_in_schema=False)
     async def acknowledge_form(
@@ -370,21 +480,53 @@ def add_console(
 
     @app.get("/fleet/{device_id}", response_class=HTMLResponse, include_in_schema=False)
     async def device_page(request: Request, device_id: str) -> HTMLResponse:
+        """A device, or one that left the inventory (已停用) while the ledger still
+        remembers it."""
         who = reader(request)
         device = index.by_id.get(device_id)
-        if device is None:
+        spans = views.timeline(collector, device_id)
+        tickets = views.tickets_of(collector, device_id)
+        if device is None and not (spans or tickets):
             raise HTTPException(404, f"no device {device_id!r} in the inventory")
+        lang = language(request)
+        row = index.row(collector, device) if device else None
+        checks = collector.pipeline.states.failing_checks(device_id)
         return page(
             request,
             "device.html.j2",
             who,
             device=device,
-            row=index.row(collector, device),
-            checks=collector.pipeline.states.failing_checks(device_id),
-            timeline=views.timeline(collector, device_id),
-            tickets=views.tickets_of(collector, device_id),
+            device_id=device_id,
+            row=row,
+            retired=places.retired(device, datetime.now(zone).date()),
+            uplink=places.uplink_of(device, index, collector, lang) if device else None,
+            contract=index.contracts.get(index.contract_of.get(device_id) or ""),
+            checks=checks if row is None or row.state != "down" else {},
+            timeline=spans,
+            offset=int((datetime.now(zone).utcoffset() or timedelta()).total_seconds() // 60),
+            rows=fault_rows(request, who, tickets),
             index=index,
         )
+
+    @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
+    async def device_map(
+        request: Request, region: Annotated[str, Query(max_length=64)] = ""
+    ) -> HTMLResponse:
+        """Devices by their coordinates, coloured by state: plain axes, no tile server
+        (police video networks have no internet)."""
+        who = reader(request)
+        found, missing = places.points(index, collector, region)
+        return page(
+            request, "map.html.j2", who, points=found, missing=missing, region=region, index=index
+        )
+
+    @app.get("/scope.json", include_in_schema=False)
+    async def scope_search(
+        request: Request, q: Annotated[str, Query(max_length=100)] = ""
+    ) -> list[dict[str, str]]:
+        """What a maintenance scope entry may name, for the form's search box."""
+        reader(request)
+        return places.search(index, q, language(request))
 
     @app.get("/sla", response_class=HTMLResponse, include_in_schema=False)
     async def sla(

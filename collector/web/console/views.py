@@ -231,12 +231,6 @@ def pages(total: int) -> int:
     return max(1, math.ceil(total / PAGE_ROWS))
 
 
-def open_faults(collector: Collector) -> list[Ticket]:
-    """Unacknowledged first, then the oldest."""
-    tickets = [t for t in collector.pipeline.faults.open_tickets() if t.merged_into is None]
-    return sorted(tickets, key=lambda t: (t.acknowledged_at is not None, t.detected_at))
-
-
 def share(counts: Counter[str]) -> float | None:
     known = counts["up"] + counts["degraded"] + counts["down"]
     return None if not known else (counts["up"] + counts["degraded"]) / known
@@ -342,11 +336,13 @@ def form_error(field: str, key: str, **values: str) -> RequestValidationError:
 
 def scope_items(index: DeviceIndex, item: str) -> tuple[list[str], list[str], list[str]]:
     """What one entry of a window's scope names, as people write it: a device by id, name
-    or address; a region by id, name or police station; a link by id or name."""
+    or address; a region by id, name, street or police station; a link by id or name."""
     devices = [
         d.id for d in index.devices if item in (d.id, d.name, d.address)
     ] if item not in index.by_id else [item]  # fmt: skip
-    regions = [r.id for r in index.regions.values() if item in (r.id, r.name, r.police_station)]
+    regions = [
+        r.id for r in index.regions.values() if item in (r.id, r.name, r.street, r.police_station)
+    ]
     links = [link.id for link in index.links.values() if item in (link.id, link.name)]
     return devices, regions, links
 
@@ -388,6 +384,7 @@ FIELD_LABELS = {
     "cause": "console.exemption_cause",
     "ticket": "console.ticket",
     "note": "console.note",
+    "ticket": "column.id",
     "period": "console.period",
     "name": "console.user",
     "password": "console.password",  # nosec B105  # a catalogue key, not a password

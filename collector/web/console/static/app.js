@@ -1,4 +1,5 @@
-// The console's little JavaScript: live countdowns, live updates (SSE), charts (ECharts).
+// The console's little JavaScript: live countdowns and charts (ECharts); live updates
+// are live.js's.
 // It builds no HTML from strings: text goes in as textContent, chart text as richText.
 "use strict";
 
@@ -27,37 +28,21 @@ function tick() {
   }
 }
 
-// Live updates: a ticket or alert reloads the fault lists (soon, once); a state change
-// updates a device row in place where one is shown.
-function live() {
-  if (document.body.dataset.live !== "on") return; // the open wall reloads itself instead
-  const badge = document.getElementById("live");
-  const source = new EventSource("/events");
-  let reload = null;
-  const soon = () => { if (!reload) reload = setTimeout(() => location.reload(), 1500); };
-  source.onopen = () => badge && badge.classList.add("on");
-  source.onerror = () => badge && badge.classList.remove("on");
-  const onFaultPage = document.querySelector("table.faults") !== null;
-  for (const kind of ["ticket", "alert", "resync"]) {
-    source.addEventListener(kind, () => { if (onFaultPage) soon(); });
-  }
-  source.addEventListener("state", (message) => {
-    const event = JSON.parse(message.data);
-    const row = document.querySelector(`tr[data-device="${CSS.escape(event.device_id)}"] td.state`);
-    if (row) { row.className = "state " + event.state; row.textContent = event.state; }
-  });
-}
-
 function timelineChart(element) {
   const spans = JSON.parse(element.dataset.spans);
   const labels = JSON.parse(element.dataset.labels);
-  const colours = { up: "#2e9e5e", degraded: "#d9a52b", down: "#d2453b", unknown: "#5b6b80" };
+  const colours = STATE_COLOURS;
   const rows = ["up", "degraded", "down", "unknown"];
+  // Times as the policy's zone reads them, not the browser's: shifted by its offset and
+  // drawn as UTC (ECharts knows no other zone).
+  const shift = Number(element.dataset.offset || 0) * 60000;
+  const when = (ms) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
   const chart = echarts.init(element, "dark");
   chart.setOption({
     backgroundColor: "transparent",
+    useUTC: true,
     // richText: tooltips drawn as text on the canvas, never parsed as HTML.
-    tooltip: { renderMode: "richText", formatter: (p) => labels[p.value[3]] + "\n" + new Date(p.value[1]).toLocaleString() + " – " + new Date(p.value[2]).toLocaleString() },
+    tooltip: { renderMode: "richText", formatter: (p) => labels[p.value[3]] + "\n" + when(p.value[1]) + " – " + when(p.value[2]) },
     grid: { left: 80, right: 20, top: 10, bottom: 40 },
     xAxis: { type: "time" },
     yAxis: { type: "category", data: rows.map((r) => labels[r]) },
@@ -69,9 +54,46 @@ function timelineChart(element) {
         return { type: "rect", shape: { x: start[0], y: start[1] - height / 2, width: Math.max(1, end[0] - start[0]), height }, style: { fill: colours[api.value(3)] } };
       },
       encode: { x: [1, 2], y: 0 },
-      data: spans.map((s) => [rows.indexOf(s.state), s.from, s.to, s.state]),
+      data: spans.map((s) => [rows.indexOf(s.state), s.from + shift, s.to + shift, s.state]),
     }],
   });
+}
+
+// Devices by their coordinates on plain axes (no tile server: police video networks have
+// no internet), one series per state so each has its colour and legend entry; live.js
+// recolours a point when its device changes state.
+const STATE_COLOURS = { up: "#2e9e5e", degraded: "#d9a52b", down: "#d2453b", unknown: "#5b6b80" };
+
+function mapChart(element) {
+  const points = JSON.parse(element.dataset.points);
+  const labels = JSON.parse(element.dataset.labels);
+  const chart = echarts.init(element, "dark");
+  const states = ["down", "degraded", "unknown", "up"];
+  const draw = () => chart.setOption({
+    backgroundColor: "transparent",
+    animation: false,
+    legend: { top: 0, data: states.map((s) => labels[s]) },
+    tooltip: { renderMode: "richText", formatter: (p) => p.value[3] + "\n" + p.value[4] + " · " + p.value[5] + "\n" + labels[p.value[2]] },
+    grid: { left: 70, right: 20, top: 40, bottom: 50 },
+    xAxis: { type: "value", scale: true, name: labels.lon, nameLocation: "middle", nameGap: 26, axisLabel: { formatter: (v) => v.toFixed(3) } },
+    yAxis: { type: "value", scale: true, name: labels.lat, axisLabel: { formatter: (v) => v.toFixed(3) } },
+    series: states.map((state) => ({
+      name: labels[state], type: "scatter", symbolSize: state === "up" ? 6 : 9,
+      itemStyle: { color: STATE_COLOURS[state] }, large: points.length > 5000,
+      data: points.filter((p) => p[2] === state),
+    })),
+  });
+  draw();
+  element.dataset.ready = "yes";
+  const byId = new Map(points.map((p) => [p[4], p]));
+  let pending = null;
+  element.addEventListener("device-state", (event) => {
+    const point = byId.get(event.detail.device_id);
+    if (!point) return;
+    point[2] = event.detail.state;
+    if (!pending) pending = setTimeout(() => { pending = null; draw(); }, 500);
+  });
+  return chart;
 }
 
 function trendChart(element) {
@@ -94,12 +116,46 @@ function trendChart(element) {
   });
 }
 
+// A maintenance scope's search box: the entry being typed (after the last comma) is
+// looked up by name, address, region or station; the choices fill a datalist.
+function scopeSearch(input) {
+  const list = document.createElement("datalist");
+  list.id = "scope-choices";
+  input.after(list);
+  input.setAttribute("list", list.id);
+  input.setAttribute("autocomplete", "off");
+  if (!input.placeholder) input.placeholder = JSON.parse(document.body.dataset.words || "{}").scope_search || "";
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const parts = input.value.split(/[,，、]/);
+      const typed = parts.pop().trim();
+      const before = parts.length ? parts.join("，") + "，" : "";
+      if (!typed) { list.replaceChildren(); return; }
+      const answer = await fetch("/scope.json?q=" + encodeURIComponent(typed));
+      if (!answer.ok) return;
+      list.replaceChildren(...(await answer.json()).map((found) => {
+        const option = document.createElement("option");
+        option.value = before + found.value;
+        option.label = found.label;
+        return option;
+      }));
+    }, 200);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const scope = document.querySelector("input[name=scope], textarea[name=scope]");
+  if (scope && scope.tagName === "INPUT") scopeSearch(scope);
   tick();
   setInterval(tick, 1000);
-  live();
   const timeline = document.getElementById("timeline");
   if (timeline && window.echarts) timelineChart(timeline);
   const trend = document.getElementById("trend");
   if (trend && window.echarts) trendChart(trend);
+  const map = document.getElementById("map");
+  if (map && window.echarts) mapChart(map);
+  const print = document.getElementById("print");
+  if (print) print.addEventListener("click", () => window.print());
 });

@@ -63,6 +63,11 @@ async def test_nothing_changes_without_a_session_or_token_and_the_user_is_record
             assert page.status_code == 303
             assert page.headers["location"].startswith("/login")
             assert (await anonymous.get("/events")).status_code == 401
+            for read in ("/faults.json", "/wall.json", "/faults.xlsx", "/handover", "/map",
+                         "/scope.json?q=a", f"/fleet/{ticket.device_ids[0]}"):  # fmt: skip
+                assert (await anonymous.get(read)).status_code == 401, read
+            bulk = await anonymous.post("/faults/ack", data={"ticket": ticket.id, "note": "x"})
+            assert bulk.status_code == 401
             refused = await anonymous.post(
                 f"/tickets/{ticket.id}/ack",
                 json={"by": "x"},
@@ -134,6 +139,9 @@ async def test_a_wall_screen_reads_without_logging_in_when_the_settings_say_so(
         assert page.status_code == 200
         assert "总览" in page.text
         assert (await wall.get("/fleet?state=bogus")).status_code == 422
+        # The open wall reloads itself: its live feeds, like the stream, need a login.
+        assert (await wall.get("/faults.json")).status_code == 401
+        assert (await wall.get("/wall.json")).status_code == 401
         english = await wall.get("/?lang=en", headers={"accept": "text/html"})
         assert "Wall" in english.text
 

@@ -1,6 +1,7 @@
 """The wall names what is wrong as the duty room knows it: a card per contract (door-access
-sets under the set's contract), "no agent reports" where none does, a dead link by its
-name and backup fibre, a dead switch by its name."""
+sets under the set's contract) with the share online now, big, against the contract's
+target, "no agent reports" where none does, an outage banner, a dead link by its name and
+backup fibre, a dead switch by its name."""
 
 from __future__ import annotations
 
@@ -62,11 +63,18 @@ async def test_cards_per_contract_sets_included_and_a_dead_link_named_with_its_f
                 20,
             )
             after = (await wall.get("/")).text
-        # The door-access sets' hosts and cameras count under the sets' contract.
+        # The door-access sets' hosts and cameras count under the sets' contract; now
+        # first and big, against the contract's target: a total outage is unmistakable.
         members = sum(1 + len(s.cameras) for s in inventory.sets)
-        assert f"{members} 离线" in card(after, "door-rent")
-        assert "视频门禁租赁" in card(after, "door-rent")
-        named = re.search(r'<span class="muted cause link">([^<]*)</span>', after)
+        door = card(after, "door-rent")
+        assert f"离线 {members} 台" in door
+        assert '<div class="big now">0.00%</div>' in door
+        assert "视频门禁租赁" in door
+        assert '<div class="figure bad" data-contract="door-rent">' in after
+        outage = re.search(r'<div id="outage" class="outage" >(.*?)</div>\s*<section', after, re.S)
+        assert outage is not None
+        assert "大面积离线：视频门禁租赁 6 台中 6 台离线" in outage.group(1)
+        named = re.search(r'<div class="muted cause">([^<]*)</div>', after)
         assert named is not None
         assert named.group(1) == "链路 汇聚光纤 1（有备用光纤，4 小时内修复）：16 台设备"
 
