@@ -26,7 +26,7 @@ SCENARIOS = {
     ),
     "ledger-locked-60s": (
         "a reader's sqlite3 shell held the ledger's write lock (BEGIN EXCLUSIVE) for 60 s "
-        "under an agent publishing"
+        "under an agent publishing; the collector restarted meanwhile"
     ),
     "ledger-disk-full": (
         "the ledger's disk (a 4 MiB tmpfs) filled up, the collector restarted on it, then "

@@ -258,9 +258,9 @@ class Notifier:
         alerts goes out at once; other sinks (webhooks) get one alert after the other.
         """
         db = self._ledger.connection
-        db.execute(
-            "INSERT OR IGNORE INTO delivery VALUES (?, ?)", (name, self._ledger.next_seq - 1)
-        )
+        known = db.execute("SELECT 1 FROM delivery WHERE sink = ?", (name,)).fetchone()
+        if known is None:  # no write otherwise: a restart on a locked or full disk starts
+            db.execute("INSERT INTO delivery VALUES (?, ?)", (name, self._ledger.next_seq - 1))
         sink = Sink(name, send, in_order, wants, receiver, kind, backoff=self._retry_s)
         found = db.execute(
             "SELECT since, reason, detail, told, handed FROM delivery_outage WHERE sink = ?",

@@ -22,7 +22,7 @@ from simulator.local_servers import Mosquitto
 from tests import reliability
 from tests.collector.ingest.test_ownership import district
 from tests.collector.live import EdgeAgent, load_collector, running, spooled_statuses
-from tests.collector.test_service import minute_of
+from tests.collector.test_service import EVERY_DEVICE, minute_of
 from tests.conftest import wait_for
 
 
@@ -43,6 +43,7 @@ class District:
         self.shift_s = shift_s
         self.minute = 0
         self.taken = 0  # statuses taken by this district's collectors, run after run
+        self.duplicates = 0  # statuses of batches that came again, dropped
 
     def poll(self, cycles: int) -> None:
         for _ in range(cycles):
@@ -51,6 +52,7 @@ class District:
 
     def tally(self, collector: Collector) -> None:
         self.taken += collector.counters.statuses
+        self.duplicates += collector.counters.duplicates * len(EVERY_DEVICE)
         assert collector.counters.dead_letters == 0  # the other district's never came
 
     def recorded(self) -> set[tuple[str, int]]:
@@ -118,5 +120,6 @@ async def test_two_districts_on_one_broker_lose_nothing_through_restarts_and_a_b
         unit="statuses",
         sent=sent,
         arrived=arrived,
+        duplicates_dropped=east.duplicates + west.duplicates,
         recovered_s=recovered_s,
     )
