@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from lxml import etree
 
 from agent.probes.base import ProbeResult, Target, combine, connection_reason
+from agent.probes.camera_clock import camera_clock
 from agent.probes.onvif_soap import (
     DEVICE_NS,
     MEDIA1_NS,
@@ -30,7 +31,6 @@ from agent.probes.onvif_soap import (
     HttpStatusError,
     OnvifClient,
     SoapFaultError,
-    camera_utc,
     find,
     text_of,
 )
@@ -84,9 +84,12 @@ def rewrite_stream_uri(advertised: str, device: Device) -> str:
     return urlunsplit(("rtsp", f"{host}:{port}", path, query, ""))
 
 
-async def read_camera_clock(client: OnvifClient, url: str, memory: CameraMemory) -> float:
+async def read_camera_clock(
+    client: OnvifClient, url: str, memory: CameraMemory
+) -> tuple[float | None, str | None]:
     """GetSystemDateAndTime (with credentials when the camera wants them): the offset of
-    its clock from ours, which is remembered for stamping tokens in its time."""
+    its clock from ours, which is remembered for stamping tokens in its time, and a note
+    when the reply's time had to be worked out (or could not be placed in UTC: None)."""
     sent = time.time()
     if memory.time_needs_auth:
         reply = await client.call(url, DEVICE_NS, "GetSystemDateAndTime")
@@ -101,9 +104,11 @@ async def read_camera_clock(client: OnvifClient, url: str, memory: CameraMemory)
             memory.time_needs_auth = True  # Vivotek, some Hikvision firmwares: proof of life
             reply = await client.call(url, DEVICE_NS, "GetSystemDateAndTime")
     received = time.time()
-    offset = camera_utc(reply).timestamp() - (sent + received) / 2
-    memory.clock_offset_s = offset
-    return offset
+    clock = camera_clock(reply)
+    offset = clock.offset_s((sent + received) / 2)
+    if offset is not None:
+        memory.clock_offset_s = offset
+    return offset, clock.note
 
 
 class OnvifDeepProbe:
@@ -137,11 +142,13 @@ class OnvifDeepProbe:
         url = device_url(device)
         memory.notes.clear()  # this check's explanation, not the last one's
         try:
-            await read_camera_clock(client, url, memory)  # tokens are stamped in its time
+            _, note = await read_camera_clock(client, url, memory)  # tokens in its time
         except Exception as exc:
             if answered(exc) and reason_of(exc) is Reason.AUTH_FAILED:
                 return self._auth_failed(memory)
             raise
+        if note is not None:
+            memory.notes["clock"] = note
         results = []
         try:
             info = await client.call(url, DEVICE_NS, "GetDeviceInformation")
