@@ -34,7 +34,7 @@ from agent.probes.onvif_soap import (
     find,
     text_of,
 )
-from agent.probes.rtsp import RtspAuthError, StreamUnavailableError, describe
+from agent.probes.rtsp import RtspAuthError, StreamUnavailableError, describe, masked
 from agent.wire import Health, Reason
 from slawatch.config.inventory import Device
 
@@ -47,8 +47,8 @@ _MEDIA1_STREAM_SETUP = (
 def device_url(device: Device) -> str:
     onvif = device.onvif
     assert onvif is not None
-    host = f"[{device.address}]" if ":" in device.address else device.address
-    return f"{'https' if onvif.tls else 'http'}://{host}:{onvif.port}{onvif.path}"
+    scheme = "https" if onvif.tls else "http"
+    return f"{scheme}://{_host(device.address)}:{onvif.port}{onvif.path}"
 
 
 def reason_of(exc: BaseException) -> Reason:
@@ -63,25 +63,69 @@ def reason_of(exc: BaseException) -> Reason:
 
 
 def answered(exc: BaseException) -> bool:
-    """A SOAP fault or an HTTP status is an answer: the camera is alive."""
-    return isinstance(exc, SoapFaultError | HttpStatusError)
+    """A SOAP fault, an HTTP status or a reply we cannot read is an answer: the camera is
+    alive (a field it got wrong is that check's ``unsupported``, with a note)."""
+    return isinstance(exc, SoapFaultError | HttpStatusError | BadReplyError)
 
 
-def rewrite_xaddr(advertised: str, device: Device) -> str:
-    """The advertised service address with the inventory's host and ONVIF port (NAT)."""
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _behind_nat(advertised: str, device: Device) -> bool:
+    """The camera advertises an address other than the inventory's: port forwarding (NAT)."""
+    return (urlsplit(advertised).hostname or "") != device.address
+
+
+def rewrite_xaddr(advertised: str, device: Device) -> tuple[str, str | None]:
+    """The service address to call, and why it differs from the advertised one.
+
+    Only what NAT changes is rewritten: an address at the inventory's host is used as
+    advertised (a media service on 8080 beside the device service on 8000 stays on 8080);
+    one at another host gets the inventory's host and ONVIF port, the one the port
+    forwarding is known to pass.
+    """
+    if not _behind_nat(advertised, device):
+        return advertised, None
     base = urlsplit(device_url(device))
-    return urlunsplit(urlsplit(advertised)._replace(scheme=base.scheme, netloc=base.netloc))
+    used = urlunsplit(urlsplit(advertised)._replace(scheme=base.scheme, netloc=base.netloc))
+    why = (
+        f"camera advertises {urlsplit(advertised).netloc}, used {base.netloc} "
+        "(NAT: the advertised address is not the inventory's)"
+    )
+    return used, why
 
 
-def rewrite_stream_uri(advertised: str, device: Device) -> str:
-    """The advertised RTSP URI at the inventory's address, RTSP port and path when given."""
+def rewrite_stream_uri(advertised: str, device: Device) -> tuple[str, str | None]:
+    """The RTSP URI to open, and why it differs from the advertised one.
+
+    ``user:pass@`` is kept (a camera with no inventory credentials is opened with them).
+    The host and port are changed only behind NAT (to the inventory's address and RTSP
+    port); a path the inventory gives replaces the advertised one.
+    """
     parts = urlsplit(advertised)
     rtsp = device.rtsp
-    port = rtsp.port if rtsp is not None else (parts.port or 554)
-    host = f"[{device.address}]" if ":" in device.address else device.address
-    path = rtsp.path if rtsp is not None and rtsp.path else parts.path
-    query = "" if rtsp is not None and rtsp.path else parts.query
-    return urlunsplit(("rtsp", f"{host}:{port}", path, query, ""))
+    changes = []
+    if _behind_nat(advertised, device):
+        port = rtsp.port if rtsp is not None else (parts.port or 554)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@" if userinfo else ""
+        parts = parts._replace(netloc=f"{netloc}{_host(device.address)}:{port}")
+        changes.append(
+            f"camera advertises {parts_host(advertised)}, used {_host(device.address)}:{port} "
+            "(NAT: the advertised address is not the inventory's)"
+        )
+    if rtsp is not None and rtsp.path and rtsp.path != parts.path:
+        parts = parts._replace(path=rtsp.path, query="")
+        changes.append(f"path {rtsp.path} from the inventory")
+    return urlunsplit(parts), "; ".join(changes) or None
+
+
+def parts_host(uri: str) -> str:
+    """``host:port`` of a URI, without any ``user:pass@``."""
+    parts = urlsplit(uri)
+    host = _host(parts.hostname or "")
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 async def read_camera_clock(
@@ -157,7 +201,7 @@ class OnvifDeepProbe:
                 raise
             if reason_of(exc) is Reason.AUTH_FAILED:
                 return self._auth_failed(memory)
-            memory.notes["device_info"] = str(exc)
+            memory.notes["device_info"] = f"GetDeviceInformation: {exc}"
             checks = {"credentials": Reason.OK, "device_info": Reason.UNSUPPORTED}
             results.append(ProbeResult.up(checks))
         else:
@@ -170,7 +214,7 @@ class OnvifDeepProbe:
         xaddrs = await self._services(client, url, device, memory)
         results.append(await self._stream(client, xaddrs, target, memory))
         if SEARCH_NS in xaddrs:
-            results.append(await self._recording(client, xaddrs[SEARCH_NS]))
+            results.append(await self._recording(client, xaddrs[SEARCH_NS], memory))
         return combine(*results)
 
     @staticmethod
@@ -193,17 +237,22 @@ class OnvifDeepProbe:
                     if namespace and xaddr:
                         advertised[namespace] = xaddr
         except (SoapFaultError, HttpStatusError, BadReplyError):
-            reply = await client.call(url, DEVICE_NS, "GetCapabilities", "<Category>All</Category>")
+            try:
+                reply = await client.call(
+                    url, DEVICE_NS, "GetCapabilities", "<Category>All</Category>"
+                )
+            except (SoapFaultError, HttpStatusError, BadReplyError) as exc:
+                memory.notes["services"] = f"GetServices and GetCapabilities: {exc}"
+                return {}  # the media service is then asked at the device's address
             for name, namespace in (("Media", MEDIA1_NS), ("Search", SEARCH_NS)):
                 xaddr = text_of(reply, name, "XAddr")
                 if xaddr:
                     advertised[namespace] = xaddr
-        rewritten = {ns: rewrite_xaddr(xaddr, device) for ns, xaddr in advertised.items()}
-        moved = [x for ns, x in advertised.items() if rewritten[ns] != x]
-        if moved:
-            memory.notes["nat"] = (
-                f"camera advertises {urlsplit(moved[0]).netloc}, used {urlsplit(url).netloc}"
-            )
+        rewritten = {}
+        for namespace, xaddr in advertised.items():
+            rewritten[namespace], why = rewrite_xaddr(xaddr, device)
+            if why is not None:
+                memory.notes["nat"] = why
         return rewritten
 
     async def _stream(
@@ -222,27 +271,34 @@ class OnvifDeepProbe:
                 failure = failure or exc
                 continue
             memory.notes["media"] = "Media2" if namespace == MEDIA2_NS else "Media1"
+            memory.notes["media_service"] = address
             break
         if advertised is None:
             assert failure is not None
             reason = reason_of(failure)
+            memory.notes["stream"] = f"GetStreamUri: {failure}"
             if reason is Reason.UNSUPPORTED:  # no media service to ask: nothing to judge
                 return ProbeResult.up({"stream": reason})
             return ProbeResult(Health.DEGRADED, reason, {"stream": reason})
-        uri = rewrite_stream_uri(advertised, target.device)
+        uri, why = rewrite_stream_uri(advertised, target.device)
+        if why is not None:
+            memory.notes["stream_uri"] = why
         credentials = target.credentials
         try:
             described = await describe(
                 uri, credentials.username, credentials.password, self._timeout_s
             )
-        except RtspAuthError:
-            memory.notes["rtsp_auth"] = "refused"
+        except RtspAuthError as exc:
+            memory.notes["rtsp_auth"] = f"refused: {exc}"
             return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, {"stream": Reason.AUTH_FAILED})
-        except (StreamUnavailableError, TimeoutError, OSError, asyncio.IncompleteReadError):
+        except (StreamUnavailableError, TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            memory.notes["stream"] = f"{masked(uri)}: {str(exc) or type(exc).__name__}"
             return ProbeResult(
                 Health.DEGRADED, Reason.STREAM_UNAVAILABLE, {"stream": Reason.STREAM_UNAVAILABLE}
             )
         memory.notes["rtsp_auth"] = described.auth
+        if described.redirects:
+            memory.notes["rtsp_redirect"] = "; ".join(described.redirects)
         return ProbeResult.up({"stream": Reason.OK})
 
     @staticmethod
@@ -269,7 +325,9 @@ class OnvifDeepProbe:
             raise BadReplyError("no stream URI")
         return uri
 
-    async def _recording(self, client: OnvifClient, address: str) -> ProbeResult:
+    async def _recording(
+        self, client: OnvifClient, address: str, memory: CameraMemory
+    ) -> ProbeResult:
         try:
             summary = await client.call(address, SEARCH_NS, "GetRecordingSummary")
             until_text = text_of(summary, "DataUntil")
@@ -278,6 +336,7 @@ class OnvifDeepProbe:
             until = datetime.fromisoformat(until_text)
         except (SoapFaultError, HttpStatusError, BadReplyError, ValueError) as exc:
             reason = reason_of(exc) if not isinstance(exc, ValueError) else Reason.BAD_RESPONSE
+            memory.notes["recording"] = f"GetRecordingSummary: {exc}"
             if reason is Reason.UNSUPPORTED:
                 return ProbeResult.up({"recording": reason})
             return ProbeResult(Health.DEGRADED, reason, {"recording": reason})

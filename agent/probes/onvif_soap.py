@@ -270,15 +270,17 @@ class OnvifClient:
         self._password = password
         self._digest: aiohttp.DigestAuthMiddleware | None = None
 
-    async def call_anonymous(self, url: str, namespace: str, operation: str) -> etree._Element:
-        return await self._post(url, namespace, operation, "", security="", digest=False)
+    async def call_anonymous(
+        self, url: str, namespace: str, operation: str, inner: str = ""
+    ) -> etree._Element:
+        return await self._post(url, namespace, operation, inner, security="", digest=False)
 
     async def call(
         self, url: str, namespace: str, operation: str, inner: str = ""
     ) -> etree._Element:
         """Call with credentials, in the way this camera accepted them before (if known)."""
         if self._username is None or self._password is None:
-            return await self.call_anonymous(url, namespace, operation)
+            return await self.call_anonymous(url, namespace, operation, inner)
         if self._memory.auth is Auth.DIGEST:
             return await self._post(url, namespace, operation, inner, security="", digest=True)
         refusal: HttpStatusError | SoapFaultError
