@@ -105,6 +105,15 @@ class RtspProtocol(asyncio.Protocol):
             if mode is DownMode.REFUSED:
                 self._transport.abort()
             return  # silent or slow: the client times out
+        moved = urlsplit(uri)
+        if (
+            method == "DESCRIBE"
+            and Quirk.RTSP_REDIRECT in device.quirks
+            and not moved.path.startswith("/moved/")
+        ):
+            location = urlunsplit(moved._replace(path="/moved" + moved.path))
+            self._send(302, "Moved Temporarily", cseq, {"Location": location})
+            return
         if Fault.STREAM_UNAVAILABLE in device.faults:
             if device.stream_mode is DownMode.REFUSED:
                 self._send(503, "Service Unavailable", cseq)
@@ -114,11 +123,6 @@ class RtspProtocol(asyncio.Protocol):
             return
         if method != "DESCRIBE":
             self._send(405, "Method Not Allowed", cseq, {"Allow": "OPTIONS, DESCRIBE"})
-            return
-        moved = urlsplit(uri)
-        if Quirk.RTSP_REDIRECT in device.quirks and not moved.path.startswith("/moved/"):
-            location = urlunsplit(moved._replace(path="/moved" + moved.path))
-            self._send(302, "Moved Temporarily", cseq, {"Location": location})
             return
         viewer = Quirk.RTSP_CREDENTIALS_IN_URI in device.quirks
         if (device.password is not None or viewer) and not self._authorized(

@@ -202,12 +202,14 @@ async def describe(
         else:
             raise StreamUnavailableError(f"more than {MAX_REDIRECTS} redirects: {redirects}")
     sdp = body.decode("utf-8", errors="replace")
+    after = f", after {'; '.join(redirects)}" if redirects else ""
     if status == 401:
-        raise RtspAuthError(f"RTSP 401 ({used} refused)" if used != "none" else "RTSP 401")
+        refused = f"RTSP 401 ({used} refused)" if used != "none" else "RTSP 401"
+        raise RtspAuthError(refused + after)
     if status != 200:
-        raise StreamUnavailableError(f"RTSP {status}")
+        raise StreamUnavailableError(f"RTSP {status}{after}")
     if "m=video" not in sdp:
-        raise StreamUnavailableError("no video track in the SDP")
+        raise StreamUnavailableError(f"no video track in the SDP{after}")
     return Described(sdp, used, tuple(redirects))
 
 

@@ -139,11 +139,12 @@ async def test_rtsp_redirects_are_followed_and_said(
     assert (result.health, result.reason) == (Health.UP, Reason.OK), result
     assert result.notes["rtsp_redirect"].startswith("RTSP 302 Location: rtsp://")
     assert "/moved/" in result.notes["rtsp_redirect"]
+    moved = result.notes["rtsp_redirect"].removeprefix("RTSP 302 Location: ")
 
     await fleet.inject(CAMERA, FaultSpec(Fault.STREAM_UNAVAILABLE, "refused"))
     result = await verdict(targets[CAMERA])
     assert (result.health, result.reason) == (Health.DEGRADED, Reason.STREAM_UNAVAILABLE)
-    assert result.notes["stream"].endswith("RTSP 503")
+    assert result.notes["stream"].endswith("RTSP 503, after RTSP 302 Location: " + moved)
     explained(result)
 
 
