@@ -122,7 +122,9 @@ def conclusion(result: ProbeResult, around: Around, kind: str, language: Languag
     if result.reason is Reason.SNMP_SILENT:
         return text("conclusion.snmp_silent", language)
     if around.port_state == Reason.LINK_DOWN.value:
-        state = around.port_state + (f" ({around.port_note})" if around.port_note else "")
+        code = around.port_state
+        words = reason_text(code, language)
+        state = f"{words} ({code}, {around.port_note})" if around.port_note else said(code, words)
         key = (
             "conclusion.port_down"
             if result.health is Health.DOWN
@@ -148,7 +150,9 @@ async def _reach(address: str, port: int | None, timeout_s: float) -> str:
 def said(code: str, words: str) -> str:
     """Words first, the code (as the wire, /metrics and scripts have it) after, unless the
     words already are the code."""
-    return words if words.lower() == code.replace("_", " ").lower() else f"{words} ({code})"
+    if words.lower() == code.replace("_", " ").lower() or f"({code})" in words:
+        return words
+    return f"{words} ({code})"
 
 
 def check_label(name: str, language: Language, ports: dict[str, str]) -> str:

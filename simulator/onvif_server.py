@@ -404,8 +404,8 @@ def _habits(body: bytes, operation: str, quirks: set[Quirk]) -> bytes:
     if Quirk.ONVIF_MEDIA_OWN_PORT in quirks and operation in ("GetServices", "GetCapabilities"):
         body = media_moved(body, MEDIA_PORT)
     if Quirk.ONVIF_DEVICE_INFO_GBK in quirks and operation == "GetDeviceInformation":
-        body = gbk_names_declared_utf8(body)
-    if Quirk.ONVIF_CHARSET_GB2312 in quirks:
+        body = gbk_names_declared_utf8(body)  # its own encoding, whatever else it does
+    elif Quirk.ONVIF_CHARSET_GB2312 in quirks:
         body = in_gb2312(body)
     if Quirk.ONVIF_BOM in quirks:
         body = b"\xef\xbb\xbf\r\n" + body

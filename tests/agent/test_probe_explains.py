@@ -85,13 +85,14 @@ async def test_a_camera_behind_a_dormant_port_blames_the_port(
     await fleet.inject(port, FaultSpec(Fault.DOWN, "dormant"))
     assert await probe(settings, "CAM000003", "--lang", "en") == 1
     output = capsys.readouterr().out
-    assert output.splitlines()[0].startswith("verdict  Uplink port link_down (ifIndex"), output
-    assert "ifOperStatus dormant(5)): the fault is the line or the switch" in output
+    first = output.splitlines()[0]
+    assert first.startswith("verdict  Uplink port link down (link_down, ifIndex"), output
+    assert first.endswith("ifOperStatus dormant(5)): the fault is the line or the switch")
     assert await probe(settings, "CAM000003", "--json") == 1
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["reach"]["port_state"] == "link_down"
     assert "dormant(5)" in verdict["reach"]["port_note"]
-    assert verdict["conclusion"].startswith("上联端口 link_down")
+    assert verdict["conclusion"].startswith("上联端口 端口断开 (link_down, ifIndex")
     assert verdict["conclusion"].endswith("：故障在线路或交换机")
 
 
