@@ -205,12 +205,16 @@ class OnvifDeepProbe:
             checks = {"credentials": Reason.OK, "device_info": Reason.UNSUPPORTED}
             results.append(ProbeResult.up(checks))
         else:
-            results.append(ProbeResult.up({"credentials": Reason.OK}))
+            # Credentials are judged only when the inventory gives some.
+            judged = target.credentials.username is not None
+            results.append(ProbeResult.up({"credentials": Reason.OK} if judged else {}))
             memory.notes["device"] = " ".join(
                 text_of(info, name) or "?" for name in ("Manufacturer", "Model", "FirmwareVersion")
             )
         if memory.auth is not None:
             memory.notes["onvif_auth"] = memory.auth.value
+        elif target.credentials.username is None:
+            memory.notes["onvif_auth"] = "none (no credentials in the inventory)"
         xaddrs = await self._services(client, url, device, memory)
         results.append(await self._stream(client, xaddrs, target, memory))
         if SEARCH_NS in xaddrs:
@@ -296,7 +300,9 @@ class OnvifDeepProbe:
             return ProbeResult(
                 Health.DEGRADED, Reason.STREAM_UNAVAILABLE, {"stream": Reason.STREAM_UNAVAILABLE}
             )
-        memory.notes["rtsp_auth"] = described.auth
+        memory.notes["rtsp_auth"] = described.auth + (
+            " (credentials from the stream URI)" if described.from_uri else ""
+        )
         if described.redirects:
             memory.notes["rtsp_redirect"] = "; ".join(described.redirects)
         return ProbeResult.up({"stream": Reason.OK})

@@ -62,6 +62,7 @@ class Described:
     sdp: str
     auth: str  # "none", "basic" or "digest"
     redirects: tuple[str, ...] = ()  # "RTSP 302 Location: rtsp://…", in the order followed
+    from_uri: bool = False  # the credentials that opened it were the URI's own
 
 
 def parse_challenges(values: list[str]) -> list[Challenge]:
@@ -186,6 +187,7 @@ async def describe(
                 embedded = (user, secret)
             user = username or embedded[0]
             secret = password if password is not None else embedded[1]
+            from_uri = not username and user is not None
             try:
                 status, headers, body, used = await _describe_once(uri, user, secret)
             except StreamUnavailableError as exc:
@@ -210,7 +212,7 @@ async def describe(
         raise StreamUnavailableError(f"RTSP {status}{after}")
     if "m=video" not in sdp:
         raise StreamUnavailableError(f"no video track in the SDP{after}")
-    return Described(sdp, used, tuple(redirects))
+    return Described(sdp, used, tuple(redirects), from_uri and used != "none")
 
 
 async def _describe_once(

@@ -127,7 +127,9 @@ async def test_embedded_stream_credentials_are_kept_and_used_without_inventory_o
     assert npm["uri"].startswith(f"rtsp://{VIEWER[0]}:{VIEWER[1]}@")
     assert (result.health, result.reason) == (Health.UP, Reason.OK), result
     assert result.checks["stream"] is Reason.OK
-    assert result.notes["rtsp_auth"] == "digest"
+    assert result.notes["rtsp_auth"] == "digest (credentials from the stream URI)"
+    assert "credentials" not in result.checks  # none in the inventory: nothing to judge
+    assert result.notes["onvif_auth"] == "none (no credentials in the inventory)"
     assert VIEWER[1] not in " ".join(result.notes.values())  # never shown
 
 
