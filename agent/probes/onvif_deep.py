@@ -176,7 +176,9 @@ class OnvifDeepProbe:
             async with asyncio.timeout(self._timeout_s * 4):
                 result = await self._checks(client, target, memory)
         except Exception as exc:  # noqa: BLE001 - whatever the camera does is data
-            return ProbeResult.down(reason_of(exc), "liveness")
+            result = ProbeResult.down(reason_of(exc), "liveness")
+            if result.reason is Reason.BAD_RESPONSE:  # say what was wrong with it
+                memory.notes["liveness"] = str(exc) or type(exc).__name__
         return replace(result, notes=result.notes | memory.notes)
 
     async def _checks(

@@ -178,3 +178,13 @@ async def test_http_and_charset_habits_that_reference_clients_accept(
     result = await verdict(targets[CAMERA])
     assert read["ok"] is False
     assert (result.health, result.reason) == (Health.DEGRADED, Reason.AUTH_FAILED), result
+
+
+@pytest.mark.parametrize(("fault", "mode"), [(Fault.GARBAGE, None), (Fault.TRUNCATED, None)])
+async def test_a_camera_that_answers_nonsense_is_down_and_says_what_was_wrong(
+    fleet: Fleet, targets: dict[str, Target], verdict: Verdict, fault: Fault, mode: str | None
+) -> None:
+    await fleet.inject(CAMERA, FaultSpec(fault, mode))
+    result = await verdict(targets[CAMERA])
+    assert (result.health, result.reason) == (Health.DOWN, Reason.BAD_RESPONSE), result
+    assert result.notes["liveness"].startswith("not XML: "), result
