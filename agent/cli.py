@@ -11,10 +11,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import uvloop
+from wcwidth import wcswidth
 
 from agent.probes.base import ProbeResult
 from agent.probes.tcp import reach
@@ -33,7 +35,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings
 from slawatch.keys import KeyFileError, load_public, new_pair, public_text
-from slawatch.messages import Language, reason_text, text
+from slawatch.messages import Language, known, reason_text, text
 
 # The device is not up: scripts and the engineer's shell can tell without reading.
 EXIT_NOT_UP = 1
@@ -54,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("-c", "--config", type=Path, required=True)
     probe.add_argument("--lang", choices=["zh", "en"], default="zh", help="words in (default zh)")
     probe.add_argument("--json", action="store_true", help="the verdict as JSON, for scripts")
+    probe.add_argument(
+        "--timeout",
+        type=_seconds,
+        help="seconds to wait for each answer (default: the settings' poll.timeout)",
+    )
+    probe.add_argument(
+        "--retries",
+        type=int,
+        choices=range(6),
+        metavar="0-5",
+        help="resends after a timeout (default: the settings' poll.retries)",
+    )
     keys = commands.add_parser("keys", help="the agent's signing key")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     new_key = keys_commands.add_parser(
@@ -76,6 +90,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 < seconds <= 60:
+        raise argparse.ArgumentTypeError(f"{value}: seconds between 0 and 60")
+    return seconds
+
+
+def with_poll(
+    settings: AgentSettings, timeout_s: float | None, retries: int | None
+) -> AgentSettings:
+    """The settings with the engineer's ``--timeout`` and ``--retries`` for this probe."""
+    poll: dict[str, object] = {}
+    if timeout_s is not None:
+        poll["timeout"] = timedelta(seconds=timeout_s)
+    if retries is not None:
+        poll["retries"] = retries
+    if not poll:
+        return settings
+    return settings.model_copy(update={"poll": settings.poll.model_copy(update=poll)})
+
+
 @dataclass(frozen=True, slots=True)
 class Around:
     """What the engineer at the camera also needs: can its port be reached at all, and is
@@ -96,7 +131,9 @@ def conclusion(result: ProbeResult, around: Around, kind: str, language: Languag
     if result.reason is Reason.SNMP_SILENT:
         return text("conclusion.snmp_silent", language)
     if around.port_state == Reason.LINK_DOWN.value:
-        state = around.port_state + (f" ({around.port_note})" if around.port_note else "")
+        code = around.port_state
+        words = reason_text(code, language)
+        state = f"{words} ({code}, {around.port_note})" if around.port_note else said(code, words)
         key = (
             "conclusion.port_down"
             if result.health is Health.DOWN
@@ -119,6 +156,53 @@ async def _reach(address: str, port: int | None, timeout_s: float) -> str:
     return await reach(address, port, timeout_s)
 
 
+def said(code: str, words: str) -> str:
+    """Words first, the code (as the wire, /metrics and scripts have it) after, unless the
+    words already are the code."""
+    if words.lower() == code.replace("_", " ").lower() or f"({code})" in words:
+        return words
+    return f"{words} ({code})"
+
+
+def check_label(name: str, language: Language, ports: dict[str, str]) -> str:
+    """A check's name in the user's language; a switch port under the inventory's own
+    spelling of it, in full (``端口 GigabitEthernet0/0/3``)."""
+    if name in ports:
+        return text("check.port", language, port=ports[name])
+    return said(name, text(f"check.{name}", language)) if known(f"check.{name}") else name
+
+
+def metric_label(name: str, language: Language) -> str:
+    words = text(f"metric.{name}", language) if known(f"metric.{name}") else name
+    return words if words == name else f"{words} ({name})"
+
+
+def metric_value(name: str, value: float, language: Language) -> str:
+    """The value with its unit (from the metric's name: ``_ms``, ``_s``)."""
+    unit = next((u for u in ("ms", "s") if name.endswith(f"_{u}")), None)
+    if unit == "ms":
+        shown = f"{value:.1f}"
+    elif unit == "s":
+        shown = f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    else:
+        shown = f"{value:g}"
+    return f"{shown} {text(f'unit.{unit}', language)}" if unit else shown
+
+
+def _rows(rows: list[tuple[str, ...]], heading: tuple[str, ...]) -> list[str]:
+    """A table whose columns are as wide as their widest cell (nothing cut), or nothing
+    at all when it has no rows."""
+    if not rows:
+        return []
+    widths = [max(wcswidth(row[i]) for row in [heading, *rows]) for i in range(len(heading) - 1)]
+    lines = ["", " ".join(fit(cell, w) for cell, w in zip(heading, widths, strict=False))]
+    lines[-1] += " " + heading[-1]
+    for row in rows:
+        cells = [fit(cell, width) for cell, width in zip(row, widths, strict=False)]
+        lines.append(" ".join([*cells, row[-1]]).rstrip())
+    return lines
+
+
 def _table(
     device_id: str,
     result: ProbeResult,
@@ -126,50 +210,61 @@ def _table(
     language: Language,
     around: Around,
     kind: str = "camera",
+    ports: dict[str, str] | None = None,
 ) -> str:
-    """The probe's verdict for the engineer at the camera: codes as the wire has them, with
-    their words (Chinese unless ``--lang en``), in columns that line up."""
+    """The probe's verdict for the engineer at the camera, in one language (Chinese unless
+    ``--lang en``; the wire's codes in brackets), in columns that line up: each check with
+    what was wrong beside it, the metrics with their units, then how the device answered."""
 
     def t(key: str) -> str:
         return text(key, language)
 
-    def said(code: str, words: str) -> str:
-        return code if words == code else f"{code} ({words})"
-
-    # Names in full (``port_gigabitethernet0_0_3``), the column as wide as the longest.
-    names = [*result.checks, *result.metrics, *result.notes]
-    width = max([16, *(len(name) for name in names)])
     health, reason = result.health.value, result.reason.value
+    reached = around.reached
+    reached_words = t("reach.open") if reached == "open" else reason_text(reached, language)
+    tcp = f"  TCP {around.reach_port} {said(reached, reached_words)}" if around.reach_port else ""
     lines = [
         f"{fit(t('probe.conclusion'), 8)} {conclusion(result, around, kind, language)}",
         f"{fit(t('probe.device'), 8)} {device_id}",
         f"{fit(t('probe.health'), 8)} {said(health, t('health.' + health))}    "
         f"{t('probe.reason')} {said(reason, reason_text(reason, language))}",
-        f"{fit(t('probe.took'), 8)} {took_s * 1000:.0f} ms",
-        f"{fit(t('probe.address'), 8)} {around.address}"
-        + (f"  TCP {around.reach_port}: {around.reached}" if around.reach_port else ""),
+        f"{fit(t('probe.took'), 8)} {took_s * 1000:.0f} {t('unit.ms')}",
+        f"{fit(t('probe.address'), 8)} {around.address}{tcp}",
     ]
     if around.switch is not None:
-        state = around.port_state or "-"
+        state = around.port_state
         lines.append(
             f"{fit(t('probe.uplink'), 8)} {around.switch} {t('probe.port')} {around.switch_port}: "
-            f"{said(state, reason_text(state, language)) if around.port_state else '-'}"
+            f"{said(state, reason_text(state, language)) if state else '-'}"
             + (f"  ({around.port_note})" if around.port_note else "")
         )
-    lines += [
-        "",
-        f"{fit(t('probe.check'), width)} {t('probe.result')}",
-    ]
-    lines += [
-        f"{fit(name, width)} {said(reason.value, reason_text(reason.value, language))}"
-        for name, reason in sorted(result.checks.items())
-    ]
-    if result.metrics:
-        lines += ["", f"{fit(t('probe.metric'), width)} {t('probe.value')}"]
-        lines += [f"{fit(name, width)} {value:g}" for name, value in sorted(result.metrics.items())]
-    if result.notes:
-        lines += ["", f"{fit(t('probe.how'), width)} {t('probe.said')}"]
-        lines += [f"{fit(name, width)} {words}" for name, words in sorted(result.notes.items())]
+    labels = ports or {}
+    lines += _rows(
+        [
+            (
+                check_label(name, language, labels),
+                said(verdict.value, reason_text(verdict.value, language)),
+                result.notes.get(name, ""),
+            )
+            for name, verdict in sorted(result.checks.items())
+        ],
+        (t("probe.check"), t("probe.result"), t("probe.note")),
+    )
+    lines += _rows(
+        [
+            (metric_label(name, language), metric_value(name, value, language))
+            for name, value in sorted(result.metrics.items())
+        ],
+        (t("probe.metric"), t("probe.value")),
+    )
+    lines += _rows(
+        [
+            (said(name, t(f"note.{name}")) if known(f"note.{name}") else name, words)
+            for name, words in sorted(result.notes.items())
+            if name not in result.checks
+        ],
+        (t("probe.how"), t("probe.said")),
+    )
     return "\n".join(lines)
 
 
@@ -204,7 +299,9 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
         around = Around(
             device.address,
             tcp.port if tcp else None,
-            await _reach(device.address, tcp.port if tcp else None, 2.0),
+            await _reach(
+                device.address, tcp.port if tcp else None, settings.poll.timeout.total_seconds()
+            ),
         )
         uplink = device.uplink
         if uplink is not None and uplink.switch is not None and uplink.port is not None:
@@ -227,7 +324,8 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
         shown["conclusion"] = conclusion(result, around, device.kind.value, language)
         print(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
-        print(_table(device_id, result, took, language, around, device.kind.value))
+        ports = {port_check(spec): str(spec) for spec in plan.target.ports}
+        print(_table(device_id, result, took, language, around, device.kind.value, ports))
     return EXIT_OK if result.health is Health.UP else EXIT_NOT_UP
 
 
@@ -306,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if refused:
                 raise ConfigError(refused)
         if args.command == "probe":
+            settings = with_poll(settings, args.timeout, args.retries)
             return uvloop.run(_probe(settings, args.device_id, args.lang, args.json))
         if args.command == "discover":
             return uvloop.run(_discover(settings, args))

@@ -47,9 +47,24 @@ class Quirk(StrEnum):
     # Lists Media2 in GetServices but faults its operations (D-Link DCS-8635LH, per agsh/onvif)
     ONVIF_MEDIA2_BROKEN = "onvif_media2_broken"
     NAT = "nat"  # behind port forwarding: advertises its LAN address in XAddrs and stream URIs
+    # GetSystemDateAndTime with LocalDateTime and a POSIX TZ (CST-8:00:00) but no UTCDateTime
+    ONVIF_LOCAL_TIME_ONLY = "onvif_local_time_only"
+    # GetDeviceInformation with its Chinese names in GBK bytes under a UTF-8 declaration
+    ONVIF_DEVICE_INFO_GBK = "onvif_device_info_gbk"
+    # Every reply in GB2312 with no XML declaration: the charset only in the Content-Type
+    ONVIF_CHARSET_GB2312 = "onvif_charset_gb2312"
+    ONVIF_BOM = "onvif_bom"  # a UTF-8 BOM and a blank line before the XML declaration
+    ONVIF_HTTP10 = "onvif_http10"  # HTTP/1.0 replies, no Content-Length, ended by the close
+    ONVIF_BARE_LF = "onvif_bare_lf"  # HTTP header lines ended by a bare LF
+    # The media services on their own port (MEDIA_PORT) of the same address; the device
+    # service's port answers 404 to media requests
+    ONVIF_MEDIA_OWN_PORT = "onvif_media_own_port"
     RTSP_BASIC_ONLY = "rtsp_basic_only"
     RTSP_DIGEST_AND_BASIC = "rtsp_digest_and_basic"  # Hikvision: a Digest, then a Basic challenge
     RTSP_DIGEST_QOP = "rtsp_digest_qop"  # RFC 7616: qop="auth", algorithm=SHA-256
+    RTSP_REDIRECT = "rtsp_redirect"  # DESCRIBE answered 302, Location the stream's new path
+    # The stream URI carries a viewer's credentials (rtsp://viewer:viewpw@…), which RTSP takes
+    RTSP_CREDENTIALS_IN_URI = "rtsp_credentials_in_uri"
     # An old SNMP agent whose replies must fit 484 bytes (RFC 3417's minimum): a longer one
     # (a GETBULK of 32 rows, a GET of 50 OIDs) is answered tooBig, not truncated.
     SNMP_MAX_MESSAGE_484 = "snmp_max_message_484"
@@ -61,6 +76,10 @@ class Quirk(StrEnum):
 
 # What a NAT-ed camera advertises: its own LAN address, on the default ports.
 LAN_ADDRESS = "192.168.1.64"
+# Where a camera with ``onvif_media_own_port`` serves its media services.
+MEDIA_PORT = 8080
+# The viewer account a camera with ``rtsp_credentials_in_uri`` puts in its stream URI.
+VIEWER = ("viewer", "viewpw")
 
 
 # ifOperStatus (RFC 2863) of a switch port taken down with a mode (``port:SW/3``, mode

@@ -90,6 +90,8 @@ class Fleet:
             if device.spec.onvif is not None:
                 await self.cameras.attach(device)
                 await self.rtsp.attach(device, self._rtsp_port(device))
+                if Quirk.ONVIF_MEDIA_OWN_PORT in device.quirks:
+                    self.cameras.serve_media_port(device)
         await self.snmp.attach(d for d in self.devices if d.spec.snmp is not None)
         for device in self.devices:
             if self.management.serves(device):
@@ -152,7 +154,10 @@ class Fleet:
 
     def give(self, target: str, quirk: Quirk) -> None:
         """Make a device behave like a real firmware that does ``quirk``."""
-        self._device(target).quirks.add(quirk)
+        device = self._device(target)
+        device.quirks.add(quirk)
+        if quirk is Quirk.ONVIF_MEDIA_OWN_PORT and device.spec.onvif is not None:
+            self.cameras.serve_media_port(device)
 
     def take_away(self, target: str, quirk: Quirk) -> None:
         self._device(target).quirks.discard(quirk)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
+from urllib.parse import urlsplit, urlunsplit
 from xml.sax.saxutils import escape  # nosec B406  # escapes the text we send; parses nothing
 
 from lxml import etree
@@ -104,6 +105,8 @@ _NETWORK_INTERFACES = """
 
 
 _MEDIA2 = "http://www.onvif.org/ver20/media/wsdl"
+MEDIA1_NS = "http://www.onvif.org/ver10/media/wsdl"
+MEDIA2_NS = _MEDIA2
 
 
 def _media2_configurations(profiles_capture: Path, reference: Path) -> dict[str, Reply]:
@@ -282,3 +285,71 @@ def clock_values(device_time: float, utc_offset_s: int = 8 * 3600) -> dict[str, 
 
 def iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _elements(root: etree._Element, name: str) -> list[etree._Element]:
+    return [e for e in root.iter() if isinstance(e.tag, str) and _localname(e) == name]
+
+
+def local_time_only(body: bytes) -> bytes:
+    """A GetSystemDateAndTime reply as firmwares send it with no UTCDateTime: local time
+    (China Standard Time, as rendered) and the zone the way Hikvision writes it."""
+    root = etree.fromstring(body, _SAFE_PARSER)
+    for utc in _elements(root, "UTCDateTime"):
+        parent = utc.getparent()
+        assert parent is not None
+        parent.remove(utc)
+    for tz in _elements(root, "TZ"):
+        tz.text = "CST-8:00:00"
+    for flag in _elements(root, "DaylightSavings"):
+        flag.text = "false"
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+# What Chinese firmware puts in GetDeviceInformation (海康威视 / 网络摄像机).
+CHINESE_NAMES = {"Manufacturer": "海康威视", "Model": "网络摄像机"}
+
+
+def _with_chinese_names(body: bytes) -> etree._Element:
+    root = etree.fromstring(body, _SAFE_PARSER)
+    for name, words in CHINESE_NAMES.items():
+        for element in _elements(root, name):
+            element.text = words
+    return root
+
+
+def gbk_names_declared_utf8(body: bytes) -> bytes:
+    """GetDeviceInformation whose Chinese names are GBK bytes while the document says
+    UTF-8: not well-formed XML to a strict parser (lxml, so onvif-zeep), read with
+    replacement characters by clients that decode leniently (npm ``onvif``)."""
+    root = _with_chinese_names(body)
+    text = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    for words in CHINESE_NAMES.values():
+        text = text.replace(words.encode(), words.encode("gbk"))
+    return text
+
+
+def in_gb2312(body: bytes) -> bytes:
+    """The reply in GB2312 with no XML declaration (Chinese names in GetDeviceInformation):
+    only the HTTP Content-Type says which charset it is."""
+    root = _with_chinese_names(body) if b"GetDeviceInformationResponse" in body else None
+    if root is None:
+        root = etree.fromstring(body, _SAFE_PARSER)
+    return etree.tostring(root, encoding="unicode").encode("gb2312")
+
+
+def media_moved(body: bytes, port: int) -> bytes:
+    """GetServices/GetCapabilities with the media services' XAddrs on ``port``."""
+    root = etree.fromstring(body, _SAFE_PARSER)
+    media = {MEDIA1_NS, _MEDIA2}
+    xaddrs = [
+        xaddr
+        for service in _elements(root, "Service")
+        if (service.findtext("{*}Namespace") or "").strip() in media
+        for xaddr in _elements(service, "XAddr")
+    ]
+    xaddrs += [x for capability in _elements(root, "Media") for x in _elements(capability, "XAddr")]
+    for xaddr in xaddrs:
+        parts = urlsplit((xaddr.text or "").strip())
+        xaddr.text = urlunsplit(parts._replace(netloc=f"{parts.hostname}:{port}"))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

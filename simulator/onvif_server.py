@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import os
+import socket
 from collections.abc import Callable
 from datetime import datetime
 from urllib.request import parse_http_list, parse_keqv_list
@@ -21,16 +22,31 @@ from urllib.request import parse_http_list, parse_keqv_list
 from aiohttp import web
 from lxml import etree
 
-from simulator.devices import LAN_ADDRESS, DownMode, Fault, HostileMode, Quirk, SimDevice
+from simulator.devices import (
+    LAN_ADDRESS,
+    MEDIA_PORT,
+    VIEWER,
+    DownMode,
+    Fault,
+    HostileMode,
+    Quirk,
+    SimDevice,
+)
 from simulator.onvif_replies import (
     ACTION_NOT_SUPPORTED,
+    MEDIA1_NS,
+    MEDIA2_NS,
     NO_PROFILE,
     NOT_AUTHORIZED,
     OPERATION_PROHIBITED,
     Personality,
     as_soap11,
     clock_values,
+    gbk_names_declared_utf8,
+    in_gb2312,
     iso,
+    local_time_only,
+    media_moved,
 )
 
 log = logging.getLogger(__name__)
@@ -41,8 +57,6 @@ MAX_REQUEST_BYTES = 256 * 1024
 PRE_AUTH = {"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetHostname"}
 _WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 _WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-MEDIA1_NS = "http://www.onvif.org/ver10/media/wsdl"
-MEDIA2_NS = "http://www.onvif.org/ver20/media/wsdl"
 DIGEST_REALM = "IP Camera"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
@@ -161,6 +175,8 @@ class CameraServer:
         self._stream_port = stream_port
         self._by_socket: dict[tuple[str, int], SimDevice] = {}
         self._listeners: dict[str, asyncio.Server] = {}
+        self._media_listeners: list[asyncio.Server] = []
+        self._starting: set[asyncio.Task[None]] = set()
         self._server = web.Server(self._handle)
         self._nonce = os.urandom(16).hex()
         self.requests = 0
@@ -185,15 +201,35 @@ class CameraServer:
             backlog=512,
         )
 
+    def serve_media_port(self, device: SimDevice) -> None:
+        """Listen on the camera's MEDIA_PORT too (``onvif_media_own_port``). The socket is
+        bound and listening on return, so a client may connect at once; it is accepted
+        as soon as the loop runs the server."""
+        key = (device.spec.address, MEDIA_PORT)
+        if key in self._by_socket:
+            return
+        self._by_socket[key] = device
+        sock = socket.create_server(key, backlog=128)
+        sock.setblocking(False)
+
+        async def serve() -> None:
+            loop = asyncio.get_running_loop()
+            self._media_listeners.append(await loop.create_server(self._server, sock=sock))
+
+        task = asyncio.get_running_loop().create_task(serve())
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
     def stop_listening(self, device: SimDevice) -> None:
         listener = self._listeners.pop(device.id, None)
         if listener is not None:
             listener.close()
 
     async def close(self) -> None:
-        for listener in self._listeners.values():
+        for listener in [*self._listeners.values(), *self._media_listeners]:
             listener.close()
         self._listeners.clear()
+        self._media_listeners.clear()
         await self._server.shutdown(1)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -220,12 +256,27 @@ class CameraServer:
             soap = SoapRequest(body)
         except (etree.XMLSyntaxError, ValueError):
             return self._fault(device, ACTION_NOT_SUPPORTED.render(**self._values(device)), 400)
-        return self._answer(device, soap, request.headers.get("Authorization", ""))
+        assert device.spec.onvif is not None
+        on_media_port = request.transport is not None and (
+            request.transport.get_extra_info("sockname")[1] != device.spec.onvif.port
+        )
+        response = self._answer(
+            device, soap, request.headers.get("Authorization", ""), on_media_port
+        )
+        if {Quirk.ONVIF_HTTP10, Quirk.ONVIF_BARE_LF} & device.quirks and request.transport:
+            return _raw(request, response, device.quirks)
+        return response
 
-    def _answer(self, device: SimDevice, soap: SoapRequest, authorization: str) -> web.Response:
+    def _answer(
+        self, device: SimDevice, soap: SoapRequest, authorization: str, on_media_port: bool
+    ) -> web.Response:
         personality = self._personality_of(device)
         values = self._values(device)
         quirks = device.quirks
+        if Quirk.ONVIF_MEDIA_OWN_PORT in quirks and on_media_port != (
+            soap.namespace in (MEDIA1_NS, MEDIA2_NS)
+        ):
+            return web.Response(status=404, text="Not Found")
         needs_auth = soap.operation not in PRE_AUTH or (
             Quirk.ONVIF_AUTH_ON_TIME in quirks and soap.operation == "GetSystemDateAndTime"
         )
@@ -253,12 +304,10 @@ class CameraServer:
         reply = personality.replies.get(key)
         if reply is None:
             return self._fault(device, ACTION_NOT_SUPPORTED.render(**values), 400)
-        body = reply.render(**values)
-        if Quirk.ONVIF_SOAP11 in quirks:
-            body = as_soap11(body)
+        body = _habits(reply.render(**values), soap.operation, quirks)
         if Fault.TRUNCATED in device.faults:
             body = body[: len(body) // 2]
-        return web.Response(body=body, content_type=_content_type(device), charset="utf-8")
+        return web.Response(body=body, content_type=_content_type(device), charset=_charset(device))
 
     def _refusal(
         self, device: SimDevice, soap: SoapRequest, authorization: str, values: dict[str, str]
@@ -278,8 +327,10 @@ class CameraServer:
                 f"algorithm={algorithm}"
             )
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
-        if soap.authenticates(username, password) and soap.fresh(
-            device.now(), device.token_window_s
+        # A firmware that keeps only local time cannot tell a token's age: it checks none.
+        ageless = Quirk.ONVIF_LOCAL_TIME_ONLY in device.quirks
+        if soap.authenticates(username, password) and (
+            ageless or soap.fresh(device.now(), device.token_window_s)
         ):
             return None
         return self._fault(device, NOT_AUTHORIZED.render(**values), 401)
@@ -290,6 +341,9 @@ class CameraServer:
         http_port, rtsp_port = device.spec.onvif.port, self._stream_port(device)
         if Quirk.NAT in device.quirks:  # what it advertises: its LAN side, default ports
             address, http_port, rtsp_port = LAN_ADDRESS, 80, 554
+        viewer = (
+            f"{VIEWER[0]}:{VIEWER[1]}@" if Quirk.RTSP_CREDENTIALS_IN_URI in device.quirks else ""
+        )
         now = device.now()
         until = now - (device.gap_s if Fault.RECORDING_GAP in device.faults else 0.0)
         digest = hashlib.sha256(device.id.encode()).hexdigest()
@@ -298,7 +352,7 @@ class CameraServer:
             "http_base": f"http://{address}:{http_port}",
             "https_base": f"https://{address}:{http_port}",
             "rtsp_base": f"rtsp://{address}:{rtsp_port}",
-            "stream_uri": f"rtsp://{address}:{rtsp_port}/{device.id}/main",
+            "stream_uri": f"rtsp://{viewer}{address}:{rtsp_port}/{device.id}/main",
             "recording_from": iso(device.boot_time - 30 * 86400),
             "recording_until": iso(until),
             "address": address,
@@ -310,7 +364,7 @@ class CameraServer:
         if Quirk.ONVIF_SOAP11 in device.quirks:
             body = as_soap11(body)
         return web.Response(
-            status=status, body=body, content_type=_content_type(device), charset="utf-8"
+            status=status, body=body, content_type=_content_type(device), charset=_charset(device)
         )
 
     @staticmethod
@@ -335,3 +389,44 @@ class CameraServer:
 
 def _content_type(device: SimDevice) -> str:
     return "text/xml" if Quirk.ONVIF_SOAP11 in device.quirks else "application/soap+xml"
+
+
+def _charset(device: SimDevice) -> str:
+    return "GB2312" if Quirk.ONVIF_CHARSET_GB2312 in device.quirks else "utf-8"
+
+
+def _habits(body: bytes, operation: str, quirks: set[Quirk]) -> bytes:
+    """A reply as the firmware with ``quirks`` words and encodes it."""
+    if Quirk.ONVIF_SOAP11 in quirks:
+        body = as_soap11(body)
+    if Quirk.ONVIF_LOCAL_TIME_ONLY in quirks and operation == "GetSystemDateAndTime":
+        body = local_time_only(body)
+    if Quirk.ONVIF_MEDIA_OWN_PORT in quirks and operation in ("GetServices", "GetCapabilities"):
+        body = media_moved(body, MEDIA_PORT)
+    if Quirk.ONVIF_DEVICE_INFO_GBK in quirks and operation == "GetDeviceInformation":
+        body = gbk_names_declared_utf8(body)  # its own encoding, whatever else it does
+    elif Quirk.ONVIF_CHARSET_GB2312 in quirks:
+        body = in_gb2312(body)
+    if Quirk.ONVIF_BOM in quirks:
+        body = b"\xef\xbb\xbf\r\n" + body
+    return body
+
+
+def _raw(request: web.BaseRequest, response: web.Response, quirks: set[Quirk]) -> web.Response:
+    """Write ``response`` as an embedded HTTP server does (HTTP/1.0 ended by the close, or
+    header lines ended by a bare LF) straight to the socket, which is then closed; the
+    response returned to aiohttp goes nowhere."""
+    assert request.transport is not None
+    http10 = Quirk.ONVIF_HTTP10 in quirks
+    end = "\n" if Quirk.ONVIF_BARE_LF in quirks else "\r\n"
+    body = response.body if isinstance(response.body, bytes) else b""
+    lines = [
+        f"HTTP/{'1.0' if http10 else '1.1'} {response.status} {response.reason}",
+        f"Content-Type: {response.headers.get('Content-Type', 'application/soap+xml')}",
+        "Connection: close",
+    ]
+    if not http10:
+        lines.append(f"Content-Length: {len(body)}")
+    request.transport.write((end.join(lines) + end + end).encode() + body)
+    request.transport.close()
+    return response

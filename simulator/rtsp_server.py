@@ -5,6 +5,8 @@ the SDP of the camera's main profile (H.264 or H.265, as its ONVIF profile says)
 Authentication as real cameras do it: Digest (RFC 2617, no qop) by default; quirks give
 Basic only, Hikvision's two challenges (Digest, then Basic) or RFC 7616 Digest with
 ``qop="auth"`` and SHA-256. ``stream_unavailable`` makes it refuse (503) or stall.
+``rtsp_redirect`` answers a DESCRIBE with 302 and the stream's new path (``/moved/…``);
+``rtsp_credentials_in_uri`` takes the viewer account the camera puts in its stream URI.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import os
 import zlib
 from collections.abc import Callable
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
-from simulator.devices import DownMode, Fault, Quirk, SimDevice
+from simulator.devices import VIEWER, DownMode, Fault, Quirk, SimDevice
 from simulator.onvif_server import digest_matches
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,15 @@ class RtspProtocol(asyncio.Protocol):
             if mode is DownMode.REFUSED:
                 self._transport.abort()
             return  # silent or slow: the client times out
+        moved = urlsplit(uri)
+        if (
+            method == "DESCRIBE"
+            and Quirk.RTSP_REDIRECT in device.quirks
+            and not moved.path.startswith("/moved/")
+        ):
+            location = urlunsplit(moved._replace(path="/moved" + moved.path))
+            self._send(302, "Moved Temporarily", cseq, {"Location": location})
+            return
         if Fault.STREAM_UNAVAILABLE in device.faults:
             if device.stream_mode is DownMode.REFUSED:
                 self._send(503, "Service Unavailable", cseq)
@@ -112,7 +124,10 @@ class RtspProtocol(asyncio.Protocol):
         if method != "DESCRIBE":
             self._send(405, "Method Not Allowed", cseq, {"Allow": "OPTIONS, DESCRIBE"})
             return
-        if device.password is not None and not self._authorized(device, method, headers):
+        viewer = Quirk.RTSP_CREDENTIALS_IN_URI in device.quirks
+        if (device.password is not None or viewer) and not self._authorized(
+            device, method, headers
+        ):
             self._send(401, "Unauthorized", cseq, challenges=self._challenges(device))
             return
         self._send(
@@ -135,11 +150,28 @@ class RtspProtocol(asyncio.Protocol):
         return [digest]
 
     def _authorized(self, device: SimDevice, method: str, headers: dict[str, str]) -> bool:
+        accounts = []
+        if device.password is not None:
+            password = device.password
+            if Fault.WRONG_CREDENTIALS in device.faults:
+                password += "-changed-on-site"
+            accounts.append((device.username or "", password))
+        if Quirk.RTSP_CREDENTIALS_IN_URI in device.quirks:
+            accounts.append(VIEWER)
+        return any(
+            self._authorized_as(device, method, headers, username, password)
+            for username, password in accounts
+        )
+
+    def _authorized_as(
+        self,
+        device: SimDevice,
+        method: str,
+        headers: dict[str, str],
+        username: str,
+        password: str,
+    ) -> bool:
         header = headers.get("authorization", "")
-        password = device.password or ""
-        if Fault.WRONG_CREDENTIALS in device.faults:
-            password += "-changed-on-site"
-        username = device.username or ""
         offered = self._challenges(device)
         if header.startswith("Basic ") and any(c.startswith("Basic") for c in offered):
             expected = base64.b64encode(f"{username}:{password}".encode()).decode()

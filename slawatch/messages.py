@@ -784,6 +784,53 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "The device does not answer: {reason}",
     },
     "conclusion.degraded": {"zh": "设备在线但降级：{reason}", "en": "Up but degraded: {reason}"},
+    # slawatch-agent probe: what its checks, metrics and notes are called, with units
+    "probe.note": {"zh": "说明", "en": "why"},
+    "probe.retries": {"zh": "重试", "en": "retries"},
+    "reach.open": {"zh": "可连接", "en": "accepts connections"},
+    "check.liveness": {"zh": "存活", "en": "liveness"},
+    "check.clock": {"zh": "时钟", "en": "clock"},
+    "check.credentials": {"zh": "账号密码", "en": "credentials"},
+    "check.device_info": {"zh": "设备信息", "en": "device information"},
+    "check.stream": {"zh": "实时视频", "en": "live video"},
+    "check.recording": {"zh": "录像", "en": "recording"},
+    "check.uptime": {"zh": "运行时长", "en": "uptime"},
+    "check.door_state": {"zh": "门状态", "en": "door state"},
+    "check.tamper": {"zh": "防拆", "en": "tamper"},
+    "check.upload_backlog": {"zh": "上传积压", "en": "upload backlog"},
+    "check.captures": {"zh": "抓拍", "en": "captures"},
+    "check.object_id": {"zh": "设备类型标识", "en": "sysObjectID"},
+    "check.port": {"zh": "端口 {port}", "en": "port {port}"},
+    "metric.rtt_ms": {"zh": "往返时延", "en": "round trip"},
+    "metric.clock_offset_s": {"zh": "时钟偏差", "en": "clock offset"},
+    "metric.recording_lag_s": {"zh": "录像滞后", "en": "recording lag"},
+    "metric.uptime_s": {"zh": "运行时长", "en": "uptime"},
+    "metric.captures": {"zh": "抓拍总数", "en": "captures"},
+    "metric.ports_down": {"zh": "断开端口数", "en": "ports down"},
+    "metric.ports_watched": {"zh": "监视端口数", "en": "ports watched"},
+    "metric.door_state": {"zh": "门状态", "en": "door state"},
+    "metric.tamper": {"zh": "防拆状态", "en": "tamper state"},
+    "metric.upload_backlog": {"zh": "上传积压", "en": "upload backlog"},
+    "unit.ms": {"zh": "毫秒", "en": "ms"},
+    "unit.s": {"zh": "秒", "en": "s"},
+    "note.onvif_auth": {"zh": "ONVIF 认证方式", "en": "ONVIF authentication"},
+    "note.rtsp_auth": {"zh": "RTSP 认证方式", "en": "RTSP authentication"},
+    "note.rtsp_redirect": {"zh": "RTSP 重定向", "en": "RTSP redirect"},
+    "note.media": {"zh": "媒体服务版本", "en": "media service"},
+    "note.media_service": {"zh": "媒体服务地址", "en": "media service address"},
+    "note.nat": {"zh": "服务地址改写（NAT）", "en": "service address rewritten (NAT)"},
+    "note.stream_uri": {"zh": "视频地址改写", "en": "stream URI rewritten"},
+    "note.device": {"zh": "厂商 型号 固件", "en": "make, model, firmware"},
+    "note.services": {"zh": "服务列表", "en": "services"},
+    "note.ports": {"zh": "端口表", "en": "interface table"},
+    "note.snmp": {"zh": "SNMP", "en": "SNMP"},
+    "note.snmp_auth": {"zh": "SNMP 认证", "en": "SNMP authentication"},
+    "note.snmp_engine": {"zh": "SNMP 引擎", "en": "SNMP engine"},
+    "note.snmp_priv": {"zh": "SNMP 加密", "en": "SNMP privacy"},
+    "note.snmp_get": {"zh": "SNMP 读取", "en": "SNMP GET"},
+    "note.snmp_walk": {"zh": "SNMP 遍历", "en": "SNMP walk"},
+    "note.snmp_reply": {"zh": "SNMP 应答地址", "en": "SNMP answer's address"},
+    "note.snmp_slow": {"zh": "SNMP 慢应答", "en": "SNMP slow answer"},
 }
 
 
@@ -793,6 +840,12 @@ def text(key: str, language: Language = "zh", **values: object) -> str:
     if entry is None:
         return key
     return entry[language].format(**values) if values else entry[language]
+
+
+def known(key: str) -> bool:
+    """Whether the catalogue has words for ``key`` (names a probe makes up, such as a
+    profile's own checks, may have none: they are shown as they are)."""
+    return key in _CATALOGUE
 
 
 def reason_text(reason: str, language: Language = "zh") -> str:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from lxml import etree
 
 from agent.probes.base import ProbeResult, Target, combine, connection_reason
+from agent.probes.camera_clock import camera_clock
 from agent.probes.onvif_soap import (
     DEVICE_NS,
     MEDIA1_NS,
@@ -30,11 +31,10 @@ from agent.probes.onvif_soap import (
     HttpStatusError,
     OnvifClient,
     SoapFaultError,
-    camera_utc,
     find,
     text_of,
 )
-from agent.probes.rtsp import RtspAuthError, StreamUnavailableError, describe
+from agent.probes.rtsp import RtspAuthError, StreamUnavailableError, describe, masked
 from agent.wire import Health, Reason
 from slawatch.config.inventory import Device
 
@@ -47,8 +47,8 @@ _MEDIA1_STREAM_SETUP = (
 def device_url(device: Device) -> str:
     onvif = device.onvif
     assert onvif is not None
-    host = f"[{device.address}]" if ":" in device.address else device.address
-    return f"{'https' if onvif.tls else 'http'}://{host}:{onvif.port}{onvif.path}"
+    scheme = "https" if onvif.tls else "http"
+    return f"{scheme}://{_host(device.address)}:{onvif.port}{onvif.path}"
 
 
 def reason_of(exc: BaseException) -> Reason:
@@ -63,30 +63,77 @@ def reason_of(exc: BaseException) -> Reason:
 
 
 def answered(exc: BaseException) -> bool:
-    """A SOAP fault or an HTTP status is an answer: the camera is alive."""
-    return isinstance(exc, SoapFaultError | HttpStatusError)
+    """A SOAP fault, an HTTP status or a reply we cannot read is an answer: the camera is
+    alive (a field it got wrong is that check's ``unsupported``, with a note)."""
+    return isinstance(exc, SoapFaultError | HttpStatusError | BadReplyError)
 
 
-def rewrite_xaddr(advertised: str, device: Device) -> str:
-    """The advertised service address with the inventory's host and ONVIF port (NAT)."""
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _behind_nat(advertised: str, device: Device) -> bool:
+    """The camera advertises an address other than the inventory's: port forwarding (NAT)."""
+    return (urlsplit(advertised).hostname or "") != device.address
+
+
+def rewrite_xaddr(advertised: str, device: Device) -> tuple[str, str | None]:
+    """The service address to call, and why it differs from the advertised one.
+
+    Only what NAT changes is rewritten: an address at the inventory's host is used as
+    advertised (a media service on 8080 beside the device service on 8000 stays on 8080);
+    one at another host gets the inventory's host and ONVIF port, the one the port
+    forwarding is known to pass.
+    """
+    if not _behind_nat(advertised, device):
+        return advertised, None
     base = urlsplit(device_url(device))
-    return urlunsplit(urlsplit(advertised)._replace(scheme=base.scheme, netloc=base.netloc))
+    used = urlunsplit(urlsplit(advertised)._replace(scheme=base.scheme, netloc=base.netloc))
+    why = (
+        f"camera advertises {urlsplit(advertised).netloc}, used {base.netloc} "
+        "(NAT: the advertised address is not the inventory's)"
+    )
+    return used, why
 
 
-def rewrite_stream_uri(advertised: str, device: Device) -> str:
-    """The advertised RTSP URI at the inventory's address, RTSP port and path when given."""
+def rewrite_stream_uri(advertised: str, device: Device) -> tuple[str, str | None]:
+    """The RTSP URI to open, and why it differs from the advertised one.
+
+    ``user:pass@`` is kept (a camera with no inventory credentials is opened with them).
+    The host and port are changed only behind NAT (to the inventory's address and RTSP
+    port); a path the inventory gives replaces the advertised one.
+    """
     parts = urlsplit(advertised)
     rtsp = device.rtsp
-    port = rtsp.port if rtsp is not None else (parts.port or 554)
-    host = f"[{device.address}]" if ":" in device.address else device.address
-    path = rtsp.path if rtsp is not None and rtsp.path else parts.path
-    query = "" if rtsp is not None and rtsp.path else parts.query
-    return urlunsplit(("rtsp", f"{host}:{port}", path, query, ""))
+    changes = []
+    if _behind_nat(advertised, device):
+        port = rtsp.port if rtsp is not None else (parts.port or 554)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@" if userinfo else ""
+        parts = parts._replace(netloc=f"{netloc}{_host(device.address)}:{port}")
+        changes.append(
+            f"camera advertises {parts_host(advertised)}, used {_host(device.address)}:{port} "
+            "(NAT: the advertised address is not the inventory's)"
+        )
+    if rtsp is not None and rtsp.path and rtsp.path != parts.path:
+        parts = parts._replace(path=rtsp.path, query="")
+        changes.append(f"path {rtsp.path} from the inventory")
+    return urlunsplit(parts), "; ".join(changes) or None
 
 
-async def read_camera_clock(client: OnvifClient, url: str, memory: CameraMemory) -> float:
+def parts_host(uri: str) -> str:
+    """``host:port`` of a URI, without any ``user:pass@``."""
+    parts = urlsplit(uri)
+    host = _host(parts.hostname or "")
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+async def read_camera_clock(
+    client: OnvifClient, url: str, memory: CameraMemory
+) -> tuple[float | None, str | None]:
     """GetSystemDateAndTime (with credentials when the camera wants them): the offset of
-    its clock from ours, which is remembered for stamping tokens in its time."""
+    its clock from ours, which is remembered for stamping tokens in its time, and a note
+    when the reply's time had to be worked out (or could not be placed in UTC: None)."""
     sent = time.time()
     if memory.time_needs_auth:
         reply = await client.call(url, DEVICE_NS, "GetSystemDateAndTime")
@@ -101,9 +148,11 @@ async def read_camera_clock(client: OnvifClient, url: str, memory: CameraMemory)
             memory.time_needs_auth = True  # Vivotek, some Hikvision firmwares: proof of life
             reply = await client.call(url, DEVICE_NS, "GetSystemDateAndTime")
     received = time.time()
-    offset = camera_utc(reply).timestamp() - (sent + received) / 2
-    memory.clock_offset_s = offset
-    return offset
+    clock = camera_clock(reply)
+    offset = clock.offset_s((sent + received) / 2)
+    if offset is not None:
+        memory.clock_offset_s = offset
+    return offset, clock.note
 
 
 class OnvifDeepProbe:
@@ -127,7 +176,9 @@ class OnvifDeepProbe:
             async with asyncio.timeout(self._timeout_s * 4):
                 result = await self._checks(client, target, memory)
         except Exception as exc:  # noqa: BLE001 - whatever the camera does is data
-            return ProbeResult.down(reason_of(exc), "liveness")
+            result = ProbeResult.down(reason_of(exc), "liveness")
+            if result.reason is Reason.BAD_RESPONSE:  # say what was wrong with it
+                memory.notes["liveness"] = str(exc) or type(exc).__name__
         return replace(result, notes=result.notes | memory.notes)
 
     async def _checks(
@@ -137,11 +188,13 @@ class OnvifDeepProbe:
         url = device_url(device)
         memory.notes.clear()  # this check's explanation, not the last one's
         try:
-            await read_camera_clock(client, url, memory)  # tokens are stamped in its time
+            _, note = await read_camera_clock(client, url, memory)  # tokens in its time
         except Exception as exc:
             if answered(exc) and reason_of(exc) is Reason.AUTH_FAILED:
                 return self._auth_failed(memory)
             raise
+        if note is not None:
+            memory.notes["clock"] = note
         results = []
         try:
             info = await client.call(url, DEVICE_NS, "GetDeviceInformation")
@@ -150,20 +203,24 @@ class OnvifDeepProbe:
                 raise
             if reason_of(exc) is Reason.AUTH_FAILED:
                 return self._auth_failed(memory)
-            memory.notes["device_info"] = str(exc)
+            memory.notes["device_info"] = f"GetDeviceInformation: {exc}"
             checks = {"credentials": Reason.OK, "device_info": Reason.UNSUPPORTED}
             results.append(ProbeResult.up(checks))
         else:
-            results.append(ProbeResult.up({"credentials": Reason.OK}))
+            # Credentials are judged only when the inventory gives some.
+            judged = target.credentials.username is not None
+            results.append(ProbeResult.up({"credentials": Reason.OK} if judged else {}))
             memory.notes["device"] = " ".join(
                 text_of(info, name) or "?" for name in ("Manufacturer", "Model", "FirmwareVersion")
             )
         if memory.auth is not None:
             memory.notes["onvif_auth"] = memory.auth.value
+        elif target.credentials.username is None:
+            memory.notes["onvif_auth"] = "none (no credentials in the inventory)"
         xaddrs = await self._services(client, url, device, memory)
         results.append(await self._stream(client, xaddrs, target, memory))
         if SEARCH_NS in xaddrs:
-            results.append(await self._recording(client, xaddrs[SEARCH_NS]))
+            results.append(await self._recording(client, xaddrs[SEARCH_NS], memory))
         return combine(*results)
 
     @staticmethod
@@ -186,17 +243,22 @@ class OnvifDeepProbe:
                     if namespace and xaddr:
                         advertised[namespace] = xaddr
         except (SoapFaultError, HttpStatusError, BadReplyError):
-            reply = await client.call(url, DEVICE_NS, "GetCapabilities", "<Category>All</Category>")
+            try:
+                reply = await client.call(
+                    url, DEVICE_NS, "GetCapabilities", "<Category>All</Category>"
+                )
+            except (SoapFaultError, HttpStatusError, BadReplyError) as exc:
+                memory.notes["services"] = f"GetServices and GetCapabilities: {exc}"
+                return {}  # the media service is then asked at the device's address
             for name, namespace in (("Media", MEDIA1_NS), ("Search", SEARCH_NS)):
                 xaddr = text_of(reply, name, "XAddr")
                 if xaddr:
                     advertised[namespace] = xaddr
-        rewritten = {ns: rewrite_xaddr(xaddr, device) for ns, xaddr in advertised.items()}
-        moved = [x for ns, x in advertised.items() if rewritten[ns] != x]
-        if moved:
-            memory.notes["nat"] = (
-                f"camera advertises {urlsplit(moved[0]).netloc}, used {urlsplit(url).netloc}"
-            )
+        rewritten = {}
+        for namespace, xaddr in advertised.items():
+            rewritten[namespace], why = rewrite_xaddr(xaddr, device)
+            if why is not None:
+                memory.notes["nat"] = why
         return rewritten
 
     async def _stream(
@@ -215,27 +277,36 @@ class OnvifDeepProbe:
                 failure = failure or exc
                 continue
             memory.notes["media"] = "Media2" if namespace == MEDIA2_NS else "Media1"
+            memory.notes["media_service"] = address
             break
         if advertised is None:
             assert failure is not None
             reason = reason_of(failure)
+            memory.notes["stream"] = f"GetStreamUri: {failure}"
             if reason is Reason.UNSUPPORTED:  # no media service to ask: nothing to judge
                 return ProbeResult.up({"stream": reason})
             return ProbeResult(Health.DEGRADED, reason, {"stream": reason})
-        uri = rewrite_stream_uri(advertised, target.device)
+        uri, why = rewrite_stream_uri(advertised, target.device)
+        if why is not None:
+            memory.notes["stream_uri"] = why
         credentials = target.credentials
         try:
             described = await describe(
                 uri, credentials.username, credentials.password, self._timeout_s
             )
-        except RtspAuthError:
-            memory.notes["rtsp_auth"] = "refused"
+        except RtspAuthError as exc:
+            memory.notes["rtsp_auth"] = f"refused: {exc}"
             return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, {"stream": Reason.AUTH_FAILED})
-        except (StreamUnavailableError, TimeoutError, OSError, asyncio.IncompleteReadError):
+        except (StreamUnavailableError, TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            memory.notes["stream"] = f"{masked(uri)}: {str(exc) or type(exc).__name__}"
             return ProbeResult(
                 Health.DEGRADED, Reason.STREAM_UNAVAILABLE, {"stream": Reason.STREAM_UNAVAILABLE}
             )
-        memory.notes["rtsp_auth"] = described.auth
+        memory.notes["rtsp_auth"] = described.auth + (
+            " (credentials from the stream URI)" if described.from_uri else ""
+        )
+        if described.redirects:
+            memory.notes["rtsp_redirect"] = "; ".join(described.redirects)
         return ProbeResult.up({"stream": Reason.OK})
 
     @staticmethod
@@ -262,7 +333,9 @@ class OnvifDeepProbe:
             raise BadReplyError("no stream URI")
         return uri
 
-    async def _recording(self, client: OnvifClient, address: str) -> ProbeResult:
+    async def _recording(
+        self, client: OnvifClient, address: str, memory: CameraMemory
+    ) -> ProbeResult:
         try:
             summary = await client.call(address, SEARCH_NS, "GetRecordingSummary")
             until_text = text_of(summary, "DataUntil")
@@ -271,6 +344,7 @@ class OnvifDeepProbe:
             until = datetime.fromisoformat(until_text)
         except (SoapFaultError, HttpStatusError, BadReplyError, ValueError) as exc:
             reason = reason_of(exc) if not isinstance(exc, ValueError) else Reason.BAD_RESPONSE
+            memory.notes["recording"] = f"GetRecordingSummary: {exc}"
             if reason is Reason.UNSUPPORTED:
                 return ProbeResult.up({"recording": reason})
             return ProbeResult(Health.DEGRADED, reason, {"recording": reason})

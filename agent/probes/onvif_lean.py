@@ -6,7 +6,9 @@ has. Why not aiohttp either: measured here, a fresh-connection POST through aioh
 client costs ~0.8 ms of CPU, and keeping 100,000 idle keep-alive connections is no
 option. This one call needs no authentication and its request never changes, so the
 request bytes are built once, sent over a bare asyncio connection, and the reply (a
-small HTTP/1.1 response, Content-Length or chunked) is read here and parsed with lxml.
+small HTTP response, read as tolerantly as the reference clients read it: HTTP/1.0 or
+1.1, Content-Length, chunked or ended by the close, bare-LF line ends, the charset of
+its Content-Type) is read here and parsed with lxml (``onvif_soap.parse_reply``).
 A camera that wants credentials for it, and TLS cameras, go through the SOAP client
 (``onvif_soap.py``); ``tests/agent/probes/test_onvif_lean.py`` proves this path reads the
 same time as onvif-zeep-async from the simulator fleet and real cameras' captures.
@@ -21,11 +23,10 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import cast
-
-from lxml import etree
+from typing import NamedTuple, cast
 
 from agent.probes.base import ProbeResult, Target, connection_reason
+from agent.probes.camera_clock import CameraClock, camera_clock
 from agent.probes.onvif_deep import device_url, read_camera_clock, reason_of
 from agent.probes.onvif_soap import (
     BadReplyError,
@@ -33,6 +34,7 @@ from agent.probes.onvif_soap import (
     CameraMemory,
     HttpStatusError,
     SoapFaultError,
+    parse_reply,
     read_envelope,
 )
 from agent.wire import ClockState, Health, Reason
@@ -50,22 +52,24 @@ _REQUEST_TAIL = (
     b"Connection: close\r\n"
     b"Content-Length: " + str(len(REQUEST)).encode() + b"\r\n\r\n" + REQUEST
 )
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _TT = "{http://www.onvif.org/ver10/schema}"
 _CLOCK_FIELDS = tuple(
     f"{_TT}{name}" for name in ("Year", "Month", "Day", "Hour", "Minute", "Second")
 )
 
 
-def device_utc(reply: bytes) -> datetime:
-    """The camera's UTC clock from a GetSystemDateAndTime reply (raises BadReplyError)."""
-    try:
-        root = etree.fromstring(reply, PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise BadReplyError(f"not XML: {exc}") from exc
+class HttpReply(NamedTuple):
+    status: int
+    charset: str | None  # from Content-Type, for a document that does not declare one
+    body: bytes
+
+
+def device_clock(reply: bytes, charset: str | None = None) -> CameraClock:
+    """The camera's clock from a GetSystemDateAndTime reply (raises BadReplyError)."""
+    root = parse_reply(reply, charset)
     utc = next(root.iter(f"{_TT}UTCDateTime"), None)
-    if utc is None:
-        raise BadReplyError("no UTCDateTime in the reply")
+    if utc is None:  # LocalDateTime and TZ only, or prefixes we do not expect
+        return camera_clock(root)
     # One pass over the few leaves (Date/Year…, Time/Hour…) instead of six path lookups.
     values = {
         element.tag: element.text
@@ -74,7 +78,7 @@ def device_utc(reply: bytes) -> datetime:
     }
     try:
         year, month, day, hour, minute, second = (int(values.get(t) or "") for t in _CLOCK_FIELDS)
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        return CameraClock((datetime(year, month, day, hour, minute, second, tzinfo=UTC),))
     except ValueError as exc:
         raise BadReplyError(f"bad date or time: {exc}") from exc
 
@@ -82,7 +86,7 @@ def device_utc(reply: bytes) -> datetime:
 class _HttpExchange(asyncio.Protocol):
     """One HTTP/1.1 request and its response on a fresh connection, size-capped."""
 
-    def __init__(self, request: bytes, done: asyncio.Future[tuple[int, bytes]]) -> None:
+    def __init__(self, request: bytes, done: asyncio.Future[HttpReply]) -> None:
         self._request = request
         self._done = done
         self._buffer = bytearray()
@@ -125,7 +129,7 @@ class _HttpExchange(asyncio.Protocol):
         if not self._done.done():
             self._done.cancel()
 
-    def _finish(self, outcome: tuple[int, bytes] | BaseException) -> None:
+    def _finish(self, outcome: HttpReply | BaseException) -> None:
         if self._transport is not None:
             self._transport.close()
         if self._done.done():
@@ -136,56 +140,72 @@ class _HttpExchange(asyncio.Protocol):
             self._done.set_result(outcome)
 
 
-def _parse_http(data: bytes, *, complete: bool) -> tuple[int, bytes] | None:
-    """(status, body) once the whole response is in ``data``; None while more is due."""
-    head_end = data.find(b"\r\n\r\n")
-    if head_end < 0:
-        return None
-    lines = data[:head_end].split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
+def _parse_http(data: bytes, *, complete: bool) -> HttpReply | None:
+    """The whole response once it is in ``data``; None while more is due."""
+    head_end, blank = data.find(b"\r\n\r\n"), 4
+    if head_end < 0:  # embedded servers that end their lines with a bare LF
+        head_end, blank = data.find(b"\n\n"), 2
+        if head_end < 0:
+            return None
+    lines = data[:head_end].split(b"\n")
+    parts = lines[0].strip().split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         raise BadReplyError("not an HTTP response")
+    status = int(parts[1])
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         headers[name.strip().lower()] = value.strip()
-    body = data[head_end + 4 :]
+    charset = _charset(headers.get(b"content-type", b""))
+    body = data[head_end + blank :]
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        return _dechunk(int(parts[1]), body)
+        chunked = _dechunk(body)
+        return None if chunked is None else HttpReply(status, charset, chunked)
     length = headers.get(b"content-length")
     if length is not None:
         if not length.isdigit():
             raise BadReplyError("bad Content-Length")
-        return (int(parts[1]), body[: int(length)]) if len(body) >= int(length) else None
-    return (int(parts[1]), body) if complete else None
+        if len(body) < int(length):
+            return None
+        return HttpReply(status, charset, body[: int(length)])
+    return HttpReply(status, charset, body) if complete else None
 
 
-def _dechunk(status: int, data: bytes) -> tuple[int, bytes] | None:
+def _charset(content_type: bytes) -> str | None:
+    for parameter in content_type.split(b";")[1:]:
+        name, _, value = parameter.partition(b"=")
+        if name.strip().lower() == b"charset":
+            return value.strip().strip(b'"').decode("ascii", errors="replace") or None
+    return None
+
+
+def _dechunk(data: bytes) -> bytes | None:
     body = bytearray()
     at = 0
     while True:
-        line_end = data.find(b"\r\n", at)
+        line_end = data.find(b"\n", at)
         if line_end < 0:
             return None
         try:
-            size = int(data[at:line_end].split(b";")[0], 16)
+            size = int(data[at:line_end].split(b";")[0].strip(), 16)
         except ValueError as exc:
             raise BadReplyError("bad chunk size") from exc
         if size == 0:
-            return status, bytes(body)
-        start = line_end + 2
-        if len(data) < start + size + 2:
+            return bytes(body)
+        start = line_end + 1
+        if len(data) < start + size + 1:
             return None
         body += data[start : start + size]
-        at = start + size + 2
+        at = start + size
+        at += 2 if data[at : at + 2] == b"\r\n" else 1
 
 
-def _refuses_anonymous(status: int, reply: bytes) -> bool:
+def _refuses_anonymous(reply: HttpReply) -> bool:
     """A 401, or a NotAuthorized fault: the camera wants credentials even for its clock."""
-    if status == 401:
+    if reply.status == 401:
         return True
     try:
-        read_envelope(reply)
+        read_envelope(reply.body, reply.charset)
     except SoapFaultError as fault:
         return fault.not_authorized
     except BadReplyError:
@@ -228,33 +248,34 @@ class OnvifLivenessProbe:
             f"POST {onvif.path} HTTP/1.1\r\nHost: {host}:{onvif.port}\r\n".encode() + _REQUEST_TAIL
         )
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+        done: asyncio.Future[HttpReply] = loop.create_future()
         exchange = _HttpExchange(request, done)
         sent = time.time()
         try:
             async with asyncio.timeout(self._timeout_s):
                 await loop.create_connection(lambda: exchange, host, onvif.port)
-                status, reply = await done
-        except BadReplyError:
-            return ProbeResult.down(Reason.BAD_RESPONSE, "liveness")
+                reply = await done
+        except BadReplyError as exc:
+            return _bad_response(str(exc))
         except Exception as exc:  # noqa: BLE001 - every transport failure is data
             return ProbeResult.down(connection_reason(exc), "liveness")
         finally:
             exchange.abandon()
         received = time.time()
         rtt_ms = (received - sent) * 1000
-        if status != 200:
-            if _refuses_anonymous(status, reply):
+        if reply.status != 200:
+            if _refuses_anonymous(reply):
                 memory.time_needs_auth = True
                 return await self._with_client(target, memory)
-            return ProbeResult.down(Reason.BAD_RESPONSE, "liveness", rtt_ms=rtt_ms)
+            return _bad_response(f"HTTP {reply.status} to GetSystemDateAndTime", rtt_ms=rtt_ms)
         try:
-            camera_time = device_utc(reply)
-        except BadReplyError:
-            return ProbeResult.down(Reason.BAD_RESPONSE, "liveness", rtt_ms=rtt_ms)
-        offset = camera_time.timestamp() - (sent + received) / 2
-        memory.clock_offset_s = offset
-        return self._judge(offset, rtt_ms)
+            clock = device_clock(reply.body, reply.charset)
+        except BadReplyError as exc:
+            return _bad_response(str(exc), rtt_ms=rtt_ms)
+        offset = clock.offset_s((sent + received) / 2)
+        if offset is not None:
+            memory.clock_offset_s = offset
+        return self._judge(offset, clock.note, rtt_ms)
 
     async def _with_client(self, target: Target, memory: CameraMemory) -> ProbeResult:
         credentials = target.credentials
@@ -262,24 +283,38 @@ class OnvifLivenessProbe:
         sent = time.time()
         try:
             async with asyncio.timeout(self._timeout_s):
-                offset = await read_camera_clock(client, device_url(target.device), memory)
+                offset, note = await read_camera_clock(client, device_url(target.device), memory)
         except (SoapFaultError, HttpStatusError) as exc:
             if reason_of(exc) is Reason.AUTH_FAILED:
                 checks = {"liveness": Reason.OK, "credentials": Reason.AUTH_FAILED}
                 return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, checks)
-            return ProbeResult.down(Reason.BAD_RESPONSE, "liveness")
+            return _bad_response(f"{exc} to GetSystemDateAndTime")
+        except BadReplyError as exc:
+            return _bad_response(str(exc))
         except Exception as exc:  # noqa: BLE001 - every transport failure is data
             return ProbeResult.down(reason_of(exc), "liveness")
-        return self._judge(offset, (time.time() - sent) * 1000)
+        return self._judge(offset, note, (time.time() - sent) * 1000)
 
-    def _judge(self, offset: float, rtt_ms: float) -> ProbeResult:
+    def _judge(self, offset: float | None, note: str | None, rtt_ms: float) -> ProbeResult:
+        """Alive; the clock judged when the reply placed it in UTC and our own clock is
+        synchronised, else ``unsupported`` or the agent's clock unknown."""
+        notes = {"clock": note} if note else {}
         if self._agent_clock() is not ClockState.SYNCHRONISED:
             # Our own clock may be the wrong one: no camera is blamed, no offset recorded.
-            return ProbeResult.up(
-                {"liveness": Reason.OK, "clock": Reason.AGENT_CLOCK_UNKNOWN}, rtt_ms=rtt_ms
-            )
+            checks = {"liveness": Reason.OK, "clock": Reason.AGENT_CLOCK_UNKNOWN}
+            return ProbeResult(Health.UP, Reason.OK, checks, {"rtt_ms": rtt_ms}, notes)
+        if offset is None:
+            checks = {"liveness": Reason.OK, "clock": Reason.UNSUPPORTED}
+            return ProbeResult(Health.UP, Reason.OK, checks, {"rtt_ms": rtt_ms}, notes)
         metrics = {"rtt_ms": rtt_ms, "clock_offset_s": round(offset, 3)}
         if abs(offset) > self._skew_limit + 1:  # the camera reports whole seconds
             checks = {"liveness": Reason.OK, "clock": Reason.CLOCK_SKEW}
-            return ProbeResult(Health.DEGRADED, Reason.CLOCK_SKEW, checks, metrics)
-        return ProbeResult.up({"liveness": Reason.OK, "clock": Reason.OK}, **metrics)
+            return ProbeResult(Health.DEGRADED, Reason.CLOCK_SKEW, checks, metrics, notes)
+        checks = {"liveness": Reason.OK, "clock": Reason.OK}
+        return ProbeResult(Health.UP, Reason.OK, checks, metrics, notes)
+
+
+def _bad_response(why: str, **metrics: float) -> ProbeResult:
+    """Down: what answered was not a GetSystemDateAndTime reply (``why`` says how)."""
+    checks = {"liveness": Reason.BAD_RESPONSE}
+    return ProbeResult(Health.DOWN, Reason.BAD_RESPONSE, checks, metrics, {"liveness": why})

@@ -16,8 +16,10 @@ DTDs or network, and read by local name so SOAP 1.1 and 1.2 envelopes both work.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,12 +114,40 @@ def text_of(element: etree._Element, *path: str) -> str | None:
     return found.text.strip() if found is not None and found.text else None
 
 
-def read_envelope(body: bytes) -> etree._Element:
-    """The first element in the SOAP Body (SOAP 1.1 or 1.2); raise SoapFaultError for a fault."""
+_DECLARES_ENCODING = re.compile(rb"<\?xml[^>]*encoding=")
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+@functools.lru_cache(maxsize=8)
+def _parser_for(charset: str) -> etree.XMLParser:
+    return etree.XMLParser(
+        encoding=charset, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+
+
+def parse_reply(body: bytes, charset: str | None = None) -> etree._Element:
+    """A camera's reply as XML, read as tolerantly as onvif-zeep and npm ``onvif`` read it.
+
+    Real firmware puts a UTF-8 BOM or blank lines before the XML declaration (skipped),
+    and Chinese firmware sends GB2312/GBK text with no encoding declaration, naming the
+    charset only in the HTTP Content-Type (used then). Raises BadReplyError.
+    """
+    document = body.lstrip(b"\xef\xbb\xbf \t\r\n")  # a document starts with "<"
+    parser = PARSER
+    if charset and charset.lower() not in _UTF8 and not _DECLARES_ENCODING.match(document):
+        try:
+            parser = _parser_for(charset.lower())
+        except LookupError as exc:
+            raise BadReplyError(f"unknown charset {charset!r}") from exc
     try:
-        root = etree.fromstring(body, PARSER)
+        return etree.fromstring(document, parser)
     except etree.XMLSyntaxError as exc:
         raise BadReplyError(f"not XML: {exc}") from exc
+
+
+def read_envelope(body: bytes, charset: str | None = None) -> etree._Element:
+    """The first element in the SOAP Body (SOAP 1.1 or 1.2); raise SoapFaultError for a fault."""
+    root = parse_reply(body, charset)
     soap_body = next(
         (e for e in root if isinstance(e.tag, str) and _localname(e) == _SOAP_BODY), None
     )
@@ -144,21 +174,6 @@ def _fault(fault: etree._Element) -> SoapFaultError:
         return SoapFaultError(codes, text_of(fault, "Reason", "Text") or "")
     codes = [text_of(fault, "faultcode") or ""]  # SOAP 1.1
     return SoapFaultError(codes, text_of(fault, "faultstring") or "")
-
-
-def camera_utc(response: etree._Element) -> datetime:
-    """The camera's UTC clock from a GetSystemDateAndTime response element."""
-    utc = find(response, "UTCDateTime")
-    if utc is None:
-        raise BadReplyError("no UTCDateTime in the reply")
-    try:
-        year, month, day, hour, minute, second = (
-            int(text_of(utc, name) or "")
-            for name in ("Year", "Month", "Day", "Hour", "Minute", "Second")
-        )
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError as exc:
-        raise BadReplyError(f"bad date or time: {exc}") from exc
 
 
 def username_token(username: str, password: str, created: float) -> str:
@@ -255,15 +270,17 @@ class OnvifClient:
         self._password = password
         self._digest: aiohttp.DigestAuthMiddleware | None = None
 
-    async def call_anonymous(self, url: str, namespace: str, operation: str) -> etree._Element:
-        return await self._post(url, namespace, operation, "", security="", digest=False)
+    async def call_anonymous(
+        self, url: str, namespace: str, operation: str, inner: str = ""
+    ) -> etree._Element:
+        return await self._post(url, namespace, operation, inner, security="", digest=False)
 
     async def call(
         self, url: str, namespace: str, operation: str, inner: str = ""
     ) -> etree._Element:
         """Call with credentials, in the way this camera accepted them before (if known)."""
         if self._username is None or self._password is None:
-            return await self.call_anonymous(url, namespace, operation)
+            return await self.call_anonymous(url, namespace, operation, inner)
         if self._memory.auth is Auth.DIGEST:
             return await self._post(url, namespace, operation, inner, security="", digest=True)
         refusal: HttpStatusError | SoapFaultError
@@ -327,12 +344,12 @@ class OnvifClient:
             data = await response.content.read(MAX_REPLY_BYTES + 1)
             if len(data) > MAX_REPLY_BYTES:
                 raise BadReplyError("reply too large")
-            status = response.status
+            status, charset = response.status, response.charset
             challenges = response.headers.getall("WWW-Authenticate", [])
         if status == 200:
-            return read_envelope(data)
+            return read_envelope(data, charset)
         try:
-            read_envelope(data)  # a fault in the body says more than the status
+            read_envelope(data, charset)  # a fault in the body says more than the status
         except SoapFaultError:
             raise
         except BadReplyError:

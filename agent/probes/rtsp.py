@@ -7,6 +7,9 @@ falls back to Basic. A DESCRIBE is one request and one reply, so it is written h
 against the RFCs: every ``WWW-Authenticate`` header of a 401 is read (Hikvision sends
 Digest then Basic), Digest is preferred (SHA-256 over MD5, RFC 7616, with ``qop=auth``
 when offered), Basic is used when it is all the camera offers.
+Redirects (301, 302, 303, 307) are followed, at most ``MAX_REDIRECTS``, as ffprobe
+follows them; each is reported with its Location. Credentials embedded in the URI
+(``rtsp://viewer:viewpw@…``) are used when the inventory gives none.
 ``tests/agent/probes/test_rtsp.py`` checks it against GStreamer's RTSP server with
 ffprobe as the reference client.
 """
@@ -19,10 +22,12 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from urllib.request import parse_http_list, parse_keqv_list
 
 MAX_REPLY_BYTES = 64 * 1024
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307})
 
 _DIGESTS: dict[str, Callable[[bytes], hashlib._Hash]] = {
     "MD5": hashlib.md5,
@@ -56,6 +61,8 @@ class Described:
 
     sdp: str
     auth: str  # "none", "basic" or "digest"
+    redirects: tuple[str, ...] = ()  # "RTSP 302 Location: rtsp://…", in the order followed
+    from_uri: bool = False  # the credentials that opened it were the URI's own
 
 
 def parse_challenges(values: list[str]) -> list[Challenge]:
@@ -156,36 +163,78 @@ def without_userinfo(uri: str) -> tuple[str, str | None, str | None]:
     return urlunsplit(parts._replace(netloc=netloc)), user, password
 
 
+def masked(uri: str) -> str:
+    """The URI as it may be shown: a password in it replaced by ``***``."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
 async def describe(
     uri: str, username: str | None, password: str | None, timeout_s: float
 ) -> Described:
-    """DESCRIBE ``uri``; raise StreamUnavailableError, RtspAuthError, TimeoutError or OSError."""
-    uri, embedded_user, embedded_password = without_userinfo(uri)
-    username = username or embedded_user
-    password = password if password is not None else embedded_password
+    """DESCRIBE ``uri``, following redirects; raise StreamUnavailableError, RtspAuthError,
+    TimeoutError or OSError."""
+    redirects: list[str] = []
+    embedded: tuple[str | None, str | None] = (None, None)
+    async with asyncio.timeout(timeout_s):
+        for _ in range(MAX_REDIRECTS + 1):
+            uri, user, secret = without_userinfo(uri)
+            if user is not None:
+                embedded = (user, secret)
+            user = username or embedded[0]
+            secret = password if password is not None else embedded[1]
+            from_uri = not username and user is not None
+            try:
+                status, headers, body, used = await _describe_once(uri, user, secret)
+            except StreamUnavailableError as exc:
+                if redirects:
+                    raise StreamUnavailableError(f"{exc}, after {'; '.join(redirects)}") from exc
+                raise
+            if status not in _REDIRECTS:
+                break
+            location = headers.get("location", [""])[-1]
+            if not location:
+                raise StreamUnavailableError(f"RTSP {status} without a Location")
+            uri = urljoin(uri, location)
+            redirects.append(f"RTSP {status} Location: {masked(uri)}")
+        else:
+            raise StreamUnavailableError(f"more than {MAX_REDIRECTS} redirects: {redirects}")
+    sdp = body.decode("utf-8", errors="replace")
+    after = f", after {'; '.join(redirects)}" if redirects else ""
+    if status == 401:
+        refused = f"RTSP 401 ({used} refused)" if used != "none" else "RTSP 401"
+        raise RtspAuthError(refused + after)
+    if status != 200:
+        raise StreamUnavailableError(f"RTSP {status}{after}")
+    if "m=video" not in sdp:
+        raise StreamUnavailableError(f"no video track in the SDP{after}")
+    return Described(sdp, used, tuple(redirects), from_uri and used != "none")
+
+
+async def _describe_once(
+    uri: str, username: str | None, password: str | None
+) -> tuple[int, dict[str, list[str]], bytes, str]:
+    """One DESCRIBE on a fresh connection, answering a 401 once: status, headers, body
+    and the scheme used ("none", "basic" or "digest")."""
     parts = urlsplit(uri)
     if parts.scheme != "rtsp" or not parts.hostname:
         raise StreamUnavailableError(f"not an rtsp:// URI: {uri[:80]!r}")
     used = "none"
-    async with asyncio.timeout(timeout_s):
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 554)
-        try:
-            request = f"DESCRIBE {uri} RTSP/1.0\r\nAccept: application/sdp\r\n"
-            status, headers, body = await _exchange(reader, writer, f"{request}CSeq: 1\r\n\r\n")
-            challenge = choose(parse_challenges(headers.get("www-authenticate", [])))
-            if status == 401 and challenge is not None and username and password is not None:
-                used = challenge.scheme
-                auth = authorization(challenge, "DESCRIBE", uri, username, password)
-                status, headers, body = await _exchange(
-                    reader, writer, f"{request}CSeq: 2\r\nAuthorization: {auth}\r\n\r\n"
-                )
-        finally:
-            writer.close()
-    sdp = body.decode("utf-8", errors="replace")
-    if status == 401:
-        raise RtspAuthError(f"RTSP 401 ({used} refused)" if used != "none" else "RTSP 401")
-    if status != 200:
-        raise StreamUnavailableError(f"RTSP {status}")
-    if "m=video" not in sdp:
-        raise StreamUnavailableError("no video track in the SDP")
-    return Described(sdp, used)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 554)
+    try:
+        request = f"DESCRIBE {uri} RTSP/1.0\r\nAccept: application/sdp\r\n"
+        status, headers, body = await _exchange(reader, writer, f"{request}CSeq: 1\r\n\r\n")
+        challenge = choose(parse_challenges(headers.get("www-authenticate", [])))
+        if status == 401 and challenge is not None and username and password is not None:
+            used = challenge.scheme
+            auth = authorization(challenge, "DESCRIBE", uri, username, password)
+            status, headers, body = await _exchange(
+                reader, writer, f"{request}CSeq: 2\r\nAuthorization: {auth}\r\n\r\n"
+            )
+    finally:
+        writer.close()
+    return status, headers, body, used

@@ -343,7 +343,7 @@ class SnmpProbe:
                 failure.reason,
                 {"liveness": failure.reason},
                 {},
-                {"snmp": str(failure)},
+                {"liveness": str(failure)},
             )
         waited = self._timeout * (self._retries + 1)
         ports = self._reach_ports(target, profile)
@@ -454,11 +454,11 @@ class SnmpProbe:
         ``unsupported`` (visible), never ``ok``."""
         checks = dict(result.checks)
         notes = dict(result.notes)
+        why = f"the interface table could not be read ({failure.reason.value}: {failure})"
         for spec in sorted(ports, key=str)[:MAX_PORT_CHECKS]:
             checks[port_check(spec)] = Reason.UNSUPPORTED
-        notes["ports"] = (
-            f"the interface table could not be read ({failure.reason.value}: {failure})"
-        )
+            notes[port_check(spec)] = why
+        notes["ports"] = why
         return ProbeResult(result.health, result.reason, checks, result.metrics, notes)
 
     # Requests -----------------------------------------------------------------------------
@@ -840,6 +840,7 @@ class SnmpProbe:
         # profile's OIDs (noSuchObject) is alive, and its checks say "unsupported".
         metrics: dict[str, float] = {"rtt_ms": rtt_ms}
         checks: dict[str, Reason] = {"liveness": Reason.OK}
+        notes: dict[str, str] = {}
         health, reason = Health.UP, Reason.OK
         uptime = values.get(profile.uptime_oid)
         if isinstance(uptime, int):
@@ -850,10 +851,12 @@ class SnmpProbe:
                 checks["uptime"] = reason = Reason.REBOOTED
         else:
             checks["uptime"] = Reason.UNSUPPORTED
+            notes["uptime"] = f"no sysUpTime ({profile.uptime_oid}) in the answer"
         for check in profile.checks:
             value = values.get(check.oid)
             if value is None:
                 checks[check.name] = Reason.UNSUPPORTED
+                notes[check.name] = f"no such object: {check.oid}"
             elif not isinstance(value, int):
                 checks[check.name] = Reason.OK  # present; only numbers are judged
             else:
@@ -869,11 +872,12 @@ class SnmpProbe:
             checks["captures"] = Reason.CAPTURES_STALLED if stalled else Reason.OK
             if count is None:
                 checks["captures"] = Reason.UNSUPPORTED
+                notes["captures"] = f"no such object: {profile.captures.oid}"
             if isinstance(memory.captures, int):
                 metrics["captures"] = float(memory.captures)
             if stalled:
                 health, reason = Health.DEGRADED, Reason.CAPTURES_STALLED
-        return ProbeResult(health, reason, checks, metrics)
+        return ProbeResult(health, reason, checks, metrics, notes)
 
     @staticmethod
     def _captures_stalled(profile: SnmpProfile, memory: _Memory, value: object, now: float) -> bool:

@@ -152,22 +152,24 @@ async def test_the_probe_command_prints_every_check_of_one_device(
     )
     assert code == 0
     output = capsys.readouterr().out
-    assert "health   up    reason ok" in output
-    for check in ("liveness", "clock", "credentials", "stream"):
-        assert f"\n{check:<16} ok" in output, output
-    assert "rtt_ms" in output
+    assert "health   up    reason OK" in output
+    for check in ("liveness", "clock", "credentials", "live video (stream)"):
+        row = next(x for x in output.splitlines() if x.startswith(f"{check} "))
+        assert row.split()[-1] == "OK", output
+    assert "round trip (rtt_ms)" in output
     address = next(d for d in inventory.devices if d.id == "CAM000003").address
     assert f"address  {address}" in output
-    assert ": open" in output  # its TCP port answered
+    assert "accepts connections (open)" in output  # its TCP port answered
     # Its switch port, read from the switch: the cable is fine.
     assert "uplink   SW0000" in output
-    assert "ok (OK)" in output.split("uplink", 1)[1].splitlines()[0]
+    assert output.split("uplink", 1)[1].splitlines()[0].endswith(": OK")
     # Chinese by default, the codes kept beside the words, columns lined up.
     assert await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)]) == 0
     output = capsys.readouterr().out
-    assert "状态     up (在线)    原因 ok (正常)" in output, output
-    assert "检查项           结果" in output
-    assert f"\n{'stream':<16} ok (正常)" in output
+    assert "状态     在线 (up)    原因 正常 (ok)" in output, output
+    assert "\n检查项                 结果      说明\n" in output, output
+    assert "\n实时视频 (stream)      正常 (ok)\n" in output
+    assert "\n往返时延 (rtt_ms) " in output
 
 
 async def test_probe_tells_a_dead_camera_from_a_dead_port_and_says_so_in_its_exit_status(
@@ -202,11 +204,12 @@ async def test_the_probe_command_explains_how_a_quirky_camera_answered(
     code = await asyncio.to_thread(main, ["probe", "CAM000003", "-c", str(settings_file)])
     assert code == 0
     output = capsys.readouterr().out
-    assert "状态     up (在线)" in output, output
-    assert f"\n{'device_info':<16} unsupported (设备不支持该检查)" in output
-    assert f"\n{'onvif_auth':<16} http-digest" in output
-    assert "Too weak password." in output
-    assert f"\n{'media':<16} Media" in output
+    assert "状态     在线 (up)" in output, output
+    row = next(x for x in output.splitlines() if x.startswith("设备信息 (device_info) "))
+    assert "设备不支持该检查 (unsupported)" in row
+    assert row.endswith("Too weak password.")  # what the camera said, beside the check
+    assert "\nONVIF 认证方式 (onvif_auth)  http-digest\n" in output, output
+    assert "\n媒体服务版本 (media)         Media" in output
 
 
 def test_a_missing_broker_password_stops_the_agent_at_start_with_its_name(

@@ -3,6 +3,7 @@ namespace of its own (`unshare -n`) so the multicast stays inside the test."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from simulator.fleet import FIRST_ADDRESS
 from slawatch.config.inventory import Inventory
 from tests.conftest import REPO
 
@@ -26,7 +28,9 @@ from agent.cli import main
 from agent.discover import listen, reconcile, walk
 from simulator.devices import Fault
 from simulator.fleet_runner import Fleet, FaultSpec
+from simulator.fleet import FIRST_ADDRESS
 from simulator.ws_discovery import serve_discovery
+from simulator.fleet import FIRST_ADDRESS
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 
@@ -38,7 +42,7 @@ async def run(fleet_file, agent_inventory, settings, csv_out):
     findings = reconcile(load_config(Path(agent_inventory), Inventory), await listen(1.5))
     command = ["discover", "-c", settings, "--wait", "1.5", "--csv", csv_out, "--lang", "en"]
     code = await asyncio.to_thread(main, command)
-    walked = [answer.address for answer in await walk("127.16.0.0/28", 8000, 1.0)]
+    walked = [answer.address for answer in await walk(f"{FIRST_ADDRESS}/28", 8000, 1.0)]
     discovery.close()
     await fleet.close()
     found = [dataclasses.asdict(f) for f in findings]
@@ -106,12 +110,11 @@ def test_discover_finds_the_unlisted_the_silent_and_the_wrong_model(
     assert serials
     assert all(serials), rows
     # A range walked with GetSystemDateAndTime finds the cameras multicast cannot reach
-    # (here the same ones): every camera up in 127.16.0.0/28, not the silent one.
+    # (here the same ones): every camera up in the fleet's first /28, not the silent one.
+    walked_range = ipaddress.ip_network(f"{FIRST_ADDRESS}/28", strict=False)
     in_range = {
         c.address
         for c in cameras
-        if c.address.rsplit(".", 1)[1].isdigit()
-        and int(c.address.rsplit(".", 1)[1]) < 15
-        and c.id != silent.id
+        if ipaddress.ip_address(c.address) in walked_range and c.id != silent.id
     }
     assert set(result["walked"]) == in_range

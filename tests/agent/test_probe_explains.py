@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agent.cli import main
-from simulator.devices import Fault
+from simulator.devices import LAN_ADDRESS, Fault, Quirk
 from simulator.fleet import fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import FaultSpec, Fleet
 from slawatch.config.inventory import Inventory
@@ -68,12 +68,12 @@ async def test_a_wrong_community_reads_host_reachable_snmp_silent(
     output = capsys.readouterr().out
     first = output.splitlines()[0]
     assert first.startswith("verdict  Host reachable, SNMP silent: check the community"), output
-    assert "degraded    reason snmp_silent (host reachable, SNMP silent)" in output
-    assert "TCP 2323 accepts connections" in output
+    assert "degraded    reason host reachable, SNMP silent (snmp_silent)" in output
+    assert "TCP 2323 accepts connections (open)" in output
     assert await probe(settings, "KK00002") == 1
     output = capsys.readouterr().out
     assert output.startswith("结论     主机可达，SNMP 无应答：检查团体名"), output
-    assert "原因 snmp_silent (主机可达，SNMP 无应答)" in output
+    assert "原因 主机可达，SNMP 无应答 (snmp_silent)" in output
 
 
 async def test_a_camera_behind_a_dormant_port_blames_the_port(
@@ -85,13 +85,14 @@ async def test_a_camera_behind_a_dormant_port_blames_the_port(
     await fleet.inject(port, FaultSpec(Fault.DOWN, "dormant"))
     assert await probe(settings, "CAM000003", "--lang", "en") == 1
     output = capsys.readouterr().out
-    assert output.splitlines()[0].startswith("verdict  Uplink port link_down (ifIndex"), output
-    assert "ifOperStatus dormant(5)): the fault is the line or the switch" in output
+    first = output.splitlines()[0]
+    assert first.startswith("verdict  Uplink port link down (link_down, ifIndex"), output
+    assert first.endswith("ifOperStatus dormant(5)): the fault is the line or the switch")
     assert await probe(settings, "CAM000003", "--json") == 1
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["reach"]["port_state"] == "link_down"
     assert "dormant(5)" in verdict["reach"]["port_note"]
-    assert verdict["conclusion"].startswith("上联端口 link_down")
+    assert verdict["conclusion"].startswith("上联端口 端口断开 (link_down, ifIndex")
     assert verdict["conclusion"].endswith("：故障在线路或交换机")
 
 
@@ -115,6 +116,102 @@ async def test_long_check_names_are_shown_in_full(
     assert await probe(settings, str(camera.uplink.switch), "--lang", "en") == 0
     output = capsys.readouterr().out
     assert output.startswith("verdict  The device is up"), output
-    name = "port_" + camera.uplink.port.lower().replace("/", "_")
-    assert f"\n{name} link_down (link down)" in output, output
-    assert f"\n{'liveness':<{len(name)}} ok" in output
+    name = f"port {camera.uplink.port}"  # as the inventory spells it, in full
+    assert f"\n{name} link down " in output, output
+    assert f"\n{'liveness':<{len(name)}} OK" in output
+    assert "ifOperStatus down(2)" in output.split(f"\n{name} ")[1].splitlines()[0]
+    assert await probe(settings, str(camera.uplink.switch)) == 0
+    output = capsys.readouterr().out
+    assert f"\n端口 {camera.uplink.port} 端口断开 (link_down) " in output, output
+    assert "\n存活 (liveness) " in output
+    assert "往返时延 (rtt_ms)" in output
+    assert " 毫秒\n" in output
+
+
+@pytest.mark.parametrize(
+    ("quirks", "fault", "check", "en", "zh"),
+    [
+        (
+            [Quirk.ONVIF_DEVICE_INFO_GBK],
+            None,
+            "device_info",
+            "device information (device_info) check not supported (unsupported) "
+            "GetDeviceInformation: not XML: Invalid bytes in character encoding",
+            "设备信息 (device_info) 设备不支持该检查 (unsupported) GetDeviceInformation: not XML",
+        ),
+        (
+            [Quirk.ONVIF_LOCAL_TIME_ONLY],
+            None,
+            "clock",
+            "clock               OK     no UTCDateTime: clock from local time and TZ CST-8:00:00",
+            "时钟 (clock)           正常 (ok) no UTCDateTime: clock from local time and TZ",
+        ),
+        (
+            [Quirk.RTSP_REDIRECT],
+            FaultSpec(Fault.STREAM_UNAVAILABLE, "refused"),
+            "stream",
+            "live video (stream) live video unavailable (stream_unavailable) rtsp://",
+            "实时视频 (stream)      实时视频不可用 (stream_unavailable) rtsp://",
+        ),
+    ],
+)
+async def test_each_check_that_is_not_ok_says_why_in_both_languages(
+    settings: Path,
+    fleet: Fleet,
+    capsys: pytest.CaptureFixture[str],
+    quirks: list[Quirk],
+    fault: FaultSpec | None,
+    check: str,
+    en: str,
+    zh: str,
+) -> None:
+    for quirk in quirks:
+        fleet.give("CAM000004", quirk)
+    if fault is not None:
+        await fleet.inject("CAM000004", fault)
+    expected = 1 if fault is not None else 0
+    assert await probe(settings, "CAM000004", "--lang", "en") == expected
+    output = capsys.readouterr().out
+    assert f"\n{en}" in output, output
+    assert await probe(settings, "CAM000004") == expected
+    output = capsys.readouterr().out
+    assert f"\n{zh}" in output, output
+    assert await probe(settings, "CAM000004", "--json") == expected
+    verdict = json.loads(capsys.readouterr().out)
+    for name, reason in verdict["checks"].items():
+        assert reason == "ok" or verdict["notes"].get(name), (name, verdict)
+    if fault is not None:  # the redirect followed, and the refusal after it
+        assert "RTSP 503, after RTSP 302 Location: rtsp://" in verdict["notes"]["stream"]
+
+
+async def test_the_rewrite_made_behind_nat_and_why(
+    settings: Path, fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.give("CAM000005", Quirk.NAT)
+    assert await probe(settings, "CAM000005", "--lang", "en") == 0
+    output = capsys.readouterr().out
+    line = next(x for x in output.splitlines() if x.startswith("stream URI rewritten"))
+    assert f"camera advertises {LAN_ADDRESS}:554, used " in line
+    assert line.endswith("(NAT: the advertised address is not the inventory's)")
+    assert await probe(settings, "CAM000005") == 0
+    assert "\n视频地址改写 (stream_uri) " in capsys.readouterr().out
+
+
+async def test_timeout_and_retries_for_the_engineer_at_the_device(
+    settings: Path, fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await fleet.inject("CAM000002", FaultSpec(Fault.DOWN, "slow", seconds=0.8))
+    # The settings' 500 ms is too short for this camera; the engineer gives it 3 s.
+    assert await probe(settings, "CAM000002", "--lang", "en", "--retries", "0") == 1
+    output = capsys.readouterr().out
+    assert "reason no answer (timeout)" in output
+    assert "\nmetric" not in output  # nothing measured: no empty table
+    # Its ONVIF answers in 0.8 s (its RTSP not at all): alive, not down.
+    await probe(settings, "CAM000002", "--json", "--timeout", "3", "--retries", "0")
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["health"] != "down", verdict
+    assert verdict["checks"]["liveness"] == "ok"
+    assert verdict["metrics"]["rtt_ms"] >= 800
+    with pytest.raises(SystemExit):
+        main(["probe", "CAM000002", "-c", str(settings), "--timeout", "0"])
+    assert "seconds between 0 and 60" in capsys.readouterr().err

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import shutil
+from typing import Any
 
 import pytest
 
 from simulator.fleet_runner import Fleet
-from tests.conftest import PASSWORD, REPO
+from tests.conftest import PASSWORD
+from tests.reference_clients import npm_onvif
 
-PROBE = REPO / "tests" / "thirdparty" / "onvif_probe.js"
 
-
-async def node_probe(fleet: Fleet, device_id: str, password: str) -> dict[str, object]:
-    node = shutil.which("node")
-    assert node is not None, "Node.js is installed by scripts/system-deps"
+async def node_probe(fleet: Fleet, device_id: str, password: str) -> dict[str, Any]:
     spec = fleet.by_id[device_id].spec
     assert spec.onvif is not None
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(PROBE),
-        spec.address,
-        str(spec.onvif.port),
-        "admin",
-        password,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    output, errors = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, errors.decode()
-    result: dict[str, object] = json.loads(output.decode().strip().splitlines()[-1])
-    return result
+    return await npm_onvif(spec.address, spec.onvif.port, "admin", password)
 
 
 @pytest.mark.parametrize("device_id", ["CAM000001", "CAM000002", "CAM000003"])

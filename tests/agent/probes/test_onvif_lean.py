@@ -12,7 +12,7 @@ from aiohttp import web
 from onvif import ONVIFCamera
 
 from agent.probes.base import Target
-from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, device_utc
+from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, device_clock
 from agent.probes.onvif_soap import CameraBook
 from agent.wire import Health, Reason
 from simulator.devices import Fault
@@ -116,7 +116,7 @@ async def test_lean_and_library_read_the_same_time_from_real_cameras(
 ) -> None:
     port, serving = capture_server
     serving["body"] = CAPTURE_BYTES[capture.stem]
-    lean = device_utc(serving["body"])
+    lean = device_clock(serving["body"]).readings[0]
 
     camera = ONVIFCamera("127.0.0.1", port, None, None, no_cache=True)
     try:
@@ -150,7 +150,7 @@ async def test_lean_and_library_agree_over_the_simulated_fleet(
                 data=REQUEST,
             ) as response,
         ):
-            lean = device_utc(await response.read())
+            lean = device_clock(await response.read()).readings[0]
         camera = ONVIFCamera(target.device.address, onvif.port, None, None, no_cache=True)
         try:
             reply = await (await camera.create_devicemgmt_service()).authless_GetSystemDateAndTime()

@@ -2,6 +2,8 @@
 
 GStreamer's RTSP server (Debian's gst-rtsp-server, a real third-party server) serves one
 stream with no authentication, with Basic and with Digest; ffprobe is the reference client.
+In front of it, a redirect as a load-balancing NVR or a moved stream answers (301/302
+with a Location); GStreamer's server sends none itself, so that one reply is the test's.
 The simulator replays what real cameras send that GStreamer does not: Hikvision's two
 challenges (Digest, then Basic), Basic only, and RFC 7616 Digest (qop="auth", SHA-256).
 """
@@ -11,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.probes.rtsp import (
     RtspAuthError,
+    StreamUnavailableError,
     authorization,
     choose,
     describe,
@@ -27,6 +30,7 @@ from simulator.devices import Quirk
 from simulator.fleet_runner import Fleet
 from simulator.local_servers import free_port
 from tests.conftest import PASSWORD
+from tests.reference_clients import ffprobe_opens
 
 GST_SERVER = Path(__file__).resolve().parents[2] / "thirdparty" / "gst_rtsp_server.py"
 USER, SECRET = "operator", "Str0ng-rtsp"
@@ -63,29 +67,6 @@ def gstreamer() -> Iterator[int]:
         finally:
             server.terminate()
             server.wait(10)
-
-
-def ffprobe_opens(uri: str) -> bool:
-    """The reference: ffprobe (FFmpeg) reads the stream's codec, or fails."""
-    done = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-rw_timeout",
-            "10000000",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            uri,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return done.returncode == 0 and "h264" in done.stdout
 
 
 @pytest.mark.parametrize(("offset", "scheme"), [(0, "none"), (1, "basic"), (2, "digest")])
@@ -176,3 +157,59 @@ def test_digest_with_qop_matches_rfc_7616s_worked_example() -> None:
     assert 'response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"' in header
     assert "qop=auth" in header
     assert "nc=00000001" in header
+
+
+Redirector = Callable[[int, str], Awaitable[str]]
+
+
+@pytest.fixture
+async def redirector() -> AsyncIterator[Redirector]:
+    """An RTSP front that answers every request with ``status`` and a Location (the only
+    part of these tests that is not third-party; ``{self}`` in it is the front's own URI);
+    returns the URI to open."""
+    servers: list[asyncio.Server] = []
+
+    async def front(status: int, location: str) -> str:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while head := await reader.readuntil(b"\r\n\r\n"):
+                    lines = head.decode().split("\r\n")
+                    cseq = next(
+                        (x[5:].strip() for x in lines if x.lower().startswith("cseq:")), "0"
+                    )
+                    to = location.replace("{self}", own)
+                    reply = f"RTSP/1.0 {status} Moved\r\nCSeq: {cseq}\r\nLocation: {to}\r\n"
+                    writer.write(reply.encode() + b"\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        servers.append(server)
+        own = f"rtsp://127.0.0.1:{server.sockets[0].getsockname()[1]}/camera1"
+        return own
+
+    yield front
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize("status", [301, 302])
+async def test_a_redirect_to_gstreamers_stream_is_followed_as_ffprobe_follows_it(
+    gstreamer: int, redirector: Redirector, status: int
+) -> None:
+    target = f"rtsp://127.0.0.1:{gstreamer + 2}/stream"  # Digest-protected
+    uri = await redirector(status, target)
+    reference = await asyncio.to_thread(
+        ffprobe_opens, uri.replace("rtsp://", f"rtsp://{USER}:{SECRET}@")
+    )
+    described = await describe(uri, USER, SECRET, timeout_s=10)
+    assert reference  # ffprobe follows the redirect and reads h264
+    assert "H264/90000" in described.sdp
+    assert described.auth == "digest"
+    assert described.redirects == (f"RTSP {status} Location: {target}",)
+
+
+async def test_redirects_are_bounded(redirector: Redirector) -> None:
+    looping = await redirector(302, "{self}")  # back to itself, again and again
+    with pytest.raises(StreamUnavailableError, match="more than 3 redirects"):
+        await describe(looping, None, None, timeout_s=5)
