@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from agent.outbox import Outbox
+from agent.outbox import Outbox, clock_base
 from agent.wire import Batch, Status, encode_unsent, status_topic
 
 # The model wants a send time; the outbox's copy leaves it out (``encode_unsent``).
@@ -32,8 +32,12 @@ class BatchWriter:
         self._on_written = on_written
         self._max = max_statuses
         self._statuses: list[Status] = []
+        self._bases: tuple[float, float] | None = None  # see Outbox.clock_stepped
 
     def add(self, status: Status) -> None:
+        base = clock_base()
+        bases = self._bases
+        self._bases = (base, base) if bases is None else (min(bases[0], base), max(bases[1], base))
         self._statuses.append(status)
         if len(self._statuses) >= self._max:
             self.flush()
@@ -42,6 +46,7 @@ class BatchWriter:
         if not self._statuses:
             return
         statuses, self._statuses = self._statuses, []
+        bases, self._bases = self._bases, None
 
         def build(seq: int) -> bytes:
             return encode_unsent(
@@ -56,5 +61,5 @@ class BatchWriter:
                 )
             )
 
-        self._outbox.append(self._topic, build)
+        self._outbox.append(self._topic, build, bases)
         self._on_written()
