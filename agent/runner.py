@@ -223,8 +223,15 @@ class Agent:
             collector_key=load_public(settings.collector_key) if settings.collector_key else None,
             clock=self.clock.state,
         )
+        poll = settings.poll
         self._writer = BatchWriter(
-            outbox, site=settings.site, agent_id=settings.agent_id, on_written=publisher.wake
+            outbox,
+            site=settings.site,
+            agent_id=settings.agent_id,
+            on_written=publisher.wake,
+            # Two polls of every device, each given its whole deadline.
+            settle_s=2 * poll.interval.total_seconds()
+            + poll.timeout.total_seconds() * (poll.retries + 1),
         )
         self.metrics.outbox_depth.set_function(lambda: outbox.depth)
         self.metrics.outbox_bytes.set_function(lambda: outbox.size_bytes)

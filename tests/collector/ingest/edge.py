@@ -128,7 +128,7 @@ class EdgeAgent:
             "metrics_bind": f"127.0.0.1:{metrics_port}",
             "poll": {
                 "interval": "1s",
-                "timeout": "300ms",
+                "timeout": "2s",
                 "retries": 0,
                 "deep_interval": "1h",
                 "jitter": 0,
