@@ -173,13 +173,15 @@ class EdgeAgent:
             if line.startswith(name) and not line.startswith("#")
         )
 
-    async def serving(self) -> None:
-        for _ in range(200):
-            with contextlib.suppress(httpx.TransportError):
-                await self.metric("slawatch_agent_devices")
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("the agent never served its metrics")
+    async def __aenter__(self) -> EdgeAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        """A test that failed leaves no agent running."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
 
     def unconfirmed(self) -> int:
         """Batches in the agent's outbox (read from its file, as a second reader)."""

@@ -8,6 +8,7 @@ the clock is right everything goes on by itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -37,6 +38,8 @@ from tests.reliability import Stopwatch
 
 pytestmark = [
     pytest.mark.stdlib_loop,
+    # A real agent process, a simulated fleet and a collector on one loaded machine.
+    pytest.mark.timeout(600),
     pytest.mark.skipif(not FAKETIME.exists(), reason="Debian's faketime is not installed"),
 ]
 
@@ -83,11 +86,15 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
     )
     devices = [d.id for d in inventory.devices]
     start = datetime.now(UTC)
-    async with running(load_collector(settings)) as collector, wiretap(broker.port) as tap:
+    async with (
+        running(load_collector(settings)) as collector,
+        wiretap(broker.port) as tap,
+        contextlib.AsyncExitStack() as stack,
+    ):
         await wait_for(lambda: collector.ingest.connected)
         agent.set_clock(phases[0])
-        await agent.start()
-        await agent.serving()
+        await stack.enter_async_context(agent)
+        await wait_for(lambda: tap.last_seq >= 0, 60)
         held_while_off = 0
         recovered_s = 0.0
         for number, phase in enumerate(phases):
@@ -117,8 +124,13 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
         wrong_time = at_wrong_times(tmp_path / "spool", start, end)
         assert wrong_time == 0
         assert blamed(collector) == [], (
-            [(t.id, t.reason, str(t.detected_at)) for t in collector.pipeline.faults.open_tickets()][:3],
-            ledger_rows(collector, "clock_ok"), ledger_rows(collector, "clock_off"), str(start),
+            [
+                (t.id, t.reason, str(t.detected_at))
+                for t in collector.pipeline.faults.open_tickets()
+            ][:3],
+            ledger_rows(collector, "clock_ok"),
+            ledger_rows(collector, "clock_off"),
+            str(start),
         )
         off = ledger_rows(collector, "clock_off")
         assert [row["agent_id"] for row in off] == [AGENT_ID]

@@ -8,6 +8,7 @@ the tolerance) never makes the device's real statuses look late."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from datetime import UTC, datetime, timedelta
@@ -60,7 +61,7 @@ from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
 from tests.reliability import Stopwatch
 
-pytestmark = pytest.mark.stdlib_loop
+pytestmark = [pytest.mark.stdlib_loop, pytest.mark.timeout(600)]
 
 
 async def publish(port: int, topic: str, payload: bytes, retain: bool = False) -> None:
@@ -99,11 +100,11 @@ async def test_forged_acks_batches_and_offlines_are_refused_and_nothing_is_lost(
     device = inventory.devices[0].id
     start = datetime.now(UTC)
     wills: list[bytes] = []
-    async with wiretap(broker.port, agent_key) as tap:
+    async with wiretap(broker.port, agent_key) as tap, contextlib.AsyncExitStack() as stack:
         async with running(load_collector(settings)) as collector:
             await wait_for(lambda: collector.ingest.connected)
-            await agent.start()
-            await wait_for(lambda: collector.counters.statuses > 0, 30)
+            await stack.enter_async_context(agent)
+            await wait_for(lambda: collector.counters.statuses > 0, 60)
         # The collector is away; the agent's batches wait in its outbox. A retained forged
         # ack says everything is in: it is not signed by the collector, nothing is deleted.
         await wait_for(lambda: agent.unconfirmed() > 0, 15)
@@ -227,9 +228,13 @@ async def test_a_status_forged_inside_the_tolerance_never_hides_the_real_ones(
     settings, agent, _ = field(tmp_path, broker, key=False)
     device = inventory.devices[0].id
     start = datetime.now(UTC)
-    async with wiretap(broker.port) as tap, running(load_collector(settings)) as collector:
+    async with (
+        wiretap(broker.port) as tap,
+        running(load_collector(settings)) as collector,
+        contextlib.AsyncExitStack() as stack,
+    ):
         await wait_for(lambda: collector.ingest.connected)
-        await agent.start()
+        await stack.enter_async_context(agent)
         await wait_for(lambda: collector.pipeline.states.now_of(device)[0].value == "up", 30)
         back = Stopwatch()
         await publish(
