@@ -127,8 +127,8 @@ class EdgeAgent:
             "outbox": {"dir": str(folder / "agent-outbox")},
             "metrics_bind": f"127.0.0.1:{metrics_port}",
             "poll": {
-                "interval": "1s",
-                "timeout": "2s",
+                "interval": "2s",
+                "timeout": "1500ms",
                 "retries": 0,
                 "deep_interval": "1h",
                 "jitter": 0,
