@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -170,7 +171,9 @@ class Agent:
         engine = SnmpEngine()
         cameras = CameraBook(timeout_s)
         skew_limit_s = poll.clock_skew_limit.total_seconds()
-        snmp = SnmpProbe(lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries)
+        snmp = SnmpProbe(
+            lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries, ticks=time.monotonic
+        )
         try:
             yield ProbeSet(
                 onvif=OnvifLivenessProbe(timeout_s, skew_limit_s, cameras, self.clock.state),
