@@ -123,15 +123,8 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
         assert collector.counters.dead_letters == 0
         wrong_time = at_wrong_times(tmp_path / "spool", start, end)
         assert wrong_time == 0
-        assert blamed(collector) == [], (
-            [
-                (t.id, t.reason, str(t.detected_at))
-                for t in collector.pipeline.faults.open_tickets()
-            ][:3],
-            ledger_rows(collector, "clock_ok"),
-            ledger_rows(collector, "clock_off"),
-            str(start),
-        )
+        blamed_devices = blamed(collector)
+        assert blamed_devices == []
         off = ledger_rows(collector, "clock_off")
         assert [row["agent_id"] for row in off] == [AGENT_ID]
         assert abs(off[0]["offset_s"] - offset_s) < 10
@@ -146,5 +139,6 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
         recovered_s=recovered_s,
         kept_aside=held,
         wrong_time=wrong_time,
+        blamed=len(blamed_devices),
     )
     assert left_in_outbox >= 0
