@@ -3,10 +3,11 @@ time: the publisher stamps and signs each batch when it sends it)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from agent.outbox import Outbox
+from agent.outbox import STEP_S, Outbox, clock_base
 from agent.wire import Batch, Status, encode_unsent, status_topic
 
 # The model wants a send time; the outbox's copy leaves it out (``encode_unsent``).
@@ -14,7 +15,15 @@ UNSENT = datetime.fromtimestamp(0, UTC)
 
 
 class BatchWriter:
-    """Collects statuses; ``flush`` (or a full batch) writes one batch to the outbox."""
+    """Collects statuses; ``flush`` (or a full batch) writes one batch to the outbox.
+
+    Each batch notes how far the wall clock stood from the monotonic one while its
+    statuses were observed, so that one sent after the clock was set goes out as
+    ``stepped`` (kept unused by the collector). For ``settle_s`` after a step the statuses
+    count as observed before it too: probes that carry the time (SNMPv3's time window,
+    ONVIF's WS-Security) fail for a poll or two after it, for our clock's sake, not the
+    device's.
+    """
 
     def __init__(
         self,
@@ -24,6 +33,7 @@ class BatchWriter:
         agent_id: str,
         on_written: Callable[[], None],
         max_statuses: int = 1000,
+        settle_s: float = 0.0,
     ) -> None:
         self._outbox = outbox
         self._site = site
@@ -32,8 +42,24 @@ class BatchWriter:
         self._on_written = on_written
         self._max = max_statuses
         self._statuses: list[Status] = []
+        self._bases: tuple[float, float] | None = None  # see Outbox.clock_stepped
+        self._settle_s = settle_s
+        self._base = clock_base()  # the latest seen
+        self._before_step: tuple[float, float] | None = None  # (base, until monotonic)
 
     def add(self, status: Status) -> None:
+        base = clock_base()
+        if abs(base - self._base) > STEP_S:
+            self._before_step = (self._base, time.monotonic() + self._settle_s)
+        self._base = base
+        low = high = base
+        if self._before_step is not None:
+            if time.monotonic() < self._before_step[1]:
+                low, high = min(base, self._before_step[0]), max(base, self._before_step[0])
+            else:
+                self._before_step = None
+        bases = self._bases
+        self._bases = (low, high) if bases is None else (min(bases[0], low), max(bases[1], high))
         self._statuses.append(status)
         if len(self._statuses) >= self._max:
             self.flush()
@@ -42,6 +68,7 @@ class BatchWriter:
         if not self._statuses:
             return
         statuses, self._statuses = self._statuses, []
+        bases, self._bases = self._bases, None
 
         def build(seq: int) -> bytes:
             return encode_unsent(
@@ -56,5 +83,5 @@ class BatchWriter:
                 )
             )
 
-        self._outbox.append(self._topic, build)
+        self._outbox.append(self._topic, build, bases)
         self._on_written()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess  # nosec B404 - fixed commands, no shell, no input of anyone's
+import subprocess  # nosec B404  # chronyc and timedatectl: fixed commands, no shell
 import threading
 
 from agent.wire import ClockState
@@ -31,7 +31,7 @@ def _run(*command: str) -> str | None:
     if path is None:
         return None
     try:
-        done = subprocess.run(  # noqa: S603 # nosec B603 - an absolute path, fixed arguments
+        done = subprocess.run(  # nosec B603  # noqa: S603 - an absolute path, fixed arguments
             [path, *command[1:]],
             capture_output=True,
             text=True,

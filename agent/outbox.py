@@ -21,6 +21,11 @@ statement or transaction.
 When the outbox reaches ``max_bytes`` the *oldest* batches are dropped, counted, logged at
 ERROR and named in the next batch (``lost``), so the collector records the loss instead
 of waiting for them: during a very long outage the recent state matters most.
+
+It also remembers, for the batches this process wrote, how far the wall clock stood from
+the monotonic one while their statuses were observed: a batch sent after the wall clock
+moved otherwise than the monotonic one was observed on a clock that has since been set
+(``clock_stepped``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# How far the wall clock may drift from the monotonic one before it counts as set.
+STEP_S = 1.0
+
+
+def clock_base() -> float:
+    """The wall clock minus the monotonic one: constant until the wall clock is set."""
+    return time.time() - time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,7 @@ class Outbox:
             "SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*) FROM batches"
         ).fetchone()
         self._bytes, self._count = int(row[0]), int(row[1])
+        self._bases: dict[int, tuple[float, float]] = {}  # seq: least and most wall − monotonic
 
     def _epoch(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
@@ -87,10 +101,19 @@ class Outbox:
         self._db.execute("INSERT INTO meta VALUES ('epoch', ?)", (epoch,))
         return epoch
 
-    def append(self, topic: str, build: Callable[[int], bytes]) -> int:
-        """Store the batch ``build(seq)`` under the next sequence number; return that number."""
+    def append(
+        self,
+        topic: str,
+        build: Callable[[int], bytes],
+        bases: tuple[float, float] | None = None,
+    ) -> int:
+        """Store the batch ``build(seq)`` under the next sequence number; return that number.
+        ``bases``: the least and most wall − monotonic clock while it was observed."""
         with self._lock:
-            return self._append(topic, build)
+            seq = self._append(topic, build)
+            if bases is not None:
+                self._bases[seq] = bases
+            return seq
 
     def _append(self, topic: str, build: Callable[[int], bytes]) -> int:
         with self._transaction():
@@ -152,9 +175,33 @@ class Outbox:
                     doomed.append(row)
             self._db.executemany("DELETE FROM batches WHERE seq = ?", [(s,) for s, _ in doomed])
             self._db.execute("DELETE FROM lost WHERE last <= ?", (through,))
+            for seq, _ in doomed:
+                self._bases.pop(seq, None)
         self._bytes -= sum(int(size) for _, size in doomed)
         self._count -= len(doomed)
         return len(doomed)
+
+    def next_connection(self) -> int:
+        """A number for a new broker connection, larger than every earlier one's."""
+        with self._lock, self._transaction():
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'connection'").fetchone()
+            number = (int(row[0]) if row else -1) + 1
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('connection', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (number,),
+            )
+        return number
+
+    def clock_stepped(self, seq: int) -> bool:
+        """Whether this host's clock was set since batch ``seq`` was closed (by this
+        process: of a batch from before a restart, nobody can tell)."""
+        with self._lock:
+            bases = self._bases.get(seq)
+        if bases is None:
+            return False
+        now = clock_base()
+        return max(abs(now - bases[0]), abs(now - bases[1])) > STEP_S
 
     def lost_ranges(self) -> list[tuple[int, int]]:
         """Batches dropped before the collector confirmed them (named in every batch until

@@ -81,6 +81,7 @@ class Publisher:
         self._collector_key = collector_key
         self._clock = clock
         self._connect_at = datetime.now(UTC)
+        self._connection = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
@@ -131,15 +132,24 @@ class Publisher:
 
     def _alive(self, online: bool) -> bytes:
         """This connection's liveness message (the will's too): stamped with its start."""
-        alive = Alive(agent_id=self._agent_id, site=self._site, online=online, at=self._connect_at)
+        alive = Alive(
+            agent_id=self._agent_id,
+            site=self._site,
+            online=online,
+            at=self._connect_at,
+            epoch=self._outbox.epoch,
+            connection=self._connection,
+        )
         return self._signed(encode_alive(alive))
 
-    def _sealed(self, body: bytes) -> bytes:
+    def _sealed(self, seq: int, body: bytes) -> bytes:
         """An outbox batch as it goes out now: its send time, the clock's state, signed."""
-        return self._signed(stamp(body, datetime.now(UTC), self._clock()))
+        state = ClockState.STEPPED if self._outbox.clock_stepped(seq) else self._clock()
+        return self._signed(stamp(body, datetime.now(UTC), state))
 
     def _client(self) -> aiomqtt.Client:
         self._connect_at = datetime.now(UTC)
+        self._connection = self._outbox.next_connection()
         topic = alive_topic(self._site, self._agent_id)
         client = mqtt_client(
             self._broker,
@@ -220,7 +230,10 @@ class Publisher:
                         await self._wake.wait()
                 continue
             await asyncio.gather(
-                *(client.publish(item.topic, self._sealed(item.payload), qos=1) for item in batch)
+                *(
+                    client.publish(item.topic, self._sealed(item.seq, item.payload), qos=1)
+                    for item in batch
+                )
             )
             self._outbox.mark_sent([item.seq for item in batch])
             self.published += len(batch)

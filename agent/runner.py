@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -170,7 +171,9 @@ class Agent:
         engine = SnmpEngine()
         cameras = CameraBook(timeout_s)
         skew_limit_s = poll.clock_skew_limit.total_seconds()
-        snmp = SnmpProbe(lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries)
+        snmp = SnmpProbe(
+            lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries, ticks=time.monotonic
+        )
         try:
             yield ProbeSet(
                 onvif=OnvifLivenessProbe(timeout_s, skew_limit_s, cameras, self.clock.state),
@@ -223,8 +226,15 @@ class Agent:
             collector_key=load_public(settings.collector_key) if settings.collector_key else None,
             clock=self.clock.state,
         )
+        poll = settings.poll
         self._writer = BatchWriter(
-            outbox, site=settings.site, agent_id=settings.agent_id, on_written=publisher.wake
+            outbox,
+            site=settings.site,
+            agent_id=settings.agent_id,
+            on_written=publisher.wake,
+            # Two polls of every device, each given its whole deadline.
+            settle_s=2 * poll.interval.total_seconds()
+            + poll.timeout.total_seconds() * (poll.retries + 1),
         )
         self.metrics.outbox_depth.set_function(lambda: outbox.depth)
         self.metrics.outbox_bytes.set_function(lambda: outbox.size_bytes)

@@ -225,6 +225,9 @@ class ClockState(StrEnum):
     SYNCHRONISED = "synchronised"
     UNSYNCHRONISED = "unsynchronised"
     UNKNOWN = "unknown"
+    # Set since the batch's statuses were observed: their times are not on the clock that
+    # stamped the send time, and the collector keeps the batch unused.
+    STEPPED = "stepped"
 
 
 # An Ed25519 signature in base64 (64 bytes).
@@ -273,15 +276,18 @@ class Ack(_Record):
 class Alive(_Record):
     """The retained liveness message; the will publishes the same with ``online: false``.
 
-    ``at`` is when the connection began: the will (made then) and the ``online`` message
-    of one connection carry the same, so an offline older than the agent's latest online
-    is the replay of an old will."""
+    ``at`` is when the connection began and ``connection`` its number in the agent's
+    ``epoch`` (counted by its outbox, whatever its clock says): the will (made at connect)
+    and the ``online`` message of one connection carry the same, so an offline of an
+    earlier connection than the agent's latest online is the replay of an old will."""
 
     v: Literal[1] = 1
     agent_id: WireId
     site: WireId
     online: bool
     at: Timestamp | None = None
+    epoch: WireId | None = None
+    connection: StrictSeq | None = None
     sig: Signature | None = None
 
 

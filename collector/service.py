@@ -30,7 +30,9 @@ import aiomqtt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
 from agent.wire import (
+    Alive,
     Batch,
+    ClockState,
     Status,
     WireError,
     ack_topic,
@@ -151,8 +153,8 @@ class Collector:
         self.clocks = EdgeClocks(self.ledger, settings.clock_tolerance)
         # Agents whose clock is off now, since when (the collector's clock).
         self.clocks_off: dict[str, datetime] = {}
-        # Each agent's latest connection start (its online message's ``at``).
-        self._alive_at: dict[str, datetime] = {}
+        # Each agent's latest connection (its online message's epoch and number).
+        self._connection_of: dict[str, tuple[str | None, int]] = {}
         self._clock_warned: dict[str, datetime] = {}
         batch_lines = settings.influx.batch_lines if settings.influx else 5000
         self.spool = Spool(
@@ -353,13 +355,15 @@ class Collector:
             alive = decode_alive(payload)
             if alive.agent_id != agent_id:
                 raise WireError("agent_id", f"{alive.agent_id!r} published on {agent_id!r}'s topic")
-            if alive.online and alive.at is not None:
-                self._alive_at[agent_id] = max(alive.at, self._alive_at.get(agent_id, alive.at))
+            if alive.online and alive.connection is not None:
+                latest = self._connection_of.get(agent_id)
+                if latest is None or latest[0] != alive.epoch or latest[1] < alive.connection:
+                    self._connection_of[agent_id] = (alive.epoch, alive.connection)
             # A retained "offline" is history (met again at every resubscribe, or left by
             # anyone): only a live one, the will firing now, makes the agent's devices
             # unknown; devices of an agent that died while we were away go stale anyway.
             if not alive.online and not retained:
-                self._current_offline(agent_id, alive.at, agent_id in self._agent_keys)
+                self._current_offline(agent_id, alive, agent_id in self._agent_keys)
                 self.counters.agents_lost += 1
                 self.checkpoint.agent_lost(agent_id)
                 self.pipeline.agent_lost(agent_id)
@@ -386,7 +390,7 @@ class Collector:
             return self.letter_writer.letter(topic, reason, payload)
         arrived = datetime.now(UTC)
         reading = self.clocks.judge(agent_id, batch.sent_at, arrived, batch.clock)
-        if reading.off or reading.leapt:
+        if reading.off or reading.leapt or batch.clock is ClockState.STEPPED:
             self._hold(agent_id, batch, payload, arrived, reading)
             return None
         if agent_id in self.clocks_off:
@@ -413,17 +417,22 @@ class Collector:
             self.counters.unsigned += 1
             raise WireError("sig", f"not signed by agent {agent_id}'s registered key: refused")
 
-    def _current_offline(self, agent_id: str, at: datetime | None, keyed: bool) -> None:
-        """A live offline message is the will of the agent's current connection, or
-        refused: one older than the agent's latest online (a will replayed from an earlier
-        connection), or without a time from an agent that signs, says nothing about it now."""
-        latest = self._alive_at.get(agent_id)
-        if (at is None and keyed) or (at is not None and latest is not None and at < latest):
+    def _current_offline(self, agent_id: str, alive: Alive, keyed: bool) -> None:
+        """A live offline message is the will of the agent's current connection (or its
+        goodbye), or refused: one of an earlier connection than the agent's latest online
+        (a will replayed), or without a connection number from an agent that signs, says
+        nothing about the agent now."""
+        latest = self._connection_of.get(agent_id)
+        number = alive.connection
+        stale = latest is not None and (
+            number is None or latest[0] != alive.epoch or number < latest[1]
+        )
+        if stale or (number is None and keyed):
             self.counters.offline_refused += 1
             raise WireError(
-                "at",
-                f"offline of agent {agent_id} without its connection's time or from an "
-                "earlier connection than its latest: refused",
+                "connection",
+                f"offline of agent {agent_id} from an earlier connection than its latest "
+                "(a replayed will), or without one: refused",
             )
 
     def _hold(
@@ -438,6 +447,11 @@ class Collector:
             log.error(
                 "batch %d of agent %s was sent %s ahead of the agent's recent clock: kept unused",
                 batch.seq, agent_id, reading.offset,
+            )  # fmt: skip
+        if batch.clock is ClockState.STEPPED:
+            log.error(
+                "batch %d of agent %s was observed before its clock was set: kept unused",
+                batch.seq, agent_id,
             )  # fmt: skip
         if agent_id in self.clocks_off or not reading.off:
             return

@@ -240,6 +240,7 @@ class SnmpProbe:
         timeout_s: float,
         retries: int,
         clock: Callable[[], float] = time.time,
+        ticks: Callable[[], float] | None = None,
     ) -> None:
         self._lean = lean
         self._engine = engine
@@ -247,6 +248,9 @@ class SnmpProbe:
         self._timeout = timeout_s
         self._retries = retries
         self._clock = clock
+        # What durations (a capture count unchanged since…) are measured on: the agent
+        # gives the monotonic clock, so that setting the wall clock stalls nothing.
+        self._ticks = ticks or clock
         self._memory: dict[str, _Memory] = {}
         # One pysnmp engine per distinct SNMPv3 user set-up (name, protocols, keys, AES key
         # extension): pysnmp keeps one row per user name, so two devices with the same user
@@ -868,7 +872,7 @@ class SnmpProbe:
                     checks[check.name] = Reason.OK
         if profile.captures is not None:
             count = values.get(profile.captures.oid)
-            stalled = self._captures_stalled(profile, memory, count, now)
+            stalled = self._captures_stalled(profile, memory, count, now, self._ticks())
             checks["captures"] = Reason.CAPTURES_STALLED if stalled else Reason.OK
             if count is None:
                 checks["captures"] = Reason.UNSUPPORTED
@@ -880,19 +884,22 @@ class SnmpProbe:
         return ProbeResult(health, reason, checks, metrics, notes)
 
     @staticmethod
-    def _captures_stalled(profile: SnmpProfile, memory: _Memory, value: object, now: float) -> bool:
+    def _captures_stalled(
+        profile: SnmpProfile, memory: _Memory, value: object, now: float, tick: float
+    ) -> bool:
+        """``now``: the wall clock (the hour of day); ``tick``: the clock durations are on."""
         rule = profile.captures
         assert rule is not None
         if not isinstance(value, int):
             return False
         if memory.captures is None or value != memory.captures:
-            memory.captures, memory.captures_changed_at = value, now
+            memory.captures, memory.captures_changed_at = value, tick
             return False
         local = datetime.fromtimestamp(now, UTC) + timedelta(hours=rule.timezone_offset_h)
         if rule.active_hours is not None and not rule.active_hours.contains(local.time()):
-            memory.captures_changed_at = now  # quiet hours do not count towards a stall
+            memory.captures_changed_at = tick  # quiet hours do not count towards a stall
             return False
-        return now - memory.captures_changed_at >= rule.stalled_after.total_seconds()
+        return tick - memory.captures_changed_at >= rule.stalled_after.total_seconds()
 
 
 def _flat(varbinds: Any) -> list[Any]:

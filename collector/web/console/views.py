@@ -384,7 +384,6 @@ FIELD_LABELS = {
     "cause": "console.exemption_cause",
     "ticket": "console.ticket",
     "note": "console.note",
-    "ticket": "column.id",
     "period": "console.period",
     "name": "console.user",
     "password": "console.password",  # nosec B105  # a catalogue key, not a password

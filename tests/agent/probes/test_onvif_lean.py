@@ -14,7 +14,7 @@ from onvif import ONVIFCamera
 from agent.probes.base import Target
 from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, device_clock
 from agent.probes.onvif_soap import CameraBook
-from agent.wire import Health, Reason
+from agent.wire import ClockState, Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import free_port
@@ -47,6 +47,25 @@ async def test_a_skewed_clock_is_degraded_not_down(
     result = await probe.probe(targets["CAM000002"], deep=False)
     assert (result.health, result.reason) == (Health.DEGRADED, Reason.CLOCK_SKEW)
     assert 598 <= result.metrics["clock_offset_s"] <= 602
+
+
+@pytest.mark.parametrize("state", [ClockState.UNKNOWN, ClockState.UNSYNCHRONISED])
+async def test_a_camera_clock_is_not_judged_against_an_agent_clock_nobody_vouches_for(
+    cameras: CameraBook,
+    targets: dict[str, Target],
+    fleet: Fleet,
+    clock: FakeClock,
+    state: ClockState,
+) -> None:
+    """The agent's own clock may be the wrong one: the skewed camera is not blamed, and
+    its check says why it was not judged."""
+    probe = OnvifLivenessProbe(0.5, 10, cameras, agent_clock=lambda: state)
+    await fleet.inject("CAM000002", FaultSpec(Fault.CLOCK_SKEW, seconds=600))
+    clock.now = time.time()
+    result = await probe.probe(targets["CAM000002"], deep=False)
+    assert (result.health, result.reason) == (Health.UP, Reason.OK)
+    assert result.checks["clock"] is Reason.AGENT_CLOCK_UNKNOWN
+    assert "clock_offset_s" not in result.metrics
 
 
 @pytest.mark.parametrize(

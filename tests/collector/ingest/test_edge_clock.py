@@ -1,0 +1,144 @@
+"""An agent whose clock is wrong (libfaketime on a real agent process, a real mosquitto,
+the simulated fleet): +6 min and +1 h ahead, 1 h behind, and set back by 1 h while it
+runs, then right again. While the clock is off its batches are acked and kept aside (not
+lost), nothing reaches the time series at a wrong time, its devices are unknown (never
+down, no camera blamed for the agent's clock), the ledger says when and by how much; once
+the clock is right everything goes on by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from collector.pipeline.state import State
+from collector.service import Collector
+from simulator.fleet_runner import Fleet
+from simulator.local_servers import Mosquitto, free_port
+from slawatch.config.inventory import Inventory
+from tests import reliability
+from tests.collector.ingest.edge import (
+    AGENT_ID,
+    FAKETIME,
+    EdgeAgent,
+    at_wrong_times,
+    blamed,
+    collector_key,
+    ledger_rows,
+    register_agent,
+    wiretap,
+)
+from tests.collector.live import field_collector, field_policy, load_collector, running
+from tests.conftest import wait_for
+from tests.reliability import Stopwatch
+
+pytestmark = [
+    pytest.mark.stdlib_loop,
+    # A real agent process, a simulated fleet and a collector on one loaded machine.
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(not FAKETIME.exists(), reason="Debian's faketime is not installed"),
+]
+
+PHASE_S = 8.0
+# (scenario, the agent's clock phase by phase, the offset the collector must find)
+CASES = [
+    ("agent-clock-ahead-6min", ["+6m", "+0"], 360.0),
+    ("agent-clock-ahead-1h", ["+1h", "+0"], 3600.0),
+    ("agent-clock-behind-1h", ["-1h", "+0"], -3600.0),
+    ("agent-clock-set-back-1h", ["+0", "-1h", "+0"], -3600.0),
+]
+
+
+def used_again(collector: Collector, taken_before: int) -> bool:
+    return AGENT_ID not in collector.clocks_off and collector.counters.statuses > taken_before
+
+
+def accounted(collector: Collector) -> int:
+    """Statuses taken into the pipeline or kept aside."""
+    return collector.counters.statuses + collector.counters.clock_held_statuses
+
+
+@pytest.mark.parametrize(("scenario", "phases", "offset_s"), CASES, ids=[c[0] for c in CASES])
+async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_blames_no_one(
+    tmp_path: Path,
+    inventory: Inventory,
+    fleet: Fleet,
+    broker: Mosquitto,
+    scenario: str,
+    phases: list[str],
+    offset_s: float,
+) -> None:
+    agent_key = register_agent(tmp_path)
+    signing = collector_key(tmp_path)
+    policy = field_policy(tmp_path, debounce={"down_after": 5, "up_after": 1, "stale_after": "1h"})
+    settings = field_collector(tmp_path, broker.port, policy, signing={"key": str(signing)})
+    agent = EdgeAgent(
+        tmp_path,
+        broker.port,
+        free_port(),
+        key=agent_key,
+        collector_key=signing,
+        clock_file=tmp_path / "agent-clock",
+    )
+    devices = [d.id for d in inventory.devices]
+    start = datetime.now(UTC)
+    async with (
+        running(load_collector(settings)) as collector,
+        wiretap(broker.port) as tap,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        await wait_for(lambda: collector.ingest.connected)
+        agent.set_clock(phases[0])
+        await stack.enter_async_context(agent)
+        await wait_for(lambda: tap.last_seq >= 0, 60)
+        held_while_off = 0
+        recovered_s = 0.0
+        for number, phase in enumerate(phases):
+            agent.set_clock(phase)
+            if number and phase == "+0":  # right again: used again, by itself
+                back = Stopwatch()
+                await wait_for(partial(used_again, collector, collector.counters.statuses), 30)
+                recovered_s = back.seconds()
+            await asyncio.sleep(PHASE_S)
+            if phase != "+0":  # off: kept aside, its devices unknown, the offset on record
+                assert AGENT_ID in collector.clocks_off
+                reading = collector.clocks.readings()[AGENT_ID]
+                assert abs(reading.offset.total_seconds() - offset_s) < 10
+                assert all(collector.pipeline.states.now_of(d)[0] is State.UNKNOWN for d in devices)
+                held_while_off = collector.counters.clock_held_statuses
+                assert held_while_off > 0
+        assert AGENT_ID not in collector.clocks_off
+        # What it wrote and did not send yet stays in its outbox (sent at its next start).
+        left_in_outbox = await agent.stop()
+        await wait_for(lambda: tap.statuses == accounted(collector), 10)
+        end = datetime.now(UTC)
+        sent = tap.statuses
+        taken, held = collector.counters.statuses, collector.counters.clock_held_statuses
+        assert sent == taken + held  # zero lost: each status taken or kept aside
+        assert held >= held_while_off
+        assert collector.counters.dead_letters == 0
+        wrong_time = at_wrong_times(tmp_path / "spool", start, end)
+        assert wrong_time == 0
+        blamed_devices = blamed(collector)
+        assert blamed_devices == []
+        off = ledger_rows(collector, "clock_off")
+        assert [row["agent_id"] for row in off] == [AGENT_ID]
+        assert abs(off[0]["offset_s"] - offset_s) < 10
+        assert [row["agent_id"] for row in ledger_rows(collector, "clock_ok")] == [AGENT_ID]
+        kept = collector.clocks.held()
+        assert kept == collector.counters.clock_held_batches > 0
+    reliability.record(
+        scenario,
+        unit="statuses",
+        sent=sent,
+        arrived=taken + held,
+        recovered_s=recovered_s,
+        kept_aside=held,
+        wrong_time=wrong_time,
+        blamed=len(blamed_devices),
+    )
+    assert left_in_outbox >= 0
