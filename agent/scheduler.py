@@ -79,9 +79,12 @@ class Load:
 
 
 # Verdicts a stalled agent can reach on a healthy device: it did not read the answer (or
-# send the request) in time. Refusals, bad answers and alarms are the device's whatever
-# the agent's lag.
-_TIMED = frozenset({Reason.TIMEOUT, Reason.SNMP_SILENT, Reason.STREAM_UNAVAILABLE})
+# send the request) in time. SNMPv3's auth_failed is among them: an authPriv request
+# that times out while engine discovery answers reads as a refused key. Refusals, bad
+# answers and alarms are the device's whatever the agent's lag.
+_TIMED = frozenset(
+    {Reason.TIMEOUT, Reason.SNMP_SILENT, Reason.STREAM_UNAVAILABLE, Reason.AUTH_FAILED}
+)
 
 
 def timed_verdict(result: ProbeResult) -> bool:
@@ -269,10 +272,11 @@ class Scheduler:
             slot.release()
 
     async def _probe(self, plan: Plan, deep: bool) -> None:
-        started = asyncio.get_running_loop().time()
+        watch = self.watch
+        lag_before = watch.total_lag_s
         result, elapsed = await self.probe_once(plan, deep)
         protocol = plan.every_cycle[0].protocol if plan.every_cycle else "none"
-        if timed_verdict(result) and self.watch.stalled_between(started, started + elapsed):
+        if timed_verdict(result) and watch.total_lag_s - lag_before >= watch.stall_s:
             # The agent stalled while this probe waited on a timer: the verdict is the
             # agent's, so the device is unknown this cycle (nothing published), counted.
             stalled = self.load.agent_stalled
