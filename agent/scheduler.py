@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from agent.loopwatch import LoopWatch
 from agent.probes.base import Probe, ProbeResult, Target, combine
 from agent.wire import Health, Reason, Status
-from slawatch.aio import raise_if_cancelled, wait_event
+from slawatch.aio import Slots, raise_if_cancelled, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class Scheduler:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._report = report
-        self._slots = {name: asyncio.Semaphore(limit) for name, limit in concurrency.items()}
+        self._slots = {name: Slots(limit) for name, limit in concurrency.items()}
         # Probes started but not finished (most waiting for a slot): past this many the
         # scheduler stops starting more, and what falls due waits, counted late.
         self._max_running = 2 * sum(concurrency.values())
@@ -260,9 +260,7 @@ class Scheduler:
             return ProbeResult.down(Reason.BAD_RESPONSE, probe.protocol)
 
     @staticmethod
-    async def _limited(
-        probe: Probe, target: Target, deep: bool, slot: asyncio.Semaphore | None
-    ) -> ProbeResult:
+    async def _limited(probe: Probe, target: Target, deep: bool, slot: Slots | None) -> ProbeResult:
         if slot is None:
             return await probe.probe(target, deep)
         await slot.acquire()  # not ``async with``: two coroutines fewer on every probe
