@@ -40,7 +40,7 @@ from agent.profiles import load_profiles
 from agent.publisher import Publisher
 from agent.scheduler import Load, Plan, Scheduler
 from agent.targets import build_targets, resolve_credentials
-from agent.wire import Reason, Status
+from agent.wire import Health, Reason, Status
 from slawatch import heap
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
@@ -215,6 +215,8 @@ class Agent:
         self._reload = asyncio.Event()
         self.scheduler: Scheduler | None = None
         self._writer: BatchWriter | None = None
+        self._counted: dict[tuple[str, Health, Reason], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -270,8 +272,19 @@ class Agent:
         )
 
     def _report(self, status: Status, elapsed_s: float, protocol: str) -> None:
-        self.metrics.probes.labels(protocol, status.health.value, status.reason.value).inc()
-        self.metrics.latency.labels(protocol).observe(elapsed_s)
+        # The labelled series are looked up once each: ``labels()`` takes a lock and
+        # builds its key on every call, a few µs a probe.
+        key = (protocol, status.health, status.reason)
+        counted = self._counted.get(key)
+        if counted is None:
+            counted = self._counted[key] = self.metrics.probes.labels(
+                protocol, status.health.value, status.reason.value
+            )
+        counted.inc()
+        timed = self._timed.get(protocol)
+        if timed is None:
+            timed = self._timed[protocol] = self.metrics.latency.labels(protocol)
+        timed.observe(elapsed_s)
         for check, verdict in status.checks.items():
             if verdict is Reason.UNSUPPORTED:
                 label = "port" if check.startswith("port_") else check  # bounded label set
