@@ -35,6 +35,8 @@ class EventHub:
             self.publish({"type": row.kind, "at": row.at, **_summary(row.kind, row.body)})
 
     def publish(self, event: dict[str, Any]) -> None:
+        if self._closed:
+            return  # each queue ends with its end-of-stream mark; nothing goes after it
         for queue in self._clients:
             if queue.full():
                 queue.get_nowait()
@@ -54,10 +56,12 @@ class EventHub:
 
     async def stream(self) -> AsyncIterator[str]:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE)
+        if self._closed:
+            queue.put_nowait(None)  # opened as the server stops
         self._clients.add(queue)
         try:
             yield "retry: 3000\n\n"
-            while not self._closed:
+            while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), 15.0)
                 except TimeoutError:
