@@ -9,7 +9,7 @@ the loop lost ``stall_s`` or more (one long stall, or many short ones of a loop 
 has more work than CPU) timed out on the agent, not on the device. Each single lag of
 ``stall_s`` or more is also counted as a stall.
 
-A chain of ``call_later`` callbacks, not a task: about 50 wake-ups a second cost well
+A chain of ``call_at`` callbacks, not a task: about 50 wake-ups a second cost well
 under a thousandth of a core.
 """
 

@@ -3,7 +3,7 @@
 Each device has a fixed phase inside the interval (from its id), plus a little jitter each
 cycle, so 100,000 devices at 60 s give a flat ~1,700 probes per second rather than a
 burst at the top of each minute. Deep checks are spread the same way over their own,
-slower cadence. Every probe is its own task, bounded per protocol by a semaphore and by
+slower cadence. Every probe is its own task, bounded per protocol by its slots and by
 an overall deadline, so a silent or hostile device costs at most its own slot for its
 own timeout.
 
@@ -58,7 +58,7 @@ def _phase(device_id: str, period: float) -> float:
 
 @dataclass(slots=True)
 class Load:
-    """What the agent could not do on time, counted (for ``/metrics`` and its batches).
+    """What the agent could not do on time, counted (read by ``/metrics``).
 
     ``late``: probes started later than the schedule's own jitter allows; ``missed``: a
     device's cycles never started because the next was due first; ``deep_deferred``:
@@ -72,10 +72,6 @@ class Load:
     deep_deferred: int = 0
     agent_stalled: dict[str, int] = field(default_factory=dict)
     on_start_delay: Callable[[float], None] | None = None
-
-    @property
-    def agent_stalled_total(self) -> int:
-        return sum(self.agent_stalled.values())
 
 
 # Verdicts a stalled agent can reach on a healthy device: it did not read the answer (or
