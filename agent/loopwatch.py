@@ -4,9 +4,10 @@ A starved agent (a busy machine, a CPU quota) cannot read its sockets while it w
 for a core, and on uvloop a timer that falls due during such a stall fires before the
 replies that arrived meanwhile are read: every device in flight times out at once and
 the agent blames them. This watch is a timer that re-arms itself every ``period_s``;
-how late it fires is the loop's lag. Lags add up: a probe whose timer ran out while
-the loop lost ``stall_s`` or more (one long stall, or many short ones of a loop that
-has more work than CPU) timed out on the agent, not on the device. Each single lag of
+how late it fires is the loop's lag. Lags add up (``total_lag_s``): the scheduler reads
+the sum when a probe starts and when its verdict comes, and a timeout for which the
+loop lost half the probe timeout or more (one long stall, or many short ones of a loop
+with more work than CPU) is the agent's, not the device's. Each single lag of
 ``stall_s`` or more is also counted as a stall.
 
 A chain of ``call_at`` callbacks, not a task: about 50 wake-ups a second cost well
@@ -19,13 +20,14 @@ import asyncio
 from collections.abc import Callable
 
 PERIOD_S = 0.02
+STALL_S = 0.1  # a single lag this long is counted as a stall
 
 
 class LoopWatch:
     def __init__(
         self,
-        stall_s: float,
         *,
+        stall_s: float = STALL_S,
         period_s: float = PERIOD_S,
         on_lag: Callable[[float], None] | None = None,
     ) -> None:

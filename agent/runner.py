@@ -84,10 +84,12 @@ def build_plans(
     return plans
 
 
-def stall_threshold(timeout_s: float) -> float:
-    """A loop lag that can turn a healthy device's answer into a timeout: an eighth of
-    the probe timeout (100 ms at 800 ms), within 50-500 ms."""
-    return min(max(timeout_s / 8, 0.05), 0.5)
+def lost_threshold(timeout_s: float) -> float:
+    """Loop time lost during a probe that makes its timeout the agent's: half the probe
+    timeout. A healthy device's answer becomes a timeout only when the agent cannot read
+    it for about the whole timeout (a UDP reply waits in the socket; a TCP exchange needs
+    three or four turns of the loop), so half of it is lost well before that."""
+    return timeout_s / 2
 
 
 class Metrics:
@@ -162,8 +164,8 @@ class _LoadCollector(Collector):
         load = scheduler.load
         yield GaugeMetricFamily(
             "slawatch_agent_overloaded",
-            "1 while the agent is behind (a late, missed or capped start within the last "
-            "cycle): deep checks wait, liveness goes first",
+            "1 while the agent is behind (a start a quarter-interval late, missed or capped "
+            "within the last cycle): deep checks wait, liveness goes first",
             value=1.0 if scheduler.strained() else 0.0,
         )
         yield GaugeMetricFamily(
@@ -197,7 +199,7 @@ class _LoadCollector(Collector):
         yield stalled
         yield CounterMetricFamily(
             "slawatch_agent_loop_stalls",
-            "Times the agent's loop ran late by the stall threshold or more",
+            "Times the agent's loop ran 100 ms late or more",
             value=scheduler.watch.stalls,
         )
         yield CounterMetricFamily(
@@ -266,7 +268,7 @@ class Agent:
             deadline_s=timeout_s * (poll.retries + 1) + 1,
             deep_interval_s=poll.deep_interval.total_seconds(),
             jitter=poll.jitter,
-            stall_s=stall_threshold(timeout_s),
+            lost_s=lost_threshold(timeout_s),
             load=Load(on_start_delay=self.metrics.start_delay.observe),
             on_lag=self.metrics.loop_lag.observe,
         )

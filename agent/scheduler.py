@@ -40,6 +40,7 @@ CATCH_UP = 1.5  # a backlog is started at this multiple of the planned rate
 BURST_S = 0.5  # at most this many seconds' worth of probes start at once
 MIN_BURST = 20.0
 MIN_LATE_S = 0.05  # a start later than this and than the jitter allows is late
+STRAIN_BEHIND = 0.25  # a start this fraction of its interval late: deep checks wait
 
 
 @dataclass
@@ -99,7 +100,7 @@ class Scheduler:
         deadline_s: float,
         deep_interval_s: float,
         jitter: float,
-        stall_s: float = 0.1,
+        lost_s: float = 0.5,
         load: Load | None = None,
         on_lag: Callable[[float], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
@@ -122,7 +123,9 @@ class Scheduler:
         self._longest_s = 60.0
         self._strained_until = 0.0
         self.load = load if load is not None else Load()
-        self.watch = LoopWatch(stall_s, on_lag=on_lag)
+        self.watch = LoopWatch(on_lag=on_lag)
+        # Loop time lost while a probe ran past which its timed verdict is the agent's.
+        self._lost_s = lost_s
         self.probes_done = 0
 
     def set_plans(self, plans: list[Plan]) -> None:
@@ -151,8 +154,8 @@ class Scheduler:
         return self._rate
 
     def strained(self) -> bool:
-        """Behind within the last cycle: a probe started late, a cycle missed, or the
-        backlog's start capped. Deep checks wait meanwhile."""
+        """Behind within the last cycle: a probe started a quarter of its interval late,
+        a cycle missed, or the backlog's start capped. Deep checks wait meanwhile."""
         return asyncio.get_running_loop().time() < self._strained_until
 
     async def run(self) -> None:
@@ -206,7 +209,8 @@ class Scheduler:
             log.debug("device %s: %d cycles missed, %.1f s behind", device_id, skipped, late)
         if late > max(interval * self._jitter / 2, MIN_LATE_S):
             self.load.late += 1
-            self._strained_until = max(self._strained_until, now + interval)
+            if late > interval * STRAIN_BEHIND:
+                self._strained_until = max(self._strained_until, now + interval)
         if self.load.on_start_delay is not None:
             self.load.on_start_delay(late)
         # From the time it was due, not from now: a late start does not shift the
@@ -270,7 +274,7 @@ class Scheduler:
         lag_before = watch.total_lag_s
         result, elapsed = await self.probe_once(plan, deep)
         protocol = plan.every_cycle[0].protocol if plan.every_cycle else "none"
-        if timed_verdict(result) and watch.total_lag_s - lag_before >= watch.stall_s:
+        if timed_verdict(result) and watch.total_lag_s - lag_before >= self._lost_s:
             # The agent stalled while this probe waited on a timer: the verdict is the
             # agent's, so the device is unknown this cycle (nothing published), counted.
             stalled = self.load.agent_stalled
