@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -24,6 +24,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from agent.batches import BatchWriter
@@ -38,9 +40,9 @@ from agent.probes.snmp_lean import LeanSnmpClient
 from agent.probes.tcp import TcpProbe
 from agent.profiles import load_profiles
 from agent.publisher import Publisher
-from agent.scheduler import Plan, Scheduler
+from agent.scheduler import Load, Plan, Scheduler
 from agent.targets import build_targets, resolve_credentials
-from agent.wire import ClockState, Reason, Status
+from agent.wire import ClockState, Health, Reason, Status
 from slawatch import heap
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 PROFILES_DEFAULT = "profiles"
 FLUSH_EVERY_S = 1.0
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 @dataclass
@@ -82,6 +85,14 @@ def build_plans(
             plan.every_cycle.append(probes.tcp)
         plans.append(plan)
     return plans
+
+
+def lost_threshold(timeout_s: float) -> float:
+    """Loop time lost during a probe that makes its timeout the agent's: half the probe
+    timeout. A healthy device's answer becomes a timeout only when the agent cannot read
+    it for about the whole timeout (a UDP reply waits in the socket; a TCP exchange needs
+    three or four turns of the loop), so half of it is lost well before that."""
+    return timeout_s / 2
 
 
 class Metrics:
@@ -136,6 +147,79 @@ class Metrics:
             "1 while this host's time service says its clock is synchronised",
             registry=self.registry,
         )
+        self.loop_lag = Histogram(
+            "slawatch_agent_loop_lag_seconds",
+            "How late the agent's event loop ran a timer (sampled every 20 ms): the agent's "
+            "own slowness, from a busy machine or a CPU quota",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.start_delay = Histogram(
+            "slawatch_agent_probe_start_delay_seconds",
+            "How late each probe started after it was due",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch(self, scheduler: Scheduler) -> None:
+        """Export what the scheduler could not do on time, read at scrape time."""
+        self.registry.register(_LoadCollector(scheduler))
+
+
+class _LoadCollector(Collector):
+    """The scheduler's own counters, read when scraped (nothing on the probe's hot path)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def collect(self) -> Iterator[Metric]:
+        scheduler = self._scheduler
+        load = scheduler.load
+        yield GaugeMetricFamily(
+            "slawatch_agent_overloaded",
+            "1 while the agent is behind (a start a quarter-interval late, missed or capped "
+            "within the last cycle): deep checks wait, liveness goes first",
+            value=1.0 if scheduler.strained() else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "slawatch_agent_offered_probes_per_second",
+            "Probes a second the devices' intervals ask for",
+            value=scheduler.offered_per_s,
+        )
+        yield CounterMetricFamily(
+            "slawatch_agent_probes_late",
+            "Probes started later than the schedule's jitter allows",
+            value=load.late,
+        )
+        yield CounterMetricFamily(
+            "slawatch_agent_probes_missed",
+            "Device cycles never started: the agent was so far behind that the next was due",
+            value=load.missed,
+        )
+        yield CounterMetricFamily(
+            "slawatch_agent_deep_checks_deferred",
+            "Deep checks put off to a later cycle while the agent was behind",
+            value=load.deep_deferred,
+        )
+        stalled = CounterMetricFamily(
+            "slawatch_agent_stalled_results",
+            "Timeouts that overlapped the agent's own stall: the agent's fault, not the "
+            "device's; not published (the device is unknown for that cycle)",
+            labels=["protocol"],
+        )
+        for protocol, count in sorted(load.agent_stalled.items()):
+            stalled.add_metric([protocol], count)
+        yield stalled
+        yield CounterMetricFamily(
+            "slawatch_agent_loop_stalls",
+            "Times the agent's loop ran 100 ms late or more",
+            value=scheduler.watch.stalls,
+        )
+        yield CounterMetricFamily(
+            "slawatch_agent_loop_stalled_seconds",
+            "Seconds the agent's loop spent stalled",
+            value=scheduler.watch.stalled_s,
+        )
 
 
 class Agent:
@@ -147,6 +231,8 @@ class Agent:
         self._reload = asyncio.Event()
         self.scheduler: Scheduler | None = None
         self._writer: BatchWriter | None = None
+        self._counted: dict[tuple[str, Health, Reason], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -191,17 +277,32 @@ class Agent:
 
     def scheduler_for(self) -> Scheduler:
         poll = self.settings.poll
+        timeout_s = poll.timeout.total_seconds()
         return Scheduler(
             report=self._report,
             concurrency=poll.concurrency.model_dump(),
-            deadline_s=poll.timeout.total_seconds() * (poll.retries + 1) + 1,
+            deadline_s=timeout_s * (poll.retries + 1) + 1,
             deep_interval_s=poll.deep_interval.total_seconds(),
             jitter=poll.jitter,
+            lost_s=lost_threshold(timeout_s),
+            load=Load(on_start_delay=self.metrics.start_delay.observe),
+            on_lag=self.metrics.loop_lag.observe,
         )
 
     def _report(self, status: Status, elapsed_s: float, protocol: str) -> None:
-        self.metrics.probes.labels(protocol, status.health.value, status.reason.value).inc()
-        self.metrics.latency.labels(protocol).observe(elapsed_s)
+        # The labelled series are looked up once each: ``labels()`` takes a lock and
+        # builds its key on every call, a few µs a probe.
+        key = (protocol, status.health, status.reason)
+        counted = self._counted.get(key)
+        if counted is None:
+            counted = self._counted[key] = self.metrics.probes.labels(
+                protocol, status.health.value, status.reason.value
+            )
+        counted.inc()
+        timed = self._timed.get(protocol)
+        if timed is None:
+            timed = self._timed[protocol] = self.metrics.latency.labels(protocol)
+        timed.observe(elapsed_s)
         for check, verdict in status.checks.items():
             if verdict is Reason.UNSUPPORTED:
                 label = "port" if check.startswith("port_") else check  # bounded label set
@@ -250,6 +351,7 @@ class Agent:
             loop.add_signal_handler(signal.SIGHUP, self.reload)
         async with self.probes() as probes:
             scheduler = self.scheduler = self.scheduler_for()
+            self.metrics.watch(scheduler)
             interval_s = settings.poll.interval.total_seconds()
             scheduler.set_plans(build_plans(inventory, credentials, probes, interval_s))
             heap.settle()

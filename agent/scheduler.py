@@ -3,9 +3,16 @@
 Each device has a fixed phase inside the interval (from its id), plus a little jitter each
 cycle, so 100,000 devices at 60 s give a flat ~1,700 probes per second rather than a
 burst at the top of each minute. Deep checks are spread the same way over their own,
-slower cadence. Every probe is its own task, bounded per protocol by a semaphore and by
+slower cadence. Every probe is its own task, bounded per protocol by its slots and by
 an overall deadline, so a silent or hostile device costs at most its own slot for its
 own timeout.
+
+The agent also watches itself (``loopwatch.py``): how late its loop runs and how late
+each probe starts. A starved agent is not a dead fleet: a timeout that overlaps the
+agent's own stall is not published (the device is unknown that cycle, and the count
+shows on ``/metrics``), deep checks wait while the agent is behind, a backlog is
+started at a capped rate rather than all at once, and a cycle that could not start
+before the next was due is counted as missed, never silently skipped.
 """
 
 from __future__ import annotations
@@ -20,14 +27,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from agent.loopwatch import LoopWatch
 from agent.probes.base import Probe, ProbeResult, Target, combine
 from agent.wire import Health, Reason, Status
-from slawatch.aio import raise_if_cancelled, wait_event
+from slawatch.aio import Slots, raise_if_cancelled, wait_event
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[Status, float, str], None]
 TICK_S = 0.005
+CATCH_UP = 1.5  # a backlog is started at this multiple of the planned rate
+BURST_S = 0.5  # at most this many seconds' worth of probes start at once
+MIN_BURST = 20.0
+MIN_LATE_S = 0.05  # a start later than this and than the jitter allows is late
+STRAIN_BEHIND = 0.25  # a start this fraction of its interval late: deep checks wait
 
 
 @dataclass
@@ -44,6 +57,40 @@ def _phase(device_id: str, period: float) -> float:
     return (zlib.crc32(device_id.encode()) / 2**32) * period
 
 
+@dataclass(slots=True)
+class Load:
+    """What the agent could not do on time, counted (read by ``/metrics``).
+
+    ``late``: probes started later than the schedule's own jitter allows; ``missed``: a
+    device's cycles never started because the next was due first; ``deep_deferred``:
+    deep checks put off while the agent was behind (liveness goes first);
+    ``agent_stalled``: results that were the agent's own stall, not the device's (per
+    protocol), not published: the device is unknown for that cycle.
+    """
+
+    late: int = 0
+    missed: int = 0
+    deep_deferred: int = 0
+    agent_stalled: dict[str, int] = field(default_factory=dict)
+    on_start_delay: Callable[[float], None] | None = None
+
+
+# Verdicts a stalled agent can reach on a healthy device: it did not read the answer (or
+# send the request) in time. SNMPv3's auth_failed is among them: an authPriv request
+# that times out while engine discovery answers reads as a refused key. Refusals, bad
+# answers and alarms are the device's whatever the agent's lag.
+_TIMED = frozenset(
+    {Reason.TIMEOUT, Reason.SNMP_SILENT, Reason.STREAM_UNAVAILABLE, Reason.AUTH_FAILED}
+)
+
+
+def timed_verdict(result: ProbeResult) -> bool:
+    """A failing result that rests on a timer: one a stall of the agent can cause."""
+    if result.health is Health.UP:
+        return False
+    return result.reason in _TIMED or any(reason in _TIMED for reason in result.checks.values())
+
+
 class Scheduler:
     def __init__(
         self,
@@ -53,10 +100,16 @@ class Scheduler:
         deadline_s: float,
         deep_interval_s: float,
         jitter: float,
+        lost_s: float = 0.5,
+        load: Load | None = None,
+        on_lag: Callable[[float], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._report = report
-        self._slots = {name: asyncio.Semaphore(limit) for name, limit in concurrency.items()}
+        self._slots = {name: Slots(limit) for name, limit in concurrency.items()}
+        # Probes started but not finished (most waiting for a slot): past this many the
+        # scheduler stops starting more, and what falls due waits, counted late.
+        self._max_running = 2 * sum(concurrency.values())
         self._deadline_s = deadline_s
         self._deep_interval_s = deep_interval_s
         self._jitter = jitter
@@ -66,6 +119,13 @@ class Scheduler:
         self._deep_due: dict[str, float] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._rate = 0.0  # probes a second the plans ask for
+        self._longest_s = 60.0
+        self._strained_until = 0.0
+        self.load = load if load is not None else Load()
+        self.watch = LoopWatch(on_lag=on_lag)
+        # Loop time lost while a probe ran past which its timed verdict is the agent's.
+        self._lost_s = lost_s
         self.probes_done = 0
 
     def set_plans(self, plans: list[Plan]) -> None:
@@ -80,36 +140,92 @@ class Scheduler:
             self._deep_due[device_id] = now + _phase(device_id[::-1], self._deep_interval_s)
         for gone in known - set(self._plans):
             self._deep_due.pop(gone, None)
+        self._rate = sum(1 / plan.interval_s for plan in self._plans.values())
+        self._longest_s = max((plan.interval_s for plan in plans), default=60.0)
         self._wake.set()
 
     @property
     def devices(self) -> int:
         return len(self._plans)
 
+    @property
+    def offered_per_s(self) -> float:
+        """Probes a second the plans ask for."""
+        return self._rate
+
+    def strained(self) -> bool:
+        """Behind within the last cycle: a probe started a quarter of its interval late,
+        a cycle missed, or the backlog's start capped. Deep checks wait meanwhile."""
+        return asyncio.get_running_loop().time() < self._strained_until
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        self.watch.start()
+        try:
+            await self._run(loop)
+        finally:
+            self.watch.stop()
+
+    async def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        last = loop.time()
+        allowance = float("inf")  # clamped to the burst on the first turn
+        due = self._due
         while True:
             raise_if_cancelled()
             now = loop.time()
-            while self._due and self._due[0][0] <= now:
-                _, device_id = heapq.heappop(self._due)
+            # After a stall every probe of the stall falls due at once: started together
+            # they would stall the agent again. The backlog is started at CATCH_UP times
+            # the planned rate, so it spreads over the next moments instead.
+            rate = self._rate * CATCH_UP
+            allowance = min(allowance + (now - last) * rate, max(rate * BURST_S, MIN_BURST))
+            last = now
+            capped = False
+            while due and due[0][0] <= now:
+                if allowance < 1 or len(self._running) >= self._max_running:
+                    capped = True
+                    break
+                allowance -= 1
+                when, device_id = heapq.heappop(due)
                 plan = self._plans.get(device_id)
                 if plan is None:
                     continue  # removed by a reload
-                spread = plan.interval_s * self._jitter * (random.random() - 0.5)  # nosec B311  # noqa: S311 - load spreading, not security
-                heapq.heappush(self._due, (now + plan.interval_s + spread, device_id))
-                deep = self._deep_due.get(device_id, float("inf")) <= now
-                if deep:
-                    self._deep_due[device_id] = now + self._deep_interval_s
-                task = asyncio.create_task(self._probe(plan, deep), name=f"probe {device_id}")
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+                self._start(plan, device_id, when, now)
+            if capped:
+                self._strained_until = now + self._longest_s
             self._wake.clear()
-            delay = self._due[0][0] - loop.time() if self._due else 3600.0
-            if delay > 0:
+            delay = due[0][0] - loop.time() if due else 3600.0
+            if delay > 0 or capped:
                 # At 100,000 devices a probe falls due every 0.6 ms; a wake-up for each
                 # cost more than the probe's own scheduling. Due probes start in ticks.
                 await wait_event(self._wake, max(delay, TICK_S))
+
+    def _start(self, plan: Plan, device_id: str, when: float, now: float) -> None:
+        interval = plan.interval_s
+        late = now - when
+        if late >= interval:
+            skipped = int(late // interval)
+            self.load.missed += skipped
+            when += skipped * interval
+            log.debug("device %s: %d cycles missed, %.1f s behind", device_id, skipped, late)
+        if late > max(interval * self._jitter / 2, MIN_LATE_S):
+            self.load.late += 1
+            if late > interval * STRAIN_BEHIND:
+                self._strained_until = max(self._strained_until, now + interval)
+        if self.load.on_start_delay is not None:
+            self.load.on_start_delay(late)
+        # From the time it was due, not from now: a late start does not shift the
+        # device's phase, so a cycle takes its interval, not interval plus lateness.
+        spread = interval * self._jitter * (random.random() - 0.5)  # nosec B311  # noqa: S311 - load spreading, not security
+        heapq.heappush(self._due, (when + interval + spread, device_id))
+        deep = self._deep_due.get(device_id, float("inf")) <= now
+        if deep and self.strained():
+            deep = False  # liveness first: the deep check runs on a later cycle
+            self.load.deep_deferred += 1
+        elif deep:
+            self._deep_due[device_id] = now + self._deep_interval_s
+        task = asyncio.create_task(self._probe(plan, deep), name=f"probe {device_id}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def probe_once(self, plan: Plan, deep: bool) -> tuple[ProbeResult, float]:
         """Run a device's probes now (the ``probe`` command and the scheduler both use this)."""
@@ -144,9 +260,7 @@ class Scheduler:
             return ProbeResult.down(Reason.BAD_RESPONSE, probe.protocol)
 
     @staticmethod
-    async def _limited(
-        probe: Probe, target: Target, deep: bool, slot: asyncio.Semaphore | None
-    ) -> ProbeResult:
+    async def _limited(probe: Probe, target: Target, deep: bool, slot: Slots | None) -> ProbeResult:
         if slot is None:
             return await probe.probe(target, deep)
         await slot.acquire()  # not ``async with``: two coroutines fewer on every probe
@@ -156,7 +270,17 @@ class Scheduler:
             slot.release()
 
     async def _probe(self, plan: Plan, deep: bool) -> None:
+        watch = self.watch
+        lag_before = watch.total_lag_s
         result, elapsed = await self.probe_once(plan, deep)
+        protocol = plan.every_cycle[0].protocol if plan.every_cycle else "none"
+        if timed_verdict(result) and watch.total_lag_s - lag_before >= self._lost_s:
+            # The agent stalled while this probe waited on a timer: the verdict is the
+            # agent's, so the device is unknown this cycle (nothing published), counted.
+            stalled = self.load.agent_stalled
+            stalled[protocol] = stalled.get(protocol, 0) + 1
+            log.debug("device %s: %s while the agent stalled", plan.target.device.id, result.reason)
+            return
         moment = self._wall_clock()
         # The timestamp is cut to milliseconds here, as the wire requires, so the
         # validator passes it through untouched.
@@ -172,7 +296,7 @@ class Scheduler:
         self.probes_done += 1
         if result.health is not Health.UP:
             log.debug("device %s %s (%s)", status.device_id, status.health, status.reason)
-        self._report(status, elapsed, plan.every_cycle[0].protocol if plan.every_cycle else "none")
+        self._report(status, elapsed, protocol)
 
     async def close(self) -> None:
         for task in list(self._running):

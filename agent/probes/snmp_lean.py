@@ -22,6 +22,8 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from slawatch.aio import Slots
+
 Oid = tuple[int, ...]
 
 _SEQUENCE = 0x30
@@ -248,7 +250,7 @@ class LeanSnmpClient:
         # guess the next one from a restart.
         self._ids = itertools.count(secrets.randbelow(2**31 - 1) + 1)
         self._waiting: dict[int, _Pending] = {}
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._slots = Slots(max_in_flight)
         self._transport: asyncio.DatagramTransport | None = None
         self.bad_replies = 0
 

@@ -227,6 +227,8 @@ async def serve(app: FastAPI, bind: str, trusted_proxies: list[str]) -> None:
     try:
         await server.serve()
     finally:
+        if app.state.hub is not None:
+            app.state.hub.close()  # open live streams end cleanly, not cancelled
         if server.started:  # cancelled while serving: close the listener and connections
             await asyncio.shield(server.shutdown())
         for close in app.state.closing:

@@ -1,4 +1,4 @@
-"""A stop request reaches every forever-loop, even one a library swallowed."""
+"""A stop request reaches every forever-loop, even one a library swallowed; slots are fair."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from slawatch.aio import raise_if_cancelled, wait_event
+from slawatch.aio import Slots, raise_if_cancelled, wait_event
 
 
 async def publish_that_swallows_a_cancel() -> None:
@@ -37,3 +37,41 @@ async def test_the_wait_ends_when_the_event_is_set_or_the_time_is_up() -> None:
     quiet = asyncio.Event()
     await asyncio.wait_for(wait_event(quiet, 0.01), 5)
     assert quiet.is_set()
+
+
+async def test_slots_hold_the_limit_serve_in_order_and_skip_a_cancelled_waiter() -> None:
+    slots = Slots(2)
+    holding = 0
+    most = 0
+    order: list[int] = []
+
+    async def user(n: int) -> None:
+        nonlocal holding, most
+        async with slots:
+            holding += 1
+            most = max(most, holding)
+            order.append(n)
+            await asyncio.sleep(0.01)
+            holding -= 1
+
+    tasks = [asyncio.create_task(user(n)) for n in range(8)]
+    await asyncio.sleep(0)  # all started: two hold a slot, six wait in order
+    tasks[4].cancel()  # a waiter cancelled before its turn gives its turn away
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert most == 2
+    assert order == [0, 1, 2, 3, 5, 6, 7]
+    async with slots, slots:  # both slots are free again
+        assert holding == 0
+
+
+async def test_a_slot_handed_to_a_waiter_cancelled_meanwhile_goes_to_the_next() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    first = asyncio.create_task(slots.acquire())
+    second = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # handed to ``first``...
+    first.cancel()  # ...which is cancelled before it runs: the slot passes to ``second``
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, 1)

@@ -20,7 +20,9 @@ LIVE_KINDS = ("state", "ticket", "alert")
 
 class EventHub:
     def __init__(self) -> None:
-        self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
+        # ``None`` in a queue ends that stream (the server is stopping).
+        self._clients: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._closed = False
 
     @property
     def clients(self) -> int:
@@ -33,6 +35,8 @@ class EventHub:
             self.publish({"type": row.kind, "at": row.at, **_summary(row.kind, row.body)})
 
     def publish(self, event: dict[str, Any]) -> None:
+        if self._closed:
+            return  # each queue ends with its end-of-stream mark; nothing goes after it
         for queue in self._clients:
             if queue.full():
                 queue.get_nowait()
@@ -40,8 +44,20 @@ class EventHub:
             else:
                 queue.put_nowait(event)
 
+    def close(self) -> None:
+        """End every stream, now and to come: the server is stopping. A stream cancelled
+        mid-response instead is logged by uvicorn as an error with its traceback, one per
+        open browser."""
+        self._closed = True
+        for queue in self._clients:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
+
     async def stream(self) -> AsyncIterator[str]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE)
+        if self._closed:
+            queue.put_nowait(None)  # opened as the server stops
         self._clients.add(queue)
         try:
             yield "retry: 3000\n\n"
@@ -51,6 +67,8 @@ class EventHub:
                 except TimeoutError:
                     yield ": keep-alive\n\n"  # proxies close idle streams
                     continue
+                if event is None:
+                    return
                 yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
         finally:
             self._clients.discard(queue)
