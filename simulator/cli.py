@@ -64,7 +64,7 @@ async def _serve(args: argparse.Namespace) -> None:
     fleet = Fleet(inventory)
     await fleet.start()
     host, _, port = args.control.rpartition(":")
-    runner = web.AppRunner(control_app(fleet))
+    runner = web.AppRunner(control_app(fleet), shutdown_timeout=1.0)  # a stop is prompt
     await runner.setup()
     await web.TCPSite(runner, host, int(port)).start()
     try:

@@ -44,6 +44,11 @@ _WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utili
 MEDIA1_NS = "http://www.onvif.org/ver10/media/wsdl"
 MEDIA2_NS = "http://www.onvif.org/ver20/media/wsdl"
 DIGEST_REALM = "IP Camera"
+# Connections the kernel queues per camera before the simulator accepts them. A camera's
+# own HTTP server keeps a short queue; a long one (512 × 1,600 cameras) held thousands of
+# connections whose clients had already given up (CLOSE_WAIT) on a busy machine.
+LISTEN_BACKLOG = 16
+KEEPALIVE_S = 75.0
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -161,7 +166,12 @@ class CameraServer:
         self._stream_port = stream_port
         self._by_socket: dict[tuple[str, int], SimDevice] = {}
         self._listeners: dict[str, asyncio.Server] = {}
-        self._server = web.Server(self._handle)
+        # A handler whose client hung up is cancelled: its answer would go nowhere, and on a
+        # busy machine the work for gone clients is what made the simulator fall behind.
+        # An idle kept-alive connection is closed after 75 s, as cameras' web servers do.
+        self._server = web.Server(
+            self._handle, handler_cancellation=True, keepalive_timeout=KEEPALIVE_S
+        )
         self._nonce = os.urandom(16).hex()
         self.requests = 0
 
@@ -182,7 +192,7 @@ class CameraServer:
             device.spec.address,
             device.spec.onvif.port,
             reuse_address=True,
-            backlog=512,
+            backlog=LISTEN_BACKLOG,
         )
 
     def stop_listening(self, device: SimDevice) -> None:
