@@ -190,7 +190,7 @@ def close_wait(addresses: set[str]) -> int:
 def control_latency_s(control: str) -> float:
     """How long the fault API takes to answer (the load is running)."""
     started = time.perf_counter()
-    with urllib.request.urlopen(f"http://{control}/stats", timeout=30) as answer:  # noqa: S310  # nosec B310 - loopback
+    with urllib.request.urlopen(f"http://{control}/stats", timeout=30) as answer:  # nosec B310 - loopback
         answer.read()
     return time.perf_counter() - started
 
