@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument(
         "--apply", action="store_true", help="write the changes to an existing inventory"
     )
+    importer.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     again = commands.add_parser(
         "replay", help="run recorded observations (JSONL) through the pipeline into a ledger"
@@ -337,17 +338,25 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from collector.onboarding.inventory_import import describe, import_ledger
+    from slawatch.messages import text
 
-    result = import_ledger(args.ledger, args.map, args.output, apply=args.apply)
+    language = args.lang
+    result = import_ledger(args.ledger, args.map, args.output, apply=args.apply, language=language)
     if result.encoding is not None:
-        print(f"{args.ledger}: read as {result.encoding}")
-    for line in describe(result):
+        print(text("import.read_as", language, file=args.ledger, encoding=result.encoding))
+    for line in [*result.notes, *describe(result, language)]:
         print(line)
+    print(result.summary)
     if result.written:
-        print(f"{args.output}: {result.devices} devices from the ledger written")
+        print(text("import.written", language, file=args.output, count=result.devices))
     else:
-        changes = len(result.added) + len(result.removed) + len(result.changed)
-        print(f"{args.output}: {changes} devices would change; --apply writes them")
+        counts = {
+            "added": len(result.added),
+            "removed": len(result.removed),
+            "changed": len(result.changed),
+        }
+        total = sum(counts.values())
+        print(text("import.would_change", language, file=args.output, count=total, **counts))
     return EXIT_OK
 
 

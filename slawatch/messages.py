@@ -111,6 +111,126 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "delivery.mail_auth": {"zh": "邮件服务器登录失败", "en": "the mail server refused the login"},
     "delivery.unreachable": {"zh": "无法连接", "en": "cannot be reached"},
     "delivery.timeout": {"zh": "连接超时", "en": "timed out"},
+    # slawatch-collector inventory import (collector/onboarding/inventory_import.py)
+    "import.no_mapping": {
+        "zh": "「{cell}」没有对应的取值：请在列映射的 values.{field} 下添加",
+        "en": "no value mapping for {cell!r}; add it under values.{field}",
+    },
+    "import.missing": {
+        "zh": "必填，但这一格是空的（映射一列或在列映射中设默认值）",
+        "en": "required value is missing (map a column or set a default)",
+    },
+    "import.invalid": {"zh": "取值不合要求：{detail}", "en": "not valid: {detail}"},
+    "import.not_ipv4": {
+        "zh": "不是 IPv4 地址（四个 0-255 的数）",
+        "en": "not an IPv4 address (four numbers 0-255)",
+    },
+    "import.not_ipv6": {"zh": "不是 IPv6 地址", "en": "not an IPv6 address"},
+    "import.not_host": {
+        "zh": "不是主机名（字母、数字、连字符，以点分隔）",
+        "en": "not a host name (letters, digits and hyphens between dots)",
+    },
+    "import.look_alike": {
+        "zh": "地址中有形近字符（{what}）：是否应为 {meant}？",
+        "en": "look-alike characters in the address ({what}): did you mean {meant}?",
+    },
+    "import.look_alike.letter_o": {"zh": "字母 O 当作了 0", "en": "letter O for 0"},
+    "import.look_alike.letter_l": {"zh": "字母 l/I 当作了 1", "en": "letter l or I for 1"},
+    "import.look_alike.full_width": {"zh": "全角数字或句点", "en": "full-width digits or dots"},
+    "import.duplicate_address": {
+        "zh": "地址 {address} 与第 {first} 行重复（去掉首尾空格后相同）",
+        "en": "address {address} is also on row {first} (the same once spaces are trimmed)",
+    },
+    "import.near_name": {
+        "zh": "「{name}」与「{meant}」（{count} 行）相近：是否应为「{meant}」？",
+        "en": "{name!r} is close to {meant!r} ({count} rows): did you mean {meant!r}?",
+    },
+    "import.fiber_blank": {
+        "zh": "链路「{link}」的备用光纤为空：它决定修复时限与扣款，请填 是/否，"
+        "或在列映射 defaults 中写明 backup_fiber",
+        "en": "backup fibre of link {link!r} is blank: it decides the repair deadline and "
+        "the deductions; fill in yes/no, or state backup_fiber under the map's defaults",
+    },
+    "import.fiber_not_yes_no": {
+        "zh": "不是 是/否（是/否、有/无、Y/N、1/0）",
+        "en": "not a yes or no (是/否, 有/无, Y/N, 1/0)",
+    },
+    "import.fiber_opposite": {
+        "zh": "与第 {first} 行对链路「{link}」的填写相反",
+        "en": "row {first} says the opposite for link {link!r}",
+    },
+    "import.no_switch": {
+        "zh": "台账中没有这个编号或名称的交换机",
+        "en": "no switch with this id or name in the ledger",
+    },
+    "import.no_port": {
+        "zh": "挂在交换机上的设备需要填写端口",
+        "en": "a device on a switch needs its port",
+    },
+    "import.set_has_host": {
+        "zh": "门禁「{set}」已有门禁主机 {host}",
+        "en": "set {set!r} already has door host {host}",
+    },
+    "import.set_member": {
+        "zh": "只有门禁主机和摄像机属于门禁",
+        "en": "only door hosts and cameras belong to a set",
+    },
+    "import.set_lacks_host": {
+        "zh": "门禁「{set}」没有门禁主机（第 {rows} 行）",
+        "en": "set {set!r} has no door host (rows {rows})",
+    },
+    "import.set_lacks_camera": {
+        "zh": "门禁「{set}」没有摄像机（第 {rows} 行）",
+        "en": "set {set!r} has no camera (rows {rows})",
+    },
+    "import.column_missing": {
+        "zh": "表头中没有这一列（列映射中的 {field}）",
+        "en": "column not found in the header (the map's {field})",
+    },
+    "import.header_none": {
+        "zh": "第 {row} 行不是表头：没有列映射中的任何一列（{columns}）",
+        "en": "header_row {row} has none of the mapped columns ({columns})",
+    },
+    "import.header_hint": {
+        "zh": "；第 {row} 行有其中 {count} 列：设 header_row: {row}",
+        "en": "; row {row} has {count} of them: set header_row: {row}",
+    },
+    "import.more": {"zh": "…… 另有 {more} 个问题", "en": "… and {more} more problems"},
+    "import.totals_skipped": {
+        "zh": "第 {row} 行是合计行（「{cell}」），已跳过",
+        "en": "row {row} is a totals row ({cell!r}): skipped",
+    },
+    "import.read_as": {"zh": "{file}：按 {encoding} 编码读取", "en": "{file}: read as {encoding}"},
+    "import.written": {
+        "zh": "{file}：已写入台账中的 {count} 台设备",
+        "en": "{file}: {count} devices from the ledger written",
+    },
+    "import.would_change": {
+        "zh": "{file}：{count} 台设备将变更（新增 {added}，离开台账 {removed}，修改 {changed}）；"
+        "加 --apply 写入",
+        "en": "{file}: {count} devices would change ({added} added, {removed} removed, "
+        "{changed} changed); --apply writes them",
+    },
+    "import.summary": {
+        "zh": "共 {devices} 台设备：{kinds}；区域 {regions} 个，链路 {links} 条，门禁 {sets} 套；"
+        "合同：{contracts}",
+        "en": "{devices} devices: {kinds}; {regions} regions, {links} links, {sets} sets; "
+        "contracts: {contracts}",
+    },
+    "import.added": {"zh": "+ 新增 {device}", "en": "+ added {device}"},
+    "import.removed": {
+        "zh": "- 离开台账 {device}（设停用日期，历史保留）",
+        "en": "- left the ledger {device} (service_end set, history kept)",
+    },
+    "import.changed": {
+        "zh": "~ 修改 {device}：{field} {old} → {new}",
+        "en": "~ changed {device}: {field} {old} → {new}",
+    },
+    "import.device_row": {
+        "zh": "{name}（{address}，第 {row} 行）",
+        "en": "{name} ({address}, row {row})",
+    },
+    "import.device": {"zh": "{name}（{address}）", "en": "{name} ({address})"},
     # slawatch-agent probe
     "probe.device": {"zh": "设备", "en": "device"},
     "probe.health": {"zh": "状态", "en": "health"},
