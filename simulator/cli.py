@@ -88,7 +88,15 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from simulator.history import write_history
+    try:
+        from simulator.history import write_history
+    except ModuleNotFoundError as exc:  # the sim extra alone: the ledger is the collector's
+        print(f"slawatch-sim history writes a collector's ledger: {exc}", file=sys.stderr)
+        print(
+            "install the collector's extra too: pip install 'slawatch[sim,collector]'",
+            file=sys.stderr,
+        )
+        return 2
 
     inventory = load_config(args.inventory, Inventory)
     policies = PolicyBook.load(args.policy)
