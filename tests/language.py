@@ -18,7 +18,7 @@ ALLOWED = frozenset(
         *("IP", "IPv4", "IPv6", "MAC", "DNS", "NTP", "API", "URL", "SSE", "TLS", "PoE"),
         *("XLSX", "CSV", "PDF", "PNG", "JSON", "YAML", "HTML", "UTF", "GBK", "GB", "Big5"),
         *("SHA", "Ed25519", "SLA", "ID", "NVR", "DVR", "PTZ", "OpenAPI", "Webhook"),
-        *("UTC", "CNY", "Excel", "WPS", "BOM"),
+        *("UTC", "CNY", "Excel", "WPS", "BOM", "slawatch"),
         # Units
         *("ms", "min", "MB", "KB", "kbps", "Mbps", "fps"),
         # Keys of the ledger map the administrator edits (written as they must be typed)
@@ -29,7 +29,8 @@ ALLOWED = frozenset(
 )
 # What is typed or read back verbatim, removed before looking for words.
 _VERBATIM = re.compile(
-    r"""'[^'\n]*'|"[^"\n]*"             # a quoted cell value
+    r"""\bslawatch-\w+(?:\ +[a-z][\w-]*)*  # one of our commands, with its subcommands
+    | '[^'\n]*'|"[^"\n]*"               # a quoted cell value
     | --?[A-Za-z][\w-]*                  # a command-line option
     | \b\w+(?:[._:/-]\w+)+\b             # a key path, id, address, file name (a.b, SW-01)
     | \b\w*_\w*\b                        # a config key (backup_fiber)
