@@ -10,6 +10,7 @@ it serves is imported and its commands run.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,13 +62,29 @@ def uv(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "uv", *args], check=True, timeout=240)
 
 
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's tracked files, as a fresh clone has them: a build leaves its
+    build/ there, not in the work tree, and files git does not track are not packaged."""
+    copy = tmp_path_factory.mktemp("source")
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / name).is_file():
+            shutil.copy2(REPO / name, target)
+    return copy
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("extra", sorted(EXTRAS))
-def test_an_extra_alone_runs_its_commands(tmp_path: Path, extra: str) -> None:
+def test_an_extra_alone_runs_its_commands(tmp_path: Path, source: Path, extra: str) -> None:
     venv = tmp_path / "venv"
     base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     uv("venv", "--quiet", "--python", str(base), str(venv))
-    uv("pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), f"{REPO}[{extra}]")
+    uv("pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), f"{source}[{extra}]")
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env |= {
         "SLAWATCH_CAMERA_PASSWORD": PASSWORD,
