@@ -174,6 +174,7 @@ class CameraServer:
         )
         self._nonce = os.urandom(16).hex()
         self.requests = 0
+        self.stopping = False  # set when the simulator stops: requests are hung up on
 
     async def attach(self, device: SimDevice) -> None:
         assert device.spec.onvif is not None
@@ -200,13 +201,20 @@ class CameraServer:
         if listener is not None:
             listener.close()
 
-    async def close(self) -> None:
+    def stop_listening_all(self) -> None:
         for listener in self._listeners.values():
             listener.close()
         self._listeners.clear()
+
+    async def close(self) -> None:
+        """No new connections, then at most a second for the requests in progress."""
+        self.stop_listening_all()
         await self._server.shutdown(1)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self.stopping and request.transport is not None:
+            request.transport.abort()  # stopping: no work for anyone now
+            return web.Response(status=503)
         self.requests += 1
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         device = self._by_socket.get((sockname[0], sockname[1])) if sockname else None
