@@ -19,6 +19,8 @@ ALLOWED = frozenset(
         *("XLSX", "CSV", "PDF", "PNG", "JSON", "YAML", "HTML", "UTF", "GBK", "GB", "Big5"),
         *("SHA", "Ed25519", "SLA", "ID", "NVR", "DVR", "PTZ", "OpenAPI", "Webhook"),
         *("UTC", "CNY", "Excel", "WPS", "BOM", "slawatch"),
+        # The language switch names the other language in its own words
+        "English",
         # Units
         *("ms", "min", "MB", "KB", "kbps", "Mbps", "fps"),
         # Keys of the ledger map the administrator edits (written as they must be typed)
