@@ -66,5 +66,5 @@ async def test_every_console_page_is_in_chinese_only(
                 found[path] = sorted(set(words))
         await browser.close()
     failing = {path: words for path, words in found.items() if path not in STILL_ENGLISH}
-    print("English words per page:", found)  # noqa: T201 - the report for STILL_ENGLISH
+    print("English words per page:", found)
     assert failing == {}, failing
