@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import logging
 import signal
@@ -330,7 +331,15 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
 
 
 async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
-    from agent.discover import findings_csv, inspect, listen, reconcile, walk
+    from agent.discover import (
+        IN_ORDER,
+        findings_csv,
+        inspect,
+        listen,
+        own_networks,
+        reconcile,
+        walk,
+    )
 
     inventory, credentials = Agent(settings).load_inventory()
     timeout_s = settings.poll.timeout.total_seconds()
@@ -339,7 +348,8 @@ async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
         for answer in await walk(network, args.port, timeout_s):
             answers.setdefault(answer.address, answer)
     inspected = await inspect(inventory, credentials, sorted(answers.values(), key=str), timeout_s)
-    findings = reconcile(inventory, inspected)
+    asked = [*own_networks(), *(ipaddress.ip_network(n, strict=False) for n in args.subnet)]
+    findings = reconcile(inventory, inspected, asked)
     language: Language = args.lang
 
     def t(key: str) -> str:
@@ -355,9 +365,12 @@ async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
             f"{fit(found.address, 16)} {fit(found.listed_model or '-', 14)} "
             f"{found.answered_model or '-'}"
         )
+    unasked = sum(1 for f in findings if f.status == "unasked")
+    if unasked:
+        print(text("discover.unasked_hint", language, count=unasked))
     if args.csv is not None:
-        args.csv.write_bytes(findings_csv(findings))
-    return EXIT_OK if all(f.status == "ok" for f in findings) else EXIT_NOT_UP
+        args.csv.write_bytes(findings_csv(findings, language))
+    return EXIT_OK if all(f.status in IN_ORDER for f in findings) else EXIT_NOT_UP
 
 
 def _new_key(path: Path) -> int:

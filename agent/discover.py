@@ -7,8 +7,13 @@ on other subnets (multicast stays in its own) are found by walking a range with
 GetSystemDateAndTime, which ONVIF answers without credentials. Each listed camera that
 answers is asked GetDeviceInformation with its credentials (model, serial number).
 Each is then matched with the inventory by address:
-- ``ok``: listed and answering, its model as listed (or none listed);
-- ``silent``: listed with ONVIF and never answering;
+- ``ok``: listed and answering, its model as listed;
+- ``no_model``: listed and answering, but the inventory or the camera names no model,
+  so nothing could be compared (无型号可比: fill the 台账's model in);
+- ``silent``: listed with ONVIF, inside what was asked (the edge server's own networks,
+  where the multicast goes, or a walked range), and never answering: dead or cut off;
+- ``unasked``: listed, but outside every network asked: multicast stays in its subnet,
+  so silence there says nothing (walk its range with ``--subnet``);
 - ``unlisted``: answering at an address the inventory does not have;
 - ``model``: answering with another model than the inventory lists.
 """
@@ -22,11 +27,12 @@ import io
 import ipaddress
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+import psutil
 from lxml import etree
 
 from agent.probes.base import Credentials
@@ -38,6 +44,9 @@ from agent.probes.onvif_soap import (
     text_of,
 )
 from slawatch.config.inventory import Inventory
+from slawatch.messages import Language, text
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 GROUP, PORT = "239.255.255.250", 3702
 NS = {
@@ -60,7 +69,7 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    status: str  # ok, silent, unlisted, model
+    status: str  # ok, no_model, silent, unasked, unlisted, model
     device_id: str | None
     name: str | None
     address: str
@@ -188,9 +197,36 @@ async def inspect(
         await book.close()
 
 
-def reconcile(inventory: Inventory, answers: list[Answer]) -> list[Finding]:
-    """Each ONVIF device of the inventory, and each answer, as one finding."""
+def own_networks() -> list[Network]:
+    """The networks of this edge server's interfaces: where its multicast probe goes."""
+    found: list[Network] = []
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6) and address.netmask:
+                host = address.address.split("%")[0]  # an IPv6 link-local's zone
+                try:
+                    found.append(ipaddress.ip_network(f"{host}/{address.netmask}", strict=False))
+                except ValueError:
+                    continue  # a netmask psutil could not render as one
+    return found
+
+
+def reconcile(
+    inventory: Inventory, answers: list[Answer], asked: Sequence[Network] | None = None
+) -> list[Finding]:
+    """Each ONVIF device of the inventory, and each answer, as one finding. ``asked``:
+    the networks the probe and the walks covered (None: everywhere)."""
     by_address = {answer.address: answer for answer in answers}
+
+    def was_asked(address: str) -> bool:
+        if asked is None:
+            return True
+        try:
+            host = ipaddress.ip_address(address)
+        except ValueError:
+            return True  # a host name: it could have answered
+        return any(host in network for network in asked)
+
     findings = []
     listed: set[str] = set()
     for device in inventory.devices:
@@ -200,8 +236,10 @@ def reconcile(inventory: Inventory, answers: list[Answer]) -> list[Finding]:
         listed.add(address)
         answer = by_address.get(address)
         if answer is None:
-            status = "silent"
-        elif device.model and answer.model and answer.model != device.model.replace(" ", "_"):
+            status = "silent" if was_asked(address) else "unasked"
+        elif not device.model or not answer.model:
+            status = "no_model"
+        elif answer.model != device.model.replace(" ", "_"):
             status = "model"
         else:
             status = "ok"
@@ -225,10 +263,22 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def findings_csv(findings: list[Finding]) -> bytes:
-    """UTF-8 with BOM: the engineer fixes the 台账 in Excel from it."""
+# Statuses that leave nothing to fix in the network (a missing model is the 台账's to fill).
+IN_ORDER = frozenset({"ok", "no_model"})
+
+
+def findings_csv(findings: list[Finding], language: Language = "zh") -> bytes:
+    """UTF-8 with BOM: the engineer fixes the 台账 in Excel from it. Headers and statuses
+    in the reader's language (English keeps the codes, for scripts)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    writer.writerows([getattr(f, column) or "" for column in COLUMNS] for f in findings)
+    if language == "en":
+        writer.writerow(COLUMNS)
+    else:
+        writer.writerow([text(f"discover.column.{column}", language) for column in COLUMNS])
+    for finding in findings:
+        row = [getattr(finding, column) or "" for column in COLUMNS]
+        if language != "en":
+            row[0] = text(f"discover.{finding.status}", language)
+        writer.writerow(row)
     return out.getvalue().encode("utf-8-sig")

@@ -1,6 +1,7 @@
-"""Serve a 10,000-device simulated fleet and measure requests answered per second and RSS.
+"""Serve a 10,000-device simulated fleet and measure sustained answers per second, RSS and
+the sockets it holds after the run (a pile-up of half-closed connections shows there).
 
-Run: .venv/bin/python bench/simulator.py [--seconds 15] [--connections 96]
+Run: .venv/bin/python bench/simulator.py [--minutes 10] [--connections 96]
 The simulator runs as ``slawatch-sim run`` in its own process; this process is the load:
 lean asyncio clients (pre-built requests, keep-alive) so the client costs little of the
 machine's second core. Requests follow the fleet's make-up: ONVIF GetSystemDateAndTime
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from ipaddress import IPv4Address
 from pathlib import Path
 
 # This file is named like the package it measures: drop bench/ from the import path so
@@ -161,13 +164,46 @@ async def snmp_clients(
     transport.close()
 
 
+def sockets(pid: int) -> int:
+    """Sockets the process holds open (listeners included)."""
+    folder = Path(f"/proc/{pid}/fd")
+    count = 0
+    for entry in folder.iterdir():
+        try:
+            count += os.readlink(entry).startswith("socket:")
+        except OSError:
+            continue  # closed while we looked
+    return count
+
+
+def close_wait(addresses: set[str]) -> int:
+    """TCP connections to the fleet's addresses the peer closed but the simulator did not."""
+    wanted = {IPv4Address(address).packed[::-1].hex().upper() for address in addresses}
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state = fields[1].split(":")[0], fields[3]
+        count += state == "08" and local in wanted  # 08: CLOSE_WAIT
+    return count
+
+
+def control_latency_s(control: str) -> float:
+    """How long the fault API takes to answer (the load is running)."""
+    started = time.perf_counter()
+    with urllib.request.urlopen(f"http://{control}/stats", timeout=30) as answer:  # nosec B310 - loopback
+        answer.read()
+    return time.perf_counter() - started
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     return int(values["VmRSS"].split()[0]) / 1024, int(values["VmHWM"].split()[0]) / 1024
 
 
-async def load(inventory: Inventory, seconds: float, connections: int) -> dict[str, Counter]:
+async def load(
+    inventory: Inventory, seconds: float, connections: int, control: str
+) -> tuple[dict[str, Counter], float]:
     cameras = [d for d in inventory.devices if d.onvif is not None]
     http_targets = [(d.address, d.onvif.port) for d in cameras if d.onvif is not None]
     rtsp_targets = [(d.address, d.rtsp.port) for d in cameras if d.rtsp is not None]
@@ -185,26 +221,36 @@ async def load(inventory: Inventory, seconds: float, connections: int) -> dict[s
             snmp_targets, snmp_get(SECRETS["SLAWATCH_SNMP_COMMUNITY"]), counters["snmp"], stop
         )
     )
-    await asyncio.gather(*tasks)
-    return counters
+    waits: list[float] = []
+
+    async def watch() -> None:
+        while time.perf_counter() < stop - 5:
+            await asyncio.sleep(5)
+            waits.append(await asyncio.to_thread(control_latency_s, control))
+
+    await asyncio.gather(*tasks, watch())
+    return counters, max(waits, default=0.0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long the load runs")
     parser.add_argument("--connections", type=int, default=96)
     args = parser.parse_args()
+    seconds = args.minutes * 60
+    control = "127.0.0.1:19999"
     with tempfile.TemporaryDirectory() as folder:
         file = Path(folder) / "inventory.yaml"
         write_inventory(file, inventory_header(SIZE), fleet_devices(SIZE), fleet_sets(SIZE))
         inventory = load_config(file, Inventory)
+        addresses = {device.address for device in inventory.devices}
         command = [
             str(Path(sys.executable).with_name("slawatch-sim")),
             "run",
             "--inventory",
             str(file),
             "--control",
-            "127.0.0.1:19999",
+            control,
         ]
         started = time.perf_counter()
         simulator = subprocess.Popen(
@@ -219,17 +265,28 @@ def main() -> None:
                 f"started {SIZE.devices} devices in {time.perf_counter() - started:.1f} s",
                 flush=True,
             )
-            counters = asyncio.run(load(inventory, args.seconds, args.connections))
+            before = sockets(simulator.pid)
+            counters, slowest = asyncio.run(load(inventory, seconds, args.connections, control))
             rss, peak = rss_mb(simulator.pid)
+            time.sleep(2)  # the last clients' connections close
+            after, waiting = sockets(simulator.pid), close_wait(addresses)
         finally:
+            stopping = time.perf_counter()
             simulator.terminate()
-            simulator.wait(30)
+            simulator.wait(120)
+            exit_s = time.perf_counter() - stopping
     total = sum(counter.ok for counter in counters.values())
     for name, counter in counters.items():
-        print(f"{name}: {counter.ok / args.seconds:.0f} answers/s, {counter.failed} failures")
+        print(f"{name}: {counter.ok / seconds:.0f} answers/s, {counter.failed} failures")
     print(f"simulator RSS {rss:.0f} MB (peak {peak:.0f} MB)")
-    rate = total / args.seconds
-    print(f"BENCH simulator req_per_s={rate:.0f} rss_mb={peak:.0f} devices={SIZE.devices}")
+    print(f"sockets: {before} before the load, {after} after it ({waiting} half-closed)")
+    print(f"fault API answered within {slowest:.2f} s under load; exit on SIGTERM {exit_s:.1f} s")
+    print(
+        f"BENCH simulator req_per_s={total / seconds:.0f} rss_mb={peak:.0f} "
+        f"devices={SIZE.devices} minutes={args.minutes:g} sockets_before={before} "
+        f"sockets_after={after} close_wait={waiting} control_max_s={slowest:.2f} "
+        f"sigterm_exit_s={exit_s:.1f}"
+    )
 
 
 if __name__ == "__main__":

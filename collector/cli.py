@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import gc
 import getpass
 import logging
@@ -14,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -26,9 +27,10 @@ from collector.onboarding.broker_acl import broker_acl
 from collector.pipeline.replay import ReplayInputError, observations_from, read_acks, replay
 from collector.sla.measure import measured
 from collector.sla.period import PeriodError, parse_period
-from collector.sla.render import FORMATS, write_tickets_csv
+from collector.sla.render import FORMATS, write_table, write_tickets_csv
 from collector.sla.report import GROUPINGS, GroupingError, parse_grouping
 from slawatch import heap
+from slawatch.columns import fit
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files, secret_problems
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
@@ -37,6 +39,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
 from slawatch.keys import KeyFileError, key_id, load_public, new_pair
+from slawatch.messages import Language, reason_text, text
 
 # The serving parts (collector.service: FastAPI, aiomqtt, influxdb-client; httpx;
 # openpyxl) are imported by the commands that use them: together they take ~1.5 s to
@@ -76,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument(
         "--apply", action="store_true", help="write the changes to an existing inventory"
     )
+    importer.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     again = commands.add_parser(
         "replay", help="run recorded observations (JSONL) through the pipeline into a ledger"
@@ -100,12 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     faults_commands = faults.add_subparsers(dest="faults_command", required=True)
     listing = faults_commands.add_parser("list", help="open tickets")
     listing.add_argument("-c", "--config", type=Path, required=True, help="collector settings")
+    listing.add_argument("--lang", choices=("zh", "en"), default="zh")
     ack = faults_commands.add_parser(
         "ack", help="acknowledge a ticket (starts no clock, stops one)"
     )
     ack.add_argument("ticket_id", metavar="ID")
     ack.add_argument("--by", required=True, help="who takes it: a name for the record")
     ack.add_argument("-c", "--config", type=Path, required=True, help="collector settings")
+    ack.add_argument("--lang", choices=("zh", "en"), default="zh")
 
     sla = commands.add_parser(
         "sla", help="contract figures, tickets and settlement of a period, from a ledger"
@@ -139,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"one of {', '.join(GROUPINGS)}, or several joined by commas (contract,station)",
     )
     sla.add_argument("--format", choices=sorted(FORMATS), default="json")
+    sla.add_argument("--lang", choices=("zh", "en"), default="zh", help="of the table")
     sla.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
     sla.add_argument("--tickets", type=Path, help="also write the period's tickets here (CSV)")
     sla.add_argument(
@@ -295,7 +302,11 @@ def _sla(args: argparse.Namespace) -> int:
         if args.trend:
             built = {**built, "trend": report.daily(dims)}
             built["tickets"] = built.pop("tickets")  # the ticket list stays last
-        write = FORMATS[args.format]
+        write = (
+            functools.partial(write_table, language=args.lang)
+            if args.format == "table"
+            else FORMATS[args.format]
+        )
         if args.output is None:
             write(built, sys.stdout.buffer)
             sys.stdout.flush()
@@ -354,16 +365,23 @@ def _verify(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from collector.onboarding.inventory_import import describe, import_ledger
 
-    result = import_ledger(args.ledger, args.map, args.output, apply=args.apply)
+    language = args.lang
+    result = import_ledger(args.ledger, args.map, args.output, apply=args.apply, language=language)
     if result.encoding is not None:
-        print(f"{args.ledger}: read as {result.encoding}")
-    for line in describe(result):
+        print(text("import.read_as", language, file=args.ledger, encoding=result.encoding))
+    for line in [*result.notes, *describe(result, language)]:
         print(line)
+    print(result.summary)
     if result.written:
-        print(f"{args.output}: {result.devices} devices from the ledger written")
+        print(text("import.written", language, file=args.output, count=result.devices))
     else:
-        changes = len(result.added) + len(result.removed) + len(result.changed)
-        print(f"{args.output}: {changes} devices would change; --apply writes them")
+        counts = {
+            "added": len(result.added),
+            "removed": len(result.removed),
+            "changed": len(result.changed),
+        }
+        total = sum(counts.values())
+        print(text("import.would_change", language, file=args.output, count=total, **counts))
     return EXIT_OK
 
 
@@ -550,10 +568,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _faults(args: argparse.Namespace) -> int:
     import httpx
 
+    language: Language = args.lang
     try:
         settings = load_config(args.config, CollectorSettings)
         if settings.api is None:
-            print(f"{args.config}: no api section: the collector serves no API", file=sys.stderr)
+            print(text("faults.no_api", language, file=args.config), file=sys.stderr)
             return EXIT_INVALID
         token = settings.api.token_value()
     except LookupError as exc:
@@ -573,24 +592,46 @@ def _faults(args: argparse.Namespace) -> int:
                 timeout=10,
             )
     except httpx.HTTPError as exc:
-        print(f"slawatch-collector: cannot reach the collector at {base}: {exc}", file=sys.stderr)
+        said = text("faults.unreachable", language, base=base, error=exc)
+        print(f"slawatch-collector: {said}", file=sys.stderr)
         return EXIT_UNREACHABLE
     if reply.status_code != 200:
         print(f"slawatch-collector: {reply.json().get('detail', reply.text)}", file=sys.stderr)
         return EXIT_INVALID
     if args.faults_command == "list":
-        for ticket in reply.json():
-            acknowledged = ticket["acknowledged_by"] or "-"
-            print(
-                f"{ticket['id']}\t{ticket['fault_class']}\t{ticket['reason']}\t"
-                f"{len(ticket['device_ids'])} devices\tdetected {ticket['detected_at']}\t"
-                f"repair by {ticket['repair_deadline']}\tack {acknowledged}"
-            )
+        _print_tickets(reply.json(), language)
     else:
         ticket = reply.json()
         by, when = ticket["acknowledged_by"], ticket["acknowledged_at"]
-        print(f"{ticket['id']}: acknowledged by {by} at {when}")
+        print(text("faults.acked", language, id=ticket["id"], by=by, when=when))
     return EXIT_OK
+
+
+def _print_tickets(tickets: list[dict[str, Any]], language: Language) -> None:
+    """Open tickets as a table in the reader's language (CJK-wide columns line up)."""
+    if not tickets:
+        print(text("faults.none", language))
+        return
+    widths = (30, 10, 18, 8, 26, 26)
+    keys = ("faults.id", "faults.class", "faults.reason", "faults.devices", "faults.detected",
+            "faults.repair_by")  # fmt: skip
+    print(
+        "".join(fit(text(key, language), width) for key, width in zip(keys, widths, strict=True))
+        + text("faults.acknowledged", language)
+    )
+    for ticket in tickets:
+        cells = (
+            ticket["id"],
+            text(f"class.{ticket['fault_class']}", language),
+            reason_text(ticket["reason"], language),
+            text("faults.count", language, count=len(ticket["device_ids"])),
+            ticket["detected_at"],
+            ticket["repair_deadline"],
+        )
+        print(
+            "".join(fit(str(cell), width) for cell, width in zip(cells, widths, strict=True))
+            + (ticket["acknowledged_by"] or "-")
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

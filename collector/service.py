@@ -67,6 +67,7 @@ from collector.timeseries.influx import InfluxWriter
 from collector.timeseries.spool import Spool
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting
+from slawatch.config.diff import device_changes
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
@@ -604,14 +605,11 @@ class Collector:
         ids added, removed and changed), and a checkpoint is saved with it, so no input
         taken under the old inventory is ever re-run under the new one."""
         self.policies.check(inventory, self.settings.inventory)
-        before = {device.id: device for device in self.inventory.devices}
-        after = {device.id: device for device in inventory.devices}
-        added = sorted(after.keys() - before.keys())
-        removed = sorted(before.keys() - after.keys())
-        changed = sorted(k for k in after.keys() & before.keys() if after[k] != before[k])
+        changes = device_changes(self.inventory.devices, inventory.devices)
+        added, removed, changed = changes.added, changes.removed, sorted(changes.changed)
         change = {
             "digest": digest,
-            "devices": len(after),
+            "devices": len(inventory.devices),
             "added": added,
             "removed": removed,
             "changed": changed,
@@ -645,7 +643,7 @@ class Collector:
             listener()
         log.warning(
             "inventory %s in force: %d devices, %d added, %d removed, %d changed (by %s)",
-            digest[:12], len(after), len(added), len(removed), len(changed), by,
+            digest[:12], len(inventory.devices), len(added), len(removed), len(changed), by,
         )  # fmt: skip
         return change
 

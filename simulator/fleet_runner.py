@@ -8,6 +8,7 @@ off every device behind them at once, as a real outage would.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import resource
 import time
@@ -98,11 +99,24 @@ class Fleet:
                 await self.management.attach(device)
         log.info("serving %d simulated devices", len(self.devices))
 
+    def stopping(self) -> None:
+        """From a signal handler, between two callbacks of a crowded loop: new requests
+        are dropped (SNMP) or hung up on (ONVIF) at once, so the loop empties and the
+        stop it has queued comes round in one short turn."""
+        self.snmp.stop()
+        self.cameras.stopping = True
+
     async def close(self) -> None:
-        await self.cameras.close()
-        await self.rtsp.close()
-        await self.management.close()
+        """Stop taking work everywhere before the first wait: on a busy machine every
+        wait is a turn of a crowded loop, and sockets left open meanwhile keep filling
+        it (a stop took minutes). Then the requests in progress get a second."""
+        self.snmp.stop()
+        self.cameras.stop_listening_all()
+        await self.rtsp.close()  # closes its listeners without waiting
+        await self.management.close()  # likewise
+        await asyncio.sleep(0)  # SNMP requests already queued are answered
         self.snmp.close()
+        await self.cameras.close()
 
     @property
     def requests(self) -> int:

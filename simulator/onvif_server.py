@@ -58,6 +58,11 @@ PRE_AUTH = {"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetHostna
 _WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 _WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 DIGEST_REALM = "IP Camera"
+# Connections the kernel queues per camera before the simulator accepts them. A camera's
+# own HTTP server keeps a short queue; a long one (512 × 1,600 cameras) held thousands of
+# connections whose clients had already given up (CLOSE_WAIT) on a busy machine.
+LISTEN_BACKLOG = 16
+KEEPALIVE_S = 75.0
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -177,9 +182,15 @@ class CameraServer:
         self._listeners: dict[str, asyncio.Server] = {}
         self._media_listeners: list[asyncio.Server] = []
         self._starting: set[asyncio.Task[None]] = set()
-        self._server = web.Server(self._handle)
+        # A handler whose client hung up is cancelled: its answer would go nowhere, and on a
+        # busy machine the work for gone clients is what made the simulator fall behind.
+        # An idle kept-alive connection is closed after 75 s, as cameras' web servers do.
+        self._server = web.Server(
+            self._handle, handler_cancellation=True, keepalive_timeout=KEEPALIVE_S
+        )
         self._nonce = os.urandom(16).hex()
         self.requests = 0
+        self.stopping = False  # set when the simulator stops: requests are hung up on
 
     async def attach(self, device: SimDevice) -> None:
         assert device.spec.onvif is not None
@@ -198,7 +209,7 @@ class CameraServer:
             device.spec.address,
             device.spec.onvif.port,
             reuse_address=True,
-            backlog=512,
+            backlog=LISTEN_BACKLOG,
         )
 
     def serve_media_port(self, device: SimDevice) -> None:
@@ -209,7 +220,7 @@ class CameraServer:
         if key in self._by_socket:
             return
         self._by_socket[key] = device
-        sock = socket.create_server(key, backlog=128)
+        sock = socket.create_server(key, backlog=LISTEN_BACKLOG)
         sock.setblocking(False)
 
         async def serve() -> None:
@@ -225,14 +236,21 @@ class CameraServer:
         if listener is not None:
             listener.close()
 
-    async def close(self) -> None:
+    def stop_listening_all(self) -> None:
         for listener in [*self._listeners.values(), *self._media_listeners]:
             listener.close()
         self._listeners.clear()
         self._media_listeners.clear()
+
+    async def close(self) -> None:
+        """No new connections, then at most a second for the requests in progress."""
+        self.stop_listening_all()
         await self._server.shutdown(1)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self.stopping and request.transport is not None:
+            request.transport.abort()  # stopping: no work for anyone now
+            return web.Response(status=503)
         self.requests += 1
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         device = self._by_socket.get((sockname[0], sockname[1])) if sockname else None

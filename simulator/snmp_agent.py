@@ -247,8 +247,11 @@ class DeviceTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
         super().__init__(loop=loop)
         self.device = device
         self._other: socket.socket | None = None
+        self.stopped = False
 
     def datagram_received(self, datagram: bytes, sender: Any) -> None:
+        if self.stopped:
+            return  # the simulator is stopping: no new work
         mode = self.device.reachable_mode()
         if mode is DownMode.SILENT or mode is DownMode.REFUSED:
             return  # a dead device answers nothing (UDP cannot be "refused" politely)
@@ -393,7 +396,13 @@ class SnmpSimulator:
     def port_count(self, device: SimDevice) -> int:
         return len(load_model(model_file(device)).ports)
 
+    def stop(self) -> None:
+        """Take no more requests (those already queued still run, then ``close``)."""
+        for transport in self._transports:
+            transport.stopped = True
+
     def close(self) -> None:
+        self.stop()
         for transport in self._transports:
             transport.close_other()
         self.engine.close_dispatcher()

@@ -128,6 +128,189 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "delivery.mail_auth": {"zh": "邮件服务器登录失败", "en": "the mail server refused the login"},
     "delivery.unreachable": {"zh": "无法连接", "en": "cannot be reached"},
     "delivery.timeout": {"zh": "连接超时", "en": "timed out"},
+    # slawatch-collector inventory import (collector/onboarding/inventory_import.py)
+    "import.no_mapping": {
+        "zh": "「{cell}」没有对应的取值：请在列映射的 values.{field} 下添加",
+        "en": "no value mapping for {cell!r}; add it under values.{field}",
+    },
+    "import.missing": {
+        "zh": "必填，但这一格是空的（映射一列或在列映射中设默认值）",
+        "en": "required value is missing (map a column or set a default)",
+    },
+    "import.invalid": {"zh": "取值不合要求：{detail}", "en": "not valid: {detail}"},
+    "import.not_ipv4": {
+        "zh": "不是 IPv4 地址（四个 0-255 的数）",
+        "en": "not an IPv4 address (four numbers 0-255)",
+    },
+    "import.not_ipv6": {"zh": "不是 IPv6 地址", "en": "not an IPv6 address"},
+    "import.not_host": {
+        "zh": "不是主机名（字母、数字、连字符，以点分隔）",
+        "en": "not a host name (letters, digits and hyphens between dots)",
+    },
+    "import.look_alike": {
+        "zh": "地址中有形近字符（{what}）：是否应为 {meant}？",
+        "en": "look-alike characters in the address ({what}): did you mean {meant}?",
+    },
+    "import.look_alike.letter_o": {"zh": "字母 O 当作了 0", "en": "letter O for 0"},
+    "import.look_alike.letter_l": {"zh": "字母 l/I 当作了 1", "en": "letter l or I for 1"},
+    "import.look_alike.full_width": {"zh": "全角数字或句点", "en": "full-width digits or dots"},
+    "import.duplicate_address": {
+        "zh": "地址 {address} 与第 {first} 行重复（去掉首尾空格后相同）",
+        "en": "address {address} is also on row {first} (the same once spaces are trimmed)",
+    },
+    "import.near_name": {
+        "zh": "「{name}」与「{meant}」（{count} 行）相近：是否应为「{meant}」？",
+        "en": "{name!r} is close to {meant!r} ({count} rows): did you mean {meant!r}?",
+    },
+    "import.fiber_blank": {
+        "zh": "链路「{link}」的备用光纤为空：它决定修复时限与扣款，请填 是/否，"
+        "或在列映射 defaults 中写明 backup_fiber",
+        "en": "backup fibre of link {link!r} is blank: it decides the repair deadline and "
+        "the deductions; fill in yes/no, or state backup_fiber under the map's defaults",
+    },
+    "import.fiber_not_yes_no": {
+        "zh": "不是 是/否（是/否、有/无、Y/N、1/0）",
+        "en": "not a yes or no (是/否, 有/无, Y/N, 1/0)",
+    },
+    "import.fiber_opposite": {
+        "zh": "与第 {first} 行对链路「{link}」的填写相反",
+        "en": "row {first} says the opposite for link {link!r}",
+    },
+    "import.no_switch": {
+        "zh": "台账中没有这个编号或名称的交换机",
+        "en": "no switch with this id or name in the ledger",
+    },
+    "import.no_port": {
+        "zh": "挂在交换机上的设备需要填写端口",
+        "en": "a device on a switch needs its port",
+    },
+    "import.set_has_host": {
+        "zh": "门禁「{set}」已有门禁主机 {host}",
+        "en": "set {set!r} already has door host {host}",
+    },
+    "import.set_member": {
+        "zh": "只有门禁主机和摄像机属于门禁",
+        "en": "only door hosts and cameras belong to a set",
+    },
+    "import.set_lacks_host": {
+        "zh": "门禁「{set}」没有门禁主机（第 {rows} 行）",
+        "en": "set {set!r} has no door host (rows {rows})",
+    },
+    "import.set_lacks_camera": {
+        "zh": "门禁「{set}」没有摄像机（第 {rows} 行）",
+        "en": "set {set!r} has no camera (rows {rows})",
+    },
+    "import.column_missing": {
+        "zh": "表头中没有这一列（列映射中的 {field}）",
+        "en": "column not found in the header (the map's {field})",
+    },
+    "import.header_none": {
+        "zh": "第 {row} 行不是表头：没有列映射中的任何一列（{columns}）",
+        "en": "header_row {row} has none of the mapped columns ({columns})",
+    },
+    "import.header_hint": {
+        "zh": "；第 {row} 行有其中 {count} 列：设 header_row: {row}",
+        "en": "; row {row} has {count} of them: set header_row: {row}",
+    },
+    "import.more": {"zh": "…… 另有 {more} 个问题", "en": "… and {more} more problems"},
+    "import.totals_skipped": {
+        "zh": "第 {row} 行是合计行（「{cell}」），已跳过",
+        "en": "row {row} is a totals row ({cell!r}): skipped",
+    },
+    "import.read_as": {"zh": "{file}：按 {encoding} 编码读取", "en": "{file}: read as {encoding}"},
+    "import.written": {
+        "zh": "{file}：已写入台账中的 {count} 台设备",
+        "en": "{file}: {count} devices from the ledger written",
+    },
+    "import.would_change": {
+        "zh": "{file}：{count} 台设备将变更（新增 {added}，离开台账 {removed}，修改 {changed}）；"
+        "加 --apply 写入",
+        "en": "{file}: {count} devices would change ({added} added, {removed} removed, "
+        "{changed} changed); --apply writes them",
+    },
+    "import.summary": {
+        "zh": "共 {devices} 台设备：{kinds}；区域 {regions} 个，链路 {links} 条，门禁 {sets} 套；"
+        "合同：{contracts}",
+        "en": "{devices} devices: {kinds}; {regions} regions, {links} links, {sets} sets; "
+        "contracts: {contracts}",
+    },
+    "import.added": {"zh": "+ 新增 {device}", "en": "+ added {device}"},
+    "import.removed": {
+        "zh": "- 离开台账 {device}（设停用日期，历史保留）",
+        "en": "- left the ledger {device} (service_end set, history kept)",
+    },
+    "import.changed": {
+        "zh": "~ 修改 {device}：{field} {old} → {new}",
+        "en": "~ changed {device}: {field} {old} → {new}",
+    },
+    "import.device_row": {
+        "zh": "{name}（{address}，第 {row} 行）",
+        "en": "{name} ({address}, row {row})",
+    },
+    "import.device": {"zh": "{name}（{address}）", "en": "{name} ({address})"},
+    # slawatch-collector sla --format table (collector/sla/render.py)
+    "sla.heading": {
+        "zh": "{start} → {end}{progress}  按{group_by}分组  {judged}",
+        "en": "{start} → {end}{progress}  by {group_by}  {judged}",
+    },
+    "sla.in_progress": {
+        "zh": "（进行中：统计至 {end}，{scheduled_end} 结束）",
+        "en": "  in progress: measured to {end}, ends {scheduled_end}",
+    },
+    "sla.policy": {
+        "zh": "{name}（{method}，{unknown}{imposed}）",
+        "en": "{name} ({method}, {unknown}{imposed})",
+    },
+    "sla.imposed": {"zh": "，所有合同均按此规则", "en": ", imposed on every contract"},
+    "sla.group": {"zh": "分组", "en": "group"},
+    "sla.units": {"zh": "数量", "en": "units"},
+    "sla.online": {"zh": "在线率", "en": "online"},
+    "sla.coverage": {"zh": "覆盖率", "en": "coverage"},
+    "sla.intact": {"zh": "完好率", "en": "intact"},
+    "sla.tickets": {"zh": "工单", "en": "tickets"},
+    "sla.late": {"zh": "超时", "en": "late"},
+    "sla.pending": {"zh": "未结", "en": "pending"},
+    "sla.response": {"zh": "响应及时", "en": "response"},
+    "sla.repair": {"zh": "修复及时", "en": "repair"},
+    "sla.due": {"zh": "应付", "en": "due"},
+    "sla.balance": {"zh": "退补", "en": "balance"},
+    "sla.targets": {"zh": "考核目标", "en": "targets"},
+    "sla.all_met": {"zh": "全部达标", "en": "met"},
+    "sla.missed": {"zh": "未达标：{figures}", "en": "missed: {figures}"},
+    "sla.total": {"zh": "合计（{currency}）", "en": "total ({currency})"},
+    "sla.provisional": {"zh": "（暂估）", "en": "  provisional"},
+    "dim.contract": {"zh": "合同", "en": "contract"},
+    "dim.region": {"zh": "区域", "en": "region"},
+    "dim.station": {"zh": "派出所", "en": "station"},
+    "dim.class": {"zh": "点位类别", "en": "class"},
+    "dim.kind": {"zh": "设备类型", "en": "kind"},
+    "dim.phase": {"zh": "建设期", "en": "phase"},
+    "dim.vendor": {"zh": "品牌", "en": "vendor"},
+    "dim.set": {"zh": "门禁", "en": "set"},
+    "dim.device": {"zh": "设备", "en": "device"},
+    "dim.all": {"zh": "全部", "en": "all"},
+    # slawatch-collector faults (collector/cli.py)
+    "faults.id": {"zh": "工单号", "en": "ticket"},
+    "faults.class": {"zh": "类别", "en": "class"},
+    "faults.reason": {"zh": "原因", "en": "reason"},
+    "faults.devices": {"zh": "设备数", "en": "devices"},
+    "faults.detected": {"zh": "发现时间", "en": "detected"},
+    "faults.repair_by": {"zh": "修复时限", "en": "repair by"},
+    "faults.acknowledged": {"zh": "响应人", "en": "acknowledged by"},
+    "faults.count": {"zh": "{count} 台", "en": "{count}"},
+    "faults.none": {"zh": "无未结工单", "en": "no open tickets"},
+    "faults.acked": {
+        "zh": "{id}：已由 {by} 于 {when} 响应",
+        "en": "{id}: acknowledged by {by} at {when}",
+    },
+    "faults.unreachable": {
+        "zh": "无法连接采集服务 {base}：{error}",
+        "en": "cannot reach the collector at {base}: {error}",
+    },
+    "faults.no_api": {
+        "zh": "{file}：没有 api 配置段，采集服务不提供接口",
+        "en": "{file}: no api section: the collector serves no API",
+    },
     # slawatch-agent probe
     "probe.device": {"zh": "设备", "en": "device"},
     "probe.health": {"zh": "状态", "en": "health"},
@@ -149,6 +332,21 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "discover.silent": {"zh": "无应答", "en": "silent"},
     "discover.unlisted": {"zh": "台账未列", "en": "unlisted"},
     "discover.model": {"zh": "型号不符", "en": "model differs"},
+    "discover.no_model": {"zh": "无型号可比", "en": "no model to compare"},
+    "discover.unasked": {"zh": "不在探测范围", "en": "not in the range asked"},
+    "discover.column.status": {"zh": "结论", "en": "status"},
+    "discover.column.device_id": {"zh": "设备编号", "en": "device_id"},
+    "discover.column.name": {"zh": "设备名称", "en": "name"},
+    "discover.column.address": {"zh": "IP地址", "en": "address"},
+    "discover.column.listed_model": {"zh": "台账型号", "en": "listed_model"},
+    "discover.column.answered_model": {"zh": "应答型号", "en": "answered_model"},
+    "discover.column.serial": {"zh": "序列号", "en": "serial"},
+    "discover.column.xaddr": {"zh": "服务地址", "en": "xaddr"},
+    "discover.unasked_hint": {
+        "zh": "{count} 台不在本机网段或 --subnet 范围内，未探测（组播不跨网段）：用 --subnet 指定其网段",
+        "en": "{count} not in this server's networks or a --subnet range, so not asked "
+        "(multicast stays in its subnet): give their range with --subnet",
+    },
     "probe.how": {"zh": "应答细节", "en": "how"},
     "probe.said": {"zh": "设备的应答", "en": "what the device said"},
     "health.up": {"zh": "在线", "en": "up"},
@@ -165,6 +363,20 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "Period in progress: measured to {end}; settlement provisional",
     },
     "report.timezone": {"zh": "时区", "en": "Time zone"},
+    "report.zone_beijing": {"zh": "北京时间 (UTC+8)", "en": "Beijing time (UTC+8)"},
+    "report.zone_offset": {"zh": "{zone}（UTC{offset}）", "en": "{zone} (UTC{offset})"},
+    "report.policy_of": {"zh": "考核规则：{policy}", "en": "rules: {policy}"},
+    "report.target_line": {"zh": "{name} 目标 {target}", "en": "{name} target {target}"},
+    "report.device_more": {"zh": "等 {count} 台", "en": "({count} in all)"},
+    "report.fault": {"zh": "故障", "en": "Fault"},
+    "report.response": {"zh": "响应（时限）", "en": "Response (deadline)"},
+    "report.repair": {"zh": "修复（时限）", "en": "Repair (deadline)"},
+    "report.by": {"zh": "{name} 响应", "en": "by {name}"},
+    "report.not_acknowledged": {"zh": "未响应", "en": "not acknowledged"},
+    "report.not_resolved": {"zh": "未恢复", "en": "not resolved"},
+    "report.deadline": {"zh": "时限 {moment}", "en": "by {moment}"},
+    "report.chart_response": {"zh": "响应", "en": "response"},
+    "report.chart_repair": {"zh": "修复", "en": "repair"},
     "report.ledger": {"zh": "台账链", "en": "Ledger chain"},
     "report.ledger_head": {
         "zh": "共 {rows} 行，链头 {head}",
@@ -177,8 +389,8 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "report.settlement": {"zh": "服务费结算", "en": "Settlement"},
     "report.trend": {"zh": "每日在线率", "en": "Online rate per day"},
     "report.tickets_chart": {
-        "zh": "故障工单（按类别与结果）",
-        "en": "Tickets by class and outcome",
+        "zh": "故障工单（按类别，响应与修复是否按时）",
+        "en": "Tickets by class: response and repair in time or late",
     },
     "report.worst_devices": {"zh": "离线时间最长的设备", "en": "Devices offline longest"},
     "report.worst_regions": {"zh": "在线率最低的区域", "en": "Regions with the lowest online rate"},

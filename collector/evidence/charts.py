@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -61,16 +61,19 @@ def _png(figure: Figure) -> bytes:
 def trend_chart(
     trends: Sequence[dict[str, Any]], targets: dict[str, float], lang: Language
 ) -> bytes:
-    """Each contract's online rate per day, with its target dashed in the same colour."""
+    """Each contract's online rate per day, with its target dashed in the same colour and
+    labelled in the legend (which contract, what target)."""
     figure, axes = _figure(7.5, 3.2)
     for n, trend in enumerate(trends):
         colour = COLOURS[n % len(COLOURS)]
         days = [date.fromisoformat(day) for day in trend["days"]]
         values = [float("nan") if v is None else v for v in trend["online_rate"]]
-        axes.plot(days, values, color=colour, linewidth=1.4, label=trend["name"] or trend["key"])
+        name = trend["name"] or trend["key"]
+        axes.plot(days, values, color=colour, linewidth=1.4, label=name)
         target = targets.get(trend["key"])
         if target is not None:
-            axes.axhline(target, color=colour, linestyle="--", linewidth=0.8)
+            label = text("report.target_line", lang, name=name, target=f"{target * 100:.1f}%")
+            axes.axhline(target, color=colour, linestyle="--", linewidth=0.8, label=label)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     axes.set_ylabel(text("column.online_rate", lang))
     axes.grid(alpha=0.3)
@@ -79,23 +82,44 @@ def trend_chart(
     return _png(figure)
 
 
-def tickets_chart(tickets: Sequence[dict[str, Any]], lang: Language, outcome_of: Any) -> bytes:
-    """Tickets of each fault class, stacked by outcome."""
-    counts = Counter((ticket["fault_class"], outcome_of(ticket)) for ticket in tickets)
+def tickets_chart(
+    tickets: Sequence[dict[str, Any]],
+    lang: Language,
+    outcome_of: Callable[[dict[str, Any]], str],
+    responded_late: Callable[[dict[str, Any]], bool],
+) -> bytes:
+    """Tickets of each fault class, two bars each: the response (late or in time) and
+    the repair (in time, late, pending), so a late response shows as plainly as a late
+    repair."""
     classes = ["front_end", "network"]
-    outcomes = [("in_time", "#2e8b57"), ("late", "#c0392b"), ("pending", "#999999")]
-    figure, axes = _figure(4.5, 2.4)
+    repairs = Counter((ticket["fault_class"], outcome_of(ticket)) for ticket in tickets)
+    late = Counter(ticket["fault_class"] for ticket in tickets if responded_late(ticket))
+    total = Counter(ticket["fault_class"] for ticket in tickets)
+    figure, axes = _figure(4.5, 2.6)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    labels = [text(f"class.{name}", lang) for name in classes]
+    width = 0.38
+    places = list(range(len(classes)))
+    response_at = [p - width / 2 for p in places]
+    repair_at = [p + width / 2 for p in places]
+    late_responses = [late[name] for name in classes]
+    axes.bar(response_at, [total[n] - late[n] for n in classes], width, color="#7fb58f",
+             label=text("response.in_time", lang))  # fmt: skip
+    axes.bar(response_at, late_responses, width, bottom=[total[n] - late[n] for n in classes],
+             color="#e07b39", label=text("response.late", lang))  # fmt: skip
     bottom = [0] * len(classes)
-    for outcome, colour in outcomes:
-        heights = [counts[(name, outcome)] for name in classes]
-        axes.bar(
-            labels, heights, bottom=bottom, color=colour, label=text(f"outcome.{outcome}", lang)
-        )
+    for outcome, colour in (("in_time", "#2e8b57"), ("late", "#c0392b"), ("pending", "#999999")):
+        heights = [repairs[(name, outcome)] for name in classes]
+        axes.bar(repair_at, heights, width, bottom=bottom, color=colour,
+                 label=text(f"outcome.{outcome}", lang))  # fmt: skip
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    ticks = [*response_at, *repair_at]
+    kinds = [text("report.chart_response", lang)] * len(classes)
+    kinds += [text("report.chart_repair", lang)] * len(classes)
+    names = [text(f"class.{name}", lang) for name in classes] * 2
+    axes.set_xticks(ticks, [f"{kind}\n{name}" for kind, name in zip(kinds, names, strict=True)],
+                    fontsize=7)  # fmt: skip
     axes.set_ylabel(text("column.tickets", lang))
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=6.5, ncols=2)
     return _png(figure)
 
 

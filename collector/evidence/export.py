@@ -241,7 +241,6 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             derived.regions,
             derived.devices,
             derived.tickets,
-            derived.ticket_table,
             derived.ticket_contracts,
             derived.trends,
             policies,

@@ -22,7 +22,7 @@ from collector.sla.report import NONE_KEY
 from slawatch import __version__
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy, SettlementRule
-from slawatch.messages import Language, text
+from slawatch.messages import Language, reason_text, text
 
 # The PDF lists at most this many tickets (late first); all are in tickets.csv and XLSX.
 PDF_TICKETS = 200
@@ -45,17 +45,10 @@ _REGION_COLUMNS = (
     "tickets",
     "late",
 )
-_TICKET_COLUMNS = (
-    "id",
-    "fault_class",
-    "reason",
-    "devices",
-    "detected_at",
-    "acknowledged_by",
-    "repair_deadline",
-    "resolved_at",
-    "outcome",
-)
+# A ticket's devices the PDF names (the rest are counted; tickets.csv lists them all).
+PDF_DEVICES = 3
+# Zones that keep China's one civil time: written as the reader says it, 北京时间.
+_BEIJING = {"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "Asia/Urumqi", "PRC"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +123,27 @@ class Writer:
             return f"{value.year}年{value.month}月{value.day}日 {value:%H:%M}"
         return f"{value:%Y-%m-%d %H:%M}"
 
+    def short(self, value: str | None, year: int) -> str:
+        """A moment in a table cell: without its year when it is the period's."""
+        if value is None:
+            return "—"
+        local = datetime.fromisoformat(value).astimezone(self.zone)
+        if local.year != year:
+            return self.moment(local)
+        if self.language == "zh":
+            return f"{local.month}月{local.day}日 {local:%H:%M}"
+        return f"{local:%m-%d %H:%M}"
+
+    def zone_name(self) -> str:
+        """The report's time zone as its reader says it: 北京时间 (UTC+8), not a tz id."""
+        key = str(self.zone.key)
+        if key in _BEIJING:
+            return self.t("report.zone_beijing")
+        offset = datetime.now(self.zone).utcoffset() or timedelta()
+        hours = offset.total_seconds() / 3600
+        shown = f"{hours:+.0f}" if hours.is_integer() else f"{hours:+.1f}"
+        return self.t("report.zone_offset", zone=key, offset=shown)
+
     def duration(self, value: timedelta) -> str:
         hours, rest = divmod(int(value.total_seconds()), 3600)
         minutes = rest // 60
@@ -159,6 +173,13 @@ class Writer:
         if kind is Kind.COUNT:
             return {"text": self.count(value), "css": "num"}
         return {"text": str(value), "css": ""}
+
+
+def _named_contracts(listed: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A listed table's first column (the contract's key) as the contract's name."""
+    for row in listed["rows"]:
+        row[0] = {**row[0], "text": names.get(row[0]["text"], row[0]["text"])}
+    return listed
 
 
 def _data_uri(png: bytes) -> str:
@@ -216,9 +237,8 @@ def _contract(group: dict[str, Any], policy: Policy, w: Writer) -> dict[str, Any
         unknown=w.t(f"rule.unknown.{policy.unknown.value}"),
     )
     return {
-        "key": group["key"],
         "name": w.name(group),
-        "policy": group["policy"],
+        "policy": w.t("report.policy_of", policy=policy.name or policy.id),
         "figures": figures,
         "coverage": coverage,
     }
@@ -257,7 +277,8 @@ def _explained(group: dict[str, Any], policy: Policy, w: Writer) -> dict[str, An
     if reported:
         joined = "、".join(reported) if w.language == "zh" else ", ".join(reported)
         said.append(w.t("settle.reported", figures=joined))
-    return {"name": w.name(group), "policy": group["policy"], "lines": said}
+    policy_name = w.t("report.policy_of", policy=policy.name or policy.id)
+    return {"name": w.name(group), "policy": policy_name, "lines": said}
 
 
 def _table(table: Table, keep: tuple[str, ...], rows: list[list[Any]], w: Writer) -> dict[str, Any]:
@@ -269,7 +290,7 @@ def _table(table: Table, keep: tuple[str, ...], rows: list[list[Any]], w: Writer
     }
 
 
-def _pdf_tickets(tickets: list[dict[str, Any]], table: Table) -> list[list[Any]]:
+def _pdf_tickets(tickets: list[dict[str, Any]]) -> list[int]:
     """Late tickets first, then pending, then the rest; the latest detected first."""
     rank = {"late": 0, "pending": 1, "in_time": 2}
     order = sorted(
@@ -279,42 +300,112 @@ def _pdf_tickets(tickets: list[dict[str, Any]], table: Table) -> list[list[Any]]
     grouped: dict[int, list[int]] = {}
     for n in order:
         grouped.setdefault(rank[outcome(tickets[n])], []).append(n)
-    chosen = [n for r in sorted(grouped) for n in reversed(grouped[r])][:PDF_TICKETS]
-    return [table.rows[n] for n in chosen]
+    return [n for r in sorted(grouped) for n in reversed(grouped[r])][:PDF_TICKETS]
 
 
-def _worst(table: Table, at: int, largest: bool, count: int = 10) -> list[tuple[str, float]]:
+@dataclass(frozen=True, slots=True)
+class _Verdicts:
+    """A ticket's verdicts in each contract it counts in: (contract, response, repair)."""
+
+    by_ticket: dict[str, list[tuple[str, str, str]]]
+
+    @classmethod
+    def of(cls, ticket_contracts: Table, names: dict[str, str]) -> _Verdicts:
+        at = {column.key: n for n, column in enumerate(ticket_contracts.columns)}
+        found: dict[str, list[tuple[str, str, str]]] = {}
+        for row in ticket_contracts.rows:
+            key = str(row[at["contract"]])
+            found.setdefault(str(row[at["id"]]), []).append(
+                (names.get(key, key), str(row[at["response_outcome"]]), str(row[at["outcome"]]))
+            )
+        return cls(found)
+
+    def response_late(self, ticket_id: str, late: str) -> bool:
+        return any(response == late for _, response, _ in self.by_ticket.get(ticket_id, []))
+
+
+def _ticket_rows(
+    tickets: list[dict[str, Any]],
+    shown: list[int],
+    verdicts: _Verdicts,
+    device_names: dict[str, str],
+    year: int,
+    w: Writer,
+) -> list[dict[str, Any]]:
+    """The PDF's ticket list: what failed, on which devices (by name), and when it was
+    answered and repaired against each deadline; each contract's verdicts when several."""
+    late = w.t("response.late")
+    rows = []
+    for n in shown:
+        ticket = tickets[n]
+        ids = ticket["device_ids"]
+        named = [device_names.get(i, i) for i in ids[:PDF_DEVICES]]
+        if len(ids) > PDF_DEVICES:
+            named.append(w.t("report.device_more", count=len(ids)))
+        acknowledged = ticket["acknowledged_at"]
+        response = [
+            w.short(acknowledged, year) if acknowledged else w.t("report.not_acknowledged"),
+            *(
+                [w.t("report.by", name=ticket["acknowledged_by"])]
+                if ticket["acknowledged_by"]
+                else []
+            ),
+            w.t("report.deadline", moment=w.short(ticket["response_deadline"], year)),
+        ]
+        repair = [
+            w.short(ticket["resolved_at"], year)
+            if ticket["resolved_at"]
+            else w.t("report.not_resolved"),
+            w.t("report.deadline", moment=w.short(ticket["repair_deadline"], year)),
+        ]
+        judged = verdicts.by_ticket.get(ticket["id"], [])
+        if len(judged) > 1:
+            said = [f"{name}：{response}，{repair}" for name, response, repair in judged]
+        elif judged:
+            said = [judged[0][1], judged[0][2]]
+        else:
+            said = [w.t(f"outcome.{outcome(ticket)}")]
+        rows.append(
+            {
+                "id": ticket["id"],
+                "fault": [
+                    w.t(f"class.{ticket['fault_class']}"),
+                    reason_text(ticket["reason"], w.language),
+                ],
+                "devices": named,
+                "detected": w.short(ticket["detected_at"], year),
+                "response": response,
+                "response_late": verdicts.response_late(ticket["id"], late),
+                "repair": repair,
+                "repair_late": outcome(ticket) == "late",
+                "outcome": said,
+            }
+        )
+    return rows
+
+
+def _worst(
+    table: Table, at: int, largest: bool, names: dict[str, str], count: int = 10
+) -> list[tuple[str, float]]:
     """The ``count`` rows with the largest (or smallest) number in column ``at``, labelled
-    by name (or the first column); rows without that number, or with nothing lost, are
-    left out."""
-    name = [column.key for column in table.columns].index("name")
+    by name (or the first column; a region by its contract's name and its own); rows
+    without that number, or with nothing lost, are left out."""
+    keys = [column.key for column in table.columns]
+    name = keys.index("name")
+
+    def label(row: list[Any]) -> str:
+        if "region" in keys:
+            contract = str(row[keys.index("contract")])
+            return f"{names.get(contract, contract)} · {str(row[name]).rsplit('/', 1)[-1]}"
+        return str(row[name] or row[0])
+
     found = [
-        (str(row[name] or row[0]), float(value))
+        (label(row), float(value))
         for row in table.rows
         if isinstance(value := row[at], int | float) and (value > 0 or not largest)
     ]
     found.sort(key=lambda item: -item[1] if largest else item[1])
     return found[:count]
-
-
-def _per_contract(listed: dict[str, Any], ticket_contracts: Table, w: Writer) -> None:
-    """A ticket counted in several contracts has an outcome in each (its own deadlines):
-    the list's outcome cell says each, not the strictest contract's alone."""
-    at = {column.key: n for n, column in enumerate(ticket_contracts.columns)}
-    shown = {row[0]["text"] for row in listed["rows"]}
-    outcomes: dict[str, list[str]] = {}
-    for row in ticket_contracts.rows:
-        if row[at["id"]] in shown:
-            key = str(row[at["contract"]])
-            label = w.t("report.no_contract") if key == NONE_KEY else key
-            outcomes.setdefault(str(row[at["id"]]), []).append(f"{label}：{row[at['outcome']]}")
-    for row in listed["rows"]:
-        found = outcomes.get(row[0]["text"], [])
-        if len(found) > 1:
-            row[-1] = {
-                "text": "；".join(found) if w.language == "zh" else "; ".join(found),
-                "css": "",
-            }
 
 
 # The effect table's figures in the PDF, each shown with and without the exemption.
@@ -382,7 +473,6 @@ def render_html(
     regions: Table,
     devices: Table,
     tickets: list[dict[str, Any]],
-    ticket_table: Table,
     ticket_contracts: Table,
     trends: list[dict[str, Any]],
     policies: PolicyBook,
@@ -402,14 +492,22 @@ def render_html(
         if "online_rate" in g["targets"]
     }
     lost_at = [c.key for c in devices.columns].index("lost_h")
-    worst_devices = _worst(devices, lost_at, largest=True)
+    contract_names = {g["key"]: w.name(g) for g in groups}
+    worst_devices = _worst(devices, lost_at, largest=True, names=contract_names)
     rate_at = [c.key for c in regions.columns].index("online_rate")
-    worst_regions = _worst(regions, rate_at, largest=False)
+    worst_regions = _worst(regions, rate_at, largest=False, names=contract_names)
+    verdicts = _Verdicts.of(ticket_contracts, contract_names)
+    response_late = w.t("response.late")
     chart_uris = {
         "trend": charts.trend_chart(
             [{**trend, "name": w.name(trend)} for trend in trends], targets, language
         ),
-        "tickets": charts.tickets_chart(tickets, language, outcome),
+        "tickets": charts.tickets_chart(
+            tickets,
+            language,
+            outcome,
+            lambda ticket: verdicts.response_late(ticket["id"], response_late),
+        ),
         "devices": charts.bars_chart(
             [label for label, _ in worst_devices],
             [value for _, value in worst_devices],
@@ -423,9 +521,13 @@ def render_html(
             percent=True,
         ),
     }
-    shown = _pdf_tickets(tickets, ticket_table)
-    listed = _table(ticket_table, _TICKET_COLUMNS, shown, w)
-    _per_contract(listed, ticket_contracts, w)
+    shown = _pdf_tickets(tickets)
+    at = {column.key: n for n, column in enumerate(devices.columns)}
+    device_names = {
+        str(row[at["key"]]): str(row[at["name"]] or row[at["key"]]) for row in devices.rows
+    }
+    year = datetime.fromisoformat(period["start"]).astimezone(zone).year
+    listed = _ticket_rows(tickets, shown, verdicts, device_names, year, w)
     cut = (
         w.t("report.ticket_list_cut", shown=len(shown), count=len(tickets))
         if len(shown) < len(tickets)
@@ -445,7 +547,7 @@ def render_html(
             "label": period["label"],
             "start_local": w.moment(period["start"]),
             "end_local": w.moment(period["end"]),
-            "timezone": period["timezone"],
+            "timezone": w.zone_name(),
             "in_progress": period["in_progress"],
         },
         ledger={
@@ -480,11 +582,11 @@ def render_html(
             found for g in groups if (found := _explained(g, by_id[g["policy"]], w)) is not None
         ],
         charts={name: _data_uri(png) for name, png in chart_uris.items()},
-        regions=_table(regions, _REGION_COLUMNS, regions.rows, w),
+        regions=_named_contracts(_table(regions, _REGION_COLUMNS, regions.rows, w), contract_names),
         exemptions=_exemptions(*exemptions, w),
-        tickets={**listed, "cut": cut},
+        tickets={"rows": listed, "cut": cut},
         policies=[
-            {"id": p.id, "name": p.name, "rules": _rules(p, w)}
+            {"name": p.name or p.id, "rules": _rules(p, w)}
             for p in policies.policies
             if any(g["policy"] == p.id for g in groups)
         ],

@@ -12,10 +12,16 @@ device gets. Besides the device's own fields a ledger carries the district's sha
 - ``set`` (所属门禁): the door-access set a door host or camera belongs to;
 - ``region`` (街道) and ``police_station`` (派出所).
 
-Each problem is one line, ``FILE:ROW: column: message (got VALUE)``, at most
-``MAX_PROBLEMS`` of them and a count of the rest. Against an existing inventory the
-import shows what changes (added, removed, changed fields) and writes only with
-``apply``; a device that left the ledger keeps its history: it gets a ``service_end``.
+Each problem is one line, ``FILE:ROW: 列名: message（填的是 VALUE）``, in the catalogue's
+words (Chinese by default), at most ``MAX_PROBLEMS`` of them and a count of the rest.
+Typos a hand-kept ledger carries are refused, each with the value meant where it can be
+told: an address on two rows (once spaces are trimmed), letters or full-width characters
+for digits in an address, a region or station name close to a more common one, a blank
+backup-fibre cell (it decides the repair deadline, so the money) unless the map states a
+default. A totals row (合计) is skipped with a note. Against an existing inventory the
+import shows what changes (added, removed, changed fields, each device by name, address
+and row) and writes only with ``apply``; a device that left the ledger keeps its
+history: it gets a ``service_end``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -33,11 +41,13 @@ from charset_normalizer import from_bytes
 from openpyxl import load_workbook
 from pydantic import Field, TypeAdapter, ValidationError
 
+from slawatch.config.diff import DeviceChanges, device_changes
 from slawatch.config.errors import ConfigError, ConfigProblem, show_value
 from slawatch.config.inventory import Device, DeviceKind, Inventory, address_problem, cross_check
 from slawatch.config.loader import load_config
 from slawatch.config.types import Strict
 from slawatch.config.writer import write_inventory
+from slawatch.messages import Language, text
 
 # 2020-04-22, 2020/4/22, 2020.04.22, 2020年4月22日, 20200422
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
@@ -48,6 +58,12 @@ _NO = {"否", "无", "n", "no", "0", "false", "×", ""}
 # Fields a ledger column may feed that are not a device's own: they shape the district.
 TOPOLOGY = ("uplink_switch", "uplink_port", "link", "backup_fiber", "set", "police_station")
 MAX_PROBLEMS = 50
+# A row whose first cells say one of these sums the others up: not a device.
+_TOTALS = ("合计", "总计", "小计", "共计", "total")
+# Letters typed for digits in an address (10.37.3.1O), by the message that names them.
+_LOOK_ALIKES = {"O": "0", "o": "0", "l": "1", "I": "1"}
+# Suffixes of a station or region name people drop (罗亭所 for 罗亭派出所).
+_NAME_SUFFIXES = ("派出所", "所", "街道办事处", "街道办", "街道", "镇", "乡")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _DEVICE = TypeAdapter(Device)
 
@@ -75,15 +91,17 @@ class LedgerMap(Strict):
 
 
 @dataclass
-class Imported:
-    """What an import found and did."""
+class Imported(DeviceChanges):
+    """What an import found and did; removed devices are given a service_end, not deleted."""
 
-    devices: int
-    encoding: str | None  # a CSV's, as detected
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)  # given a service_end, not deleted
-    changed: dict[str, list[tuple[str, Any, Any]]] = field(default_factory=dict)
+    devices: int = 0
+    encoding: str | None = None  # a CSV's, as detected
     written: bool = False
+    notes: list[str] = field(default_factory=list)  # rows skipped on purpose (合计)
+    rows: dict[str, int] = field(default_factory=dict)  # device id → its ledger row
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (name, address)
+    summary: str = ""
+    columns: dict[str, str] = field(default_factory=dict)  # field → the ledger's header
 
 
 def _decode(file: Path) -> tuple[str, str]:
@@ -116,7 +134,9 @@ def _read_table(file: Path, ledger_map: LedgerMap) -> tuple[list[Sequence[Any]],
     return list(csv.reader(io.StringIO(text, newline=""))), encoding
 
 
-def _header(file: Path, rows: list[Sequence[Any]], ledger_map: LedgerMap) -> tuple[list[str], int]:
+def _header(
+    file: Path, rows: list[Sequence[Any]], ledger_map: LedgerMap, language: Language
+) -> tuple[list[str], int]:
     """The header row's names; one clear error when it names none of the mapped columns."""
     wanted = set(ledger_map.columns.values())
 
@@ -129,18 +149,10 @@ def _header(file: Path, rows: list[Sequence[Any]], ledger_map: LedgerMap) -> tup
         return header, at
     scores = [(len(wanted & set(names(row))), n) for n, row in enumerate(rows[:30], 1)]
     best, row = max(scores, default=(0, 0))
-    hint = f"; row {row} has {best} of them: set header_row: {row}" if best else ""
-    raise ConfigError(
-        [
-            ConfigProblem(
-                file,
-                at,
-                (),
-                f"header_row {at} has none of the mapped columns "
-                f"({', '.join(sorted(wanted))}){hint}",
-            )
-        ]
-    )
+    hint = text("import.header_hint", language, row=row, count=best) if best else ""
+    columns = "、".join(sorted(wanted)) if language == "zh" else ", ".join(sorted(wanted))
+    message = text("import.header_none", language, row=at, columns=columns) + hint
+    raise ConfigError([ConfigProblem(file, at, (), message)])
 
 
 def _cell(value: Any, name: str) -> Any:
@@ -191,14 +203,20 @@ class _Row:
 class _Problems:
     """Every problem found, each at its row and column; raised together, capped."""
 
-    def __init__(self, file: Path, ledger_map: LedgerMap) -> None:
-        self.file, self.map = file, ledger_map
+    def __init__(self, file: Path, ledger_map: LedgerMap, language: Language) -> None:
+        self.file, self.map, self.language = file, ledger_map, language
         self.found: list[ConfigProblem] = []
 
+    def say(self, key: str, **values: object) -> str:
+        return text(key, self.language, **values)
+
     def add(self, row: int, name: str, message: str, value: Any = None) -> None:
+        """One problem under the ledger's own column header, with the cell's value."""
         column = self.map.columns.get(name, name)
-        shown = None if value is None else show_value(value)
-        self.found.append(ConfigProblem(self.file, row, (column,), message, shown))
+        if value is not None:
+            shown = show_value(value)
+            message += f"（填的是 {shown}）" if self.language == "zh" else f" (got {shown})"
+        self.found.append(ConfigProblem(self.file, row, (column,), message))
 
     def raise_any(self) -> None:
         if not self.found:
@@ -206,8 +224,45 @@ class _Problems:
         kept = self.found[:MAX_PROBLEMS]
         if len(self.found) > MAX_PROBLEMS:
             more = len(self.found) - MAX_PROBLEMS
-            kept.append(ConfigProblem(self.file, 0, (), f"… and {more} more problems"))
+            kept.append(ConfigProblem(self.file, 0, (), self.say("import.more", more=more)))
         raise ConfigError(kept)
+
+
+def _totals(raw: Sequence[Any]) -> str | None:
+    """The cell that makes this a totals row (合计, 总计, …), among its first three."""
+    for cell in raw[:3]:
+        words = str(cell or "").strip().replace(" ", "").replace("\u3000", "")
+        if words.lower().startswith(_TOTALS):
+            return words
+    return None
+
+
+def _look_alike(address: str, problems: _Problems) -> str | None:
+    """Why an address reads as digits but holds letters or full-width characters."""
+    narrow = unicodedata.normalize("NFKC", address)  # full-width １０．３６ → 10.36
+    meant = "".join(_LOOK_ALIKES.get(char, char) for char in narrow)
+    if meant == address or not all(part.isdigit() for part in meant.split(".")):
+        return None
+    found = [
+        problems.say(f"import.look_alike.{key}")
+        for key, hit in (
+            ("full_width", narrow != address),
+            ("letter_o", any(char in "Oo" for char in narrow)),
+            ("letter_l", any(char in "lI" for char in narrow)),
+        )
+        if hit
+    ]
+    return problems.say("import.look_alike", what="、".join(found), meant=meant)
+
+
+def _address_problem(address: str, problems: _Problems) -> str | None:
+    wrong = _look_alike(address, problems) or address_problem(address)
+    keys = {
+        "not an IPv4 address (four numbers 0-255)": "import.not_ipv4",
+        "not an IPv6 address": "import.not_ipv6",
+        "not a host name (letters, digits and hyphens between dots)": "import.not_host",
+    }
+    return problems.say(keys[wrong]) if wrong in keys else wrong
 
 
 def _rows(
@@ -216,10 +271,16 @@ def _rows(
     first: int,
     ledger_map: LedgerMap,
     problems: _Problems,
+    notes: list[str],
 ) -> Iterator[_Row]:
+    addresses: dict[str, int] = {}
     for number, raw in enumerate(rows[first:], first + 1):
         cells = {name: raw[i] for i, name in enumerate(header) if i < len(raw) and name}
         if not any(value not in (None, "") for value in cells.values()):
+            continue
+        total = _totals(raw)
+        if total is not None:
+            notes.append(problems.say("import.totals_skipped", row=number, cell=total))
             continue
         device: dict[str, Any] = {}
         shape: dict[str, Any] = {}
@@ -234,20 +295,31 @@ def _rows(
                     problems.add(
                         number,
                         name,
-                        f"no value mapping for {name}; add it under values.{name}",
-                        value,
+                        problems.say("import.no_mapping", cell=str(value), field=name),
                     )
+                    refused.add(name)
                     continue
                 value = mapping[str(value)]
             (shape if name in TOPOLOGY else device)[name] = value
         if "id" in device:
             device["id"] = str(device["id"])
         if "address" in device:
-            device["address"] = str(device["address"])
-            wrong = address_problem(device["address"])
+            address = device["address"] = str(device["address"])
+            wrong = _address_problem(address, problems)
             if wrong is not None:
-                problems.add(number, "address", wrong, device["address"])
+                problems.add(number, "address", wrong, address)
                 refused.add("address")
+            elif address in addresses:
+                first_row = addresses[address]
+                problems.add(
+                    number,
+                    "address",
+                    problems.say("import.duplicate_address", address=address, first=first_row),
+                    cells.get(ledger_map.columns["address"]),
+                )
+                refused.add("address")
+            else:
+                addresses[address] = number
         yield _Row(number, device, shape, refused)
 
 
@@ -261,6 +333,8 @@ class _District:
         self.regions: dict[str, dict[str, Any]] = {}
         self.links: dict[str, dict[str, Any]] = {}
         self.link_rows: dict[str, int] = {}
+        self.fiber_given: set[str] = set()  # links whose backup fibre a row states
+        self.new_links: set[str] = set()  # links the inventory in force lacks
         self.sets: dict[str, dict[str, Any]] = {}
         for region in current.regions if current else []:
             self.regions[region.name] = region.model_dump(exclude_none=True)
@@ -288,13 +362,16 @@ class _District:
         fiber = None if backup is None else _yes_no(backup)
         if backup is not None and fiber is None:
             self.problems.add(
-                row, "backup_fiber", "not a yes or no (是/否, 有/无, Y/N, 1/0)", backup
+                row, "backup_fiber", self.problems.say("import.fiber_not_yes_no"), backup
             )
+        if fiber is not None:
+            self.fiber_given.add(name)
         if found is None:
             link_id = name if _IDENTIFIER.match(name) else self._new_id("L", self.links.values(), 3)
             found = {"id": link_id, "name": name, "backup_fiber": bool(fiber)}
             self.links[name] = found
             self.link_rows[name] = row
+            self.new_links.add(name)
         elif name not in self.link_rows:  # the inventory in force had it: the ledger decides
             self.link_rows[name] = row
             if fiber is not None:
@@ -302,13 +379,54 @@ class _District:
         elif fiber is not None and fiber != found["backup_fiber"]:
             first = self.link_rows[name]
             self.problems.add(
-                row, "backup_fiber", f"row {first} says the opposite for link {name}", backup
+                row,
+                "backup_fiber",
+                self.problems.say("import.fiber_opposite", first=first, link=name),
+                backup,
             )
         return str(found["id"])
 
 
-def _shape(rows: list[_Row], problems: _Problems, current: Inventory | None) -> _District:
+def _stem(name: str) -> str:
+    for suffix in _NAME_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
+def _near_names(rows: list[_Row], problems: _Problems) -> None:
+    """A region or station name that is a shortened spelling of one more rows use
+    (罗亭所 beside 罗亭派出所): refused on its rows, with the name meant. Only the
+    dropped suffix counts as close: 第一派出所 and 第二派出所 are two stations."""
+    for name in ("region", "police_station"):
+        cells = [(row, (row.shape if name in TOPOLOGY else row.device).get(name)) for row in rows]
+        counts = Counter(str(value) for _, value in cells if value is not None)
+        ranked = counts.most_common()
+        meant_for: dict[str, str] = {}
+        for rare, rare_count in ranked:
+            for common, common_count in ranked:  # the most rows first
+                if (
+                    common != rare
+                    and _stem(common) == _stem(rare)
+                    and (common_count, rare) > (rare_count, common)
+                ):
+                    meant_for[rare] = common
+                    break
+        for row, value in cells:
+            if value is not None and str(value) in meant_for:
+                meant = meant_for[str(value)]
+                message = problems.say(
+                    "import.near_name", name=str(value), meant=meant, count=counts[meant]
+                )
+                problems.add(row.number, name, message)
+                row.refused.add(name)
+
+
+def _shape(
+    rows: list[_Row], problems: _Problems, current: Inventory | None, ledger_map: LedgerMap
+) -> _District:
     """Regions, links, uplinks and sets, resolved across rows (a switch by id or name)."""
+    _near_names(rows, problems)
     district = _District(problems, current)
     switches: dict[str, str] = {}
     for row in rows:
@@ -331,11 +449,11 @@ def _shape(rows: list[_Row], problems: _Problems, current: Inventory | None) -> 
                 problems.add(
                     row.number,
                     "uplink_switch",
-                    "no switch with this id or name in the ledger",
+                    problems.say("import.no_switch"),
                     shape["uplink_switch"],
                 )
             elif shape.get("uplink_port") is None:
-                problems.add(row.number, "uplink_port", "a device on a switch needs its port")
+                problems.add(row.number, "uplink_port", problems.say("import.no_port"))
             else:
                 device["uplink"] = {"switch": switch, "port": shape["uplink_port"]}
         elif link_id:
@@ -350,43 +468,56 @@ def _shape(rows: list[_Row], problems: _Problems, current: Inventory | None) -> 
             found["rows"].append(row.number)
             if device.get("kind") == DeviceKind.DOOR_HOST.value:
                 if found["host"] is not None:
-                    problems.add(
-                        row.number, "set", f"set {name} already has door host {found['host']}", name
-                    )
+                    message = problems.say("import.set_has_host", set=name, host=found["host"])
+                    problems.add(row.number, "set", message)
                 found["host"] = device["id"]
             elif device.get("kind") == DeviceKind.CAMERA.value:
                 found["cameras"].append(device["id"])
             else:
-                problems.add(row.number, "set", "only door hosts and cameras belong to a set", name)
+                problems.add(row.number, "set", problems.say("import.set_member"), name)
     for name, found in district.sets.items():
         if found["host"] is None or not found["cameras"]:
-            missing = "door host" if found["host"] is None else "camera"
-            problems.add(
-                found["rows"][0],
-                "set",
-                f"set {name} has no {missing} (rows {', '.join(map(str, found['rows']))})",
-                name,
-            )
+            key = "import.set_lacks_host" if found["host"] is None else "import.set_lacks_camera"
+            rows_named = "、".join(map(str, found["rows"]))
+            problems.add(found["rows"][0], "set", problems.say(key, set=name, rows=rows_named))
+    _fiber_stated(district, problems, ledger_map)
     return district
 
 
+def _fiber_stated(district: _District, problems: _Problems, ledger_map: LedgerMap) -> None:
+    """A new link's backup fibre decides its repair deadline, so the money: a blank is
+    the map's stated default, or refused (never a silent 否)."""
+    default = ledger_map.defaults.get("backup_fiber")
+    for name, row in district.link_rows.items():
+        if name in district.fiber_given or name not in district.new_links:
+            continue
+        if default is None:
+            problems.add(row, "backup_fiber", problems.say("import.fiber_blank", link=name))
+        else:
+            district.links[name]["backup_fiber"] = bool(_yes_no(default))
+
+
 def _device_rows(
-    ledger: Path, ledger_map: LedgerMap, current: Inventory | None
-) -> tuple[list[dict[str, Any]], list[int], _District, str | None]:
-    problems = _Problems(ledger, ledger_map)
-    table, encoding = _read_table(ledger, ledger_map)
-    header, at = _header(ledger, table, ledger_map)
+    ledger: Path,
+    ledger_map: LedgerMap,
+    current: Inventory | None,
+    result: Imported,
+    language: Language,
+) -> tuple[list[dict[str, Any]], list[int], _District]:
+    problems = _Problems(ledger, ledger_map, language)
+    table, result.encoding = _read_table(ledger, ledger_map)
+    header, at = _header(ledger, table, ledger_map, language)
     for name, column in ledger_map.columns.items():
         if column not in header:
-            problems.add(at, name, "column not found in the header")
-    rows = list(_rows(table, header, at, ledger_map, problems))
-    district = _shape(rows, problems, current)
+            problems.add(at, name, problems.say("import.column_missing", field=name))
+    rows = list(_rows(table, header, at, ledger_map, problems, result.notes))
+    district = _shape(rows, problems, current, ledger_map)
     devices: list[dict[str, Any]] = []
     origin: list[int] = []
     billed = {kind.value for kind in ledger_map.billed_kinds}
     for row in rows:
         kind = str(row.device.get("kind"))
-        defaults = dict(ledger_map.defaults)
+        defaults = {k: v for k, v in ledger_map.defaults.items() if k not in TOPOLOGY}
         if kind not in billed:
             defaults.pop("contract", None)  # a switch is the network, not a rented unit
         device = _merge(_merge(defaults, ledger_map.kind_defaults.get(kind, {})), row.device)
@@ -399,16 +530,18 @@ def _device_rows(
                 name = str(error["loc"][0]) if error["loc"] else "row"
                 if name in row.refused:
                     continue  # its cell was reported already
-                value = None if error["type"] == "missing" else error["input"]
-                message = error["msg"].removeprefix("Value error, ")
                 if error["type"] == "missing":
-                    message = "required value is missing (map a column or set a default)"
-                problems.add(row.number, name, message, value)
+                    problems.add(row.number, name, problems.say("import.missing"))
+                    continue
+                detail = error["msg"].removeprefix("Value error, ")
+                message = problems.say("import.invalid", detail=detail)
+                problems.add(row.number, name, message, error["input"])
             continue
         devices.append(device)
         origin.append(row.number)
+        result.rows[str(device["id"])] = row.number
     problems.raise_any()
-    return devices, origin, district, encoding
+    return devices, origin, district
 
 
 def _sets(district: _District, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -421,22 +554,37 @@ def _sets(district: _District, devices: list[dict[str, Any]]) -> list[dict[str, 
 
 
 def import_ledger(
-    ledger: Path, map_file: Path, output: Path, apply: bool = False, today: date | None = None
+    ledger: Path,
+    map_file: Path,
+    output: Path,
+    apply: bool = False,
+    today: date | None = None,
+    language: Language = "zh",
 ) -> Imported:
     """Read ``ledger``; write ``output`` when it is new, or when ``apply`` is given;
     ConfigError for every problem (capped), with its row and column."""
     ledger_map = load_config(map_file, LedgerMap)
     current = load_config(output, Inventory) if output.exists() else None
-    devices, origin, district, encoding = _device_rows(ledger, ledger_map, current)
+    result = Imported(columns=dict(ledger_map.columns))
+    devices, origin, district = _device_rows(ledger, ledger_map, current, result, language)
     header = {"kind": "inventory", **ledger_map.base}
     header.pop("sets", None)
     header["regions"] = [*header.get("regions", []), *district.regions.values()]
     header["links"] = [*header.get("links", []), *district.links.values()]
     sets = _sets(district, devices)
-    result = Imported(len(devices), encoding)
+    result.devices = len(devices)
     if current is not None:
-        devices = _against(current, devices, result, today or date.today())
-    _check(ledger, map_file, ledger_map, header, devices, sets, origin)
+        devices = _against(current, devices, today or date.today())
+    inventory = _check(ledger, map_file, ledger_map, header, devices, sets, origin, language)
+    if current is not None:
+        changes = device_changes(current.devices, inventory.devices)
+        result.added, result.removed, result.changed = (
+            changes.added, changes.removed, changes.changed
+        )  # fmt: skip
+    listed = [*inventory.devices, *(current.devices if current else [])]
+    for device in reversed(listed):  # the ledger's name and address win
+        result.names[device.id] = (device.name or device.id, device.address)
+    result.summary = _summary(inventory, result.devices, language)
     if not output.exists() or apply:
         write_inventory(output, header, devices, sets)
         result.written = True
@@ -444,27 +592,41 @@ def import_ledger(
 
 
 def _against(
-    current: Inventory, devices: list[dict[str, Any]], result: Imported, today: date
+    current: Inventory, devices: list[dict[str, Any]], today: date
 ) -> list[dict[str, Any]]:
-    """The diff with the inventory in force; devices that left the ledger are kept, ended."""
-    before = {d.id: _DEVICE.dump_python(d, exclude_defaults=True) for d in current.devices}
-    now = {
-        d["id"]: _DEVICE.dump_python(_DEVICE.validate_python(d), exclude_defaults=True)
-        for d in devices
-    }
-    result.added = sorted(set(now) - set(before))
-    result.removed = sorted(device_id for device_id in set(before) - set(now))
-    for device_id in sorted(set(now) & set(before)):
-        old, new = before[device_id], now[device_id]
-        fields = [(name, old.get(name), new.get(name)) for name in sorted(set(old) | set(new))]
-        differ = [item for item in fields if item[1] != item[2]]
-        if differ:
-            result.changed[device_id] = differ
+    """The ledger's devices, and those that left it kept, ended (their history stays)."""
+    listed = {str(d["id"]) for d in devices}
     kept = [
-        {**before[device_id], "service_end": before[device_id].get("service_end") or today}
-        for device_id in result.removed
+        _DEVICE.dump_python(d, exclude_defaults=True) | {"service_end": d.service_end or today}
+        for d in current.devices
+        if d.id not in listed
     ]
     return devices + kept
+
+
+def _summary(inventory: Inventory, count: int, language: Language) -> str:
+    """What the ledger made: devices by kind, regions, links, sets and contracts."""
+    active = [d for d in inventory.devices if d.service_end is None]
+    kinds = Counter(d.kind.value for d in active)
+    separator = "，" if language == "zh" else ", "
+    kind_words = separator.join(
+        f"{text(f'kind.{kind}', language)} {n}" for kind, n in sorted(kinds.items())
+    )
+    contracts = Counter(d.contract for d in active if d.contract)
+    contract_names = {c.id: c.name or c.id for c in inventory.contracts}
+    contract_words = separator.join(
+        f"{contract_names.get(c, c)} {n}" for c, n in sorted(contracts.items())
+    )
+    return text(
+        "import.summary",
+        language,
+        devices=count,
+        kinds=kind_words,
+        regions=len(inventory.regions),
+        links=len(inventory.links),
+        sets=len(inventory.sets),
+        contracts=contract_words or "—",
+    )
 
 
 def _check(
@@ -475,7 +637,8 @@ def _check(
     devices: list[dict[str, Any]],
     sets: list[dict[str, Any]],
     origin: list[int],
-) -> None:
+    language: Language,
+) -> Inventory:
     try:
         inventory = Inventory.model_validate({**header, "devices": devices, "sets": sets})
     except ValidationError as exc:
@@ -490,7 +653,7 @@ def _check(
         index = path[1] if len(path) > 1 and path[0] == "devices" else None
         return origin[index] if isinstance(index, int) and index < len(origin) else 0
 
-    problems = _Problems(ledger, ledger_map)
+    problems = _Problems(ledger, ledger_map, language)
     for issue in cross_check(inventory):
         name = str(issue.path[2]) if len(issue.path) > 2 else "row"
         problems.found.append(
@@ -503,16 +666,32 @@ def _check(
             )
         )
     problems.raise_any()
+    return inventory
 
 
-def describe(result: Imported) -> list[str]:
-    """The diff as lines a person reads."""
-    lines = [f"+ {device_id}" for device_id in result.added]
-    lines += [
-        f"- {device_id} (left the ledger: service_end set, history kept)"
-        for device_id in result.removed
-    ]
+def describe(result: Imported, language: Language = "zh") -> list[str]:
+    """The diff as lines a person reads: each device by name, address and ledger row."""
+
+    def device(device_id: str) -> str:
+        name, address = result.names.get(device_id, (device_id, "?"))
+        row = result.rows.get(device_id)
+        if row is None:
+            return f"{device_id} " + text("import.device", language, name=name, address=address)
+        shown = text("import.device_row", language, name=name, address=address, row=row)
+        return f"{device_id} {shown}"
+
+    lines = [text("import.added", language, device=device(d)) for d in result.added]
+    lines += [text("import.removed", language, device=device(d)) for d in result.removed]
     for device_id, fields in result.changed.items():
         for name, old, new in fields:
-            lines.append(f"~ {device_id} {name}: {old!r} → {new!r}")
+            lines.append(
+                text(
+                    "import.changed",
+                    language,
+                    device=device(device_id),
+                    field=result.columns.get(name, name),
+                    old=show_value(old),
+                    new=show_value(new),
+                )
+            )
     return lines

@@ -7,9 +7,12 @@ import io
 from typing import Any, BinaryIO
 
 import orjson
+from wcwidth import wcswidth
 
+from collector.sla.report import NONE_KEY
 from collector.sla.tickets import Entries
 from slawatch.columns import fit
+from slawatch.messages import Language, text
 
 COLUMNS = (
     "key",
@@ -115,41 +118,73 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.3f}%"
 
 
-def write_table(report: dict[str, Any], out: BinaryIO) -> None:
+def _group_name(group: dict[str, Any], language: Language) -> str:
+    """A group by its names; the devices of no contract say so rather than "-"."""
+    parts = str(group["name"]).split("/")
+    if group["keys"].get("contract") == NONE_KEY and parts:
+        parts[0] = text("report.no_contract", language)
+    return "/".join(parts)
+
+
+def write_table(report: dict[str, Any], out: BinaryIO, language: Language = "zh") -> None:
+    """The figures for a terminal, in one language (the catalogue's words)."""
+
+    def t(key: str, **values: object) -> str:
+        return text(key, language, **values)
+
     period = report["period"]
-    judged = ", ".join(
-        f"{p['id']} ({p['method']}, unknown time: {p['unknown']}"
-        + (", imposed on every contract)" if p["imposed"] else ")")
+    judged = "；".join(
+        t(
+            "sla.policy",
+            name=p["name"] or p["id"],
+            method=t(f"rule.method.{p['method']}"),
+            unknown=t(f"rule.unknown.{p['unknown']}"),
+            imposed=t("sla.imposed") if p["imposed"] else "",
+        )
         for p in report["policies"]
     )
     progress = (
-        f"  in progress: measured to {period['end']}, ends {period['scheduled_end']}"
+        t("sla.in_progress", end=period["end"], scheduled_end=period["scheduled_end"])
         if period["in_progress"]
         else ""
     )
+    group_by = "、".join(t(f"dim.{dim}") for dim in report["group_by"].split(","))
+
+    def right(key: str, width: int) -> str:
+        label = t(key)
+        return " " * max(1, width - wcswidth(label)) + label
+
     lines = [
-        f"{period['start']} → {period['end']}{progress}  by {report['group_by']}  {judged}",
-        fit("group", 32) + f"{'units':>7}{'online':>10}{'coverage':>10}{'intact':>10}"
-        f"{'tickets':>8}{'late':>6}{'pending':>8}{'response':>10}{'repair':>10}"
-        f"{'due':>14}{'balance':>13}  targets",
-    ]
+        t("sla.heading", start=period["start"], end=period["end"], progress=progress,
+          group_by=group_by, judged=judged),
+        fit(t("sla.group"), 32) + right("sla.units", 7) + right("sla.online", 10)
+        + right("sla.coverage", 10) + right("sla.intact", 10) + right("sla.tickets", 8)
+        + right("sla.late", 6) + right("sla.pending", 8) + right("sla.response", 10)
+        + right("sla.repair", 10) + right("sla.due", 14) + right("sla.balance", 13)
+        + "  " + t("sla.targets"),
+    ]  # fmt: skip
     for group in report["groups"]:
         settlement = group["settlement"] or {}
-        missed = [name for name, verdict in group["targets"].items() if not verdict["met"]]
+        missed = [
+            text(f"column.{name}", language)
+            for name, verdict in group["targets"].items()
+            if not verdict["met"]
+        ]
+        said = t("sla.missed", figures="、".join(missed)) if missed else t("sla.all_met")
         lines.append(
-            fit(group["name"], 32) + f"{group['units']:>7}{_percent(group['online_rate']):>10}"
+            fit(_group_name(group, language), 32) + f"{group['units']:>7}"
+            f"{_percent(group['online_rate']):>10}"
             f"{_percent(group['coverage']):>10}{_percent(group['intact_rate']):>10}"
             f"{group['tickets']:>8}{group['late']:>6}{group['pending']:>8}"
             f"{_percent(group['response_timeliness_rate']):>10}"
             f"{_percent(group['repair_timeliness_rate']):>10}"
-            f"{settlement.get('due', '-'):>14}{settlement.get('balance', '-'):>13}  "
-            + ("missed: " + ", ".join(missed) if missed else "met")
+            f"{settlement.get('due', '-'):>14}{settlement.get('balance', '-'):>13}  {said}"
         )
     total = report["total"]
     if total is not None:
-        provisional = "  provisional" if total["provisional"] else ""
+        provisional = t("sla.provisional") if total["provisional"] else ""
         lines.append(
-            fit(f"total ({total['currency']})", 32 + 7 + 10 * 3 + 8 + 6 + 8 + 10 * 2)
+            fit(t("sla.total", currency=total["currency"]), 32 + 7 + 10 * 3 + 8 + 6 + 8 + 10 * 2)
             + f"{total['due']:>14}{total['balance']:>13}{provisional}"
         )
     out.write(("\n".join(lines) + "\n").encode())

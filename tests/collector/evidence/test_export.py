@@ -24,6 +24,7 @@ from collector.ledger.chain import Ledger, row_hash
 from slawatch.keys import load_private, new_pair
 from tests.collector.evidence.conftest import Quarter
 from tests.conftest import REPO
+from tests.language import english_words
 
 ARTEFACTS = REPO / "var" / "artefacts"
 
@@ -428,3 +429,29 @@ def test_the_report_says_which_figures_carry_money_and_which_are_reported_only(
     assert cameras["targets"]["repair_timeliness_rate"]["met"] is False
     assert cameras["settlement"]["paid_on"] == "online_rate"
     assert cameras["settlement"]["reported_only"] == ["repair_timeliness_rate"]
+
+
+def test_the_chinese_report_is_all_chinese_and_its_ticket_list_reads(
+    quarter: Quarter, tmp_path: Path
+) -> None:
+    """No English word, raw id or tz name in the Chinese PDF; the ticket list names
+    devices, gives response and repair with their deadlines, and wraps words, not
+    characters (a narrow column printed 前/端/故/障 one per line)."""
+    out = tmp_path / "zh.zip"
+    assert quarter.export(out) == 0
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(members(out)["report.pdf"])
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert english_words(text) == []
+    assert "北京时间 (UTC+8)" in text
+    for raw in ("Asia/Shanghai", "cam-rent", "test-quarter"):
+        assert raw not in text, raw
+    assert "考核规则：测试季度" in text  # the policy by its name
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert not [line for line in lines if len(line) == 1 and "\u4e00" <= line <= "\u9fff"]
+    listed = text[text.index("故障工单\n") :]
+    for said in ("点位 C1", "点位 C8", "响应（时限）", "修复（时限）", "时限 "):
+        assert said in listed, said
+    assert "值班员 响应" in listed or "响应超时" in listed or "按时响应" in listed

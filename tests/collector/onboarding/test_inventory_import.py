@@ -38,7 +38,7 @@ def test_the_sample_ledger_becomes_a_district_with_its_links_uplinks_and_sets(
 ) -> None:
     output = tmp_path / "inventory.yaml"
     assert run_import(SAMPLE, output) == 0
-    assert "read as UTF-8" in capsys.readouterr().out
+    assert "按 UTF-8 编码读取" in capsys.readouterr().out
     inventory = load_config(output, Inventory)
     by_id = {device.id: device for device in inventory.devices}
     links = {link.name: link for link in inventory.links}
@@ -120,7 +120,7 @@ def test_a_csv_excel_saved_in_gbk_imports_and_says_so(
     ledger = tmp_path / "台账.csv"
     ledger.write_bytes(SAMPLE.read_text(encoding="utf-8").encode("gbk"))
     assert run_import(ledger, tmp_path / "inventory.yaml") == 0
-    assert "read as GBK/GB18030" in capsys.readouterr().out
+    assert "按 GBK/GB18030 编码读取" in capsys.readouterr().out
     names = {d.name for d in load_config(tmp_path / "inventory.yaml", Inventory).devices}
     assert "幸福小区1号门禁" in names
 
@@ -156,12 +156,10 @@ def test_bad_rows_are_named_by_row_column_and_value_and_capped(
     assert run_import(ledger, output) == 2
     errors = capsys.readouterr().err
     assert (
-        f"{ledger}:5: 设备类型: no value mapping for kind; add it under values.kind (got '云台机')"
-        in errors
+        f"{ledger}:5: 设备类型: 「云台机」没有对应的取值：请在列映射的 values.kind 下添加" in errors
     )
     assert (
-        f"{ledger}:6: IP地址: not an IPv4 address (four numbers 0-255) (got '10.36.1.300')"
-        in errors
+        f"{ledger}:6: IP地址: 不是 IPv4 地址（四个 0-255 的数）（填的是 '10.36.1.300'）" in errors
     )
     assert not output.exists()
     many = tmp_path / "many.csv"
@@ -173,7 +171,7 @@ def test_bad_rows_are_named_by_row_column_and_value_and_capped(
     assert run_import(many, output) == 2
     listed = capsys.readouterr().err.splitlines()
     assert len(listed) == MAX_PROBLEMS + 1
-    assert re.search(r"many.csv:0: \(document\): … and \d{3} more problems$", listed[-1])
+    assert re.search(r"many.csv:0: \(document\): …… 另有 \d{3} 个问题$", listed[-1])
 
 
 def test_a_wrong_header_row_is_one_error_that_names_the_right_one(
@@ -186,8 +184,8 @@ def test_a_wrong_header_row_is_one_error_that_names_the_right_one(
     assert run_import(ledger, tmp_path / "inventory.yaml") == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 1
-    assert "header_row 1 has none of the mapped columns" in errors[0]
-    assert "row 2 has 14 of them: set header_row: 2" in errors[0]
+    assert "第 1 行不是表头：没有列映射中的任何一列" in errors[0]
+    assert "第 2 行有其中 14 列：设 header_row: 2" in errors[0]
 
 
 def test_a_new_ledger_against_the_inventory_in_force_shows_the_diff_and_applies_it(
@@ -207,10 +205,13 @@ def test_a_new_ledger_against_the_inventory_in_force_shows_the_diff_and_applies_
     capsys.readouterr()
     assert run_import(ledger, output) == 0
     said = capsys.readouterr().out
-    assert "+ 360122001009" in said
-    assert "- 360122001002 (left the ledger: service_end set, history kept)" in said
-    assert "~ 360122002001 address: '10.36.2.11' → '10.36.2.12'" in said
-    assert "3 devices would change; --apply writes them" in said
+    assert "+ 新增 360122001009 长堎大道与新建大道交叉口（10.36.1.19，第 10 行）" in said
+    assert "- 离开台账 360122001002 新建区政府东门（10.36.1.12）（设停用日期，历史保留）" in said
+    assert (
+        "~ 修改 360122002001 望城新区学校门口（10.36.2.12，第 5 行）：IP地址 '10.36.2.11' → "
+        "'10.36.2.12'" in said
+    )
+    assert "3 台设备将变更（新增 1，离开台账 1，修改 1）；加 --apply 写入" in said
     assert output.read_text(encoding="utf-8") == before  # nothing written without --apply
     result = import_ledger(ledger, MAP, output, apply=True, today=date(2027, 1, 1))
     assert result.written
@@ -230,7 +231,7 @@ def test_a_reordered_ledger_changes_nothing_and_a_station_whose_devices_left_sta
     reordered.write_text("\n".join([header, *reversed(rows)]) + "\n", encoding="utf-8")
     capsys.readouterr()
     assert run_import(reordered, output) == 0
-    assert "0 devices would change" in capsys.readouterr().out  # ids kept, whatever the order
+    assert "0 台设备将变更" in capsys.readouterr().out  # ids kept, whatever the order
     # Every device of 长堎派出所 leaves: they keep their region, and their history.
     remaining = tmp_path / "望城.csv"
     remaining.write_text(

@@ -249,7 +249,7 @@ def test_contracts_by_police_station_with_names_aligned_and_a_ticket_list(
     )
     lines = capsys.readouterr().out.splitlines()
     groups = lines[2:-1]  # after the heading and the column names, before the total
-    assert [row.split()[0] for row in groups] == ["-", "摄像机租赁", "视频门禁租赁"]
+    assert [row.split()[0] for row in groups] == ["无合同（不计费）", "摄像机租赁", "视频门禁租赁"]
     # A Chinese character takes two columns: the online rate ends at the same column in
     # every row (a 32-column name, 7 for units, 10 for the rate).
     assert {wcswidth(row[: row.index("%") + 1]) for row in groups} == {49}

@@ -27,6 +27,7 @@ from tests.collector.sla.conftest import (
     ms,
     quarter_report,
 )
+from tests.language import english_words
 
 
 def at(h: float) -> str:
@@ -330,7 +331,10 @@ def test_the_command_gives_byte_identical_json_and_a_table_and_csv(
     table = capsys.readouterr().out
     # Groups by their names, as people call them: the contract's name, not its id.
     assert "摄像机租赁" in table
-    assert "missed: repair_timeliness_rate" in table
+    assert "未达标：修复及时率" in table
+    assert english_words(table) == []  # one language: the catalogue's Chinese
+    assert main([*common, "--format", "table", "--lang", "en"]) == 0
+    assert "missed: repair timeliness" in capsys.readouterr().out.lower()
 
 
 def test_tickets_read_a_few_at_a_time_give_the_same_report(tmp_path: Path) -> None:

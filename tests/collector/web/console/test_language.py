@@ -1,0 +1,70 @@
+"""One language at a time: every console page, read in chromium as the operator sees it
+(its visible text), holds no English word outside the allow-list (tests/language.py).
+
+PAGES is the list to extend as pages come. A page listed in STILL_ENGLISH is known to
+leave English words (issue 30 items 1-5 rewrite it); it is reported, not failed, until
+its entry is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from simulator.devices import Fault
+from simulator.fleet_runner import FaultSpec, Fleet
+from simulator.local_servers import Mosquitto
+from slawatch.config.inventory import Inventory
+from tests.collector.web.console.conftest import console
+from tests.collector.web.console.test_browser import CHROMIUM, log_in
+from tests.language import english_words
+
+# Paths, with {ticket} and {device} filled in from the live district.
+PAGES = (
+    "/",
+    "/faults",
+    "/faults/{ticket}",
+    "/fleet",
+    "/fleet?state=down",
+    "/fleet/{device}",
+    "/sla",
+    "/maintenance",
+    "/deliveries",
+    "/security",
+)
+# The device page names failing checks by their codes ("clock"): item 4 rewrites it.
+STILL_ENGLISH = frozenset({"/fleet/{device}"})
+
+
+@pytest.mark.timeout(240)
+async def test_every_console_page_is_in_chinese_only(
+    tmp_path: Path, inventory: Inventory, fleet: Fleet, broker: Mosquitto
+) -> None:
+    async with console(tmp_path, broker.port) as live, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = await browser.new_page(viewport={"width": 1366, "height": 768})
+        await log_in(page, live.url, "wang")  # the admin sees every page
+        await asyncio.sleep(2.5)  # every device seen up
+        await fleet.inject(f"link:{inventory.links[0].id}", FaultSpec(Fault.DOWN))
+        faults = live.collector.pipeline.faults
+        for _ in range(300):
+            if faults.tickets:
+                break
+            await asyncio.sleep(0.1)
+        ticket = next(iter(faults.tickets.values()))
+        found: dict[str, list[str]] = {}
+        for path in PAGES:
+            filled = path.format(ticket=ticket.id, device=ticket.device_ids[0])
+            await page.goto(f"{live.url}{filled}")
+            await page.wait_for_load_state("networkidle")
+            # The admin's login name (he has no display name) is data, not words.
+            words = english_words((await page.inner_text("body")).replace("wang", ""))
+            if words:
+                found[path] = sorted(set(words))
+        await browser.close()
+    failing = {path: words for path, words in found.items() if path not in STILL_ENGLISH}
+    print("English words per page:", found)
+    assert failing == {}, failing
