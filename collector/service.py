@@ -81,6 +81,9 @@ INVENTORY = "inventory"  # the ledger row of an inventory put in force
 
 
 MAX_REASONS = 64
+# A status observed after its batch was sent is refused; this much is a clock's jitter
+# (a small step of NTP between the two readings), not a status from the future.
+SENT_SLACK = timedelta(seconds=1)
 
 
 def payload_of_refused(batch: Batch, taken: list[Status]) -> bytes:
@@ -501,6 +504,7 @@ class Collector:
         clock than the tolerance."""
         now = datetime.now(UTC)
         ahead = now + self.settings.clock_tolerance
+        sent_by = sent_at + SENT_SLACK
         latest = self.pipeline.watermark  # the bound is in event time: none before any
         behind = latest - self.settings.late_bound if latest is not None else None
         site_of = self._site_of
@@ -532,7 +536,7 @@ class Collector:
                     f"{self.settings.clock_tolerance})"
                 )
                 self._clock_off(agent_id, lead)
-            elif status.observed_at > sent_at:
+            elif status.observed_at > sent_by:
                 problems.append(
                     f"statuses[{n}].observed_at: {format_timestamp(status.observed_at)} is after "
                     f"its batch was sent ({format_timestamp(sent_at)})"

@@ -669,6 +669,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     },
     "console.agent_never": {"zh": "未上报", "en": "not heard yet"},
     "console.agent_clock": {"zh": "时钟偏差 {offset}", "en": "clock {offset}"},
+    "console.agent_clock_bad": {"zh": "时钟超差", "en": "clock off"},
     "console.agent_clock_off": {
         "zh": "时钟偏差 {offset}，超出容差：设备状态未知，数据留存待查",
         "en": "clock off by {offset}, beyond the tolerance: its devices unknown, its data kept aside",

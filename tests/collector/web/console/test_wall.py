@@ -146,3 +146,30 @@ async def test_the_wall_says_the_ledger_disk_is_locked_and_when_it_takes_writes_
         await page.reload()
         assert "正常写入" in await page.inner_text("#store")
         await browser.close()
+
+
+async def test_an_agent_whose_clock_is_off_is_shown_with_its_offset(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """A batch sent 6 min ahead by the agent's clock: kept aside, and the wall says by how
+    much the agent's clock is off and that its devices are unknown."""
+    async with console(tmp_path, broker.port, agent=False) as live:
+        viewer = {"authorization": f"Bearer {live.tokens['li']}"}
+        agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
+        ahead = datetime.now(UTC) + timedelta(minutes=6)
+        batch = agent.batch(
+            [
+                Status(device_id=d.id, observed_at=ahead, health=Health.UP, reason=Reason.OK)
+                for d in inventory.devices
+            ]
+        )
+        await agent.publish(batch.model_copy(update={"sent_at": ahead}))
+        await wait_for(lambda: "edge-t" in live.collector.clocks_off)
+        async with httpx.AsyncClient(base_url=live.url, headers=viewer) as wall:
+            page = (await wall.get("/")).text
+        shown = re.search(r'class="agent-clock bad">(.*?)</td>', page, re.DOTALL)
+        assert shown is not None, page
+        assert re.search(r"时钟偏差 \+3(59|60)\.\d s", shown.group(1))  # 360 s, less the transit
+        assert "设备状态未知" in shown.group(1)
+        assert live.collector.counters.clock_held_statuses == len(inventory.devices)
+        assert live.collector.counters.statuses == 0
