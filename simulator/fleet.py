@@ -9,10 +9,10 @@ sets hang off switch ports, checkpoints sit directly on a link.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-import os
 from ipaddress import IPv4Address
 from typing import Any
 
