@@ -6,7 +6,7 @@ replies that arrived meanwhile are read: every device in flight times out at onc
 the agent blames them. This watch is a timer that re-arms itself every ``period_s``;
 how late it fires is the loop's lag. Lags add up (``total_lag_s``): the scheduler reads
 the sum when a probe starts and when its verdict comes, and a timeout for which the
-loop lost half the probe timeout or more (one long stall, or many short ones of a loop
+loop lost a quarter of the probe timeout or more (one long stall, or many short ones of a loop
 with more work than CPU) is the agent's, not the device's. Each single lag of
 ``stall_s`` or more is also counted as a stall.
 
