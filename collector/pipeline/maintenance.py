@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -77,12 +78,29 @@ class Announced:
         }
 
 
-def announced(db: sqlite3.Connection) -> list[Announced]:
-    """Every window the ledger holds, as its rows left it, in order of request."""
-    latest: dict[str, Announced] = {}
-    rows = db.execute("SELECT at, body FROM ledger WHERE kind = 'maintenance' ORDER BY seq")
+def _rows(db: sqlite3.Connection, snapshot_seq: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The maintenance rows: all, or those a midnight snapshot carries and those after it."""
+    if snapshot_seq is None:
+        rows = db.execute("SELECT at, body FROM ledger WHERE kind = 'maintenance' ORDER BY seq")
+    else:
+        (snapshot,) = db.execute(
+            "SELECT body FROM ledger WHERE seq = ?", (snapshot_seq,)
+        ).fetchone()
+        for at, body in json.loads(snapshot)["maintenance"]:
+            yield at, body
+        rows = db.execute(
+            "SELECT at, body FROM ledger WHERE kind = 'maintenance' AND seq > ? ORDER BY seq",
+            (snapshot_seq,),
+        )
     for at, body in rows:
-        found = json.loads(body)
+        yield at, json.loads(body)
+
+
+def announced(db: sqlite3.Connection, snapshot_seq: int | None = None) -> list[Announced]:
+    """Every window the ledger holds (from the snapshot at ``snapshot_seq`` on: those not
+    over by its midnight), as its rows left it, in order of request."""
+    latest: dict[str, Announced] = {}
+    for at, found in _rows(db, snapshot_seq):
         moment = datetime.fromisoformat(at)
         known = latest.get(found["id"])
         if found["event"] in ("approved", "rejected"):
@@ -107,8 +125,18 @@ def announced(db: sqlite3.Connection) -> list[Announced]:
     return list(latest.values())
 
 
-def windows_in_force(db: sqlite3.Connection, with_pending: bool = False) -> list[MaintenanceWindow]:
+def windows_in_force(
+    db: sqlite3.Connection,
+    with_pending: bool = False,
+    after: datetime | None = None,
+    snapshot_seq: int | None = None,
+) -> list[MaintenanceWindow]:
     """The windows the figures apply: the approved ones (and, to show what the pending
-    requests would change, those too when ``with_pending``)."""
+    requests would change, those too when ``with_pending``); with ``after``, those
+    ending after it (a period's start), read from the snapshot at ``snapshot_seq`` on."""
     counted = {"approved", "pending"} if with_pending else {"approved"}
-    return [found.window for found in announced(db) if found.status in counted]
+    return [
+        found.window
+        for found in announced(db, snapshot_seq)
+        if found.status in counted and (after is None or found.window.end > after)
+    ]

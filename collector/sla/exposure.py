@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from collector.ledger.projection import Category, StateColumns, read_states, reading
+from collector.ledger.projection import Bounds, Category, StateColumns, read_states, reading
 from collector.sla.period import Period, local_midnight
 from slawatch.config.inventory import Device, Inventory, link_of
 from slawatch.config.policy import MaintenanceWindow, Policy
@@ -176,10 +176,11 @@ class LedgerTimeline:
     packed: Int64s  # since << 3 | category, since clamped so no state starts before the last
 
 
-def ledger_states(ledger: Path) -> LedgerTimeline:
-    """Every state row of a ledger, read-only, sorted (the command's second process)."""
+def ledger_states(ledger: Path, bounds: Bounds | None = None) -> LedgerTimeline:
+    """The state rows of a ledger (those of ``bounds``, from its opening snapshot, or
+    every one), read-only, sorted (the command's second process)."""
     with reading(ledger) as db:
-        return ledger_timeline(read_states(db))
+        return ledger_timeline(read_states(db, bounds))
 
 
 def ledger_timeline(columns: StateColumns) -> LedgerTimeline:

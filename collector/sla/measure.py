@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from collector.ledger.chain import Ledger
-from collector.ledger.projection import observed_through, reading
+from collector.ledger.projection import observed_through, period_bounds, reading
 from collector.pipeline.maintenance import windows_in_force
 from collector.sla.exposure import ledger_states
 from collector.sla.period import Period
@@ -33,22 +33,30 @@ def measured(
 ) -> Iterator[Report]:
     """The Report of ``asked`` (cut at the ledger's watermark when it is in progress);
     valid inside the block, whose scratch folder holds its ticket list. Maintenance
-    windows count once the bureau approved them (``with_pending``: the requests too)."""
+    windows count once the bureau approved them (``with_pending``: the requests too).
+    Read from the midnight snapshot before the period to the one that closes it
+    (``period_bounds``): a day costs a day's rows, whatever the ledger's age."""
     Ledger(ledger).close()  # first: opening brings the projection up to date
     with reading(ledger) as db:
         watermark = observed_through(db)
-        windows = windows_in_force(db, with_pending)
+        period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
+        bounds = period_bounds(db, period.start_ms, period.end_ms)
+        windows = windows_in_force(db, with_pending, period.start, bounds.snapshot_seq)
     policies = policies.with_maintenance(windows)
-    period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
     # The ledger's states and tickets are read by two more processes while this one loads
     # the inventory: the two cores share three jobs, and none waits for another to start.
     # Forked, not spawned: the pool forks both at the first submit, before it starts any
     # thread, and they inherit the imports instead of repeating them (0.5 s each).
     with tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch:
         with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
-            states = pool.submit(ledger_states, ledger)
+            states = pool.submit(ledger_states, ledger, bounds)
             tickets = pool.submit(
-                period_tickets, ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
+                period_tickets,
+                ledger,
+                period.start_ms,
+                period.end_ms,
+                Path(scratch) / "tickets",
+                through_seq=bounds.through_seq,
             )
             inventory = load_inventory()
             policies.check(inventory, inventory_file)
