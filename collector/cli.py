@@ -399,7 +399,8 @@ def _evidence(args: argparse.Namespace) -> int:
             print(f"{args.bundle}: {exc}", file=sys.stderr)
             return EXIT_CORRUPT
         print(
-            f"{args.bundle}: intact; {verified.rows} ledger rows to head {verified.head}, "
+            f"{args.bundle}: intact; ledger rows {verified.first}–{verified.rows - 1} "
+            f"to head {verified.head}, "
             f"{verified.signed_heads} signed heads ({verified.anchoring()}), "
             "figures recomputed and equal; "
             f"signature {verified.signature}"

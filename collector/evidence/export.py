@@ -38,13 +38,14 @@ from collector.evidence.render import Ledger as LedgerFacts
 from collector.evidence.render import render_html, render_pdf
 from collector.evidence.tables import Table, write_xlsx
 from collector.ledger.chain import GENESIS, Ledger
-from collector.ledger.projection import observed_through, reading
+from collector.ledger.projection import observed_through, period_bounds, reading
 from collector.sla.measure import measured
-from collector.sla.period import parse_period
+from collector.sla.period import Period, parse_period
 from slawatch import __version__
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook, policy_files
+from slawatch.epoch import from_epoch_ms
 from slawatch.messages import Language, text
 
 FORMAT = "slawatch-evidence/1"
@@ -117,18 +118,53 @@ def _head(ledger: Path) -> tuple[int, str, int | None]:
     return rows, head, watermark
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The rows a bundle carries: ``first`` (the snapshot before the period, or genesis)
+    through ``last`` (the first signed head at or after the snapshot that closes the
+    period, so the slice's own chain reaches a signature; else the closing snapshot, or
+    the head at export for a period still open). ``prev``: the hash row ``first`` follows."""
+
+    first: int
+    last: int
+    prev: str
+    head: str  # row ``last``'s hash
+
+    @property
+    def rows(self) -> int:
+        return self.last + 1
+
+
+def _span(ledger: Path, asked: Period, rows: int, watermark: int | None) -> Span:
+    period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
+    with reading(ledger) as db:
+        bounds = period_bounds(db, period.start_ms, period.end_ms)
+        last = rows - 1
+        if bounds.through_seq is not None:
+            closing = bounds.through_seq + 1
+            signed = [found.seq for found in stored_heads(db) if closing <= found.seq < rows]
+            last = min(signed, default=closing)
+        found = db.execute(
+            "SELECT seq, prev, hash FROM ledger WHERE seq IN (?, ?) ORDER BY seq",
+            (bounds.first_seq, last),
+        ).fetchall()
+    if not found:
+        return Span(0, -1, GENESIS, GENESIS)
+    return Span(bounds.first_seq, last, str(found[0][1]), str(found[-1][2]))
+
+
 def _anchoring(
-    ledger: Path, rows: int, head: str, key: Ed25519PrivateKey | None
+    ledger: Path, span: Span, key: Ed25519PrivateKey | None
 ) -> tuple[list[SignedHead], bool]:
-    """The signed heads covering the slice's rows: the ledger's own, and, with a key, one
+    """The signed heads within the slice's rows: the ledger's own, and, with a key, one
     this export signs at the slice's last row unless the collector already did, so that
     every row in the bundle is covered. Its ``signed_at`` is the export's wall time: the
     one moment a bundle records, and only when it signs. True when it signed."""
     with reading(ledger) as db:
-        heads = [found for found in stored_heads(db) if found.seq < rows]
-    if key is None or not rows or (heads and heads[-1].seq == rows - 1):
+        heads = [found for found in stored_heads(db) if span.first <= found.seq <= span.last]
+    if key is None or span.last < span.first or (heads and heads[-1].seq == span.last):
         return heads, False
-    return [*heads, sign_head(key, rows - 1, head, datetime.now(UTC))], True
+    return [*heads, sign_head(key, span.last, span.head, datetime.now(UTC))], True
 
 
 def sha256(data: bytes) -> str:
@@ -148,6 +184,7 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
     asked = parse_period(request.period, zone)
     Ledger(request.ledger).close()  # the projection up to date before anything reads it
     rows, head, watermark = _head(request.ledger)
+    span = _span(request.ledger, asked, rows, watermark)
     fork = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="slawatch-evidence-") as scratch, _progress() as bar:
         bar.disable = quiet
@@ -161,11 +198,13 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
 
         slicing = fork.Process(
             target=ledger_slice.write_slice,
-            args=(request.ledger, rows - 1, staging / ledger_slice.NAME, count),
+            args=(request.ledger, span.first, span.last, staging / ledger_slice.NAME, count),
             name="ledger-slice",
         )
         slicing.start()
-        slice_task = bar.add_task(text("progress.slice", request.language), total=rows)
+        slice_task = bar.add_task(
+            text("progress.slice", request.language), total=span.rows - span.first
+        )
         figures_task = bar.add_task(text("progress.figures", request.language), total=3)
 
         def tick(task: Any, advance: float = 1.0) -> None:
@@ -203,13 +242,14 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             (staging / name).write_bytes(data)
         tick(figures_task)
         report_task = bar.add_task(text("progress.report", request.language), total=2)
-        heads, signed_here = _anchoring(request.ledger, rows, head, key)
+        heads, signed_here = _anchoring(request.ledger, span, key)
         facts = LedgerFacts(
-            rows,
-            head,
+            span.rows,
+            span.head,
             key_id(key.public_key()) if key else None,
             heads[-1] if heads else None,
             signed_here,
+            span.first,
         )
         html = render_html(
             derived.contracts,
@@ -256,8 +296,11 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             "language": request.language,
             "ledger": {
                 "file": ledger_slice.NAME,
-                "rows": rows,
-                "head": head,
+                # The slice holds rows first_row..rows-1; row first_row follows ``prev``.
+                "first_row": span.first,
+                "prev": span.prev,
+                "rows": span.rows,
+                "head": span.head,
                 "observed_through_ms": watermark,
                 "heads": HEADS,
                 "signed_heads": len(heads),

@@ -239,6 +239,11 @@ class Pipeline:
         self._record_ticket(event, note)
         return event
 
+    @property
+    def size(self) -> int:
+        """The inventory's devices: what the memory grows with."""
+        return len(self._devices)
+
     def devices_of(self, agent_id: str) -> set[str]:
         return self._devices_of.get(agent_id, set())
 
