@@ -245,6 +245,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,20000,126000", help="fleet sizes, by commas")
     parser.add_argument("--statuses", type=int, default=300_000, help="timed, at each size")
     parser.add_argument("--replay", type=int, default=10_000_000)
+    parser.add_argument("--replay-size", type=int, default=20_000, help="its fleet size")
     parser.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish:
@@ -252,6 +253,9 @@ def main() -> None:
         return
     rates = []
     sizes = [int(size) for size in args.sizes.split(",")]
+    if args.replay_size not in sizes:
+        parser.error(f"--replay-size {args.replay_size} is not among --sizes")
+    replay_s = 0.0
     for devices in sizes:
         with tempfile.TemporaryDirectory() as name:
             folder = Path(name)
@@ -259,7 +263,7 @@ def main() -> None:
             cycles = max(1, round(args.statuses / devices))
             cpu, statuses = asyncio.run(live(folder, inventory_file, devices, cycles))
             rates.append(f"statuses_per_s_per_core_{devices // 1000}k={statuses / cpu:.0f}")
-            if devices == sizes[-1]:
+            if devices == args.replay_size:
                 replay_s = replay_phase(folder, inventory_file, args.replay)
     print(
         f"BENCH collector {' '.join(rates)} replay_10m_s={replay_s * 10_000_000 / args.replay:.0f}"

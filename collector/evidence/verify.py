@@ -34,7 +34,7 @@ from collector.evidence.heads import (
     read_heads_file,
 )
 from collector.evidence.keys import key_id, signature_holds
-from collector.ledger.chain import Ledger
+from collector.ledger.chain import GENESIS, Ledger
 from collector.sla.measure import measured
 from collector.sla.period import parse_period
 from slawatch.config.errors import ConfigError
@@ -233,7 +233,7 @@ def _check_ledger(
                 folder / facts["file"],
                 db,
                 facts.get("first_row", 0),
-                facts.get("prev", ledger_slice.GENESIS),
+                facts.get("prev", GENESIS),
             )
         except ledger_slice.SliceError as exc:
             raise BundleError(str(exc)) from None

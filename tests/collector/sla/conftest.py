@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -161,8 +162,9 @@ def quarter_report(
             inventory,
             policies,
             span,
-            lambda sliced=sliced: ledger_states(file, sliced),  # type: ignore[misc]
-            lambda sliced=sliced: period_tickets(  # type: ignore[misc]
+            partial(ledger_states, file, sliced),
+            partial(
+                period_tickets,
                 file,
                 span.start_ms,
                 span.end_ms,
