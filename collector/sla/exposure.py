@@ -373,7 +373,10 @@ def daily_time_weighted(
     size = cells * days
     # bincount sums in float64: exact, a day of 126,000 units is 1.1e13 ms, below 2^53.
     same = first == last
+    # A float array even when no span starts and ends on one day (bincount of nothing
+    # with weights gives integers): every state of a day read from its snapshot spans it.
     amount = np.bincount(slot_first[same], weights=(ends - starts)[same], minlength=size)
+    amount = amount.astype(np.float64, copy=False)
     span = ~same
     amount += np.bincount(
         slot_first[span], weights=(bounds[first + 1] - starts)[span], minlength=size
