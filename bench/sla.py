@@ -39,7 +39,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__fi
 
 from agent.wire import Reason, format_timestamp
 from collector.ledger.chain import Ledger
-from collector.ledger.snapshot import midnights
+from collector.ledger.snapshot import midnights, next_midnight
 from collector.pipeline.faults import FaultTracker, Ticket
 from collector.pipeline.state import Change, State
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
@@ -107,7 +107,7 @@ def write_ledger(
     rounds = max(1, -(-events // len(ids)))  # at least ``events`` changes
     start, end = END - timedelta(days=days), END
     zone = ZoneInfo(policies.default.timezone)
-    last = start
+    last, upcoming = start, next_midnight(start, zone)
     step = (end - start) / rounds
     # Each device keeps its own moment inside every round, so load is spread and ordered.
     offsets = sorted(((n * 7919) % len(ids) / len(ids) * step, n) for n in range(len(ids)))
@@ -119,8 +119,10 @@ def write_ledger(
         with ledger.transaction():
             for offset, n in offsets:
                 since = start + r * step + offset
-                for midnight in midnights(last, since, zone):
-                    ledger.snapshot(format_timestamp(midnight))
+                if since >= upcoming:  # as the pipeline does, before the first row past it
+                    for midnight in midnights(last, since, zone):
+                        ledger.snapshot(format_timestamp(midnight))
+                    upcoming = next_midnight(since, zone)
                 last = since
                 state, reason = CYCLE[(r + n) % len(CYCLE)]
                 confirmed = since + timedelta(minutes=1) if state is State.DOWN else since

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from agent.wire import Reason, format_timestamp
 from collector.ledger.chain import Ledger
-from collector.ledger.snapshot import midnights
+from collector.ledger.snapshot import midnights, next_midnight
 from collector.pipeline.checkpoint import Checkpoint
 from collector.pipeline.faults import FaultTracker, Ticket
 from collector.pipeline.pipeline import Pipeline, state_body, ticket_body
@@ -122,12 +122,15 @@ def write_history(
     down_since: dict[str, int] = {}
     changes = 0
     zone, last = ZoneInfo(policies.default.timezone), start
+    upcoming = next_midnight(start, zone)
     while events:
         with ledger.transaction():
             for _ in range(min(len(events), 20_000)):
                 moment, _, device_id, state, reason = heapq.heappop(events)
-                for midnight in midnights(last, moment, zone):  # as the pipeline does
-                    ledger.snapshot(format_timestamp(midnight))
+                if moment >= upcoming:  # as the pipeline does, before the first row past it
+                    for midnight in midnights(last, moment, zone):
+                        ledger.snapshot(format_timestamp(midnight))
+                    upcoming = next_midnight(moment, zone)
                 last = moment
                 previous = now.get(device_id, State.UNKNOWN)
                 # A device-level outage inside a link outage (or the other way) adds no row.

@@ -147,7 +147,7 @@ class Ledger:
             assert self._in_transaction, "append inside ledger.transaction()"
             self._pending.append((seq, kind, at, body_json, self._last_hash, digest))
             self._projection.add(seq, kind, at, body)
-        if self._standing is not None:
+        if self._standing is not None and kind != SNAPSHOT:  # a snapshot is the standing's own
             self._standing.add(kind, body, at)
         self._next_seq, self._last_hash = seq + 1, digest
 
