@@ -428,7 +428,7 @@ def _evidence(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(
         f"{args.out}: {len(manifest['files'])} files, "
-        f"ledger rows 0–{manifest['ledger']['rows'] - 1}"
+        f"ledger rows {manifest['ledger']['first_row']}–{manifest['ledger']['rows'] - 1}"
         + (f", signed with key {manifest['key']}" if manifest["key"] else ", not signed")
     )
     return EXIT_OK
