@@ -20,10 +20,10 @@ import aiomqtt
 import pytest
 
 from agent.wire import status_topic
-from slawatch.keys import new_pair
 from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.web.console.users import add_user, new_token
 from simulator.local_servers import Mosquitto, free_port
+from slawatch.keys import new_pair
 from tests.collector.live import API_TOKEN, SITE, load_collector, running, write_settings
 from tests.conftest import wait_for
 

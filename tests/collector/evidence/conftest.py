@@ -10,13 +10,13 @@ import pytest
 
 from collector.cli import main
 from collector.evidence.heads import TABLE, sign_head
-from slawatch.keys import load_private, new_pair
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import replay
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
+from slawatch.keys import load_private, new_pair
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, write
 
 CAMERAS = [f"C{n}" for n in range(1, 11)]

@@ -20,8 +20,8 @@ import pytest
 from openpyxl import load_workbook
 
 from collector.cli import main
-from slawatch.keys import load_private, new_pair
 from collector.ledger.chain import Ledger, row_hash
+from slawatch.keys import load_private, new_pair
 from tests.collector.evidence.conftest import Quarter
 from tests.conftest import REPO
 
