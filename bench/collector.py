@@ -1,15 +1,19 @@
 """Collector throughput per core, MQTT to ledger and time series, and a 10-million replay.
 
-Run: .venv/bin/python bench/collector.py [--devices 20000 --cycles 15 --replay 10000000]
+Run: .venv/bin/python bench/collector.py [--sizes 1000,20000,126000 --statuses 300000
+--replay 10000000]
 
-Live phase: a generated fleet's poll cycles (batches of 1,000 statuses, 1 in 50 devices
-down at a time) are published to a local mosquitto by another process while the real
-collector runs in this process: MQTT ingest with manual acknowledgement, state machine,
-fault tickets, alerts, hash-chained SQLite ledger with its journal, line protocol to the
-spool and on to a local VictoriaMetrics over InfluxDB's v2 write API. Statuses taken
-divided by the CPU seconds this process used (every thread) is statuses/s per core;
-the clock starts when the publisher has built its payloads and is told to send (the
-first message is taken inside it) and stops once the last point is stored.
+Live phase, once per fleet size: a generated fleet's poll cycles (batches of 1,000
+statuses, 1 in 50 devices down at a time) are published to a local mosquitto by another
+process while the real collector runs in this process: MQTT ingest with manual
+acknowledgement, state machine, fault tickets, alerts, hash-chained SQLite ledger with
+its journal, line protocol to the spool and on to a local VictoriaMetrics over InfluxDB's
+v2 write API. Statuses taken divided by the CPU seconds this process used (every thread)
+is statuses/s per core. The fleet's first poll (every device leaving UNKNOWN: a row
+each, once in a collector's life) is taken before the clock starts; then about
+``--statuses`` statuses (whole cycles) are timed at every size, from the moment the
+publisher is told to send to the moment the last point is stored, so the sizes compare
+the same steady work.
 Replay phase: ``slawatch-collector replay``'s code path over a JSONL file of
 ``--replay`` observations, timed from the first line read to the verified ledger.
 """
@@ -113,14 +117,15 @@ def publish(port: int, devices_file: Path, count: int) -> None:
     publisher still formatting statuses while the collector works would charge the
     collector for the contention (the agents run on other machines in a deployment).
     """
-    built = payloads(devices_file.read_text(encoding="utf-8").split(), count)
+    built = payloads(devices_file.read_text(encoding="utf-8").split(), count + 1)
     print("ready", flush=True)
-    sys.stdin.readline()  # the measuring side starts its clock, then says go
 
     async def main() -> None:
         async with aiomqtt.Client("127.0.0.1", port, max_inflight_messages=64) as client:
             client.pending_calls_threshold = 1000
-            for cycle in built:
+            for n, cycle in enumerate(built):
+                if n < 2:  # the first poll (warm-up), then the timed ones: each on "go"
+                    await asyncio.to_thread(sys.stdin.readline)
                 await asyncio.gather(*(client.publish(TOPIC, body, qos=1) for body in cycle))
 
     asyncio.run(main())
@@ -185,10 +190,16 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
         assert publisher.stdin is not None
         assert publisher.stdout is not None
         await publisher.stdout.readline()  # every payload built
+        publisher.stdin.write(b"go\n")  # the first poll: every device leaves UNKNOWN
+        await until(
+            lambda: collector.counters.statuses >= len(ids) and collector.spool.empty, 0.01, task
+        )
         cpu_start = cpu_seconds()
         publisher.stdin.write(b"go\n")
         await until(
-            lambda: collector.counters.statuses >= expected and collector.spool.empty, 0.01, task
+            lambda: collector.counters.statuses >= expected + len(ids) and collector.spool.empty,
+            0.01,
+            task,
         )
         cpu = cpu_seconds() - cpu_start
         await publisher.wait()
@@ -231,22 +242,31 @@ def replay_phase(folder: Path, inventory_file: Path, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--devices", type=int, default=20_000)
-    parser.add_argument("--cycles", type=int, default=15)
+    parser.add_argument("--sizes", default="1000,20000,126000", help="fleet sizes, by commas")
+    parser.add_argument("--statuses", type=int, default=300_000, help="timed, at each size")
     parser.add_argument("--replay", type=int, default=10_000_000)
+    parser.add_argument("--replay-size", type=int, default=20_000, help="its fleet size")
     parser.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish:
         publish(int(args.publish[0]), Path(args.publish[1]), int(args.publish[2]))
         return
-    with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        inventory_file = fleet(folder, args.devices)
-        cpu, statuses = asyncio.run(live(folder, inventory_file, args.devices, args.cycles))
-        replay_s = replay_phase(folder, inventory_file, args.replay)
+    rates = []
+    sizes = [int(size) for size in args.sizes.split(",")]
+    if args.replay_size not in sizes:
+        parser.error(f"--replay-size {args.replay_size} is not among --sizes")
+    replay_s = 0.0
+    for devices in sizes:
+        with tempfile.TemporaryDirectory() as name:
+            folder = Path(name)
+            inventory_file = fleet(folder, devices)
+            cycles = max(1, round(args.statuses / devices))
+            cpu, statuses = asyncio.run(live(folder, inventory_file, devices, cycles))
+            rates.append(f"statuses_per_s_per_core_{devices // 1000}k={statuses / cpu:.0f}")
+            if devices == args.replay_size:
+                replay_s = replay_phase(folder, inventory_file, args.replay)
     print(
-        f"BENCH collector statuses_per_s_per_core={statuses / cpu:.0f} "
-        f"replay_10m_s={replay_s * 10_000_000 / args.replay:.0f}"
+        f"BENCH collector {' '.join(rates)} replay_10m_s={replay_s * 10_000_000 / args.replay:.0f}"
     )
 
 

@@ -1,17 +1,24 @@
-"""A quarter's SLA figures for 126,000 devices over 10 million state changes, timed.
+"""SLA figures and evidence for 126,000 devices on a ledger a year old, timed.
 
-Run: .venv/bin/python bench/sla.py [--devices 126000 --events 10000000]
+Run: .venv/bin/python bench/sla.py [--devices 126000 --events 10000000 --days 365]
+     .venv/bin/python bench/sla.py --quick   (20,000 devices, 120 days, 2 million changes)
 
 The fleet comes from the simulator's generator (cameras, door-access sets, checkpoints,
-switches). The ledger is written by the real ``Ledger`` (hash chain and SLA projection) and
-the real ``FaultTracker``: every device walks a cycle of up / degraded (clock skew, stream,
-recording) / down / unknown across Q3 2026, and the tracker opens, merges, reopens and
-resolves tickets as live; three tickets in four are acknowledged ten minutes after
-detection. Ledger and inventory are kept in a cache folder between runs (``--fresh``
-rebuilds them). Timed: ``slawatch-collector sla --group-by contract --format json`` in a
-fresh process, from start (inventory loading included) to the written report; its RSS.
-Then ``export_s``: ``slawatch-collector evidence export`` of the same quarter (report, workbook,
-CSV, the ledger slice of every row, manifest), signed, from start to the written zip.
+switches). The ledger is written by the real ``Ledger`` (hash chain, SLA projection and
+the midnight snapshots, taken as the pipeline takes them: at the first row past each
+local midnight) and the real ``FaultTracker``: every device walks a cycle of up /
+degraded (clock skew, stream, recording) / down / unknown across the ``--days`` before
+2026-10-01 (local), and the tracker opens, merges, reopens and resolves tickets as live;
+three tickets in four are acknowledged ten minutes after detection. Rows go in one
+transaction per round of the fleet. Ledger and inventory are kept in a cache folder keyed
+by the parameters (``--fresh`` rebuilds them).
+
+Timed, each in a fresh process from start (inventory loading included) to the written
+output: ``slawatch-collector sla --group-by contract --format json`` for the last quarter
+(``figures_s``, and its RSS), for the ledger's second day (``day_s``: a young ledger) and
+its last day (``year_day_s``: the same work a year later); ``slawatch-collector evidence
+export`` of the quarter (``export_s``) and of the last day, signed; ``bundle_mb_per_day``
+is the day's bundle, printed beside the quarter's and their ratio.
 """
 
 from __future__ import annotations
@@ -25,12 +32,14 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 # bench/ holds scripts named like the packages they measure: drop it from the import path.
 sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).parent]
 
-from agent.wire import Reason
+from agent.wire import Reason, format_timestamp
 from collector.ledger.chain import Ledger
+from collector.ledger.snapshot import midnights, next_midnight
 from collector.pipeline.faults import FaultTracker, Ticket
 from collector.pipeline.state import Change, State
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
@@ -45,7 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 # contract's own: cameras pro rata, door-access sets all-or-nothing, checkpoints by
 # inspection with unknown time counted down.
 POLICIES = [REPO / "config" / "policies" / "xinjian-2020.yaml", REPO / "config" / "policies"]
-QUARTER = (datetime(2026, 6, 30, 16, tzinfo=UTC), datetime(2026, 9, 30, 16, tzinfo=UTC))
+END = datetime(2026, 9, 30, 16, tzinfo=UTC)  # 2026-10-01 local: the end of 2026-Q3
 # One device's walk through its states, back up between any two others; it repeats until
 # the device has its share of events. Two in forty open tickets (down, stream lost).
 AWAY: list[tuple[State, Reason]] = [
@@ -90,12 +99,15 @@ def ten_minutes_mostly(ticket: Ticket) -> timedelta | None:
 
 
 def write_ledger(
-    file: Path, inventory: Inventory, policies: PolicyBook, events: int
+    file: Path, inventory: Inventory, policies: PolicyBook, events: int, days: int
 ) -> tuple[int, int]:
-    """State changes in event-time order, a round at a time; returns (changes, tickets)."""
+    """State changes in event-time order, a round at a time, a snapshot at each local
+    midnight before the first row past it; returns (changes, tickets)."""
     ids = [device.id for device in inventory.devices]
     rounds = max(1, -(-events // len(ids)))  # at least ``events`` changes
-    start, end = QUARTER
+    start, end = END - timedelta(days=days), END
+    zone = ZoneInfo(policies.default.timezone)
+    last, upcoming = start, next_midnight(start, zone)
     step = (end - start) / rounds
     # Each device keeps its own moment inside every round, so load is spread and ordered.
     offsets = sorted(((n * 7919) % len(ids) / len(ids) * step, n) for n in range(len(ids)))
@@ -107,6 +119,11 @@ def write_ledger(
         with ledger.transaction():
             for offset, n in offsets:
                 since = start + r * step + offset
+                if since >= upcoming:  # as the pipeline does, before the first row past it
+                    for midnight in midnights(last, since, zone):
+                        ledger.snapshot(format_timestamp(midnight))
+                    upcoming = next_midnight(since, zone)
+                last = since
                 state, reason = CYCLE[(r + n) % len(CYCLE)]
                 confirmed = since + timedelta(minutes=1) if state is State.DOWN else since
                 change = Change(ids[n], state, reason, since, confirmed, previous[n])
@@ -115,20 +132,43 @@ def write_ledger(
                 changes += 1
         print(f"\rledger: round {r + 1}/{rounds}, {changes} state changes", end="", flush=True)
     print()
+    with ledger.transaction():
+        for midnight in midnights(last, end, zone):  # the day that closes the ledger
+            ledger.snapshot(format_timestamp(midnight))
+        ledger.observed_through = end
     ledger.close()
     tickets = sum(1 for t in faults.tickets.values() if t.merged_into is None)
     return changes, tickets
+
+
+CPU: dict[str, float] = {}  # CPU seconds of each timed command (and its workers)
+
+
+def timed(command: list[str], name: str) -> float:
+    """Wall seconds; the CPU seconds go to ``CPU[name]``: on a machine others load, the
+    wall time says more about them than about the command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO)
+    took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[name] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return took
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=126_000)
     parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=365, help="of history before 2026-10-01")
+    parser.add_argument("--quick", action="store_true", help="20,000 devices, 120 days, 2M")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/slawatch-bench-sla"))
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached ledger")
     args = parser.parse_args()
-    # v2: a fleet of three contracts under three policies, tickets naming their policy.
-    folder = args.cache / f"{args.devices}-{args.events}-v2"
+    if args.quick:
+        args.devices, args.days, args.events = 20_000, 120, 2_000_000
+    # v3: midnight snapshots; the history spans --days.
+    folder = args.cache / f"{args.devices}-{args.events}-{args.days}d-v3"
     ledger_file, ready = folder / "ledger.sqlite", folder / "ready.json"
     if args.fresh or not ready.exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -137,50 +177,56 @@ def main() -> None:
         inventory = load_config(inventory_file, Inventory)
         policies = PolicyBook.load(POLICIES)
         started = time.perf_counter()
-        changes, tickets = write_ledger(ledger_file, inventory, policies, args.events)
+        changes, tickets = write_ledger(ledger_file, inventory, policies, args.events, args.days)
         took = time.perf_counter() - started
         ready.write_text(json.dumps({"changes": changes, "tickets": tickets, "write_s": took}))
     facts = json.loads(ready.read_text())
     print(
-        f"ledger: {facts['changes']} state changes, {facts['tickets']} tickets, "
-        f"{ledger_file.stat().st_size / 1e9:.2f} GB (written in {facts['write_s']:.0f} s)"
+        f"ledger: {facts['changes']} state changes over {args.days} days, {facts['tickets']} "
+        f"tickets, {ledger_file.stat().st_size / 1e9:.2f} GB (written in {facts['write_s']:.0f} s)"
     )
     started = time.perf_counter()
     Ledger(ledger_file).close()  # brings an older projection up to date, as the collector would
     print(f"projection current ({time.perf_counter() - started:.1f} s)")
-    report = folder / "report.json"
-    command = [
-        sys.executable, "-m", "collector.cli", "sla", "--ledger", str(ledger_file),
-        "--inventory", str(folder / "inventory.yaml"),
+    inputs = [
+        "--ledger", str(ledger_file), "--inventory", str(folder / "inventory.yaml"),
         *(argument for path in POLICIES for argument in ("--policy", str(path))),
-        "--period", "2026-Q3", "--group-by", "contract", "--format", "json", "-o", str(report),
     ]  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO)
-    figures_s = time.perf_counter() - started
+    zone = ZoneInfo(PolicyBook.load(POLICIES).default.timezone)
+    first_day = (END - timedelta(days=args.days - 1)).astimezone(zone)
+    day, last_day = first_day.date().isoformat(), "2026-09-30"
+    report = folder / "report.json"
+    sla = [sys.executable, "-m", "collector.cli", "sla", *inputs, "--group-by", "contract"]
+    sla += ["--format", "json", "-o", str(report)]
+    figures_s = timed([*sla, "--period", "2026-Q3"], "figures")
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    groups = json.loads(report.read_text())["groups"]
-    for group in groups:
+    for group in json.loads(report.read_text())["groups"]:
         print(
             f"  {group['key']}: {group['units']} {group['unit']}s, online {group['online_rate']}, "
             f"{group['tickets']} tickets, due {(group['settlement'] or {}).get('due')}"
         )
+    day_s = timed([*sla, "--period", day], "day")
+    year_day_s = timed([*sla, "--period", last_day], "year_day")
     key = folder / "bench-key.pem"
     if not key.exists():
         subprocess.run([sys.executable, "-m", "collector.cli", "keys", "new", str(key)], check=True)
-    bundle = folder / "bundle.zip"
-    bundle.unlink(missing_ok=True)
-    command = [
-        sys.executable, "-m", "collector.cli", "evidence", "export",
-        "--ledger", str(ledger_file), "--inventory", str(folder / "inventory.yaml"),
-        *(argument for path in POLICIES for argument in ("--policy", str(path))),
-        "--period", "2026-Q3", "--out", str(bundle), "--sign", str(key),
-    ]  # fmt: skip
-    started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO)
-    export_s = time.perf_counter() - started
-    print(f"bundle: {bundle.stat().st_size / 1e6:.0f} MB")
-    print(f"BENCH sla figures_s={figures_s:.2f} export_s={export_s:.2f} rss_mb={rss_mb:.0f}")
+    export = [sys.executable, "-m", "collector.cli", "evidence", "export", *inputs]
+    export += ["--sign", str(key)]
+    bundles = {}
+    for name, period in (("quarter", "2026-Q3"), ("day", last_day)):
+        bundle = folder / f"bundle-{name}.zip"
+        bundle.unlink(missing_ok=True)
+        took = timed([*export, "--period", period, "--out", str(bundle)], f"export_{name}")
+        bundles[name] = (took, bundle.stat().st_size / 1e6)
+        print(f"bundle {period}: {bundles[name][1]:.1f} MB in {took:.1f} s")
+    quarter_mb, day_mb = bundles["quarter"][1], bundles["day"][1]
+    print(f"day bundle / quarter bundle = 1/{quarter_mb / day_mb:.0f} (target: 1/60 or less)")
+    print(
+        f"BENCH sla figures_s={figures_s:.2f} day_s={day_s:.2f} year_day_s={year_day_s:.2f} "
+        f"export_s={bundles['quarter'][0]:.2f} bundle_mb_per_day={day_mb:.1f} "
+        f"bundle_mb_quarter={quarter_mb:.0f} rss_mb={rss_mb:.0f}"
+    )
+    print("BENCH sla_cpu " + " ".join(f"{name}_cpu_s={cpu:.2f}" for name, cpu in CPU.items()))
 
 
 if __name__ == "__main__":

@@ -450,7 +450,8 @@ def _evidence(args: argparse.Namespace) -> int:
             print(f"{args.bundle}: {exc}", file=sys.stderr)
             return EXIT_CORRUPT
         print(
-            f"{args.bundle}: intact; {verified.rows} ledger rows to head {verified.head}, "
+            f"{args.bundle}: intact; ledger rows {verified.first}–{verified.rows - 1} "
+            f"to head {verified.head}, "
             f"{verified.signed_heads} signed heads ({verified.anchoring()}), "
             "figures recomputed and equal; "
             f"signature {verified.signature}"
@@ -493,7 +494,7 @@ def _evidence(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(
         f"{args.out}: {len(manifest['files'])} files, "
-        f"ledger rows 0–{manifest['ledger']['rows'] - 1}"
+        f"ledger rows {manifest['ledger']['first_row']}–{manifest['ledger']['rows'] - 1}"
         + (f", signed with key {manifest['key']}" if manifest["key"] else ", not signed")
     )
     return EXIT_OK

@@ -403,7 +403,7 @@ class Collector:
         if problems:
             # The journal keeps what was taken: a restore re-runs exactly that.
             payload = encode_batch(batch.model_copy(update={"statuses": statuses}))
-        self.checkpoint.batch(agent_id, payload)
+        self.checkpoint.batch(agent_id, payload, len(statuses))
         self.pipeline.take(agent_id, statuses)
         self.counters.batches += 1
         self.counters.statuses += len(statuses)

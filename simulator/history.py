@@ -15,9 +15,11 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from agent.wire import Reason, format_timestamp
 from collector.ledger.chain import Ledger
+from collector.ledger.snapshot import midnights, next_midnight
 from collector.pipeline.checkpoint import Checkpoint
 from collector.pipeline.faults import FaultTracker, Ticket
 from collector.pipeline.pipeline import Pipeline, state_body, ticket_body
@@ -119,10 +121,17 @@ def write_history(
     now: dict[str, State] = {}
     down_since: dict[str, int] = {}
     changes = 0
+    zone, last = ZoneInfo(policies.default.timezone), start
+    upcoming = next_midnight(start, zone)
     while events:
         with ledger.transaction():
             for _ in range(min(len(events), 20_000)):
                 moment, _, device_id, state, reason = heapq.heappop(events)
+                if moment >= upcoming:  # as the pipeline does, before the first row past it
+                    for midnight in midnights(last, moment, zone):
+                        ledger.snapshot(format_timestamp(midnight))
+                    upcoming = next_midnight(moment, zone)
+                last = moment
                 previous = now.get(device_id, State.UNKNOWN)
                 # A device-level outage inside a link outage (or the other way) adds no row.
                 if state is State.DOWN:
@@ -141,6 +150,8 @@ def write_history(
                 record(ledger, faults, change, "值班员", lambda _: answered(rng))
                 changes += 1
     with ledger.transaction():
+        for midnight in midnights(last, end, zone):
+            ledger.snapshot(format_timestamp(midnight))
         ledger.observed_through = end
         Checkpoint(ledger).save(Pipeline(inventory, policies, ledger))
     ledger.close()

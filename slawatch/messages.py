@@ -382,6 +382,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "共 {rows} 行，链头 {head}",
         "en": "{rows} rows, head {head}",
     },
+    "report.ledger_slice": {
+        "zh": "第 {first}–{last} 行（{rows} 行，始于本期前的零点快照），链头 {head}",
+        "en": "rows {first}–{last} ({rows}, from the midnight snapshot before the period), head {head}",
+    },
     "report.signed_by": {"zh": "签名密钥 {key_id}", "en": "signed with key {key_id}"},
     "report.unsigned": {"zh": "未签名", "en": "not signed"},
     "report.contracts": {"zh": "各合同考核指标", "en": "Figures per contract"},
@@ -634,8 +638,8 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "settle.refund": {"zh": "退 {amount}", "en": "refund {amount}"},
     "report.anchor": {"zh": "签名链头", "en": "Signed head"},
     "report.anchored": {
-        "zh": "第 0–{seq} 行由第 {seq} 行的签名链头覆盖（密钥 {key_id}{by_export}）",
-        "en": "rows 0–{seq} are covered by the signed head of row {seq} (key {key_id}{by_export})",
+        "zh": "第 {first}–{seq} 行由第 {seq} 行的签名链头覆盖（密钥 {key_id}{by_export}）",
+        "en": "rows {first}–{seq} are covered by the signed head of row {seq} (key {key_id}{by_export})",
     },
     "report.anchored_by_export": {"zh": "，本次导出时签署", "en": ", signed by this export"},
     "report.unanchored": {

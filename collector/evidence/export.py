@@ -37,13 +37,15 @@ from collector.evidence.render import Ledger as LedgerFacts
 from collector.evidence.render import render_html, render_pdf
 from collector.evidence.tables import Table, write_xlsx
 from collector.ledger.chain import GENESIS, Ledger
-from collector.ledger.projection import observed_through, reading
+from collector.ledger.projection import Bounds, observed_through, period_bounds, reading
+from collector.pipeline.exemptions import exemptions
 from collector.sla.measure import measured
-from collector.sla.period import parse_period
+from collector.sla.period import Period, parse_period
 from slawatch import __version__
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook, policy_files
+from slawatch.epoch import from_epoch_ms
 from slawatch.keys import key_id, load_private
 from slawatch.messages import Language, text
 
@@ -125,31 +127,82 @@ def _head(ledger: Path) -> tuple[int, str, int | None]:
     return rows, head, watermark
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The rows a bundle carries: ``first`` (the snapshot before the period, or genesis)
+    through ``last`` (the first signed head at or after the snapshot that closes the
+    period, or after the last row of an exemption touching it if later — a decision taken
+    after the period counts, and its verifier must find it — so the slice's own chain
+    reaches a signature; else that row, or the head at export for a period still open).
+    ``prev``: the hash row ``first`` follows."""
+
+    first: int
+    last: int
+    prev: str
+    head: str  # row ``last``'s hash
+
+    @property
+    def rows(self) -> int:
+        return self.last + 1
+
+
+def _span(ledger: Path, asked: Period, rows: int, watermark: int | None) -> Span:
+    period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
+    with reading(ledger) as db:
+        bounds = period_bounds(db, period.start_ms, period.end_ms)
+        last = rows - 1
+        if bounds.through_seq is not None:
+            reach = max(bounds.through_seq + 1, _last_exemption_row(db, period, bounds))
+            signed = [found.seq for found in stored_heads(db) if reach <= found.seq < rows]
+            last = min(signed, default=reach)
+        found = db.execute(
+            "SELECT seq, prev, hash FROM ledger WHERE seq IN (?, ?) ORDER BY seq",
+            (bounds.first_seq, last),
+        ).fetchall()
+    if not found:
+        return Span(0, -1, GENESIS, GENESIS)
+    return Span(bounds.first_seq, last, str(found[0][1]), str(found[-1][2]))
+
+
+def _last_exemption_row(db: sqlite3.Connection, period: Period, bounds: Bounds) -> int:
+    """The last row of an exemption touching ``period`` (-1: none), read as the figures
+    read them: from the opening snapshot on (collector/pipeline/exemptions.py)."""
+    touching = {
+        found.id
+        for found in exemptions(db, bounds.snapshot_seq)
+        if found.overlaps(period.start, period.end)
+    }
+    rows = db.execute(
+        "SELECT seq, body FROM ledger WHERE kind IN ('maintenance', 'exemption') AND seq > ?",
+        (-1 if bounds.snapshot_seq is None else bounds.snapshot_seq,),
+    )
+    return max((int(seq) for seq, body in rows if json.loads(body)["id"] in touching), default=-1)
+
+
 def _anchoring(
     ledger: Path,
-    rows: int,
-    head: str,
+    span: Span,
     key: Ed25519PrivateKey | None,
     attest: Callable[[int], SignedHead] | None = None,
 ) -> tuple[list[SignedHead], bool]:
-    """The signed heads covering the slice's rows: the ledger's own, and one signed for
-    this export at the slice's last row unless the collector already did, so that every
-    row in the bundle is covered: with a key, by the export; without one, by the running
+    """The signed heads within the slice's rows: the ledger's own, and one signed for this
+    export at the slice's last row unless the collector already did, so that every row in
+    the bundle is covered: with a key, by the export; without one, by the running
     collector (``attest``). Its ``signed_at`` is the wall time of the signature: the one
     moment a bundle records, and only when it was signed for it. True when it was."""
     with reading(ledger) as db:
-        heads = [found for found in stored_heads(db) if found.seq < rows]
-    if not rows or (heads and heads[-1].seq == rows - 1):
+        heads = [found for found in stored_heads(db) if span.first <= found.seq <= span.last]
+    if span.last < span.first or (heads and heads[-1].seq == span.last):
         return heads, False
     if key is not None:
-        return [*heads, sign_head(key, rows - 1, head, datetime.now(UTC))], True
+        return [*heads, sign_head(key, span.last, span.head, datetime.now(UTC))], True
     if attest is None:
         return heads, False
-    found = attest(rows - 1)
-    if (found.seq, found.hash) != (rows - 1, head):
+    found = attest(span.last)
+    if (found.seq, found.hash) != (span.last, span.head):
         raise AnchorError(
             f"the collector signed row {found.seq} with head {found.hash[:16]}…, "
-            f"not the slice's row {rows - 1} with head {head[:16]}…: another ledger"
+            f"not the slice's row {span.last} with head {span.head[:16]}…: another ledger"
         )
     return [*heads, found], True
 
@@ -171,6 +224,7 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
     asked = parse_period(request.period, zone)
     Ledger(request.ledger).close()  # the projection up to date before anything reads it
     rows, head, watermark = _head(request.ledger)
+    span = _span(request.ledger, asked, rows, watermark)
     fork = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="slawatch-evidence-") as scratch, _progress() as bar:
         bar.disable = quiet
@@ -184,11 +238,13 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
 
         slicing = fork.Process(
             target=ledger_slice.write_slice,
-            args=(request.ledger, rows - 1, staging / ledger_slice.NAME, count),
+            args=(request.ledger, span.first, span.last, staging / ledger_slice.NAME, count),
             name="ledger-slice",
         )
         slicing.start()
-        slice_task = bar.add_task(text("progress.slice", request.language), total=rows)
+        slice_task = bar.add_task(
+            text("progress.slice", request.language), total=span.rows - span.first
+        )
         figures_task = bar.add_task(text("progress.figures", request.language), total=3)
 
         def tick(task: Any, advance: float = 1.0) -> None:
@@ -228,13 +284,14 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             (staging / name).write_bytes(data)
         tick(figures_task)
         report_task = bar.add_task(text("progress.report", request.language), total=2)
-        heads, signed_here = _anchoring(request.ledger, rows, head, key, request.attest)
+        heads, signed_here = _anchoring(request.ledger, span, key, request.attest)
         facts = LedgerFacts(
-            rows,
-            head,
+            span.rows,
+            span.head,
             key_id(key.public_key()) if key else None,
             heads[-1] if heads else None,
             signed_here,
+            span.first,
         )
         html = render_html(
             derived.contracts,
@@ -281,8 +338,11 @@ def export(request: ExportRequest, quiet: bool = False) -> dict[str, Any]:
             "language": request.language,
             "ledger": {
                 "file": ledger_slice.NAME,
-                "rows": rows,
-                "head": head,
+                # The slice holds rows first_row..rows-1; row first_row follows ``prev``.
+                "first_row": span.first,
+                "prev": span.prev,
+                "rows": span.rows,
+                "head": span.head,
                 "observed_through_ms": watermark,
                 "heads": HEADS,
                 "signed_heads": len(heads),

@@ -1,11 +1,14 @@
-"""The ledger as a bundle carries it: ``ledger.tsv.gz``, every row from the first to the
-head at export, one per line.
+"""The ledger as a bundle carries it: ``ledger.tsv.gz``, the rows of the period from the
+midnight snapshot before it to the signed head after it (genesis and the head at export
+when the ledger has no snapshot or head there), one per line.
 
 A line is the five things a row's hash is taken over, minus the previous hash (the line
 before holds it), then the hash: ``seq TAB kind TAB at TAB body TAB hash``. ``body`` is
 the row's canonical JSON exactly as hashed, which JSON keeps free of tabs and newlines.
 A row verifies when ``hash = SHA-256(seq LF kind LF at LF body LF prev)`` (UTF-8, prev of
-row 0 being 64 zeros). Whole from the first row: nothing before it has to be trusted.
+row 0 being 64 zeros; of a slice's first row, the manifest's ``prev``). A slice that
+starts at a snapshot proves the rows from it on; the rows before it are vouched for by the
+signed head whose chain runs through it (docs/evidence.md).
 """
 
 from __future__ import annotations
@@ -46,9 +49,11 @@ class SliceRow:
     hash: str
 
 
-def write_slice(ledger: Path, through: int, out: Path, progress: Callable[[int], None]) -> None:
-    """Rows 0..``through`` of ``ledger`` to ``out``, gzip (ISA-L: a quarter of zlib's CPU)
-    with no timestamp in its header, so the same rows give the same bytes."""
+def write_slice(
+    ledger: Path, first: int, through: int, out: Path, progress: Callable[[int], None]
+) -> None:
+    """Rows ``first``..``through`` of ``ledger`` to ``out``, gzip (ISA-L: a quarter of
+    zlib's CPU) with no timestamp in its header, so the same rows give the same bytes."""
     with (
         reading(ledger) as db,
         out.open("wb") as raw,
@@ -57,17 +62,17 @@ def write_slice(ledger: Path, through: int, out: Path, progress: Callable[[int],
             fileobj=raw, mode="wb", compresslevel=1, mtime=0
         ) as zipped,
     ):
-        for start in range(0, through + 1, _BLOCK):
+        for start in range(first, through + 1, _BLOCK):
             end = min(start + _BLOCK, through + 1)
             (text,) = db.execute(_LINES, (start, end)).fetchone()
             zipped.write(text.encode() + b"\n")  # type: ignore[no-untyped-call]
             progress(end - start)
 
 
-def read_slice(path: Path) -> Iterator[SliceRow]:
-    """The rows, each checked against its hash and the one before: SliceError names the
-    first line that was changed, removed, added or moved."""
-    expected_seq, prev = 0, GENESIS
+def read_slice(path: Path, first: int = 0, prev: str = GENESIS) -> Iterator[SliceRow]:
+    """The rows from ``first`` (following ``prev``), each checked against its hash and the
+    one before: SliceError names the first line that was changed, removed, added or moved."""
+    expected_seq = first
     with gzip.open(path, "rt", encoding="utf-8", newline="\n") as lines:
         for number, line in enumerate(lines, 1):
             fields = line.rstrip("\n").split("\t")
@@ -85,13 +90,14 @@ def read_slice(path: Path) -> Iterator[SliceRow]:
             expected_seq, prev = seq + 1, digest
 
 
-def load_slice(path: Path, into: sqlite3.Connection) -> tuple[int, str]:
-    """The checked rows into ``into``'s ledger table; (rows, head hash)."""
-    rows, head = 0, GENESIS
+def load_slice(
+    path: Path, into: sqlite3.Connection, first: int = 0, prev: str = GENESIS
+) -> tuple[int, str]:
+    """The checked rows into ``into``'s ledger table; (the seq after the last, head hash)."""
+    rows, head = first, prev
     block: list[tuple[int, str, str, str, str, str]] = []
-    prev = GENESIS
     into.execute("BEGIN")
-    for row in read_slice(path):
+    for row in read_slice(path, first, prev):
         block.append((row.seq, row.kind, row.at, row.body, prev, row.hash))
         prev = row.hash
         if len(block) == _BLOCK:

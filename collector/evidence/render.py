@@ -58,6 +58,7 @@ class Ledger:
     key: str | None  # the signing key's id, when the bundle is signed
     anchor: SignedHead | None  # the last signed head covering the slice
     signed_here: bool  # the export signed it (its key was given)
+    first: int = 0  # the slice's first row (its opening snapshot's)
 
     def anchoring(self, w: Writer) -> str:
         """Which head covers the slice's rows, and which rows none covers."""
@@ -67,12 +68,13 @@ class Ledger:
             said.append(
                 w.t(
                     "report.anchored",
+                    first=self.first,
                     seq=self.anchor.seq,
                     key_id=self.anchor.key,
                     by_export=by_export,
                 )
             )
-        first = 0 if self.anchor is None else self.anchor.seq + 1
+        first = self.first if self.anchor is None else self.anchor.seq + 1
         if first < self.rows:
             said.append(
                 w.t("report.unanchored", first=first, last=self.rows - 1, count=self.rows - first)
@@ -552,6 +554,15 @@ def render_html(
         },
         ledger={
             "rows_text": w.count(ledger.rows),
+            "slice": w.t(
+                "report.ledger_slice",
+                first=ledger.first,
+                last=ledger.rows - 1,
+                rows=w.count(ledger.rows - ledger.first),
+                head=ledger.head[:16] + "…",
+            )
+            if ledger.first
+            else "",
             "head": ledger.head,
             "anchoring": ledger.anchoring(w),
         },

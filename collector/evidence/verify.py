@@ -33,7 +33,7 @@ from collector.evidence.heads import (
     check_heads,
     read_heads_file,
 )
-from collector.ledger.chain import Ledger
+from collector.ledger.chain import GENESIS, Ledger
 from collector.sla.measure import measured
 from collector.sla.period import parse_period
 from slawatch.config.errors import ConfigError
@@ -54,11 +54,16 @@ class Verified:
     signed_heads: int
     anchored_through: int | None  # the last row a signed head covers
     signature: str  # "checked", "absent" or "not checked"
+    first: int = 0  # the slice's first row (a midnight snapshot's, or genesis)
 
     def anchoring(self) -> str:
         """Which rows the signed heads cover, and which none does, in words."""
-        last = -1 if self.anchored_through is None else self.anchored_through
-        said = f"the last covers rows 0–{last}" if last >= 0 else "none covers any row"
+        last = self.first - 1 if self.anchored_through is None else self.anchored_through
+        said = (
+            f"the last covers rows {self.first}–{last}"
+            if last >= self.first
+            else ("none covers any row")
+        )
         if last < self.rows - 1:
             said += f"; rows {last + 1}–{self.rows - 1} are covered by no signed head"
         return said
@@ -157,7 +162,8 @@ def verify_bundle(bundle: Path, public: Ed25519PublicKey | None) -> Verified:
         rows, head, heads = _check_ledger(folder, manifest, public)
         _recompute(folder, manifest)
     anchored = max((found.seq for found in heads), default=None)
-    return Verified(rows, head, len(heads), anchored, signature)
+    first = manifest["ledger"].get("first_row", 0)
+    return Verified(rows, head, len(heads), anchored, signature, first)
 
 
 def _check_signature(
@@ -191,6 +197,8 @@ def _manifest(data: bytes) -> dict[str, Any]:
             and isinstance(manifest["sha256sums"], str)
             and all(isinstance(name, str) and name in files for name in named)
             and type(ledger["rows"]) is int
+            and type(ledger.get("first_row", 0)) is int
+            and isinstance(ledger.get("prev", ""), str)
             and isinstance(ledger["head"], str)
             and (
                 ledger["observed_through_ms"] is None or type(ledger["observed_through_ms"]) is int
@@ -221,7 +229,12 @@ def _check_ledger(
     db = sqlite3.connect(file, isolation_level=None)
     try:
         try:
-            rows, head = ledger_slice.load_slice(folder / facts["file"], db)
+            rows, head = ledger_slice.load_slice(
+                folder / facts["file"],
+                db,
+                facts.get("first_row", 0),
+                facts.get("prev", GENESIS),
+            )
         except ledger_slice.SliceError as exc:
             raise BundleError(str(exc)) from None
         except (OSError, EOFError, zlib.error, ValueError, sqlite3.Error) as exc:

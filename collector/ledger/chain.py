@@ -24,6 +24,8 @@ from typing import Any
 
 from collector.ledger.canonical import canonical
 from collector.ledger.projection import Projection, ProjectionMismatchError, compare, read_states
+from collector.ledger.snapshot import KIND as SNAPSHOT
+from collector.ledger.snapshot import Standing
 from collector.ledger.store import BUSY_TIMEOUT_S, unavailable
 from slawatch.epoch import epoch_ms
 
@@ -73,6 +75,10 @@ class Ledger:
             "CREATE INDEX IF NOT EXISTS ledger_exemptions ON ledger (seq) "
             "WHERE kind IN ('maintenance', 'exemption')"
         )
+        # The index by time: a period's reads start at the midnight snapshot before it.
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS ledger_snapshot ON ledger (at) WHERE kind = 'snapshot'"
+        )
         # How far the observations went (the watermark): a report of a period in progress
         # is measured up to here, however quiet the fleet was (no rows) since.
         self._db.execute(
@@ -87,6 +93,8 @@ class Ledger:
         self._staged: list[tuple[str, tuple[Any, ...]]] = []
         self._in_transaction = False
         self._verifying = False
+        # Read from the file when a snapshot is first due (then kept up by append).
+        self._standing: Standing | None = None
         self._projection = Projection(self._db)
         self._project_from(Projection.next_seq(self._db), self._projection, self._db)
 
@@ -131,6 +139,7 @@ class Ledger:
             self._next_seq, self._last_hash = next_seq, last_hash
             self.observed_through = self._observed_written
             self._projection.discard()
+            self._standing = None
             raise
         finally:
             self._pending.clear()
@@ -173,7 +182,21 @@ class Ledger:
             assert self._in_transaction, "append inside ledger.transaction()"
             self._pending.append((seq, kind, at, body_json, self._last_hash, digest))
             self._projection.add(seq, kind, at, body)
+        if self._standing is not None and kind != SNAPSHOT:  # a snapshot is the standing's own
+            self._standing.add(kind, body, at)
         self._next_seq, self._last_hash = seq + 1, digest
+
+    def snapshot(self, at: str) -> None:
+        """Append the midnight snapshot ``at`` (collector/ledger/snapshot.py): where the rows
+        before it leave every device and ticket."""
+        if self._standing is None:
+            # The rows committed before this transaction (or before the row being
+            # re-derived), then the transaction's own.
+            first = self._pending[0][0] if self._pending else self._next_seq
+            self._standing = Standing.before(self._db, first)
+            for _, kind, row_at, body, _, _ in self._pending:
+                self._standing.add(kind, json.loads(body), row_at)
+        self.append(SNAPSHOT, at, self._standing.body(at))
 
     @contextmanager
     def verifying(self, seq: int, prev: str) -> Iterator[None]:
@@ -184,6 +207,7 @@ class Ledger:
         """
         head = self._next_seq, self._last_hash
         self._next_seq, self._last_hash, self._verifying = seq, prev, True
+        self._standing = None
         try:
             yield
             if (self._next_seq, self._last_hash) != head:
@@ -191,6 +215,7 @@ class Ledger:
         finally:
             self._next_seq, self._last_hash = head
             self._verifying = False
+            self._standing = None
 
     def rows(self, kinds: tuple[str, ...] = ()) -> Iterator[Row]:
         query = "SELECT seq, kind, at, body, prev, hash FROM ledger"
@@ -225,9 +250,12 @@ class Ledger:
             for query in (
                 "SELECT * FROM projection_tickets ORDER BY seq",
                 "SELECT * FROM projection_ticket_now ORDER BY ticket_id",
+                "SELECT * FROM projection_snapshots ORDER BY seq",
             ):
                 if self._db.execute(query).fetchall() != derived.execute(query).fetchall():
-                    raise ProjectionMismatchError("ticket rows differ from the ledger's")
+                    raise ProjectionMismatchError(
+                        "ticket or snapshot rows differ from the ledger's"
+                    )
         finally:
             derived.close()
 

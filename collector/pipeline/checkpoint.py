@@ -2,8 +2,13 @@
 
 Every input the live collector takes (a batch's payload, an acknowledgement, an agent's
 death) is journaled in the same commit as the ledger rows it produced, and the MQTT
-message is acknowledged only after that commit. Every ``every`` inputs the pipeline's
-memory is pickled into the same file and the journal emptied. A restart loads that
+message is acknowledged only after that commit. Every ``every`` inputs, and once the
+journal holds ``polls`` statuses per device of the fleet, the pipeline's memory is
+pickled into the same file and the journal emptied. The second condition keeps the
+pickling's cost per status flat in the fleet's size: the memory grows with the fleet
+(126,000 devices: ~1 s a pickle), and saving it every 200 batches cost 126,000 devices 5
+µs a status against 0.04 µs for 1,000. A restart re-runs at most a few polls of the
+fleet. A restart loads that
 memory and re-runs the journal in verifying mode: the rows it re-derives must be the
 rows already in the ledger (the hash chain proves it), so a restart neither loses
 acknowledged input nor duplicates a ticket, and debounce runs in progress survive too.
@@ -38,9 +43,11 @@ NOTE = "note"
 
 
 class Checkpoint:
-    def __init__(self, ledger: Ledger, *, every: int = 200) -> None:
+    def __init__(self, ledger: Ledger, *, every: int = 200, polls: int = 8) -> None:
         self._ledger = ledger
         self._every = every
+        self._polls = polls
+        self._statuses = 0  # journaled since the last save
         db = ledger.connection
         db.execute(
             "CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
@@ -52,8 +59,10 @@ class Checkpoint:
         )
         self._journaled = int(db.execute("SELECT count(*) FROM journal").fetchone()[0])
 
-    def batch(self, agent_id: str, payload: bytes) -> None:
+    def batch(self, agent_id: str, payload: bytes, statuses: int) -> None:
+        """``statuses``: how many the batch holds (what the journal's re-run costs)."""
         self._journal(BATCH, agent_id, isal_zlib.compress(payload, 1))
+        self._statuses += statuses
 
     def acknowledgement(
         self, ticket_id: str, by: str, at: datetime, note: str | None = None
@@ -80,7 +89,7 @@ class Checkpoint:
 
     def save_if_due(self, pipeline: Pipeline) -> None:
         """Inside a transaction: replace journal and memory when the journal is long enough."""
-        if self._journaled >= self._every:
+        if self._journaled >= self._every and self._statuses >= self._polls * pipeline.size:
             self.save(pipeline)
 
     def save(self, pipeline: Pipeline) -> None:
@@ -90,7 +99,7 @@ class Checkpoint:
             "INSERT OR REPLACE INTO memory VALUES (1, ?, ?, ?)",
             (ledger.next_seq, ledger.head, pickle.dumps(pipeline.memory())),
         )
-        self._journaled = 0
+        self._journaled = self._statuses = 0
 
     def restore(self, pipeline: Pipeline) -> int:
         """Bring a fresh pipeline to where the last commit left it; return inputs re-run."""

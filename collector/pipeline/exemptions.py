@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, get_args
@@ -185,14 +186,33 @@ def _requested(found: dict[str, Any], moment: datetime) -> Exemption:
     )
 
 
-def exemptions(db: sqlite3.Connection) -> list[Exemption]:
-    """Every exemption the ledger holds, as its rows left it, in order of request."""
-    latest: dict[str, Exemption] = {}
-    rows = db.execute(
-        "SELECT at, body FROM ledger WHERE kind IN ('maintenance', 'exemption') ORDER BY seq"
-    )
+def _rows(db: sqlite3.Connection, snapshot_seq: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The exemption rows: all, or those a midnight snapshot carries and those after it."""
+    if snapshot_seq is None:
+        rows = db.execute(
+            "SELECT at, body FROM ledger WHERE kind IN ('maintenance', 'exemption') ORDER BY seq"
+        )
+    else:
+        (snapshot,) = db.execute(
+            "SELECT body FROM ledger WHERE seq = ?", (snapshot_seq,)
+        ).fetchone()
+        for at, body in json.loads(snapshot)["exemptions"]:
+            yield at, body
+        rows = db.execute(
+            "SELECT at, body FROM ledger WHERE kind IN ('maintenance', 'exemption') "
+            "AND seq > ? ORDER BY seq",
+            (snapshot_seq,),
+        )
     for at, body in rows:
-        found = json.loads(body)
+        yield at, json.loads(body)
+
+
+def exemptions(db: sqlite3.Connection, snapshot_seq: int | None = None) -> list[Exemption]:
+    """Every exemption the ledger holds (from the snapshot at ``snapshot_seq`` on: those
+    it carries, not over by its midnight, and those requested after), as its rows left
+    it, in order of request."""
+    latest: dict[str, Exemption] = {}
+    for at, found in _rows(db, snapshot_seq):
         moment = datetime.fromisoformat(at)
         known = latest.get(found["id"])
         if found["event"] in ("approved", "rejected"):

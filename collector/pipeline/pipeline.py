@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.wire import Health, Observation, Reason, Status, format_timestamp
 from collector.ledger.chain import Ledger
+from collector.ledger.snapshot import midnights, next_midnight
 from collector.pipeline.alerts import Alert, Alerter
 from collector.pipeline.faults import FaultTracker, Ticket, TicketEvent
 from collector.pipeline.lines import (
@@ -138,6 +140,8 @@ class Pipeline:
         self.unknown_devices = 0
         self.changes = 0
         self.lines: list[str] | None = [] if lines else None
+        self._zone = ZoneInfo(policies.default.timezone)  # whose midnights are snapshotted
+        self._midnight: datetime | None = None  # the next one after the watermark
 
     def memory(self) -> Memory:
         return Memory(
@@ -169,6 +173,7 @@ class Pipeline:
                 device.agent_id = agent_id
                 self._devices_of.setdefault(agent_id, set()).add(device_id)
         self.watermark, self._next_expiry = memory.watermark, memory.next_expiry
+        self._midnight = None
         self.unknown_devices, self.changes = memory.unknown_devices, memory.changes
 
     def take(self, agent_id: str, statuses: Iterable[Status]) -> list[TicketEvent]:
@@ -234,6 +239,11 @@ class Pipeline:
         self._record_ticket(event, note)
         return event
 
+    @property
+    def size(self) -> int:
+        """The inventory's devices: what the memory grows with."""
+        return len(self._devices)
+
     def devices_of(self, agent_id: str) -> set[str]:
         return self._devices_of.get(agent_id, set())
 
@@ -249,14 +259,25 @@ class Pipeline:
         return events
 
     def _advance(self, moment: datetime) -> list[TicketEvent]:
-        """The watermark moves to ``moment``, later than it; expire when it has moved far."""
+        """The watermark moves to ``moment``, later than it; expire when it has moved far.
+        Past a local midnight, the ledger takes that midnight's snapshot first (devices
+        silent past stale_after by then are unknown in it)."""
+        events: list[TicketEvent] = []
+        if self.watermark is not None:
+            if self._midnight is None:  # a new pipeline, or one loaded from a checkpoint
+                self._midnight = next_midnight(self.watermark, self._zone)
+            if moment >= self._midnight:
+                for midnight in midnights(self.watermark, moment, self._zone):
+                    events += self.finish(midnight)
+                    self.ledger.snapshot(format_timestamp(midnight))
+                self._midnight = next_midnight(moment, self._zone)
         self.watermark = moment
         if self._next_expiry is None:
             self._next_expiry = moment + EXPIRE_EVERY
         if self.watermark < self._next_expiry:
-            return []
+            return events
         self._next_expiry = self.watermark + EXPIRE_EVERY
-        events = self.finish(self.watermark)
+        events += self.finish(self.watermark)
         for alert in self.alerter.tick(self.watermark):
             self._record_alert(alert)
         return events

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from collector.ledger.projection import Category, StateColumns, read_states, reading
+from collector.ledger.projection import Bounds, Category, StateColumns, read_states, reading
 from collector.sla.period import Period, local_midnight
 from slawatch.config.inventory import Device, Inventory, link_of
 from slawatch.config.policy import MaintenanceWindow, Policy
@@ -176,10 +176,11 @@ class LedgerTimeline:
     packed: Int64s  # since << 3 | category, since clamped so no state starts before the last
 
 
-def ledger_states(ledger: Path) -> LedgerTimeline:
-    """Every state row of a ledger, read-only, sorted (the command's second process)."""
+def ledger_states(ledger: Path, bounds: Bounds | None = None) -> LedgerTimeline:
+    """The state rows of a ledger (those of ``bounds``, from its opening snapshot, or
+    every one), read-only, sorted (the command's second process)."""
     with reading(ledger) as db:
-        return ledger_timeline(read_states(db))
+        return ledger_timeline(read_states(db, bounds))
 
 
 def ledger_timeline(columns: StateColumns) -> LedgerTimeline:
@@ -372,7 +373,10 @@ def daily_time_weighted(
     size = cells * days
     # bincount sums in float64: exact, a day of 126,000 units is 1.1e13 ms, below 2^53.
     same = first == last
+    # A float array even when no span starts and ends on one day (bincount of nothing
+    # with weights gives integers): every state of a day read from its snapshot spans it.
     amount = np.bincount(slot_first[same], weights=(ends - starts)[same], minlength=size)
+    amount = amount.astype(np.float64, copy=False)
     span = ~same
     amount += np.bincount(
         slot_first[span], weights=(bounds[first + 1] - starts)[span], minlength=size

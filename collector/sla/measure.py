@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.ledger.chain import Ledger
-from collector.ledger.projection import observed_through, reading
+from collector.ledger.projection import observed_through, period_bounds, reading
 from collector.pipeline.exemptions import exemptions
 from collector.sla.exempt import Exempted
 from collector.sla.exposure import ledger_states
@@ -41,12 +41,16 @@ def measured(
 ) -> Iterator[Measurement]:
     """The figures of ``asked`` (cut at the ledger's watermark when it is in progress);
     valid inside the block, whose scratch folder holds its ticket list. Exemptions count
-    once the bureau approved them (``with_pending``: the requests too)."""
+    once the bureau approved them (``with_pending``: the requests too). Read from the
+    midnight snapshot before the period to the one that closes it (``period_bounds``): a
+    day costs a day's rows, whatever the ledger's age; the exemptions from that snapshot
+    (which carries those still in force) to the last row, so a late decision counts."""
     Ledger(ledger).close()  # first: opening brings the projection up to date
     with reading(ledger) as db:
         watermark = observed_through(db)
-        requested = exemptions(db)
-    period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
+        period = asked.observed_to(None if watermark is None else from_epoch_ms(watermark))
+        bounds = period_bounds(db, period.start_ms, period.end_ms)
+        requested = exemptions(db, bounds.snapshot_seq)
     listed = [found for found in requested if found.overlaps(period.start, period.end)]
     counted = {"approved", "pending"} if with_pending else {"approved"}
     # The ledger's states and tickets are read by two more processes while this one loads
@@ -55,9 +59,14 @@ def measured(
     # thread, and they inherit the imports instead of repeating them (0.5 s each).
     with tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch:
         with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
-            states = pool.submit(ledger_states, ledger)
+            states = pool.submit(ledger_states, ledger, bounds)
             tickets = pool.submit(
-                period_tickets, ledger, period.start_ms, period.end_ms, Path(scratch) / "tickets"
+                period_tickets,
+                ledger,
+                period.start_ms,
+                period.end_ms,
+                Path(scratch) / "tickets",
+                through_seq=bounds.through_seq,
             )
             inventory = load_inventory()
             policies.check(inventory, inventory_file)

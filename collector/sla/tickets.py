@@ -138,18 +138,24 @@ class Tickets:
 
 
 def period_tickets(
-    ledger: Path, start_ms: int, end_ms: int, entries: Path, batch: int = 16_384
+    ledger: Path,
+    start_ms: int,
+    end_ms: int,
+    entries: Path,
+    batch: int = 16_384,
+    through_seq: int | None = None,
 ) -> Tickets:
     """The tickets detected in [start, end), judged, their report entries written to
     ``entries``, ``batch`` tickets at a time; runs beside the rest of a report.
 
+    ``through_seq``: the period's Bounds (rows after it do not count).
     A quarter's tickets take seconds to read and judge and need nothing from the
     inventory, so ``slawatch-collector sla`` runs this in a process of its own while it
     loads the inventory.
     """
     codes: dict[str, int] = {}
     with reading(ledger) as db, entries.open("wb") as out:
-        read = tickets_as_of(db, start_ms, end_ms, batch)
+        read = tickets_as_of(db, start_ms, end_ms, batch, through_seq)
         batches = (judge(rows, end_ms, out, codes) for rows in read)
         parts = [part for part in batches if part is not None]
     if not parts:

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 
 from agent.wire import Reason
 from collector.ledger.chain import Row
-from collector.ledger.projection import Category, read_states, reading
+from collector.ledger.projection import Category, period_bounds, read_states, reading
 from collector.pipeline.faults import FaultClass, Ticket
 from collector.pipeline.state import State
 from slawatch.config.inventory import Device, DeviceKind, Inventory, Link
@@ -283,9 +283,12 @@ def ticket_history(collector: Collector, ticket_id: str) -> list[dict[str, Any]]
 
 
 def timeline(collector: Collector, device_id: str, days: int = 7) -> list[dict[str, Any]]:
-    """The device's states over the last ``days`` days (epoch ms), from the projection."""
+    """The device's states over the last ``days`` days (epoch ms), from the projection:
+    from the midnight snapshot before them on, not the whole ledger."""
+    end = int(datetime.now(UTC).timestamp() * 1000)
+    start = end - days * 86_400_000
     with reading(collector.settings.ledger) as db:
-        columns = read_states(db)
+        columns = read_states(db, period_bounds(db, start, end))
     try:
         index = columns.device_ids.index(device_id)
     except ValueError:
@@ -293,8 +296,6 @@ def timeline(collector: Collector, device_id: str, days: int = 7) -> list[dict[s
     mine = np.nonzero(columns.device == index)[0]
     since = columns.since[mine].tolist()
     categories = columns.category[mine].tolist()
-    end = int(datetime.now(UTC).timestamp() * 1000)
-    start = end - days * 86_400_000
     spans = []
     for n, (begin, category) in enumerate(zip(since, categories, strict=True)):
         until = since[n + 1] if n + 1 < len(since) else end
@@ -382,7 +383,6 @@ FIELD_LABELS = {
     "scope": "console.window_scope",
     "day": "console.service_end_day",
     "cause": "console.exemption_cause",
-    "ticket": "console.ticket",
     "note": "console.note",
     "period": "console.period",
     "name": "console.user",

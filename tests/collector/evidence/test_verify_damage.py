@@ -173,8 +173,10 @@ def test_repacked_bundles_verify_when_intact_and_name_the_one_file_changed(
 def test_an_export_given_a_key_signs_a_head_at_its_own_end_row_and_says_so(
     quarter: Quarter, tmp_path: Path
 ) -> None:
-    """The collector's last head is two rows short of the end (as between two signings):
-    the export signs the end row itself, and the report names the head covering it."""
+    """The collector's last head is two rows short of the end (as between two signings).
+    A closed quarter's slice ends at the first signed head after its closing snapshot, so
+    the two rows are not in it; the quarter in progress runs to the end, which the export
+    signs itself, and the report names the head covering it."""
     ledger = tmp_path / "ledger.sqlite"
     shutil.copy(quarter.ledger, ledger)
     written = Ledger(ledger)
@@ -182,32 +184,48 @@ def test_an_export_given_a_key_signs_a_head_at_its_own_end_row_and_says_so(
         written.append("ledger_note", "2026-10-01T00:00:00.000Z", {"by": "test"})
         written.append("ledger_note", "2026-10-01T00:00:01.000Z", {"by": "test"})
     last = written.next_seq - 1
+    (closing,) = written.connection.execute(
+        "SELECT seq FROM ledger WHERE kind = 'snapshot' AND at = '2026-09-30T16:00:00.000Z'"
+    ).fetchone()
     written.close()
     export = [
         "evidence", "export", "--ledger", f"{tmp_path}/sub/../ledger.sqlite",
         "--inventory", str(quarter.inventory), "--policy", str(quarter.policy),
-        "--period", "2026-Q3",
     ]  # fmt: skip
     (tmp_path / "sub").mkdir()
-    signed = tmp_path / "signed.zip"
-    assert main([*export, "--out", str(signed), "--sign", str(quarter.key)]) == 0
-    files = members(signed)
+    closed = tmp_path / "closed.zip"
+    assert (
+        main([*export, "--period", "2026-Q3", "--out", str(closed), "--sign", str(quarter.key)])
+        == 0
+    )
+    files = members(closed)
     heads = [json.loads(line) for line in files["heads.jsonl"].splitlines()]
-    assert [head["seq"] for head in heads] == [heads[0]["seq"], last - 2, last]
+    assert closing <= last - 2
+    assert [head["seq"] for head in heads] == [heads[0]["seq"], last - 2]
+    assert json.loads(files["MANIFEST.json"])["ledger"]["rows"] == last - 1
+    assert "本次导出时签署" not in files["report.html"].decode()
+    signed = tmp_path / "signed.zip"
+    in_progress = [*export, "--period", "2026-Q4"]
+    assert main([*in_progress, "--out", str(signed), "--sign", str(quarter.key)]) == 0
+    files = members(signed)
     manifest = json.loads(files["MANIFEST.json"])
+    first = manifest["ledger"]["first_row"]
+    assert first == closing  # the slice opens at the quarter's midnight snapshot
+    heads = [json.loads(line) for line in files["heads.jsonl"].splitlines()]
+    assert [head["seq"] for head in heads] == [last - 2, last]
     assert manifest["ledger"]["anchored_through"] == last
     # Paths as given, normalized: no sub/.. in the manifest.
     assert f"{tmp_path}/ledger.sqlite" in manifest["command"]
     assert not any("/../" in arg for arg in manifest["command"])
     html = files["report.html"].decode()
-    assert f"第 0–{last} 行由第 {last} 行的签名链头覆盖" in html
+    assert f"第 {first}–{last} 行由第 {last} 行的签名链头覆盖" in html
     assert "本次导出时签署" in html
     code, said = verify(signed, "--pubkey", str(quarter.public))
     assert code == 0, said
-    assert f"3 signed heads (the last covers rows 0–{last})" in said
+    assert f"2 signed heads (the last covers rows {first}–{last})" in said
     # Without a key the export cannot sign: the two rows after the last head are named.
     unsigned = tmp_path / "unsigned.zip"
-    assert main([*export, "--out", str(unsigned)]) == 0
+    assert main([*in_progress, "--out", str(unsigned)]) == 0
     html = members(unsigned)["report.html"].decode()
     assert f"第 {last - 1}–{last} 行（2 行）未被任何签名链头覆盖" in html
     code, said = verify(unsigned)

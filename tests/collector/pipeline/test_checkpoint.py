@@ -32,8 +32,9 @@ BEFORE_RESTART, MINUTES = 6, 7
 def take(ledger: Ledger, pipeline: Pipeline, checkpoint: Checkpoint, payload: bytes) -> None:
     """What the live collector does with one message, journal included."""
     with ledger.transaction():
-        checkpoint.batch("edge-1", payload)
-        pipeline.take("edge-1", decode_batch(payload).statuses)
+        statuses = decode_batch(payload).statuses
+        checkpoint.batch("edge-1", payload, len(statuses))
+        pipeline.take("edge-1", statuses)
         checkpoint.save_if_due(pipeline)
 
 
@@ -47,7 +48,7 @@ def test_a_restart_re_runs_the_journal_and_confirms_an_outage_begun_before_it(
     ledger = Ledger(tmp_path / "ledger.sqlite")
     pipeline, checkpoint = (
         Pipeline(district, PolicyBook.only(policy), ledger),
-        Checkpoint(ledger, every=4),
+        Checkpoint(ledger, every=4, polls=1),
     )
     for payload in payloads[:BEFORE_RESTART]:
         take(ledger, pipeline, checkpoint, payload)
@@ -66,7 +67,7 @@ def test_a_restart_re_runs_the_journal_and_confirms_an_outage_begun_before_it(
     ledger = Ledger(tmp_path / "ledger.sqlite")
     pipeline, checkpoint = (
         Pipeline(district, PolicyBook.only(policy), ledger),
-        Checkpoint(ledger, every=4),
+        Checkpoint(ledger, every=4, polls=1),
     )
     assert checkpoint.restore(pipeline) == 2  # re-run and verified against the rows
     take(ledger, pipeline, checkpoint, payloads[BEFORE_RESTART])

@@ -17,12 +17,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.wire import Health, Observation, Reason
 from collector.ledger.chain import Ledger
+from collector.ledger.projection import period_bounds, reading
 from collector.pipeline.replay import Ack, replay
 from collector.sla.exposure import ledger_states
 from collector.sla.period import parse_period
@@ -149,18 +151,33 @@ def quarter_report(
     zone = ZoneInfo(policy.timezone)
     span = parse_period(period, zone)
     ledger.close()
-    report = Report(
-        inventory,
-        policies,
-        span,
-        lambda: ledger_states(folder / "ledger.sqlite"),
-        lambda: period_tickets(
-            folder / "ledger.sqlite", span.start_ms, span.end_ms, folder / "tickets", ticket_batch
-        ),
-    )
-    written = io.BytesIO()
-    write_json(report.build(parse_grouping(group_by)), written)
-    built: dict[str, Any] = json.loads(written.getvalue())  # what the command writes
+    file = folder / "ledger.sqlite"
+    with reading(file) as db:
+        bounds = period_bounds(db, span.start_ms, span.end_ms)
+    texts = []
+    # Read as the sla command reads (from the midnight snapshot before the period to the
+    # one closing it) and from genesis: every figure must be the same.
+    for sliced in (bounds, None):
+        report = Report(
+            inventory,
+            policies,
+            span,
+            partial(ledger_states, file, sliced),
+            partial(
+                period_tickets,
+                file,
+                span.start_ms,
+                span.end_ms,
+                folder / "tickets",
+                ticket_batch,
+                None if sliced is None else sliced.through_seq,
+            ),
+        )
+        written = io.BytesIO()
+        write_json(report.build(parse_grouping(group_by)), written)
+        texts.append(written.getvalue())
+    assert texts[0] == texts[1], "the figures read from the snapshot differ from genesis's"
+    built: dict[str, Any] = json.loads(texts[0])  # what the command writes
     return built
 
 
