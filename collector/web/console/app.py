@@ -706,9 +706,14 @@ def add_console(
 
     @app.get("/events", include_in_schema=False)
     async def events(request: Request) -> StreamingResponse:
-        reader(request)
+        who = reader(request)
+        name = "" if who is None else who.user or who.name
+        if not hub.admits(name):
+            raise HTTPException(429, "too many live streams open: close a tab of the console")
         return StreamingResponse(
-            hub.stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            hub.stream(name, lambda: access.still_reads(request)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
         )
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)

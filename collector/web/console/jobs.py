@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from collector.service import Collector
 
 FIGURES_FRESH_S = 60.0
+# Any reader may ask for any period's figures, and each is a child process: at most this
+# many run at once (exports included), at most this many periods wait for one, and this
+# many periods' figures are kept. A page asked beyond that says "computing" and asks
+# again in two seconds.
+CHILDREN = 2
+WAITING = 8
+KEPT = 64
 
 
 def _policy_arguments(collector: Collector) -> list[str]:
@@ -62,6 +69,7 @@ class Jobs:
         self.exports: dict[str, Export] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._children: set[asyncio.subprocess.Process] = set()
+        self._slots = asyncio.Semaphore(CHILDREN)
 
     async def close(self) -> None:
         """The console stops: no child computation outlives it. Each child leads a process
@@ -76,22 +84,29 @@ class Jobs:
     async def _run(self, command: list[str], keep_out: bool) -> tuple[int, bytes, bytes]:
         """Run a child to its end (or the console's): exit code, standard output, error."""
         out = asyncio.subprocess.PIPE if keep_out else asyncio.subprocess.DEVNULL
-        child = await asyncio.create_subprocess_exec(
-            *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True
-        )
-        self._children.add(child)
-        try:
-            found, err = await child.communicate()
-        finally:
-            self._children.discard(child)
+        async with self._slots:
+            child = await asyncio.create_subprocess_exec(
+                *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True
+            )
+            self._children.add(child)
+            try:
+                found, err = await child.communicate()
+            finally:
+                self._children.discard(child)
         return child.returncode or 0, found or b"", err
 
     def figures(self, period: str, with_pending: bool = False) -> Figures:
         """The period's figures as last computed (``with_pending``: as they would be if the
         bureau approved every pending request); a refresh starts when they are stale."""
-        found = self._figures.setdefault(f"{period}{'+pending' if with_pending else ''}", Figures())
+        key = f"{period}{'+pending' if with_pending else ''}"
+        if key not in self._figures and len(self._figures) >= KEPT:
+            idle = [k for k, f in self._figures.items() if f.running is None or f.running.done()]
+            if idle:
+                del self._figures[min(idle, key=lambda k: self._figures[k].computed)]
+        found = self._figures.setdefault(key, Figures())
         stale = time.monotonic() - found.computed > FIGURES_FRESH_S
-        if stale and (found.running is None or found.running.done()):
+        busy = sum(1 for f in self._figures.values() if f.running and not f.running.done())
+        if stale and (found.running is None or found.running.done()) and busy < WAITING:
             found.running = asyncio.create_task(self._compute(period, found, with_pending))
         return found
 

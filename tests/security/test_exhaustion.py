@@ -1,0 +1,107 @@
+"""What a logged-in reader must not be able to do to the collector: keep receiving the
+live stream after the session ended, open live streams without end, start SLA
+computations (child processes) without end, or make a page fail with a period at the
+calendar's edge."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from simulator.local_servers import Mosquitto
+from slawatch.config.inventory import Inventory
+from tests.collector.web.console.conftest import Console, browser, console
+from tests.collector.web.console.test_access import logged_in, open_a_ticket
+
+PAGE = {"accept": "text/html"}
+
+
+def sla_children(live: Console) -> int:
+    """The collector's `sla` child processes running now (read from /proc): each leads a
+    session of its own, its forked workers (the same command line) do not."""
+    ledger = str(live.collector.settings.ledger).encode()
+    found = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            session = (entry / "stat").read_text().rpartition(")")[2].split()[3]
+        except (OSError, IndexError):
+            continue
+        if b"sla" in command and ledger in command and session == entry.name:
+            found += 1
+    return found
+
+
+async def test_the_live_stream_ends_with_the_session(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    async with console(tmp_path, broker.port, agent=False) as live:
+        ticket = await open_a_ticket(live, broker.port, inventory)
+        async with browser(live) as viewer, browser(live) as operator:
+            csrf = await logged_in(viewer, "li")
+            async with viewer.stream("GET", "/events") as stream:
+                lines = stream.aiter_lines()
+                assert await anext(lines) == "retry: 3000"
+                assert (await viewer.post("/logout", data={"csrf": csrf})).status_code == 303
+                # A change after the logout: its event must not reach the ended session.
+                operator_csrf = await logged_in(operator, "zhang")
+                ack = await operator.post(f"/faults/{ticket.id}/ack", data={"csrf": operator_csrf})
+                assert ack.status_code == 303
+                received: list[str] = []
+
+                async def read() -> None:
+                    async for line in lines:
+                        received.append(line)
+
+                # The stream closes (read returns) rather than carrying the event.
+                await asyncio.wait_for(read(), 20)
+                assert not any("acknowledged" in line for line in received), received
+
+
+async def test_one_user_cannot_open_live_streams_without_end(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as viewer:
+        await logged_in(viewer, "li")
+        refused = None
+        streams = []
+        try:
+            for _ in range(50):
+                stream = viewer.stream("GET", "/events")
+                reply = await stream.__aenter__()
+                streams.append(stream)
+                if reply.status_code != 200:
+                    refused = reply.status_code
+                    break
+        finally:
+            for stream in streams:
+                await stream.__aexit__(None, None, None)
+        assert refused == 429
+        assert len(streams) <= 10
+
+
+async def test_a_reader_cannot_start_sla_computations_without_end(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as viewer:
+        await logged_in(viewer, "li")
+        for day in range(1, 21):  # twenty distinct periods: twenty computations asked
+            period = f"2026-01-{day:02d}"
+            reply = await viewer.get(f"/sla?kind=custom&period={period}", headers=PAGE)
+            assert reply.status_code == 200
+        most = 0
+        for _ in range(20):
+            most = max(most, sla_children(live))
+            await asyncio.sleep(0.1)
+        assert 1 <= most <= 2, most
+
+
+async def test_a_period_at_the_calendars_edge_is_refused_in_words(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as viewer:
+        await logged_in(viewer, "li")
+        for period in ("9999-12-31", "0001-01-01", "9999-Q4", "9999-12", "9999"):
+            reply = await viewer.get(f"/sla?kind=custom&period={period}", headers=PAGE)
+            assert reply.status_code == 200, (period, reply.text[:200])
+            assert 'id="period-bad"' in reply.text, period
