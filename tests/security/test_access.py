@@ -186,9 +186,12 @@ async def test_every_change_refuses_a_session_form_from_elsewhere_or_without_its
                 del client.headers["x-csrf-token"]
                 elsewhere = await client.post(
                     path,
-                    data=data | {"csrf": csrf},
                     headers={"origin": "http://evil.example", "x-csrf-token": csrf},
+                    json=body,
+                    data=None if body is not None else data | {"csrf": csrf},
                 )
                 assert elsewhere.status_code == 403, (route, elsewhere.text)
-                tokenless = await client.post(path, data=data)
+                tokenless = await client.post(
+                    path, json=body, data=None if body is not None else data
+                )
                 assert tokenless.status_code == 403, (route, tokenless.text)
