@@ -46,8 +46,8 @@ async def test_exemption_reasons_decision_notes_and_the_map_tooltip_show_as_text
             assert excluded.status_code == 303, excluded.text
         async with client(live) as evaluator:
             csrf = await logged_in(evaluator, "zhao")
-            page = await evaluator.get("/maintenance", headers={"accept": "text/html"})
-            pending = re.findall(r'action="/maintenance/([0-9a-f]+)/decide"', page.text)
+            listed = await evaluator.get("/maintenance", headers={"accept": "text/html"})
+            pending = re.findall(r'action="/maintenance/([0-9a-f]+)/decide"', listed.text)
             assert len(pending) == 2
             for exemption_id in pending:
                 decided = await evaluator.post(
