@@ -105,3 +105,30 @@ async def test_a_period_at_the_calendars_edge_is_refused_in_words(
             reply = await viewer.get(f"/sla?kind=custom&period={period}", headers=PAGE)
             assert reply.status_code == 200, (period, reply.text[:200])
             assert 'id="period-bad"' in reply.text, period
+
+
+async def test_an_exemption_at_the_calendars_edge_is_refused_and_the_page_still_opens(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """Dates a browser's form accepts but the clock cannot turn (year 1 in UTC+8 is before
+    year 1 in UTC; 9999-12-31 evening in UTC is the year 10000 in Beijing): a 422 naming the
+    field, never a 500, and never a ledger row that makes /maintenance fail for everyone."""
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as operator:
+        csrf = await logged_in(operator, "zhang")
+        camera = next(d.id for d in inventory.devices if d.kind.value == "camera")
+        forms = {
+            "/maintenance/service-end": [
+                ("day", {"day": "0001-01-01", "cause": "demolition", "reason": "r"}),
+            ],
+            "/maintenance": [
+                ("start", {"start": "0001-01-01T00:00", "end": "2030-01-01T00:00", "reason": "r"}),
+                ("end", {"start": "2030-01-01T00:00", "end": "9999-12-31T23:00:00+00:00",
+                         "reason": "r"}),
+            ],
+        }  # fmt: skip
+        for path, cases in forms.items():
+            for field, form in cases:
+                reply = await operator.post(path, data=form | {"scope": camera, "csrf": csrf})
+                assert reply.status_code == 422, (path, field, reply.text[:300])
+                assert reply.json()["detail"][0]["loc"] == ["body", field]
+        assert (await operator.get("/maintenance", headers=PAGE)).status_code == 200
