@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from collector.evidence.heads import read_heads_file
-from collector.evidence.keys import new_pair
 from collector.service import Collector
 from simulator.local_servers import Mosquitto, free_port
+from slawatch.keys import new_pair
 from tests import reliability
 from tests.collector.conftest import fill
 from tests.collector.live import (

@@ -132,3 +132,18 @@ async def test_an_exemption_at_the_calendars_edge_is_refused_and_the_page_still_
                 assert reply.status_code == 422, (path, field, reply.text[:300])
                 assert reply.json()["detail"][0]["loc"] == ["body", field]
         assert (await operator.get("/maintenance", headers=PAGE)).status_code == 200
+
+
+async def test_an_operator_cannot_queue_evidence_exports_without_end(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """Each export is a child process and a bundle on the ledger's disk: a few wait at
+    once, and one asked beyond them is refused (429) rather than queued."""
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as operator:
+        csrf = await logged_in(operator, "zhang")
+        answers = []
+        for _ in range(12):
+            reply = await operator.post("/sla/export", data={"period": "2026-01", "csrf": csrf})
+            answers.append(reply.status_code)
+        assert 429 in answers, answers
+        assert answers.count(303) <= 4, answers

@@ -562,6 +562,8 @@ def add_console(
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         who = access.require(request, Role.OPERATOR, csrf)
+        if jobs.exports_busy:
+            raise HTTPException(429, "exports are running already: wait for one to finish")
         job = jobs.export(period, language(request), who.name)
         return RedirectResponse(f"/sla/export/{job.id}", status_code=303)
 

@@ -28,6 +28,8 @@ FIGURES_FRESH_S = 60.0
 CHILDREN = 2
 WAITING = 8
 KEPT = 64
+# Exports unfinished at once (each also a bundle on the ledger's disk): one more is refused.
+EXPORTS_WAITING = 4
 
 
 def _policy_arguments(collector: Collector) -> list[str]:
@@ -132,6 +134,11 @@ class Jobs:
             into.result, into.error = found, None
         else:
             into.error = err.decode(errors="replace").strip() or f"exit {code}"
+
+    @property
+    def exports_busy(self) -> bool:
+        """Whether as many exports as may wait are unfinished (a new one must wait)."""
+        return sum(1 for job in self.exports.values() if job.finished is None) >= EXPORTS_WAITING
 
     def export(self, period: str, language: str, by: str) -> Export:
         job_id = secrets.token_hex(6)

@@ -22,10 +22,10 @@ from openpyxl import load_workbook
 from playwright.async_api import async_playwright
 
 from collector.evidence.heads import SignedHead
-from collector.evidence.keys import load_public, new_pair
 from collector.evidence.verify import verify_bundle
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
+from slawatch.keys import load_public, new_pair
 from tests.collector.web.console.conftest import Console, console
 from tests.collector.web.console.test_access import open_a_ticket
 from tests.collector.web.console.test_browser import ARTEFACTS, CHROMIUM, log_in, shot
