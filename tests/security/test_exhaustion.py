@@ -147,3 +147,28 @@ async def test_an_operator_cannot_queue_evidence_exports_without_end(
             answers.append(reply.status_code)
         assert 429 in answers, answers
         assert answers.count(303) <= 4, answers
+
+
+async def test_a_bulk_acknowledgement_is_bounded_and_all_or_nothing(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """10,000 ticket ids, an id of a megabyte, a note of 100,000 characters: refused
+    before anything is acknowledged; a viewer may not acknowledge at all."""
+    async with console(tmp_path, broker.port, agent=False) as live:
+        ticket = await open_a_ticket(live, broker.port, inventory)
+        async with browser(live) as viewer:
+            csrf = await logged_in(viewer, "li")
+            form = {"ticket": [ticket.id], "note": "n", "csrf": csrf}
+            assert (await viewer.post("/faults/ack", data=form)).status_code == 403
+        async with browser(live) as operator:
+            csrf = await logged_in(operator, "zhang")
+            tries = [
+                {"ticket": [ticket.id] + [f"x{n}" for n in range(10_000)], "note": "n"},
+                {"ticket": [ticket.id, "x" * 2_000_000], "note": "n"},
+                {"ticket": [ticket.id], "note": "n" * 100_000},
+                {"ticket": [ticket.id, "no-such-ticket"], "note": "n"},
+            ]
+            for form in tries:
+                reply = await operator.post("/faults/ack", data=form | {"csrf": csrf})
+                assert reply.status_code in (400, 413, 422), reply.status_code
+        assert live.collector.pipeline.faults.tickets[ticket.id].acknowledged_at is None
