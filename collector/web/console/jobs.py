@@ -72,11 +72,14 @@ class Jobs:
         self._tasks: set[asyncio.Task[None]] = set()
         self._children: set[asyncio.subprocess.Process] = set()
         self._slots = asyncio.Semaphore(CHILDREN)
+        self._closed = False
 
     async def close(self) -> None:
-        """The console stops: no child computation outlives it. Each child leads a process
-        group of its own, killed whole: the SLA engine's forked workers would otherwise
-        outlive it, holding its pipes open, and the wait for it would never end."""
+        """The console stops: no child computation outlives it, and none waiting for a
+        slot starts. Each child leads a process group of its own, killed whole: the SLA
+        engine's forked workers would otherwise outlive it, holding its pipes open, and
+        the wait for it would never end."""
+        self._closed = True
         for child in list(self._children):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
@@ -87,6 +90,8 @@ class Jobs:
         """Run a child to its end (or the console's): exit code, standard output, error."""
         out = asyncio.subprocess.PIPE if keep_out else asyncio.subprocess.DEVNULL
         async with self._slots:
+            if self._closed:
+                return 1, b"", b"the console stopped"
             child = await asyncio.create_subprocess_exec(
                 *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True
             )
