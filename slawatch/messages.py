@@ -808,6 +808,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "结束时间须晚于开始时间",
         "en": "the end must be after the start",
     },
+    "form.out_of_range": {
+        "zh": "日期超出可用范围（1970 年至 2199 年）",
+        "en": "a date out of range (1970 to 2199)",
+    },
     "form.missing": {"zh": "此项必填", "en": "this field is required"},
     "form.invalid": {"zh": "填写有误", "en": "not valid"},
     "form.refused": {"zh": "未保存：{field}：{problem}", "en": "Not saved: {field}: {problem}"},

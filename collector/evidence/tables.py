@@ -310,14 +310,30 @@ def headings(table: Table, language: Language) -> list[str]:
     return [text(f"column.{column.key}", language) for column in table.columns]
 
 
+# A text Excel would read from a CSV as a formula (or a DDE call, `=cmd|' /C calc'!A0`):
+# = + @ tab or CR first, or a minus before anything ("-" alone is text).
+_FORMULA = re.compile(r"[=+@\t\r]|-.", re.DOTALL)
+
+
+def _inert(cell: Cell) -> Cell:
+    """A text cell that would start a formula, kept text by a leading apostrophe (OWASP's
+    advice on CSV injection): names, reasons and notes come from the contractor's side,
+    and the bureau opens these files in Excel."""
+    return "'" + cell if isinstance(cell, str) and _FORMULA.match(cell) else cell
+
+
 def csv_bytes(table: Table, language: Language) -> bytes:
     """UTF-8 with a byte-order mark: Excel reads Chinese from it without an import dialog."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(headings(table, language))
+    text_columns = [column.kind is Kind.TEXT for column in table.columns]
     # As the csv module writes cells: None empty, numbers and Decimals as str, and a
     # moment (whole seconds) as "YYYY-MM-DD HH:MM:SS", which Excel reads as a date.
-    writer.writerows(table.rows)
+    writer.writerows(
+        [_inert(cell) if text else cell for cell, text in zip(row, text_columns, strict=True)]
+        for row in table.rows
+    )
     return out.getvalue().encode("utf-8-sig")
 
 

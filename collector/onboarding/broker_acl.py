@@ -3,9 +3,11 @@
 Each agent (its broker username is its agent id) may publish only on its own site's
 ``status`` and ``alive`` topics and read only its own ``ack``: named topic by topic, so
 an agent cannot publish under another site (a ``%u`` pattern cannot bind the site). The
-collector reads every site's messages and writes the acks, alerts and dead letters; the
-operators' account sends acknowledgement commands and reads the alerts. An agent the
-inventory does not list gets nothing. Written again whenever agents are registered:
+collector reads every site's messages and writes the acks, alerts, dead letters and its
+signed ledger head; the operators' account sends acknowledgement commands and reads the
+alerts; the bureau's account reads the signed heads (its own subscriber keeps them where
+the contractor cannot rewrite them: docs/evidence.md), and nobody else may write one.
+An agent the inventory does not list gets nothing. Written again whenever agents are registered:
 ``slawatch-collector broker-acl INVENTORY > /etc/mosquitto/acl``.
 """
 
@@ -13,9 +15,12 @@ from __future__ import annotations
 
 from agent.wire import TOPIC_ROOT, ack_topic, alive_topic, status_topic
 from slawatch.config.inventory import Inventory
+from slawatch.config.settings import SigningSettings
 
 COLLECTOR_USER = "slawatch-collector"
 OPS_USER = "slawatch-ops"
+BUREAU_USER = "slawatch-bureau"
+HEAD_TOPIC: str = SigningSettings.model_fields["topic"].default
 
 
 def broker_acl(inventory: Inventory) -> str:
@@ -29,9 +34,12 @@ def broker_acl(inventory: Inventory) -> str:
         f"topic write {TOPIC_ROOT}/+/+/ack",
         f"topic write {TOPIC_ROOT}/alerts/#",
         f"topic write {TOPIC_ROOT}/deadletter",
+        f"topic write {HEAD_TOPIC}",
         f"user {OPS_USER}",
         f"topic write {TOPIC_ROOT}/commands/ack",
         f"topic read {TOPIC_ROOT}/alerts/#",
+        f"user {BUREAU_USER}",
+        f"topic read {HEAD_TOPIC}",
     ]
     for site in inventory.sites:
         for agent in site.agents:

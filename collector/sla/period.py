@@ -75,7 +75,15 @@ def _moment(text: str, zone: ZoneInfo) -> datetime:
 
 def parse_period(text: str, zone: ZoneInfo) -> Period:
     """``2026-07-01/2026-10-01``, ``2026-Q3``, ``2026-07``, ``2026``, or a day ``2026-07-01``."""
-    text = text.strip()
+    try:
+        return _parse_period(text.strip(), zone)
+    except PeriodError:
+        raise
+    except (OverflowError, ValueError) as exc:  # a bound past the calendar's: 9999-12-31, 0000
+        raise PeriodError(f"{text.strip()!r}: outside the calendar ({exc})") from None
+
+
+def _parse_period(text: str, zone: ZoneInfo) -> Period:
     if "/" in text:
         first, _, last = text.partition("/")
         start, end = _moment(first.strip(), zone), _moment(last.strip(), zone)

@@ -17,10 +17,10 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -161,7 +161,7 @@ def create_app(collector: Collector) -> FastAPI:
         return {"agent_id": agent_id, "epoch": request.epoch, "closed": list(gap)}
 
     @app.post("/ledger/heads/{seq}", dependencies=[Depends(operator)])
-    async def attest(seq: int) -> dict[str, Any]:
+    async def attest(seq: Annotated[int, Path(ge=0, lt=2**63)]) -> dict[str, Any]:
         """The head of row ``seq`` signed with the collector's key, for an export of a
         snapshot ending there (``evidence export --collector``): 409 if the collector has
         no key, 404 if its ledger has no such row."""

@@ -18,10 +18,16 @@ import pytest
 from agent.wire import ack_topic, status_topic
 from collector.cli import main as collector_main
 from simulator.local_servers import Mosquitto
+from slawatch.config.settings import SigningSettings
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, wait_for
 
-USERS = {"edge-1": "pw-edge-1", "edge-2": "pw-edge-2", "slawatch-collector": "pw-collector"}
+USERS = {
+    "edge-1": "pw-edge-1",
+    "edge-2": "pw-edge-2",
+    "slawatch-collector": "pw-collector",
+    "slawatch-bureau": "pw-bureau",
+}
 
 # The stand-in collector and agents use aiomqtt, which must not run on uvloop.
 pytestmark = pytest.mark.stdlib_loop
@@ -90,6 +96,29 @@ async def test_an_agent_speaks_only_for_itself_and_reads_only_its_own_acks(
             task.cancel()
     assert heard == [f"{status_topic('d1', 'edge-1')} b'own'"]
     assert acks_of_edge_1 == [f"{ack_topic('d1', 'edge-1')} b'ack for edge-1'"]
+
+
+async def test_the_signed_head_reaches_the_bureaus_subscriber_and_only_the_collector_signs(
+    secured: Mosquitto,
+) -> None:
+    """The head the collector publishes (retained) anchors the ledger only once it has left
+    the machine: the bureau's own subscriber must get it, and an agent must not be able to
+    put a head of its own there."""
+    head = SigningSettings.model_fields["topic"].default
+    got: list[str] = []
+    async with (
+        client(secured, "slawatch-collector") as collector,
+        client(secured, "edge-1") as edge_1,
+    ):
+        await edge_1.publish(head, b"forged head", qos=1, retain=True)
+        await collector.publish(head, b"signed head", qos=1, retain=True)
+    async with client(secured, "slawatch-bureau") as bureau:
+        await bureau.subscribe(head, qos=1)
+        listening = asyncio.create_task(gather_messages(bureau, got))
+        await wait_for(lambda: len(got) == 1, 10)
+        await asyncio.sleep(0.3)
+        listening.cancel()
+    assert got == [f"{head} b'signed head'"]
 
 
 async def test_nobody_gets_in_without_a_password(secured: Mosquitto) -> None:

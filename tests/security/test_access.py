@@ -40,6 +40,13 @@ READS = {
     "/healthz": 1,
     "/metrics": 1,
     "/alerts/deliveries": 1,
+    "/faults.json": 1,
+    "/faults.xlsx": 1,
+    "/handover": 1,
+    "/map": 1,
+    "/scope.json?q=a": 1,
+    "/wall.json": 1,
+    "/deliveries": 1,
     "/security": 3,
 }
 WINDOW = {
@@ -57,6 +64,14 @@ CHANGES: dict[str, tuple[int, dict[str, str] | None, dict[str, str] | None]] = {
     "/security/lift": (3, {"key": "user:nobody"}, None),
     "/security/end-sessions": (3, {"name": "nobody"}, None),
     "/faults/{ticket}/ack": (2, {"note": "seen"}, None),
+    "/faults/ack": (2, {"ticket": "{ticket}", "note": "seen"}, None),
+    "/maintenance/service-end": (
+        2,
+        {"day": "2030-01-01", "cause": "demolition", "reason": "t", "scope": "{device}"},
+        None,
+    ),
+    "/maintenance/ticket": (2, {"ticket": "{ticket}", "cause": "grid", "reason": "t"}, None),
+    "/ledger/heads/0": (2, None, {}),
     "/tickets/{ticket}/ack": (2, None, {"by": "script"}),
     "/inventory/reload": (3, None, {}),
     "/maintenance/none/decide": (BUREAU, {"decision": "reject"}, None),
@@ -152,3 +167,31 @@ async def test_metrics_and_health_open_for_a_scraper_only_when_the_settings_say_
         assert (await scraper.get("/healthz")).status_code == 200
         assert (await scraper.get("/tickets")).status_code == 401
         assert (await scraper.get("/alerts/deliveries")).status_code == 401
+
+
+async def test_every_change_refuses_a_session_form_from_elsewhere_or_without_its_token(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """Each state-changing route, by a session of a role that may use it: from another
+    origin (with the right token), or from its own without the token: 403 both."""
+    async with console(tmp_path, broker.port, agent=False) as live:
+        ticket = await open_a_ticket(live, broker.port, inventory)
+        names = {"ticket": ticket.id, "device": ticket.device_ids[0]}
+        who = {2: "operator", 3: "admin", BUREAU: "evaluator"}
+        for route, (needs, form, body) in CHANGES.items():
+            async with client_for(live, who[needs]) as client:
+                csrf = await sign_in(client, who[needs])
+                path = route.format(**names)
+                data = {k: v.format(**names) for k, v in (form or {}).items()}
+                del client.headers["x-csrf-token"]
+                elsewhere = await client.post(
+                    path,
+                    headers={"origin": "http://evil.example", "x-csrf-token": csrf},
+                    json=body,
+                    data=None if body is not None else data | {"csrf": csrf},
+                )
+                assert elsewhere.status_code == 403, (route, elsewhere.text)
+                tokenless = await client.post(
+                    path, json=body, data=None if body is not None else data
+                )
+                assert tokenless.status_code == 403, (route, tokenless.text)

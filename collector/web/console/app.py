@@ -562,6 +562,8 @@ def add_console(
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         who = access.require(request, Role.OPERATOR, csrf)
+        if jobs.exports_busy:
+            raise HTTPException(429, "exports are running already: wait for one to finish")
         job = jobs.export(period, language(request), who.name)
         return RedirectResponse(f"/sla/export/{job.id}", status_code=303)
 
@@ -706,9 +708,14 @@ def add_console(
 
     @app.get("/events", include_in_schema=False)
     async def events(request: Request) -> StreamingResponse:
-        reader(request)
+        who = reader(request)
+        name = "" if who is None else who.user or who.name
+        if not hub.admits(name):
+            raise HTTPException(429, "too many live streams open: close a tab of the console")
         return StreamingResponse(
-            hub.stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            hub.stream(name, lambda: access.still_reads(request)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
         )
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)

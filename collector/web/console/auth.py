@@ -72,7 +72,7 @@ class Access:
         self._token_matches = token_matches
         self._origins = set(allowed_origins)
 
-    def caller(self, request: Request) -> Caller | None:
+    def caller(self, request: Request, touch: bool = True) -> Caller | None:
         authorization = request.headers.get("authorization", "")
         if authorization.startswith("Bearer "):
             offered = authorization.removeprefix("Bearer ")
@@ -91,7 +91,7 @@ class Access:
             if self._token_matches(offered):
                 return Caller("api", Role.ADMIN, by_session=False)
             raise HTTPException(401, "the bearer token is not valid")
-        user = self.session_user(request)
+        user = self.session_user(request, touch)
         if user is None:
             return None
         return Caller(
@@ -103,18 +103,26 @@ class Access:
             approves=user.approves,
         )
 
-    def session_user(self, request: Request) -> User | None:
+    def session_user(self, request: Request, touch: bool = True) -> User | None:
         if self.users is None or self.sessions is None or "session" not in request.scope:
             return None
         session_id = request.session.get(SESSION_FIELD)
         if not isinstance(session_id, str):
             return None
         self.users.refresh()
-        user = self.sessions.user_of(session_id, self.users.named)
+        user = self.sessions.user_of(session_id, self.users.named, touch)
         if user is None:
             request.session.pop(SESSION_FIELD, None)
             audit.info("session ended (timed out, or credentials changed or removed)")
         return user
+
+    def still_reads(self, request: Request) -> bool:
+        """Whether the caller of a long request (the live stream) may still read: its
+        session not ended, its token still valid. Asking is not a use of the session."""
+        try:
+            return self.caller(request, touch=False) is not None
+        except HTTPException:
+            return False
 
     def require(
         self,

@@ -5,13 +5,13 @@ the field (422, worded in the page's language)."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from collector.pipeline.exemptions import SERVICE_END_CAUSES, Exemption
 from collector.sla.period import local_midnight
-from collector.web.console.views import DeviceIndex, form_error, scope_items
+from collector.web.console.views import DeviceIndex, form_error, in_calendar, scope_items
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -34,6 +34,7 @@ def service_end_from_form(
         devices.extend(device for device in found if device not in devices)
     if not devices:
         raise form_error("scope", "form.scope_empty")
+    in_calendar("day", datetime.combine(day, time(12), tzinfo=UTC))  # before the zone's shift
     start = local_midnight(day, zone)
     return Exemption("", "service_end", start, None, reason, by, tuple(devices), cause=cause)
 

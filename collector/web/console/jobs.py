@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from collector.service import Collector
 
 FIGURES_FRESH_S = 60.0
+# Any reader may ask for any period's figures, and each is a child process: at most this
+# many run at once (exports included), at most this many periods wait for one, and this
+# many periods' figures are kept. A page asked beyond that says "computing" and asks
+# again in two seconds.
+CHILDREN = 2
+WAITING = 8
+KEPT = 64
+# Exports unfinished at once (each also a bundle on the ledger's disk): one more is refused.
+EXPORTS_WAITING = 4
 
 
 def _policy_arguments(collector: Collector) -> list[str]:
@@ -62,11 +71,15 @@ class Jobs:
         self.exports: dict[str, Export] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._children: set[asyncio.subprocess.Process] = set()
+        self._slots = asyncio.Semaphore(CHILDREN)
+        self._closed = False
 
     async def close(self) -> None:
-        """The console stops: no child computation outlives it. Each child leads a process
-        group of its own, killed whole: the SLA engine's forked workers would otherwise
-        outlive it, holding its pipes open, and the wait for it would never end."""
+        """The console stops: no child computation outlives it, and none waiting for a
+        slot starts. Each child leads a process group of its own, killed whole: the SLA
+        engine's forked workers would otherwise outlive it, holding its pipes open, and
+        the wait for it would never end."""
+        self._closed = True
         for child in list(self._children):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
@@ -76,22 +89,31 @@ class Jobs:
     async def _run(self, command: list[str], keep_out: bool) -> tuple[int, bytes, bytes]:
         """Run a child to its end (or the console's): exit code, standard output, error."""
         out = asyncio.subprocess.PIPE if keep_out else asyncio.subprocess.DEVNULL
-        child = await asyncio.create_subprocess_exec(
-            *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True
-        )
-        self._children.add(child)
-        try:
-            found, err = await child.communicate()
-        finally:
-            self._children.discard(child)
+        async with self._slots:
+            if self._closed:
+                return 1, b"", b"the console stopped"
+            child = await asyncio.create_subprocess_exec(
+                *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True
+            )
+            self._children.add(child)
+            try:
+                found, err = await child.communicate()
+            finally:
+                self._children.discard(child)
         return child.returncode or 0, found or b"", err
 
     def figures(self, period: str, with_pending: bool = False) -> Figures:
         """The period's figures as last computed (``with_pending``: as they would be if the
         bureau approved every pending request); a refresh starts when they are stale."""
-        found = self._figures.setdefault(f"{period}{'+pending' if with_pending else ''}", Figures())
+        key = f"{period}{'+pending' if with_pending else ''}"
+        if key not in self._figures and len(self._figures) >= KEPT:
+            idle = [k for k, f in self._figures.items() if f.running is None or f.running.done()]
+            if idle:
+                del self._figures[min(idle, key=lambda k: self._figures[k].computed)]
+        found = self._figures.setdefault(key, Figures())
         stale = time.monotonic() - found.computed > FIGURES_FRESH_S
-        if stale and (found.running is None or found.running.done()):
+        busy = sum(1 for f in self._figures.values() if f.running and not f.running.done())
+        if stale and (found.running is None or found.running.done()) and busy < WAITING:
             found.running = asyncio.create_task(self._compute(period, found, with_pending))
         return found
 
@@ -117,6 +139,11 @@ class Jobs:
             into.result, into.error = found, None
         else:
             into.error = err.decode(errors="replace").strip() or f"exit {code}"
+
+    @property
+    def exports_busy(self) -> bool:
+        """Whether as many exports as may wait are unfinished (a new one must wait)."""
+        return sum(1 for job in self.exports.values() if job.finished is None) >= EXPORTS_WAITING
 
     def export(self, period: str, language: str, by: str) -> Export:
         job_id = secrets.token_hex(6)

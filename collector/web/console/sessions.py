@@ -58,9 +58,12 @@ class Sessions:
         self._by_id[found.id] = found
         return found
 
-    def user_of(self, session_id: str, current: Callable[[str], User | None]) -> User | None:
+    def user_of(
+        self, session_id: str, current: Callable[[str], User | None], touch: bool = True
+    ) -> User | None:
         """The session's user as the users file has it now, or None (and the session is
-        ended) when it timed out or the user's credentials changed since the login."""
+        ended) when it timed out or the user's credentials changed since the login;
+        ``touch``: this counts as a use (a live stream's check does not)."""
         found = self._by_id.get(session_id)
         if found is None:
             return None
@@ -74,7 +77,8 @@ class Sessions:
         ):
             del self._by_id[session_id]
             return None
-        found.seen = now
+        if touch:
+            found.seen = now
         return user
 
     def end(self, session_id: str) -> Session | None:

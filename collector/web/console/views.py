@@ -348,13 +348,34 @@ def scope_items(index: DeviceIndex, item: str) -> tuple[list[str], list[str], li
     return devices, regions, links
 
 
+# The moments an exemption may name. A browser's form takes years 1 to 9999, but the
+# ledger keeps UTC and every page shows local time, and both must hold each moment: year
+# 1 in UTC+8 is before year 1 in UTC, 9999-12-31 evening in UTC is 10000 in Beijing.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def in_calendar(field: str, moment: datetime) -> datetime:
+    """``moment`` (aware), or a 422 naming ``field`` when it lies outside the span above."""
+    try:
+        inside = EARLIEST <= moment.astimezone(UTC) < LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise form_error(field, "form.out_of_range")
+    return moment
+
+
 def window_from_form(
     index: DeviceIndex, start: datetime, end: datetime, reason: str, scope: str, zone: ZoneInfo
 ) -> MaintenanceWindow:
     """A window from the console's form: times local to the policy unless they say
     otherwise; each scope entry a device, region or link as people name them (422 naming
     the field for one that is none, or for an end not after the start)."""
-    start, end = (m if m.tzinfo else m.replace(tzinfo=zone) for m in (start, end))
+    start, end = (
+        in_calendar(field, m if m.tzinfo else m.replace(tzinfo=zone))
+        for field, m in (("start", start), ("end", end))
+    )
     devices: list[str] = []
     regions: list[str] = []
     links: list[str] = []

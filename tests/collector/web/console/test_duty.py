@@ -77,7 +77,7 @@ async def test_list_export_bulk_acknowledgement_search_and_a_retired_device(
     async with console(tmp_path, broker.port, agent=False) as live, browser(live) as operator:
         csrf = await logged_in(operator, "zhang")
         agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
-        start = datetime.now(UTC)
+        start = datetime.now(UTC) - timedelta(seconds=1)  # observed before sent
         for second in range(3):  # two cameras dark, each on its own
             await agent.publish(
                 agent.batch(

@@ -43,7 +43,7 @@ async def test_cards_per_contract_sets_included_and_a_dead_link_named_with_its_f
             assert "无采集节点上报" in card(before, "door-rent")
             assert 'class="figure bad"' not in before
             agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
-            start = datetime.now(UTC)
+            start = datetime.now(UTC) - timedelta(seconds=1)  # observed before sent
             for second in range(3):  # every device behind the link dark: the link is down
                 statuses = [
                     Status(
