@@ -405,6 +405,7 @@ FIELD_LABELS = {
     "day": "console.service_end_day",
     "cause": "console.exemption_cause",
     "note": "console.note",
+    "ticket": "column.id",
     "period": "console.period",
     "name": "console.user",
     "password": "console.password",  # nosec B105  # a catalogue key, not a password

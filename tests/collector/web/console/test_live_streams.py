@@ -11,7 +11,7 @@ from collector.web.console.live import EventHub
 
 async def test_closing_the_hub_ends_every_open_stream_after_its_queued_events() -> None:
     hub = EventHub()
-    streams = [hub.stream() for _ in range(3)]
+    streams = [hub.stream(f"reader-{n}", lambda: True) for n in range(3)]
     for stream in streams:
         assert await anext(stream) == "retry: 3000\n\n"
     hub.publish({"type": "state", "device_id": "CAM000001", "state": "down"})
@@ -29,7 +29,7 @@ async def test_closing_the_hub_ends_every_open_stream_after_its_queued_events() 
 async def test_a_stream_opened_as_the_server_stops_ends_at_once() -> None:
     hub = EventHub()
     hub.close()
-    stream = hub.stream()
+    stream = hub.stream("zhang", lambda: True)
     assert await anext(stream) == "retry: 3000\n\n"
     assert await asyncio.wait_for(_rest(stream), 1.0) == []
 
