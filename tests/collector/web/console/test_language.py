@@ -1,9 +1,7 @@
 """One language at a time: every console page, read in chromium as the operator sees it
 (its visible text), holds no English word outside the allow-list (tests/language.py).
 
-PAGES is the list to extend as pages come. A page listed in STILL_ENGLISH is known to
-leave English words (issue 30 items 1-5 rewrite it); it is reported, not failed, until
-its entry is removed.
+PAGES is the list to extend as pages come.
 """
 
 from __future__ import annotations
@@ -30,13 +28,13 @@ PAGES = (
     "/fleet",
     "/fleet?state=down",
     "/fleet/{device}",
+    "/map",
+    "/handover",
     "/sla",
     "/maintenance",
     "/deliveries",
     "/security",
 )
-# The device page names failing checks by their codes ("clock"): item 4 rewrites it.
-STILL_ENGLISH = frozenset({"/fleet/{device}"})
 
 
 @pytest.mark.timeout(240)
@@ -65,6 +63,4 @@ async def test_every_console_page_is_in_chinese_only(
             if words:
                 found[path] = sorted(set(words))
         await browser.close()
-    failing = {path: words for path, words in found.items() if path not in STILL_ENGLISH}
-    print("English words per page:", found)
-    assert failing == {}, failing
+    assert found == {}, found
