@@ -32,6 +32,7 @@ from pyasn1.codec.ber import encoder
 from pysnmp.proto import api
 
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
+from simulator.local_servers import free_port
 from slawatch.config.inventory import DeviceKind, Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
@@ -238,7 +239,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=96)
     args = parser.parse_args()
     seconds = args.minutes * 60
-    control = "127.0.0.1:19999"
+    control = f"127.0.0.1:{free_port()}"  # several runs side by side must not collide
     with tempfile.TemporaryDirectory() as folder:
         file = Path(folder) / "inventory.yaml"
         write_inventory(file, inventory_header(SIZE), fleet_devices(SIZE), fleet_sets(SIZE))

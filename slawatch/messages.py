@@ -128,6 +128,71 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "delivery.mail_auth": {"zh": "邮件服务器登录失败", "en": "the mail server refused the login"},
     "delivery.unreachable": {"zh": "无法连接", "en": "cannot be reached"},
     "delivery.timeout": {"zh": "连接超时", "en": "timed out"},
+    # A config file's problems (slawatch/config/errors.py) and the inventory's cross-checks
+    # (slawatch/config/inventory.py), as the collector, the agent and check-config load it
+    "config.got": {"zh": "（填的是 {value}）", "en": " (got {value})"},
+    "address.not_ipv4": {
+        "zh": "不是 IPv4 地址（四个 0-255 的数）",
+        "en": "not an IPv4 address (four numbers 0-255)",
+    },
+    "address.not_ipv6": {"zh": "不是 IPv6 地址", "en": "not an IPv6 address"},
+    "address.not_host": {
+        "zh": "不是主机名（字母、数字、连字符，以点分隔）",
+        "en": "not a host name (letters, digits and hyphens between dots)",
+    },
+    "inventory.duplicate_id": {"zh": "编号重复", "en": "duplicate id"},
+    "inventory.agent_elsewhere": {
+        "zh": "该代理已为站点 {site} 上报：一个代理只服务一个站点",
+        "en": "agent already reports for site {site}: an agent serves one site",
+    },
+    "inventory.not_this_site": {"zh": "不是本站点的代理", "en": "not an agent of this site"},
+    "inventory.not_site_agent": {
+        "zh": "不是站点 {site} 的代理",
+        "en": "not an agent of site {site}",
+    },
+    "inventory.no_such": {"zh": "没有这个编号的{what}", "en": "no {what} with this id"},
+    "inventory.what.site": {"zh": "站点", "en": "site"},
+    "inventory.what.region": {"zh": "区域", "en": "region"},
+    "inventory.what.contract": {"zh": "合同", "en": "contract"},
+    "inventory.what.phase": {"zh": "建设期", "en": "phase"},
+    "inventory.what.link": {"zh": "链路", "en": "link"},
+    "inventory.what.credentials": {"zh": "凭据", "en": "credentials"},
+    "inventory.what.switch": {"zh": "交换机", "en": "switch"},
+    "inventory.what.door_host": {"zh": "门禁主机", "en": "door_host device"},
+    "inventory.what.camera": {"zh": "摄像机", "en": "camera device"},
+    "inventory.end_before_start": {
+        "zh": "停用日期早于启用日期（{start}）",
+        "en": "service_end is before service_start ({start})",
+    },
+    "inventory.few_ports": {
+        "zh": "交换机 {switch} 只有 {ports} 个端口",
+        "en": "switch {switch} has only {ports} ports",
+    },
+    "inventory.in_other_set": {
+        "zh": "该设备已属于门禁 {set}",
+        "en": "device already belongs to set {set}",
+    },
+    "inventory.no_probe": {
+        "zh": "设备至少需要 onvif、snmp、tcp 之一才能探测",
+        "en": "a device needs at least one of onvif, snmp or tcp to be probed",
+    },
+    "inventory.needs_snmp": {
+        "zh": "这类设备通过 SNMP 监测：请添加 snmp 一节",
+        "en": "this kind is watched over SNMP: add an snmp section",
+    },
+    "inventory.switch_ports": {"zh": "交换机需要填写端口数（ports）", "en": "a switch needs ports"},
+    "inventory.switch_only": {
+        "zh": "只有交换机有这一项；其他设备用 uplink",
+        "en": "only switches have this; other devices use uplink",
+    },
+    "inventory.uplink_both": {
+        "zh": "上联只填链路，或只填交换机和端口，不能都填",
+        "en": "give either link, or switch and port, not both",
+    },
+    "inventory.uplink_neither": {
+        "zh": "上联要填链路，或交换机和端口",
+        "en": "give either link, or switch and port",
+    },
     # slawatch-collector inventory import (collector/onboarding/inventory_import.py)
     "import.no_mapping": {
         "zh": "「{cell}」没有对应的取值：请在列映射的 values.{field} 下添加",
@@ -138,15 +203,6 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "required value is missing (map a column or set a default)",
     },
     "import.invalid": {"zh": "取值不合要求：{detail}", "en": "not valid: {detail}"},
-    "import.not_ipv4": {
-        "zh": "不是 IPv4 地址（四个 0-255 的数）",
-        "en": "not an IPv4 address (four numbers 0-255)",
-    },
-    "import.not_ipv6": {"zh": "不是 IPv6 地址", "en": "not an IPv6 address"},
-    "import.not_host": {
-        "zh": "不是主机名（字母、数字、连字符，以点分隔）",
-        "en": "not a host name (letters, digits and hyphens between dots)",
-    },
     "import.look_alike": {
         "zh": "地址中有形近字符（{what}）：是否应为 {meant}？",
         "en": "look-alike characters in the address ({what}): did you mean {meant}?",
@@ -812,6 +868,70 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "日期超出可用范围（1970 年至 2199 年）",
         "en": "a date out of range (1970 to 2199)",
     },
+    # HTTP refusals to a browser (collector/web/console/refusals.py)
+    "refused.title.401": {"zh": "需要登录", "en": "Log in first"},
+    "refused.title.403": {"zh": "无权操作", "en": "Not allowed"},
+    "refused.title.404": {"zh": "找不到", "en": "Not found"},
+    "refused.title.409": {"zh": "无法执行", "en": "Cannot be done"},
+    "refused.title.422": {"zh": "填写有误", "en": "Not valid"},
+    "refused.title.429": {"zh": "请稍候", "en": "Please wait"},
+    "refused.title.other": {"zh": "出错了（{status}）", "en": "Something went wrong ({status})"},
+    "refused.status.401": {"zh": "请先登录", "en": "log in first"},
+    "refused.status.403": {"zh": "没有权限执行此操作", "en": "you may not do this"},
+    "refused.status.404": {"zh": "没有这个页面", "en": "there is no such page"},
+    "refused.status.405": {
+        "zh": "此页面不接受这种请求",
+        "en": "this page does not take this request",
+    },
+    "refused.status.other": {"zh": "请求未能完成", "en": "the request could not be done"},
+    "refused.login": {"zh": "请先登录控制台", "en": "log in to read the console"},
+    "refused.login_or_token": {
+        "zh": "请先登录，或提供访问令牌",
+        "en": "log in, or give a bearer token",
+    },
+    "refused.token": {"zh": "访问令牌无效", "en": "the bearer token is not valid"},
+    "refused.role": {"zh": "需要“{role}”权限", "en": "needs the {role} role"},
+    "refused.role.viewer": {"zh": "查看", "en": "viewer"},
+    "refused.role.operator": {"zh": "值班操作", "en": "operator"},
+    "refused.role.admin": {"zh": "管理员", "en": "admin"},
+    "refused.evaluator": {
+        "zh": "只有公安局的考核人员可以批准或驳回免责申请",
+        "en": "only the bureau's evaluators approve or reject exemptions",
+    },
+    "refused.csrf": {
+        "zh": "表单已过期或缺少校验码：请刷新页面后重试",
+        "en": "the form's CSRF token is missing or stale: reload the page",
+    },
+    "refused.origin": {
+        "zh": "此请求不是从控制台自己的页面发出的",
+        "en": "this request did not come from the console's own pages",
+    },
+    "refused.busy_logins": {
+        "zh": "同时登录的人太多：请稍后再试",
+        "en": "too many logins at once: try again in a moment",
+    },
+    "refused.busy_exports": {
+        "zh": "已有导出在进行：请等它完成",
+        "en": "exports are running already: wait for one to finish",
+    },
+    "refused.busy_streams": {
+        "zh": "打开的实时连接过多：请关闭控制台的其他标签页",
+        "en": "too many live streams open: close a tab of the console",
+    },
+    "refused.no_ticket": {"zh": "没有工单 {id}", "en": "no ticket {id}"},
+    "refused.no_device": {"zh": "设备清单中没有设备 {id}", "en": "no device {id} in the inventory"},
+    "refused.no_export": {"zh": "没有导出任务 {id}", "en": "no export {id}"},
+    "refused.export_not_ready": {"zh": "导出 {id} 尚未完成", "en": "export {id} is not ready"},
+    "refused.no_window": {"zh": "没有维护窗口 {id}", "en": "no maintenance window {id}"},
+    "refused.no_exemption": {"zh": "没有免责申请 {id}", "en": "no exemption {id}"},
+    "refused.no_lockout": {"zh": "没有锁定记录 {id}", "en": "no lockout {id}"},
+    "refused.decided": {"zh": "免责申请 {id} 已处理过", "en": "exemption {id} was decided already"},
+    "refused.reload": {
+        "zh": "设备清单未生效：\n{problems}",
+        "en": "the inventory was not put in force:\n{problems}",
+    },
+    "refused.back": {"zh": "返回", "en": "Back"},
+    "refused.home": {"zh": "回到首页", "en": "Home"},
     "form.missing": {"zh": "此项必填", "en": "this field is required"},
     "form.invalid": {"zh": "填写有误", "en": "not valid"},
     "form.refused": {"zh": "未保存：{field}：{problem}", "en": "Not saved: {field}: {problem}"},

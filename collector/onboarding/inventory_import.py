@@ -210,12 +210,16 @@ class _Problems:
     def say(self, key: str, **values: object) -> str:
         return text(key, self.language, **values)
 
-    def add(self, row: int, name: str, message: str, value: Any = None) -> None:
-        """One problem under the ledger's own column header, with the cell's value."""
+    def add(
+        self, row: int, name: str, message: str, value: Any = None, shown: str | None = None
+    ) -> None:
+        """One problem under the ledger's own column header, with the cell's value (or
+        its rendering ``shown``)."""
         column = self.map.columns.get(name, name)
         if value is not None:
             shown = show_value(value)
-            message += f"（填的是 {shown}）" if self.language == "zh" else f" (got {shown})"
+        if shown is not None:
+            message += text("config.got", self.language, value=shown)
         self.found.append(ConfigProblem(self.file, row, (column,), message))
 
     def raise_any(self) -> None:
@@ -256,13 +260,7 @@ def _look_alike(address: str, problems: _Problems) -> str | None:
 
 
 def _address_problem(address: str, problems: _Problems) -> str | None:
-    wrong = _look_alike(address, problems) or address_problem(address)
-    keys = {
-        "not an IPv4 address (four numbers 0-255)": "import.not_ipv4",
-        "not an IPv6 address": "import.not_ipv6",
-        "not a host name (letters, digits and hyphens between dots)": "import.not_host",
-    }
-    return problems.say(keys[wrong]) if wrong in keys else wrong
+    return _look_alike(address, problems) or address_problem(address, problems.language)
 
 
 def _rows(
@@ -564,7 +562,7 @@ def import_ledger(
     """Read ``ledger``; write ``output`` when it is new, or when ``apply`` is given;
     ConfigError for every problem (capped), with its row and column."""
     ledger_map = load_config(map_file, LedgerMap)
-    current = load_config(output, Inventory) if output.exists() else None
+    current = load_config(output, Inventory, language) if output.exists() else None
     result = Imported(columns=dict(ledger_map.columns))
     devices, origin, district = _device_rows(ledger, ledger_map, current, result, language)
     header = {"kind": "inventory", **ledger_map.base}
@@ -654,19 +652,19 @@ def _check(
         return origin[index] if isinstance(index, int) and index < len(origin) else 0
 
     problems = _Problems(ledger, ledger_map, language)
-    for issue in cross_check(inventory):
-        name = str(issue.path[2]) if len(issue.path) > 2 else "row"
-        problems.found.append(
-            ConfigProblem(
-                ledger,
-                row_of(issue.path),
-                (ledger_map.columns.get(name, name), *issue.path[3:]),
-                issue.message,
-                issue.value,
-            )
-        )
+    for issue in cross_check(inventory, language):
+        problems.add(row_of(issue.path), _field_of(issue.path), issue.message, shown=issue.value)
     problems.raise_any()
     return inventory
+
+
+def _field_of(path: tuple[str | int, ...]) -> str:
+    """The ledger field a cross-check's key path is about (``devices[3].uplink.port`` is
+    the uplink port's column); a whole row is named by its id column."""
+    names = [str(part) for part in path[2:] if isinstance(part, str)]
+    if names[:1] == ["uplink"] and len(names) > 1:
+        return "link" if names[1] == "link" else f"uplink_{names[1]}"
+    return names[0] if names else "id"
 
 
 def describe(result: Imported, language: Language = "zh") -> list[str]:

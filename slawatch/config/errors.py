@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from slawatch.messages import Language, text
+
 KeyPath = tuple[str | int, ...]
 
 _MAX_SHOWN_VALUE = 60
@@ -43,9 +45,10 @@ class ConfigProblem:
     path: KeyPath
     message: str
     value: str | None = None
+    language: Language = "en"  # the message's: the value is introduced in its words
 
     def __str__(self) -> str:
-        got = f" (got {self.value})" if self.value is not None else ""
+        got = text("config.got", self.language, value=self.value) if self.value is not None else ""
         return f"{self.file}:{self.line}: {format_key_path(self.path)}: {self.message}{got}"
 
 

@@ -29,6 +29,7 @@ from slawatch.config.types import (
     SecretRef,
     Strict,
 )
+from slawatch.messages import Language, text
 
 # Devices and sets exist by the hundred thousand: they are slotted dataclasses (~1 KB each
 # instead of ~5 KB as BaseModels) and their rules that need no other row live in
@@ -220,14 +221,20 @@ class Inventory(Strict):
     sets: list[DoorAccessSet] = []
 
 
-def _duplicates(section: str, ids: list[str]) -> list[Issue]:
+def _duplicates(section: str, ids: list[str], language: Language) -> list[Issue]:
     counts = Counter(ids)
     first_seen: set[str] = set()
     issues = []
     for index, item_id in enumerate(ids):
         if counts[item_id] > 1:
             if item_id in first_seen:
-                issues.append(Issue((section, index, "id"), "duplicate id", repr(item_id)))
+                issues.append(
+                    Issue(
+                        (section, index, "id"),
+                        text("inventory.duplicate_id", language),
+                        repr(item_id),
+                    )
+                )
             first_seen.add(item_id)
     return issues
 
@@ -235,7 +242,7 @@ def _duplicates(section: str, ids: list[str]) -> list[Issue]:
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
-def address_problem(address: str) -> str | None:
+def address_problem(address: str, language: Language = "zh") -> str | None:
     """Why ``address`` is no IPv4 address, IPv6 address or host name (None when it is).
     Digits and dots are an IPv4 address and must be one: 10.36.1.300 is a typo, not a
     host name."""
@@ -243,52 +250,60 @@ def address_problem(address: str) -> str | None:
         try:
             ipaddress.IPv6Address(address.removeprefix("[").removesuffix("]"))
         except ValueError:
-            return "not an IPv6 address"
+            return text("address.not_ipv6", language)
         return None
     if all(part.isdigit() for part in address.split(".")):
         try:
             ipaddress.IPv4Address(address)
         except ValueError:
-            return "not an IPv4 address (four numbers 0-255)"
+            return text("address.not_ipv4", language)
         return None
     if not all(_HOST_LABEL.match(label) for label in address.removesuffix(".").split(".")):
-        return "not a host name (letters, digits and hyphens between dots)"
+        return text("address.not_host", language)
     return None
 
 
-def _device_rules(at: tuple[str | int, ...], device: Device) -> list[Issue]:
+def _device_rules(at: tuple[str | int, ...], device: Device, language: Language) -> list[Issue]:
     """Rules about one device that pydantic's field checks cannot express."""
+
+    def say(key: str) -> str:
+        return text(key, language)
+
     issues = []
-    wrong = address_problem(device.address)
+    wrong = address_problem(device.address, language)
     if wrong is not None:
         issues.append(Issue((*at, "address"), wrong, repr(device.address)))
     if not (device.onvif or device.snmp or device.tcp):
-        issues.append(Issue(at, "a device needs at least one of onvif, snmp or tcp to be probed"))
+        issues.append(Issue(at, say("inventory.no_probe")))
     if device.kind in (DeviceKind.DOOR_HOST, DeviceKind.SWITCH) and device.snmp is None:
-        issues.append(Issue((*at, "kind"), "this kind is watched over SNMP: add an snmp section"))
+        issues.append(Issue((*at, "kind"), say("inventory.needs_snmp")))
     if device.kind is DeviceKind.SWITCH:
         if device.ports is None:
-            issues.append(Issue(at, "a switch needs ports"))
+            issues.append(Issue(at, say("inventory.switch_ports")))
     else:
         for name in ("ports", "link"):
             if getattr(device, name) is not None:
-                issues.append(
-                    Issue((*at, name), "only switches have this; other devices use uplink")
-                )
+                issues.append(Issue((*at, name), say("inventory.switch_only")))
     uplink = device.uplink
     if uplink is not None:
         if uplink.link is not None and (uplink.switch is not None or uplink.port is not None):
-            issues.append(Issue((*at, "uplink"), "give either link, or switch and port, not both"))
+            issues.append(Issue((*at, "uplink"), say("inventory.uplink_both")))
         elif uplink.link is None and (uplink.switch is None or uplink.port is None):
-            issues.append(Issue((*at, "uplink"), "give either link, or switch and port"))
+            issues.append(Issue((*at, "uplink"), say("inventory.uplink_neither")))
     return issues
 
 
-def cross_check(inventory: Inventory) -> list[Issue]:
-    """Checks that need the whole inventory: ids unique, references resolvable, sets sound."""
+def cross_check(inventory: Inventory, language: Language = "zh") -> list[Issue]:
+    """Checks that need the whole inventory: ids unique, references resolvable, sets sound;
+    said in ``language`` (whoever loads the inventory reads them)."""
+
+    def say(key: str, **values: object) -> str:
+        return text(key, language, **values)
+
     issues: list[Issue] = []
     for section in ("sites", "regions", "contracts", "phases", "links", "devices", "sets"):
-        issues += _duplicates(section, [item.id for item in getattr(inventory, section)])
+        ids = [item.id for item in getattr(inventory, section)]
+        issues += _duplicates(section, ids, language)
 
     sites = {site.id for site in inventory.sites}
     agents_of = {site.id: set(site.agents) for site in inventory.sites}
@@ -300,14 +315,16 @@ def cross_check(inventory: Inventory) -> list[Issue]:
                 issues.append(
                     Issue(
                         ("sites", index, "agents", position),
-                        f"agent already reports for site {other}: an agent serves one site",
+                        say("inventory.agent_elsewhere", site=other),
                         repr(agent),
                     )
                 )
         for agent in site.agent_keys:
             if agent not in site.agents:
                 issues.append(
-                    Issue(("sites", index, "agent_keys"), "not an agent of this site", repr(agent))
+                    Issue(
+                        ("sites", index, "agent_keys"), say("inventory.not_this_site"), repr(agent)
+                    )
                 )
     regions = {region.id for region in inventory.regions}
     contracts = {contract.id for contract in inventory.contracts}
@@ -315,14 +332,17 @@ def cross_check(inventory: Inventory) -> list[Issue]:
     links = {link.id for link in inventory.links}
     devices = {device.id: device for device in inventory.devices}
 
+    def no_such(what: str) -> str:
+        return say("inventory.no_such", what=say(f"inventory.what.{what}"))
+
     def ref(path: tuple[str | int, ...], value: str | None, known: set[str], what: str) -> None:
         if value is not None and value not in known:
-            issues.append(Issue(path, f"no {what} with this id", repr(value)))
+            issues.append(Issue(path, no_such(what), repr(value)))
 
     credentials = set(inventory.credentials)
     for index, device in enumerate(inventory.devices):
         at = ("devices", index)
-        issues += _device_rules(at, device)
+        issues += _device_rules(at, device, language)
         ref((*at, "site"), device.site, sites, "site")
         ref((*at, "region"), device.region, regions, "region")
         ref((*at, "contract"), device.contract, contracts, "contract")
@@ -331,13 +351,17 @@ def cross_check(inventory: Inventory) -> list[Issue]:
         ref((*at, "credentials"), device.credentials, credentials, "credentials")
         if device.agent is not None and device.agent not in agents_of.get(device.site, set()):
             issues.append(
-                Issue((*at, "agent"), f"not an agent of site {device.site}", repr(device.agent))
+                Issue(
+                    (*at, "agent"),
+                    say("inventory.not_site_agent", site=device.site),
+                    repr(device.agent),
+                )
             )
         if device.service_end is not None and device.service_end < device.service_start:
             issues.append(
                 Issue(
                     (*at, "service_end"),
-                    f"service_end is before service_start ({device.service_start})",
+                    say("inventory.end_before_start", start=device.service_start),
                     str(device.service_end),
                 )
             )
@@ -349,7 +373,7 @@ def cross_check(inventory: Inventory) -> list[Issue]:
             switch = devices.get(uplink.switch)
             if switch is None or switch.kind is not DeviceKind.SWITCH:
                 issues.append(
-                    Issue((*at, "uplink", "switch"), "no switch with this id", repr(uplink.switch))
+                    Issue((*at, "uplink", "switch"), no_such("switch"), repr(uplink.switch))
                 )
             elif (
                 isinstance(uplink.port, int)
@@ -359,7 +383,7 @@ def cross_check(inventory: Inventory) -> list[Issue]:
                 issues.append(
                     Issue(
                         (*at, "uplink", "port"),
-                        f"switch {switch.id} has only {switch.ports} ports",
+                        say("inventory.few_ports", switch=switch.id, ports=switch.ports),
                         str(uplink.port),
                     )
                 )
@@ -370,22 +394,16 @@ def cross_check(inventory: Inventory) -> list[Issue]:
         ref((*at, "contract"), door_set.contract, contracts, "contract")
         host = devices.get(door_set.host)
         if host is None or host.kind is not DeviceKind.DOOR_HOST:
-            issues.append(
-                Issue((*at, "host"), "no door_host device with this id", repr(door_set.host))
-            )
+            issues.append(Issue((*at, "host"), no_such("door_host"), repr(door_set.host)))
         for position, camera_id in enumerate(door_set.cameras):
             camera = devices.get(camera_id)
             if camera is None or camera.kind is not DeviceKind.CAMERA:
-                issues.append(
-                    Issue(
-                        (*at, "cameras", position), "no camera device with this id", repr(camera_id)
-                    )
-                )
+                issues.append(Issue((*at, "cameras", position), no_such("camera"), repr(camera_id)))
         for position, member in enumerate([door_set.host, *door_set.cameras]):
             owner = member_of.setdefault(member, door_set.id)
             if owner != door_set.id:
                 where = (*at, "host") if position == 0 else (*at, "cameras", position - 1)
-                issues.append(Issue(where, f"device already belongs to set {owner}", repr(member)))
+                issues.append(Issue(where, say("inventory.in_other_set", set=owner), repr(member)))
     return issues
 
 

@@ -27,6 +27,7 @@ from slawatch.config.inventory import Device, DoorAccessSet, Inventory, cross_ch
 from slawatch.config.policy import Policy
 from slawatch.config.settings import AgentSettings, CollectorSettings
 from slawatch.config.yamlsource import RowSection, YamlDocument, locate_lines, read_yaml
+from slawatch.messages import Language
 
 ConfigModel = Inventory | Policy | AgentSettings | CollectorSettings
 KINDS: dict[str, type[ConfigModel]] = {
@@ -55,14 +56,15 @@ _ROW_TYPES: dict[str, TypeAdapter[Any]] = {
 }
 
 
-def load_config(file: Path, expected: type[M]) -> M:
-    """Load a file that must be of one kind; raise ConfigError listing every problem."""
+def load_config(file: Path, expected: type[M], language: Language = "zh") -> M:
+    """Load a file that must be of one kind; raise ConfigError listing every problem
+    (the inventory's cross-checks said in ``language``)."""
     document = read_yaml(file, tuple(_ROW_TYPES) if expected is Inventory else ())
     _require_mapping(document)
-    return _validate(document, expected)
+    return _validate(document, expected, language)
 
 
-def load_any(file: Path) -> ConfigModel:
+def load_any(file: Path, language: Language = "zh") -> ConfigModel:
     """Load a config file of whatever kind it declares."""
     document = read_yaml(file, tuple(_ROW_TYPES))
     kind = _require_mapping(document).get("kind")
@@ -77,7 +79,7 @@ def load_any(file: Path) -> ConfigModel:
                 )
             ]
         )
-    return _validate(document, model_type)
+    return _validate(document, model_type, language)
 
 
 def model_kind(model: ConfigModel) -> str:
@@ -90,7 +92,7 @@ def _require_mapping(document: YamlDocument) -> dict[str, Any]:
     return document.data
 
 
-def _validate(document: YamlDocument, model_type: type[M]) -> M:
+def _validate(document: YamlDocument, model_type: type[M], language: Language) -> M:
     data = document.data
     row_problems: list[ConfigProblem] = []
     for name, adapter in _ROW_TYPES.items():
@@ -103,7 +105,7 @@ def _validate(document: YamlDocument, model_type: type[M]) -> M:
             errors = exc.errors(include_url=False)
             if any(error["type"] == "json_invalid" for error in errors):
                 # Not JSON after all (hand-edited flow YAML): take the general path.
-                return _validate(read_yaml(document.file), model_type)
+                return _validate(read_yaml(document.file), model_type, language)
             data[name] = []
             row_problems += _row_problems(document.file, name, section, errors)
     try:
@@ -112,16 +114,20 @@ def _validate(document: YamlDocument, model_type: type[M]) -> M:
         raise ConfigError(row_problems + _problems(document, model_type, exc.errors())) from exc
     if row_problems:
         raise ConfigError(row_problems)
-    issues = cross_check(model) if isinstance(model, Inventory) else []
+    issues = cross_check(model, language) if isinstance(model, Inventory) else []
     if issues:
-        raise ConfigError(_located(document, issues))
+        raise ConfigError(_located(document, issues, language))
     return model
 
 
-def _located(document: YamlDocument, issues: list[Issue]) -> list[ConfigProblem]:
+def _located(
+    document: YamlDocument, issues: list[Issue], language: Language = "en"
+) -> list[ConfigProblem]:
     lines = locate_lines(document.text, [issue.path for issue in issues])
     return [
-        ConfigProblem(document.file, lines[issue.path], issue.path, issue.message, issue.value)
+        ConfigProblem(
+            document.file, lines[issue.path], issue.path, issue.message, issue.value, language
+        )
         for issue in issues
     ]
 

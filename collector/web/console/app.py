@@ -27,6 +27,7 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import StreamingResponse
 
@@ -44,6 +45,7 @@ from collector.web.console.auth import (
 )
 from collector.web.console.jobs import Jobs, default_period
 from collector.web.console.live import LIVE_KINDS, EventHub
+from collector.web.console.refusals import Refused, sentence, title
 from collector.web.console.throttle import LoginThrottle
 from collector.web.console.users import Role
 from slawatch.config.errors import ConfigError
@@ -142,7 +144,7 @@ def add_console(
         """Whoever reads a page: a user, or nobody on the wall where the settings open it."""
         found = access.caller(request)
         if found is None and not (wall and settings.open_read):
-            raise HTTPException(401, "log in to read the console")
+            raise Refused(401, "refused.login")
         return found
 
     def page(request: Request, name: str, who: Caller | None, **context: Any) -> HTMLResponse:
@@ -169,12 +171,41 @@ def add_console(
             },
         )
 
-    @app.exception_handler(HTTPException)
-    async def refused(request: Request, exc: HTTPException) -> Response:
+    def back_link(request: Request) -> str:
+        """Where "back" goes: the page the reader came from when it is the console's own."""
+        referer = request.headers.get("referer", "")
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}/"
+        return referer if referer.startswith(own) else "/"
+
+    def caller_or_none(request: Request) -> Caller | None:
+        try:
+            return access.caller(request)
+        except HTTPException:
+            return None
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        """To a browser, a page in its language saying why; to a script, JSON."""
         wants_page = "text/html" in request.headers.get("accept", "")
         if exc.status_code == 401 and wants_page and request.method == "GET":
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        if not wants_page:
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        lang = language(request)
+        back = back_link(request)
+        shown = page(
+            request,
+            "refused.html.j2",
+            caller_or_none(request),
+            heading=title(exc.status_code, lang),
+            problems=sentence(exc, lang).splitlines(),
+            back=back,
+            back_label=text("refused.back" if back != "/" else "refused.home", lang),
+        )
+        shown.status_code = exc.status_code
+        return shown
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -184,14 +215,15 @@ def add_console(
             return await request_validation_exception_handler(request, exc)
         lang = language(request)
         problems = [views.form_problem(error, lang) for error in exc.errors()]
-        referer = request.headers.get("referer", "")
-        own = f"{request.url.scheme}://{request.headers.get('host', '')}/"
-        back = referer if referer.startswith(own) else "/"
-        try:
-            who = access.caller(request)
-        except HTTPException:
-            who = None
-        shown = page(request, "refused.html.j2", who, problems=problems, back=back)
+        shown = page(
+            request,
+            "refused.html.j2",
+            caller_or_none(request),
+            heading=text("form.invalid", lang),
+            problems=problems,
+            back=back_link(request),
+            back_label=text("form.back", lang),
+        )
         shown.status_code = 422
         return shown
 
@@ -225,7 +257,7 @@ def add_console(
             audit.warning("login refused, locked out: user=%r address=%s", name, address)
             return RedirectResponse(f"/login?locked=1&next={target}", status_code=303)
         if pending_logins >= MAX_PENDING_LOGINS:
-            raise HTTPException(429, "too many logins at once: try again in a moment")
+            raise Refused(429, "refused.busy_logins")
         pending_logins += 1
         users.refresh()  # here, on the loop: the hashing thread only reads
         try:
@@ -412,7 +444,7 @@ def add_console(
         who = reader(request)
         ticket = collector.pipeline.faults.tickets.get(ticket_id)
         if ticket is None:
-            raise HTTPException(404, f"no ticket {ticket_id!r}")
+            raise Refused(404, "refused.no_ticket", id=ticket_id)
         history = views.ticket_history(collector, ticket_id)
         (row,) = fault_rows(request, who, [ticket])
         members = [describer(request, who).member(d) for d in ticket.device_ids]
@@ -437,8 +469,8 @@ def add_console(
         who = access.require(request, Role.OPERATOR, csrf)
         try:
             collector.acknowledge_now(ticket_id, who.name, note.strip() or None)
-        except UnknownTicketError as exc:
-            raise HTTPException(404, str(exc)) from None
+        except UnknownTicketError:
+            raise Refused(404, "refused.no_ticket", id=ticket_id) from None
         return RedirectResponse(f"/faults/{ticket_id}", status_code=303)
 
     @app.get("/fleet", response_class=HTMLResponse, include_in_schema=False)
@@ -487,7 +519,7 @@ def add_console(
         spans = views.timeline(collector, device_id)
         tickets = views.tickets_of(collector, device_id)
         if device is None and not (spans or tickets):
-            raise HTTPException(404, f"no device {device_id!r} in the inventory")
+            raise Refused(404, "refused.no_device", id=device_id)
         lang = language(request)
         row = index.row(collector, device) if device else None
         checks = collector.pipeline.states.failing_checks(device_id)
@@ -563,7 +595,7 @@ def add_console(
     ) -> Response:
         who = access.require(request, Role.OPERATOR, csrf)
         if jobs.exports_busy:
-            raise HTTPException(429, "exports are running already: wait for one to finish")
+            raise Refused(429, "refused.busy_exports")
         job = jobs.export(period, language(request), who.name)
         return RedirectResponse(f"/sla/export/{job.id}", status_code=303)
 
@@ -572,7 +604,7 @@ def add_console(
         who = reader(request)
         job = jobs.exports.get(job_id)
         if job is None:
-            raise HTTPException(404, f"no export {job_id!r}")
+            raise Refused(404, "refused.no_export", id=job_id)
         return page(request, "export.html.j2", who, job=job)
 
     @app.get("/sla/export/{job_id}/bundle.zip", include_in_schema=False)
@@ -580,7 +612,7 @@ def add_console(
         access.require(request, Role.OPERATOR, changes=False)
         job = jobs.exports.get(job_id)
         if job is None or job.finished is None or job.error is not None:
-            raise HTTPException(404, f"export {job_id!r} is not ready")
+            raise Refused(404, "refused.export_not_ready", id=job_id)
         return FileResponse(job.out, media_type="application/zip", filename=job.out.name)
 
     @app.get("/maintenance", response_class=HTMLResponse, include_in_schema=False)
@@ -673,7 +705,7 @@ def add_console(
             collector.end_window(window_id, who.name)
             jobs.outdated()
         except KeyError:
-            raise HTTPException(404, f"no maintenance window {window_id!r}") from None
+            raise Refused(404, "refused.no_window", id=window_id) from None
         return RedirectResponse("/maintenance", status_code=303)
 
     @app.post("/maintenance/{exemption_id}/decide", include_in_schema=False)
@@ -690,9 +722,9 @@ def add_console(
             collector.decide_exemption(exemption_id, decision == "approve", who.name, note or None)
             jobs.outdated()
         except KeyError:
-            raise HTTPException(404, f"no exemption {exemption_id!r}") from None
-        except ValueError as exc:
-            raise HTTPException(409, str(exc)) from None
+            raise Refused(404, "refused.no_exemption", id=exemption_id) from None
+        except ValueError:
+            raise Refused(409, "refused.decided", id=exemption_id) from None
         audit.info("exemption %s %sd by %r", exemption_id, decision, who.user)
         return RedirectResponse("/maintenance", status_code=303)
 
@@ -703,7 +735,7 @@ def add_console(
         try:
             collector.reload_from_settings(who.name)
         except ConfigError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise Refused(422, "refused.reload", problems=str(exc)) from None
         return RedirectResponse("/maintenance", status_code=303)
 
     @app.get("/events", include_in_schema=False)
@@ -711,7 +743,7 @@ def add_console(
         who = reader(request)
         name = "" if who is None else who.user or who.name
         if not hub.admits(name):
-            raise HTTPException(429, "too many live streams open: close a tab of the console")
+            raise Refused(429, "refused.busy_streams")
         return StreamingResponse(
             hub.stream(name, lambda: access.still_reads(request)),
             media_type="text/event-stream",
@@ -744,7 +776,7 @@ def add_console(
     ) -> Response:
         who = access.require(request, Role.ADMIN, csrf)
         if not throttle.lift(key):
-            raise HTTPException(404, f"no lockout {key!r}")
+            raise Refused(404, "refused.no_lockout", id=key)
         audit.warning("lockout lifted: %s by %r", key, who.user)
         return RedirectResponse("/security", status_code=303)
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
+from collector.web.console.refusals import Refused, Word
 from collector.web.console.sessions import Sessions
 from collector.web.console.users import Role, User, Users
 
@@ -90,7 +91,7 @@ class Access:
                 )
             if self._token_matches(offered):
                 return Caller("api", Role.ADMIN, by_session=False)
-            raise HTTPException(401, "the bearer token is not valid")
+            raise Refused(401, "refused.token")
         user = self.session_user(request, touch)
         if user is None:
             return None
@@ -136,9 +137,9 @@ class Access:
         or from another origin."""
         found = self.caller(request)
         if found is None:
-            raise HTTPException(401, "log in, or give a bearer token")
+            raise Refused(401, "refused.login_or_token")
         if found.level < level:
-            raise HTTPException(403, f"needs the {level.name.lower()} role")
+            raise Refused(403, "refused.role", role=Word(f"refused.role.{level.name.lower()}"))
         if found.by_session and changes:
             self.check_form(request, form_csrf)
         return found
@@ -147,7 +148,7 @@ class Access:
         """A bureau evaluator's decision: no one of the contractor's side, whatever its role."""
         found = self.require(request, Role.VIEWER, form_csrf)
         if not found.approves:
-            raise HTTPException(403, "only the bureau's evaluators approve or reject exemptions")
+            raise Refused(403, "refused.evaluator")
         return found
 
     def check_form(self, request: Request, form_csrf: str | None) -> None:
@@ -156,7 +157,7 @@ class Access:
         expected = request.session.get(CSRF_FIELD)
         offered = form_csrf or request.headers.get("x-csrf-token") or ""
         if not isinstance(expected, str) or not hmac.compare_digest(expected, offered):
-            raise HTTPException(403, "the form's CSRF token is missing or stale: reload the page")
+            raise Refused(403, "refused.csrf")
 
     def check_origin(self, request: Request) -> None:
         """Origin (or, where a browser sends none, Referer) must be the console's own or
@@ -171,4 +172,4 @@ class Access:
                 sent,
                 client_address(request),
             )
-            raise HTTPException(403, "this request did not come from the console's own pages")
+            raise Refused(403, "refused.origin")

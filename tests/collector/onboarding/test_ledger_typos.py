@@ -122,6 +122,7 @@ def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_me
     rows[5][2] = "10.37.1.14 "  # sheet row 8: the address of row 7 with a space
     rows[6][2] = "10.37.1.1O"  # letter O
     rows[7][2] = "１０.37.1.17"  # full-width digits
+    rows[8][2] = "10.37.1.l8"  # letter l
     rows[80][4] = "罗亭所"  # 罗亭派出所 on every other row of the station
     rows[72][11] = ""  # the 罗亭 link's only backup-fibre cells are blank
     rows[72 + 23][11] = rows[72 + 46][11] = rows[72 + 69][11] = ""
@@ -139,10 +140,29 @@ def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_me
         errors
     )
     assert (
+        f"{ledger}:11: IP地址: 地址中有形近字符（字母 l/I 当作了 1）：是否应为 10.37.1.18？"
+        in errors
+    )
+    assert (
         f"{ledger}:84: 所属派出所: 「罗亭所」与「罗亭派出所」（71 行）相近："
         "是否应为「罗亭派出所」？" in errors
     )
     assert f"{ledger}:76: 是否有备用光纤: 链路「罗亭汇聚光纤」的备用光纤为空" in errors
+    assert english_words(errors.replace(str(ledger), "")) == []
+
+
+def test_what_only_the_whole_district_shows_is_said_at_the_sheets_column_and_row(
+    tmp_path: Path, ledger_map: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The inventory's cross-checks (a port the switch does not have), as the import
+    says them: under the sheet's column, at the device's row, with the value."""
+    rows = district()
+    rows[4][9] = 30  # sheet row 7: port 30 of a 24-port switch
+    ledger = tmp_path / "台账.xlsx"
+    write_xlsx(ledger, rows)
+    assert run(ledger, ledger_map, tmp_path / "inventory.yaml") == 2
+    errors = capsys.readouterr().err
+    assert f"{ledger}:7: 上联端口: 交换机 SW-1-1 只有 24 个端口（填的是 30）" in errors, errors
     assert english_words(errors.replace(str(ledger), "")) == []
 
 
@@ -193,3 +213,4 @@ def test_the_diff_names_devices_and_counts_as_the_collectors_reload_does(
     reloaded = device_changes(before.devices, load_config(output, Inventory).devices)
     assert (len(reloaded.added), len(reloaded.removed), len(reloaded.changed)) == (1, 3, 1)
     assert (reloaded.added, reloaded.removed) == (result.added, result.removed)
+    assert set(reloaded.changed) == set(result.changed)

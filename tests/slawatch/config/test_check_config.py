@@ -79,49 +79,49 @@ BROKEN_INVENTORIES = [
         "id: CAM002",
         "id: CAM001",
         "城关广场球机",
-        "devices[3].id: duplicate id (got 'CAM001')",
+        "devices[3].id: 编号重复（填的是 'CAM001'）",
     ),
     (
         "uplink to a missing link",
         "uplink: {link: L2}",
         "uplink: {link: L9}",
         "link: L9",
-        "devices[9].uplink.link: no link with this id (got 'L9')",
+        "devices[9].uplink.link: 没有这个编号的链路（填的是 'L9'）",
     ),
     (
         "uplink to a missing switch",
         "uplink: {switch: SW02, port: 1}",
         "uplink: {switch: SW99, port: 1}",
         "SW99",
-        "devices[4].uplink.switch: no switch with this id (got 'SW99')",
+        "devices[4].uplink.switch: 没有这个编号的交换机（填的是 'SW99'）",
     ),
     (
         "uplink to a port the switch does not have",
         "uplink: {switch: SW02, port: 2}",
         "uplink: {switch: SW02, port: 30}",
         "port: 30",
-        "devices[5].uplink.port: switch SW02 has only 8 ports (got 30)",
+        "devices[5].uplink.port: 交换机 SW02 只有 8 个端口（填的是 30）",
     ),
     (
         "set with a missing camera",
         "cameras: [DC001, DC002]",
         "cameras: [DC001, DC009]",
         "DC009",
-        "sets[0].cameras[1]: no camera device with this id (got 'DC009')",
+        "sets[0].cameras[1]: 没有这个编号的摄像机（填的是 'DC009'）",
     ),
     (
         "set whose host is a camera",
         "host: DH001",
         "host: CAM001",
         "host: CAM001",
-        "sets[0].host: no door_host device with this id (got 'CAM001')",
+        "sets[0].host: 没有这个编号的门禁主机（填的是 'CAM001'）",
     ),
     (
         "service_end before service_start",
         "service_end: 2026-09-30",
         "service_end: 2026-02-01",
         "service_end: 2026-02-01",
-        "devices[5].service_end: service_end is before service_start (2026-03-01) (got 2026-02-01)",
+        "devices[5].service_end: 停用日期早于启用日期（2026-03-01）（填的是 2026-02-01）",
     ),
     (
         "secret inline where a reference is required",
@@ -150,14 +150,14 @@ BROKEN_INVENTORIES = [
         "region: R02, contract: cam-rent, phase: P1, vendor: Uniview",
         "region: R07, contract: cam-rent, phase: P1, vendor: Uniview",
         "R07",
-        "devices[4].region: no region with this id (got 'R07')",
+        "devices[4].region: 没有这个编号的区域（填的是 'R07'）",
     ),
     (
         "door host without snmp",
         'snmp: {port: 16111, version: "3", profile: door-host-generic}',
         "tcp: {port: 80}",
         "幸福里3栋门禁主机",
-        "devices[6].kind: this kind is watched over SNMP: add an snmp section",
+        "devices[6].kind: 这类设备通过 SNMP 监测：请添加 snmp 一节",
     ),
     (
         "unknown device kind",
@@ -172,7 +172,7 @@ BROKEN_INVENTORIES = [
         "contract: door-rent}",
         "contract: door-rent}\n  - {id: SET002, name: again, host: DH001, cameras: [DC002]}",
         "SET002",
-        "sets[1].host: device already belongs to set SET001 (got 'DH001')",
+        "sets[1].host: 该设备已属于门禁 SET001（填的是 'DH001'）",
     ),
     (
         "port out of range",
@@ -308,7 +308,7 @@ def test_agent_settings_are_followed_to_their_inventory(
     code, output = run_check(agent)
     assert code == EXIT_INVALID
     assert f"{tmp_path / 'inventory.yaml'}:" in output
-    assert "no link with this id (got 'L9')" in output
+    assert "没有这个编号的链路（填的是 'L9'）" in output
 
 
 def test_a_contract_whose_policy_the_collector_is_not_given_is_reported_at_its_line(

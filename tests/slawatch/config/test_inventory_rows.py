@@ -55,7 +55,7 @@ def test_a_bad_row_is_reported_at_its_own_line(tmp_path: Path) -> None:
     out = io.StringIO()
     assert check_files([file], {"inventory"}, out) == EXIT_INVALID
     assert (
-        f"{file}:{duplicate + 1}: devices[15].id: duplicate id (got 'CAM000011')" in out.getvalue()
+        f"{file}:{duplicate + 1}: devices[15].id: 编号重复（填的是 'CAM000011'）" in out.getvalue()
     )
 
 

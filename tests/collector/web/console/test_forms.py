@@ -56,7 +56,26 @@ async def test_scope_by_name_address_and_station_and_refusals_in_words(
         assert script.json()["detail"][0]["loc"] == ["body", "scope"]
         assert len(exemptions(live.collector.ledger.connection)) == 1
 
+        # Refusals other than a form's: a page in the reader's language for a browser,
+        # JSON for a script.
+        forbidden = await operator.get("/security?lang=zh", headers=PAGE)
+        assert forbidden.status_code == 403
+        assert "<h1>无权操作</h1>" in forbidden.text
+        assert "需要“管理员”权限" in forbidden.text
+        assert (await operator.get("/security")).json() == {"detail": "needs the admin role"}
+        stale = await operator.post("/faults/ack", data={"note": "x"}, headers=PAGE)
+        assert stale.status_code == 403
+        assert "表单已过期或缺少校验码" in stale.text
+        gone = await operator.get("/fleet/NO-SUCH", headers=PAGE)
+        assert gone.status_code == 404
+        assert "设备清单中没有设备 NO-SUCH" in gone.text
+        nowhere = await operator.get("/no/such/page", headers=PAGE)
+        assert (nowhere.status_code, "没有这个页面" in nowhere.text) == (404, True)
+        assert (await operator.get("/no/such/page")).json() == {"detail": "Not Found"}
+
         bad = await operator.get("/sla?kind=custom&period=2026-13&lang=zh", headers=PAGE)
         assert bad.status_code == 200
         assert "考核期间无法识别：2026-13" in bad.text
         assert 'http-equiv="refresh"' not in bad.text
+        english = await operator.get("/fleet/NO-SUCH?lang=en", headers=PAGE)
+        assert "no device NO-SUCH in the inventory" in english.text

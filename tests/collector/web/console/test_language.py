@@ -1,5 +1,7 @@
 """One language at a time: every console page, read in chromium as the operator sees it
-(its visible text), holds no English word outside the allow-list (tests/language.py).
+(its visible text), holds no English word outside the allow-list (tests/language.py):
+as served, after the live stream has patched it (rows in, state cells), and its
+refusals (404, 403) too.
 
 PAGES is the list to extend as pages come.
 """
@@ -34,6 +36,8 @@ PAGES = (
     "/maintenance",
     "/deliveries",
     "/security",
+    "/fleet/NO-SUCH-DEVICE",  # a refusal: a page in words, not English JSON
+    "/no/such/page",
 )
 
 
@@ -62,5 +66,34 @@ async def test_every_console_page_is_in_chinese_only(
             words = english_words((await page.inner_text("body")).replace("wang", ""))
             if words:
                 found[path] = sorted(set(words))
+
+        # Live: the fault list gains a row and the fleet's state cells change, both
+        # patched in by the stream (text from the catalogue's words in the page).
+        await page.goto(f"{live.url}/faults")
+        listing = await page.context.new_page()
+        await listing.goto(f"{live.url}/fleet?state=down")
+        for shown in (page, listing):
+            await shown.wait_for_selector("body[data-live-ready=yes]")
+        lone = next(
+            d for d in inventory.devices if d.id not in ticket.device_ids and d.onvif is not None
+        )
+        await fleet.inject(lone.id, FaultSpec(Fault.DOWN))
+        await fleet.clear(f"link:{inventory.links[0].id}")
+        await page.locator("tr[data-ticket]", has_text=lone.name).wait_for(timeout=20_000)
+        await listing.wait_for_selector("td.state.up", timeout=20_000)
+        for path, shown in (("/faults live", page), ("/fleet live", listing)):
+            words = english_words((await shown.inner_text("body")).replace("wang", ""))
+            if words:
+                found[path] = sorted(set(words))
+
+        # A refusal for want of a role, as the viewer meets it.
+        viewer = await browser.new_page(viewport={"width": 1366, "height": 768})
+        await log_in(viewer, live.url, "li")
+        refused = await viewer.goto(f"{live.url}/security")
+        assert refused is not None and refused.status == 403
+        said = await viewer.inner_text("body")
+        assert "需要“管理员”权限" in said, said
+        if english_words(said):
+            found["/security as a viewer"] = sorted(set(english_words(said)))
         await browser.close()
     assert found == {}, found
