@@ -334,6 +334,7 @@ async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
     from agent.discover import (
         IN_ORDER,
         findings_csv,
+        findings_table,
         inspect,
         listen,
         own_networks,
@@ -351,23 +352,8 @@ async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
     asked = [*own_networks(), *(ipaddress.ip_network(n, strict=False) for n in args.subnet)]
     findings = reconcile(inventory, inspected, asked)
     language: Language = args.lang
-
-    def t(key: str) -> str:
-        return text(key, language)
-
-    print(
-        f"{fit(t('discover.status'), 10)} {fit(t('discover.device'), 14)} "
-        f"{fit(t('discover.address'), 16)} {fit(t('discover.listed'), 14)} {t('discover.answered')}"
-    )
-    for found in findings:
-        print(
-            f"{fit(t('discover.' + found.status), 10)} {fit(found.device_id or '-', 14)} "
-            f"{fit(found.address, 16)} {fit(found.listed_model or '-', 14)} "
-            f"{found.answered_model or '-'}"
-        )
-    unasked = sum(1 for f in findings if f.status == "unasked")
-    if unasked:
-        print(text("discover.unasked_hint", language, count=unasked))
+    for line in findings_table(findings, language):
+        print(line)
     if args.csv is not None:
         args.csv.write_bytes(findings_csv(findings, language))
     return EXIT_OK if all(f.status in IN_ORDER for f in findings) else EXIT_NOT_UP

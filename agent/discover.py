@@ -43,6 +43,7 @@ from agent.probes.onvif_soap import (
     SoapFaultError,
     text_of,
 )
+from slawatch.columns import fit
 from slawatch.config.inventory import Inventory
 from slawatch.messages import Language, text
 
@@ -282,3 +283,26 @@ def findings_csv(findings: list[Finding], language: Language = "zh") -> bytes:
             row[0] = text(f"discover.{finding.status}", language)
         writer.writerow(row)
     return out.getvalue().encode("utf-8-sig")
+
+
+def findings_table(findings: list[Finding], language: Language = "zh") -> list[str]:
+    """The findings as the terminal shows them (CJK-wide columns line up), and a hint
+    when cameras were never asked."""
+
+    def t(key: str) -> str:
+        return text(key, language)
+
+    lines = [
+        f"{fit(t('discover.status'), 10)} {fit(t('discover.device'), 14)} "
+        f"{fit(t('discover.address'), 16)} {fit(t('discover.listed'), 14)} {t('discover.answered')}"
+    ]
+    lines += [
+        f"{fit(t('discover.' + found.status), 10)} {fit(found.device_id or '-', 14)} "
+        f"{fit(found.address, 16)} {fit(found.listed_model or '-', 14)} "
+        f"{found.answered_model or '-'}"
+        for found in findings
+    ]
+    unasked = sum(1 for f in findings if f.status == "unasked")
+    if unasked:
+        lines.append(text("discover.unasked_hint", language, count=unasked))
+    return lines

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.discover import Answer, findings_csv, reconcile
+from agent.discover import Answer, findings_csv, findings_table, reconcile
 from simulator.fleet import FIRST_ADDRESS
 from slawatch.config.inventory import Inventory
 from tests.conftest import REPO
@@ -152,3 +152,6 @@ def test_silence_outside_the_ranges_asked_is_not_death_and_no_model_is_no_match(
     assert sheet[3].startswith(f"无应答,{third.id},")
     assert sheet[4].startswith(f"不在探测范围,{cameras[3].id},")
     assert english_words("\n".join(sheet)) == []
+    table = findings_table(reconcile(listed, answers, asked))
+    assert table[-1].startswith(f"{len(cameras) - 3} 台不在本机网段")  # give --subnet
+    assert english_words("\n".join(table)) == []

@@ -51,6 +51,7 @@ from tests.collector.live import (
 )
 from tests.collector.test_service import minute_of
 from tests.conftest import in_background, wait_for
+from tests.language import english_words
 
 ROBOT_TOKEN = "dt-robot-token-4f1c9a"
 ROBOT_SECRET = "SECdt-signing-secret-77ab"
@@ -213,6 +214,8 @@ async def test_a_cut_link_reaches_the_day_shift_by_signed_dingtalk_and_mail_then
     assert "点位1（CAM001）" in body_of(day_mail)
     assert escalation["To"] == "boss@bureau.example"
     assert "故障未响应" in body_of(escalation)
+    for said in (text, body_of(day_mail), body_of(escalation)):  # one language
+        assert english_words(said) == [], said
     assert ticket.id in body_of(escalation)
     # Event time: the day shift at 08:05 local; nobody on the night shift or at the NOC.
     assert "night" not in receiver.posts

@@ -113,6 +113,7 @@ def test_a_district_ledger_imports_with_its_totals_row_skipped_and_a_summary(
         "共 288 台设备：摄像机 268，卡口 4，门禁主机 4，交换机 12；区域 4 个，链路 4 条，"
         "门禁 4 套；合同：高清摄像机租赁 268，视频门禁租赁 8" in said
     )
+    assert english_words(said.replace(str(tmp_path), "")) == []
 
 
 def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_meant(
@@ -209,6 +210,7 @@ def test_the_diff_names_devices_and_counts_as_the_collectors_reload_does(
         in said
     )
     assert "5 台设备将变更（新增 1，离开台账 3，修改 1）" in said
+    assert english_words(said.replace(str(tmp_path), "")) == []
     result = import_ledger(second, ledger_map, output, apply=True, today=date(2027, 1, 1))
     reloaded = device_changes(before.devices, load_config(output, Inventory).devices)
     assert (len(reloaded.added), len(reloaded.removed), len(reloaded.changed)) == (1, 3, 1)
