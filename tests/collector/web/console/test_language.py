@@ -19,7 +19,7 @@ from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import console
-from tests.collector.web.console.test_browser import CHROMIUM, log_in
+from tests.collector.web.console.test_browser import CHROMIUM, log_in, shot
 from tests.language import english_words
 
 # Paths, with {ticket} and {device} filled in from the live district.
@@ -47,7 +47,8 @@ async def test_every_console_page_is_in_chinese_only(
 ) -> None:
     async with console(tmp_path, broker.port) as live, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = await browser.new_page(viewport={"width": 1366, "height": 768})
+        admin = await browser.new_context(viewport={"width": 1366, "height": 768})
+        page = await admin.new_page()
         await log_in(page, live.url, "wang")  # the admin sees every page
         await asyncio.sleep(2.5)  # every device seen up
         await fleet.inject(f"link:{inventory.links[0].id}", FaultSpec(Fault.DOWN))
@@ -70,7 +71,7 @@ async def test_every_console_page_is_in_chinese_only(
         # Live: the fault list gains a row and the fleet's state cells change, both
         # patched in by the stream (text from the catalogue's words in the page).
         await page.goto(f"{live.url}/faults")
-        listing = await page.context.new_page()
+        listing = await admin.new_page()
         await listing.goto(f"{live.url}/fleet?state=down")
         for shown in (page, listing):
             await shown.wait_for_selector("body[data-live-ready=yes]")
@@ -88,10 +89,16 @@ async def test_every_console_page_is_in_chinese_only(
 
         # A refusal for want of a role, as the viewer meets it.
         viewer = await browser.new_page(viewport={"width": 1366, "height": 768})
+        await viewer.goto(f"{live.url}/login")
+        words = english_words(await viewer.inner_text("body"))
+        if words:
+            found["/login"] = sorted(set(words))
         await log_in(viewer, live.url, "li")
         refused = await viewer.goto(f"{live.url}/security")
-        assert refused is not None and refused.status == 403
+        assert refused is not None
+        assert refused.status == 403
         said = await viewer.inner_text("body")
+        await shot(viewer, "refused-403")
         assert "需要“管理员”权限" in said, said
         if english_words(said):
             found["/security as a viewer"] = sorted(set(english_words(said)))

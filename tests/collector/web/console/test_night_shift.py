@@ -28,6 +28,7 @@ from tests.collector.live import field_agent
 from tests.collector.web.console.conftest import Console, console
 from tests.collector.web.console.test_browser import CHROMIUM, log_in
 from tests.conftest import REPO, in_background, wait_for
+from tests.language import english_words
 
 ARTEFACTS = REPO / "var" / "artefacts"
 # Four links of four switches each; the cut one (the second) carries switches 5-8, the
@@ -228,6 +229,9 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
         cells = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
         assert cells == shown
         assert sheet.cell(1, 1).value == "工单号"
+        words = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c]
+        # The sheet too, in one language (the note is the operator's own words).
+        assert english_words("\n".join(words).replace(NOTE, "")) == []
 
         # Recovery, watched on the wall: its figures and list change in place; the
         # handover then lists the ticket closed.
