@@ -117,7 +117,11 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
         for device in singles:
             await fleet.inject(device, FaultSpec(Fault.DOWN))
         small = ["CAM000001", *singles]
-        await wait_for(lambda: all(open_ticket(live, d) for d in small), 30)
+        try:
+            await wait_for(lambda: all(open_ticket(live, d) for d in small), 30)
+        except AssertionError:  # say which, and what the collector thinks of them
+            said = {d: (open_ticket(live, d), states.now_of(d)) for d in small}
+            raise AssertionError(said) from None
         await page.wait_for_function(
             f"() => document.querySelectorAll('table.faults tr.fault').length >= {len(small)}",
             timeout=15_000,
