@@ -678,6 +678,18 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "时钟偏差 {offset}，超出容差：设备状态未知，数据留存待查",
         "en": "clock off by {offset}, beyond the tolerance: its devices unknown, its data kept aside",
     },
+    "console.agent_busy": {"zh": "过载", "en": "overloaded"},
+    "console.agent_overloaded": {
+        "zh": "采集节点过载：本周期 {stalled} 个结果作废（采集节点卡顿），相关设备状态未知",
+        "en": "Agent overloaded: {stalled} results discarded this cycle (the agent stalled); "
+        "those devices unknown",
+    },
+    "console.agent_load": {
+        "zh": "近 {window} 秒：迟发探测 {late} 次，漏检周期 {missed} 次，"
+        "推迟深度检查 {deferred} 次，事件循环最长卡顿 {lag} 秒",
+        "en": "last {window} s: {late} probes started late, {missed} cycles missed, "
+        "{deferred} deep checks put off, longest loop stall {lag} s",
+    },
     "console.clock_held": {"zh": "时钟偏差留存批次", "en": "Batches kept aside (agent clock off)"},
     "console.conflicts": {"zh": "序号冲突批次", "en": "Batches conflicting on seq"},
     "console.unsigned": {"zh": "签名无效拒收", "en": "Refused: not signed by the agent"},
