@@ -130,7 +130,10 @@ def conclusion(result: ProbeResult, around: Around, kind: str, language: Languag
     """The verdict in one sentence, first: where the fault is, as far as the agent can tell."""
     reason = reason_text(result.reason.value, language)
     if result.reason is Reason.SNMP_SILENT:
-        return text("conclusion.snmp_silent", language)
+        elsewhere = "snmp_reply" in result.notes  # answered, from another address
+        return text(
+            "conclusion.snmp_elsewhere" if elsewhere else "conclusion.snmp_silent", language
+        )
     if around.port_state == Reason.LINK_DOWN.value:
         code = around.port_state
         words = reason_text(code, language)
@@ -411,8 +414,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_files(args.files, {"agent", "inventory"})
     if args.command == "keys":
         return _new_key(args.path)
+    # ``probe`` and ``discover`` answer in their own tables, in the user's language: the
+    # service's log lines (this host's clock, …) would be English noise between them.
+    quiet = args.command in ("probe", "discover")
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        level=logging.DEBUG
+        if getattr(args, "verbose", False)
+        else logging.ERROR
+        if quiet
+        else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:

@@ -1016,6 +1016,11 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "设备无应答：{reason}",
         "en": "The device does not answer: {reason}",
     },
+    "conclusion.snmp_elsewhere": {
+        "zh": "主机可达，SNMP 应答来自另一地址（多宿主）：在其配置文件中设置 replies_from_any_address",
+        "en": "Host reachable, SNMP answers from another address (multi-homed): set "
+        "replies_from_any_address in its profile",
+    },
     "conclusion.degraded": {"zh": "设备在线但降级：{reason}", "en": "Up but degraded: {reason}"},
     # slawatch-agent probe: what its checks, metrics and notes are called, with units
     "probe.note": {"zh": "说明", "en": "why"},
@@ -1211,6 +1216,12 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "answered from {sender}, not {address} (multi-homed; taken because the "
         "profile sets replies_from_any_address)",
     },
+    "why.reply_elsewhere": {
+        "zh": "应答来自 {sender} 而非 {address}，未采纳（防伪造）：多宿主设备请在其配置文件中设置 "
+        "replies_from_any_address: true",
+        "en": "answered from {sender}, not {address}: not taken (it could be forged); for a "
+        "multi-homed device set replies_from_any_address: true in its profile",
+    },
     "why.slow": {
         "zh": "{took} 秒后才应答，超过 {timeout} 秒的超时：按 Net-SNMP 的做法采纳了对先前请求的应答",
         "en": "answered after {took} s, past the {timeout} s timeout: the answer to an "
@@ -1237,7 +1248,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "engine ID changed {before} → {after} (unit replaced or reset): discovered again",
     },
     "why.priv_extension": {
-        "zh": "{priv}，{extension} 密钥扩展（配置文件为 auto）",
+        "zh": "{priv}，采用 {extension} 密钥扩展（配置文件为 auto）",
         "en": "{priv} with {extension} key extension (the profile says auto)",
     },
     "probe.no_device": {

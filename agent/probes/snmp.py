@@ -111,9 +111,12 @@ _STALE = ("timed out", "timeout", "windows of trust", "unknown snmp engine", "ci
 
 
 class SnmpFailureError(Exception):
-    def __init__(self, reason: Reason, detail: str) -> None:
+    """``answered_from``: the other address a timed-out request was answered from."""
+
+    def __init__(self, reason: Reason, detail: str, answered_from: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
+        self.answered_from = answered_from
 
 
 class _TooBigError(Exception):
@@ -358,6 +361,12 @@ class SnmpProbe:
         if opened:
             key = "why.snmp_silent_v2c" if snmp.version == "2c" else "why.snmp_silent_v3"
             notes = {"snmp": Said(key, waited=f"{waited:g}", port=opened[0])}
+            if failure.answered_from is not None:  # not silent: answering from elsewhere
+                notes["snmp_reply"] = Said(
+                    "why.reply_elsewhere",
+                    sender=failure.answered_from,
+                    address=target.device.address,
+                )
             checks = {"liveness": Reason.SNMP_SILENT}
             return ProbeResult(Health.DEGRADED, Reason.SNMP_SILENT, checks, {}, notes)
         tried = tuple(
@@ -510,7 +519,7 @@ class SnmpProbe:
             )
             self._timed(memory, time.perf_counter() - started)
         except SnmpTimeoutError as exc:
-            raise SnmpFailureError(Reason.TIMEOUT, str(exc)) from exc
+            raise SnmpFailureError(Reason.TIMEOUT, str(exc), exc.answered_from) from exc
         except BerError as exc:
             raise SnmpFailureError(
                 Reason.BAD_RESPONSE, Said("why.bad_ber", error=str(exc))

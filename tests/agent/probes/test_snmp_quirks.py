@@ -107,8 +107,11 @@ async def test_a_multi_homed_device_is_read_only_where_its_profile_says_so(
 ) -> None:
     fleet.give("KK00001", Quirk.SNMP_REPLY_FROM_OTHER_ADDRESS)
     strict = await probe.probe(targets["KK00001"], deep=False)
-    # Its answers come from elsewhere and are dropped; its management port still answers.
+    # Its answers come from elsewhere and are dropped (safe default); its management port
+    # still answers, and the note says where the answers came from and what to set.
     assert strict.reason is Reason.SNMP_SILENT, strict
+    assert "answered from 127." in strict.notes["snmp_reply"], strict.notes
+    assert "replies_from_any_address: true" in strict.notes["snmp_reply"]
     taken = await probe.probe(with_profile(targets["KK00001"], "checkpoint-multihomed"), False)
     assert (taken.health, taken.reason) == (Health.UP, Reason.OK), taken
     assert "answered from 127." in taken.notes["snmp_reply"]
