@@ -362,11 +362,14 @@ class SnmpProbe:
             key = "why.snmp_silent_v2c" if snmp.version == "2c" else "why.snmp_silent_v3"
             notes = {"snmp": Said(key, waited=f"{waited:g}", port=opened[0])}
             if failure.answered_from is not None:  # not silent: answering from elsewhere
-                notes["snmp_reply"] = Said(
-                    "why.reply_elsewhere",
-                    sender=failure.answered_from,
-                    address=target.device.address,
-                )
+                notes = {
+                    "snmp": Said("why.snmp_timeout", waited=f"{waited:g}"),
+                    "snmp_reply": Said(
+                        "why.reply_elsewhere",
+                        sender=failure.answered_from,
+                        address=target.device.address,
+                    ),
+                }
             checks = {"liveness": Reason.SNMP_SILENT}
             return ProbeResult(Health.DEGRADED, Reason.SNMP_SILENT, checks, {}, notes)
         tried = tuple(
