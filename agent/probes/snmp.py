@@ -282,7 +282,6 @@ class SnmpProbe:
         oids = [profile.uptime_oid, *(check.oid for check in profile.checks)]
         if profile.captures is not None:
             oids.append(profile.captures.oid)
-        started = time.perf_counter()
         try:
             if profile.ports and target.ports and self._walk_due(memory, deep):
                 if memory.ports_failed is not None and memory.ports_failed.reason is Reason.TIMEOUT:
@@ -296,6 +295,7 @@ class SnmpProbe:
                 for index in watched.values()
                 for column in (IF_ADMIN_STATUS, IF_OPER_STATUS)
             ]
+            started = time.perf_counter()  # the GET's round trip, not the table walk's
             values = await self.get(target, oids + port_oids)
         except SnmpFailureError as failure:
             if memory.learned:
