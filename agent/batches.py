@@ -38,6 +38,7 @@ class BatchWriter:
         max_statuses: int = 1000,
         settle_s: float = 0.0,
         load: Callable[[], AgentLoad | None] = lambda: None,
+        load_alone_every_s: float = LOAD_ALONE_EVERY_S,
     ) -> None:
         self._outbox = outbox
         self._site = site
@@ -51,6 +52,7 @@ class BatchWriter:
         self._base = clock_base()  # the latest seen
         self._before_step: tuple[float, float] | None = None  # (base, until monotonic)
         self._load = load
+        self._load_alone_every_s = load_alone_every_s
         self._written_at = time.monotonic()
 
     def add(self, status: Status) -> None:
@@ -75,7 +77,7 @@ class BatchWriter:
         if not self._statuses and (
             load is None
             or not load.overloaded
-            or time.monotonic() - self._written_at < LOAD_ALONE_EVERY_S
+            or time.monotonic() - self._written_at < self._load_alone_every_s
         ):
             return
         statuses, self._statuses = self._statuses, []

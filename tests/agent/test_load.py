@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.batches import BatchWriter
 from agent.load import LoadWindow
+from agent.outbox import Outbox
 from agent.scheduler import Scheduler
+from agent.wire import AgentLoad, ClockState, decode_batch, stamp
 from tests.conftest import FakeClock
 
 
@@ -30,3 +36,27 @@ async def test_the_report_counts_the_last_cycle_only_and_says_when_the_agent_is_
     later = window.report()
     assert (later.overloaded, later.stalled_results, later.late) == (False, 0, 0)
     assert later.at > busy.at
+
+
+def test_an_overloaded_agent_with_no_status_still_sends_its_load(tmp_path: Path) -> None:
+    """Every result its own stall: a batch of its load alone, so the wall says overloaded,
+    not silent; a calm agent with nothing to say sends nothing."""
+    outbox = Outbox(tmp_path / "outbox", 1 << 20)
+    at = datetime.now(UTC)
+    report = AgentLoad(
+        at=at, window_s=3, overloaded=True, stalled_results=4, late=0, missed=0, lag_max_s=0.4
+    )
+    reports: list[AgentLoad] = [report.model_copy(update={"overloaded": False}), report]
+    writer = BatchWriter(
+        outbox,
+        site="s1",
+        agent_id="edge-1",
+        on_written=lambda: None,
+        load=reports.pop,
+        load_alone_every_s=0,
+    )
+    writer.flush()  # overloaded, nothing observed
+    writer.flush()  # calm, nothing observed
+    sent = [decode_batch(stamp(item.payload, at, ClockState.UNKNOWN)) for item in outbox.pending()]
+    outbox.close()
+    assert [(batch.statuses, batch.load) for batch in sent] == [([], report)]
