@@ -8,10 +8,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from agent.outbox import STEP_S, Outbox, clock_base
-from agent.wire import Batch, Status, encode_unsent, status_topic
+from agent.wire import AgentLoad, Batch, Status, encode_unsent, status_topic
 
 # The model wants a send time; the outbox's copy leaves it out (``encode_unsent``).
 UNSENT = datetime.fromtimestamp(0, UTC)
+# An overloaded agent with no status to send (every result its own stall) still says so
+# this often, in a batch of its load alone: the wall shows it overloaded, not silent.
+LOAD_ALONE_EVERY_S = 10.0
 
 
 class BatchWriter:
@@ -34,6 +37,8 @@ class BatchWriter:
         on_written: Callable[[], None],
         max_statuses: int = 1000,
         settle_s: float = 0.0,
+        load: Callable[[], AgentLoad | None] = lambda: None,
+        load_alone_every_s: float = LOAD_ALONE_EVERY_S,
     ) -> None:
         self._outbox = outbox
         self._site = site
@@ -46,6 +51,9 @@ class BatchWriter:
         self._settle_s = settle_s
         self._base = clock_base()  # the latest seen
         self._before_step: tuple[float, float] | None = None  # (base, until monotonic)
+        self._load = load
+        self._load_alone_every_s = load_alone_every_s
+        self._written_at = time.monotonic()
 
     def add(self, status: Status) -> None:
         base = clock_base()
@@ -65,7 +73,12 @@ class BatchWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self._statuses:
+        load = self._load()
+        if not self._statuses and (
+            load is None
+            or not load.overloaded
+            or time.monotonic() - self._written_at < self._load_alone_every_s
+        ):
             return
         statuses, self._statuses = self._statuses, []
         bases, self._bases = self._bases, None
@@ -80,8 +93,10 @@ class BatchWriter:
                     sent_at=UNSENT,
                     statuses=statuses,
                     lost=self._outbox.lost_ranges(),
+                    load=load,
                 )
             )
 
         self._outbox.append(self._topic, build, bases)
+        self._written_at = time.monotonic()
         self._on_written()

@@ -36,7 +36,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings
 from slawatch.keys import KeyFileError, load_public, new_pair, public_text
-from slawatch.messages import Language, known, reason_text, text
+from slawatch.messages import Language, known, reason_text, said_in, text
 
 # The device is not up: scripts and the engineer's shell can tell without reading.
 EXIT_NOT_UP = 1
@@ -130,11 +130,15 @@ def conclusion(result: ProbeResult, around: Around, kind: str, language: Languag
     """The verdict in one sentence, first: where the fault is, as far as the agent can tell."""
     reason = reason_text(result.reason.value, language)
     if result.reason is Reason.SNMP_SILENT:
-        return text("conclusion.snmp_silent", language)
+        elsewhere = "snmp_reply" in result.notes  # answered, from another address
+        return text(
+            "conclusion.snmp_elsewhere" if elsewhere else "conclusion.snmp_silent", language
+        )
     if around.port_state == Reason.LINK_DOWN.value:
         code = around.port_state
         words = reason_text(code, language)
-        state = f"{words} ({code}, {around.port_note})" if around.port_note else said(code, words)
+        note = said_in(around.port_note, language) if around.port_note else None
+        state = f"{words} ({code}, {note})" if note else said(code, words)
         key = (
             "conclusion.port_down"
             if result.health is Health.DOWN
@@ -237,7 +241,7 @@ def _table(
         lines.append(
             f"{fit(t('probe.uplink'), 8)} {around.switch} {t('probe.port')} {around.switch_port}: "
             f"{said(state, reason_text(state, language)) if state else '-'}"
-            + (f"  ({around.port_note})" if around.port_note else "")
+            + (f"  ({said_in(around.port_note, language)})" if around.port_note else "")
         )
     labels = ports or {}
     lines += _rows(
@@ -245,7 +249,7 @@ def _table(
             (
                 check_label(name, language, labels),
                 said(verdict.value, reason_text(verdict.value, language)),
-                result.notes.get(name, ""),
+                said_in(result.notes.get(name, ""), language),
             )
             for name, verdict in sorted(result.checks.items())
         ],
@@ -260,7 +264,10 @@ def _table(
     )
     lines += _rows(
         [
-            (said(name, t(f"note.{name}")) if known(f"note.{name}") else name, words)
+            (
+                said(name, t(f"note.{name}")) if known(f"note.{name}") else name,
+                said_in(words, language),
+            )
             for name, words in sorted(result.notes.items())
             if name not in result.checks
         ],
@@ -269,7 +276,13 @@ def _table(
     return "\n".join(lines)
 
 
-def _verdict(device_id: str, result: ProbeResult, took_s: float, around: Around) -> dict[str, Any]:
+def _verdict(
+    device_id: str, result: ProbeResult, took_s: float, around: Around, language: Language
+) -> dict[str, Any]:
+    """The verdict for scripts: the wire's codes, the notes in ``language``."""
+    reach = dataclasses.asdict(around)
+    if around.port_note:
+        reach["port_note"] = said_in(around.port_note, language)
     return {
         "device_id": device_id,
         "health": result.health.value,
@@ -277,8 +290,8 @@ def _verdict(device_id: str, result: ProbeResult, took_s: float, around: Around)
         "took_ms": round(took_s * 1000),
         "checks": {name: reason.value for name, reason in sorted(result.checks.items())},
         "metrics": dict(sorted(result.metrics.items())),
-        "notes": dict(sorted(result.notes.items())),
-        "reach": dataclasses.asdict(around),
+        "notes": {name: said_in(words, language) for name, words in sorted(result.notes.items())},
+        "reach": reach,
     }
 
 
@@ -290,7 +303,8 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
         plan = next((p for p in plans if p.target.device.id == device_id), None)
         if plan is None:
             print(
-                f"slawatch-agent: no device {device_id!r} at site {settings.site}", file=sys.stderr
+                text("probe.no_device", language, device=device_id, site=settings.site),
+                file=sys.stderr,
             )
             return EXIT_INVALID
         scheduler = agent.scheduler_for()
@@ -321,7 +335,7 @@ async def _probe(settings: AgentSettings, device_id: str, language: Language, as
                 port_note=note,
             )
     if as_json:
-        shown = _verdict(device_id, result, took, around)
+        shown = _verdict(device_id, result, took, around, language)
         shown["conclusion"] = conclusion(result, around, device.kind.value, language)
         print(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
@@ -386,8 +400,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_files(args.files, {"agent", "inventory"})
     if args.command == "keys":
         return _new_key(args.path)
+    # ``probe`` and ``discover`` answer in their own tables, in the user's language: the
+    # service's log lines (this host's clock, …) would be English noise between them.
+    quiet = args.command in ("probe", "discover")
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        level=logging.DEBUG
+        if getattr(args, "verbose", False)
+        else logging.ERROR
+        if quiet
+        else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:

@@ -40,6 +40,8 @@ class LoopWatch:
         self.stalled_s = 0.0
         # Every lag added up: what a probe's window saw is the difference across it.
         self.total_lag_s = 0.0
+        # The longest single lag since the load report last took it (``take_peak``).
+        self._peak_s = 0.0
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -51,10 +53,17 @@ class LoopWatch:
             self._timer.cancel()
             self._timer = None
 
+    def take_peak(self) -> float:
+        """The longest lag since the last call (and start again from nothing)."""
+        peak, self._peak_s = self._peak_s, 0.0
+        return peak
+
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
         lag = max(0.0, now - self._due)
         self.total_lag_s += lag
+        if lag > self._peak_s:
+            self._peak_s = lag
         if self._on_lag is not None:
             self._on_lag(lag)
         if lag >= self.stall_s:

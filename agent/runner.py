@@ -30,6 +30,7 @@ from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from agent.batches import BatchWriter
 from agent.clock import ClockWatch
+from agent.load import LoadWindow
 from agent.outbox import Outbox
 from agent.probes.base import Credentials
 from agent.probes.onvif_deep import OnvifDeepProbe
@@ -42,7 +43,7 @@ from agent.profiles import load_profiles
 from agent.publisher import Publisher
 from agent.scheduler import Load, Plan, Scheduler
 from agent.targets import build_targets, resolve_credentials
-from agent.wire import ClockState, Health, Reason, Status
+from agent.wire import AgentLoad, ClockState, Health, Reason, Status
 from slawatch import heap
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.inventory import Inventory
@@ -231,6 +232,7 @@ class Agent:
         self._reload = asyncio.Event()
         self.scheduler: Scheduler | None = None
         self._writer: BatchWriter | None = None
+        self._load: LoadWindow | None = None
         self._counted: dict[tuple[str, Health, Reason], Counter] = {}
         self._timed: dict[str, Histogram] = {}
 
@@ -336,6 +338,7 @@ class Agent:
             # Two polls of every device, each given its whole deadline.
             settle_s=2 * poll.interval.total_seconds()
             + poll.timeout.total_seconds() * (poll.retries + 1),
+            load=self._load_report,
         )
         self.metrics.outbox_depth.set_function(lambda: outbox.depth)
         self.metrics.outbox_bytes.set_function(lambda: outbox.size_bytes)
@@ -353,6 +356,7 @@ class Agent:
             scheduler = self.scheduler = self.scheduler_for()
             self.metrics.watch(scheduler)
             interval_s = settings.poll.interval.total_seconds()
+            self._load = LoadWindow(scheduler, interval_s)
             scheduler.set_plans(build_plans(inventory, credentials, probes, interval_s))
             heap.settle()
             self.metrics.devices.set(scheduler.devices)
@@ -377,6 +381,10 @@ class Agent:
                 await asyncio.to_thread(publisher.stop)
                 self.clock.stop()
                 outbox.close()
+
+    def _load_report(self) -> AgentLoad | None:
+        """The agent's load over its last cycle, for the next batch (none before polling)."""
+        return self._load.report() if self._load is not None else None
 
     async def _flush_forever(self) -> None:
         assert self._writer is not None

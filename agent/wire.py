@@ -234,8 +234,30 @@ class ClockState(StrEnum):
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{86}==$")]
 
 StrictSeq = Annotated[int, Field(strict=True, ge=0, lt=2**63)]
+StrictCount = StrictSeq  # a count has the same bounds
 # Batches ``first`` to ``last`` (inclusive) the agent dropped before the collector had them.
 SeqRange = tuple[StrictSeq, StrictSeq]
+
+
+class AgentLoad(_Record):
+    """How the agent itself kept up over its last cycle (``window_s``, ending ``at`` by
+    its clock): a starved agent is not a dead fleet, and the collector shows which it is.
+
+    ``stalled_results``: verdicts that were the agent's own stall, not the device's (not
+    published: those devices are unknown); ``late``: probes started later than the
+    schedule allows; ``missed``: device cycles never started; ``deep_deferred``: deep
+    checks put off; ``lag_max_s``: the event loop's longest lag; ``overloaded``: the
+    agent was behind within the cycle.
+    """
+
+    at: Timestamp
+    window_s: FiniteFloat = Field(gt=0, le=86_400)
+    overloaded: bool
+    stalled_results: StrictCount
+    late: StrictCount
+    missed: StrictCount
+    deep_deferred: StrictCount = 0
+    lag_max_s: FiniteFloat = Field(ge=0, le=86_400)
 
 
 class Batch(_Record):
@@ -246,6 +268,10 @@ class Batch(_Record):
     ``lost`` names the batches the agent had to drop (outbox full) before the collector
     confirmed them, so the collector stops waiting for them and records the loss.
     ``sent_at`` is when the agent sent it (by its clock, which ``clock`` qualifies).
+    ``load`` is the agent's own load when the batch was written (absent from an agent
+    that does not report it; a collector older than the field refuses a batch with it,
+    so collectors are upgraded first). It sits before ``sent_at`` in what the agent
+    signs, so the signature and the content digest cover it.
     """
 
     v: Literal[1] = 1
@@ -256,6 +282,7 @@ class Batch(_Record):
     sent_at: Timestamp
     statuses: list[Status] = Field(max_length=MAX_STATUSES_PER_BATCH)
     lost: list[SeqRange] = Field(default_factory=list, max_length=64)
+    load: AgentLoad | None = None
     clock: ClockState = ClockState.UNKNOWN
     sig: Signature | None = None
 
@@ -347,8 +374,14 @@ def _decode(adapter: TypeAdapter[_T], payload: bytes | str, limit: int) -> _T:
         raise WireError(field, message) from None
 
 
+def _absent(batch: Batch) -> set[str]:
+    """Optional fields left out when empty: a batch without a load report reads as it did
+    before the field existed (an older collector takes it)."""
+    return {"load"} if batch.load is None else set()
+
+
 def encode_batch(batch: Batch) -> bytes:
-    return batch.model_dump_json().encode()
+    return batch.model_dump_json(exclude=_absent(batch)).encode()
 
 
 _SENT_AT = b',"sent_at":"'
@@ -357,7 +390,7 @@ _SIG = b',"sig":"'
 
 def encode_unsent(batch: Batch) -> bytes:
     """The batch as the outbox keeps it: without its send time, clock state or signature."""
-    return batch.model_dump_json(exclude={"sent_at", "clock", "sig"}).encode()
+    return batch.model_dump_json(exclude={"sent_at", "clock", "sig", *_absent(batch)}).encode()
 
 
 def stamp(body: bytes, sent_at: datetime, clock: ClockState) -> bytes:

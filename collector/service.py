@@ -30,6 +30,7 @@ import aiomqtt
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
 from agent.wire import (
+    AgentLoad,
     Alive,
     Batch,
     ClockState,
@@ -187,6 +188,9 @@ class Collector:
         # When each agent's last batch arrived (the collector's clock): the console shows
         # an agent gone silent, and that its devices are unknown, not down.
         self.agent_heard: dict[str, datetime] = {}
+        # Each agent's latest report of its own load (by the report's time): a starved
+        # agent shows as overloaded, its devices unknown, not as a dead fleet.
+        self.agent_load: dict[str, AgentLoad] = {}
         # Told the first ledger row of each commit (the console's live updates).
         self.on_commit: list[Callable[[int], None]] = []
         # Parts that run beside the collector for as long as it runs (the composition
@@ -392,6 +396,7 @@ class Collector:
                 "conflict (the first is kept; this one is here)"
             )
             return self.letter_writer.letter(topic, reason, payload)
+        self._note_load(agent_id, batch.load)
         arrived = datetime.now(UTC)
         reading = self.clocks.judge(agent_id, batch.sent_at, arrived, batch.clock)
         if reading.off or reading.leapt or batch.clock is ClockState.STEPPED:
@@ -413,6 +418,21 @@ class Collector:
             f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         )
         return self.letter_writer.letter(topic, shown, payload_of_refused(batch, statuses))
+
+    def _note_load(self, agent_id: str, load: AgentLoad | None) -> None:
+        """Keep the agent's latest load report; one replayed from its outbox is older."""
+        if load is None:
+            return
+        kept = self.agent_load.get(agent_id)
+        if kept is not None and load.at < kept.at:
+            return
+        self.agent_load[agent_id] = load
+        if load.overloaded and (kept is None or not kept.overloaded):
+            log.error(
+                "agent %s is overloaded: %d results of its last %g s discarded as its own "
+                "stall, %d probes late, %d cycles missed (those devices are unknown)",
+                agent_id, load.stalled_results, load.window_s, load.late, load.missed,
+            )  # fmt: skip
 
     def _check_signed(self, agent_id: str, payload: bytes) -> None:
         """An agent with a registered key is heard only in messages it signed."""

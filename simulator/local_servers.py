@@ -147,6 +147,7 @@ class Snmpd:
         deadline = time.monotonic() + 15
         while not _answers_v2c(self.port, self.COMMUNITY.encode()):
             if time.monotonic() > deadline:
+                self.stop()  # not left running, orphaned, when the start fails
                 raise TimeoutError("snmpd did not answer within 15 s")
 
     def stop(self) -> None:
@@ -206,6 +207,7 @@ class Snmpsim:
             if self._answers():
                 return
             time.sleep(0.2)
+        self.stop()  # not left running, orphaned, when the start fails
         raise TimeoutError("snmpsim did not answer within 60 s")
 
     def _answers(self) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from simulator.devices import SimDevice
+from simulator.devices import DownMode, SimDevice
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,11 @@ class ManagementPorts:
         await self.sync(device)
 
     async def sync(self, device: SimDevice) -> None:
-        """Open the port while the device answers, close it while it does not."""
+        """Open the port while the device answers (a slow one too: it is there, only
+        late), close it while it does not."""
         spec = device.spec
         assert spec.tcp is not None
-        wanted = device.reachable_mode() is None
+        wanted = device.reachable_mode() in (None, DownMode.SLOW)
         server = self._servers.get(device.id)
         if wanted and server is None:
             self._servers[device.id] = await asyncio.start_server(

@@ -734,6 +734,18 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "时钟偏差 {offset}，超出容差：设备状态未知，数据留存待查",
         "en": "clock off by {offset}, beyond the tolerance: its devices unknown, its data kept aside",
     },
+    "console.agent_busy": {"zh": "过载", "en": "overloaded"},
+    "console.agent_overloaded": {
+        "zh": "采集节点过载：本周期 {stalled} 个结果作废（采集节点卡顿），相关设备状态未知",
+        "en": "Agent overloaded: {stalled} results discarded this cycle (the agent stalled); "
+        "those devices unknown",
+    },
+    "console.agent_load": {
+        "zh": "近 {window} 秒：迟发探测 {late} 次，漏检周期 {missed} 次，"
+        "推迟深度检查 {deferred} 次，事件循环最长卡顿 {lag} 秒",
+        "en": "last {window} s: {late} probes started late, {missed} cycles missed, "
+        "{deferred} deep checks put off, longest loop stall {lag} s",
+    },
     "console.clock_held": {"zh": "时钟偏差留存批次", "en": "Batches kept aside (agent clock off)"},
     "console.conflicts": {"zh": "序号冲突批次", "en": "Batches conflicting on seq"},
     "console.unsigned": {"zh": "签名无效拒收", "en": "Refused: not signed by the agent"},
@@ -1124,6 +1136,11 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "设备无应答：{reason}",
         "en": "The device does not answer: {reason}",
     },
+    "conclusion.snmp_elsewhere": {
+        "zh": "主机可达，SNMP 应答来自另一地址（多宿主）：在其配置文件中设置 replies_from_any_address",
+        "en": "Host reachable, SNMP answers from another address (multi-homed): set "
+        "replies_from_any_address in its profile",
+    },
     "conclusion.degraded": {"zh": "设备在线但降级：{reason}", "en": "Up but degraded: {reason}"},
     # slawatch-agent probe: what its checks, metrics and notes are called, with units
     "probe.note": {"zh": "说明", "en": "why"},
@@ -1172,6 +1189,192 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "note.snmp_walk": {"zh": "SNMP 遍历", "en": "SNMP walk"},
     "note.snmp_reply": {"zh": "SNMP 应答地址", "en": "SNMP answer's address"},
     "note.snmp_slow": {"zh": "SNMP 慢应答", "en": "SNMP slow answer"},
+    # What a probe says of its verdict (``Said`` notes): the technical why, the protocol's
+    # own names (HTTP, SOAP elements, OIDs, ifOperStatus) kept as they are
+    "why.separator": {"zh": "；", "en": "; "},
+    "why.list": {"zh": "{items}", "en": "{items}"},
+    "why.operation": {"zh": "{operation}：{why}", "en": "{operation}: {why}"},
+    "why.answer_to": {"zh": "{operation} 的应答：{what}", "en": "{what} to {operation}"},
+    "why.os_error": {"zh": "{words}：{detail}", "en": "{words}: {detail}"},
+    "why.not_xml": {"zh": "不是 XML：{error}", "en": "not XML: {error}"},
+    "why.unknown_charset": {"zh": "未知字符集 '{charset}'", "en": "unknown charset '{charset}'"},
+    "why.no_soap_body": {"zh": "应答中没有 SOAP Body", "en": "no SOAP Body"},
+    "why.too_large": {"zh": "应答过大", "en": "reply too large"},
+    "why.not_http": {"zh": "不是 HTTP 应答", "en": "not an HTTP response"},
+    "why.bad_length": {"zh": "Content-Length 无效", "en": "bad Content-Length"},
+    "why.bad_chunk": {"zh": "分块长度（chunk size）无效", "en": "bad chunk size"},
+    "why.bad_time": {"zh": "日期或时间无效：{error}", "en": "bad date or time: {error}"},
+    "why.no_time": {
+        "zh": "应答中既无 UTCDateTime 也无 LocalDateTime",
+        "en": "neither UTCDateTime nor LocalDateTime in the reply",
+    },
+    "why.clock_no_tz": {
+        "zh": "应答无 UTCDateTime，LocalDateTime 也未带时区",
+        "en": "no UTCDateTime, and LocalDateTime without a TimeZone",
+    },
+    "why.clock_tz_unknown": {
+        "zh": "应答无 UTCDateTime，时区 '{tz}' 无法确定对应的 UTC，未判断时钟",
+        "en": "no UTCDateTime, and the TZ '{tz}' does not say which UTC",
+    },
+    "why.clock_local": {
+        "zh": "应答无 UTCDateTime：按本地时间和时区 {tz}（{zones}）推算时钟",
+        "en": "no UTCDateTime: clock from local time and TZ {tz} ({zones})",
+    },
+    "why.no_credentials": {
+        "zh": "无（台账未给账号）",
+        "en": "none (no credentials in the inventory)",
+    },
+    "why.auth_refused": {
+        "zh": "被拒绝（WS-Security 和 HTTP Digest 均未通过）",
+        "en": "refused (WS-Security and HTTP Digest)",
+    },
+    "why.nat": {
+        "zh": "摄像机通告 {advertised}，改用 {used}（NAT：通告的地址不是台账中的地址）",
+        "en": "camera advertises {advertised}, used {used} "
+        "(NAT: the advertised address is not the inventory's)",
+    },
+    "why.inventory_path": {"zh": "路径 {path} 取自台账", "en": "path {path} from the inventory"},
+    "why.no_profile": {"zh": "没有媒体配置（Profiles）", "en": "no media profile"},
+    "why.no_stream_uri": {"zh": "应答中没有视频地址（Uri）", "en": "no stream URI"},
+    "why.no_data_until": {"zh": "应答中没有 DataUntil", "en": "no DataUntil"},
+    "why.refused": {"zh": "被拒绝：{why}", "en": "refused: {why}"},
+    "why.auth_from_uri": {
+        "zh": "{auth}（使用视频地址中的账号）",
+        "en": "{auth} (credentials from the stream URI)",
+    },
+    "why.not_rtsp": {"zh": "不是 RTSP 应答：{line}", "en": "not an RTSP reply: {line}"},
+    "why.sdp_too_large": {"zh": "SDP 过大", "en": "SDP too large"},
+    "why.after_redirects": {
+        "zh": "{why}（重定向后：{redirects}）",
+        "en": "{why}, after {redirects}",
+    },
+    "why.no_location": {
+        "zh": "RTSP {status} 却没有 Location",
+        "en": "RTSP {status} without a Location",
+    },
+    "why.too_many_redirects": {
+        "zh": "重定向超过 {count} 次：{redirects}",
+        "en": "more than {count} redirects: {redirects}",
+    },
+    "why.rtsp_refused": {
+        "zh": "RTSP 401（{scheme} 认证被拒绝）",
+        "en": "RTSP 401 ({scheme} refused)",
+    },
+    "why.no_video": {"zh": "SDP 中没有视频轨", "en": "no video track in the SDP"},
+    "why.not_rtsp_uri": {"zh": "不是 rtsp:// 地址：{uri}", "en": "not an rtsp:// URI: {uri}"},
+    "why.wrong_priv": {
+        "zh": "应答引擎发现，却不应答 authPriv 请求：加密密钥错误？",
+        "en": "answers engine discovery but not the authPriv request: wrong privacy key?",
+    },
+    "why.wrong_priv_tried": {
+        "zh": "应答引擎发现，却不应答 authPriv 请求：加密密钥错误？（已试 {tried} 密钥扩展）",
+        "en": "answers engine discovery but not the authPriv request: wrong privacy key? "
+        "(tried {tried} key extension)",
+    },
+    "why.reeder": {
+        "zh": "Reeder（Cisco，Net-SNMP -x AES-256-C）",
+        "en": "Reeder's (Cisco, Net-SNMP -x AES-256-C)",
+    },
+    "why.blumenthal": {
+        "zh": "Blumenthal（Net-SNMP -x AES-256）",
+        "en": "Blumenthal's (Net-SNMP -x AES-256)",
+    },
+    "why.and": {"zh": "{first} 和 {second}", "en": "{first} and {second}"},
+    "why.too_big_single": {
+        "zh": "单个 OID 的 GET 也被应答 tooBig",
+        "en": "error-status tooBig for a single OID",
+    },
+    "why.oid_not_increasing": {"zh": "OID 未递增：{oid}", "en": "OID not increasing at {oid}"},
+    "why.bad_ber": {"zh": "无法解码的 SNMP 报文：{error}", "en": "{error}"},
+    "why.snmp_silent_v2c": {
+        "zh": "{waited} 秒内无 SNMP 应答，但 TCP {port} 可连接：主机在线；请检查团体名"
+        "（v2c 对错误的团体名不作任何应答）、SNMP 访问控制和 SNMP 服务",
+        "en": "no SNMP answer in {waited} s, but TCP {port} accepts connections: the host is "
+        "up; check the community (v2c drops a wrong one without a word), the SNMP access "
+        "list and the SNMP service",
+    },
+    "why.snmp_silent_v3": {
+        "zh": "{waited} 秒内无 SNMP 应答，但 TCP {port} 可连接：主机在线；请检查 SNMP 访问控制和 SNMP 服务",
+        "en": "no SNMP answer in {waited} s, but TCP {port} accepts connections: the host is "
+        "up; check the SNMP access list and the SNMP service",
+    },
+    "why.snmp_timeout": {"zh": "{waited} 秒内无 SNMP 应答", "en": "no SNMP answer in {waited} s"},
+    "why.snmp_timeout_tried": {
+        "zh": "{waited} 秒内无 SNMP 应答；{tried}",
+        "en": "no SNMP answer in {waited} s; {tried}",
+    },
+    "why.tcp_reach": {"zh": "TCP {port} {words}", "en": "TCP {port} {code}"},
+    "why.no_interface": {"zh": "没有与 '{spec}' 对应的接口", "en": "no interface matches '{spec}'"},
+    "why.admin_down": {
+        "zh": "ifIndex {index} 已被管理员关闭（不算故障）",
+        "en": "ifIndex {index} shut down by its administrator",
+    },
+    "why.index_gone": {
+        "zh": "ifIndex {index} 不再应答：将重新查找端口",
+        "en": "ifIndex {index} no longer answers: the ports are looked up again",
+    },
+    "why.port_unknown": {
+        "zh": "ifIndex {index} {state}：交换机无法判断",
+        "en": "ifIndex {index} {state}: the switch cannot tell",
+    },
+    "why.ports_unread": {
+        "zh": "无法读取接口表（{reason}：{failure}）",
+        "en": "the interface table could not be read ({reason}: {failure})",
+    },
+    "why.no_uptime": {
+        "zh": "应答中没有 sysUpTime（{oid}）",
+        "en": "no sysUpTime ({oid}) in the answer",
+    },
+    "why.no_object": {"zh": "无此对象：{oid}", "en": "no such object: {oid}"},
+    "why.get_chunked": {
+        "zh": "一次 GET {asked} 个 OID 被应答 tooBig：改为每次 {chunk} 个",
+        "en": "a GET of {asked} OIDs was answered tooBig: asked {chunk} at a time",
+    },
+    "why.other_address": {
+        "zh": "应答来自 {sender} 而非 {address}（多宿主；配置文件设置了 "
+        "replies_from_any_address，故采纳）",
+        "en": "answered from {sender}, not {address} (multi-homed; taken because the "
+        "profile sets replies_from_any_address)",
+    },
+    "why.reply_elsewhere": {
+        "zh": "应答来自 {sender} 而非 {address}，未采纳（防伪造）：多宿主设备请在其配置文件中设置 "
+        "replies_from_any_address: true",
+        "en": "answered from {sender}, not {address}: not taken (it could be forged); for a "
+        "multi-homed device set replies_from_any_address: true in its profile",
+    },
+    "why.slow": {
+        "zh": "{took} 秒后才应答，超过 {timeout} 秒的超时：按 Net-SNMP 的做法采纳了对先前请求的应答",
+        "en": "answered after {took} s, past the {timeout} s timeout: the answer to an "
+        "earlier send was taken, as Net-SNMP does",
+    },
+    "why.bulk_silent": {
+        "zh": "GETBULK 无应答：改用 GETNEXT 遍历",
+        "en": "GETBULK went unanswered: walks by GETNEXT",
+    },
+    "why.bulk_smaller": {
+        "zh": "{rows} 行的 GETBULK 被应答 tooBig：改为每次 {fits} 行",
+        "en": "GETBULK of {rows} rows answered tooBig: walks {fits} rows a request",
+    },
+    "why.bulk_too_big": {
+        "zh": "{rows} 行的 GETBULK 被应答 tooBig：改用 GETNEXT 遍历",
+        "en": "GETBULK of {rows} rows answered tooBig: walks by GETNEXT",
+    },
+    "why.bulk_refused": {
+        "zh": "GETBULK 被应答 {status}：改用 GETNEXT 遍历",
+        "en": "GETBULK answered {status}: walks by GETNEXT",
+    },
+    "why.engine_changed": {
+        "zh": "引擎 ID 由 {before} 变为 {after}（设备更换或复位）：已重新发现",
+        "en": "engine ID changed {before} → {after} (unit replaced or reset): discovered again",
+    },
+    "why.priv_extension": {
+        "zh": "{priv}，采用 {extension} 密钥扩展（配置文件为 auto）",
+        "en": "{priv} with {extension} key extension (the profile says auto)",
+    },
+    "probe.no_device": {
+        "zh": "slawatch-agent：站点 {site} 没有设备 '{device}'",
+        "en": "slawatch-agent: no device '{device}' at site {site}",
+    },
 }
 
 
@@ -1181,6 +1384,43 @@ def text(key: str, language: Language = "zh", **values: object) -> str:
     if entry is None:
         return key
     return entry[language].format(**values) if values else entry[language]
+
+
+class Said(str):
+    """Words from the catalogue that can be said again in the other language.
+
+    As a string it is the English (what logs, ``--json`` scripts and tests read); the
+    catalogue key and values are kept so ``said_in`` gives the reader's language. A
+    value may itself be ``Said`` (said in the same language), a tuple of strings (each
+    said, joined by the language's list separator), or anything else (shown as it is:
+    an address, an OID, a library's or the device's own words). Used for the notes a
+    probe explains its verdict with, which are made where the language is not known.
+    """
+
+    key: str
+    values: dict[str, object]
+
+    def __new__(cls, key: str, **values: object) -> Said:
+        self = super().__new__(cls, _say(key, values, "en"))
+        self.key = key
+        self.values = values
+        return self
+
+
+def _say(key: str, values: dict[str, object], language: Language) -> str:
+    return text(key, language, **{name: _value(v, language) for name, v in values.items()})
+
+
+def _value(value: object, language: Language) -> object:
+    if isinstance(value, tuple):
+        separator = text("why.separator", language)
+        return separator.join(said_in(v, language) if isinstance(v, str) else str(v) for v in value)
+    return said_in(value, language) if isinstance(value, str) else value
+
+
+def said_in(words: str, language: Language) -> str:
+    """``words`` in ``language`` when they are the catalogue's (``Said``), else as they are."""
+    return _say(words.key, words.values, language) if isinstance(words, Said) else words
 
 
 def known(key: str) -> bool:

@@ -10,6 +10,7 @@ import aiohttp
 
 from agent.wire import Health, Reason
 from slawatch.config.inventory import Device
+from slawatch.messages import Said
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,8 @@ class ProbeResult:
     checks: dict[str, Reason] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     # What explains the verdict to an engineer (which auth worked, the advertised address):
-    # shown by ``slawatch-agent probe``, not published.
+    # shown by ``slawatch-agent probe``, not published. Words of the agent's own are
+    # ``Said`` (the catalogue's, in the engineer's language); the rest is the device's.
     notes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -73,6 +75,20 @@ def combine(*results: ProbeResult) -> ProbeResult:
         metrics |= result.metrics
         notes |= result.notes
     return ProbeResult(worst.health, worst.reason, checks, metrics, notes)
+
+
+def why(exc: BaseException) -> str:
+    """What went wrong, for a note: the catalogue's words an exception of ours carries
+    (``Said``), a transport failure in its reason's words with the system's detail, or
+    the exception's own text (a library's, a device's)."""
+    said = exc.args[0] if exc.args else None
+    if isinstance(said, Said):
+        return said
+    detail = str(exc)
+    if isinstance(exc, OSError):  # TimeoutError and ConnectionRefusedError included
+        words = Said(f"reason.{connection_reason(exc).value}")
+        return Said("why.os_error", words=words, detail=detail) if detail else words
+    return detail or type(exc).__name__
 
 
 def connection_reason(exc: BaseException) -> Reason:

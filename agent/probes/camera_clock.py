@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from lxml import etree
 
 from agent.probes.onvif_soap import BadReplyError, find, text_of
+from slawatch.messages import Said
 
 _NAME = r"(?:<[^>]+>|[A-Za-z]{3,})"
 _OFFSET = r"([+-]?)(\d{1,2})(?::(\d{1,2}))?(?::(\d{1,2}))?"
@@ -69,7 +70,7 @@ def _moment(element: etree._Element, zone: tzinfo) -> datetime:
         )
         return datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError as exc:
-        raise BadReplyError(f"bad date or time: {exc}") from exc
+        raise BadReplyError(Said("why.bad_time", error=str(exc))) from exc
 
 
 def camera_clock(reply: etree._Element) -> CameraClock:
@@ -80,15 +81,15 @@ def camera_clock(reply: etree._Element) -> CameraClock:
         return CameraClock((_moment(utc, UTC),))
     local = find(reply, "LocalDateTime")
     if local is None:
-        raise BadReplyError("neither UTCDateTime nor LocalDateTime in the reply")
+        raise BadReplyError(Said("why.no_time"))
     tz = text_of(reply, "TimeZone", "TZ")
     if not tz:
-        return CameraClock((), "no UTCDateTime, and LocalDateTime without a TimeZone")
+        return CameraClock((), Said("why.clock_no_tz"))
     offsets = utc_offsets(tz)
     if not offsets:
-        return CameraClock((), f"no UTCDateTime, and the TZ {tz!r} does not say which UTC")
+        return CameraClock((), Said("why.clock_tz_unknown", tz=tz))
     readings = tuple(
         _moment(local, timezone(timedelta(seconds=offset))).astimezone(UTC) for offset in offsets
     )
-    zones = " or ".join(f"UTC{offset / 3600:+g}" for offset in offsets)
-    return CameraClock(readings, f"no UTCDateTime: clock from local time and TZ {tz} ({zones})")
+    zones = " / ".join(f"UTC{offset / 3600:+g}" for offset in offsets)
+    return CameraClock(readings, Said("why.clock_local", tz=tz, zones=zones))

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 
-from agent.probes.base import ProbeResult, Target, combine, connection_reason
+from agent.probes.base import ProbeResult, Target, combine, connection_reason, why
 from agent.probes.camera_clock import camera_clock
 from agent.probes.onvif_soap import (
     DEVICE_NS,
@@ -37,6 +37,7 @@ from agent.probes.onvif_soap import (
 from agent.probes.rtsp import RtspAuthError, StreamUnavailableError, describe, masked
 from agent.wire import Health, Reason
 from slawatch.config.inventory import Device
+from slawatch.messages import Said
 
 _MEDIA1_STREAM_SETUP = (
     "<StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>"
@@ -68,6 +69,11 @@ def answered(exc: BaseException) -> bool:
     return isinstance(exc, SoapFaultError | HttpStatusError | BadReplyError)
 
 
+def _failed(operation: str, exc: BaseException) -> Said:
+    """A note: which operation (or stream) failed, and how."""
+    return Said("why.operation", operation=operation, why=why(exc))
+
+
 def _host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
@@ -89,11 +95,7 @@ def rewrite_xaddr(advertised: str, device: Device) -> tuple[str, str | None]:
         return advertised, None
     base = urlsplit(device_url(device))
     used = urlunsplit(urlsplit(advertised)._replace(scheme=base.scheme, netloc=base.netloc))
-    why = (
-        f"camera advertises {urlsplit(advertised).netloc}, used {base.netloc} "
-        "(NAT: the advertised address is not the inventory's)"
-    )
-    return used, why
+    return used, Said("why.nat", advertised=urlsplit(advertised).netloc, used=base.netloc)
 
 
 def rewrite_stream_uri(advertised: str, device: Device) -> tuple[str, str | None]:
@@ -105,20 +107,18 @@ def rewrite_stream_uri(advertised: str, device: Device) -> tuple[str, str | None
     """
     parts = urlsplit(advertised)
     rtsp = device.rtsp
-    changes = []
+    changes: list[str] = []
     if _behind_nat(advertised, device):
         port = rtsp.port if rtsp is not None else (parts.port or 554)
         userinfo = parts.netloc.rpartition("@")[0]
         netloc = f"{userinfo}@" if userinfo else ""
         parts = parts._replace(netloc=f"{netloc}{_host(device.address)}:{port}")
-        changes.append(
-            f"camera advertises {parts_host(advertised)}, used {_host(device.address)}:{port} "
-            "(NAT: the advertised address is not the inventory's)"
-        )
+        used = f"{_host(device.address)}:{port}"
+        changes.append(Said("why.nat", advertised=parts_host(advertised), used=used))
     if rtsp is not None and rtsp.path and rtsp.path != parts.path:
         parts = parts._replace(path=rtsp.path, query="")
-        changes.append(f"path {rtsp.path} from the inventory")
-    return urlunsplit(parts), "; ".join(changes) or None
+        changes.append(Said("why.inventory_path", path=rtsp.path))
+    return urlunsplit(parts), Said("why.list", items=tuple(changes)) if changes else None
 
 
 def parts_host(uri: str) -> str:
@@ -178,7 +178,7 @@ class OnvifDeepProbe:
         except Exception as exc:  # noqa: BLE001 - whatever the camera does is data
             result = ProbeResult.down(reason_of(exc), "liveness")
             if result.reason is Reason.BAD_RESPONSE:  # say what was wrong with it
-                memory.notes["liveness"] = str(exc) or type(exc).__name__
+                memory.notes["liveness"] = why(exc)
         return replace(result, notes=result.notes | memory.notes)
 
     async def _checks(
@@ -203,7 +203,7 @@ class OnvifDeepProbe:
                 raise
             if reason_of(exc) is Reason.AUTH_FAILED:
                 return self._auth_failed(memory)
-            memory.notes["device_info"] = f"GetDeviceInformation: {exc}"
+            memory.notes["device_info"] = _failed("GetDeviceInformation", exc)
             checks = {"credentials": Reason.OK, "device_info": Reason.UNSUPPORTED}
             results.append(ProbeResult.up(checks))
         else:
@@ -216,7 +216,7 @@ class OnvifDeepProbe:
         if memory.auth is not None:
             memory.notes["onvif_auth"] = memory.auth.value
         elif target.credentials.username is None:
-            memory.notes["onvif_auth"] = "none (no credentials in the inventory)"
+            memory.notes["onvif_auth"] = Said("why.no_credentials")
         xaddrs = await self._services(client, url, device, memory)
         results.append(await self._stream(client, xaddrs, target, memory))
         if SEARCH_NS in xaddrs:
@@ -225,7 +225,7 @@ class OnvifDeepProbe:
 
     @staticmethod
     def _auth_failed(memory: CameraMemory) -> ProbeResult:
-        memory.notes["onvif_auth"] = "refused (WS-Security and HTTP Digest)"
+        memory.notes["onvif_auth"] = Said("why.auth_refused")
         return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, {"credentials": Reason.AUTH_FAILED})
 
     async def _services(
@@ -248,7 +248,7 @@ class OnvifDeepProbe:
                     url, DEVICE_NS, "GetCapabilities", "<Category>All</Category>"
                 )
             except (SoapFaultError, HttpStatusError, BadReplyError) as exc:
-                memory.notes["services"] = f"GetServices and GetCapabilities: {exc}"
+                memory.notes["services"] = _failed("GetServices, GetCapabilities", exc)
                 return {}  # the media service is then asked at the device's address
             for name, namespace in (("Media", MEDIA1_NS), ("Search", SEARCH_NS)):
                 xaddr = text_of(reply, name, "XAddr")
@@ -256,9 +256,9 @@ class OnvifDeepProbe:
                     advertised[namespace] = xaddr
         rewritten = {}
         for namespace, xaddr in advertised.items():
-            rewritten[namespace], why = rewrite_xaddr(xaddr, device)
-            if why is not None:
-                memory.notes["nat"] = why
+            rewritten[namespace], rewrite = rewrite_xaddr(xaddr, device)
+            if rewrite is not None:
+                memory.notes["nat"] = rewrite
         return rewritten
 
     async def _stream(
@@ -282,28 +282,28 @@ class OnvifDeepProbe:
         if advertised is None:
             assert failure is not None
             reason = reason_of(failure)
-            memory.notes["stream"] = f"GetStreamUri: {failure}"
+            memory.notes["stream"] = _failed("GetStreamUri", failure)
             if reason is Reason.UNSUPPORTED:  # no media service to ask: nothing to judge
                 return ProbeResult.up({"stream": reason})
             return ProbeResult(Health.DEGRADED, reason, {"stream": reason})
-        uri, why = rewrite_stream_uri(advertised, target.device)
-        if why is not None:
-            memory.notes["stream_uri"] = why
+        uri, rewrite = rewrite_stream_uri(advertised, target.device)
+        if rewrite is not None:
+            memory.notes["stream_uri"] = rewrite
         credentials = target.credentials
         try:
             described = await describe(
                 uri, credentials.username, credentials.password, self._timeout_s
             )
         except RtspAuthError as exc:
-            memory.notes["rtsp_auth"] = f"refused: {exc}"
+            memory.notes["rtsp_auth"] = Said("why.refused", why=why(exc))
             return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, {"stream": Reason.AUTH_FAILED})
         except (StreamUnavailableError, TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
-            memory.notes["stream"] = f"{masked(uri)}: {str(exc) or type(exc).__name__}"
+            memory.notes["stream"] = _failed(masked(uri), exc)
             return ProbeResult(
                 Health.DEGRADED, Reason.STREAM_UNAVAILABLE, {"stream": Reason.STREAM_UNAVAILABLE}
             )
-        memory.notes["rtsp_auth"] = described.auth + (
-            " (credentials from the stream URI)" if described.from_uri else ""
+        memory.notes["rtsp_auth"] = (
+            Said("why.auth_from_uri", auth=described.auth) if described.from_uri else described.auth
         )
         if described.redirects:
             memory.notes["rtsp_redirect"] = "; ".join(described.redirects)
@@ -320,7 +320,7 @@ class OnvifDeepProbe:
         profile = find(profiles, "Profiles")
         token = profile.get("token") if profile is not None else None
         if not token:
-            raise BadReplyError("no media profile")
+            raise BadReplyError(Said("why.no_profile"))
         if namespace == MEDIA2_NS:
             inner = f"<Protocol>RtspUnicast</Protocol><ProfileToken>{token}</ProfileToken>"
             reply = await client.call(address, namespace, "GetStreamUri", inner)
@@ -330,7 +330,7 @@ class OnvifDeepProbe:
             reply = await client.call(address, namespace, "GetStreamUri", inner)
             uri = text_of(reply, "MediaUri", "Uri")
         if not uri:
-            raise BadReplyError("no stream URI")
+            raise BadReplyError(Said("why.no_stream_uri"))
         return uri
 
     async def _recording(
@@ -340,11 +340,11 @@ class OnvifDeepProbe:
             summary = await client.call(address, SEARCH_NS, "GetRecordingSummary")
             until_text = text_of(summary, "DataUntil")
             if until_text is None:
-                raise BadReplyError("no DataUntil")
+                raise BadReplyError(Said("why.no_data_until"))
             until = datetime.fromisoformat(until_text)
         except (SoapFaultError, HttpStatusError, BadReplyError, ValueError) as exc:
             reason = reason_of(exc) if not isinstance(exc, ValueError) else Reason.BAD_RESPONSE
-            memory.notes["recording"] = f"GetRecordingSummary: {exc}"
+            memory.notes["recording"] = _failed("GetRecordingSummary", exc)
             if reason is Reason.UNSUPPORTED:
                 return ProbeResult.up({"recording": reason})
             return ProbeResult(Health.DEGRADED, reason, {"recording": reason})

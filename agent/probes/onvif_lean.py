@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple, cast
 
-from agent.probes.base import ProbeResult, Target, connection_reason
+from agent.probes.base import ProbeResult, Target, connection_reason, why
 from agent.probes.camera_clock import CameraClock, camera_clock
 from agent.probes.onvif_deep import device_url, read_camera_clock, reason_of
 from agent.probes.onvif_soap import (
@@ -38,6 +38,7 @@ from agent.probes.onvif_soap import (
     read_envelope,
 )
 from agent.wire import ClockState, Health, Reason
+from slawatch.messages import Said
 
 MAX_REPLY_BYTES = 64 * 1024
 REQUEST = (
@@ -53,6 +54,7 @@ _REQUEST_TAIL = (
     b"Content-Length: " + str(len(REQUEST)).encode() + b"\r\n\r\n" + REQUEST
 )
 _TT = "{http://www.onvif.org/ver10/schema}"
+_TIME = "GetSystemDateAndTime"
 _CLOCK_FIELDS = tuple(
     f"{_TT}{name}" for name in ("Year", "Month", "Day", "Hour", "Minute", "Second")
 )
@@ -80,7 +82,7 @@ def device_clock(reply: bytes, charset: str | None = None) -> CameraClock:
         year, month, day, hour, minute, second = (int(values.get(t) or "") for t in _CLOCK_FIELDS)
         return CameraClock((datetime(year, month, day, hour, minute, second, tzinfo=UTC),))
     except ValueError as exc:
-        raise BadReplyError(f"bad date or time: {exc}") from exc
+        raise BadReplyError(Said("why.bad_time", error=str(exc))) from exc
 
 
 class _HttpExchange(asyncio.Protocol):
@@ -150,7 +152,7 @@ def _parse_http(data: bytes, *, complete: bool) -> HttpReply | None:
     lines = data[:head_end].split(b"\n")
     parts = lines[0].strip().split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise BadReplyError("not an HTTP response")
+        raise BadReplyError(Said("why.not_http"))
     status = int(parts[1])
     headers = {}
     for line in lines[1:]:
@@ -164,7 +166,7 @@ def _parse_http(data: bytes, *, complete: bool) -> HttpReply | None:
     length = headers.get(b"content-length")
     if length is not None:
         if not length.isdigit():
-            raise BadReplyError("bad Content-Length")
+            raise BadReplyError(Said("why.bad_length"))
         if len(body) < int(length):
             return None
         return HttpReply(status, charset, body[: int(length)])
@@ -189,7 +191,7 @@ def _dechunk(data: bytes) -> bytes | None:
         try:
             size = int(data[at:line_end].split(b";")[0].strip(), 16)
         except ValueError as exc:
-            raise BadReplyError("bad chunk size") from exc
+            raise BadReplyError(Said("why.bad_chunk")) from exc
         if size == 0:
             return bytes(body)
         start = line_end + 1
@@ -256,7 +258,7 @@ class OnvifLivenessProbe:
                 await loop.create_connection(lambda: exchange, host, onvif.port)
                 reply = await done
         except BadReplyError as exc:
-            return _bad_response(str(exc))
+            return _bad_response(why(exc))
         except Exception as exc:  # noqa: BLE001 - every transport failure is data
             return ProbeResult.down(connection_reason(exc), "liveness")
         finally:
@@ -267,11 +269,12 @@ class OnvifLivenessProbe:
             if _refuses_anonymous(reply):
                 memory.time_needs_auth = True
                 return await self._with_client(target, memory)
-            return _bad_response(f"HTTP {reply.status} to GetSystemDateAndTime", rtt_ms=rtt_ms)
+            what = f"HTTP {reply.status}"
+            return _bad_response(Said("why.answer_to", what=what, operation=_TIME), rtt_ms=rtt_ms)
         try:
             clock = device_clock(reply.body, reply.charset)
         except BadReplyError as exc:
-            return _bad_response(str(exc), rtt_ms=rtt_ms)
+            return _bad_response(why(exc), rtt_ms=rtt_ms)
         offset = clock.offset_s((sent + received) / 2)
         if offset is not None:
             memory.clock_offset_s = offset
@@ -288,9 +291,9 @@ class OnvifLivenessProbe:
             if reason_of(exc) is Reason.AUTH_FAILED:
                 checks = {"liveness": Reason.OK, "credentials": Reason.AUTH_FAILED}
                 return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, checks)
-            return _bad_response(f"{exc} to GetSystemDateAndTime")
+            return _bad_response(Said("why.answer_to", what=str(exc), operation=_TIME))
         except BadReplyError as exc:
-            return _bad_response(str(exc))
+            return _bad_response(why(exc))
         except Exception as exc:  # noqa: BLE001 - every transport failure is data
             return ProbeResult.down(reason_of(exc), "liveness")
         return self._judge(offset, note, (time.time() - sent) * 1000)

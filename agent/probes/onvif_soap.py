@@ -30,6 +30,7 @@ import aiohttp
 from lxml import etree
 
 from agent.probes.rtsp import parse_challenges
+from slawatch.messages import Said
 
 MAX_REPLY_BYTES = 256 * 1024
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -138,11 +139,11 @@ def parse_reply(body: bytes, charset: str | None = None) -> etree._Element:
         try:
             parser = _parser_for(charset.lower())
         except LookupError as exc:
-            raise BadReplyError(f"unknown charset {charset!r}") from exc
+            raise BadReplyError(Said("why.unknown_charset", charset=charset)) from exc
     try:
         return etree.fromstring(document, parser)
     except etree.XMLSyntaxError as exc:
-        raise BadReplyError(f"not XML: {exc}") from exc
+        raise BadReplyError(Said("why.not_xml", error=str(exc))) from exc
 
 
 def read_envelope(body: bytes, charset: str | None = None) -> etree._Element:
@@ -157,7 +158,7 @@ def read_envelope(body: bytes, charset: str | None = None) -> etree._Element:
         else None
     )
     if first is None:
-        raise BadReplyError("no SOAP Body")
+        raise BadReplyError(Said("why.no_soap_body"))
     if _localname(first) == "Fault":
         raise _fault(first)
     return first
@@ -343,7 +344,7 @@ class OnvifClient:
         ) as response:
             data = await response.content.read(MAX_REPLY_BYTES + 1)
             if len(data) > MAX_REPLY_BYTES:
-                raise BadReplyError("reply too large")
+                raise BadReplyError(Said("why.too_large"))
             status, charset = response.status, response.charset
             challenges = response.headers.getall("WWW-Authenticate", [])
         if status == 200:

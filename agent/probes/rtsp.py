@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from urllib.request import parse_http_list, parse_keqv_list
 
+from slawatch.messages import Said
+
 MAX_REPLY_BYTES = 64 * 1024
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307})
@@ -130,11 +132,11 @@ async def _exchange(
     writer.write(request.encode())
     head = await reader.readuntil(b"\r\n\r\n")
     if len(head) > MAX_REPLY_BYTES:
-        raise StreamUnavailableError("reply too large")
+        raise StreamUnavailableError(Said("why.too_large"))
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("RTSP/1.") or not parts[1].isdigit():
-        raise StreamUnavailableError(f"not an RTSP reply: {lines[0][:80]!r}")
+        raise StreamUnavailableError(Said("why.not_rtsp", line=repr(lines[0][:80])))
     headers: dict[str, list[str]] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
@@ -143,7 +145,7 @@ async def _exchange(
     length_text = headers.get("content-length", ["0"])[-1]
     length = int(length_text) if length_text.isdigit() else 0
     if length > MAX_REPLY_BYTES:
-        raise StreamUnavailableError("SDP too large")
+        raise StreamUnavailableError(Said("why.sdp_too_large"))
     body = await reader.readexactly(length) if length else b""
     return int(parts[1]), headers, body
 
@@ -173,6 +175,13 @@ def masked(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
+def _after(words: str, redirects: list[str]) -> str:
+    """What went wrong, and after which redirects (their Locations)."""
+    if not redirects:
+        return words
+    return Said("why.after_redirects", why=words, redirects=tuple(redirects))
+
+
 async def describe(
     uri: str, username: str | None, password: str | None, timeout_s: float
 ) -> Described:
@@ -192,26 +201,27 @@ async def describe(
                 status, headers, body, used = await _describe_once(uri, user, secret)
             except StreamUnavailableError as exc:
                 if redirects:
-                    raise StreamUnavailableError(f"{exc}, after {'; '.join(redirects)}") from exc
+                    raise StreamUnavailableError(_after(exc.args[0], redirects)) from exc
                 raise
             if status not in _REDIRECTS:
                 break
             location = headers.get("location", [""])[-1]
             if not location:
-                raise StreamUnavailableError(f"RTSP {status} without a Location")
+                raise StreamUnavailableError(Said("why.no_location", status=status))
             uri = urljoin(uri, location)
             redirects.append(f"RTSP {status} Location: {masked(uri)}")
         else:
-            raise StreamUnavailableError(f"more than {MAX_REDIRECTS} redirects: {redirects}")
+            raise StreamUnavailableError(
+                Said("why.too_many_redirects", count=MAX_REDIRECTS, redirects=tuple(redirects))
+            )
     sdp = body.decode("utf-8", errors="replace")
-    after = f", after {'; '.join(redirects)}" if redirects else ""
     if status == 401:
-        refused = f"RTSP 401 ({used} refused)" if used != "none" else "RTSP 401"
-        raise RtspAuthError(refused + after)
+        refused = Said("why.rtsp_refused", scheme=used) if used != "none" else "RTSP 401"
+        raise RtspAuthError(_after(refused, redirects))
     if status != 200:
-        raise StreamUnavailableError(f"RTSP {status}{after}")
+        raise StreamUnavailableError(_after(f"RTSP {status}", redirects))
     if "m=video" not in sdp:
-        raise StreamUnavailableError(f"no video track in the SDP{after}")
+        raise StreamUnavailableError(_after(Said("why.no_video"), redirects))
     return Described(sdp, used, tuple(redirects), from_uri and used != "none")
 
 
@@ -222,7 +232,7 @@ async def _describe_once(
     and the scheme used ("none", "basic" or "digest")."""
     parts = urlsplit(uri)
     if parts.scheme != "rtsp" or not parts.hostname:
-        raise StreamUnavailableError(f"not an rtsp:// URI: {uri[:80]!r}")
+        raise StreamUnavailableError(Said("why.not_rtsp_uri", uri=repr(uri[:80])))
     used = "none"
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 554)
     try:

@@ -50,7 +50,7 @@ from pysnmp.proto import rfc1905
 from pysnmp.proto.mpmod.rfc3412 import SnmpV3MessageProcessingModel
 from pysnmp.proto.secmod.rfc3414.service import SnmpUSMSecurityModel
 
-from agent.probes.base import Credentials, ProbeResult, Target
+from agent.probes.base import Credentials, ProbeResult, Target, why
 from agent.probes.snmp_lean import BerError, LeanSnmpClient, Oid, SnmpTimeoutError
 from agent.probes.switch_ports import (
     ADMIN_DOWN,
@@ -68,6 +68,7 @@ from agent.probes.switch_ports import (
 from agent.probes.tcp import OPEN, reach
 from agent.profiles import SYS_UPTIME, SnmpProfile
 from agent.wire import Health, Reason, port_check
+from slawatch.messages import Said
 
 Values = dict[str, int | bytes | None]
 # pysnmp's answer: (errorIndication, errorStatus, errorIndex, varBinds)
@@ -103,19 +104,19 @@ USM_PRIV_BLUMENTHAL = {
 _HASH_BYTES = {"MD5": 16, "SHA": 20, "SHA224": 28, "SHA256": 32, "SHA384": 48, "SHA512": 64}
 _KEY_BYTES = {"AES192": 24, "AES256": 32}
 _OTHER_EXTENSION = {"reeder": "blumenthal", "blumenthal": "reeder"}
-_EXTENSION_WORDS = {
-    "reeder": "Reeder's (Cisco, Net-SNMP -x AES-256-C)",
-    "blumenthal": "Blumenthal's (Net-SNMP -x AES-256)",
-}
+_EXTENSION_WORDS = {"reeder": Said("why.reeder"), "blumenthal": Said("why.blumenthal")}
 # pysnmp's words (errind) for failures that mean "what we know of this agent's engine may
 # be stale": no answer, notInTimeWindow, unknownEngineID, decryptionError.
 _STALE = ("timed out", "timeout", "windows of trust", "unknown snmp engine", "ciphertext")
 
 
 class SnmpFailureError(Exception):
-    def __init__(self, reason: Reason, detail: str) -> None:
+    """``answered_from``: the other address a timed-out request was answered from."""
+
+    def __init__(self, reason: Reason, detail: str, answered_from: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
+        self.answered_from = answered_from
 
 
 class _TooBigError(Exception):
@@ -281,7 +282,6 @@ class SnmpProbe:
         oids = [profile.uptime_oid, *(check.oid for check in profile.checks)]
         if profile.captures is not None:
             oids.append(profile.captures.oid)
-        started = time.perf_counter()
         try:
             if profile.ports and target.ports and self._walk_due(memory, deep):
                 if memory.ports_failed is not None and memory.ports_failed.reason is Reason.TIMEOUT:
@@ -295,6 +295,7 @@ class SnmpProbe:
                 for index in watched.values()
                 for column in (IF_ADMIN_STATUS, IF_OPER_STATUS)
             ]
+            started = time.perf_counter()  # the GET's round trip, not the table walk's
             values = await self.get(target, oids + port_oids)
         except SnmpFailureError as failure:
             if memory.learned:
@@ -339,7 +340,7 @@ class SnmpProbe:
     ) -> ProbeResult:
         if failure.reason is Reason.AUTH_FAILED:  # it answered: alive, our keys are wrong
             checks = {"liveness": Reason.OK, "credentials": Reason.AUTH_FAILED}
-            notes = {"snmp_auth": str(failure)}
+            notes = {"snmp_auth": why(failure)}
             return ProbeResult(Health.DEGRADED, Reason.AUTH_FAILED, checks, {}, notes)
         if failure.reason is not Reason.TIMEOUT:
             return ProbeResult(
@@ -347,7 +348,7 @@ class SnmpProbe:
                 failure.reason,
                 {"liveness": failure.reason},
                 {},
-                {"liveness": str(failure)},
+                {"liveness": why(failure)},
             )
         waited = self._timeout * (self._retries + 1)
         ports = self._reach_ports(target, profile)
@@ -358,21 +359,28 @@ class SnmpProbe:
         snmp = target.device.snmp
         assert snmp is not None
         if opened:
-            check = (
-                "the community (v2c drops a wrong one without a word), the SNMP access list"
-                if snmp.version == "2c"
-                else "the SNMP access list"
-            )
-            notes = {
-                "snmp": f"no SNMP answer in {waited:g} s, but TCP {opened[0]} accepts "
-                f"connections: the host is up; check {check} and the SNMP service"
-            }
+            key = "why.snmp_silent_v2c" if snmp.version == "2c" else "why.snmp_silent_v3"
+            notes = {"snmp": Said(key, waited=f"{waited:g}", port=opened[0])}
+            if failure.answered_from is not None:  # not silent: answering from elsewhere
+                notes = {
+                    "snmp": Said("why.snmp_timeout", waited=f"{waited:g}"),
+                    "snmp_reply": Said(
+                        "why.reply_elsewhere",
+                        sender=failure.answered_from,
+                        address=target.device.address,
+                    ),
+                }
             checks = {"liveness": Reason.SNMP_SILENT}
             return ProbeResult(Health.DEGRADED, Reason.SNMP_SILENT, checks, {}, notes)
-        tried = ", ".join(
-            f"TCP {port} {result}" for port, result in zip(ports, results, strict=True)
+        tried = tuple(
+            Said("why.tcp_reach", port=port, code=result, words=Said(f"reason.{result}"))
+            for port, result in zip(ports, results, strict=True)
         )
-        words = f"no SNMP answer in {waited:g} s" + (f"; {tried}" if tried else "")
+        words = (
+            Said("why.snmp_timeout_tried", waited=f"{waited:g}", tried=tried)
+            if tried
+            else Said("why.snmp_timeout", waited=f"{waited:g}")
+        )
         return ProbeResult(
             Health.DOWN, Reason.TIMEOUT, {"liveness": Reason.TIMEOUT}, {}, {"snmp": words}
         )
@@ -419,7 +427,7 @@ class SnmpProbe:
             verdict = None
             if index is None:
                 verdict = Reason.UNSUPPORTED
-                notes[name] = f"no interface matches {spec!r}"
+                notes[name] = Said("why.no_interface", spec=str(spec))
             else:
                 admin = values.get(f"{IF_ADMIN_STATUS}.{index}")
                 oper = values.get(f"{IF_OPER_STATUS}.{index}")
@@ -429,12 +437,10 @@ class SnmpProbe:
                     else ""
                 )
                 if admin == ADMIN_DOWN:
-                    notes[name] = f"ifIndex {index} shut down by its administrator"
+                    notes[name] = Said("why.admin_down", index=index)
                 elif not isinstance(oper, int):
                     verdict = Reason.UNSUPPORTED
-                    notes[name] = (
-                        f"ifIndex {index} no longer answers: the ports are looked up again"
-                    )
+                    notes[name] = Said("why.index_gone", index=index)
                     memory.ports = None  # renumbered (a module swapped, a stack member gone)
                 elif oper in OPER_DOWN:
                     verdict = Reason.LINK_DOWN
@@ -442,7 +448,7 @@ class SnmpProbe:
                     notes[name] = f"ifIndex {index} {state}"
                 elif oper == OPER_UNKNOWN:
                     verdict = Reason.UNSUPPORTED
-                    notes[name] = f"ifIndex {index} {state}: the switch cannot tell"
+                    notes[name] = Said("why.port_unknown", index=index, state=state)
             if verdict is not None:
                 shown += 1
                 if shown <= MAX_PORT_CHECKS:
@@ -458,11 +464,11 @@ class SnmpProbe:
         ``unsupported`` (visible), never ``ok``."""
         checks = dict(result.checks)
         notes = dict(result.notes)
-        why = f"the interface table could not be read ({failure.reason.value}: {failure})"
+        unread = Said("why.ports_unread", reason=failure.reason.value, failure=why(failure))
         for spec in sorted(ports, key=str)[:MAX_PORT_CHECKS]:
             checks[port_check(spec)] = Reason.UNSUPPORTED
-            notes[port_check(spec)] = why
-        notes["ports"] = why
+            notes[port_check(spec)] = unread
+        notes["ports"] = unread
         return ProbeResult(result.health, result.reason, checks, result.metrics, notes)
 
     # Requests -----------------------------------------------------------------------------
@@ -489,13 +495,12 @@ class SnmpProbe:
             except _TooBigError:
                 if chunk <= 1:
                     raise SnmpFailureError(
-                        Reason.BAD_RESPONSE, "error-status tooBig for a single OID"
+                        Reason.BAD_RESPONSE, Said("why.too_big_single")
                     ) from None
                 memory.get_chunk = (min(chunk, len(wanted)) + 1) // 2
+                asked = min(chunk, len(wanted))
                 memory.learn(
-                    "snmp_get",
-                    f"a GET of {min(chunk, len(wanted))} OIDs was answered tooBig: "
-                    f"asked {memory.get_chunk} at a time",
+                    "snmp_get", Said("why.get_chunked", asked=asked, chunk=memory.get_chunk)
                 )
         return {
             oid: _as_scalar(got.get(wanted_oid))
@@ -517,9 +522,11 @@ class SnmpProbe:
             )
             self._timed(memory, time.perf_counter() - started)
         except SnmpTimeoutError as exc:
-            raise SnmpFailureError(Reason.TIMEOUT, str(exc)) from exc
+            raise SnmpFailureError(Reason.TIMEOUT, str(exc), exc.answered_from) from exc
         except BerError as exc:
-            raise SnmpFailureError(Reason.BAD_RESPONSE, str(exc)) from exc
+            raise SnmpFailureError(
+                Reason.BAD_RESPONSE, Said("why.bad_ber", error=str(exc))
+            ) from exc
         if response.error_status == TOO_BIG:
             raise _TooBigError
         if response.error_status:
@@ -527,8 +534,7 @@ class SnmpProbe:
         if response.sender is not None:
             memory.learn(
                 "snmp_reply",
-                f"answered from {response.sender[0]}, not {address[0]} (multi-homed; taken "
-                "because the profile sets replies_from_any_address)",
+                Said("why.other_address", sender=response.sender[0], address=address[0]),
             )
         return dict(response.varbinds)
 
@@ -536,9 +542,7 @@ class SnmpProbe:
         """Note an answer that came after the timeout (to an earlier send), while it does."""
         if took_s > self._timeout:
             memory.learn(
-                "snmp_slow",
-                f"answered after {took_s:.2f} s, past the {self._timeout:g} s timeout: the "
-                "answer to an earlier send was taken, as Net-SNMP does",
+                "snmp_slow", Said("why.slow", took=f"{took_s:.2f}", timeout=f"{self._timeout:g}")
             )
         elif memory.learned:
             memory.learned.pop("snmp_slow", None)
@@ -611,20 +615,20 @@ class SnmpProbe:
                     memory.repetitions = unanswered
                 raise SnmpFailureError(reason, str(error))
             if unanswered:
-                memory.learn("snmp_walk", "GETBULK went unanswered: walks by GETNEXT")
+                memory.learn("snmp_walk", Said("why.bulk_silent"))
                 unanswered = 0
             if status and int(status) == TOO_BIG:
                 if not repetitions:
-                    raise SnmpFailureError(Reason.BAD_RESPONSE, "error-status tooBig to GETNEXT")
+                    raise SnmpFailureError(
+                        Reason.BAD_RESPONSE,
+                        Said("why.answer_to", what="error-status tooBig", operation="GETNEXT"),
+                    )
                 memory.repetitions = repetitions // 2
                 memory.learn(
                     "snmp_walk",
-                    f"GETBULK of {MAX_REPETITIONS} rows answered tooBig: walks "
-                    + (
-                        f"{memory.repetitions} rows a request"
-                        if memory.repetitions
-                        else "by GETNEXT"
-                    ),
+                    Said("why.bulk_smaller", rows=MAX_REPETITIONS, fits=memory.repetitions)
+                    if memory.repetitions
+                    else Said("why.bulk_too_big", rows=MAX_REPETITIONS),
                 )
                 continue
             if status:
@@ -632,7 +636,7 @@ class SnmpProbe:
                     raise SnmpFailureError(Reason.BAD_RESPONSE, f"error-status {status}")
                 # Old agents answer GETBULK genErr (or worse) and GETNEXT well: snmpwalk's way.
                 memory.repetitions = 0
-                memory.learn("snmp_walk", f"GETBULK answered {status}: walks by GETNEXT")
+                memory.learn("snmp_walk", Said("why.bulk_refused", status=str(status)))
                 continue
             advanced = False
             for name, value in _flat(varbinds):
@@ -640,7 +644,9 @@ class SnmpProbe:
                 if oid[: len(prefix)] != prefix or isinstance(value, rfc1905.EndOfMibView):
                     return rows
                 if oid <= _oid_tuple(cursor):
-                    raise SnmpFailureError(Reason.BAD_RESPONSE, f"OID not increasing at {name}")
+                    raise SnmpFailureError(
+                        Reason.BAD_RESPONSE, Said("why.oid_not_increasing", oid=str(name))
+                    )
                 rows[oid[-1]] = _plain(value)
                 cursor, advanced = str(name), True
             if not advanced:
@@ -678,8 +684,7 @@ class SnmpProbe:
                 if reply[0] is None and after != before:
                     memory.learn(
                         "snmp_engine",
-                        f"engine ID changed {_hex(before)} → {_hex(after)} (unit replaced or "
-                        "reset): discovered again",
+                        Said("why.engine_changed", before=_hex(before), after=_hex(after)),
                     )
             if reply[0] is None:
                 memory.engine_id = peer_engine_id(engine, address)
@@ -687,8 +692,11 @@ class SnmpProbe:
                     memory.extension = extension
                     memory.learn(
                         "snmp_priv",
-                        f"{credentials.v3_priv_protocol} with {_EXTENSION_WORDS[str(extension)]} "
-                        "key extension (the profile says auto)",
+                        Said(
+                            "why.priv_extension",
+                            priv=credentials.v3_priv_protocol,
+                            extension=_EXTENSION_WORDS[str(extension)],
+                        ),
                     )
                 return reply
             if not _timed_out(reply):
@@ -701,10 +709,11 @@ class SnmpProbe:
         # Net-SNMP drops a request it cannot decrypt without a report; an agent that
         # answers engine discovery but not our authPriv request has our privacy key (or
         # its extension) refused, it is not down.
-        tried = " and ".join(_EXTENSION_WORDS[str(e)] for e in extensions if e is not None)
-        detail = "answers engine discovery but not the authPriv request: wrong privacy key?"
+        tried = [_EXTENSION_WORDS[str(e)] for e in extensions if e is not None]
+        detail = Said("why.wrong_priv")
         if tried:
-            detail += f" (tried {tried} key extension)"
+            both = Said("why.and", first=tried[0], second=tried[1]) if len(tried) > 1 else tried[0]
+            detail = Said("why.wrong_priv_tried", tried=both)
         raise SnmpFailureError(Reason.AUTH_FAILED, detail)
 
     async def _exchange(
@@ -855,12 +864,12 @@ class SnmpProbe:
                 checks["uptime"] = reason = Reason.REBOOTED
         else:
             checks["uptime"] = Reason.UNSUPPORTED
-            notes["uptime"] = f"no sysUpTime ({profile.uptime_oid}) in the answer"
+            notes["uptime"] = Said("why.no_uptime", oid=profile.uptime_oid)
         for check in profile.checks:
             value = values.get(check.oid)
             if value is None:
                 checks[check.name] = Reason.UNSUPPORTED
-                notes[check.name] = f"no such object: {check.oid}"
+                notes[check.name] = Said("why.no_object", oid=check.oid)
             elif not isinstance(value, int):
                 checks[check.name] = Reason.OK  # present; only numbers are judged
             else:
@@ -876,7 +885,7 @@ class SnmpProbe:
             checks["captures"] = Reason.CAPTURES_STALLED if stalled else Reason.OK
             if count is None:
                 checks["captures"] = Reason.UNSUPPORTED
-                notes["captures"] = f"no such object: {profile.captures.oid}"
+                notes["captures"] = Said("why.no_object", oid=profile.captures.oid)
             if isinstance(memory.captures, int):
                 metrics["captures"] = float(memory.captures)
             if stalled:

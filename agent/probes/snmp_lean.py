@@ -192,7 +192,12 @@ def decode_response(data: bytes) -> Response:
 
 
 class SnmpTimeoutError(TimeoutError):
-    """No (valid) answer within timeout × (retries + 1)."""
+    """No (valid) answer within timeout × (retries + 1). ``answered_from``: an address
+    the answer came from instead of the device's (a multi-homed device, not taken)."""
+
+    def __init__(self, message: str, answered_from: str | None = None) -> None:
+        super().__init__(message)
+        self.answered_from = answered_from
 
 
 class _Pending:
@@ -204,7 +209,16 @@ class _Pending:
     retry would throw that answer away and call a slow device dead.
     """
 
-    __slots__ = ("any_sender", "future", "left", "message", "target", "timeout", "timer")
+    __slots__ = (
+        "any_sender",
+        "elsewhere",
+        "future",
+        "left",
+        "message",
+        "target",
+        "timeout",
+        "timer",
+    )
 
     def __init__(
         self,
@@ -222,6 +236,7 @@ class _Pending:
         self.left = left
         self.any_sender = any_sender
         self.timer: asyncio.TimerHandle | None = None
+        self.elsewhere: str | None = None  # an answer's address other than the target's
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -281,7 +296,10 @@ class LeanSnmpClient:
             return  # an answer to a request already answered or given up
         if sender != pending.target:
             if not pending.any_sender:
-                return  # spoofed, or a multi-homed device: the request goes on waiting
+                # Spoofed, or a multi-homed device: the request goes on waiting, and a
+                # timeout says where the answer came from.
+                pending.elsewhere = sender[0]
+                return
             response = replace(response, sender=sender)
         pending.future.set_result(response)
 
@@ -325,7 +343,9 @@ class LeanSnmpClient:
             try:
                 return await future
             except TimeoutError:
-                raise SnmpTimeoutError(f"no answer from {target[0]}:{target[1]}") from None
+                raise SnmpTimeoutError(
+                    f"no answer from {target[0]}:{target[1]}", pending.elsewhere
+                ) from None
             finally:
                 if pending.timer is not None:
                     pending.timer.cancel()

@@ -152,12 +152,52 @@ class _Scrape(MetricSource):
             off.add_metric([agent_id], 1.0 if agent_id in collector.clocks_off else 0.0)
         yield offsets
         yield off
+        yield from _agent_loads(collector)
         if self._hub is not None:
             yield GaugeMetricFamily(
                 "slawatch_console_event_streams",
                 "Browsers holding the console's live updates open",
                 value=self._hub.clients,
             )
+
+
+def _agent_loads(collector: Collector) -> Iterator[Metric]:
+    """Each agent's own load as it last reported it, over its last cycle: an overloaded
+    agent's devices are unknown, not down (alert on ``slawatch_agent_load_overloaded``)."""
+    families = {
+        "overloaded": GaugeMetricFamily(
+            "slawatch_agent_load_overloaded",
+            "1 while an agent reports it is behind (its own stall, missed or late cycles)",
+            labels=["agent"],
+        ),
+        "stalled": GaugeMetricFamily(
+            "slawatch_agent_load_stalled_results",
+            "Results an agent discarded over its last cycle as its own stall (devices unknown)",
+            labels=["agent"],
+        ),
+        "late": GaugeMetricFamily(
+            "slawatch_agent_load_late_probes",
+            "Probes an agent started late over its last cycle",
+            labels=["agent"],
+        ),
+        "missed": GaugeMetricFamily(
+            "slawatch_agent_load_missed_cycles",
+            "Device cycles an agent never started over its last cycle",
+            labels=["agent"],
+        ),
+        "lag": GaugeMetricFamily(
+            "slawatch_agent_load_loop_lag_max_seconds",
+            "The longest lag of an agent's event loop over its last cycle",
+            labels=["agent"],
+        ),
+    }
+    for agent_id, load in sorted(collector.agent_load.items()):
+        families["overloaded"].add_metric([agent_id], 1.0 if load.overloaded else 0.0)
+        families["stalled"].add_metric([agent_id], load.stalled_results)
+        families["late"].add_metric([agent_id], load.late)
+        families["missed"].add_metric([agent_id], load.missed)
+        families["lag"].add_metric([agent_id], load.lag_max_s)
+    yield from families.values()
 
 
 def exposition(collector: Collector, hub: EventHub | None) -> bytes:

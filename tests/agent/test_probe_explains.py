@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,18 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
 from tests.conftest import REPO, SIZE
+from tests.language import ALLOWED, english_words
+
+# What stays as the protocols name it in a Chinese probe table: operations, elements and
+# objects (GetSystemDateAndTime, UTCDateTime, ifOperStatus), the schemes and services a
+# device answered with, SNMP's error names, the wire's codes (in brackets after the words).
+PROTOCOL_WORDS = ALLOWED | {
+    *("GetSystemDateAndTime", "UTCDateTime", "LocalDateTime", "TimeZone", "Location", "SDP"),
+    *("Media", "digest", "basic", "ws", "security", "ifIndex"),
+    *("GETBULK", "GETNEXT", "GET", "OID", "tooBig", "genErr", "CST", "SW", "NAT"),
+}
+# The wire's codes (in brackets after the words) and the device's own addresses.
+VERBATIM = re.compile(r"\((?:[a-z]+(?:_[a-z]+)*)[,)]|rtsp://[^\s：）]+|ifOperStatus \w+\(\d\)")
 
 
 def with_management_port(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -139,14 +152,16 @@ async def test_long_check_names_are_shown_in_full(
             "device_info",
             "device information (device_info) check not supported (unsupported) "
             "GetDeviceInformation: not XML: Invalid bytes in character encoding",
-            "设备信息 (device_info) 设备不支持该检查 (unsupported) GetDeviceInformation: not XML",
+            "设备信息 (device_info) 设备不支持该检查 (unsupported) "
+            "GetDeviceInformation：不是 XML：Invalid bytes in character encoding",
         ),
         (
             [Quirk.ONVIF_LOCAL_TIME_ONLY],
             None,
             "clock",
             "clock               OK     no UTCDateTime: clock from local time and TZ CST-8:00:00",
-            "时钟 (clock)           正常 (ok) no UTCDateTime: clock from local time and TZ",
+            "时钟 (clock)           正常 (ok) "
+            "应答无 UTCDateTime：按本地时间和时区 CST-8:00:00（UTC+8）推算时钟",
         ),
         (
             [Quirk.RTSP_REDIRECT],
@@ -183,7 +198,7 @@ async def test_each_check_that_is_not_ok_says_why_in_both_languages(
     for name, reason in verdict["checks"].items():
         assert reason == "ok" or verdict["notes"].get(name), (name, verdict)
     if fault is not None:  # the redirect followed, and the refusal after it
-        assert "RTSP 503, after RTSP 302 Location: rtsp://" in verdict["notes"]["stream"]
+        assert "RTSP 503（重定向后：RTSP 302 Location: rtsp://" in verdict["notes"]["stream"]
 
 
 async def test_the_rewrite_made_behind_nat_and_why(
@@ -196,7 +211,10 @@ async def test_the_rewrite_made_behind_nat_and_why(
     assert f"camera advertises {LAN_ADDRESS}:554, used " in line
     assert line.endswith("(NAT: the advertised address is not the inventory's)")
     assert await probe(settings, "CAM000005") == 0
-    assert "\n视频地址改写 (stream_uri) " in capsys.readouterr().out
+    output = capsys.readouterr().out
+    line = next(x for x in output.splitlines() if x.startswith("视频地址改写 (stream_uri) "))
+    assert f"摄像机通告 {LAN_ADDRESS}:554，改用 " in line
+    assert line.endswith("（NAT：通告的地址不是台账中的地址）")
 
 
 async def test_timeout_and_retries_for_the_engineer_at_the_device(
@@ -217,3 +235,26 @@ async def test_timeout_and_retries_for_the_engineer_at_the_device(
     with pytest.raises(SystemExit):
         main(["probe", "CAM000002", "-c", str(settings), "--timeout", "0"])
     assert "seconds between 0 and 60" in capsys.readouterr().err
+
+
+async def test_the_probe_table_is_all_chinese_by_default_and_all_english_on_request(
+    settings: Path, inventory: Inventory, fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Verdict, checks, metrics and the notes that say why (a clock worked out from local
+    time, a rewrite behind NAT, a refusal after a redirect, a silent SNMP agent, a port
+    down): no English word of the agent's own in Chinese, and no Chinese in English."""
+    fleet.give("CAM000002", Quirk.ONVIF_LOCAL_TIME_ONLY)
+    fleet.give("CAM000005", Quirk.NAT)
+    fleet.give("CAM000004", Quirk.RTSP_REDIRECT)
+    await fleet.inject("CAM000004", FaultSpec(Fault.STREAM_UNAVAILABLE, "refused"))
+    await fleet.inject("KK00002", FaultSpec(Fault.WRONG_CREDENTIALS))
+    camera = next(d for d in inventory.devices if d.id == "CAM000003")
+    assert camera.uplink is not None
+    await fleet.inject(f"port:{camera.uplink.switch}/{camera.uplink.port}", FaultSpec(Fault.DOWN))
+    for device in ("CAM000002", "CAM000005", "CAM000004", "KK00002", "CAM000003"):
+        await probe(settings, device)
+        chinese = capsys.readouterr().out
+        assert english_words(VERBATIM.sub("(", chinese), PROTOCOL_WORDS) == [], chinese
+        await probe(settings, device, "--lang", "en")
+        english = capsys.readouterr().out
+        assert not re.search(r"[\u3000-\u9fff\uff00-\uffef]", english), english

@@ -5,7 +5,8 @@ The agent runs as its own process (``slawatch-agent run``) pinned to one core wi
 it gets a sliver of that core, far less than its probes need. The simulated fleet
 (every device healthy) and the broker run in this process, pinned to the other core,
 so they answer at once. Before this agent knew its own lag, the same set-up published
-hundreds of ``down/timeout`` statuses for healthy cameras in 15 s.
+hundreds of ``down/timeout`` statuses for healthy cameras in 15 s. Its batches carry
+its load report to the collector, overloaded while starved.
 """
 
 from __future__ import annotations
@@ -128,3 +129,9 @@ async def test_a_starved_agent_calls_no_healthy_device_down_and_shows_its_overlo
     )
     assert own + behind > 0, starved
     assert counter(starved, "slawatch_agent_loop_lag_seconds_sum") > 0
+    # And the collector is told, in the signed batches themselves (its wall and /metrics
+    # show it: tests/collector/web/console/test_wall.py): overloaded, with what it lost.
+    reports = [batch.load for batch in batches if batch.load is not None]
+    assert any(
+        load.overloaded and load.stalled_results + load.missed + load.late > 0 for load in reports
+    ), reports

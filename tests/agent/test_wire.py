@@ -8,28 +8,36 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.wire import (
     MAX_PAYLOAD_BYTES,
+    AgentLoad,
     Alive,
     Batch,
+    ClockState,
     Health,
     Observation,
     Reason,
     Status,
     WireError,
     alive_topic,
+    content_digest,
     decode_alive,
     decode_batch,
     decode_observation,
     encode_alive,
     encode_batch,
     encode_observation,
+    encode_unsent,
     observations_of,
     parse_topic,
     read_observations,
+    sign,
+    signed_by,
+    stamp,
     status_topic,
 )
 from slawatch.messages import reason_text
@@ -266,3 +274,26 @@ def test_host_reachable_snmp_silent_is_a_degraded_status_a_collector_reads() -> 
         Health.DEGRADED,
         Reason.SNMP_SILENT,
     )
+
+
+def test_an_agents_load_report_is_signed_with_its_batch_and_absent_when_not_given() -> None:
+    """The load travels in the body the outbox keeps, before the send time: the signature
+    and the content digest cover it, so a forged "agent overloaded" (or a hidden one) is
+    refused; a batch without it encodes as before the field existed."""
+    key = Ed25519PrivateKey.generate()
+    at = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
+    load = AgentLoad(
+        at=at, window_s=60, overloaded=True, stalled_results=12, late=3, missed=1, lag_max_s=0.5
+    )
+    batch = Batch(agent_id="edge-1", site="s1", seq=4, sent_at=at, statuses=[], load=load)
+    signed = sign(stamp(encode_unsent(batch), at, ClockState.SYNCHRONISED), key)
+    assert decode_batch(signed).load == load
+    assert signed_by(signed, key.public_key())
+    forged = signed.replace(b'"stalled_results":12', b'"stalled_results":0')
+    assert forged != signed
+    assert not signed_by(forged, key.public_key())
+    assert content_digest(forged) != content_digest(signed)
+    plain = batch.model_copy(update={"load": None})
+    assert b"load" not in encode_unsent(plain) + encode_batch(plain)
+    with pytest.raises(WireError, match=r"load\.stalled_results"):
+        decode_batch(encode_batch(batch).replace(b'"stalled_results":12', b'"stalled_results":-1'))

@@ -237,8 +237,9 @@ def share(counts: Counter[str]) -> float | None:
 
 
 def agents(collector: Collector) -> list[dict[str, Any]]:
-    """Each agent heard: its devices, when, and its clock's offset from the collector's
-    (``clock_s``; ``clock_off`` beyond the tolerance)."""
+    """Each agent heard: its devices, when, its clock's offset from the collector's
+    (``clock_s``; ``clock_off`` beyond the tolerance), and its own load as it last
+    reported it (``overload``, while it says it is behind)."""
     now = datetime.now(UTC)
     found = []
     clocks = collector.clocks.readings()
@@ -246,6 +247,7 @@ def agents(collector: Collector) -> list[dict[str, Any]]:
         heard = collector.agent_heard.get(agent_id)
         status = "never" if heard is None else "silent" if now - heard > SILENT_AFTER else "ok"
         reading = clocks.get(agent_id)
+        load = collector.agent_load.get(agent_id)
         found.append(
             {
                 "id": agent_id,
@@ -254,6 +256,16 @@ def agents(collector: Collector) -> list[dict[str, Any]]:
                 "status": status,
                 "clock_s": None if reading is None else reading.offset.total_seconds(),
                 "clock_off": agent_id in collector.clocks_off,
+                "overload": None
+                if load is None or not load.overloaded
+                else {
+                    "stalled": load.stalled_results,
+                    "late": load.late,
+                    "missed": load.missed,
+                    "deferred": load.deep_deferred,
+                    "window": f"{load.window_s:g}",
+                    "lag": f"{load.lag_max_s:.2f}",
+                },
             }
         )
     return found

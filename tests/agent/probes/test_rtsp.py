@@ -94,10 +94,13 @@ async def test_a_wrong_password_fails_for_both_clients(gstreamer: int, offset: i
 
 
 async def test_credentials_embedded_in_the_uri_are_used(gstreamer: int) -> None:
-    described = await describe(
-        f"rtsp://{USER}:{SECRET}@127.0.0.1:{gstreamer + 2}/stream", None, None, 10
-    )
-    assert described.auth == "digest"
+    """A stream URI as a camera gives it, ``user:pass@`` in it, and no inventory
+    credentials: ffprobe opens it as given, and so does the check."""
+    uri = f"rtsp://{USER}:{SECRET}@127.0.0.1:{gstreamer + 2}/stream"
+    assert await asyncio.to_thread(ffprobe_opens, uri)
+    described = await describe(uri, None, None, 10)
+    assert "H264/90000" in described.sdp
+    assert (described.auth, described.from_uri) == ("digest", True)
 
 
 def _uri(fleet: Fleet, device_id: str) -> str:

@@ -16,7 +16,7 @@ from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 from agent.probes.base import Target
 from agent.probes.snmp import SnmpProbe
 from agent.probes.snmp_lean import LeanSnmpClient
-from agent.profiles import load_profiles
+from agent.profiles import SYS_UPTIME, load_profiles
 from agent.wire import Health, Reason, port_check
 from simulator.devices import Fault, Quirk
 from simulator.fleet import fleet_devices, fleet_sets, inventory_header
@@ -25,6 +25,7 @@ from slawatch.config.inventory import Inventory, TcpSettings
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
 from tests.conftest import REPO, SIZE, FakeClock
+from tests.simulator.test_snmp_agents import net_snmp
 
 MANAGEMENT_PORT = 2323  # the checkpoint hosts' and switches' management port (Telnet/SSH)
 
@@ -105,10 +106,18 @@ async def test_a_switch_silent_at_first_contact_is_walked_by_getbulk_once_back(
 async def test_a_multi_homed_device_is_read_only_where_its_profile_says_so(
     probe: SnmpProbe, targets: dict[str, Target], fleet: Fleet
 ) -> None:
+    """Net-SNMP's snmpget takes the answer from the other address; the agent only where
+    the device's profile says so (a safe default: an answer from elsewhere may be forged)."""
     fleet.give("KK00001", Quirk.SNMP_REPLY_FROM_OTHER_ADDRESS)
+    code, output = await net_snmp("snmpget", fleet, "KK00001", SYS_UPTIME)
+    assert code == 0, output
+    assert "Timeticks" in output
     strict = await probe.probe(targets["KK00001"], deep=False)
-    # Its answers come from elsewhere and are dropped; its management port still answers.
+    # Its answers come from elsewhere and are dropped (safe default); its management port
+    # still answers, and the note says where the answers came from and what to set.
     assert strict.reason is Reason.SNMP_SILENT, strict
+    assert "answered from 127." in strict.notes["snmp_reply"], strict.notes
+    assert "replies_from_any_address: true" in strict.notes["snmp_reply"]
     taken = await probe.probe(with_profile(targets["KK00001"], "checkpoint-multihomed"), False)
     assert (taken.health, taken.reason) == (Health.UP, Reason.OK), taken
     assert "answered from 127." in taken.notes["snmp_reply"]

@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 from playwright.async_api import async_playwright
 
-from agent.wire import Health, Reason, Status
+from agent.wire import AgentLoad, Health, Reason, Status
 from collector.pipeline.faults import FaultClass, Ticket
 from collector.web.console.views import cause_of
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.live import FakeAgent
 from tests.collector.test_disk import ledger_locked
-from tests.collector.web.console.conftest import console
+from tests.collector.web.console.conftest import API_TOKEN, console
 from tests.conftest import REPO, wait_for
 
 ARTEFACTS = REPO / "var" / "artefacts"
@@ -173,3 +173,65 @@ async def test_an_agent_whose_clock_is_off_is_shown_with_its_offset(
         assert "设备状态未知" in shown.group(1)
         assert live.collector.counters.clock_held_statuses == len(inventory.devices)
         assert live.collector.counters.statuses == 0
+
+
+def overload(at: datetime, stalled: int, overloaded: bool = True) -> AgentLoad:
+    return AgentLoad(
+        at=at,
+        window_s=3,
+        overloaded=overloaded,
+        stalled_results=stalled,
+        late=7,
+        missed=2,
+        deep_deferred=1,
+        lag_max_s=0.84,
+    )
+
+
+async def test_an_overloaded_agent_is_shown_as_such_on_the_wall_and_in_metrics(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """A starved agent reports its load in its batches (even one with no status: all its
+    results were its own stall); the wall says it is overloaded and its devices unknown,
+    /metrics has it, an older report replayed from its outbox changes nothing, and a
+    report that it caught up takes the line away."""
+    async with console(tmp_path, broker.port, agent=False) as live:
+        viewer = {"authorization": f"Bearer {live.tokens['li']}"}
+        agent = FakeAgent(broker.port, agent_id="edge-t", site="sim")
+        now = datetime.now(UTC)
+        await agent.publish(
+            agent.batch([]).model_copy(update={"load": overload(now, 12)}),
+            agent.batch([]).model_copy(update={"load": overload(now - timedelta(seconds=9), 0)}),
+        )
+        await wait_for(lambda: live.collector.counters.batches == 2)
+        async with httpx.AsyncClient(base_url=live.url, headers=viewer) as wall:
+            page = (await wall.get("/")).text
+            metrics = (
+                await wall.get("/metrics", headers={"authorization": f"Bearer {API_TOKEN}"})
+            ).text
+            shown = re.search(
+                r'class="agent-load bad" data-agent="edge-t"><td[^>]*>(.*?)</td>', page
+            )
+            assert shown is not None, page
+            line = re.sub(r"<[^>]+>", " ", shown.group(1))
+            assert "采集节点过载：本周期 12 个结果作废（采集节点卡顿），相关设备状态未知" in line
+            assert "迟发探测 7 次，漏检周期 2 次" in line
+            assert "最长卡顿 0.84 秒" in line
+            assert 'slawatch_agent_load_overloaded{agent="edge-t"} 1.0' in metrics
+            assert 'slawatch_agent_load_stalled_results{agent="edge-t"} 12.0' in metrics
+            assert 'slawatch_agent_load_missed_cycles{agent="edge-t"} 2.0' in metrics
+            english = (await wall.get("/", params={"lang": "en"})).text
+            assert "Agent overloaded: 12 results discarded this cycle" in english
+
+            await agent.publish(
+                agent.batch([]).model_copy(
+                    update={"load": overload(now + timedelta(seconds=1), 0, overloaded=False)}
+                )
+            )
+            await wait_for(lambda: live.collector.counters.batches == 3)
+            page = (await wall.get("/", params={"lang": "zh"})).text
+            metrics = (
+                await wall.get("/metrics", headers={"authorization": f"Bearer {API_TOKEN}"})
+            ).text
+        assert "agent-load" not in page
+        assert 'slawatch_agent_load_overloaded{agent="edge-t"} 0.0' in metrics
