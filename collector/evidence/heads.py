@@ -27,6 +27,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.wire import format_timestamp
+from collector.ledger.backend import Connection
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import Ledger
 from collector.ledger.store import unavailable
@@ -97,7 +98,7 @@ def sign_head(key: Ed25519PrivateKey, seq: int, row_hash: str, at: datetime) -> 
     return SignedHead(seq, row_hash, unsigned.signed_at, unsigned.key, signature)
 
 
-def stored_heads(db: sqlite3.Connection) -> list[SignedHead]:
+def stored_heads(db: Connection) -> list[SignedHead]:
     """The heads kept in a ledger file (none in a ledger that never signed)."""
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signed_heads'").fetchone()
     if exists is None:
