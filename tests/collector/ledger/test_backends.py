@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from collector.cli import main
+from collector.evidence.export import snapshot
 from collector.ledger.backend import PASSWORD_FILE_ENV, BackendError, target
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import replay
@@ -111,3 +112,14 @@ def test_a_dsn_with_a_password_is_refused_without_echoing_it(
     said = capsys.readouterr().err
     assert "holds a password" in said
     assert "hunter2" not in said
+
+
+def test_evidence_is_exported_from_a_file_copied_from_the_server(
+    tmp_path: Path, postgres: str
+) -> None:
+    """What ``evidence export --ledger DSN`` exports from (the rest is the file's export,
+    tested in tests/collector/evidence; end to end through PostgreSQL in the notes)."""
+    rows = replayed(tmp_path, postgres)
+    copy = snapshot(target(postgres), tmp_path)
+    assert copy.parent == tmp_path
+    assert stored(copy) == rows
