@@ -17,11 +17,11 @@ import hmac
 import logging
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,8 +56,14 @@ from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, 
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
+from collector.ledger.backend import from_settings
 from collector.ledger.chain import Ledger
-from collector.ledger.store import StoreHealth, StoreUnavailableError, unavailable
+from collector.ledger.store import (
+    STORE_ERRORS,
+    StoreHealth,
+    StoreUnavailableError,
+    unavailable,
+)
 from collector.pipeline.checkpoint import Checkpoint
 from collector.pipeline.exemptions import KIND as EXEMPTION
 from collector.pipeline.exemptions import Decision, Exemption, exemptions, inventory_change
@@ -149,7 +155,7 @@ class Collector:
         self.settings = settings
         self.policies = policies
         self.zone = ZoneInfo(policies.default.timezone)
-        self.ledger = Ledger(settings.ledger)
+        self.ledger = Ledger(from_settings(settings.ledger))
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
@@ -197,8 +203,9 @@ class Collector:
         self._ack_key = load_private(settings.signing.key) if settings.signing else None
         if settings.signing is not None:
             signing = settings.signing
-            heads_file = signing.heads_file or settings.ledger.with_name(
-                settings.ledger.name + ".heads.jsonl"
+            heads_file = signing.heads_file or settings.beside_ledger / (
+                f"{settings.ledger.name if isinstance(settings.ledger, Path) else 'ledger'}"
+                ".heads.jsonl"
             )
             self.signer = HeadSigner(
                 self.ledger,
@@ -238,13 +245,13 @@ class Collector:
             return self._take(messages)
         except StoreUnavailableError:
             raise  # the write lock was not had: nothing was taken
-        except (sqlite3.OperationalError, OSError) as exc:
+        except STORE_ERRORS as exc:
             failure = unavailable(exc)
             if failure is None:
                 raise
             self.counters = counters
             self._ahead_of_file = True
-            with contextlib.suppress(sqlite3.OperationalError, OSError):
+            with contextlib.suppress(*STORE_ERRORS):
                 self._back_to_last_commit()  # or before the next attempt
             raise failure from exc
 
@@ -303,7 +310,7 @@ class Collector:
         alert = {
             "alert": STORE_RECOVERED if event["ok"] else STORE_FAILING,
             "collector": self.client_id,
-            "ledger": str(self.settings.ledger),
+            "ledger": str(self.ledger.where),
             "reason": event["reason"],
             "error": event["detail"],
             "since": format_timestamp(since),
@@ -811,7 +818,7 @@ class Collector:
                 self._back_to_last_commit()
             with self.ledger.transaction():
                 self.checkpoint.save(self.pipeline)
-        except (StoreUnavailableError, sqlite3.OperationalError, OSError) as exc:
+        except (StoreUnavailableError, *STORE_ERRORS) as exc:
             if unavailable(exc) is None:
                 raise
             log.error("pipeline memory not saved at stop (%s): the journal holds it", exc)

@@ -19,6 +19,7 @@ SCENARIOS = {
         "collector stopped, batches queued on the broker, broker killed with -9, both restarted"
     ),
     "collector-kill-9": "collector killed with -9 mid-ingest, restarted",
+    "collector-kill-9-postgresql": "the same, its ledger on PostgreSQL (synchronous_commit on)",
     "timeseries-outage": "time-series server (VictoriaMetrics) stopped and restarted",
     "agent-restart": (
         "agent killed with batches written but unsent, restarted on its outbox, then "

@@ -17,7 +17,6 @@ import binascii
 import json
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from agent.wire import format_timestamp
 from collector.ledger.backend import Connection
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import Ledger
-from collector.ledger.store import unavailable
+from collector.ledger.store import STORE_ERRORS, unavailable
 from slawatch.keys import key_id, signature_holds
 
 log = logging.getLogger(__name__)
@@ -217,7 +216,7 @@ class HeadSigner:
             self._ledger.connection.execute(
                 "INSERT OR REPLACE INTO signed_heads VALUES (?, ?)", (head.seq, head.record())
             )
-        except sqlite3.OperationalError as exc:
+        except STORE_ERRORS as exc:
             if unavailable(exc) is None:
                 raise
             log.error("signed head of row %d kept in %s only: %s", seq, self._file, exc)

@@ -19,7 +19,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +27,9 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
+from psycopg.sql import SQL, Identifier
+
+from slawatch.config.settings import LedgerDatabase
 
 PASSWORD_FILE_ENV = "SLAWATCH_LEDGER_PASSWORD_FILE"  # nosec B105  # noqa: S105 - a name
 SCHEMES = ("postgresql://", "postgres://")
@@ -65,9 +68,12 @@ class LedgerUnreachableError(ConnectionError):
 
 @dataclass(frozen=True, slots=True)
 class Postgres:
-    """A PostgreSQL ledger: its DSN (without a password)."""
+    """A PostgreSQL ledger: its DSN (without a password); the password when the settings
+    name one (never shown), and how durable a commit must be before it returns."""
 
     dsn: str
+    password: str | None = field(default=None, repr=False, compare=False)
+    synchronous_commit: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -94,6 +100,26 @@ def target(text: str | Target) -> Target:
     if text.startswith(SCHEMES):
         return Postgres(text)
     return Path(text)
+
+
+def from_settings(ledger: Path | LedgerDatabase) -> Target:
+    """The collector settings' ledger (its password read now)."""
+    if isinstance(ledger, Path):
+        return ledger
+    password = None if ledger.password is None else ledger.password.resolve()
+    return Postgres(
+        ledger.postgres,
+        None if password is None else password.get_secret_value(),
+        ledger.synchronous_commit,
+    )
+
+
+def child_environment(where: Target) -> dict[str, str]:
+    """This process's environment for a child that opens the same ledger: with the
+    password the settings named, in libpq's variable (a child's own, never logged)."""
+    if isinstance(where, Postgres) and where.password is not None:
+        return {**os.environ, "PGPASSWORD": where.password}
+    return dict(os.environ)
 
 
 def is_sqlite(where: Target) -> bool:
@@ -139,16 +165,35 @@ class PostgresConnection:
     def __init__(self, where: Postgres, read_only: bool = False) -> None:
         extra: dict[str, Any] = {}
         password_file = os.environ.get(PASSWORD_FILE_ENV)
-        if password_file:
+        if where.password is not None:
+            extra["password"] = where.password
+        elif password_file:
             extra["password"] = Path(password_file).read_text(encoding="utf-8").strip()
+        options = []
         if read_only:
-            extra["options"] = "-c default_transaction_read_only=on"
+            options.append("-c default_transaction_read_only=on")
+        if where.synchronous_commit is not None:
+            options.append(f"-c synchronous_commit={where.synchronous_commit}")
+        if options:
+            extra["options"] = " ".join(options)
+        self._where, self._extra = where, extra
         try:
-            self._db = psycopg.connect(where.dsn, autocommit=True, **extra)
+            self._db = self._connect()
         except psycopg.OperationalError as exc:
             raise LedgerUnreachableError(f"{where}: {str(exc).strip()}") from None
-        self._db.adapters.register_dumper(bool, _BoolAsInt)
         self._statements: dict[str, str] = {}
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        db = psycopg.connect(self._where.dsn, autocommit=True, **self._extra)
+        db.adapters.register_dumper(bool, _BoolAsInt)
+        return db
+
+    def _open(self) -> psycopg.Connection[Any]:
+        """The connection, made anew when the server dropped it (a restart, a failover):
+        psycopg.OperationalError while it cannot be (the store is unavailable)."""
+        if self._db.closed:
+            self._db = self._connect()
+        return self._db
 
     def __enter__(self) -> PostgresConnection:
         return self
@@ -158,7 +203,8 @@ class PostgresConnection:
 
     @property
     def in_transaction(self) -> bool:
-        return self._db.info.transaction_status != TransactionStatus.IDLE
+        """A lost connection's transaction is gone with it (the server rolled it back)."""
+        return not self._db.closed and self._db.info.transaction_status != TransactionStatus.IDLE
 
     @property
     def raw(self) -> psycopg.Connection[Any]:
@@ -166,10 +212,10 @@ class PostgresConnection:
         return self._db
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        return self._db.execute(self._translated(sql), parameters)
+        return self._open().execute(self._translated(sql), parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
-        cursor = self._db.cursor()
+        cursor = self._open().cursor()
         cursor.executemany(self._translated(sql), parameters)
         return cursor
 
@@ -237,6 +283,23 @@ _SQLITE_MASTER = (
 _SQLITE_TYPES = {"bigint": "INTEGER", "bytea": "BLOB", "double precision": "REAL", "text": "TEXT"}
 
 
+def continue_numbering(db: Connection, table: str) -> None:
+    """After rows were copied in with their keys: a row inserted without one is numbered
+    after them (SQLite's rowid does so by itself)."""
+    if not isinstance(db, PostgresConnection):
+        return
+    for (column,) in db.raw.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = %s AND is_identity = 'YES'",
+        (table,),
+    ).fetchall():
+        query = SQL(
+            "SELECT setval(pg_get_serial_sequence(%s, %s), "
+            "(SELECT COALESCE(MAX({}), 0) + 1 FROM {}), false)"
+        ).format(Identifier(column), Identifier(table))
+        db.raw.execute(query, (table, column))
+
+
 def _columns(db: psycopg.Connection[Any], table: str) -> tuple[list[str], list[str]]:
     rows = db.execute(
         "SELECT a.attname, COALESCE(a.attnum = ANY(i.indkey), false) FROM pg_attribute a "
@@ -263,6 +326,12 @@ def _plain(sql: str) -> str:
     if sql in ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "BEGIN DEFERRED"):
         return "BEGIN"  # PostgreSQL's own locks order the writers
     if sql.startswith("CREATE TABLE"):
+        # SQLite's rowid: a row inserted without its key is numbered after the last.
+        sql = re.sub(
+            r"\bINTEGER PRIMARY KEY(?! CHECK)",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            sql,
+        )
         sql = re.sub(r"\bINTEGER\b", "BIGINT", sql)
         sql = re.sub(r"\bBLOB\b", "BYTEA", sql)
         sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)  # SQLite's REAL has 8 bytes

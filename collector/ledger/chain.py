@@ -25,7 +25,7 @@ from collector.ledger.canonical import canonical
 from collector.ledger.projection import Projection, ProjectionMismatchError, compare, read_states
 from collector.ledger.snapshot import KIND as SNAPSHOT
 from collector.ledger.snapshot import Standing
-from collector.ledger.store import BUSY_TIMEOUT_S, unavailable
+from collector.ledger.store import BUSY_TIMEOUT_S, STORE_ERRORS, unavailable
 from slawatch.epoch import epoch_ms
 
 GENESIS = "0" * 64
@@ -150,7 +150,7 @@ class Ledger:
             self._rollback()
         try:
             self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except STORE_ERRORS as exc:
             failure = unavailable(exc)
             if failure is None:
                 raise
@@ -160,7 +160,7 @@ class Ledger:
         if self._db.in_transaction:
             try:
                 self._db.execute("ROLLBACK")
-            except sqlite3.OperationalError as exc:
+            except STORE_ERRORS as exc:
                 if unavailable(exc) is None:
                     raise
 

@@ -18,6 +18,7 @@ from collector.ledger.backend import (
     Connection,
     Target,
     connect,
+    continue_numbering,
     exists,
     is_sqlite,
     table_schema,
@@ -58,6 +59,7 @@ def copy_ledger(source: Target, destination: Target) -> Copied:
             for table in companions:
                 into.execute(table_schema(src, table))
                 _copy(src, into, table, "")
+                continue_numbering(into, table)
             into.execute("COMMIT")
             src.execute("COMMIT")
     copy = Ledger(destination)  # projects the rows

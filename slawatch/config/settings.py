@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
@@ -98,6 +99,19 @@ class SpoolSettings(Strict):
     max_bytes: int = Field(default=10 << 30, ge=1 << 20)
 
 
+class LedgerDatabase(Strict):
+    """A ledger on PostgreSQL (docs/reliability.md: what an acknowledgement then means).
+    ``postgres`` is a libpq DSN without a password; ``password`` says where that is."""
+
+    postgres: str = Field(pattern=r"^postgres(ql)?://")
+    password: SecretRef | None = None
+    # Passed to the server per connection; a commit returns (and the agent's batch is
+    # acknowledged) only once it is as durable as this says: "on" flushed on the primary
+    # (and on a synchronous standby when synchronous_standby_names names one),
+    # "remote_apply" applied there too.
+    synchronous_commit: Literal["on", "remote_apply", "remote_write", "local"] = "on"
+
+
 class ApiSettings(Strict):
     # Loopback by default: the network reaches the API through a TLS reverse proxy
     # (deploy/nginx/slawatch.conf, docs/security.md).
@@ -184,9 +198,17 @@ class CollectorSettings(Strict):
     late_bound: Duration = timedelta(days=30)
     influx: InfluxSettings | None = None
     spool: SpoolSettings
-    ledger: ConfigPath
+    ledger: ConfigPath | LedgerDatabase
     api: ApiSettings | None = None
     # Receivers, channels and routes of the alerts (docs/collector.md); MQTT always gets them.
     alerting: Alerting | None = None
     signing: SigningSettings | None = None
     console: ConsoleSettings | None = None
+
+    @property
+    def beside_ledger(self) -> Path:
+        """Where the files kept beside the ledger go (its signed heads, the console's
+        exports): the ledger file's folder, or for a ledger on PostgreSQL the spool's."""
+        if isinstance(self.ledger, LedgerDatabase):
+            return self.spool.dir.parent
+        return self.ledger.parent
