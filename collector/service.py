@@ -56,7 +56,7 @@ from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, 
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
-from collector.ledger.backend import from_settings
+from collector.ledger.backend import Connection, from_settings
 from collector.ledger.chain import Ledger
 from collector.ledger.store import (
     STORE_ERRORS,
@@ -151,11 +151,13 @@ class Collector:
         policies: PolicyBook,
         *,
         client_id: str | None = None,
+        fence: Callable[[Connection], None] | None = None,
     ) -> None:
+        """``fence``: the lease's, when collectors share a PostgreSQL ledger."""
         self.settings = settings
         self.policies = policies
         self.zone = ZoneInfo(policies.default.timezone)
-        self.ledger = Ledger(from_settings(settings.ledger))
+        self.ledger = Ledger(from_settings(settings.ledger), fence)
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)

@@ -33,6 +33,7 @@ from slawatch.config.settings import LedgerDatabase
 
 PASSWORD_FILE_ENV = "SLAWATCH_LEDGER_PASSWORD_FILE"  # nosec B105  # noqa: S105 - a name
 SCHEMES = ("postgresql://", "postgres://")
+IDLE_IN_TRANSACTION_S = 15
 
 
 class Cursor(Protocol):
@@ -169,13 +170,14 @@ class PostgresConnection:
             extra["password"] = where.password
         elif password_file:
             extra["password"] = Path(password_file).read_text(encoding="utf-8").strip()
-        options = []
+        # A writer paused mid-transaction (SIGSTOP, a frozen VM) holds its locks, the
+        # lease's among them: the server ends that transaction (collector/ledger/lease.py).
+        options = [f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s"]
         if read_only:
-            options.append("-c default_transaction_read_only=on")
+            options = ["-c default_transaction_read_only=on"]
         if where.synchronous_commit is not None:
             options.append(f"-c synchronous_commit={where.synchronous_commit}")
-        if options:
-            extra["options"] = " ".join(options)
+        extra["options"] = " ".join(options)
         self._where, self._extra = where, extra
         try:
             self._db = self._connect()

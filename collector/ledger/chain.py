@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,8 +55,13 @@ def row_hash(seq: int, kind: str, at: str, body_json: str, prev: str) -> str:
 
 
 class Ledger:
-    def __init__(self, where: Target | str) -> None:
+    def __init__(
+        self, where: Target | str, fence: Callable[[Connection], None] | None = None
+    ) -> None:
+        """``fence``: run first in each transaction (collector/ledger/lease.py); raising
+        rolls it back."""
         self.where = target(where)
+        self._fence = fence
         self._db = connect(self.where)
         # Until ``wait_briefly``: another process's write lock is waited out here (a
         # command, a collector starting: nothing else waits on this thread meanwhile).
@@ -119,6 +124,8 @@ class Ledger:
         self._in_transaction = True
         next_seq, last_hash = self._next_seq, self._last_hash
         try:
+            if self._fence is not None:
+                self._fence(self._db)
             yield
             self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
             self._projection.write(self._db, self._next_seq)
