@@ -24,11 +24,15 @@ from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_
 from collector.ledger.backend import (
     BackendError,
     LedgerUnreachableError,
+    Postgres,
     Target,
     exists,
+    from_settings,
     target,
 )
 from collector.ledger.chain import Ledger, LedgerCorruptError
+from collector.ledger.lease import Lease, LeaseLostError, holder_name, wait_until_active
+from collector.ledger.lease import keep as keep_lease
 from collector.ledger.projection import ProjectionMismatchError
 from collector.ledger.transfer import CopyError, copy_ledger
 from collector.onboarding.broker_acl import broker_acl
@@ -45,7 +49,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
-from slawatch.config.settings import CollectorSettings
+from slawatch.config.settings import CollectorSettings, LedgerDatabase
 from slawatch.keys import KeyFileError, key_id, load_public, new_pair
 from slawatch.messages import Language, reason_text, text
 
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
 STOP_WITHIN_S = 10.0
 EXIT_CORRUPT = 3
 EXIT_UNREACHABLE = 4
+EXIT_FENCED = 5  # another collector took the ledger's lease over
 log = logging.getLogger(__name__)
 
 
@@ -600,18 +605,39 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from collector.app import load
 
-        collector = load(settings)
+        lease = _lease(settings)
+        collector = load(settings, None if lease is None else lease.fence)
+        if lease is not None:
+            collector.beside.append(functools.partial(keep_lease, lease))
         heap.settle()
     except LookupError as exc:  # a secret reference that cannot be read
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
     # The standard loop, not uvloop: aiomqtt on uvloop can stop writing after a
     # reconnect (see agent/publisher.py).
-    with asyncio.Runner() as runner:
-        if not runner.run(_run(collector)):
-            logging.shutdown()
-            os._exit(EXIT_OK)  # the state is saved; the runner's clean-up would wait on the part
+    try:
+        with asyncio.Runner() as runner:
+            if not runner.run(_run(collector)):
+                logging.shutdown()
+                os._exit(EXIT_OK)  # the state is saved; the runner's clean-up would wait
+    except* LeaseLostError as lost:
+        # Another collector is active: nothing more of this one's is written or acked.
+        log.error("stopping: %s", lost.exceptions[0])
+        logging.shutdown()
+        os._exit(EXIT_FENCED)
     return EXIT_OK
+
+
+def _lease(settings: CollectorSettings) -> Lease | None:
+    """Collectors sharing a PostgreSQL ledger: wait as the standby until this one holds
+    the lease (docs/deploy.md)."""
+    if not isinstance(settings.ledger, LedgerDatabase):
+        return None
+    where = from_settings(settings.ledger)
+    assert isinstance(where, Postgres)
+    lease = Lease(where, holder_name(), settings.ledger.lease.total_seconds())
+    wait_until_active(lease)
+    return lease
 
 
 def _faults(args: argparse.Namespace) -> int:

@@ -163,8 +163,9 @@ class _BoolAsInt(Dumper):
 class PostgresConnection:
     """A psycopg connection that takes the ledger's SQLite statements."""
 
-    def __init__(self, where: Postgres, read_only: bool = False) -> None:
-        extra: dict[str, Any] = {}
+    def __init__(self, where: Postgres, read_only: bool = False, name: str = "ledger") -> None:
+        """``name``: what ``pg_stat_activity`` shows it as (slawatch-ledger, -lease)."""
+        extra: dict[str, Any] = {"application_name": f"slawatch-{name}"}
         password_file = os.environ.get(PASSWORD_FILE_ENV)
         if where.password is not None:
             extra["password"] = where.password

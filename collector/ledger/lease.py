@@ -13,13 +13,20 @@ The term alone fences: a lease renewed late, but before anyone took it, is still
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import secrets
 import socket
+import time
+
+import psycopg
 
 from collector.ledger.backend import Connection, Postgres, PostgresConnection
 
 TTL_S = 10.0
+STANDBY_POLL_S = 1.0
+log = logging.getLogger(__name__)
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lease (one INTEGER PRIMARY KEY CHECK (one = 0), "
     "term INTEGER NOT NULL, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL)"
@@ -50,7 +57,7 @@ def holder_name() -> str:
 class Lease:
     def __init__(self, where: Postgres, holder: str, ttl_s: float = TTL_S) -> None:
         # Its own connection: a renewal never waits behind the ledger's transaction.
-        self._db = PostgresConnection(where)
+        self._db = PostgresConnection(where, name="lease")
         self._db.execute(SCHEMA)
         self.holder = holder
         self.ttl_ms = int(ttl_s * 1000)
@@ -79,3 +86,26 @@ class Lease:
 
     def close(self) -> None:
         self._db.close()
+
+
+def wait_until_active(lease: Lease) -> None:
+    """Block as the standby until this collector holds the lease (the active one died,
+    or stopped renewing), then return: the caller starts from the ledger as it is."""
+    if lease.acquire():
+        log.warning("active: this collector holds the ledger's lease (term %s)", lease.term)
+        return
+    log.warning("standby: another collector holds the ledger's lease; waiting for it to lapse")
+    while not lease.acquire():
+        time.sleep(STANDBY_POLL_S)
+    log.warning("active: took the ledger's lease over (term %s)", lease.term)
+
+
+async def keep(lease: Lease) -> None:
+    """Renew the lease while the collector runs (a quiet fleet commits nothing for
+    minutes); LeaseLostError ends the collector."""
+    while True:
+        await asyncio.sleep(lease.ttl_ms / 3000)
+        try:
+            lease.renew()
+        except psycopg.OperationalError as exc:  # the server away: again next round
+            log.error("ledger lease not renewed (%s): retrying", str(exc).strip())

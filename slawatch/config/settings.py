@@ -110,6 +110,9 @@ class LedgerDatabase(Strict):
     # (and on a synchronous standby when synchronous_standby_names names one),
     # "remote_apply" applied there too.
     synchronous_commit: Literal["on", "remote_apply", "remote_write", "local"] = "on"
+    # Collectors sharing the ledger: one holds this lease and is active; another takes
+    # over once it has not been renewed for this long (collector/ledger/lease.py).
+    lease: Duration = Field(default=timedelta(seconds=10), ge=timedelta(seconds=1))
 
 
 class ApiSettings(Strict):
