@@ -6,10 +6,9 @@ collector. Only this module and the CLI import ``collector.web``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
-from collector.ledger.backend import Connection
+from collector.ledger.lease import Lease
 from collector.service import Collector
 from collector.web.api import create_app, serve
 from slawatch.config import secrets
@@ -23,7 +22,7 @@ def assemble(
     settings: CollectorSettings,
     inventory: Inventory,
     policies: PolicyBook,
-    fence: Callable[[Connection], None] | None = None,
+    lease: Lease | None = None,
 ) -> Collector:
     """The collector with its API and console (when the settings have ``api``). Every
     secret the settings reference is read and judged first (slawatch/config/secrets.py):
@@ -31,7 +30,7 @@ def assemble(
     refused = secrets.problems(secrets.collector_secrets(settings))
     if refused:
         raise refused[0]
-    collector = Collector(settings, inventory, policies, fence=fence)
+    collector = Collector(settings, inventory, policies, lease=lease)
     if settings.api is not None:
         api = settings.api
         collector.beside.append(
@@ -40,11 +39,9 @@ def assemble(
     return collector
 
 
-def load(
-    settings: CollectorSettings, fence: Callable[[Connection], None] | None = None
-) -> Collector:
+def load(settings: CollectorSettings, lease: Lease | None = None) -> Collector:
     """The collector as the settings describe it: inventory and policies read and checked."""
     inventory = load_config(settings.inventory, Inventory)
     policies = PolicyBook.load([settings.policy, *settings.contract_policies])
     policies.check(inventory, settings.inventory)
-    return assemble(settings, inventory, policies, fence)
+    return assemble(settings, inventory, policies, lease)

@@ -31,7 +31,7 @@ from collector.ledger.backend import (
     target,
 )
 from collector.ledger.chain import Ledger, LedgerCorruptError
-from collector.ledger.lease import Lease, LeaseLostError, holder_name, wait_until_active
+from collector.ledger.lease import Lease, LeaseLostError, holder_name
 from collector.ledger.lease import keep as keep_lease
 from collector.ledger.projection import ProjectionMismatchError
 from collector.ledger.transfer import CopyError, copy_ledger
@@ -606,7 +606,7 @@ def _serve(args: argparse.Namespace) -> int:
         from collector.app import load
 
         lease = _lease(settings)
-        collector = load(settings, None if lease is None else lease.fence)
+        collector = load(settings, lease)
         if lease is not None:
             collector.beside.append(functools.partial(keep_lease, lease))
         heap.settle()
@@ -636,7 +636,12 @@ def _lease(settings: CollectorSettings) -> Lease | None:
     where = from_settings(settings.ledger)
     assert isinstance(where, Postgres)
     lease = Lease(where, holder_name(), settings.ledger.lease.total_seconds())
-    wait_until_active(lease)
+    if not lease.acquire():
+        log.warning("standby: another collector holds the ledger's lease; waiting for it")
+        from collector.web.standby import serve_until_active
+
+        asyncio.run(serve_until_active(settings.api, lease))
+    log.warning("active: this collector holds the ledger's lease (term %s)", lease.term)
     return lease
 
 

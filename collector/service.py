@@ -56,8 +56,9 @@ from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, 
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
-from collector.ledger.backend import Connection, from_settings
+from collector.ledger.backend import from_settings
 from collector.ledger.chain import Ledger
+from collector.ledger.lease import Lease
 from collector.ledger.store import (
     STORE_ERRORS,
     StoreHealth,
@@ -151,13 +152,14 @@ class Collector:
         policies: PolicyBook,
         *,
         client_id: str | None = None,
-        fence: Callable[[Connection], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
-        """``fence``: the lease's, when collectors share a PostgreSQL ledger."""
+        """``lease``: held, when collectors share a PostgreSQL ledger (this one active)."""
         self.settings = settings
+        self.lease = lease
         self.policies = policies
         self.zone = ZoneInfo(policies.default.timezone)
-        self.ledger = Ledger(from_settings(settings.ledger), fence)
+        self.ledger = Ledger(from_settings(settings.ledger), None if lease is None else lease.fence)
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
@@ -834,6 +836,10 @@ class Collector:
 
     def status(self) -> dict[str, Any]:
         return {
+            # Of collectors sharing a PostgreSQL ledger, the one running is the active one
+            # (a standby serves only /healthz and /metrics: collector/web/standby.py).
+            "role": "active",
+            "ledger_lease_term": None if self.lease is None else self.lease.term,
             "connected": self.ingest.connected,
             "watermark": self.pipeline.watermark.isoformat() if self.pipeline.watermark else None,
             "open_tickets": sum(1 for _ in self.pipeline.faults.open_tickets()),

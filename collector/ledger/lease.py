@@ -18,7 +18,6 @@ import logging
 import os
 import secrets
 import socket
-import time
 
 import psycopg
 
@@ -86,18 +85,6 @@ class Lease:
 
     def close(self) -> None:
         self._db.close()
-
-
-def wait_until_active(lease: Lease) -> None:
-    """Block as the standby until this collector holds the lease (the active one died,
-    or stopped renewing), then return: the caller starts from the ledger as it is."""
-    if lease.acquire():
-        log.warning("active: this collector holds the ledger's lease (term %s)", lease.term)
-        return
-    log.warning("standby: another collector holds the ledger's lease; waiting for it to lapse")
-    while not lease.acquire():
-        time.sleep(STANDBY_POLL_S)
-    log.warning("active: took the ledger's lease over (term %s)", lease.term)
 
 
 async def keep(lease: Lease) -> None:

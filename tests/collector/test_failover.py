@@ -11,17 +11,20 @@ import asyncio
 import signal
 import time
 from pathlib import Path
+from typing import NamedTuple
+
+import httpx
 
 from agent.wire import Batch, Observation, observations_of
 from collector.ledger.backend import target
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import replay
-from simulator.local_servers import Mosquitto
+from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
-from tests.collector.live import FakeAgent, write_settings
+from tests.collector.live import API_TOKEN, FakeAgent, until_serving, write_settings
 from tests.collector.test_crash import MINUTES, down_at, progress, start_collector
 from tests.collector.test_service import minute_of
 from tests.conftest import REPO, wait_for
@@ -51,18 +54,42 @@ def same_as_one_collector(folder: Path, dsn: str, batches: list[Batch]) -> None:
         expected.close()
 
 
-async def two_collectors(
-    folder: Path, broker: Mosquitto, dsn: str
-) -> tuple[asyncio.subprocess.Process, asyncio.subprocess.Process, list[Batch], FakeAgent]:
+class Pair(NamedTuple):
+    active: asyncio.subprocess.Process
+    standby: asyncio.subprocess.Process
+    batches: list[Batch]
+    agent: FakeAgent
+    ports: tuple[int, int]  # their APIs'
+
+
+async def two_collectors(folder: Path, broker: Mosquitto, dsn: str) -> Pair:
+    """Two collectors of the district (their own folders, as on two servers), one ledger."""
     ledger = {"postgres": dsn, "lease": f"{LEASE_S}s"}
-    settings = write_settings(folder, broker.port, ledger=ledger)
+    ports = free_port(), free_port()
+    for name in "ab":
+        (folder / name).mkdir()
+    first, second = (
+        write_settings(folder / name, broker.port, ledger=ledger, api_port=port)
+        for name, port in zip("ab", ports, strict=True)
+    )
     agent = FakeAgent(broker.port)
     batches = [agent.batch(minute_of(m, down_at(m))) for m in range(MINUTES)]
-    active = await start_collector(settings)
+    active = await start_collector(first)
     await wait_for(lambda: _has_receipts(dsn), seconds=60)
-    standby = await start_collector(settings)
+    standby = await start_collector(second)
     await wait_for(lambda: _lease_holders(dsn) == 2, seconds=60)  # the standby waits
-    return active, standby, batches, agent
+    return Pair(active, standby, batches, agent, ports)
+
+
+async def role(port: int) -> tuple[int, str, str]:
+    """What /healthz and /metrics of the collector on ``port`` say it is."""
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {API_TOKEN}"}) as http:
+        health = await http.get(f"http://127.0.0.1:{port}/healthz")
+        metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
+    gauge = next(
+        line for line in metrics.text.splitlines() if line.startswith("slawatch_collector_active")
+    )
+    return health.status_code, health.json()["role"], gauge
 
 
 def _lease_holders(dsn: str) -> int:
@@ -90,7 +117,11 @@ def _has_receipts(dsn: str) -> bool:
 async def test_kill_9_of_the_active_collector_the_standby_takes_over_losing_nothing(
     tmp_path: Path, broker: Mosquitto, postgres: str
 ) -> None:
-    active, standby, batches, agent = await two_collectors(tmp_path, broker, postgres)
+    active, standby, batches, agent, ports = await two_collectors(tmp_path, broker, postgres)
+    await until_serving(f"http://127.0.0.1:{ports[0]}")
+    await until_serving(f"http://127.0.0.1:{ports[1]}")
+    assert await role(ports[0]) == (200, "active", 'slawatch_collector_active{lease_term="1"} 1.0')
+    assert await role(ports[1]) == (503, "standby", 'slawatch_collector_active{lease_term=""} 0.0')
     publishing = asyncio.create_task(agent.publish(*batches))
     await wait_for(lambda: progress(target(postgres)) >= 60, seconds=60)
     active.send_signal(signal.SIGKILL)
@@ -101,9 +132,10 @@ async def test_kill_9_of_the_active_collector_the_standby_takes_over_losing_noth
     failover_s = time.monotonic() - killed
     await publishing
     await wait_for(lambda: progress(target(postgres)) == MINUTES - 1, seconds=60)
+    assert await role(ports[1]) == (200, "active", 'slawatch_collector_active{lease_term="2"} 1.0')
     standby.send_signal(signal.SIGTERM)
     assert await standby.wait() == 0
-    same_as_one_collector(tmp_path, postgres, batches)
+    same_as_one_collector(tmp_path / "a", postgres, batches)
     print(f"failover_s={failover_s:.1f}")
     assert failover_s <= 30
 
@@ -111,7 +143,7 @@ async def test_kill_9_of_the_active_collector_the_standby_takes_over_losing_noth
 async def test_an_active_collector_paused_past_its_lease_appends_nothing_when_resumed(
     tmp_path: Path, broker: Mosquitto, postgres: str
 ) -> None:
-    active, standby, batches, agent = await two_collectors(tmp_path, broker, postgres)
+    active, standby, batches, agent, _ = await two_collectors(tmp_path, broker, postgres)
     publishing = asyncio.create_task(agent.publish(*batches))
     await wait_for(lambda: progress(target(postgres)) >= 60, seconds=60)
     active.send_signal(signal.SIGSTOP)
@@ -123,4 +155,4 @@ async def test_an_active_collector_paused_past_its_lease_appends_nothing_when_re
     await wait_for(lambda: progress(target(postgres)) == MINUTES - 1, seconds=60)
     standby.send_signal(signal.SIGTERM)
     assert await standby.wait() == 0
-    same_as_one_collector(tmp_path, postgres, batches)
+    same_as_one_collector(tmp_path / "a", postgres, batches)
