@@ -24,6 +24,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
+from tests import reliability
 from tests.collector.live import API_TOKEN, FakeAgent, until_serving, write_settings
 from tests.collector.test_crash import MINUTES, down_at, progress, start_collector
 from tests.collector.test_service import minute_of
@@ -138,6 +139,13 @@ async def test_kill_9_of_the_active_collector_the_standby_takes_over_losing_noth
     same_as_one_collector(tmp_path / "a", postgres, batches)
     print(f"failover_s={failover_s:.1f}")
     assert failover_s <= 30
+    reliability.record(
+        "failover-kill-9",
+        unit="batches",
+        sent=len(batches),
+        arrived=progress(target(postgres)) + 1,
+        recovered_s=failover_s,
+    )
 
 
 async def test_an_active_collector_paused_past_its_lease_appends_nothing_when_resumed(
@@ -147,8 +155,9 @@ async def test_an_active_collector_paused_past_its_lease_appends_nothing_when_re
     publishing = asyncio.create_task(agent.publish(*batches))
     await wait_for(lambda: progress(target(postgres)) >= 60, seconds=60)
     active.send_signal(signal.SIGSTOP)
-    paused_at = progress(target(postgres))
+    paused_at, paused = progress(target(postgres)), time.monotonic()
     await wait_for(lambda: progress(target(postgres)) > paused_at, seconds=30)  # taken over
+    taken_over_s = time.monotonic() - paused
     active.send_signal(signal.SIGCONT)
     assert await asyncio.wait_for(active.wait(), 30) == EXIT_FENCED
     await publishing
@@ -156,3 +165,10 @@ async def test_an_active_collector_paused_past_its_lease_appends_nothing_when_re
     standby.send_signal(signal.SIGTERM)
     assert await standby.wait() == 0
     same_as_one_collector(tmp_path / "a", postgres, batches)
+    reliability.record(
+        "failover-paused-past-lease",
+        unit="batches",
+        sent=len(batches),
+        arrived=progress(target(postgres)) + 1,
+        recovered_s=taken_over_s,
+    )
