@@ -14,8 +14,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.sql import SQL, Identifier
+
 from collector.ledger.backend import (
     Connection,
+    PostgresConnection,
     Target,
     connect,
     continue_numbering,
@@ -76,14 +79,30 @@ def _copy(src: Connection, into: Connection, table: str, order: str) -> str:
     """Copy ``table``'s rows; the last row's hash when it is the ledger."""
     last: Sequence[Any] | None = None
     # The tables' own names, as listed by the source database.
-    for batch in _batches(src, f"SELECT * FROM {table} {order}"):  # nosec B608  # noqa: S608
-        marks = ", ".join("?" * len(batch[0]))
-        into.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)  # nosec B608  # noqa: S608
+    query = f"SELECT * FROM {table} {order}"  # nosec B608  # noqa: S608
+    for batch in _batches(src, query):
+        if isinstance(into, PostgresConnection):  # COPY: a fraction of INSERT's round trips
+            with into.raw.cursor().copy(
+                SQL("COPY {} FROM STDIN").format(Identifier(table))
+            ) as copy:
+                for row in batch:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(batch[0]))
+            into.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)  # nosec B608  # noqa: S608
         last = batch[-1]
     return str(last[5]) if table == "ledger" and last is not None else GENESIS
 
 
 def _batches(db: Connection, query: str) -> Iterator[list[Any]]:
+    """``query``'s rows in batches; from PostgreSQL through a server-side cursor, so a
+    quarter's rows are not held in memory at once."""
+    if isinstance(db, PostgresConnection):
+        with db.raw.cursor(name="ledger_copy") as named:
+            named.execute(query.encode())
+            while batch := named.fetchmany(BATCH):
+                yield batch
+        return
     cursor = db.execute(query)
     while batch := cursor.fetchmany(BATCH):
         yield batch
