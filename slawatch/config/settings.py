@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import AnyHttpUrl, Discriminator, Field, Tag, model_validator
 
 from slawatch.config import secrets
 from slawatch.config.alerting import Alerting
@@ -114,6 +115,25 @@ class LedgerDatabase(Strict):
     # over once it has not been renewed for this long (collector/ledger/lease.py).
     lease: Duration = Field(default=timedelta(seconds=10), ge=timedelta(seconds=1))
 
+    @model_validator(mode="after")
+    def _no_password_in_dsn(self) -> LedgerDatabase:
+        # Checked again by psycopg's parser when connecting (collector/ledger/backend.py);
+        # here so check-config refuses it. Never echoed: it is a secret.
+        if re.search(r"://[^/@]*:[^/@]*@|[?&]password=|\bpassword\s*=", self.postgres):
+            raise ValueError("postgres: the DSN holds a password; give it as password: {file|env}")
+        return self
+
+
+def _ledger_kind(value: Any) -> str:
+    return "file" if isinstance(value, str | Path) else "postgres"
+
+
+# A file's path, or the PostgreSQL mapping: an error names the one that was meant.
+LedgerLocation = Annotated[
+    Annotated[ConfigPath, Tag("file")] | Annotated[LedgerDatabase, Tag("postgres")],
+    Discriminator(_ledger_kind),
+]
+
 
 class ApiSettings(Strict):
     # Loopback by default: the network reaches the API through a TLS reverse proxy
@@ -201,7 +221,7 @@ class CollectorSettings(Strict):
     late_bound: Duration = timedelta(days=30)
     influx: InfluxSettings | None = None
     spool: SpoolSettings
-    ledger: ConfigPath | LedgerDatabase
+    ledger: LedgerLocation
     api: ApiSettings | None = None
     # Receivers, channels and routes of the alerts (docs/collector.md); MQTT always gets them.
     alerting: Alerting | None = None

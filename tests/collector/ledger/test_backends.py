@@ -3,6 +3,7 @@ PostgreSQL (Debian's, started by the test), and a ledger moves between them inta
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from collector.ledger.backend import PASSWORD_FILE_ENV, BackendError, target
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import replay
 from simulator.local_servers import Postgres
+from slawatch.config.check import EXIT_INVALID, check_files
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
@@ -100,6 +102,23 @@ def test_the_sla_figures_are_the_same_read_from_either_engine(
         figures.append(json.loads((tmp_path / out).read_text(encoding="utf-8")))
     assert figures[0] == figures[1]
     assert figures[0]["tickets"], "the quarter's tickets are read from the server too"
+
+
+def test_settings_naming_a_password_in_the_dsn_are_refused_by_check_config(
+    tmp_path: Path,
+) -> None:
+    settings = tmp_path / "collector.yaml"
+    settings.write_text(
+        "kind: collector\ninventory: i.yaml\npolicy: p.yaml\nspool: {dir: spool}\n"
+        'ledger: {postgres: "postgresql://slawatch:hunter2@db.example/ledger"}\n',
+        encoding="utf-8",
+    )
+    said = io.StringIO()
+    assert check_files([settings], {"collector"}, said) == EXIT_INVALID
+    assert (
+        "collector.yaml:5: ledger.postgres: postgres: the DSN holds a password" in said.getvalue()
+    )
+    assert "hunter2" not in said.getvalue()
 
 
 def test_a_dsn_with_a_password_is_refused_without_echoing_it(
