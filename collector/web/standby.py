@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
 from collections.abc import Iterator
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
@@ -22,6 +23,7 @@ from collector.ledger.lease import STANDBY_POLL_S, Lease
 from collector.web.api import serve
 from collector.web.metrics import active_metric
 from slawatch.config.settings import ApiSettings
+from slawatch.messages import Language, text
 
 
 class _Standby(MetricSource):
@@ -52,6 +54,18 @@ def standby_app(api: ApiSettings, lease: Lease) -> FastAPI:
         if not allowed(request, api.open_metrics):
             return JSONResponse({"detail": "not authenticated"}, status_code=401)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def page(request: Request, path: str) -> Response:
+        """Any console page: this is the standby, in the catalogue's words (zh default)."""
+        language: Language = "en" if request.query_params.get("lang") == "en" else "zh"
+        title = html.escape(text("standby.title", language))
+        body = html.escape(text("standby.body", language, lease=f"{lease.ttl_ms / 1000:g}"))
+        return HTMLResponse(
+            f'<!doctype html><html lang="{language}"><meta charset="utf-8"><title>{title}'
+            f"</title><body><h1>{title}</h1><p>{body}</p></body></html>",
+            status_code=503,
+        )
 
     return app
 

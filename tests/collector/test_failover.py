@@ -123,6 +123,10 @@ async def test_kill_9_of_the_active_collector_the_standby_takes_over_losing_noth
     await until_serving(f"http://127.0.0.1:{ports[1]}")
     assert await role(ports[0]) == (200, "active", 'slawatch_collector_active{lease_term="1"} 1.0')
     assert await role(ports[1]) == (503, "standby", 'slawatch_collector_active{lease_term=""} 0.0')
+    async with httpx.AsyncClient() as http:  # the console's address: says it is the standby
+        page = await http.get(f"http://127.0.0.1:{ports[1]}/console/")
+    assert page.status_code == 503
+    assert "备用采集服务" in page.text
     publishing = asyncio.create_task(agent.publish(*batches))
     await wait_for(lambda: progress(target(postgres)) >= 60, seconds=60)
     active.send_signal(signal.SIGKILL)
