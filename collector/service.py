@@ -261,7 +261,11 @@ class Collector:
 
     def _back_to_last_commit(self) -> None:
         """A commit failed half way (a full disk): the pipeline, the receipts and the
-        spool are set back to what the file holds, as a restart would."""
+        spool are set back to what the file holds, as a restart would. On a shared
+        ledger the lease is asked first: a collector that lost it (paused past it) stops
+        (LeaseLostError) instead of restoring from rows another collector wrote."""
+        if self.lease is not None:
+            self.lease.renew()
         self.spool.rewind()
         pipeline = Pipeline(self.inventory, self.policies, self.ledger, lines=True)
         checkpoint = Checkpoint(self.ledger)

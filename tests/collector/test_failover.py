@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import NamedTuple
 
 import httpx
+import pytest
 
 from agent.wire import Batch, Observation, observations_of
-from collector.ledger.backend import target
+from collector.ledger.backend import IDLE_IN_TRANSACTION_S, target
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import replay
 from simulator.local_servers import Mosquitto, free_port
@@ -63,7 +65,20 @@ class Pair(NamedTuple):
     ports: tuple[int, int]  # their APIs'
 
 
-async def two_collectors(folder: Path, broker: Mosquitto, dsn: str) -> Pair:
+@pytest.fixture
+async def started() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """The collectors a test starts: any still running at its end is killed."""
+    processes: list[asyncio.subprocess.Process] = []
+    yield processes
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def two_collectors(
+    folder: Path, broker: Mosquitto, dsn: str, started: list[asyncio.subprocess.Process]
+) -> Pair:
     """Two collectors of the district (their own folders, as on two servers), one ledger."""
     ledger = {"postgres": dsn, "lease": f"{LEASE_S}s"}
     ports = free_port(), free_port()
@@ -76,8 +91,10 @@ async def two_collectors(folder: Path, broker: Mosquitto, dsn: str) -> Pair:
     agent = FakeAgent(broker.port)
     batches = [agent.batch(minute_of(m, down_at(m))) for m in range(MINUTES)]
     active = await start_collector(first)
+    started.append(active)
     await wait_for(lambda: _has_receipts(dsn), seconds=60)
     standby = await start_collector(second)
+    started.append(standby)
     await wait_for(lambda: _lease_holders(dsn) == 2, seconds=60)  # the standby waits
     return Pair(active, standby, batches, agent, ports)
 
@@ -116,9 +133,10 @@ def _has_receipts(dsn: str) -> bool:
 
 
 async def test_kill_9_of_the_active_collector_the_standby_takes_over_losing_nothing(
-    tmp_path: Path, broker: Mosquitto, postgres: str
+    tmp_path: Path, broker: Mosquitto, postgres: str, started: list[asyncio.subprocess.Process]
 ) -> None:
-    active, standby, batches, agent, ports = await two_collectors(tmp_path, broker, postgres)
+    pair = await two_collectors(tmp_path, broker, postgres, started)
+    active, standby, batches, agent, ports = pair
     await until_serving(f"http://127.0.0.1:{ports[0]}")
     await until_serving(f"http://127.0.0.1:{ports[1]}")
     assert await role(ports[0]) == (200, "active", 'slawatch_collector_active{lease_term="1"} 1.0')
@@ -153,15 +171,19 @@ async def test_kill_9_of_the_active_collector_the_standby_takes_over_losing_noth
 
 
 async def test_an_active_collector_paused_past_its_lease_appends_nothing_when_resumed(
-    tmp_path: Path, broker: Mosquitto, postgres: str
+    tmp_path: Path, broker: Mosquitto, postgres: str, started: list[asyncio.subprocess.Process]
 ) -> None:
-    active, standby, batches, agent, _ = await two_collectors(tmp_path, broker, postgres)
+    active, standby, batches, agent, _ = await two_collectors(tmp_path, broker, postgres, started)
     publishing = asyncio.create_task(agent.publish(*batches))
     await wait_for(lambda: progress(target(postgres)) >= 60, seconds=60)
     active.send_signal(signal.SIGSTOP)
     paused_at, paused = progress(target(postgres)), time.monotonic()
     await wait_for(lambda: progress(target(postgres)) > paused_at, seconds=30)  # taken over
     taken_over_s = time.monotonic() - paused
+    # Paused long enough that the server ended a transaction it held open (its commit
+    # then fails as a lost connection, and it must still stop, not restore over the rows
+    # the new leader wrote).
+    await asyncio.sleep(max(0.0, IDLE_IN_TRANSACTION_S + 1 - (time.monotonic() - paused)))
     active.send_signal(signal.SIGCONT)
     assert await asyncio.wait_for(active.wait(), 30) == EXIT_FENCED
     await publishing
