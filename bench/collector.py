@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import sys
@@ -40,7 +41,7 @@ from collector.ledger.chain import Ledger
 from collector.pipeline.replay import observations_from, replay
 from collector.service import Collector
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
-from simulator.local_servers import Mosquitto, VictoriaMetrics
+from simulator.local_servers import Mosquitto, Postgres, VictoriaMetrics
 from slawatch import heap
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
@@ -139,7 +140,10 @@ def fleet(folder: Path, devices: int) -> Path:
     return file
 
 
-async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> tuple[float, int]:
+async def live(
+    folder: Path, inventory_file: Path, devices: int, count: int, ledger: str | None = None
+) -> tuple[float, int]:
+    """``ledger``: a PostgreSQL DSN (else the file ledger.sqlite in ``folder``)."""
     broker = Mosquitto(folder / "broker")
     victoria = VictoriaMetrics(folder / "victoria")
     broker.start()
@@ -161,7 +165,7 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
                         "token": {"file": "token"},
                     },
                     "spool": {"dir": "spool"},
-                    "ledger": "ledger.sqlite",
+                    "ledger": "ledger.sqlite" if ledger is None else {"postgres": ledger},
                 }
             ),
             encoding="utf-8",
@@ -216,7 +220,9 @@ async def live(folder: Path, inventory_file: Path, devices: int, count: int) -> 
         broker.stop()
 
 
-def replay_phase(folder: Path, inventory_file: Path, count: int) -> float:
+def replay_phase(
+    folder: Path, inventory_file: Path, count: int, ledger: str | None = None
+) -> float:
     inventory = load_config(inventory_file, Inventory)
     policy = load_config(REPO / "config" / "policies" / "pingshan-door-access.yaml", Policy)
     devices = [device.id for device in inventory.devices]
@@ -229,12 +235,12 @@ def replay_phase(folder: Path, inventory_file: Path, count: int) -> float:
                 out.write(line[:-1] + ',"agent_id":"edge-1"}\n')
             written += min(len(statuses), count - written)
     print(f"replay input: {written} observations, {file.stat().st_size / 1e9:.2f} GB", flush=True)
-    ledger = Ledger(folder / "replayed.sqlite")
+    into = Ledger(folder / "replayed.sqlite" if ledger is None else ledger)
     heap.settle()  # as `slawatch-collector replay` does
     started = time.perf_counter()
-    summary = replay(inventory, PolicyBook.only(policy), observations_from(file), [], ledger)
+    summary = replay(inventory, PolicyBook.only(policy), observations_from(file), [], into)
     elapsed = time.perf_counter() - started
-    ledger.close()
+    into.close()
     file.unlink()
     print(f"replay: {summary.changes} state changes, {summary.tickets} tickets", flush=True)
     return elapsed
@@ -247,6 +253,12 @@ def main() -> None:
     parser.add_argument("--replay", type=int, default=10_000_000)
     parser.add_argument("--replay-size", type=int, default=20_000, help="its fleet size")
     parser.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="postgres: the ledger in a throwaway PostgreSQL on loopback (its CPU not counted)",
+    )
     args = parser.parse_args()
     if args.publish:
         publish(int(args.publish[0]), Path(args.publish[1]), int(args.publish[2]))
@@ -256,17 +268,26 @@ def main() -> None:
     if args.replay_size not in sizes:
         parser.error(f"--replay-size {args.replay_size} is not among --sizes")
     replay_s = 0.0
-    for devices in sizes:
-        with tempfile.TemporaryDirectory() as name:
-            folder = Path(name)
-            inventory_file = fleet(folder, devices)
-            cycles = max(1, round(args.statuses / devices))
-            cpu, statuses = asyncio.run(live(folder, inventory_file, devices, cycles))
-            rates.append(f"statuses_per_s_per_core_{devices // 1000}k={statuses / cpu:.0f}")
-            if devices == args.replay_size:
-                replay_s = replay_phase(folder, inventory_file, args.replay)
+    with contextlib.ExitStack() as stack:
+        server = None
+        if args.backend == "postgres":
+            server = Postgres()
+            server.start()
+            stack.callback(server.remove)
+        for devices in sizes:
+            with tempfile.TemporaryDirectory() as name:
+                folder = Path(name)
+                inventory_file = fleet(folder, devices)
+                cycles = max(1, round(args.statuses / devices))
+                live_at = None if server is None else server.create_database(f"live{devices}")
+                cpu, statuses = asyncio.run(live(folder, inventory_file, devices, cycles, live_at))
+                rates.append(f"statuses_per_s_per_core_{devices // 1000}k={statuses / cpu:.0f}")
+                if devices == args.replay_size:
+                    into = None if server is None else server.create_database("replay")
+                    replay_s = replay_phase(folder, inventory_file, args.replay, into)
     print(
-        f"BENCH collector {' '.join(rates)} replay_10m_s={replay_s * 10_000_000 / args.replay:.0f}"
+        f"BENCH collector backend={args.backend} {' '.join(rates)} "
+        f"replay_10m_s={replay_s * 10_000_000 / args.replay:.0f}"
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from collector.ledger.lease import Lease
 from collector.service import Collector
 from collector.web.api import create_app, serve
 from slawatch.config import secrets
@@ -17,14 +18,19 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import CollectorSettings
 
 
-def assemble(settings: CollectorSettings, inventory: Inventory, policies: PolicyBook) -> Collector:
+def assemble(
+    settings: CollectorSettings,
+    inventory: Inventory,
+    policies: PolicyBook,
+    lease: Lease | None = None,
+) -> Collector:
     """The collector with its API and console (when the settings have ``api``). Every
     secret the settings reference is read and judged first (slawatch/config/secrets.py):
     one that breaks its rule raises SecretError, and the web layer never sees it."""
     refused = secrets.problems(secrets.collector_secrets(settings))
     if refused:
         raise refused[0]
-    collector = Collector(settings, inventory, policies)
+    collector = Collector(settings, inventory, policies, lease=lease)
     if settings.api is not None:
         api = settings.api
         collector.beside.append(
@@ -33,9 +39,9 @@ def assemble(settings: CollectorSettings, inventory: Inventory, policies: Policy
     return collector
 
 
-def load(settings: CollectorSettings) -> Collector:
+def load(settings: CollectorSettings, lease: Lease | None = None) -> Collector:
     """The collector as the settings describe it: inventory and policies read and checked."""
     inventory = load_config(settings.inventory, Inventory)
     policies = PolicyBook.load([settings.policy, *settings.contract_policies])
     policies.check(inventory, settings.inventory)
-    return assemble(settings, inventory, policies)
+    return assemble(settings, inventory, policies, lease)

@@ -21,8 +21,20 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from collector.evidence.heads import HeadMismatchError, check_heads, read_heads_file, stored_heads
+from collector.ledger.backend import (
+    BackendError,
+    LedgerUnreachableError,
+    Postgres,
+    Target,
+    exists,
+    from_settings,
+    target,
+)
 from collector.ledger.chain import Ledger, LedgerCorruptError
+from collector.ledger.lease import Lease, LeaseLostError, holder_name
+from collector.ledger.lease import keep as keep_lease
 from collector.ledger.projection import ProjectionMismatchError
+from collector.ledger.transfer import CopyError, copy_ledger
 from collector.onboarding.broker_acl import broker_acl
 from collector.pipeline.replay import ReplayInputError, observations_from, read_acks, replay
 from collector.sla.measure import measured
@@ -37,7 +49,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
-from slawatch.config.settings import CollectorSettings
+from slawatch.config.settings import CollectorSettings, LedgerDatabase
 from slawatch.keys import KeyFileError, key_id, load_public, new_pair
 from slawatch.messages import Language, reason_text, text
 
@@ -50,7 +62,21 @@ if TYPE_CHECKING:
 STOP_WITHIN_S = 10.0
 EXIT_CORRUPT = 3
 EXIT_UNREACHABLE = 4
+EXIT_FENCED = 5  # another collector took the ledger's lease over
 log = logging.getLogger(__name__)
+
+
+LEDGER_HELP = (
+    "a SQLite file, or a PostgreSQL DSN (postgresql://user@host/db) without a password: "
+    "that comes from $SLAWATCH_LEDGER_PASSWORD_FILE, libpq's PGPASSFILE or $PGPASSWORD"
+)
+
+
+def _ledger(text: str) -> Target:
+    try:
+        return target(text)
+    except BackendError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     sla = commands.add_parser(
         "sla", help="contract figures, tickets and settlement of a period, from a ledger"
     )
-    sla.add_argument("--ledger", type=Path, required=True)
+    sla.add_argument("--ledger", type=_ledger, required=True, help=LEDGER_HELP)
     sla.add_argument("--inventory", type=Path, required=True)
     judged_by = sla.add_mutually_exclusive_group(required=True)
     judged_by.add_argument(
@@ -164,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     verify = ledger_commands.add_parser(
         "verify", help="check the ledger's hash chain (and its signed heads, with --pubkey)"
     )
-    verify.add_argument("path", type=Path, metavar="LEDGER")
+    verify.add_argument("path", type=_ledger, metavar="LEDGER", help=LEDGER_HELP)
     verify.add_argument(
         "--pubkey", type=Path, help="the collector's public key: check every signed head"
     )
@@ -176,6 +202,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a heads file received or fetched from the collector (repeatable); its heads "
         "are checked with the ledger's own",
     )
+    move = ledger_commands.add_parser(
+        "copy",
+        help="copy a ledger into an empty one (SQLite file or PostgreSQL DSN, either way) "
+        "and verify the copy's chain",
+    )
+    move.add_argument("source", type=_ledger, metavar="SRC", help=LEDGER_HELP)
+    move.add_argument("destination", type=_ledger, metavar="DST", help=LEDGER_HELP)
 
     acl = commands.add_parser(
         "broker-acl",
@@ -214,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
     export = evidence_commands.add_parser(
         "export", help="report (PDF, HTML), workbook, CSV, ledger slice, manifest: one zip"
     )
-    export.add_argument("--ledger", type=Path, required=True)
+    export.add_argument("--ledger", type=_ledger, required=True, help=LEDGER_HELP)
     export.add_argument("--inventory", type=Path, required=True)
     export.add_argument(
         "--policy",
@@ -272,7 +305,7 @@ def _sla(args: argparse.Namespace) -> int:
     # A batch run that builds millions of objects and no cycles worth collecting: the
     # cyclic collector's passes over them cost half the run (measured: 14.6 s → 8.2 s).
     gc.disable()
-    if not args.ledger.exists():
+    if not exists(args.ledger):
         print(f"{args.ledger}: no such ledger", file=sys.stderr)
         return EXIT_INVALID
     policies = (
@@ -319,9 +352,22 @@ def _sla(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _copy(args: argparse.Namespace) -> int:
+    try:
+        copied = copy_ledger(args.source, args.destination)
+    except (CopyError, LedgerCorruptError) as exc:
+        print(f"slawatch-collector: {exc}", file=sys.stderr)
+        return EXIT_CORRUPT if isinstance(exc, LedgerCorruptError) else EXIT_INVALID
+    print(
+        f"{args.destination}: {copied.rows} rows, chain intact, head {copied.head} "
+        f"(as {args.source}); with {', '.join(copied.tables) or 'no other tables'}"
+    )
+    return EXIT_OK
+
+
 def _verify(args: argparse.Namespace) -> int:
-    path: Path = args.path
-    if not path.exists():
+    path: Target = args.path
+    if not exists(path):
         print(f"{path}: no such ledger", file=sys.stderr)
         return EXIT_INVALID
     public = load_public(args.pubkey) if args.pubkey else None
@@ -457,7 +503,7 @@ def _evidence(args: argparse.Namespace) -> int:
             f"signature {verified.signature}"
         )
         return EXIT_OK
-    if not args.ledger.exists():
+    if not exists(args.ledger):
         print(f"{args.ledger}: no such ledger", file=sys.stderr)
         return EXIT_INVALID
     if args.collector is not None and args.token_file is None:
@@ -472,19 +518,26 @@ def _evidence(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"slawatch-collector: --collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    request = ExportRequest(
-        args.ledger, args.inventory, args.policy, args.period, args.out, args.lang, args.sign,
-        ["slawatch-collector", *args.argv], attest,
-    )  # fmt: skip
     quiet = not sys.stderr.isatty()
     try:
-        try:
-            manifest = export(request, quiet)
-        except LedgerMovedError as exc:
-            # A running collector's ledger: export a snapshot of it, taken now.
-            print(f"slawatch-collector: {exc}; exporting a snapshot of it", file=sys.stderr)
-            with tempfile.TemporaryDirectory(prefix="slawatch-snapshot-") as scratch:
-                copy = snapshot(args.ledger, Path(scratch))
+        with tempfile.TemporaryDirectory(prefix="slawatch-snapshot-") as scratch:
+            # A PostgreSQL ledger is exported from a file copied in one transaction (its
+            # chain verified on arrival): the bundle carries a SQLite slice anyway.
+            source = (
+                args.ledger
+                if isinstance(args.ledger, Path)
+                else snapshot(args.ledger, Path(scratch))
+            )
+            request = ExportRequest(
+                source, args.inventory, args.policy, args.period, args.out, args.lang,
+                args.sign, ["slawatch-collector", *args.argv], attest,
+            )  # fmt: skip
+            try:
+                manifest = export(request, quiet)
+            except LedgerMovedError as exc:
+                # A running collector's ledger: export a snapshot of it, taken now.
+                print(f"slawatch-collector: {exc}; exporting a snapshot of it", file=sys.stderr)
+                copy = snapshot(source, Path(scratch))
                 manifest = export(dataclasses.replace(request, ledger=copy), quiet)
     except PeriodError as exc:
         print(f"slawatch-collector: --period {exc}", file=sys.stderr)
@@ -552,18 +605,44 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from collector.app import load
 
-        collector = load(settings)
+        lease = _lease(settings)
+        collector = load(settings, lease)
+        if lease is not None:
+            collector.beside.append(functools.partial(keep_lease, lease))
         heap.settle()
     except LookupError as exc:  # a secret reference that cannot be read
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
     # The standard loop, not uvloop: aiomqtt on uvloop can stop writing after a
     # reconnect (see agent/publisher.py).
-    with asyncio.Runner() as runner:
-        if not runner.run(_run(collector)):
-            logging.shutdown()
-            os._exit(EXIT_OK)  # the state is saved; the runner's clean-up would wait on the part
+    try:
+        with asyncio.Runner() as runner:
+            if not runner.run(_run(collector)):
+                logging.shutdown()
+                os._exit(EXIT_OK)  # the state is saved; the runner's clean-up would wait
+    except* LeaseLostError as lost:
+        # Another collector is active: nothing more of this one's is written or acked.
+        log.error("stopping: %s", lost.exceptions[0])
+        logging.shutdown()
+        os._exit(EXIT_FENCED)
     return EXIT_OK
+
+
+def _lease(settings: CollectorSettings) -> Lease | None:
+    """Collectors sharing a PostgreSQL ledger: wait as the standby until this one holds
+    the lease (docs/deploy.md)."""
+    if not isinstance(settings.ledger, LedgerDatabase):
+        return None
+    where = from_settings(settings.ledger)
+    assert isinstance(where, Postgres)
+    lease = Lease(where, holder_name(), settings.ledger.lease.total_seconds())
+    if not lease.acquire():
+        log.warning("standby: another collector holds the ledger's lease; waiting for it")
+        from collector.web.standby import serve_until_active
+
+        asyncio.run(serve_until_active(settings.api, lease))
+    log.warning("active: this collector holds the ledger's lease (term %s)", lease.term)
+    return lease
 
 
 def _faults(args: argparse.Namespace) -> int:
@@ -647,6 +726,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyFileError, HeadMismatchError) as exc:  # a key or heads file given on the line
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except LedgerUnreachableError as exc:
+        print(f"slawatch-collector: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
 
 
 def _command(args: argparse.Namespace) -> int:
@@ -657,7 +739,7 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "replay":
         return _replay(args)
     if args.command == "ledger":
-        return _verify(args)
+        return _copy(args) if args.ledger_command == "copy" else _verify(args)
     if args.command == "broker-acl":
         return _broker_acl(args.inventory)
     if args.command == "keys":

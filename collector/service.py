@@ -17,11 +17,11 @@ import hmac
 import logging
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,8 +57,15 @@ from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, 
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
+from collector.ledger.backend import from_settings
 from collector.ledger.chain import Ledger
-from collector.ledger.store import StoreHealth, StoreUnavailableError, unavailable
+from collector.ledger.lease import Lease
+from collector.ledger.store import (
+    STORE_ERRORS,
+    StoreHealth,
+    StoreUnavailableError,
+    unavailable,
+)
 from collector.pipeline.checkpoint import Checkpoint
 from collector.pipeline.exemptions import KIND as EXEMPTION
 from collector.pipeline.exemptions import Decision, Exemption, exemptions, inventory_change
@@ -146,11 +153,14 @@ class Collector:
         policies: PolicyBook,
         *,
         client_id: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
+        """``lease``: held, when collectors share a PostgreSQL ledger (this one active)."""
         self.settings = settings
+        self.lease = lease
         self.policies = policies
         self.zone = ZoneInfo(policies.default.timezone)
-        self.ledger = Ledger(settings.ledger)
+        self.ledger = Ledger(from_settings(settings.ledger), None if lease is None else lease.fence)
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
@@ -201,8 +211,9 @@ class Collector:
         self._ack_key = load_private(settings.signing.key) if settings.signing else None
         if settings.signing is not None:
             signing = settings.signing
-            heads_file = signing.heads_file or settings.ledger.with_name(
-                settings.ledger.name + ".heads.jsonl"
+            heads_file = signing.heads_file or settings.beside_ledger / (
+                f"{settings.ledger.name if isinstance(settings.ledger, Path) else 'ledger'}"
+                ".heads.jsonl"
             )
             self.signer = HeadSigner(
                 self.ledger,
@@ -242,19 +253,23 @@ class Collector:
             return self._take(messages)
         except StoreUnavailableError:
             raise  # the write lock was not had: nothing was taken
-        except (sqlite3.OperationalError, OSError) as exc:
+        except STORE_ERRORS as exc:
             failure = unavailable(exc)
             if failure is None:
                 raise
             self.counters = counters
             self._ahead_of_file = True
-            with contextlib.suppress(sqlite3.OperationalError, OSError):
+            with contextlib.suppress(*STORE_ERRORS):
                 self._back_to_last_commit()  # or before the next attempt
             raise failure from exc
 
     def _back_to_last_commit(self) -> None:
         """A commit failed half way (a full disk): the pipeline, the receipts and the
-        spool are set back to what the file holds, as a restart would."""
+        spool are set back to what the file holds, as a restart would. On a shared
+        ledger the lease is asked first: a collector that lost it (paused past it) stops
+        (LeaseLostError) instead of restoring from rows another collector wrote."""
+        if self.lease is not None:
+            self.lease.renew()
         self.spool.rewind()
         pipeline = Pipeline(self.inventory, self.policies, self.ledger, lines=True)
         checkpoint = Checkpoint(self.ledger)
@@ -307,7 +322,7 @@ class Collector:
         alert = {
             "alert": STORE_RECOVERED if event["ok"] else STORE_FAILING,
             "collector": self.client_id,
-            "ledger": str(self.settings.ledger),
+            "ledger": str(self.ledger.where),
             "reason": event["reason"],
             "error": event["detail"],
             "since": format_timestamp(since),
@@ -831,7 +846,7 @@ class Collector:
                 self._back_to_last_commit()
             with self.ledger.transaction():
                 self.checkpoint.save(self.pipeline)
-        except (StoreUnavailableError, sqlite3.OperationalError, OSError) as exc:
+        except (StoreUnavailableError, *STORE_ERRORS) as exc:
             if unavailable(exc) is None:
                 raise
             log.error("pipeline memory not saved at stop (%s): the journal holds it", exc)
@@ -845,6 +860,10 @@ class Collector:
 
     def status(self) -> dict[str, Any]:
         return {
+            # Of collectors sharing a PostgreSQL ledger, the one running is the active one
+            # (a standby serves only /healthz and /metrics: collector/web/standby.py).
+            "role": "active",
+            "ledger_lease_term": None if self.lease is None else self.lease.term,
             "connected": self.ingest.connected,
             "watermark": self.pipeline.watermark.isoformat() if self.pipeline.watermark else None,
             "open_tickets": sum(1 for _ in self.pipeline.faults.open_tickets()),

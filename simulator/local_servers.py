@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess  # nosec B404  # starts the test servers' fixed binaries
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -275,3 +277,90 @@ class VictoriaMetrics:
         query = urllib.parse.urlencode({"match[]": series})
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as reply:  # nosec B310  # noqa: S310
             return [json.loads(line) for line in reply.read().splitlines() if line.strip()]
+
+
+class Postgres:
+    """Debian's PostgreSQL on a free loopback port: a throwaway cluster of its own.
+
+    Run as the ``postgres`` user when started as root (PostgreSQL refuses root), so the
+    cluster lives in its own temporary directory that user owns, not in the tests' private
+    one. Passwords are checked over TCP (SCRAM), as deployed; ``passfile`` holds the
+    superuser's, in libpq's format.
+    """
+
+    # Debian's postgresql installs its release's major version (15 on bookworm).
+    BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/nonexistent"),
+              key=lambda found: int(found.parent.name))  # fmt: skip
+    PASSWORD = "pg-Secret-1"  # nosec B105  # noqa: S105 - the throwaway cluster's superuser
+
+    def __init__(self) -> None:
+        assert (self.BIN / "postgres").exists(), "postgresql is installed by scripts/system-deps"
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="slawatch-pg-"))
+        self.data = self.root / "data"
+        self.passfile = self.root / "passfile"
+        self._user: str | None = "postgres" if os.geteuid() == 0 else None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _run(self, *command: str) -> None:
+        subprocess.run(  # nosec B603  # noqa: S603 - PostgreSQL's own tools
+            command, check=True, user=self._user, stdout=subprocess.DEVNULL
+        )
+
+    def start(self) -> None:
+        if not self.data.exists():
+            secret = self.root / "pwfile"
+            secret.write_text(self.PASSWORD + "\n", encoding="utf-8")
+            self.passfile.write_text(f"*:*:*:postgres:{self.PASSWORD}\n", encoding="utf-8")
+            self.passfile.chmod(0o600)
+            if self._user is not None:
+                shutil.chown(self.root, self._user)
+                shutil.chown(secret, self._user)
+            self._run(
+                str(self.BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                f"--pwfile={secret}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "--locale=C.UTF-8", "--encoding=UTF8", "--no-sync",
+            )  # fmt: skip
+        # fmt: off
+        self.process = subprocess.Popen(  # nosec B603  # noqa: S603 - a fixed, trusted binary
+            [str(self.BIN / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k",
+             str(self.root), "-c", "listen_addresses=127.0.0.1"],
+            user=self._user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        # fmt: on
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            ready = subprocess.run(  # nosec B603  # noqa: S603 - PostgreSQL's own tool
+                [str(self.BIN / "pg_isready"), "-q", "-h", str(self.root), "-p", str(self.port)],
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("postgres did not start")
+
+    def dsn(self, database: str = "postgres") -> str:
+        """A DSN without the password (libpq reads it from ``passfile``)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?passfile={self.passfile}"
+
+    def create_database(self, name: str) -> str:
+        self._run(
+            str(self.BIN / "createdb"), "-h", str(self.root), "-p", str(self.port),
+            "-U", "postgres", name,
+        )  # fmt: skip
+        return self.dsn(name)
+
+    def stop(self) -> None:
+        """A fast shutdown: clients still connected are disconnected, not waited for."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(20)
+            self.process = None
+
+    def remove(self) -> None:
+        """Stop it at once (nothing of it is kept) and delete the cluster."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGQUIT)
+            self.process.wait(20)
+            self.process = None
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -367,6 +367,15 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "{file}：没有 api 配置段，采集服务不提供接口",
         "en": "{file}: no api section: the collector serves no API",
     },
+    # A standby collector's page (collector/web/standby.py)
+    "standby.title": {"zh": "备用采集服务", "en": "Standby collector"},
+    "standby.body": {
+        "zh": "本机是备用采集服务（双机热备）：账本由主用采集服务写入，本机只在其停止后 "
+        "{lease} 秒内接管。请访问主用采集服务的控制台。",
+        "en": "This is the standby collector (hot standby): the active collector writes the "
+        "ledger; this one takes over within {lease} s of it stopping. Use the active "
+        "collector's console.",
+    },
     # slawatch-agent probe
     "probe.device": {"zh": "设备", "en": "device"},
     "probe.health": {"zh": "状态", "en": "health"},

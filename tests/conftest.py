@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import Fleet
-from simulator.local_servers import Mosquitto
+from simulator.local_servers import Mosquitto, Postgres
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
@@ -37,6 +38,24 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL cluster per test process (each test gets its own database)."""
+    server = Postgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres(postgres_server: Postgres, request: pytest.FixtureRequest) -> str:
+    """The DSN (without a password) of an empty database of this test's own."""
+    name = "t_" + hashlib.sha1(request.node.nodeid.encode(), usedforsecurity=False).hexdigest()
+    return postgres_server.create_database(name[:40])
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:

@@ -19,6 +19,11 @@ SCENARIOS = {
         "collector stopped, batches queued on the broker, broker killed with -9, both restarted"
     ),
     "collector-kill-9": "collector killed with -9 mid-ingest, restarted",
+    "collector-kill-9-postgresql": "the same, its ledger on PostgreSQL (synchronous_commit on)",
+    "failover-kill-9": "two collectors on one PostgreSQL ledger, the active killed with -9 "
+    "mid-ingest; the standby took over (recovered in: the failover)",
+    "failover-paused-past-lease": "the active collector paused (SIGSTOP) past its 2 s lease, "
+    "the standby took over, the old one resumed (it appended nothing and exited)",
     "timeseries-outage": "time-series server (VictoriaMetrics) stopped and restarted",
     "agent-restart": (
         "agent killed with batches written but unsent, restarted on its outbox, then "
@@ -98,6 +103,45 @@ def _measured(count: int | None) -> str:
     return "—" if count is None else f"{count:,}"
 
 
+# What an acknowledgement to an agent means, per ledger setting (written with the table).
+DURABILITY = [
+    "## What an acknowledgement means",
+    "",
+    "The collector acknowledges a batch to its agent only after the ledger transaction",
+    "holding the rows it produced has committed (`collector/ledger/chain.py`); until then",
+    "the agent keeps the batch in its outbox and sends it again. What survives depends on",
+    "where the ledger is and how it is set:",
+    "",
+    "| ledger | setting | a batch acknowledged survives |",
+    "| --- | --- | --- |",
+    "| SQLite file (default) | WAL, `synchronous=FULL` | a crash of the collector or of the "
+    "server (power loss): the commit is on the disk; not the loss of that disk |",
+    "| PostgreSQL | `synchronous_commit: on` (default), no synchronous standby | a crash of "
+    "the collector or of the database server: the commit is flushed to the primary's WAL; "
+    "not the loss of the primary's disk (an asynchronous replica may lag) |",
+    "| PostgreSQL | `synchronous_commit: on` and `synchronous_standby_names` on the primary | "
+    "the loss of either machine: the commit is flushed on the primary and on the standby "
+    "before the collector acknowledges |",
+    "| PostgreSQL | `synchronous_commit: remote_apply` (with a synchronous standby) | as "
+    "above, and a read on the standby already sees it (a collector reading the standby "
+    "after a failover finds every acknowledged row) |",
+    "| PostgreSQL | `remote_write` / `local` | `remote_write`: in the standby's memory, lost if "
+    "both machines fail at once; `local`: as `on` without a standby; `off` is refused by the "
+    "settings (an acknowledged batch could be lost in a database crash) |",
+    "",
+    "Collectors sharing a PostgreSQL ledger hold a lease (`collector/ledger/lease.py`): one is",
+    "active, the others wait as standbys and take over once it lapses (`ledger.lease`, 10 s).",
+    "Every transaction of the active one first renews the lease under its term, so a",
+    "collector paused past its lease (SIGSTOP, a frozen VM) appends nothing after it resumes",
+    "and exits (5): its batches were never acknowledged and reach the new active collector",
+    "from the broker's session. `tests/collector/test_failover.py` kills the active collector",
+    "with -9 and pauses it past its lease, under an agent publishing; the ledger ends row for",
+    "row the one a single collector's replay writes. `tests/collector/test_crash.py` does the",
+    "kill -9 on each backend.",
+    "",
+]
+
+
 def write(path: Path) -> None:
     lines = [
         "# Reliability: what the fault tests measured",
@@ -128,5 +172,6 @@ def write(path: Path) -> None:
         "Recovered in: from the moment the failed part was back to the moment everything",
         "sent was where it belongs (ledger, time-series server, outbox confirmed empty).",
         "",
+        *DURABILITY,
     ]
     path.write_text("\n".join(lines), encoding="utf-8")

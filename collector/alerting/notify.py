@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from collector.alerting.channels import (
 )
 from collector.alerting.routing import FAILING, HANDED_OVER, RECOVERED
 from collector.ledger.chain import Ledger
-from collector.ledger.store import StoreUnavailableError, unavailable
+from collector.ledger.store import STORE_ERRORS, StoreUnavailableError, unavailable
 from slawatch.aio import raise_if_cancelled, wait_event
 from slawatch.config.alerting import Receiver
 from slawatch.config.settings import BrokerSettings
@@ -357,7 +356,7 @@ class Notifier:
         while True:
             try:
                 await self._deliver_forever(sink)
-            except (StoreUnavailableError, sqlite3.OperationalError, OSError) as exc:
+            except (StoreUnavailableError, *STORE_ERRORS) as exc:
                 if unavailable(exc) is None:
                     raise
                 log.warning("alert sink %s paused: the ledger takes no write (%s)", sink.name, exc)

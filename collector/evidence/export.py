@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import sqlite3
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
@@ -36,8 +35,10 @@ from collector.evidence.heads import SignedHead, sign_head, stored_heads
 from collector.evidence.render import Ledger as LedgerFacts
 from collector.evidence.render import render_html, render_pdf
 from collector.evidence.tables import Table, write_xlsx
+from collector.ledger.backend import Connection, Postgres, Target, connect_file
 from collector.ledger.chain import GENESIS, Ledger
 from collector.ledger.projection import Bounds, observed_through, period_bounds, reading
+from collector.ledger.transfer import copy_ledger
 from collector.pipeline.exemptions import exemptions
 from collector.sla.measure import measured
 from collector.sla.period import Period, parse_period
@@ -70,10 +71,17 @@ class AnchorError(ValueError):
     hash: the export did not read that collector's ledger."""
 
 
-def snapshot(ledger: Path, into: Path) -> Path:
-    """A consistent copy of a (live) ledger: SQLite's backup reads it in one transaction."""
+def snapshot(ledger: Target, into: Path) -> Path:
+    """A consistent copy of a (live) ledger as a file: SQLite's backup reads it in one
+    transaction; a PostgreSQL ledger is copied in one (and its copy verified)."""
+    if isinstance(ledger, Postgres):
+        copy_ledger(ledger, into / "ledger.sqlite")
+        return into / "ledger.sqlite"
     copy = into / ledger.name
-    with reading(ledger) as source, closing(sqlite3.connect(copy)) as target:
+    with (
+        closing(connect_file(ledger, read_only=True)) as source,
+        closing(connect_file(copy)) as target,
+    ):
         source.backup(target)
     return copy
 
@@ -164,7 +172,7 @@ def _span(ledger: Path, asked: Period, rows: int, watermark: int | None) -> Span
     return Span(bounds.first_seq, last, str(found[0][1]), str(found[-1][2]))
 
 
-def _last_exemption_row(db: sqlite3.Connection, period: Period, bounds: Bounds) -> int:
+def _last_exemption_row(db: Connection, period: Period, bounds: Bounds) -> int:
     """The last row of an exemption touching ``period`` (-1: none), read as the figures
     read them: from the opening snapshot on (collector/pipeline/exemptions.py)."""
     touching = {

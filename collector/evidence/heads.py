@@ -17,7 +17,6 @@ import binascii
 import json
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,9 +26,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from agent.wire import format_timestamp
+from collector.ledger.backend import Connection
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import Ledger
-from collector.ledger.store import unavailable
+from collector.ledger.store import STORE_ERRORS, unavailable
 from slawatch.keys import key_id, signature_holds
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def sign_head(key: Ed25519PrivateKey, seq: int, row_hash: str, at: datetime) -> 
     return SignedHead(seq, row_hash, unsigned.signed_at, unsigned.key, signature)
 
 
-def stored_heads(db: sqlite3.Connection) -> list[SignedHead]:
+def stored_heads(db: Connection) -> list[SignedHead]:
     """The heads kept in a ledger file (none in a ledger that never signed)."""
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signed_heads'").fetchone()
     if exists is None:
@@ -216,7 +216,7 @@ class HeadSigner:
             self._ledger.connection.execute(
                 "INSERT OR REPLACE INTO signed_heads VALUES (?, ?)", (head.seq, head.record())
             )
-        except sqlite3.OperationalError as exc:
+        except STORE_ERRORS as exc:
             if unavailable(exc) is None:
                 raise
             log.error("signed head of row %d kept in %s only: %s", seq, self._file, exc)

@@ -6,8 +6,7 @@ written in transactions that also record, per agent, the last batch ``seq`` take
 (and the companion tables' writes, ``stage``):
 the consumer acknowledges an MQTT message only after that commit, so a crash loses no
 acknowledged input and a redelivered batch is recognised and skipped.
-Its public methods are the whole surface a PostgreSQL store would implement for several
-collectors sharing one ledger.
+The same statements run on PostgreSQL (collector/ledger/backend.py): one chain, two engines.
 """
 
 from __future__ import annotations
@@ -15,18 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from collector.ledger.backend import Connection, Target, connect, target
 from collector.ledger.canonical import canonical
 from collector.ledger.projection import Projection, ProjectionMismatchError, compare, read_states
 from collector.ledger.snapshot import KIND as SNAPSHOT
 from collector.ledger.snapshot import Standing
-from collector.ledger.store import BUSY_TIMEOUT_S, unavailable
+from collector.ledger.store import BUSY_TIMEOUT_S, STORE_ERRORS, unavailable
 from slawatch.epoch import epoch_ms
 
 GENESIS = "0" * 64
@@ -56,9 +55,14 @@ def row_hash(seq: int, kind: str, at: str, body_json: str, prev: str) -> str:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+    def __init__(
+        self, where: Target | str, fence: Callable[[Connection], None] | None = None
+    ) -> None:
+        """``fence``: run first in each transaction (collector/ledger/lease.py); raising
+        rolls it back."""
+        self.where = target(where)
+        self._fence = fence
+        self._db = connect(self.where)
         # Until ``wait_briefly``: another process's write lock is waited out here (a
         # command, a collector starting: nothing else waits on this thread meanwhile).
         self._db.execute(f"PRAGMA busy_timeout = {int(LONG_WAIT_S * 1000)}")
@@ -105,7 +109,7 @@ class Ledger:
         self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Connection:
         """For companion tables (checkpoint, alert delivery): one file, one commit."""
         return self._db
 
@@ -120,6 +124,8 @@ class Ledger:
         self._in_transaction = True
         next_seq, last_hash = self._next_seq, self._last_hash
         try:
+            if self._fence is not None:
+                self._fence(self._db)
             yield
             self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
             self._projection.write(self._db, self._next_seq)
@@ -129,7 +135,7 @@ class Ledger:
             if observed is not None and observed != self._observed_written:
                 self._db.execute(
                     "INSERT INTO observed VALUES (0, ?) ON CONFLICT (one) "
-                    "DO UPDATE SET through_ms = MAX(through_ms, excluded.through_ms)",
+                    "DO UPDATE SET through_ms = MAX(observed.through_ms, excluded.through_ms)",
                     (epoch_ms(observed),),
                 )
             self._db.execute("COMMIT")
@@ -151,7 +157,7 @@ class Ledger:
             self._rollback()
         try:
             self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except STORE_ERRORS as exc:
             failure = unavailable(exc)
             if failure is None:
                 raise
@@ -161,7 +167,7 @@ class Ledger:
         if self._db.in_transaction:
             try:
                 self._db.execute("ROLLBACK")
-            except sqlite3.OperationalError as exc:
+            except STORE_ERRORS as exc:
                 if unavailable(exc) is None:
                     raise
 
@@ -230,7 +236,7 @@ class Ledger:
         for number, kind, at, body, prev, digest in self._db.execute(query, (seq,)):
             yield Row(int(number), str(kind), str(at), json.loads(body), str(prev), str(digest))
 
-    def _project_from(self, seq: int, projection: Projection, db: sqlite3.Connection) -> None:
+    def _project_from(self, seq: int, projection: Projection, db: Connection) -> None:
         """Project the rows from ``seq`` on into ``db``, in commits of 100,000 rows."""
         query = "SELECT seq, kind, at, body FROM ledger WHERE seq >= ? ORDER BY seq LIMIT 100000"
         while rows := self._db.execute(query, (seq,)).fetchall():

@@ -10,19 +10,18 @@ projected when opened.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from collector.ledger.backend import Connection, Target, connect
 from collector.ledger.canonical import canonical
 from collector.ledger.snapshot import KIND as SNAPSHOT
 
@@ -122,7 +121,7 @@ class ProjectionMismatchError(ValueError):
 class Projection:
     """Collects the columns of rows appended in a transaction; written by its commit."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Connection) -> None:
         columns = {row[1] for row in db.execute("PRAGMA table_info(projection_through)")}
         outdated = (
             "version" not in columns
@@ -164,7 +163,7 @@ class Projection:
         return {str(device_id): int(idx) for idx, device_id in rows}
 
     @staticmethod
-    def next_seq(db: sqlite3.Connection) -> int:
+    def next_seq(db: Connection) -> int:
         row = db.execute("SELECT next_seq FROM projection_through").fetchone()
         return int(row[0]) if row else 0
 
@@ -206,7 +205,7 @@ class Projection:
                 )
             )
 
-    def write(self, db: sqlite3.Connection, next_seq: int) -> None:
+    def write(self, db: Connection, next_seq: int) -> None:
         """Inside the ledger's open transaction: the columns of its rows, through ``next_seq``."""
         db.executemany("INSERT INTO projection_devices VALUES (?, ?)", self._new_devices)
         if self._first_seq is not None:
@@ -241,7 +240,7 @@ class Projection:
         self._now = {}
         self._snapshots = []
 
-    def _write_states(self, db: sqlite3.Connection, first_seq: int) -> None:
+    def _write_states(self, db: Connection, first_seq: int) -> None:
         device = np.array(self._device, dtype="<i4")
         category_ = np.array(self._category, dtype="i1")
         since = np.array(self._since, dtype="<i8")
@@ -290,16 +289,16 @@ def ticket_columns(ticket: dict[str, Any], at_ms: int, detected_ms: int) -> tupl
 
 
 @contextmanager
-def reading(ledger: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to a ledger file, for readers beside its writer."""
-    db = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
+def reading(ledger: Target) -> Iterator[Connection]:
+    """A read-only connection to a ledger, for readers beside its writer."""
+    db = connect(ledger, read_only=True)
     try:
         yield db
     finally:
         db.close()
 
 
-def observed_through(db: sqlite3.Connection) -> int | None:
+def observed_through(db: Connection) -> int | None:
     """The ledger's watermark (epoch ms): the latest observation time it took in. A ledger
     of an earlier version did not record it: its last row's time stands in."""
     row = db.execute("SELECT through_ms FROM observed").fetchone()
@@ -323,7 +322,7 @@ class Bounds:
     end_row: int | None  # state rows before the closing snapshot
 
 
-def period_bounds(db: sqlite3.Connection, start_ms: int, end_ms: int) -> Bounds:
+def period_bounds(db: Connection, start_ms: int, end_ms: int) -> Bounds:
     """Found through projection_snapshots (a row a day): two index lookups."""
     opening = db.execute(
         "SELECT seq, first_row FROM projection_snapshots WHERE at_ms <= ? "
@@ -343,7 +342,7 @@ def period_bounds(db: sqlite3.Connection, start_ms: int, end_ms: int) -> Bounds:
     )
 
 
-def read_states(db: sqlite3.Connection, bounds: Bounds | None = None) -> StateColumns:
+def read_states(db: Connection, bounds: Bounds | None = None) -> StateColumns:
     """The state rows as columns: all of them, or those ``bounds`` names, after the
     opening snapshot's states (one row per device, in force at its midnight)."""
     device_ids = [
@@ -417,7 +416,7 @@ _TICKET_NOW = (
 
 
 def tickets_as_of(
-    db: sqlite3.Connection, start_ms: int, end_ms: int, batch: int, through_seq: int | None = None
+    db: Connection, start_ms: int, end_ms: int, batch: int, through_seq: int | None = None
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Tickets detected in [start, end) as they stood at ``end_ms`` (projection_ticket_now
     rows without their seq), in detection order, ``batch`` rows at a time: a quarter's

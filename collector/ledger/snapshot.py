@@ -22,11 +22,12 @@ never lets a device's state start before the one it follows).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from collector.ledger.backend import Connection
 
 KIND = "snapshot"
 # The exemption rows' kinds (collector/pipeline/exemptions.py KINDS: the ledger layer
@@ -101,7 +102,7 @@ class Standing:
         }
 
     @staticmethod
-    def before(db: sqlite3.Connection, seq: int) -> Standing:
+    def before(db: Connection, seq: int) -> Standing:
         """Where rows 0..seq-1 of ``db``'s ledger leave things: the last snapshot before
         ``seq`` and the rows after it (a day's rows, not the chain's)."""
         standing = Standing()

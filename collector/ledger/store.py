@@ -1,11 +1,12 @@
-"""When the ledger's disk cannot take a commit, and what the collector does meanwhile.
+"""When the ledger's store cannot take a commit, and what the collector does meanwhile.
 
-Three things stop a commit without anything being wrong with the data: another process
+Four things stop a commit without anything being wrong with the data: another process
 holds the file's write lock (``BEGIN EXCLUSIVE`` in a reader's shell, a backup tool), the
-disk is full, or it fails to write. None of them is a reason to stop: the commit is
-retried with backoff, the MQTT input it came from stays unacknowledged (the agents keep
-their batches), and it resumes by itself once the disk takes writes again. Anything else
-an ``OperationalError`` says (a corrupt file, a missing table) is a bug and still raises.
+disk is full, it fails to write, or (a ledger on PostgreSQL) the server cannot be
+reached. None of them is a reason to stop: the commit is retried with backoff, the MQTT
+input it came from stays unacknowledged (the agents keep their batches), and it resumes
+by itself once the store takes writes again. Anything else an ``OperationalError`` says
+(a corrupt file, a missing table) is a bug and still raises.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 log = logging.getLogger(__name__)
 
 # How long one attempt waits for another process's write lock. Short, because it waits
 # inside the event loop: the retry's backoff (``HeldCommits``) does the long waiting.
 BUSY_TIMEOUT_S = 0.1
 
-LOCKED, DISK_FULL, IO_ERROR = "locked", "disk_full", "io_error"
+LOCKED, DISK_FULL, IO_ERROR, UNREACHABLE = "locked", "disk_full", "io_error", "unreachable"
 _SQLITE = {
     sqlite3.SQLITE_BUSY: LOCKED,
     sqlite3.SQLITE_LOCKED: LOCKED,
@@ -33,6 +36,8 @@ _SQLITE = {
     sqlite3.SQLITE_IOERR: IO_ERROR,
 }
 _OS = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EIO: IO_ERROR}
+# What a commit to the ledger (or its spool) may raise: ``unavailable`` sorts them.
+STORE_ERRORS = (sqlite3.OperationalError, psycopg.OperationalError, OSError)
 
 
 def _iso(moment: float | None) -> str | None:
@@ -41,7 +46,7 @@ def _iso(moment: float | None) -> str | None:
 
 class StoreUnavailableError(Exception):
     """The ledger (or the spool beside it) could not take a commit; nothing was kept.
-    ``reason`` is ``locked``, ``disk_full`` or ``io_error``."""
+    ``reason`` is ``locked``, ``disk_full``, ``io_error`` or ``unreachable``."""
 
     def __init__(self, reason: str, detail: str) -> None:
         self.reason = reason
@@ -56,6 +61,8 @@ def unavailable(exc: BaseException) -> StoreUnavailableError | None:
     reason: str | None = None
     if isinstance(exc, sqlite3.OperationalError):
         reason = _SQLITE.get(exc.sqlite_errorcode & 0xFF)
+    elif isinstance(exc, psycopg.OperationalError):  # the connection, not the statement
+        reason = UNREACHABLE
     elif isinstance(exc, OSError) and exc.errno is not None:
         reason = _OS.get(exc.errno)
     if reason is None:

@@ -30,7 +30,6 @@ index (made by the Ledger) keeps finding the rows instant in a ledger of million
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -39,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
+from collector.ledger.backend import Connection
 from slawatch.config.inventory import Device, Inventory
 from slawatch.config.policy import MaintenanceWindow
 
@@ -186,7 +186,7 @@ def _requested(found: dict[str, Any], moment: datetime) -> Exemption:
     )
 
 
-def _rows(db: sqlite3.Connection, snapshot_seq: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
+def _rows(db: Connection, snapshot_seq: int | None) -> Iterator[tuple[str, dict[str, Any]]]:
     """The exemption rows: all, or those a midnight snapshot carries and those after it."""
     if snapshot_seq is None:
         rows = db.execute(
@@ -207,7 +207,7 @@ def _rows(db: sqlite3.Connection, snapshot_seq: int | None) -> Iterator[tuple[st
         yield at, json.loads(body)
 
 
-def exemptions(db: sqlite3.Connection, snapshot_seq: int | None = None) -> list[Exemption]:
+def exemptions(db: Connection, snapshot_seq: int | None = None) -> list[Exemption]:
     """Every exemption the ledger holds (from the snapshot at ``snapshot_seq`` on: those
     it carries, not over by its midnight, and those requested after), as its rows left
     it, in order of request."""
@@ -230,7 +230,7 @@ def exemptions(db: sqlite3.Connection, snapshot_seq: int | None = None) -> list[
     return list(latest.values())
 
 
-def in_force(db: sqlite3.Connection, with_pending: bool = False) -> list[Exemption]:
+def in_force(db: Connection, with_pending: bool = False) -> list[Exemption]:
     """The exemptions the figures apply: the approved ones (and, to show what the pending
     requests would change, those too when ``with_pending``)."""
     counted = {"approved", "pending"} if with_pending else {"approved"}

@@ -18,12 +18,25 @@ if TYPE_CHECKING:
     from collector.web.console.live import EventHub
 
 
+def active_metric(active: bool, term: int | None) -> Metric:
+    """Which of a district's collectors is the active one (a standby says 0)."""
+    found = GaugeMetricFamily(
+        "slawatch_collector_active",
+        "1 on the active collector, 0 on a standby; the ledger lease's term when shared",
+        labels=["lease_term"],
+    )
+    found.add_metric(["" if term is None else str(term)], 1.0 if active else 0.0)
+    return found
+
+
 class _Scrape(MetricSource):
     def __init__(self, collector: Collector, hub: EventHub | None) -> None:
         self._collector = collector
         self._hub = hub
 
     def collect(self) -> Iterator[Metric]:
+        lease = self._collector.lease
+        yield active_metric(True, None if lease is None else lease.term)
         notifier = self._collector.notifier
         attempts = CounterMetricFamily(
             "slawatch_alert_deliveries",

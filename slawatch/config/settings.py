@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import AnyHttpUrl, Discriminator, Field, Tag, model_validator
 
 from slawatch.config import secrets
 from slawatch.config.alerting import Alerting
@@ -98,6 +100,41 @@ class SpoolSettings(Strict):
     max_bytes: int = Field(default=10 << 30, ge=1 << 20)
 
 
+class LedgerDatabase(Strict):
+    """A ledger on PostgreSQL (docs/reliability.md: what an acknowledgement then means).
+    ``postgres`` is a libpq DSN without a password; ``password`` says where that is."""
+
+    postgres: str = Field(pattern=r"^postgres(ql)?://")
+    password: SecretRef | None = None
+    # Passed to the server per connection; a commit returns (and the agent's batch is
+    # acknowledged) only once it is as durable as this says: "on" flushed on the primary
+    # (and on a synchronous standby when synchronous_standby_names names one),
+    # "remote_apply" applied there too.
+    synchronous_commit: Literal["on", "remote_apply", "remote_write", "local"] = "on"
+    # Collectors sharing the ledger: one holds this lease and is active; another takes
+    # over once it has not been renewed for this long (collector/ledger/lease.py).
+    lease: Duration = Field(default=timedelta(seconds=10), ge=timedelta(seconds=1))
+
+    @model_validator(mode="after")
+    def _no_password_in_dsn(self) -> LedgerDatabase:
+        # Checked again by psycopg's parser when connecting (collector/ledger/backend.py);
+        # here so check-config refuses it. Never echoed: it is a secret.
+        if re.search(r"://[^/@]*:[^/@]*@|[?&]password=|\bpassword\s*=", self.postgres):
+            raise ValueError("postgres: the DSN holds a password; give it as password: {file|env}")
+        return self
+
+
+def _ledger_kind(value: Any) -> str:
+    return "file" if isinstance(value, str | Path) else "postgres"
+
+
+# A file's path, or the PostgreSQL mapping: an error names the one that was meant.
+LedgerLocation = Annotated[
+    Annotated[ConfigPath, Tag("file")] | Annotated[LedgerDatabase, Tag("postgres")],
+    Discriminator(_ledger_kind),
+]
+
+
 class ApiSettings(Strict):
     # Loopback by default: the network reaches the API through a TLS reverse proxy
     # (deploy/nginx/slawatch.conf, docs/security.md).
@@ -184,9 +221,17 @@ class CollectorSettings(Strict):
     late_bound: Duration = timedelta(days=30)
     influx: InfluxSettings | None = None
     spool: SpoolSettings
-    ledger: ConfigPath
+    ledger: LedgerLocation
     api: ApiSettings | None = None
     # Receivers, channels and routes of the alerts (docs/collector.md); MQTT always gets them.
     alerting: Alerting | None = None
     signing: SigningSettings | None = None
     console: ConsoleSettings | None = None
+
+    @property
+    def beside_ledger(self) -> Path:
+        """Where the files kept beside the ledger go (its signed heads, the console's
+        exports): the ledger file's folder, or for a ledger on PostgreSQL the spool's."""
+        if isinstance(self.ledger, LedgerDatabase):
+            return self.spool.dir.parent
+        return self.ledger.parent

@@ -25,6 +25,18 @@ from slawatch.config.settings import InfluxSettings
 from tests.conftest import REPO
 
 START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's ledger lives, on each backend: a file, or a database of its own on
+    a real PostgreSQL (the selected tests that run on both: docs in the h32 notes)."""
+    if request.param == "postgres":
+        dsn: str = request.getfixturevalue("postgres")
+        return dsn
+    return str(tmp_path / "l.sqlite")
+
+
 CAMERAS_ON_SW1 = 40
 
 

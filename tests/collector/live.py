@@ -43,8 +43,10 @@ def write_settings(
     alerting: dict[str, Any] | None = None,
     api_port: int | None = None,
     signing: dict[str, Any] | None = None,
+    ledger: str | dict[str, Any] = "ledger.sqlite",
 ) -> Path:
-    """A collector's settings file over the test district and the seed-004 policy."""
+    """A collector's settings file over the test district and the seed-004 policy
+    (``ledger``: a file, or ``{postgres: DSN, ...}``)."""
     write_district(folder)
     (folder / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")
     (folder / "influx-token").write_text("influx-token\n", encoding="utf-8")
@@ -55,7 +57,7 @@ def write_settings(
         "policy": str(policy),
         "broker": {"host": "127.0.0.1", "port": broker_port},
         "spool": {"dir": "spool"},
-        "ledger": "ledger.sqlite",
+        "ledger": ledger,
     }
     if alerting is not None:
         settings["alerting"] = alerting

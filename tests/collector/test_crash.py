@@ -12,8 +12,13 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import psycopg
+import pytest
+
 from agent.wire import Observation, observations_of
+from collector.ledger.backend import Target, exists, target
 from collector.ledger.chain import Ledger
+from collector.ledger.projection import reading
 from collector.pipeline.replay import replay
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
@@ -41,13 +46,13 @@ def down_at(minute: int) -> frozenset[str]:
     return frozenset(down)
 
 
-def progress(ledger: Path) -> int:
-    if not ledger.exists():
+def progress(ledger: Target) -> int:
+    if not exists(ledger):
         return -1
-    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+    with reading(ledger) as db:
         try:
             row = db.execute("SELECT max(through) FROM receipts").fetchone()
-        except sqlite3.OperationalError:  # not created yet
+        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):  # not created yet
             return -1
     return -1 if row is None or row[0] is None else int(row[0])
 
@@ -58,16 +63,23 @@ async def start_collector(settings: Path) -> asyncio.subprocess.Process:
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_kill_9_mid_ingest_loses_nothing_and_duplicates_nothing(
-    tmp_path: Path, broker: Mosquitto
+    tmp_path: Path, broker: Mosquitto, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    settings = write_settings(tmp_path, broker.port)
-    ledger_file = tmp_path / "ledger.sqlite"
+    """On PostgreSQL too: a batch is acknowledged only after its commit returned."""
+    ledger_file: Target = tmp_path / "ledger.sqlite"
+    if backend == "postgres":
+        dsn = request.getfixturevalue("postgres")
+        ledger_file = target(dsn)
+        settings = write_settings(tmp_path, broker.port, ledger={"postgres": dsn})
+    else:
+        settings = write_settings(tmp_path, broker.port)
     agent = FakeAgent(broker.port)
     batches = [agent.batch(minute_of(m, down_at(m))) for m in range(MINUTES)]
 
     collector = await start_collector(settings)
-    await wait_for(lambda: ledger_file.exists())
+    await wait_for(lambda: exists(ledger_file))
     await asyncio.sleep(1.0)  # subscribed: the persistent session now queues for it
     publishing = asyncio.create_task(agent.publish(*batches))
     await wait_for(lambda: progress(ledger_file) >= 60, seconds=60)
@@ -102,7 +114,7 @@ async def test_kill_9_mid_ingest_loses_nothing_and_duplicates_nothing(
         ]
         assert len(opened) == len(set(opened)) >= 3
         reliability.record(
-            "collector-kill-9",
+            "collector-kill-9" if backend == "sqlite" else "collector-kill-9-postgresql",
             unit="batches",
             sent=len(batches),
             arrived=progress(ledger_file) + 1,

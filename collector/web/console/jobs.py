@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from collector.ledger.backend import child_environment
+
 if TYPE_CHECKING:
     from collector.service import Collector
 
@@ -93,8 +95,9 @@ class Jobs:
             if self._closed:
                 return 1, b"", b"the console stopped"
             child = await asyncio.create_subprocess_exec(
-                *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True
-            )
+                *command, stdout=out, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+                env=child_environment(self._collector.ledger.where),
+            )  # fmt: skip
             self._children.add(child)
             try:
                 found, err = await child.communicate()
@@ -126,8 +129,9 @@ class Jobs:
     async def _compute(self, period: str, into: Figures, with_pending: bool) -> None:
         settings = self._collector.settings
         command = [
-            sys.executable, "-m", "collector.cli", "sla", "--ledger", str(settings.ledger),
-            "--inventory", str(settings.inventory), *_policy_arguments(self._collector),
+            sys.executable, "-m", "collector.cli", "sla",
+            "--ledger", str(self._collector.ledger.where), "--inventory", str(settings.inventory),
+            *_policy_arguments(self._collector),
             "--period", period, "--format", "json", "--trend",
             *(["--with-pending"] if with_pending else []),
         ]  # fmt: skip
@@ -147,7 +151,7 @@ class Jobs:
 
     def export(self, period: str, language: str, by: str) -> Export:
         job_id = secrets.token_hex(6)
-        folder = self._collector.settings.ledger.parent / "exports"
+        folder = self._collector.settings.beside_ledger / "exports"
         folder.mkdir(parents=True, exist_ok=True)
         job = Export(job_id, period, language, by, folder / f"slawatch-{period}-{job_id}.zip")
         self.exports[job_id] = job
@@ -160,7 +164,7 @@ class Jobs:
         settings = self._collector.settings
         command = [
             sys.executable, "-m", "collector.cli", "evidence", "export",
-            "--ledger", str(settings.ledger), "--inventory", str(settings.inventory),
+            "--ledger", str(self._collector.ledger.where), "--inventory", str(settings.inventory),
             *_policy_arguments(self._collector), "--period", job.period,
             "--out", str(job.out), "--lang", job.language,
         ]  # fmt: skip

@@ -299,7 +299,7 @@ def timeline(collector: Collector, device_id: str, days: int = 7) -> list[dict[s
     from the midnight snapshot before them on, not the whole ledger."""
     end = int(datetime.now(UTC).timestamp() * 1000)
     start = end - days * 86_400_000
-    with reading(collector.settings.ledger) as db:
+    with reading(collector.ledger.where) as db:
         columns = read_states(db, period_bounds(db, start, end))
     try:
         index = columns.device_ids.index(device_id)

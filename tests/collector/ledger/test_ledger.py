@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from collector.cli import main
+from collector.ledger.backend import connect, target
 from collector.ledger.chain import Ledger, LedgerCorruptError
 from collector.ledger.projection import Category, read_states
 
@@ -23,7 +25,7 @@ def state(device_id: str, at: str, name: str = "down") -> dict[str, str]:
     }
 
 
-def filled(path: Path, rows: int = 5) -> Ledger:
+def filled(path: Path | str, rows: int = 5) -> Ledger:
     ledger = Ledger(path)
     with ledger.transaction():
         for n in range(rows):
@@ -32,15 +34,17 @@ def filled(path: Path, rows: int = 5) -> Ledger:
     return ledger
 
 
-def test_rows_survive_a_reopen_and_the_chain_continues(tmp_path: Path) -> None:
-    filled(tmp_path / "l.sqlite").close()
-    ledger = filled(tmp_path / "l.sqlite", rows=2)
+def test_rows_survive_a_reopen_and_the_chain_continues(ledger_at: str) -> None:
+    filled(ledger_at).close()
+    ledger = filled(ledger_at, rows=2)
     assert ledger.verify() == 7
     assert [row.seq for row in ledger.rows()] == list(range(7))
+    ledger.verify_projection()
+    ledger.close()
 
 
-def test_a_failed_transaction_leaves_no_trace(tmp_path: Path) -> None:
-    ledger = filled(tmp_path / "l.sqlite")
+def test_a_failed_transaction_leaves_no_trace(ledger_at: str) -> None:
+    ledger = filled(ledger_at)
     head = ledger.head
 
     def crash_before_commit() -> None:
@@ -54,7 +58,9 @@ def test_a_failed_transaction_leaves_no_trace(tmp_path: Path) -> None:
         crash_before_commit()
     assert (ledger.verify(), ledger.head) == (5, head)
     tables = {r[0] for r in ledger.connection.execute("SELECT name FROM sqlite_master")}
+    assert "ledger" in tables
     assert "staged_in_a_failed_commit" not in tables
+    ledger.close()
 
 
 @pytest.mark.parametrize(
@@ -66,25 +72,27 @@ def test_a_failed_transaction_leaves_no_trace(tmp_path: Path) -> None:
     ],
 )
 def test_tampering_is_found_at_the_row_that_was_touched(
-    tmp_path: Path, tamper: str, bad_row: int, capsys: pytest.CaptureFixture[str]
+    ledger_at: str, tamper: str, bad_row: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "l.sqlite"
-    filled(path).close()
-    with sqlite3.connect(path) as db:
+    filled(ledger_at).close()
+    with closing(connect(target(ledger_at))) as db:  # an editor with the database's rights
         db.execute(tamper)
+    ledger = Ledger(ledger_at)
     with pytest.raises(LedgerCorruptError) as caught:
-        Ledger(path).verify()
+        ledger.verify()
+    ledger.close()
     assert caught.value.seq == bad_row
-    assert main(["ledger", "verify", str(path)]) == 3
+    assert main(["ledger", "verify", ledger_at]) == 3
     assert f"ledger row {bad_row}" in capsys.readouterr().err
 
 
 def test_verify_on_an_intact_ledger_names_its_head(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger_at: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "l.sqlite"
-    head = filled(path).head
-    assert main(["ledger", "verify", str(path)]) == 0
+    ledger = filled(ledger_at)
+    head = ledger.head
+    ledger.close()
+    assert main(["ledger", "verify", ledger_at]) == 0
     assert f"5 rows, chain intact, SLA projection matches, head {head}" in capsys.readouterr().out
 
 
