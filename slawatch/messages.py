@@ -462,6 +462,14 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "Tickets by class: response and repair in time or late",
     },
     "report.worst_devices": {"zh": "离线时间最长的设备", "en": "Devices offline longest"},
+    "report.devices_listed": {
+        "zh": "设备表（devices.csv、工作簿“设备”页）列出本期有离线、降级或工单的 {listed} 个单元；"
+        "其余 {steady} 个单元全程在线且无工单，不逐一列出（inventory.yaml 载有全部设备）。",
+        "en": "The devices table (devices.csv, the workbook's Devices sheet) lists the {listed} "
+        "units with downtime, degradation or a ticket in the period; the other {steady} were "
+        "online throughout with no ticket and are not listed one by one (inventory.yaml names "
+        "every device).",
+    },
     "report.worst_regions": {"zh": "在线率最低的区域", "en": "Regions with the lowest online rate"},
     "report.regions": {"zh": "各区域考核指标", "en": "Figures per region"},
     "report.ticket_list": {"zh": "故障工单", "en": "Tickets"},

@@ -594,6 +594,11 @@ def render_html(
         ],
         charts={name: _data_uri(png) for name, png in chart_uris.items()},
         regions=_named_contracts(_table(regions, _REGION_COLUMNS, regions.rows, w), contract_names),
+        devices_listed=w.t(
+            "report.devices_listed",
+            listed=w.count(len(devices.rows)),
+            steady=w.count(devices.unlisted),
+        ),
         exemptions=_exemptions(*exemptions, w),
         tickets={"rows": listed, "cut": cut},
         policies=[

@@ -54,6 +54,7 @@ class Table:
     # A closing row (the workbook's and the PDF's, not the CSV's: a CSV's rows are what
     # an evaluator filters and sums, and a total among them would count twice).
     total: list[Cell] | None = None
+    unlisted: int = 0  # rows left out as saying nothing (devices: units steady all period)
 
 
 FIGURES = (
@@ -233,8 +234,22 @@ def ticket_contracts_table(
     return Table("ticket_contracts", TICKET_CONTRACTS, rows)
 
 
+def steady(group: dict[str, Any]) -> bool:
+    """Online all the period it counted, no ticket, nothing late or pending: a unit whose
+    row says nothing its absence does not (``devices_table`` leaves it out)."""
+    if group["tickets"] or group["late"] or group["pending"] or group["fault_rate"]:
+        return False
+    if group["exposure"]["measure"] == "ms" and group["exposure"]["down"]:
+        return False
+    rates = (column.key for column in FIGURES if column.kind is Kind.RATE)
+    return all(group[key] in (None, 1) for key in rates if key != "fault_rate")
+
+
 def devices_table(report: dict[str, Any], inventory: Inventory, language: Language) -> Table:
-    """One row per unit (device, or door-access set rented whole), with where it is."""
+    """One row per unit (device, or door-access set rented whole) that had anything in the
+    period, with where it is; the steady ones are counted (``unlisted``), not listed: a
+    day's sheet of 126,000 units holds the day's few hundred, and the inventory in the
+    bundle names the rest."""
     columns = (
         Column("key", Kind.TEXT),
         Column("name", Kind.TEXT),
@@ -251,7 +266,11 @@ def devices_table(report: dict[str, Any], inventory: Inventory, language: Langua
     # cameras, the set's (a ticket of theirs counts there).
     billed = contracts_of_devices(inventory)
     rows: list[list[Cell]] = []
+    unlisted = 0
     for group in report["groups"]:
+        if steady(group):
+            unlisted += 1
+            continue
         device = devices.get(group["key"])
         where: list[Cell] = [None, None, None, None]
         if device is not None:
@@ -265,7 +284,7 @@ def devices_table(report: dict[str, Any], inventory: Inventory, language: Langua
         lost = exposure["down"] if exposure["measure"] == "ms" else None
         hours = None if lost is None else round(lost / 3_600_000, 2)
         rows.append([group["key"], group["name"], *where, hours, *_figures(group)[: len(FIGURES)]])
-    return Table("devices", columns, rows)
+    return Table("devices", columns, rows, unlisted=unlisted)
 
 
 def ticket_entries(entries: Entries) -> list[dict[str, Any]]:

@@ -277,8 +277,9 @@ class PolicyReport:
         return found.name if found is not None else None
 
     def build(self, dims: tuple[str, ...], settle: bool = True) -> list[dict[str, Any]]:
-        """Each group's figures, judged under this policy; without ``settle`` no group's
-        money is worked out (a per-device table that shows none: 4 s at 126,000)."""
+        """Each group's figures, judged under this policy; without ``settle`` (a per-device
+        table, which shows none of them) no group's money, targets or worst units and
+        tickets are worked out: 126,000 of each cost seconds."""
         groups = self.groups(dims)
         group_of, unit_of = self._claims(groups)
         hit_group = group_of[self._device_of_pair]
@@ -532,6 +533,9 @@ class PolicyReport:
                 "counted": counted,
             },
         }
+        if not settle:  # a row of a per-unit table: its figures are all it shows
+            figures["settlement"] = None
+            return figures
         figures["targets"] = self._targets(figures)
         figures["worst_units"] = self._worst_units(scope, indices)
         overrun = self.tickets.overrun_ms[tickets]

@@ -10,11 +10,12 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from slawatch.config.cache import cached_inventory
 from slawatch.config.errors import (
     UNSHOWN_VALUE_ERROR,
     ConfigError,
@@ -58,7 +59,14 @@ _ROW_TYPES: dict[str, TypeAdapter[Any]] = {
 
 def load_config(file: Path, expected: type[M], language: Language = "zh") -> M:
     """Load a file that must be of one kind; raise ConfigError listing every problem
-    (the inventory's cross-checks said in ``language``)."""
+    (the inventory's cross-checks said in ``language``). An inventory that validated
+    before comes from the cache (slawatch.config.cache)."""
+    if expected is Inventory:
+        return cast(M, cached_inventory(file, lambda: _load(file, Inventory, language)))
+    return _load(file, expected, language)
+
+
+def _load(file: Path, expected: type[M], language: Language) -> M:
     document = read_yaml(file, tuple(_ROW_TYPES) if expected is Inventory else ())
     _require_mapping(document)
     return _validate(document, expected, language)

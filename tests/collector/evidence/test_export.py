@@ -21,6 +21,8 @@ from openpyxl import load_workbook
 
 from collector.cli import main
 from collector.ledger.chain import Ledger, row_hash
+from slawatch.config.inventory import Inventory
+from slawatch.config.loader import load_config
 from slawatch.keys import load_private, new_pair
 from tests.collector.evidence.conftest import Quarter
 from tests.conftest import REPO
@@ -221,6 +223,32 @@ def test_the_workbook_and_the_csv_files_open_with_chinese_headings(bundle: Path)
     device_rows = list(csv.reader(io.StringIO(files["devices.csv"].decode("utf-8-sig"))))
     c7 = next(row for row in device_rows if row[0] == "C7")
     assert c7[6] == "40.0"  # hours offline: down from hour 500 to hour 540
+
+
+def test_the_devices_table_lists_the_units_with_something_in_the_period(
+    bundle: Path, tmp_path: Path
+) -> None:
+    files = members(bundle)
+    (tmp_path / "inventory.yaml").write_bytes(files["inventory.yaml"])
+    inventory = load_config(tmp_path / "inventory.yaml", Inventory)
+    header, *rows = csv.reader(io.StringIO(files["devices.csv"].decode("utf-8-sig")))
+    at = {name: n for n, name in enumerate(header)}
+    for row in rows:  # each listed unit lost time, had a ticket, or fell short on a rate
+        rates = [row[n] for name, n in at.items() if name.endswith("率") and name != "故障率"]
+        assert (
+            row[at["离线时长（小时）"]] not in ("", "0", "0.0")
+            or row[at["工单数"]] != "0"
+            or any(rate not in ("", "1", "1.0") for rate in rates)
+        ), row
+    said = re.search(
+        r"列出本期有离线、降级或工单的 (\d+) 个单元；其余 (\d+) 个单元全程在线",
+        files["report.html"].decode(),
+    )
+    assert said is not None
+    listed, steady = int(said[1]), int(said[2])
+    assert listed == len(rows) >= 1
+    assert steady >= 1
+    assert listed + steady == len(inventory.devices)  # no door-access sets in this district
 
 
 # Every file of a bundle, changed by one byte: verify names it.
