@@ -290,6 +290,7 @@ async def onvif_phase(
     plans = [Plan(Target(d, Credentials()), [probe], interval_s=interval_s) for d in cameras]
     tally = Tally()
     cpu = await run_agent_phase(plans, broker, folder, seconds, tally)
+    probe.close()
     await book.close()
     rate = tally.ok / cpu
     phase = f"onvif {'SOAP client, keep-alive' if keep_alive else 'lean, fresh connections'}"
