@@ -35,7 +35,7 @@ from slawatch.aio import Slots, raise_if_cancelled, wait_event
 log = logging.getLogger(__name__)
 
 Report = Callable[[Status, float, str], None]
-TICK_S = 0.005
+TICK_S = 0.02  # the schedule's buckets: devices due within one start together
 CATCH_UP = 1.5  # a backlog is started at this multiple of the planned rate
 BURST_S = 0.5  # at most this many seconds' worth of probes start at once
 MIN_BURST = 20.0
@@ -127,7 +127,7 @@ class Scheduler:
         self._longest_s = 60.0
         self._strained_until = 0.0
         self.load = load if load is not None else Load()
-        self.watch = LoopWatch(on_lag=on_lag)
+        self.watch = LoopWatch(on_lag=on_lag, on_tick=self._wake.set)
         # Loop time lost while a probe ran past which its timed verdict is the agent's.
         self._lost_s = lost_s
         self.probes_done = 0
@@ -214,10 +214,14 @@ class Scheduler:
                 self._strained_until = now + self._longest_s
             self._wake.clear()
             delay = ticks[0] * TICK_S - loop.time() if ticks else 3600.0
-            if delay > 0 or capped:
-                # At 100,000 devices a probe falls due every 0.6 ms; a wake-up for each
-                # cost more than the probe's own scheduling. Due probes start in ticks.
-                await wait_event(self._wake, max(delay, TICK_S))
+            if delay > self.watch.period_s:
+                await wait_event(self._wake, delay)
+            elif delay > 0 or capped:
+                # At 100,000 devices a probe falls due every 0.6 ms, and each wake-up of
+                # the process costs more than a probe's scheduling: what falls due within
+                # the loop watch's period (20 ms) starts on its next tick, one wake-up
+                # for both.
+                await self._wake.wait()
 
     def _start(self, plan: Plan, device_id: str, when: float, now: float) -> None:
         interval = plan.interval_s

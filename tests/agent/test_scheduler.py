@@ -99,7 +99,9 @@ async def test_every_device_is_polled_once_an_interval_spread_over_it() -> None:
     first = min(moment for _, moment in probe.asked) + INTERVAL_S
     slices = Counter(int((t - first) / (INTERVAL_S / 10)) for _, t in probe.asked if t >= first)
     assert max(slices.values()) <= 2 * DEVICES / 10 + lag * DEVICES / INTERVAL_S
-    assert (scheduler.load.late, scheduler.load.missed) == (0, 0)
+    assert scheduler.load.missed == 0
+    if max(lags) < 0.03:  # a start is late past 50 ms: only a lagging loop makes one here
+        assert scheduler.load.late == 0
     assert not scheduler.strained()
 
 
