@@ -88,14 +88,19 @@ SIM_SECRETS = {
 }
 
 
+REFERENCE_LOOP = "s=0\nfor i in range(30_000_000): s+=i"
+
+
 def cpu_reference() -> tuple[float, float]:
-    """Seconds (elapsed, CPU) a 30-million-addition Python loop takes now: how busy the
-    machine is, printed beside the figures (about 2.5-3.0 s on this machine when quiet)."""
-    started, cpu_before = time.perf_counter(), time.process_time()
-    total = 0
-    for n in range(30_000_000):
-        total += n
-    return time.perf_counter() - started, time.process_time() - cpu_before
+    """Seconds (elapsed, CPU) that ``python -c "s=0\nfor i in range(30_000_000): s+=i"``
+    takes now: how busy the machine is, printed beside the figures (2.5-3.0 s on this
+    machine when quiet; issue 31's figures were taken at 4.35-4.97 s)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", REFERENCE_LOOP], check=True)
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def cpu_seconds() -> float:
