@@ -127,7 +127,8 @@ class Scheduler:
         self._longest_s = 60.0
         self._strained_until = 0.0
         self.load = load if load is not None else Load()
-        self.watch = LoopWatch(on_lag=on_lag, on_tick=self._wake.set)
+        self._on_ticks = False  # waiting for the loop watch's next tick
+        self.watch = LoopWatch(on_lag=on_lag, on_tick=self._watch_ticked)
         # Loop time lost while a probe ran past which its timed verdict is the agent's.
         self._lost_s = lost_s
         self.probes_done = 0
@@ -221,7 +222,15 @@ class Scheduler:
                 # the process costs more than a probe's scheduling: what falls due within
                 # the loop watch's period (20 ms) starts on its next tick, one wake-up
                 # for both.
-                await self._wake.wait()
+                self._on_ticks = True
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._on_ticks = False
+
+    def _watch_ticked(self) -> None:
+        if self._on_ticks:
+            self._wake.set()
 
     def _start(self, plan: Plan, device_id: str, when: float, now: float) -> None:
         interval = plan.interval_s
