@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from agent.probes.base import ProbeResult, Target, connection_reason
 from agent.probes.camera_clock import CameraClock, camera_clock
@@ -43,6 +43,7 @@ from agent.probes.onvif_soap import (
     username_token,
 )
 from agent.wire import ClockState, Health, Reason
+from slawatch.aio import Deadlines
 
 MAX_REPLY_BYTES = 64 * 1024
 REQUEST = (
@@ -292,6 +293,33 @@ def _refuses_anonymous(reply: HttpReply) -> bool:
     return False
 
 
+class _Deadline:
+    """A lean request's timeout on the probe's timer wheel (``slawatch.aio.Deadlines``),
+    as ``asyncio.timeout`` would keep it without a timer handle and two coroutine calls a
+    probe: when due, it fails the reply being waited for, or, while the connection is
+    still being made, cancels the probe's task (taken back as a TimeoutError)."""
+
+    __slots__ = ("cancelling", "connecting", "done", "fired", "settled", "task")
+
+    def __init__(self, task: asyncio.Task[Any], done: asyncio.Future[HttpReply]) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.done = done
+        self.connecting = False
+        self.fired = False
+        self.settled = False
+
+
+def _expire(deadline: _Deadline) -> None:
+    if deadline.settled:
+        return
+    deadline.fired = True
+    if deadline.connecting:
+        deadline.task.cancel()
+    elif not deadline.done.done():
+        deadline.done.set_exception(TimeoutError())
+
+
 class OnvifLivenessProbe:
     """GetSystemDateAndTime each cycle, anonymously on the lean path.
 
@@ -320,9 +348,11 @@ class OnvifLivenessProbe:
         # Cameras asked with a token: their kept connection, and when each was last asked.
         self._kept: dict[str, _HttpExchange] = {}
         self._asked: dict[str, float] = {}
+        self._deadlines = Deadlines()
 
     def close(self) -> None:
         """Close the kept connections."""
+        self._deadlines.close()
         for exchange in self._kept.values():
             exchange.abandon()
         self._kept.clear()
@@ -399,25 +429,40 @@ class OnvifLivenessProbe:
         ):
             exchange.abandon()
             exchange = None
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = _Deadline(task, done)
+        self._deadlines.call_later(self._timeout_s, _expire, deadline)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                if exchange is not None:
-                    exchange.ask(request, done)
-                    try:
-                        reply = await done
-                    except (OSError, BadReplyError):
-                        # Closed by the camera as we asked (an idle timeout): ask anew.
-                        exchange.abandon()
-                        exchange = None
-                        done = loop.create_future()
-                if exchange is None:
-                    exchange = _HttpExchange(request, done)
-                    await loop.create_connection(lambda: exchange, device.address, onvif.port)
+            if exchange is not None:
+                exchange.ask(request, done)
+                try:
                     reply = await done
+                except (OSError, BadReplyError) as exc:
+                    if isinstance(exc, TimeoutError):
+                        raise
+                    # Closed by the camera as we asked (an idle timeout): ask anew.
+                    exchange.abandon()
+                    exchange = None
+                    done = deadline.done = loop.create_future()
+            if exchange is None:
+                exchange = _HttpExchange(request, done)
+                deadline.connecting = True
+                await loop.create_connection(lambda: exchange, device.address, onvif.port)
+                deadline.connecting = False
+                reply = await done
+        except asyncio.CancelledError:
+            if exchange is not None:
+                exchange.abandon()
+            if deadline.fired and task.uncancel() <= deadline.cancelling:
+                raise TimeoutError from None  # our own deadline, not a cancel from above
+            raise
         except BaseException:
             if exchange is not None:
                 exchange.abandon()
             raise
+        finally:
+            deadline.settled = True
         if keep:
             asked, self._asked[device.id] = self._asked.get(device.id, -KEEP_IDLE_S), now
             if not reply.closes and now - asked < KEEP_IDLE_S and exchange.reusable:
