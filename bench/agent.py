@@ -158,7 +158,12 @@ class Tally:
 
 
 async def run_agent_phase(
-    plans: list[Plan], broker: Mosquitto, folder: Path, seconds: float, tally: Tally
+    plans: list[Plan],
+    broker: Mosquitto,
+    folder: Path,
+    seconds: float,
+    tally: Tally,
+    warm_up_s: float = 1.0,
 ) -> float:
     """Scheduler + probes + batches + outbox + publisher for ``seconds``; returns CPU seconds."""
     outbox = Outbox(folder, max_bytes=1 << 30)
@@ -184,7 +189,7 @@ async def run_agent_phase(
     heap.settle()  # as `slawatch-agent run` does once its plans are built
     await asyncio.sleep(0.5)
     scheduling = asyncio.create_task(scheduler.run())
-    await asyncio.sleep(1.0)  # warm up: the first pass of every device's phase
+    await asyncio.sleep(warm_up_s)  # warm up: the first pass of every device's phase
     tally.ok = tally.failed = 0
     load = scheduler.load
     late, missed = load.late, load.missed
@@ -315,7 +320,10 @@ async def onvif_phase(
     interval_s = len(cameras) / PACED_PER_S
     plans = [Plan(Target(d, credentials), [probe], interval_s=interval_s) for d in cameras]
     tally = Tally()
-    cpu = await run_agent_phase(plans, broker, folder, seconds, tally)
+    # With keep-alive, the steady state starts at each camera's third poll: its second
+    # finds it polled often enough to keep its connection.
+    warm_up_s = 2 * interval_s + 0.5 if keep_alive else 1.0
+    cpu = await run_agent_phase(plans, broker, folder, seconds, tally, warm_up_s)
     probe.close()
     await book.close()
     rate = tally.ok / cpu
