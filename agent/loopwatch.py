@@ -30,10 +30,14 @@ class LoopWatch:
         stall_s: float = STALL_S,
         period_s: float = PERIOD_S,
         on_lag: Callable[[float], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self.stall_s = stall_s
-        self._period_s = period_s
+        self.period_s = period_s
         self._on_lag = on_lag
+        # Run on every tick: the scheduler starts what fell due on this timer rather than
+        # a timer of its own (each wake-up of the process costs more than its work).
+        self._on_tick = on_tick
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
         self.stalls = 0
@@ -45,7 +49,7 @@ class LoopWatch:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._due = loop.time() + self._period_s
+        self._due = loop.time() + self.period_s
         self._timer = loop.call_at(self._due, self._tick, loop)
 
     def stop(self) -> None:
@@ -69,5 +73,7 @@ class LoopWatch:
         if lag >= self.stall_s:
             self.stalls += 1
             self.stalled_s += lag
-        self._due = now + self._period_s
+        self._due = now + self.period_s
         self._timer = loop.call_at(self._due, self._tick, loop)
+        if self._on_tick is not None:
+            self._on_tick()

@@ -262,9 +262,10 @@ class Agent:
         snmp = SnmpProbe(
             lean, engine, profiles, timeout_s=timeout_s, retries=poll.retries, ticks=time.monotonic
         )
+        onvif = OnvifLivenessProbe(timeout_s, skew_limit_s, cameras, self.clock.state)
         try:
             yield ProbeSet(
-                onvif=OnvifLivenessProbe(timeout_s, skew_limit_s, cameras, self.clock.state),
+                onvif=onvif,
                 onvif_deep=OnvifDeepProbe(
                     timeout_s, poll.recording_tolerance.total_seconds(), cameras
                 ),
@@ -272,6 +273,7 @@ class Agent:
                 tcp=TcpProbe(timeout_s),
             )
         finally:
+            onvif.close()
             lean.close()
             snmp.close()
             engine.close_dispatcher()

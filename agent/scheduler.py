@@ -35,7 +35,7 @@ from slawatch.aio import Slots, raise_if_cancelled, wait_event
 log = logging.getLogger(__name__)
 
 Report = Callable[[Status, float, str], None]
-TICK_S = 0.005
+TICK_S = 0.02  # the schedule's buckets: devices due within one start together
 CATCH_UP = 1.5  # a backlog is started at this multiple of the planned rate
 BURST_S = 0.5  # at most this many seconds' worth of probes start at once
 MIN_BURST = 20.0
@@ -115,7 +115,11 @@ class Scheduler:
         self._jitter = jitter
         self._wall_clock = wall_clock
         self._plans: dict[str, Plan] = {}
-        self._due: list[tuple[float, str]] = []
+        # The schedule, bucketed by the TICK_S tick each device falls due in (a timer
+        # wheel): a device is added to its tick's list, and only a tick new to the
+        # schedule goes on the heap, so the heap holds ticks, not devices.
+        self._buckets: dict[int, list[tuple[float, str]]] = {}
+        self._ticks: list[int] = []
         self._deep_due: dict[str, float] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -123,7 +127,8 @@ class Scheduler:
         self._longest_s = 60.0
         self._strained_until = 0.0
         self.load = load if load is not None else Load()
-        self.watch = LoopWatch(on_lag=on_lag)
+        self._on_ticks = False  # waiting for the loop watch's next tick
+        self.watch = LoopWatch(on_lag=on_lag, on_tick=self._watch_ticked)
         # Loop time lost while a probe ran past which its timed verdict is the agent's.
         self._lost_s = lost_s
         self.probes_done = 0
@@ -136,13 +141,22 @@ class Scheduler:
         for device_id, plan in self._plans.items():
             if device_id in known:
                 continue
-            heapq.heappush(self._due, (now + _phase(device_id, plan.interval_s), device_id))
+            self._push(now + _phase(device_id, plan.interval_s), device_id)
             self._deep_due[device_id] = now + _phase(device_id[::-1], self._deep_interval_s)
         for gone in known - set(self._plans):
             self._deep_due.pop(gone, None)
         self._rate = sum(1 / plan.interval_s for plan in self._plans.values())
         self._longest_s = max((plan.interval_s for plan in plans), default=60.0)
         self._wake.set()
+
+    def _push(self, when: float, device_id: str) -> None:
+        tick = int(when / TICK_S)
+        bucket = self._buckets.get(tick)
+        if bucket is None:
+            self._buckets[tick] = [(when, device_id)]
+            heapq.heappush(self._ticks, tick)
+        else:
+            bucket.append((when, device_id))
 
     @property
     def devices(self) -> int:
@@ -169,7 +183,7 @@ class Scheduler:
     async def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         last = loop.time()
         allowance = float("inf")  # clamped to the burst on the first turn
-        due = self._due
+        ticks, buckets, plans = self._ticks, self._buckets, self._plans
         while True:
             raise_if_cancelled()
             now = loop.time()
@@ -180,28 +194,47 @@ class Scheduler:
             allowance = min(allowance + (now - last) * rate, max(rate * BURST_S, MIN_BURST))
             last = now
             capped = False
-            while due and due[0][0] <= now:
-                if allowance < 1 or len(self._running) >= self._max_running:
-                    capped = True
+            # A tick's devices start together, up to TICK_S before the moment each is due.
+            while ticks and ticks[0] * TICK_S <= now:
+                tick = heapq.heappop(ticks)
+                bucket = buckets.pop(tick)
+                for at, (when, device_id) in enumerate(bucket):
+                    if allowance < 1 or len(self._running) >= self._max_running:
+                        capped = True
+                        buckets[tick] = bucket[at:]  # the rest waits, counted late
+                        heapq.heappush(ticks, tick)
+                        break
+                    plan = plans.get(device_id)
+                    if plan is None:
+                        continue  # removed by a reload
+                    allowance -= 1
+                    self._start(plan, device_id, when, now)
+                if capped:
                     break
-                allowance -= 1
-                when, device_id = heapq.heappop(due)
-                plan = self._plans.get(device_id)
-                if plan is None:
-                    continue  # removed by a reload
-                self._start(plan, device_id, when, now)
             if capped:
                 self._strained_until = now + self._longest_s
             self._wake.clear()
-            delay = due[0][0] - loop.time() if due else 3600.0
-            if delay > 0 or capped:
-                # At 100,000 devices a probe falls due every 0.6 ms; a wake-up for each
-                # cost more than the probe's own scheduling. Due probes start in ticks.
-                await wait_event(self._wake, max(delay, TICK_S))
+            delay = ticks[0] * TICK_S - loop.time() if ticks else 3600.0
+            if delay > self.watch.period_s:
+                await wait_event(self._wake, delay)
+            elif delay > 0 or capped:
+                # At 100,000 devices a probe falls due every 0.6 ms, and each wake-up of
+                # the process costs more than a probe's scheduling: what falls due within
+                # the loop watch's period (20 ms) starts on its next tick, one wake-up
+                # for both.
+                self._on_ticks = True
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._on_ticks = False
+
+    def _watch_ticked(self) -> None:
+        if self._on_ticks:
+            self._wake.set()
 
     def _start(self, plan: Plan, device_id: str, when: float, now: float) -> None:
         interval = plan.interval_s
-        late = now - when
+        late = max(0.0, now - when)  # a tick's devices start up to TICK_S early
         if late >= interval:
             skipped = int(late // interval)
             self.load.missed += skipped
@@ -216,7 +249,7 @@ class Scheduler:
         # From the time it was due, not from now: a late start does not shift the
         # device's phase, so a cycle takes its interval, not interval plus lateness.
         spread = interval * self._jitter * (random.random() - 0.5)  # nosec B311  # noqa: S311 - load spreading, not security
-        heapq.heappush(self._due, (when + interval + spread, device_id))
+        self._push(when + interval + spread, device_id)
         deep = self._deep_due.get(device_id, float("inf")) <= now
         if deep and self.strained():
             deep = False  # liveness first: the deep check runs on a later cycle
@@ -245,35 +278,37 @@ class Scheduler:
 
         Per-cycle probes enforce their own timeouts (aiohttp's total timeout, the lean SNMP
         timer, pysnmp's timeout and retries); an overall deadline is added only around deep
-        checks, whose library calls chain several requests.
+        checks, whose library calls chain several requests. One coroutine, not a chain of
+        them: every level is paid again each time the probe resumes.
         """
         slot = self._slots.get(probe.protocol)
+        if slot is not None:
+            await slot.acquire()  # not ``async with``: two coroutines fewer on every probe
         try:
             if deep:
                 async with asyncio.timeout(self._deadline_s * 4):
-                    return await self._limited(probe, target, deep, slot)
-            return await self._limited(probe, target, deep, slot)
+                    return await probe.probe(target, deep)
+            return await probe.probe(target, deep)
         except TimeoutError:
             return ProbeResult.down(Reason.TIMEOUT, probe.protocol)
         except Exception:  # a bug in a probe must not stop the agent; it is logged loudly
             log.exception("probe %s failed on device %s", probe.protocol, target.device.id)
             return ProbeResult.down(Reason.BAD_RESPONSE, probe.protocol)
-
-    @staticmethod
-    async def _limited(probe: Probe, target: Target, deep: bool, slot: Slots | None) -> ProbeResult:
-        if slot is None:
-            return await probe.probe(target, deep)
-        await slot.acquire()  # not ``async with``: two coroutines fewer on every probe
-        try:
-            return await probe.probe(target, deep)
         finally:
-            slot.release()
+            if slot is not None:
+                slot.release()
 
     async def _probe(self, plan: Plan, deep: bool) -> None:
         watch = self.watch
         lag_before = watch.total_lag_s
-        result, elapsed = await self.probe_once(plan, deep)
-        protocol = plan.every_cycle[0].protocol if plan.every_cycle else "none"
+        every_cycle = plan.every_cycle
+        if deep or len(every_cycle) != 1:
+            result, elapsed = await self.probe_once(plan, deep)
+        else:  # the common case, without probe_once's coroutine
+            started = time.perf_counter()
+            result = await self._guarded(every_cycle[0], plan.target, False)
+            elapsed = time.perf_counter() - started
+        protocol = every_cycle[0].protocol if every_cycle else "none"
         if timed_verdict(result) and watch.total_lag_s - lag_before >= self._lost_s:
             # The agent stalled while this probe waited on a timer: the verdict is the
             # agent's, so the device is unknown this cycle (nothing published), counted.

@@ -253,6 +253,7 @@ class SnmpProbe:
         # gives the monotonic clock, so that setting the wall clock stalls nothing.
         self._ticks = ticks or clock
         self._memory: dict[str, _Memory] = {}
+        self._cycle_oids: dict[str, list[str]] = {}
         # One pysnmp engine per distinct SNMPv3 user set-up (name, protocols, keys, AES key
         # extension): pysnmp keeps one row per user name, so two devices with the same user
         # but other keys or another extension would overwrite each other's mid-request.
@@ -279,9 +280,12 @@ class SnmpProbe:
         assert snmp is not None
         profile = self._profiles[snmp.profile]
         memory = self._memory_of(target.device.id)
-        oids = [profile.uptime_oid, *(check.oid for check in profile.checks)]
-        if profile.captures is not None:
-            oids.append(profile.captures.oid)
+        oids = self._cycle_oids.get(snmp.profile)
+        if oids is None:  # the same list for each of the profile's devices: made once
+            oids = [profile.uptime_oid, *(check.oid for check in profile.checks)]
+            if profile.captures is not None:
+                oids.append(profile.captures.oid)
+            self._cycle_oids[snmp.profile] = oids
         try:
             if profile.ports and target.ports and self._walk_due(memory, deep):
                 if memory.ports_failed is not None and memory.ports_failed.reason is Reason.TIMEOUT:
@@ -296,7 +300,7 @@ class SnmpProbe:
                 for column in (IF_ADMIN_STATUS, IF_OPER_STATUS)
             ]
             started = time.perf_counter()  # the GET's round trip, not the table walk's
-            values = await self.get(target, oids + port_oids)
+            values = await self.get(target, [*oids, *port_oids] if port_oids else oids)
         except SnmpFailureError as failure:
             if memory.learned:
                 memory.learned.pop("snmp_slow", None)  # it said nothing this time

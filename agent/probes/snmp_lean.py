@@ -22,7 +22,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from slawatch.aio import Slots
+from slawatch.aio import Deadlines, Slots
 
 Oid = tuple[int, ...]
 
@@ -132,7 +132,9 @@ def _expect(data: bytes, at: int, tag: int) -> tuple[int, int]:
     return start, end
 
 
+@functools.lru_cache(maxsize=4096)
 def _decode_oid(body: bytes) -> Oid:
+    """An OID's arcs (cached: the same few OIDs come back from every device)."""
     if not body:
         raise BerError("empty OID")
     arcs = [*divmod(body[0], 40)] if body[0] < 80 else [2, body[0] - 80]
@@ -209,16 +211,7 @@ class _Pending:
     retry would throw that answer away and call a slow device dead.
     """
 
-    __slots__ = (
-        "any_sender",
-        "elsewhere",
-        "future",
-        "left",
-        "message",
-        "target",
-        "timeout",
-        "timer",
-    )
+    __slots__ = ("any_sender", "elsewhere", "future", "left", "message", "target", "timeout")
 
     def __init__(
         self,
@@ -235,7 +228,6 @@ class _Pending:
         self.timeout = timeout
         self.left = left
         self.any_sender = any_sender
-        self.timer: asyncio.TimerHandle | None = None
         self.elsewhere: str | None = None  # an answer's address other than the target's
 
 
@@ -266,6 +258,7 @@ class LeanSnmpClient:
         self._ids = itertools.count(secrets.randbelow(2**31 - 1) + 1)
         self._waiting: dict[int, _Pending] = {}
         self._slots = Slots(max_in_flight)
+        self._deadlines = Deadlines()
         self._transport: asyncio.DatagramTransport | None = None
         self.bad_replies = 0
 
@@ -277,6 +270,7 @@ class LeanSnmpClient:
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
 
     def close(self) -> None:
+        self._deadlines.close()
         if self._transport is not None:
             self._transport.close()
 
@@ -310,9 +304,7 @@ class LeanSnmpClient:
         if pending.left > 0 and self._transport is not None:
             pending.left -= 1
             self._transport.sendto(pending.message, pending.target)
-            pending.timer = asyncio.get_running_loop().call_later(
-                pending.timeout, self._tick, pending
-            )
+            self._deadlines.call_later(pending.timeout, self._tick, pending)
             return
         pending.future.set_exception(TimeoutError())
 
@@ -329,24 +321,23 @@ class LeanSnmpClient:
         """GET ``oids``; ``any_sender`` takes an answer from another address than
         ``target`` (a multi-homed device answering from its primary address)."""
         assert self._transport is not None, "start() first"
-        loop = asyncio.get_running_loop()
-        async with self._slots:
-            request_id = next(self._ids) & 0x7FFFFFFF
-            message = encode_get(community, request_id, oids)
-            future: asyncio.Future[Response] = loop.create_future()
-            pending = _Pending(target, message, future, timeout_s, retries, any_sender)
-            self._waiting[request_id] = pending
+        request_id = next(self._ids) & 0x7FFFFFFF
+        message = encode_get(community, request_id, oids)
+        slots = self._slots
+        await slots.acquire()  # not ``async with``: two coroutines fewer on every GET
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        pending = _Pending(target, message, future, timeout_s, retries, any_sender)
+        self._waiting[request_id] = pending
+        try:
             self._transport.sendto(message, target)
-            # A timer on the future, not asyncio.wait_for: on Python 3.11 wait_for starts
-            # a task per call, which is most of the cost of a lean GET.
-            pending.timer = loop.call_later(timeout_s, self._tick, pending)
-            try:
-                return await future
-            except TimeoutError:
-                raise SnmpTimeoutError(
-                    f"no answer from {target[0]}:{target[1]}", pending.elsewhere
-                ) from None
-            finally:
-                if pending.timer is not None:
-                    pending.timer.cancel()
-                self._waiting.pop(request_id, None)
+            # On the shared timer wheel: not asyncio.wait_for (on Python 3.11 a task per
+            # call), nor a timer handle made and cancelled per GET.
+            self._deadlines.call_later(timeout_s, self._tick, pending)
+            return await future
+        except TimeoutError:
+            raise SnmpTimeoutError(
+                f"no answer from {target[0]}:{target[1]}", pending.elsewhere
+            ) from None
+        finally:
+            self._waiting.pop(request_id, None)
+            slots.release()

@@ -1,4 +1,5 @@
-"""A stop request reaches every forever-loop, even one a library swallowed; slots are fair."""
+"""A stop request reaches every forever-loop, even one a library swallowed; slots are fair;
+many deadlines share one timer and none fires early."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 
 import pytest
 
-from slawatch.aio import Slots, raise_if_cancelled, wait_event
+from slawatch.aio import Deadlines, Slots, raise_if_cancelled, wait_event
 
 
 async def publish_that_swallows_a_cancel() -> None:
@@ -75,3 +76,21 @@ async def test_a_slot_handed_to_a_waiter_cancelled_meanwhile_goes_to_the_next() 
     with pytest.raises(asyncio.CancelledError):
         await first
     await asyncio.wait_for(second, 1)
+
+
+async def test_deadlines_fire_in_order_never_early_each_once() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(resolution_s=0.01)
+    fired: list[tuple[str, float]] = []
+    due: dict[str, float] = {}
+    for name, delay in [("late", 0.12), ("soon", 0.03), ("sooner", 0.01), ("same", 0.03)]:
+        due[name] = loop.time() + delay
+        deadlines.call_later(delay, lambda n: fired.append((n, loop.time())), name)
+    await asyncio.sleep(0.2)
+    assert [name for name, _ in fired] == ["sooner", "soon", "same", "late"]
+    assert all(moment >= due[name] for name, moment in fired)
+    # Dropped on close: nothing left runs.
+    deadlines.call_later(0.01, lambda n: fired.append((n, 0.0)), "closed")
+    deadlines.close()
+    await asyncio.sleep(0.05)
+    assert len(fired) == 4

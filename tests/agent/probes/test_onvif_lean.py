@@ -12,8 +12,9 @@ from aiohttp import web
 from onvif import ONVIFCamera
 
 from agent.probes.base import Target
-from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, device_clock
-from agent.probes.onvif_soap import CameraBook
+from agent.probes.camera_clock import camera_clock
+from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, _plain_utc, device_clock
+from agent.probes.onvif_soap import BadReplyError, CameraBook, parse_reply
 from agent.wire import ClockState, Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
@@ -127,6 +128,22 @@ async def capture_server() -> AsyncIterator[tuple[int, dict[str, bytes]]]:
 
 def test_the_real_captures_are_there() -> None:
     assert len(CAPTURES) >= 5, f"expected real captures under {SHARED_TESTDATA}"
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=[c.stem for c in CAPTURES])
+def test_the_quick_reading_is_the_trees_and_stands_aside_when_unsure(capture: Path) -> None:
+    """Every real camera's reply is read without building its tree, to the same time the
+    tree gives; a reply that is cut short, or holds a DTD or a comment, goes to lxml."""
+    body = CAPTURE_BYTES[capture.stem]
+    tree = camera_clock(parse_reply(body))
+    assert _plain_utc(body) == tree
+    assert device_clock(body) == tree
+    with pytest.raises(BadReplyError):
+        device_clock(body[: len(body) // 2])
+    start = body.index(b"UTCDateTime>") + len(b"UTCDateTime>")
+    commented = body[:start] + b"<!-- set by NTP -->" + body[start:]
+    assert _plain_utc(commented) is None
+    assert device_clock(commented) == tree
 
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=[c.stem for c in CAPTURES])

@@ -84,6 +84,22 @@ async def test_a_camera_that_wants_credentials_for_its_clock_is_alive(
     assert cameras.of("CAM000003").time_needs_auth
     assert (await deep.probe(targets["CAM000003"], deep=True)).health is Health.UP
 
+    # From then on it is asked with a token of the lean path's own, one request a poll,
+    # the connection kept between polls that come close together.
+    for _ in range(3):
+        asked = fleet.cameras.requests
+        result = await liveness.probe(targets["CAM000003"], deep=False)
+        assert (result.health, result.reason) == (Health.UP, Reason.OK), result
+        assert fleet.cameras.requests == asked + 1
+    assert cameras.of("CAM000003").auth is Auth.WSSE
+    # A kept connection the camera resets is not the camera's failure; a refusal is.
+    await fleet.inject("CAM000003", FaultSpec(Fault.DOWN, "refused"))
+    result = await liveness.probe(targets["CAM000003"], deep=False)
+    assert (result.health, result.reason) == (Health.DOWN, Reason.REFUSED), result
+    await fleet.clear("CAM000003")
+    assert (await liveness.probe(targets["CAM000003"], deep=False)).health is Health.UP
+    liveness.close()
+
     # Even with the wrong password it has answered: degraded (auth_failed), never down.
     await fleet.inject("CAM000003", FaultSpec(Fault.WRONG_CREDENTIALS))
     result = await liveness.probe(targets["CAM000003"], deep=False)
