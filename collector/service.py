@@ -367,7 +367,7 @@ class Collector:
             # anyone): only a live one, the will firing now, makes the agent's devices
             # unknown; devices of an agent that died while we were away go stale anyway.
             if not alive.online and not retained:
-                self._current_offline(agent_id, alive, agent_id in self._agent_keys)
+                self._current_offline(agent_id, alive)
                 self.counters.agents_lost += 1
                 self.checkpoint.agent_lost(agent_id)
                 self.pipeline.agent_lost(agent_id)
@@ -415,23 +415,21 @@ class Collector:
         return self.letter_writer.letter(topic, shown, payload_of_refused(batch, statuses))
 
     def _check_signed(self, agent_id: str, payload: bytes) -> None:
-        """An agent with a registered key is heard only in messages it signed."""
+        """An agent is heard only in messages its registered key signed (the inventory
+        registers a key for every agent it lists)."""
         key = self._agent_keys.get(agent_id)
-        if key is not None and not signed_by(payload, key):
+        if key is None or not signed_by(payload, key):
             self.counters.unsigned += 1
             raise WireError("sig", f"not signed by agent {agent_id}'s registered key: refused")
 
-    def _current_offline(self, agent_id: str, alive: Alive, keyed: bool) -> None:
+    def _current_offline(self, agent_id: str, alive: Alive) -> None:
         """A live offline message is the will of the agent's current connection (or its
         goodbye), or refused: one of an earlier connection than the agent's latest online
-        (a will replayed), or without a connection number from an agent that signs, says
-        nothing about the agent now."""
+        (a will replayed), or without a connection number, says nothing about the agent now."""
         latest = self._connection_of.get(agent_id)
         number = alive.connection
-        stale = latest is not None and (
-            number is None or latest[0] != alive.epoch or number < latest[1]
-        )
-        if stale or (number is None and keyed):
+        stale = latest is not None and (latest[0] != alive.epoch or (number or 0) < latest[1])
+        if stale or number is None:
             self.counters.offline_refused += 1
             raise WireError(
                 "connection",
@@ -493,8 +491,10 @@ class Collector:
         home = self._site_of_agent.get(agent_id)
         if home is not None and home != site:
             raise WireError("agent_id", f"agent {agent_id} reports for site {home}, not {site}")
-        if agents and agent_id not in agents:
-            raise WireError("agent_id", f"agent {agent_id} is not registered for site {site}")
+        if agent_id not in agents:
+            raise WireError(
+                "agent_id", f"agent {agent_id} is not registered for site {site} (sites[].agents)"
+            )
 
     def _admissible(
         self, site: str, agent_id: str, statuses: list[Status], sent_at: datetime
@@ -514,11 +514,11 @@ class Collector:
         for n, status in enumerate(statuses):
             home = site_of.get(status.device_id)
             polled_by = agent_of.get(status.device_id)
-            if home is None and self._agents_of.get(site):
+            if home is None:
                 problems.append(
                     f"statuses[{n}].device_id: {status.device_id} is not in the inventory"
                 )
-            elif home is not None and home != site:
+            elif home != site:
                 problems.append(
                     f"statuses[{n}].device_id: {status.device_id} belongs to site {home}, "
                     f"not {site}"
@@ -670,6 +670,9 @@ class Collector:
             for agent, text in site.agent_keys.items()
         }
         self.ingest_sites = sorted(self._agents_of)
+        unheard = sorted(site for site, agents in self._agents_of.items() if not agents)
+        if unheard:
+            log.warning("sites %s register no agent (sites[].agents): none is heard", unheard)
         if self.alerting is not None:
             self.router = Router(self.alerting, inventory, self.zone)
             links = {link.id: link.name or link.id for link in inventory.links}

@@ -22,6 +22,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
 from slawatch.config.settings import InfluxSettings
+from tests.agent_keys import registered
 from tests.conftest import REPO
 
 START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
@@ -35,10 +36,11 @@ def camera(n: int, uplink: str, service: str = "service_start: 2026-01-01") -> s
     )
 
 
-# The site, region and contract every test district's devices belong to.
+# The site (its test agents registered with their keys), region and contract every test
+# district's devices belong to.
 DISTRICT_HEADER = (
     "kind: inventory\n"
-    "sites: [{id: d1, name: 分局}]\n"
+    f"sites: [{json.dumps({'id': 'd1', 'name': '分局', **registered('edge-1', 'edge-2')})}]\n"
     "regions: [{id: R1, name: 城关街道, police_station: 城关派出所}]\n"
     "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan-door-access}]\n"
 )

@@ -21,13 +21,23 @@ from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.runner import Agent
-from agent.wire import Alive, Batch, Status, alive_topic, encode_alive, encode_batch, status_topic
+from agent.wire import (
+    Alive,
+    Batch,
+    Status,
+    alive_topic,
+    encode_alive,
+    encode_batch,
+    sign,
+    status_topic,
+)
 from collector.app import assemble
 from collector.service import Collector
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import AgentSettings, BrokerSettings, CollectorSettings
+from tests.agent_keys import agent_key, agent_key_file
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, in_background
 
@@ -102,6 +112,7 @@ class FakeAgent:
         self.site = site
         self.epoch = epoch
         self.seq = 0
+        self.connection = 0
 
     def batch(
         self,
@@ -122,18 +133,32 @@ class FakeAgent:
         )
 
     async def publish(self, *payloads: Batch | bytes, topic: str | None = None) -> None:
+        """Batches signed with the agent's key; bytes published as they are."""
         async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"test-{self.agent_id}") as c:
             for payload in payloads:
-                data = encode_batch(payload) if isinstance(payload, Batch) else payload
+                data = self.signed(payload) if isinstance(payload, Batch) else payload
                 await c.publish(topic or status_topic(self.site, self.agent_id), data, qos=1)
 
+    def signed(self, batch: Batch) -> bytes:
+        return sign(encode_batch(batch), agent_key(self.agent_id))
+
     async def die(self) -> None:
-        """Connect with the agent's will from another process, then ``kill -9`` it."""
-        will = encode_alive(Alive(agent_id=self.agent_id, site=SITE, online=False)).decode()
+        """Connect with the agent's will (signed, its connection numbered as a publisher's
+        is) from another process, then ``kill -9`` it."""
+        self.connection += 1
+        alive = Alive(
+            agent_id=self.agent_id,
+            site=self.site,
+            online=False,
+            epoch=self.epoch,
+            connection=self.connection,
+        )
+        will = sign(encode_alive(alive), agent_key(self.agent_id)).decode()
+        topic = alive_topic(self.site, self.agent_id)
         script = (
             "import asyncio, sys, aiomqtt\n"
             "async def main():\n"
-            f"    will = aiomqtt.Will({alive_topic(SITE, self.agent_id)!r}, {will!r}, 1, True)\n"
+            f"    will = aiomqtt.Will({topic!r}, {will!r}, 1, True)\n"
             f"    async with aiomqtt.Client('127.0.0.1', {self.port}, will=will):\n"
             "        print('connected', flush=True)\n"
             "        await asyncio.sleep(600)\n"
@@ -189,6 +214,7 @@ def field_agent(folder: Path, broker_port: int, poll_s: float = 1.0) -> Agent:
                 "profiles": str(REPO / "config" / "profiles"),
                 "broker": {"port": broker_port},
                 "outbox": {"dir": str(folder / "outbox")},
+                "key": str(agent_key_file(folder, "edge-t")),
                 "poll": {
                     "interval": f"{poll_s:g}s",
                     "timeout": "300ms",
@@ -227,6 +253,7 @@ class EdgeAgent:
             agent_id=agent_id,
             retry_s=0.1,
             resend_after=2.0,
+            key=agent_key(agent_id),
         )
         self._writer = BatchWriter(
             self.outbox, site=site, agent_id=agent_id, on_written=self.publisher.wake

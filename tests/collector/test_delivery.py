@@ -18,6 +18,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,13 +32,14 @@ from agent.wire import (
     ack_topic,
     alive_topic,
     encode_alive,
-    encode_batch,
+    sign,
 )
 from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.web.metrics import exposition
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
+from tests.agent_keys import agent_key
 from tests.collector.live import API_TOKEN, SITE, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of, states
 from tests.conftest import wait_for
@@ -137,6 +139,7 @@ async def test_collector_stopped_then_broker_killed_loses_nothing(
         agent_id="edge-1",
         retry_s=0.1,
         resend_after=1.0,
+        key=agent_key("edge-1"),
     )
     writer = BatchWriter(outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake)
     settings = write_settings(tmp_path, broker.port)
@@ -303,14 +306,14 @@ async def test_a_status_for_another_sites_device_is_refused(
     letters = await listen(broker.port, DEADLETTER_TOPIC)
     settings = write_settings(tmp_path, broker.port)
     district = tmp_path / "district.yaml"
-    text = district.read_text(encoding="utf-8").replace(
-        "sites: [{id: d1, name: 分局}]", "sites: [{id: d1, name: 分局}, {id: d2, name: 邻区}]"
+    data = yaml.safe_load(district.read_text(encoding="utf-8"))
+    data["sites"].append({"id": "d2", "name": "邻区"})
+    neighbour = yaml.safe_load(
+        "{id: CAM900, name: 邻区点位, kind: camera, site: d2, address: 10.9.0.1, "
+        "onvif: {port: 80}, region: R1, service_start: 2026-01-01, uplink: {link: L2}}"
     )
-    text += (
-        "  - {id: CAM900, name: 邻区点位, kind: camera, site: d2, address: 10.9.0.1, "
-        "onvif: {port: 80}, region: R1, service_start: 2026-01-01, uplink: {link: L2}}\n"
-    )
-    district.write_text(text, encoding="utf-8")
+    data["devices"].append(neighbour)
+    district.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     agent = FakeAgent(broker.port, epoch="e1")  # an agent of site d1
     foreign = replace(
         minute_of(0)[0], device_id="CAM900", health=Health.DOWN, reason=Reason.TIMEOUT
@@ -382,12 +385,15 @@ def test_fuzzed_payloads_never_stop_the_collector(tmp_path: Path) -> None:
     taken afterwards lands."""
     collector = load_collector(write_settings(tmp_path, 1883))
     topic = f"slawatch/v1/{SITE}/edge-1/status"
+    key = agent_key("edge-1")
     taken = 0
 
     @settings(max_examples=10_000, deadline=None, database=None, derandomize=True)
     @given(payload=PAYLOADS)
     def take(payload: bytes) -> None:
         nonlocal taken
+        if payload.endswith(b"}"):  # signed by the agent: its parser and pipeline are fuzzed
+            payload = sign(payload, key)
         collector.take([aiomqtt.Message(topic, payload, 1, False, 1, None)])
         taken += 1
 
@@ -395,7 +401,7 @@ def test_fuzzed_payloads_never_stop_the_collector(tmp_path: Path) -> None:
         take()
         agent = FakeAgent(0, epoch="after-the-storm")
         real = agent.batch(minute_of(2))  # later than any time the fuzz can send (00:01)
-        result = collector.take([aiomqtt.Message(topic, encode_batch(real), 1, False, 1, None)])
+        result = collector.take([aiomqtt.Message(topic, agent.signed(real), 1, False, 1, None)])
         assert result.letters == []
         assert collector.pipeline.states.state_of("CAM001").value == "up"
         assert len(collector.counters.reasons) <= 64
@@ -436,7 +442,13 @@ async def test_an_agent_killed_restarted_and_reinstalled_loses_nothing(
 
     def agent_on(outbox: Outbox) -> tuple[Publisher, BatchWriter]:
         publisher = Publisher(
-            broker_settings, outbox, site=SITE, agent_id="edge-1", retry_s=0.1, resend_after=1.0
+            broker_settings,
+            outbox,
+            site=SITE,
+            agent_id="edge-1",
+            retry_s=0.1,
+            resend_after=1.0,
+            key=agent_key("edge-1"),
         )
         return publisher, BatchWriter(
             outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake

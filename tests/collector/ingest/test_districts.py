@@ -36,7 +36,7 @@ def cycle(minute: int, shift_s: int) -> list[Status]:
 class District:
     def __init__(self, root: Path, broker: Mosquitto, site: str, shift_s: int) -> None:
         self.folder = root / site
-        self.settings = district(self.folder, broker.port, site, f"[edge-{site}]")
+        self.settings = district(self.folder, broker.port, site, [f"edge-{site}"])
         self.agent = EdgeAgent(
             root / f"edge-{site}", broker.port, agent_id=f"edge-{site}", site=site
         )
