@@ -52,7 +52,14 @@ from collector.alerting.routing import STORE_FAILING, STORE_RECOVERED, Router
 from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.ingest.clocks import EdgeClocks, Reading
-from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, client_id_for
+from collector.ingest.consumer import (
+    COMMAND_TOPIC,
+    DeadLetter,
+    Ingest,
+    Taken,
+    client_id_for,
+    head_topic_for,
+)
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
@@ -792,6 +799,7 @@ class Collector:
         """Sign when due (a quiet ledger too) and publish the latest head, retained: an
         unreachable broker is retried; the heads file already holds the head."""
         published: SignedHead | None = None
+        topic = signing.topic or head_topic_for(self.ingest_sites)
         while True:
             signer.sign_if_due()
             latest = signer.latest
@@ -800,7 +808,7 @@ class Collector:
                     async with mqtt_client(
                         self.settings.broker, f"{self.client_id}-heads", clean_session=True
                     ) as client:
-                        await client.publish(signing.topic, latest.record(), qos=1, retain=True)
+                        await client.publish(topic, latest.record(), qos=1, retain=True)
                     published = latest
                 except aiomqtt.MqttError as exc:
                     log.warning("signed head of row %d not published yet: %s", latest.seq, exc)

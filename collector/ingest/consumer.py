@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEADLETTER_TOPIC = f"{TOPIC_ROOT}/deadletter"
 COMMAND_TOPIC = f"{TOPIC_ROOT}/commands/ack"
+HEAD_TOPIC_ROOT = f"{TOPIC_ROOT}/ledger/head"
 GROUP_MAX = 64
 SHOWN_BYTES = 4096  # of a dead letter's payload
 
@@ -87,13 +88,25 @@ def subscriptions(shared_group: str | None, sites: list[str]) -> list[str]:
     return [*data, COMMAND_TOPIC]
 
 
-def client_id_for(sites: list[str]) -> str:
-    """A client id of the district's own: two collectors on one broker never take each
-    other's session (MQTT gives a client id's session to whoever connects with it)."""
+def district_of(sites: list[str]) -> str:
+    """The district's name on the broker, from its sites (a digest of them when long)."""
     joined = "+".join(sorted(sites))
     if len(joined) > 40:
         joined = hashlib.sha256(joined.encode()).hexdigest()[:16]
-    return f"slawatch-collector-{joined}"
+    return joined
+
+
+def client_id_for(sites: list[str]) -> str:
+    """A client id of the district's own: two collectors on one broker never take each
+    other's session (MQTT gives a client id's session to whoever connects with it)."""
+    return f"slawatch-collector-{district_of(sites)}"
+
+
+def head_topic_for(sites: list[str]) -> str:
+    """Where the district's signed ledger head is retained: two districts on one broker
+    never overwrite each other's (``+`` is a wildcard in a topic: the sites are joined by
+    ``,`` there)."""
+    return f"{HEAD_TOPIC_ROOT}/{district_of(sites).replace('+', ',')}"
 
 
 class Ingest:

@@ -128,8 +128,9 @@ class SigningSettings(Strict):
     heads_file: ConfigPath | None = None
     every_rows: int = Field(default=10_000, ge=1)
     every: Duration = timedelta(minutes=5)
-    # Each head is also published here, retained.
-    topic: str = "slawatch/v1/ledger/head"
+    # Each head is also published here, retained; default ``slawatch/v1/ledger/head/<sites>``
+    # (the collector's sites joined by ``,``): districts sharing a broker keep their own.
+    topic: str | None = None
 
 
 class ConsoleSettings(Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -28,11 +29,12 @@ def district(
     agents: list[str],
     api_port: int | None = None,
     neighbours: tuple[str, str] | None = None,
+    signing: dict[str, Any] | None = None,
 ) -> Path:
     """The test district as site ``site`` with its registered ``agents`` (and their keys);
     ``neighbours``: another site and its one agent, in the same inventory."""
-    folder.mkdir()
-    settings = write_settings(folder, broker_port, api_port=api_port)
+    folder.mkdir(exist_ok=True)
+    settings = write_settings(folder, broker_port, api_port=api_port, signing=signing)
     inventory = folder / "district.yaml"
     data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
     data["sites"] = [{"id": site, "name": "分局", **registered(*agents)}]
