@@ -48,7 +48,13 @@ from agent.wire import (
 )
 from collector.alerting.channels import ChannelSender
 from collector.alerting.notify import MqttAlerts, Notifier, Undelivered
-from collector.alerting.routing import STORE_FAILING, STORE_RECOVERED, Router
+from collector.alerting.routing import (
+    CLOCK_OFF,
+    CLOCK_OK,
+    STORE_FAILING,
+    STORE_RECOVERED,
+    Router,
+)
 from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.ingest.clocks import EdgeClocks, Reading
@@ -473,6 +479,7 @@ class Collector:
         )  # fmt: skip
         body = {"agent_id": agent_id, "offset_s": round(offset, 3), "clock": reading.state.value}
         self.checkpoint.note("clock_off", format_timestamp(arrived), body)
+        self._clock_alert(CLOCK_OFF, agent_id, arrived, arrived, reading)
         self.checkpoint.agent_lost(agent_id)
         self.pipeline.agent_lost(agent_id)
 
@@ -487,6 +494,27 @@ class Collector:
             "off_since": format_timestamp(since),
         }  # fmt: skip
         self.checkpoint.note("clock_ok", format_timestamp(arrived), body)
+        self._clock_alert(CLOCK_OK, agent_id, since, arrived, reading)
+
+    def _clock_alert(
+        self, kind: str, agent_id: str, since: datetime, at: datetime, reading: Reading
+    ) -> None:
+        """The operator is told, through the alert channels, with the offset."""
+        site = self._site_of_agent[agent_id]
+        devices = sum(
+            1 for d in self.inventory.devices if d.site == site and d.agent in (None, agent_id)
+        )
+        alert = {
+            "alert": kind,
+            "agent_id": agent_id,
+            "site": site,
+            "offset_s": round(reading.offset.total_seconds(), 3),
+            "tolerance_s": self.settings.clock_tolerance.total_seconds(),
+            "clock": reading.state.value,
+            "since": format_timestamp(since),
+            "devices": devices,
+        }
+        self.checkpoint.note("alert", format_timestamp(at), alert)
 
     def _may_speak(self, site: str, agent_id: str) -> None:
         """Refuse, before it leaves any trace (no ledger row, no ack, no metrics series),
