@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess  # nosec B404  # this interpreter under libfaketime
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from agent.wire import (
 from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
+from tests.collector.ingest.edge import FAKETIME
 from tests.conftest import in_background, wait_for
 from tests.reliability import Stopwatch
 
@@ -183,6 +187,42 @@ async def test_a_batch_the_collector_never_confirms_is_sent_again(
             await asyncio.to_thread(publisher.stop)
     assert sorted(b.seq for b in collected.batches) == list(range(6))
     assert publisher.published >= 7  # batch 3 went twice
+
+
+SET_BACK = """
+import pathlib, sys, time
+from agent.outbox import Outbox
+outbox = Outbox(pathlib.Path(sys.argv[1]), max_bytes=1 << 20)
+outbox.append("t", lambda seq: b"x")
+outbox.mark_sent([p.seq for p in outbox.pending()])
+pathlib.Path(sys.argv[2]).write_text("-1h")  # the wall clock is set back an hour
+start = time.monotonic()
+while time.monotonic() - start < 0.3:  # (time.sleep fails under faketime's real monotonic)
+    pass
+print([p.seq for p in outbox.pending(resend_after=0.2)])
+"""
+
+
+@pytest.mark.skipif(not FAKETIME.exists(), reason="Debian's faketime is not installed")
+def test_a_wall_clock_set_back_an_hour_delays_no_resend(tmp_path: Path) -> None:
+    """The resend wait runs on the monotonic clock (libfaketime sets the wall clock back)."""
+    clock = tmp_path / "clock"
+    clock.write_text("+0", encoding="ascii")
+    env = os.environ | {
+        "LD_PRELOAD": str(FAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(clock),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SET_BACK, str(tmp_path / "outbox"), str(clock)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "[0]"
 
 
 def test_a_full_outbox_drops_the_oldest_and_says_so(
