@@ -8,9 +8,9 @@ Run: .venv/bin/python bench/collector_fuzz.py [--messages 20000]
 seq, health and reason from edge-1 (half of the JSON signed with edge-1's key, so the
 parser and the receipts are fuzzed past the signature check), and valid-looking batches
 from random agent ids of the site, after a warm-up of 2,000. Prints the peak RSS before
-and after, the allocations that grew most (tracemalloc), and one line ``BENCH collector_fuzz rss_mb_before=… rss_mb_after=…
-ledger_rows_added=… retained_added=…`` (the retained acks the collector would publish
-for senders other than its agent).
+and after, the allocations that grew most (tracemalloc), and one line ``BENCH
+collector_fuzz rss_mb_before=… rss_mb_after=… ledger_rows_added=… retained_added=…``
+(the retained acks the collector would publish for senders other than its agent).
 """
 
 from __future__ import annotations
