@@ -208,6 +208,11 @@ class Collector:
         self._background: set[asyncio.Task[None]] = set()
         self.signer: HeadSigner | None = None
         self._ack_key = load_private(settings.signing.key) if settings.signing else None
+        if self._ack_key is None:
+            log.error(
+                "no signing section: acks go out unsigned and no agent deletes a batch on "
+                "them (their outboxes grow): give the collector a signing key (docs/wire.md)"
+            )
         if settings.signing is not None:
             signing = settings.signing
             heads_file = signing.heads_file or settings.ledger.with_name(

@@ -25,15 +25,19 @@ from agent.wire import (
     decode_alive,
     decode_batch,
     encode_ack,
+    sign,
 )
 from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
+from tests.agent_keys import agent_key, collector_key
 from tests.collector.ingest.edge import FAKETIME
 from tests.conftest import in_background, wait_for
 from tests.reliability import Stopwatch
 
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
+# The agent's own key, and the stand-in collector's whose signed acks it takes.
+AGENT_KEY, ACKS_BY = agent_key("edge-01"), collector_key().public_key()
 
 # The stand-in collector below uses aiomqtt, which must not run on uvloop (see agent.publisher).
 pytestmark = pytest.mark.stdlib_loop
@@ -77,7 +81,8 @@ async def subscribe_forever(port: int, collected: Collected) -> None:
                         above=sorted(s for s in have if s > through),
                     )
                     topic = ack_topic(batch.site, batch.agent_id)
-                    await client.publish(topic, encode_ack(ack), qos=1, retain=True)
+                    signed = sign(encode_ack(ack), collector_key())
+                    await client.publish(topic, signed, qos=1, retain=True)
         except aiomqtt.MqttError:
             await asyncio.sleep(0.2)
 
@@ -97,7 +102,15 @@ async def test_a_broker_outage_loses_nothing_and_keeps_order(
     collected = Collected()
     outbox = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
     settings = BrokerSettings(port=broker.port)
-    publisher = Publisher(settings, outbox, site="demo", agent_id="edge-01", retry_s=0.1)
+    publisher = Publisher(
+        settings,
+        outbox,
+        site="demo",
+        agent_id="edge-01",
+        retry_s=0.1,
+        key=AGENT_KEY,
+        collector_key=ACKS_BY,
+    )
     writer = BatchWriter(
         outbox, site="demo", agent_id="edge-01", on_written=publisher.wake, max_statuses=10
     )
@@ -172,6 +185,8 @@ async def test_a_batch_the_collector_never_confirms_is_sent_again(
         agent_id="edge-01",
         retry_s=0.1,
         resend_after=0.5,
+        key=AGENT_KEY,
+        collector_key=ACKS_BY,
     )
     writer = BatchWriter(
         outbox, site="demo", agent_id="edge-01", on_written=publisher.wake, max_statuses=10

@@ -16,6 +16,7 @@ from typing import Any
 import aiomqtt
 import httpx
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.batches import BatchWriter
 from agent.outbox import Outbox
@@ -37,7 +38,13 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import AgentSettings, BrokerSettings, CollectorSettings
-from tests.agent_keys import agent_key, agent_key_file
+from tests.agent_keys import (
+    agent_key,
+    agent_key_file,
+    collector_key,
+    collector_key_file,
+    signing_by_test_key,
+)
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, in_background
 
@@ -185,7 +192,8 @@ def field_policy(folder: Path, **overrides: Any) -> Path:
 
 def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) -> Path:
     """A collector's settings over the simulated fleet's inventory (``folder``), judged by
-    ``policy`` and the shipped contract policies, plus ``extra`` sections."""
+    ``policy`` and the shipped contract policies, signing with the test collectors' key,
+    plus ``extra`` sections."""
     settings = {
         "kind": "collector",
         "inventory": str(folder / "inventory.yaml"),
@@ -196,6 +204,7 @@ def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) 
         "ledger": str(folder / "ledger.sqlite"),
         **extra,
     }
+    settings.setdefault("signing", signing_by_test_key(folder))
     file = folder / "collector.yaml"
     file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
     return file
@@ -215,6 +224,7 @@ def field_agent(folder: Path, broker_port: int, poll_s: float = 1.0) -> Agent:
                 "broker": {"port": broker_port},
                 "outbox": {"dir": str(folder / "outbox")},
                 "key": str(agent_key_file(folder, "edge-t")),
+                "collector_key": f"{collector_key_file(folder)}.pub",
                 "poll": {
                     "interval": f"{poll_s:g}s",
                     "timeout": "300ms",
@@ -243,8 +253,15 @@ class EdgeAgent:
     cycles by the test: every batch stays in the outbox until the collector confirms it."""
 
     def __init__(
-        self, folder: Path, port: int, *, agent_id: str = "edge-1", site: str = SITE
+        self,
+        folder: Path,
+        port: int,
+        *,
+        agent_id: str = "edge-1",
+        site: str = SITE,
+        acks_by: Ed25519PublicKey | None = None,
     ) -> None:
+        """``acks_by``: the key its collector signs acks with (default: the test one's)."""
         self.outbox = Outbox(folder / "outbox", max_bytes=1 << 26)
         self.publisher = Publisher(
             BrokerSettings(port=port),
@@ -254,6 +271,7 @@ class EdgeAgent:
             retry_s=0.1,
             resend_after=2.0,
             key=agent_key(agent_id),
+            collector_key=acks_by or collector_key().public_key(),
         )
         self._writer = BatchWriter(
             self.outbox, site=site, agent_id=agent_id, on_written=self.publisher.wake

@@ -39,7 +39,7 @@ from collector.web.metrics import exposition
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
-from tests.agent_keys import agent_key
+from tests.agent_keys import agent_key, collector_key, signing_by_test_key
 from tests.collector.live import API_TOKEN, SITE, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of, states
 from tests.conftest import wait_for
@@ -140,9 +140,10 @@ async def test_collector_stopped_then_broker_killed_loses_nothing(
         retry_s=0.1,
         resend_after=1.0,
         key=agent_key("edge-1"),
+        collector_key=collector_key().public_key(),
     )
     writer = BatchWriter(outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake)
-    settings = write_settings(tmp_path, broker.port)
+    settings = write_settings(tmp_path, broker.port, signing=signing_by_test_key(tmp_path))
     publisher.start()
     try:
         async with running(load_collector(settings)) as collector:
@@ -401,10 +402,18 @@ def test_fuzzed_payloads_never_stop_the_collector(tmp_path: Path) -> None:
         take()
         agent = FakeAgent(0, epoch="after-the-storm")
         real = agent.batch(minute_of(2))  # later than any time the fuzz can send (00:01)
+        taken_before = collector.counters.statuses
         result = collector.take([aiomqtt.Message(topic, agent.signed(real), 1, False, 1, None)])
         assert result.letters == []
         assert collector.pipeline.states.state_of("CAM001").value == "up"
         assert len(collector.counters.reasons) <= 64
+        reliability.record(
+            "fuzzed-messages",
+            unit="statuses",
+            sent=len(real.statuses),
+            arrived=collector.counters.statuses - taken_before,
+            recovered_s=0.0,
+        )
     finally:
         collector.close()
     assert taken == 10_000
@@ -437,7 +446,7 @@ async def test_an_agent_killed_restarted_and_reinstalled_loses_nothing(
 ) -> None:
     """The agent dies with batches written but unsent; it restarts on the same outbox (same
     epoch, seq goes on), later it is reinstalled (new outbox: a new epoch from 0)."""
-    settings = write_settings(tmp_path, broker.port)
+    settings = write_settings(tmp_path, broker.port, signing=signing_by_test_key(tmp_path))
     broker_settings = BrokerSettings(port=broker.port)
 
     def agent_on(outbox: Outbox) -> tuple[Publisher, BatchWriter]:
@@ -449,6 +458,7 @@ async def test_an_agent_killed_restarted_and_reinstalled_loses_nothing(
             retry_s=0.1,
             resend_after=1.0,
             key=agent_key("edge-1"),
+            collector_key=collector_key().public_key(),
         )
         return publisher, BatchWriter(
             outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake

@@ -58,9 +58,9 @@ async def test_a_reload_under_load_loses_nothing_and_is_recorded(
         await wait_for(lambda: collector.counters.batches == 40)
         # Every status published was taken, before and after the reload, but those of the
         # camera removed, once it was: refused, each a dead letter (one a batch).
-        refused = collector.counters.reasons.get("statuses[n].device_id", 0)
-        assert refused < 40
-        assert collector.counters.statuses + refused == 40 * len(EVERY_DEVICE)
+        removed = collector.counters.reasons.get("statuses[n].device_id", 0)
+        assert removed < 40
+        assert collector.counters.statuses + removed == 40 * len(EVERY_DEVICE)
         assert collector.receipts.open_gaps() == {}
         rows = collector.ledger.connection.execute(
             "SELECT body FROM ledger WHERE kind = 'inventory'"

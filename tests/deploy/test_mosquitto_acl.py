@@ -20,6 +20,7 @@ from agent.wire import ack_topic, status_topic
 from collector.cli import main as collector_main
 from collector.ingest.consumer import head_topic_for
 from simulator.local_servers import Mosquitto
+from tests import reliability
 from tests.agent_keys import registered
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, wait_for
@@ -99,6 +100,9 @@ async def test_an_agent_speaks_only_for_itself_and_reads_only_its_own_acks(
             task.cancel()
     assert heard == [f"{status_topic('d1', 'edge-1')} b'own'"]
     assert acks_of_edge_1 == [f"{ack_topic('d1', 'edge-1')} b'ack for edge-1'"]
+    reliability.record(
+        "cross-site-with-acl", unit="messages", sent=1, arrived=len(heard), recovered_s=0.0
+    )
 
 
 async def test_the_signed_head_reaches_the_bureaus_subscriber_and_only_the_collector_signs(

@@ -45,7 +45,11 @@ class District:
         signing = {"key": str(self.key), "every_rows": 1, "every": "1h"}
         self.settings = district(self.folder, broker.port, site, [f"edge-{site}"], signing=signing)
         self.agent = EdgeAgent(
-            root / f"edge-{site}", broker.port, agent_id=f"edge-{site}", site=site
+            root / f"edge-{site}",
+            broker.port,
+            agent_id=f"edge-{site}",
+            site=site,
+            acks_by=load_public(self.key.with_name(self.key.name + ".pub")),
         )
         self.site = site
         self.shift_s = shift_s

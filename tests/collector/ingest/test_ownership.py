@@ -16,7 +16,9 @@ import yaml
 
 from collector.service import Collector
 from simulator.local_servers import Mosquitto, free_port
+from tests import reliability
 from tests.agent_keys import registered
+from tests.collector.ingest.edge import blamed
 from tests.collector.live import API_TOKEN, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
@@ -140,3 +142,14 @@ async def test_strangers_leave_no_trace_forged_seqs_are_refused_and_an_admin_clo
         closed = json.loads(body)
         assert (closed["first"], closed["last"], closed["by"]) == (2, 3, "api")
         assert closed["reason"] == "边缘服务器硬盘损坏，批次无法恢复"
+        assert collector.counters.batches == 3  # edge-1's own: seqs 0, 1 and 4
+        blamed_devices = blamed(collector)
+        assert blamed_devices == []
+    reliability.record(
+        "forged-gap-closed-by-admin",
+        unit="batches",
+        sent=3,
+        arrived=collector.counters.batches,
+        recovered_s=0.0,
+        blamed=len(blamed_devices),
+    )
