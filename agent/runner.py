@@ -316,6 +316,7 @@ class Agent:
             # Read now: the publisher's thread would otherwise fail on it unseen while the
             # probes fill the outbox. LookupError reaches the command line (exit 2).
             settings.broker.password.resolve()
+        inventory, credentials = self.load_inventory()
         if settings.key is None or settings.collector_key is None:
             # The collector refuses what the agent did not sign, and an ack the collector's
             # key does not verify would let anyone on the broker empty the outbox.
@@ -324,7 +325,6 @@ class Agent:
                 "new`) and collector_key (the .pub beside the collector's signing key) are "
                 "required to run"
             )
-        inventory, credentials = self.load_inventory()
         outbox = Outbox(settings.outbox.dir, settings.outbox.max_bytes)
         publisher = Publisher(
             settings.broker,
