@@ -64,7 +64,6 @@ from collector.ingest.consumer import (
     Ingest,
     Taken,
     client_id_for,
-    head_topic_for,
 )
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
@@ -87,7 +86,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.secrets import collector_secrets, credential_secrets, values
 from slawatch.config.settings import CollectorSettings, SigningSettings
 from slawatch.keys import load_private, public_from_text
-from slawatch.mqtt import mqtt_client
+from slawatch.mqtt import head_topic_for, mqtt_client
 
 log = logging.getLogger(__name__)
 INVENTORY = "inventory"  # the ledger row of an inventory put in force

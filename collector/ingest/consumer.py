@@ -12,7 +12,6 @@ locked or full) is held, unacknowledged, until it can (``collector.ingest.holdin
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -25,13 +24,12 @@ from collector.ingest.holding import committed_or_held
 from collector.ledger.store import StoreHealth
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import BrokerSettings
-from slawatch.mqtt import mqtt_client
+from slawatch.mqtt import district_of, mqtt_client
 
 log = logging.getLogger(__name__)
 
 DEADLETTER_TOPIC = f"{TOPIC_ROOT}/deadletter"
 COMMAND_TOPIC = f"{TOPIC_ROOT}/commands/ack"
-HEAD_TOPIC_ROOT = f"{TOPIC_ROOT}/ledger/head"
 GROUP_MAX = 64
 SHOWN_BYTES = 4096  # of a dead letter's payload
 
@@ -88,25 +86,10 @@ def subscriptions(shared_group: str | None, sites: list[str]) -> list[str]:
     return [*data, COMMAND_TOPIC]
 
 
-def district_of(sites: list[str]) -> str:
-    """The district's name on the broker, from its sites (a digest of them when long)."""
-    joined = "+".join(sorted(sites))
-    if len(joined) > 40:
-        joined = hashlib.sha256(joined.encode()).hexdigest()[:16]
-    return joined
-
-
 def client_id_for(sites: list[str]) -> str:
     """A client id of the district's own: two collectors on one broker never take each
     other's session (MQTT gives a client id's session to whoever connects with it)."""
     return f"slawatch-collector-{district_of(sites)}"
-
-
-def head_topic_for(sites: list[str]) -> str:
-    """Where the district's signed ledger head is retained: two districts on one broker
-    never overwrite each other's (``+`` is a wildcard in a topic: the sites are joined by
-    ``,`` there)."""
-    return f"{HEAD_TOPIC_ROOT}/{district_of(sites).replace('+', ',')}"
 
 
 class Ingest:

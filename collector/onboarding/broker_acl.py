@@ -14,13 +14,13 @@ An agent the inventory does not list gets nothing. Written again whenever agents
 from __future__ import annotations
 
 from agent.wire import TOPIC_ROOT, ack_topic, alive_topic, status_topic
-from collector.ingest.consumer import HEAD_TOPIC_ROOT
 from slawatch.config.inventory import Inventory
+from slawatch.mqtt import HEAD_TOPIC_ROOT
 
 COLLECTOR_USER = "slawatch-collector"
 OPS_USER = "slawatch-ops"
 BUREAU_USER = "slawatch-bureau"
-HEAD_TOPICS = f"{HEAD_TOPIC_ROOT}/#"  # each district's own (collector.ingest.consumer)
+HEAD_TOPICS = f"{HEAD_TOPIC_ROOT}/#"  # each district's own (slawatch.mqtt)
 
 
 def broker_acl(inventory: Inventory) -> str:

@@ -18,8 +18,8 @@ import yaml
 
 from agent.wire import ack_topic, status_topic
 from collector.cli import main as collector_main
-from collector.ingest.consumer import head_topic_for
 from simulator.local_servers import Mosquitto
+from slawatch.mqtt import head_topic_for
 from tests import reliability
 from tests.agent_keys import registered
 from tests.collector.conftest import write_district

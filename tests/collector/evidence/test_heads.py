@@ -14,11 +14,11 @@ import pytest
 
 from collector.cli import main
 from collector.evidence.heads import SignedHead, read_heads_file
-from collector.ingest.consumer import head_topic_for
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import GENESIS, row_hash
 from simulator.local_servers import Mosquitto
 from slawatch.keys import KeyFileError, load_public, new_pair
+from slawatch.mqtt import head_topic_for
 from tests.collector.live import FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from agent.wire import Status
-from collector.ingest.consumer import head_topic_for
 from collector.service import Collector
 from simulator.local_servers import Mosquitto
 from slawatch.keys import load_public, new_pair
+from slawatch.mqtt import head_topic_for
 from tests import reliability
 from tests.collector.evidence.test_heads import retained_head
 from tests.collector.ingest.test_ownership import district
