@@ -5,7 +5,8 @@ Real mosquitto, two collectors with different sites, and each district's real ag
 outbox and publisher. Each collector subscribes to its own site and derives its client
 id from it, so neither takes the other's session nor acks the other's batches: the
 agent of the district whose collector is down keeps every batch until its own collector
-confirms it. Every status either agent wrote is counted in its own district's spool.
+confirms it. Every status either agent wrote is counted in its own district's spool, and
+each district's signed ledger head is retained on its own topic.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 the simulated fleet): +6 min and +1 h ahead, 1 h behind, and set back by 1 h while it
 runs, then right again. While the clock is off its batches are acked and kept aside (not
 lost), nothing reaches the time series at a wrong time, its devices are unknown (never
-down, no camera blamed for the agent's clock), the ledger says when and by how much; once
-the clock is right everything goes on by itself."""
+down, no camera blamed for the agent's clock), the ledger says when and by how much and the
+duty room is told by mail (with the offset, and again at the end); once the clock is right
+everything goes on by itself."""
 
 from __future__ import annotations
 
