@@ -11,8 +11,9 @@ The outbox draws its ``epoch`` once, when it is created: a reinstalled agent (a 
 outbox) is a new sequence for the collector, not a run of stale duplicates.
 
 A broker's PUBACK only marks a batch sent; a batch sent but not confirmed by the collector
-is sent again after ``resend_after`` (the broker may have lost it: killed before it
-saved its queue, while the collector was down). The collector drops the duplicates.
+is sent again after ``resend_after`` on the monotonic clock (the broker may have lost it:
+killed before it saved its queue, while the collector was down). The collector drops the
+duplicates.
 
 The probes (event loop thread) append and the publisher (its own thread) reads, marks and
 confirms, so every method holds one lock; each critical section is one short SQLite
@@ -31,6 +32,7 @@ moved otherwise than the monotonic one was observed on a clock that has since be
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -92,6 +94,7 @@ class Outbox:
         ).fetchone()
         self._bytes, self._count = int(row[0]), int(row[1])
         self._bases: dict[int, tuple[float, float]] = {}  # seq: least and most wall − monotonic
+        self._sent: dict[int, float] = {}  # seq: when this process last sent it (monotonic)
 
     def _epoch(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
@@ -136,14 +139,22 @@ class Outbox:
 
     def pending(self, limit: int = 100, resend_after: float = 60.0) -> list[Pending]:
         """The oldest batches never sent, or sent ``resend_after`` seconds ago and still not
-        confirmed by the collector, in order."""
+        confirmed by the collector, in order. The wait is on the monotonic clock: a wall
+        clock set back an hour delays no resend; one sent by an earlier process is due."""
         with self._lock:
             # Unconfirmed ones first (they are the oldest), then the never sent, in order.
-            rows = self._db.execute(
-                "SELECT seq, topic, payload FROM batches WHERE sent IS NOT NULL AND sent < ? "
-                "ORDER BY sent, seq LIMIT ?",
-                (time.time() - resend_after, limit),
-            ).fetchall()
+            due_by = time.monotonic() - resend_after
+            sent = [
+                (self._sent.get(seq, -math.inf), seq)
+                for (seq,) in self._db.execute("SELECT seq FROM batches WHERE sent IS NOT NULL")
+            ]
+            due = [seq for at, seq in sorted(sent) if at < due_by][:limit]
+            rows = [
+                self._db.execute(
+                    "SELECT seq, topic, payload FROM batches WHERE seq = ?", (seq,)
+                ).fetchone()
+                for seq in due
+            ]
             rows += self._db.execute(
                 "SELECT seq, topic, payload FROM batches WHERE sent IS NULL ORDER BY seq LIMIT ?",
                 (limit - len(rows),),
@@ -153,7 +164,8 @@ class Outbox:
     def mark_sent(self, seqs: list[int]) -> None:
         """The broker has them (PUBACK): resend only if the collector never confirms."""
         with self._lock:
-            now = time.time()
+            now, ticks = time.time(), time.monotonic()
+            self._sent.update((seq, ticks) for seq in seqs)
             self._db.executemany(
                 "UPDATE batches SET sent = ? WHERE seq = ?", [(now, s) for s in seqs]
             )
@@ -177,6 +189,7 @@ class Outbox:
             self._db.execute("DELETE FROM lost WHERE last <= ?", (through,))
             for seq, _ in doomed:
                 self._bases.pop(seq, None)
+                self._sent.pop(seq, None)
         self._bytes -= sum(int(size) for _, size in doomed)
         self._count -= len(doomed)
         return len(doomed)
@@ -229,6 +242,7 @@ class Outbox:
                 "SELECT seq, LENGTH(payload) FROM batches ORDER BY seq LIMIT 1"
             ).fetchone()
             self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+            self._sent.pop(int(seq), None)
             self._bytes -= int(size)
             self._count -= 1
             dropped.append(int(seq))

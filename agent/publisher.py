@@ -66,8 +66,8 @@ class Publisher:
         window: int = 16,
         retry_s: float = 1.0,
         resend_after: float = 60.0,
-        key: Ed25519PrivateKey | None = None,
-        collector_key: Ed25519PublicKey | None = None,
+        key: Ed25519PrivateKey,
+        collector_key: Ed25519PublicKey,
         clock: Callable[[], ClockState] = lambda: ClockState.UNKNOWN,
     ) -> None:
         self._broker = broker
@@ -90,8 +90,6 @@ class Publisher:
         self.published = 0
         self.confirmed = 0
         self.acks_refused = 0
-        if collector_key is None:
-            log.warning("no collector_key in the settings: acks are taken unsigned")
 
     def start(self) -> None:
         """Publish on a thread of its own until :meth:`stop`."""
@@ -128,7 +126,7 @@ class Publisher:
         await self._say_goodbye()
 
     def _signed(self, payload: bytes) -> bytes:
-        return payload if self._key is None else sign(payload, self._key)
+        return sign(payload, self._key)
 
     def _alive(self, online: bool) -> bytes:
         """This connection's liveness message (the will's too): stamped with its start."""
@@ -204,7 +202,7 @@ class Publisher:
                 if not isinstance(payload, bytes):
                     raise WireError("(payload)", "not bytes")
                 ack = decode_ack(payload)
-                if self._collector_key is not None and not signed_by(payload, self._collector_key):
+                if not signed_by(payload, self._collector_key):
                     raise WireError("sig", "not signed by the collector's key: nothing deleted")
             except WireError as exc:
                 self.acks_refused += 1

@@ -321,14 +321,22 @@ class Agent:
             # probes fill the outbox. LookupError reaches the command line (exit 2).
             settings.broker.password.resolve()
         inventory, credentials = self.load_inventory()
+        if settings.key is None or settings.collector_key is None:
+            # The collector refuses what the agent did not sign, and an ack the collector's
+            # key does not verify would let anyone on the broker empty the outbox.
+            raise LookupError(
+                f"agent {settings.agent_id}: the settings' key (its own, `slawatch-agent keys "
+                "new`) and collector_key (the .pub beside the collector's signing key) are "
+                "required to run"
+            )
         outbox = Outbox(settings.outbox.dir, settings.outbox.max_bytes)
         publisher = Publisher(
             settings.broker,
             outbox,
             site=settings.site,
             agent_id=settings.agent_id,
-            key=load_private(settings.key) if settings.key else None,
-            collector_key=load_public(settings.collector_key) if settings.collector_key else None,
+            key=load_private(settings.key),
+            collector_key=load_public(settings.collector_key),
             clock=self.clock.state,
         )
         poll = settings.poll

@@ -74,6 +74,7 @@ from slawatch.config.inventory import Device, DeviceKind, Inventory, SnmpSetting
 from slawatch.config.loader import load_config
 from slawatch.config.settings import BrokerSettings
 from slawatch.config.writer import write_inventory
+from tests.agent_keys import agent_key, collector_key
 
 REPO = Path(__file__).resolve().parent.parent
 ONVIF_CONCURRENCY = 200  # as the earlier figures were measured (the agent defaults to 500)
@@ -167,7 +168,14 @@ async def run_agent_phase(
 ) -> float:
     """Scheduler + probes + batches + outbox + publisher for ``seconds``; returns CPU seconds."""
     outbox = Outbox(folder, max_bytes=1 << 30)
-    publisher = Publisher(BrokerSettings(port=broker.port), outbox, site="bench", agent_id="bench")
+    publisher = Publisher(
+        BrokerSettings(port=broker.port),
+        outbox,
+        site="bench",
+        agent_id="bench",
+        key=agent_key("bench"),  # signing each batch is part of the cost measured
+        collector_key=collector_key().public_key(),
+    )
     writer = BatchWriter(outbox, site="bench", agent_id="bench", on_written=publisher.wake)
 
     def report(status: Status, elapsed: float, protocol: str) -> None:

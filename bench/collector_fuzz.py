@@ -4,12 +4,13 @@
 Run: .venv/bin/python bench/collector_fuzz.py [--messages 20000]
 
 ``Collector.take`` in-process (no broker), on a district whose site registers its agent
-(edge-1): random bytes, JSON of random shapes, near-batches with random seq, health and
-reason from edge-1, and valid-looking batches from random agent ids of the site, after a
-warm-up of 2,000. Prints the peak RSS before and after, the allocations that grew most
-(tracemalloc), and one line ``BENCH collector_fuzz rss_mb_before=… rss_mb_after=…
-ledger_rows_added=… retained_added=…`` (the retained acks the collector would publish
-for senders other than its agent).
+(edge-1, with its key): random bytes, JSON of random shapes, near-batches with random
+seq, health and reason from edge-1 (half of the JSON signed with edge-1's key, so the
+parser and the receipts are fuzzed past the signature check), and valid-looking batches
+from random agent ids of the site, after a warm-up of 2,000. Prints the peak RSS before
+and after, the allocations that grew most (tracemalloc), and one line ``BENCH
+collector_fuzz rss_mb_before=… rss_mb_after=… ledger_rows_added=… retained_added=…``
+(the retained acks the collector would publish for senders other than its agent).
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ sys.path.insert(0, str(REPO))
 
 import aiomqtt
 
+from agent.wire import sign
+from tests.agent_keys import agent_key
 from tests.collector.live import SITE, load_collector, write_settings
 
-AGENT = "edge-1"
+AGENT = "edge-1"  # registered in the test district, with the test key made from its id
+KEY = agent_key(AGENT)
 
 
 def hostile(rng: random.Random, n: int) -> bytes:
@@ -62,6 +66,8 @@ def hostile(rng: random.Random, n: int) -> bytes:
 
 def message(rng: random.Random, n: int) -> aiomqtt.Message:
     payload = hostile(rng, n)
+    if payload.endswith(b"}") and rng.random() < 0.5:
+        payload = sign(payload, KEY)  # the agent's own (or its stolen key's) nonsense
     if payload:
         return aiomqtt.Message(f"slawatch/v1/{SITE}/{AGENT}/status", payload, 1, False, 1, None)
     stranger = f"edge-{rng.randrange(10**9)}"
@@ -84,14 +90,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
-        settings = write_settings(Path(name), 1883)
-        inventory = Path(name) / "district.yaml"
-        registered = inventory.read_text(encoding="utf-8").replace(
-            f"sites: [{{id: {SITE}, name: 分局}}]",
-            f"sites: [{{id: {SITE}, name: 分局, agents: [{AGENT}]}}]",
-        )
-        inventory.write_text(registered, encoding="utf-8")
-        collector = load_collector(settings)
+        collector = load_collector(write_settings(Path(name), 1883))
         rng = random.Random(1)
         retained: set[str] = set()
 

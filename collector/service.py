@@ -49,11 +49,23 @@ from agent.wire import (
 )
 from collector.alerting.channels import ChannelSender
 from collector.alerting.notify import MqttAlerts, Notifier, Undelivered
-from collector.alerting.routing import STORE_FAILING, STORE_RECOVERED, Router
+from collector.alerting.routing import (
+    CLOCK_OFF,
+    CLOCK_OK,
+    STORE_FAILING,
+    STORE_RECOVERED,
+    Router,
+)
 from collector.alerting.text import AlertWriter
 from collector.evidence.heads import HeadSigner, SignedHead
 from collector.ingest.clocks import EdgeClocks, Reading
-from collector.ingest.consumer import COMMAND_TOPIC, DeadLetter, Ingest, Taken, client_id_for
+from collector.ingest.consumer import (
+    COMMAND_TOPIC,
+    DeadLetter,
+    Ingest,
+    Taken,
+    client_id_for,
+)
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
@@ -82,7 +94,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.secrets import collector_secrets, credential_secrets, values
 from slawatch.config.settings import CollectorSettings, SigningSettings
 from slawatch.keys import load_private, public_from_text
-from slawatch.mqtt import mqtt_client
+from slawatch.mqtt import head_topic_for, mqtt_client
 
 log = logging.getLogger(__name__)
 INVENTORY = "inventory"  # the ledger row of an inventory put in force
@@ -209,6 +221,11 @@ class Collector:
         self._background: set[asyncio.Task[None]] = set()
         self.signer: HeadSigner | None = None
         self._ack_key = load_private(settings.signing.key) if settings.signing else None
+        if self._ack_key is None:
+            log.error(
+                "no signing section: acks go out unsigned and no agent deletes a batch on "
+                "them (their outboxes grow): give the collector a signing key (docs/wire.md)"
+            )
         if settings.signing is not None:
             signing = settings.signing
             heads_file = signing.heads_file or settings.beside_ledger / (
@@ -386,7 +403,7 @@ class Collector:
             # anyone): only a live one, the will firing now, makes the agent's devices
             # unknown; devices of an agent that died while we were away go stale anyway.
             if not alive.online and not retained:
-                self._current_offline(agent_id, alive, agent_id in self._agent_keys)
+                self._current_offline(agent_id, alive)
                 self.counters.agents_lost += 1
                 self.checkpoint.agent_lost(agent_id)
                 self.pipeline.agent_lost(agent_id)
@@ -450,23 +467,21 @@ class Collector:
             )  # fmt: skip
 
     def _check_signed(self, agent_id: str, payload: bytes) -> None:
-        """An agent with a registered key is heard only in messages it signed."""
+        """An agent is heard only in messages its registered key signed (the inventory
+        registers a key for every agent it lists)."""
         key = self._agent_keys.get(agent_id)
-        if key is not None and not signed_by(payload, key):
+        if key is None or not signed_by(payload, key):
             self.counters.unsigned += 1
             raise WireError("sig", f"not signed by agent {agent_id}'s registered key: refused")
 
-    def _current_offline(self, agent_id: str, alive: Alive, keyed: bool) -> None:
+    def _current_offline(self, agent_id: str, alive: Alive) -> None:
         """A live offline message is the will of the agent's current connection (or its
         goodbye), or refused: one of an earlier connection than the agent's latest online
-        (a will replayed), or without a connection number from an agent that signs, says
-        nothing about the agent now."""
+        (a will replayed), or without a connection number, says nothing about the agent now."""
         latest = self._connection_of.get(agent_id)
         number = alive.connection
-        stale = latest is not None and (
-            number is None or latest[0] != alive.epoch or number < latest[1]
-        )
-        if stale or (number is None and keyed):
+        stale = latest is not None and (latest[0] != alive.epoch or (number or 0) < latest[1])
+        if stale or number is None:
             self.counters.offline_refused += 1
             raise WireError(
                 "connection",
@@ -503,6 +518,7 @@ class Collector:
         )  # fmt: skip
         body = {"agent_id": agent_id, "offset_s": round(offset, 3), "clock": reading.state.value}
         self.checkpoint.note("clock_off", format_timestamp(arrived), body)
+        self._clock_alert(CLOCK_OFF, agent_id, arrived, arrived, reading)
         self.checkpoint.agent_lost(agent_id)
         self.pipeline.agent_lost(agent_id)
 
@@ -517,6 +533,27 @@ class Collector:
             "off_since": format_timestamp(since),
         }  # fmt: skip
         self.checkpoint.note("clock_ok", format_timestamp(arrived), body)
+        self._clock_alert(CLOCK_OK, agent_id, since, arrived, reading)
+
+    def _clock_alert(
+        self, kind: str, agent_id: str, since: datetime, at: datetime, reading: Reading
+    ) -> None:
+        """The operator is told, through the alert channels, with the offset."""
+        site = self._site_of_agent[agent_id]
+        devices = sum(
+            1 for d in self.inventory.devices if d.site == site and d.agent in (None, agent_id)
+        )
+        alert = {
+            "alert": kind,
+            "agent_id": agent_id,
+            "site": site,
+            "offset_s": round(reading.offset.total_seconds(), 3),
+            "tolerance_s": self.settings.clock_tolerance.total_seconds(),
+            "clock": reading.state.value,
+            "since": format_timestamp(since),
+            "devices": devices,
+        }
+        self.checkpoint.note("alert", format_timestamp(at), alert)
 
     def _may_speak(self, site: str, agent_id: str) -> None:
         """Refuse, before it leaves any trace (no ledger row, no ack, no metrics series),
@@ -528,8 +565,10 @@ class Collector:
         home = self._site_of_agent.get(agent_id)
         if home is not None and home != site:
             raise WireError("agent_id", f"agent {agent_id} reports for site {home}, not {site}")
-        if agents and agent_id not in agents:
-            raise WireError("agent_id", f"agent {agent_id} is not registered for site {site}")
+        if agent_id not in agents:
+            raise WireError(
+                "agent_id", f"agent {agent_id} is not registered for site {site} (sites[].agents)"
+            )
 
     def _admissible(
         self, site: str, agent_id: str, statuses: list[Status], sent_at: datetime
@@ -549,11 +588,11 @@ class Collector:
         for n, status in enumerate(statuses):
             home = site_of.get(status.device_id)
             polled_by = agent_of.get(status.device_id)
-            if home is None and self._agents_of.get(site):
+            if home is None:
                 problems.append(
                     f"statuses[{n}].device_id: {status.device_id} is not in the inventory"
                 )
-            elif home is not None and home != site:
+            elif home != site:
                 problems.append(
                     f"statuses[{n}].device_id: {status.device_id} belongs to site {home}, "
                     f"not {site}"
@@ -705,6 +744,9 @@ class Collector:
             for agent, text in site.agent_keys.items()
         }
         self.ingest_sites = sorted(self._agents_of)
+        unheard = sorted(site for site, agents in self._agents_of.items() if not agents)
+        if unheard:
+            log.warning("sites %s register no agent (sites[].agents): none is heard", unheard)
         if self.alerting is not None:
             self.router = Router(self.alerting, inventory, self.zone)
             links = {link.id: link.name or link.id for link in inventory.links}
@@ -824,6 +866,7 @@ class Collector:
         """Sign when due (a quiet ledger too) and publish the latest head, retained: an
         unreachable broker is retried; the heads file already holds the head."""
         published: SignedHead | None = None
+        topic = signing.topic or head_topic_for(self.ingest_sites)
         while True:
             signer.sign_if_due()
             latest = signer.latest
@@ -832,7 +875,7 @@ class Collector:
                     async with mqtt_client(
                         self.settings.broker, f"{self.client_id}-heads", clean_session=True
                     ) as client:
-                        await client.publish(signing.topic, latest.record(), qos=1, retain=True)
+                        await client.publish(topic, latest.record(), qos=1, retain=True)
                     published = latest
                 except aiomqtt.MqttError as exc:
                     log.warning("signed head of row %d not published yet: %s", latest.seq, exc)

@@ -31,6 +31,24 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "采集器账本磁盘已恢复写入",
         "en": "Collector's ledger disk takes writes again",
     },
+    "alert.agent_clock_off": {"zh": "边缘代理时钟超差", "en": "Edge agent's clock off"},
+    "alert.agent_clock_ok": {"zh": "边缘代理时钟已恢复", "en": "Edge agent's clock right again"},
+    "label.agent": {"zh": "边缘代理", "en": "Edge agent"},
+    "label.clock_offset": {"zh": "时钟偏差", "en": "Clock offset"},
+    "label.tolerance": {"zh": "容差", "en": "Tolerance"},
+    "label.time_service": {"zh": "时间同步状态", "en": "Time service"},
+    "label.off_since": {"zh": "超差开始", "en": "Off since"},
+    "time_service.synchronised": {"zh": "已同步", "en": "synchronised"},
+    "time_service.unsynchronised": {"zh": "未同步", "en": "not synchronised"},
+    "time_service.unknown": {"zh": "未知", "en": "unknown"},
+    "time_service.stepped": {"zh": "刚被调整", "en": "just set"},
+    "text.clock_held": {
+        "zh": "期间该代理所辖设备状态记为未知（不判故障），其数据留存待查、不写入时序库；"
+        "请校准该边缘服务器的时间同步（chrony），时钟恢复后自动续收。",
+        "en": "Meanwhile its devices are unknown (never down, no fault opened); its statuses "
+        "are kept for audit, not written to the time series. Fix the edge server's time "
+        "service (chrony); it resumes by itself once the clock is right.",
+    },
     "store.locked": {"zh": "账本被其他进程锁定", "en": "ledger locked by another process"},
     "store.disk_full": {"zh": "磁盘已满", "en": "disk full"},
     "store.io_error": {"zh": "磁盘读写错误", "en": "disk I/O error"},

@@ -1,12 +1,31 @@
-"""One way to open an MQTT connection from settings, for the agent and the collector."""
+"""One way to open an MQTT connection from settings, for the agent and the collector, and
+the names a district's collector goes by on a broker it may share with others."""
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 
 import aiomqtt
 
 from slawatch.config.settings import BrokerSettings
+
+HEAD_TOPIC_ROOT = "slawatch/v1/ledger/head"
+
+
+def district_of(sites: list[str]) -> str:
+    """The district's name on the broker, from its sites (a digest of them when long)."""
+    joined = "+".join(sorted(sites))
+    if len(joined) > 40:
+        joined = hashlib.sha256(joined.encode()).hexdigest()[:16]
+    return joined
+
+
+def head_topic_for(sites: list[str]) -> str:
+    """Where the district's signed ledger head is retained: two districts on one broker
+    never overwrite each other's (``+`` is a wildcard in a topic: the sites are joined by
+    ``,`` there)."""
+    return f"{HEAD_TOPIC_ROOT}/{district_of(sites).replace('+', ',')}"
 
 
 def tls_context(broker: BrokerSettings) -> ssl.SSLContext | None:

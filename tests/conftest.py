@@ -19,6 +19,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
 from tests import reliability
+from tests.agent_keys import registered
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
@@ -105,7 +106,9 @@ def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def inventory(tmp_path: Path, secrets_in_env: None) -> Inventory:
     file = tmp_path / "inventory.yaml"
-    write_inventory(file, inventory_header(SIZE), fleet_devices(SIZE), fleet_sets(SIZE))
+    # edge-t: the test agent that reports for the fleet (tests/collector/live.py).
+    header = inventory_header(SIZE, **registered("edge-t"))
+    write_inventory(file, header, fleet_devices(SIZE), fleet_sets(SIZE))
     return load_config(file, Inventory)
 
 

@@ -46,12 +46,23 @@ SCENARIOS = {
     "agent-clock-behind-1h": "agent's clock 1 h behind (libfaketime), then right again",
     "agent-clock-set-back-1h": "agent's clock set back by 1 h while it runs, then right again",
     "forged-status-in-tolerance": (
-        "a batch sent and observed 299 s ahead forged on an agent's topic (no key "
-        "registered): kept aside, the device's real statuses taken on"
+        "a batch sent and observed 299 s ahead on an agent's topic: unsigned, refused; "
+        "signed with the agent's key, kept aside; the device's real statuses taken on"
     ),
     "forged-acks-and-batches": (
         "retained forged ack {through: 1e9} on the agent's ack topic, forged batches on the "
         "agent's next seq, a forged offline, another site's agent publishing here (no ACL)"
+    ),
+    "cross-site-with-acl": (
+        "the broker's ACL from the inventory: an agent publishing on another agent's topic "
+        "and under another site (4 messages the broker refused), its own status taken"
+    ),
+    "forged-gap-closed-by-admin": (
+        "an unknown agent, another site's agent and a seq no agent could reach refused "
+        "without a trace; batches that never came closed by an admin with a reason"
+    ),
+    "fuzzed-messages": (
+        "10,000 hostile payloads on an agent's topic (half signed by it), then a real batch"
     ),
 }
 

@@ -26,6 +26,10 @@ CHANNEL_ALERTS = frozenset({FAILING, HANDED_OVER, RECOVERED})
 # They concern no device: they go to the receivers of the last route (the catch-all).
 STORE_FAILING, STORE_RECOVERED = "store_failing", "store_recovered"
 STORE_ALERTS = frozenset({STORE_FAILING, STORE_RECOVERED})
+# An edge agent's clock is off beyond the tolerance (its devices unknown), and right again:
+# about the edge server, not a device, so to the same receivers.
+CLOCK_OFF, CLOCK_OK = "agent_clock_off", "agent_clock_ok"
+CLOCK_ALERTS = frozenset({CLOCK_OFF, CLOCK_OK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,7 @@ class Router:
     def receivers_for(self, alert: dict[str, Any]) -> list[str]:
         if alert["alert"] in CHANNEL_ALERTS:
             return [r for r in alert.get("to", []) if r in self.receivers]
-        if alert["alert"] in STORE_ALERTS:
+        if alert["alert"] in STORE_ALERTS | CLOCK_ALERTS:
             return list(self._routes[-1].notify)
         route = self.route(alert["ticket"]["device_ids"])
         listed = route.notify

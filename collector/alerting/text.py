@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.alerting.routing import (
+    CLOCK_ALERTS,
+    CLOCK_OK,
     FAILING,
     HANDED_OVER,
     RECOVERED,
@@ -85,6 +87,8 @@ class AlertWriter:
             return self._receiver_recovered(alert)
         if kind in STORE_ALERTS:
             return self._store(alert)
+        if kind in CLOCK_ALERTS:
+            return self._clock(alert)
         if kind == HANDED_OVER:
             return self._handed_over(alert)
         ticket = alert["ticket"]
@@ -196,6 +200,25 @@ class AlertWriter:
             lines.append(self._line("label.recovered", self._local(alert["recovered"])))
         else:
             lines.append(self._t("text.store_held"))
+        return AlertMessage(title, "\n".join(lines))
+
+    def _clock(self, alert: dict[str, Any]) -> AlertMessage:
+        """An edge agent's clock is off by the offset (its devices unknown, its statuses
+        kept aside), or right again."""
+        title = f"{self._t('alert.' + alert['alert'])} {alert['agent_id']}"
+        lines = [
+            f"### {title}",
+            self._line("label.agent", f"{alert['agent_id']} · {alert['site']}"),
+            self._line("label.clock_offset", f"{alert['offset_s']:+.1f} s"),
+            self._line("label.tolerance", f"{alert['tolerance_s']:g} s"),
+            self._line("label.time_service", self._t("time_service." + alert["clock"])),
+            self._line("label.off_since", self._local(alert["since"])),
+        ]
+        if alert["alert"] == CLOCK_OK:
+            lines.append(self._line("label.recovered", self._local(alert["at"])))
+        else:
+            devices = self._t("text.devices_count", count=alert["devices"])
+            lines += [self._line("label.device", devices), self._t("text.clock_held")]
         return AlertMessage(title, "\n".join(lines))
 
     def _handed_over(self, alert: dict[str, Any]) -> AlertMessage:

@@ -12,7 +12,6 @@ locked or full) is held, unacknowledged, until it can (``collector.ingest.holdin
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from collector.ingest.holding import committed_or_held
 from collector.ledger.store import StoreHealth
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.settings import BrokerSettings
-from slawatch.mqtt import mqtt_client
+from slawatch.mqtt import district_of, mqtt_client
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +89,7 @@ def subscriptions(shared_group: str | None, sites: list[str]) -> list[str]:
 def client_id_for(sites: list[str]) -> str:
     """A client id of the district's own: two collectors on one broker never take each
     other's session (MQTT gives a client id's session to whoever connects with it)."""
-    joined = "+".join(sorted(sites))
-    if len(joined) > 40:
-        joined = hashlib.sha256(joined.encode()).hexdigest()[:16]
-    return f"slawatch-collector-{joined}"
+    return f"slawatch-collector-{district_of(sites)}"
 
 
 class Ingest:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from agent.wire import TOPIC_ROOT, ack_topic, alive_topic, status_topic
 from slawatch.config.inventory import Inventory
-from slawatch.config.settings import SigningSettings
+from slawatch.mqtt import HEAD_TOPIC_ROOT
 
 COLLECTOR_USER = "slawatch-collector"
 OPS_USER = "slawatch-ops"
 BUREAU_USER = "slawatch-bureau"
-HEAD_TOPIC: str = SigningSettings.model_fields["topic"].default
+HEAD_TOPICS = f"{HEAD_TOPIC_ROOT}/#"  # each district's own (slawatch.mqtt)
 
 
 def broker_acl(inventory: Inventory) -> str:
@@ -34,12 +34,12 @@ def broker_acl(inventory: Inventory) -> str:
         f"topic write {TOPIC_ROOT}/+/+/ack",
         f"topic write {TOPIC_ROOT}/alerts/#",
         f"topic write {TOPIC_ROOT}/deadletter",
-        f"topic write {HEAD_TOPIC}",
+        f"topic write {HEAD_TOPICS}",
         f"user {OPS_USER}",
         f"topic write {TOPIC_ROOT}/commands/ack",
         f"topic read {TOPIC_ROOT}/alerts/#",
         f"user {BUREAU_USER}",
-        f"topic read {HEAD_TOPIC}",
+        f"topic read {HEAD_TOPICS}",
     ]
     for site in inventory.sites:
         for agent in site.agents:

@@ -567,6 +567,8 @@ def import_ledger(
     devices, origin, district = _device_rows(ledger, ledger_map, current, result, language)
     header = {"kind": "inventory", **ledger_map.base}
     header.pop("sets", None)
+    if current is not None:
+        header["sites"] = _registered_agents_kept(header.get("sites", []), current)
     header["regions"] = [*header.get("regions", []), *district.regions.values()]
     header["links"] = [*header.get("links", []), *district.links.values()]
     sets = _sets(district, devices)
@@ -587,6 +589,19 @@ def import_ledger(
         write_inventory(output, header, devices, sets)
         result.written = True
     return result
+
+
+def _registered_agents_kept(sites: list[Any], current: Inventory) -> list[Any]:
+    """The map's sites, each with the agents and keys the existing inventory registers for
+    it where the map names none: a re-import never drops an edge agent's registration."""
+    registered = {site.id: site for site in current.sites}
+    kept: list[Any] = []
+    for site in sites:
+        known = registered.get(str(site.get("id"))) if isinstance(site, dict) else None
+        if known is not None and "agents" not in site and "agent_keys" not in site:
+            site = {**site, "agents": list(known.agents), "agent_keys": dict(known.agent_keys)}
+        kept.append(site)
+    return kept
 
 
 def _against(

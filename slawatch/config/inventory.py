@@ -54,13 +54,13 @@ class ContractUnit(StrEnum):
 class Site(Strict):
     id: Identifier
     name: str
-    # The edge agents that report for this site (their agent_id). Listed, they are the only
-    # ones the collector takes batches from, acks, or hears go offline here: an unknown
-    # agent, or one of another site, is refused. Unlisted (older inventories), any agent
-    # publishing under the site is taken, as before.
+    # The edge agents that report for this site (their agent_id): the only ones the
+    # collector takes batches from, acks, or hears go offline here; an unknown agent, or
+    # one of another site, is refused. A site listing none is heard from by no agent.
     agents: list[Identifier] = []
-    # Each listed agent's public key (``slawatch-agent keys new`` prints it): an agent
-    # with a key registered here is heard only in messages it signed (docs/security.md).
+    # Each listed agent's public key (``slawatch-agent keys new`` prints it), required:
+    # an agent is heard only in messages it signed, on a broker without an ACL too
+    # (docs/security.md).
     agent_keys: dict[Identifier, AgentPublicKey] = {}
 
 
@@ -316,6 +316,16 @@ def cross_check(inventory: Inventory, language: Language = "zh") -> list[Issue]:
                     Issue(
                         ("sites", index, "agents", position),
                         say("inventory.agent_elsewhere", site=other),
+                        repr(agent),
+                    )
+                )
+            if agent not in site.agent_keys:
+                issues.append(
+                    Issue(
+                        ("sites", index, "agents", position),
+                        f"agent {agent} of site {site.id} has no key in sites[{index}].agent_keys:"
+                        " every agent signs what it sends (`slawatch-agent keys new` prints the"
+                        " public key to register)",
                         repr(agent),
                     )
                 )

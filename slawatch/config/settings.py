@@ -77,10 +77,11 @@ class AgentSettings(Strict):
     poll: PollSettings = PollSettings()
     metrics_bind: str | None = Field(default=None, pattern=r"^[^:]+:\d{1,5}$")
     # The agent's own signing key (``slawatch-agent keys new``; its public key registered
-    # in the inventory): batches and liveness messages are signed with it.
+    # in the inventory): batches and liveness messages are signed with it. Required to run.
     key: ConfigPath | None = None
     # The collector's public key (the ``.pub`` beside its signing key): a batch leaves the
-    # outbox only on an ack signed by it. Unset, acks are taken unsigned (with a warning).
+    # outbox only on an ack signed by it. Required to run (``probe`` and ``discover`` need
+    # neither).
     collector_key: ConfigPath | None = None
     # ``detect``: ask chrony / systemd whether this host's clock is synchronised;
     # ``trusted``: declare it is (a container whose host keeps its time).
@@ -165,8 +166,9 @@ class SigningSettings(Strict):
     heads_file: ConfigPath | None = None
     every_rows: int = Field(default=10_000, ge=1)
     every: Duration = timedelta(minutes=5)
-    # Each head is also published here, retained.
-    topic: str = "slawatch/v1/ledger/head"
+    # Each head is also published here, retained; default ``slawatch/v1/ledger/head/<sites>``
+    # (the collector's sites joined by ``,``): districts sharing a broker keep their own.
+    topic: str | None = None
 
 
 class ConsoleSettings(Strict):

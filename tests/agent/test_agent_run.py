@@ -22,6 +22,7 @@ from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.settings import AgentSettings
+from tests.agent_keys import agent_key_file, collector_key_file
 from tests.conftest import REPO, wait_for
 
 
@@ -38,6 +39,8 @@ def agent_settings(
             "inventory": str(inventory_file),
             "profiles": str(REPO / "config" / "profiles"),
             "broker": {"port": broker_port},
+            "key": str(agent_key_file(tmp_path, "edge-t")),
+            "collector_key": f"{collector_key_file(tmp_path)}.pub",
             "outbox": {"dir": str(tmp_path / "outbox")},
             "poll": {"interval": "2s", "timeout": "400ms", "retries": 0, "deep_interval": "4s"},
             "metrics_bind": f"127.0.0.1:{metrics_port}",

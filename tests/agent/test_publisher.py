@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess  # nosec B404  # this interpreter under libfaketime
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,14 +25,19 @@ from agent.wire import (
     decode_alive,
     decode_batch,
     encode_ack,
+    sign,
 )
 from simulator.local_servers import Mosquitto
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
+from tests.agent_keys import agent_key, collector_key
+from tests.collector.ingest.edge import FAKETIME
 from tests.conftest import in_background, wait_for
 from tests.reliability import Stopwatch
 
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
+# The agent's own key, and the stand-in collector's whose signed acks it takes.
+AGENT_KEY, ACKS_BY = agent_key("edge-01"), collector_key().public_key()
 
 # The stand-in collector below uses aiomqtt, which must not run on uvloop (see agent.publisher).
 pytestmark = pytest.mark.stdlib_loop
@@ -73,7 +81,8 @@ async def subscribe_forever(port: int, collected: Collected) -> None:
                         above=sorted(s for s in have if s > through),
                     )
                     topic = ack_topic(batch.site, batch.agent_id)
-                    await client.publish(topic, encode_ack(ack), qos=1, retain=True)
+                    signed = sign(encode_ack(ack), collector_key())
+                    await client.publish(topic, signed, qos=1, retain=True)
         except aiomqtt.MqttError:
             await asyncio.sleep(0.2)
 
@@ -93,7 +102,15 @@ async def test_a_broker_outage_loses_nothing_and_keeps_order(
     collected = Collected()
     outbox = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
     settings = BrokerSettings(port=broker.port)
-    publisher = Publisher(settings, outbox, site="demo", agent_id="edge-01", retry_s=0.1)
+    publisher = Publisher(
+        settings,
+        outbox,
+        site="demo",
+        agent_id="edge-01",
+        retry_s=0.1,
+        key=AGENT_KEY,
+        collector_key=ACKS_BY,
+    )
     writer = BatchWriter(
         outbox, site="demo", agent_id="edge-01", on_written=publisher.wake, max_statuses=10
     )
@@ -168,6 +185,8 @@ async def test_a_batch_the_collector_never_confirms_is_sent_again(
         agent_id="edge-01",
         retry_s=0.1,
         resend_after=0.5,
+        key=AGENT_KEY,
+        collector_key=ACKS_BY,
     )
     writer = BatchWriter(
         outbox, site="demo", agent_id="edge-01", on_written=publisher.wake, max_statuses=10
@@ -183,6 +202,42 @@ async def test_a_batch_the_collector_never_confirms_is_sent_again(
             await asyncio.to_thread(publisher.stop)
     assert sorted(b.seq for b in collected.batches) == list(range(6))
     assert publisher.published >= 7  # batch 3 went twice
+
+
+SET_BACK = """
+import pathlib, sys, time
+from agent.outbox import Outbox
+outbox = Outbox(pathlib.Path(sys.argv[1]), max_bytes=1 << 20)
+outbox.append("t", lambda seq: b"x")
+outbox.mark_sent([p.seq for p in outbox.pending()])
+pathlib.Path(sys.argv[2]).write_text("-1h")  # the wall clock is set back an hour
+start = time.monotonic()
+while time.monotonic() - start < 0.3:  # (time.sleep fails under faketime's real monotonic)
+    pass
+print([p.seq for p in outbox.pending(resend_after=0.2)])
+"""
+
+
+@pytest.mark.skipif(not FAKETIME.exists(), reason="Debian's faketime is not installed")
+def test_a_wall_clock_set_back_an_hour_delays_no_resend(tmp_path: Path) -> None:
+    """The resend wait runs on the monotonic clock (libfaketime sets the wall clock back)."""
+    clock = tmp_path / "clock"
+    clock.write_text("+0", encoding="ascii")
+    env = os.environ | {
+        "LD_PRELOAD": str(FAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(clock),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SET_BACK, str(tmp_path / "outbox"), str(clock)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "[0]"
 
 
 def test_a_full_outbox_drops_the_oldest_and_says_so(

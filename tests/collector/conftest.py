@@ -9,12 +9,16 @@ import shutil
 import subprocess  # nosec B404  # mount/umount of a test's own tmpfs
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
 from aiohttp import web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from agent.wire import Health, Observation, Reason
 from simulator.local_servers import VictoriaMetrics, free_port
@@ -22,6 +26,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policy import Policy
 from slawatch.config.settings import InfluxSettings
+from tests.agent_keys import registered
 from tests.conftest import REPO
 
 START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
@@ -47,10 +52,11 @@ def camera(n: int, uplink: str, service: str = "service_start: 2026-01-01") -> s
     )
 
 
-# The site, region and contract every test district's devices belong to.
+# The site (its test agents registered with their keys), region and contract every test
+# district's devices belong to.
 DISTRICT_HEADER = (
     "kind: inventory\n"
-    "sites: [{id: d1, name: 分局}]\n"
+    f"sites: [{json.dumps({'id': 'd1', 'name': '分局', **registered('edge-1', 'edge-2')})}]\n"
     "regions: [{id: R1, name: 城关街道, police_station: 城关派出所}]\n"
     "contracts: [{id: cam-rent, name: 摄像机租赁, unit: device, policy: pingshan-door-access}]\n"
 )
@@ -226,3 +232,31 @@ def fill(disk: Path) -> Path:
     assert "No space left on device" in written.stderr, written.stderr
     assert shutil.disk_usage(disk).free < 65536
     return filler
+
+
+class Mailbox:
+    """aiosmtpd's handler: every mail it is given, parsed."""
+
+    def __init__(self) -> None:
+        self.mails: list[Message] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        assert isinstance(envelope.content, bytes)
+        self.mails.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+def body_of(mail: Message) -> str:
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode(mail.get_content_charset() or "utf-8")

@@ -16,18 +16,35 @@ from typing import Any
 import aiomqtt
 import httpx
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.runner import Agent
-from agent.wire import Alive, Batch, Status, alive_topic, encode_alive, encode_batch, status_topic
+from agent.wire import (
+    Alive,
+    Batch,
+    Status,
+    alive_topic,
+    encode_alive,
+    encode_batch,
+    sign,
+    status_topic,
+)
 from collector.app import assemble
 from collector.service import Collector
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.settings import AgentSettings, BrokerSettings, CollectorSettings
+from tests.agent_keys import (
+    agent_key,
+    agent_key_file,
+    collector_key,
+    collector_key_file,
+    signing_by_test_key,
+)
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, in_background
 
@@ -104,6 +121,7 @@ class FakeAgent:
         self.site = site
         self.epoch = epoch
         self.seq = 0
+        self.connection = 0
 
     def batch(
         self,
@@ -124,18 +142,32 @@ class FakeAgent:
         )
 
     async def publish(self, *payloads: Batch | bytes, topic: str | None = None) -> None:
+        """Batches signed with the agent's key; bytes published as they are."""
         async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"test-{self.agent_id}") as c:
             for payload in payloads:
-                data = encode_batch(payload) if isinstance(payload, Batch) else payload
+                data = self.signed(payload) if isinstance(payload, Batch) else payload
                 await c.publish(topic or status_topic(self.site, self.agent_id), data, qos=1)
 
+    def signed(self, batch: Batch) -> bytes:
+        return sign(encode_batch(batch), agent_key(self.agent_id))
+
     async def die(self) -> None:
-        """Connect with the agent's will from another process, then ``kill -9`` it."""
-        will = encode_alive(Alive(agent_id=self.agent_id, site=SITE, online=False)).decode()
+        """Connect with the agent's will (signed, its connection numbered as a publisher's
+        is) from another process, then ``kill -9`` it."""
+        self.connection += 1
+        alive = Alive(
+            agent_id=self.agent_id,
+            site=self.site,
+            online=False,
+            epoch=self.epoch,
+            connection=self.connection,
+        )
+        will = sign(encode_alive(alive), agent_key(self.agent_id)).decode()
+        topic = alive_topic(self.site, self.agent_id)
         script = (
             "import asyncio, sys, aiomqtt\n"
             "async def main():\n"
-            f"    will = aiomqtt.Will({alive_topic(SITE, self.agent_id)!r}, {will!r}, 1, True)\n"
+            f"    will = aiomqtt.Will({topic!r}, {will!r}, 1, True)\n"
             f"    async with aiomqtt.Client('127.0.0.1', {self.port}, will=will):\n"
             "        print('connected', flush=True)\n"
             "        await asyncio.sleep(600)\n"
@@ -162,7 +194,8 @@ def field_policy(folder: Path, **overrides: Any) -> Path:
 
 def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) -> Path:
     """A collector's settings over the simulated fleet's inventory (``folder``), judged by
-    ``policy`` and the shipped contract policies, plus ``extra`` sections."""
+    ``policy`` and the shipped contract policies, signing with the test collectors' key,
+    plus ``extra`` sections."""
     settings = {
         "kind": "collector",
         "inventory": str(folder / "inventory.yaml"),
@@ -173,6 +206,7 @@ def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) 
         "ledger": str(folder / "ledger.sqlite"),
         **extra,
     }
+    settings.setdefault("signing", signing_by_test_key(folder))
     file = folder / "collector.yaml"
     file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
     return file
@@ -191,6 +225,8 @@ def field_agent(folder: Path, broker_port: int, poll_s: float = 1.0) -> Agent:
                 "profiles": str(REPO / "config" / "profiles"),
                 "broker": {"port": broker_port},
                 "outbox": {"dir": str(folder / "outbox")},
+                "key": str(agent_key_file(folder, "edge-t")),
+                "collector_key": f"{collector_key_file(folder)}.pub",
                 "poll": {
                     "interval": f"{poll_s:g}s",
                     "timeout": "300ms",
@@ -219,8 +255,15 @@ class EdgeAgent:
     cycles by the test: every batch stays in the outbox until the collector confirms it."""
 
     def __init__(
-        self, folder: Path, port: int, *, agent_id: str = "edge-1", site: str = SITE
+        self,
+        folder: Path,
+        port: int,
+        *,
+        agent_id: str = "edge-1",
+        site: str = SITE,
+        acks_by: Ed25519PublicKey | None = None,
     ) -> None:
+        """``acks_by``: the key its collector signs acks with (default: the test one's)."""
         self.outbox = Outbox(folder / "outbox", max_bytes=1 << 26)
         self.publisher = Publisher(
             BrokerSettings(port=port),
@@ -229,6 +272,8 @@ class EdgeAgent:
             agent_id=agent_id,
             retry_s=0.1,
             resend_after=2.0,
+            key=agent_key(agent_id),
+            collector_key=acks_by or collector_key().public_key(),
         )
         self._writer = BatchWriter(
             self.outbox, site=site, agent_id=agent_id, on_written=self.publisher.wake

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,13 +32,14 @@ from agent.wire import (
     ack_topic,
     alive_topic,
     encode_alive,
-    encode_batch,
+    sign,
 )
 from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.web.metrics import exposition
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.settings import BrokerSettings
 from tests import reliability
+from tests.agent_keys import agent_key, collector_key, signing_by_test_key
 from tests.collector.live import API_TOKEN, SITE, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of, states
 from tests.conftest import wait_for
@@ -137,9 +139,11 @@ async def test_collector_stopped_then_broker_killed_loses_nothing(
         agent_id="edge-1",
         retry_s=0.1,
         resend_after=1.0,
+        key=agent_key("edge-1"),
+        collector_key=collector_key().public_key(),
     )
     writer = BatchWriter(outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake)
-    settings = write_settings(tmp_path, broker.port)
+    settings = write_settings(tmp_path, broker.port, signing=signing_by_test_key(tmp_path))
     publisher.start()
     try:
         async with running(load_collector(settings)) as collector:
@@ -303,14 +307,14 @@ async def test_a_status_for_another_sites_device_is_refused(
     letters = await listen(broker.port, DEADLETTER_TOPIC)
     settings = write_settings(tmp_path, broker.port)
     district = tmp_path / "district.yaml"
-    text = district.read_text(encoding="utf-8").replace(
-        "sites: [{id: d1, name: 分局}]", "sites: [{id: d1, name: 分局}, {id: d2, name: 邻区}]"
+    data = yaml.safe_load(district.read_text(encoding="utf-8"))
+    data["sites"].append({"id": "d2", "name": "邻区"})
+    neighbour = yaml.safe_load(
+        "{id: CAM900, name: 邻区点位, kind: camera, site: d2, address: 10.9.0.1, "
+        "onvif: {port: 80}, region: R1, service_start: 2026-01-01, uplink: {link: L2}}"
     )
-    text += (
-        "  - {id: CAM900, name: 邻区点位, kind: camera, site: d2, address: 10.9.0.1, "
-        "onvif: {port: 80}, region: R1, service_start: 2026-01-01, uplink: {link: L2}}\n"
-    )
-    district.write_text(text, encoding="utf-8")
+    data["devices"].append(neighbour)
+    district.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     agent = FakeAgent(broker.port, epoch="e1")  # an agent of site d1
     foreign = replace(
         minute_of(0)[0], device_id="CAM900", health=Health.DOWN, reason=Reason.TIMEOUT
@@ -378,30 +382,42 @@ PAYLOADS = st.one_of(
 
 def test_fuzzed_payloads_never_stop_the_collector(tmp_path: Path) -> None:
     """10,000 hostile payloads taken in-process (no broker needed to prove the parser and
-    the pipeline hold): each is taken or a dead letter, nothing raises, and a real batch
-    taken afterwards lands."""
+    the pipeline hold), in groups of 64 as the consumer hands them over (one commit a
+    group): each is taken or a dead letter, nothing raises, and a real batch taken
+    afterwards lands."""
     collector = load_collector(write_settings(tmp_path, 1883))
     topic = f"slawatch/v1/{SITE}/edge-1/status"
+    key = agent_key("edge-1")
     taken = 0
 
-    @settings(max_examples=10_000, deadline=None, database=None, derandomize=True)
-    @given(payload=PAYLOADS)
-    def take(payload: bytes) -> None:
+    @settings(max_examples=157, deadline=None, database=None, derandomize=True)
+    @given(payloads=st.lists(PAYLOADS, min_size=64, max_size=64))
+    def take(payloads: list[bytes]) -> None:
         nonlocal taken
-        collector.take([aiomqtt.Message(topic, payload, 1, False, 1, None)])
-        taken += 1
+        # Those signed by the agent reach its parser and pipeline.
+        signed = [sign(p, key) if p.endswith(b"}") else p for p in payloads]
+        collector.take([aiomqtt.Message(topic, p, 1, False, 1, None) for p in signed])
+        taken += len(payloads)
 
     try:
         take()
         agent = FakeAgent(0, epoch="after-the-storm")
         real = agent.batch(minute_of(2))  # later than any time the fuzz can send (00:01)
-        result = collector.take([aiomqtt.Message(topic, encode_batch(real), 1, False, 1, None)])
+        taken_before = collector.counters.statuses
+        result = collector.take([aiomqtt.Message(topic, agent.signed(real), 1, False, 1, None)])
         assert result.letters == []
         assert collector.pipeline.states.state_of("CAM001").value == "up"
         assert len(collector.counters.reasons) <= 64
+        reliability.record(
+            "fuzzed-messages",
+            unit="statuses",
+            sent=len(real.statuses),
+            arrived=collector.counters.statuses - taken_before,
+            recovered_s=0.0,
+        )
     finally:
         collector.close()
-    assert taken == 10_000
+    assert taken == 157 * 64 >= 10_000
 
 
 async def test_a_span_whose_batches_are_lost_is_unknown_not_silently_up(
@@ -431,12 +447,19 @@ async def test_an_agent_killed_restarted_and_reinstalled_loses_nothing(
 ) -> None:
     """The agent dies with batches written but unsent; it restarts on the same outbox (same
     epoch, seq goes on), later it is reinstalled (new outbox: a new epoch from 0)."""
-    settings = write_settings(tmp_path, broker.port)
+    settings = write_settings(tmp_path, broker.port, signing=signing_by_test_key(tmp_path))
     broker_settings = BrokerSettings(port=broker.port)
 
     def agent_on(outbox: Outbox) -> tuple[Publisher, BatchWriter]:
         publisher = Publisher(
-            broker_settings, outbox, site=SITE, agent_id="edge-1", retry_s=0.1, resend_after=1.0
+            broker_settings,
+            outbox,
+            site=SITE,
+            agent_id="edge-1",
+            retry_s=0.1,
+            resend_after=1.0,
+            key=agent_key("edge-1"),
+            collector_key=collector_key().public_key(),
         )
         return publisher, BatchWriter(
             outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake

@@ -23,8 +23,8 @@ import pytest
 from collector.evidence.heads import read_heads_file
 from collector.service import Collector
 from simulator.local_servers import Mosquitto, free_port
-from slawatch.keys import new_pair
 from tests import reliability
+from tests.agent_keys import collector_key_file, signing_by_test_key
 from tests.collector.conftest import fill
 from tests.collector.live import (
     API_TOKEN,
@@ -69,7 +69,8 @@ async def test_a_reader_holding_the_ledger_for_a_minute_is_waited_out_across_a_r
     tmp_path: Path, broker: Mosquitto, listen: Callable[[int, str], Any]
 ) -> None:
     api_port = free_port()
-    settings = write_settings(tmp_path, broker.port, api_port=api_port)
+    signing = signing_by_test_key(tmp_path)
+    settings = write_settings(tmp_path, broker.port, api_port=api_port, signing=signing)
     ledger = tmp_path / "ledger.sqlite"
     alerts = await listen(broker.port, "slawatch/v1/alerts/#")
     agent = EdgeAgent(tmp_path / "edge", broker.port)
@@ -147,11 +148,10 @@ def on_disk(settings: Path, disk: Path, heads: Path) -> None:
     values["ledger"] = str(disk / "ledger.sqlite")
     values["spool"] = {"dir": str(disk / "spool")}
     values["signing"] = {
-        "key": str(settings.parent / "signing.key"),
+        "key": str(collector_key_file(settings.parent)),
         "heads_file": str(heads),
         "every": "1h",
     }
-    new_pair(settings.parent / "signing.key")
     settings.write_text(json.dumps(values), encoding="utf-8")
 
 

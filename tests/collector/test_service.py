@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from agent.wire import Health, Reason, Status
+from agent.wire import Health, Reason, Status, sign
 from collector.alerting.notify import ALERT_TOPIC
 from collector.cli import main as collector_cli
 from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.pipeline.state import State
 from collector.service import Collector
 from simulator.local_servers import Mosquitto, VictoriaMetrics, free_port
+from tests.agent_keys import agent_key
 from tests.collector.conftest import CAMERAS_ON_SW1, Receiver, at
 from tests.collector.live import (
     API_TOKEN,
@@ -124,11 +125,12 @@ async def test_bad_messages_go_to_the_dead_letter_topic_and_ingest_goes_on(
     good = agent.batch(minute_of(0))
     wrong_version = json.loads(good.model_dump_json()) | {"v": 9}
     impostor = FakeAgent(broker.port, agent_id="edge-2").batch(minute_of(0))
+    key = agent_key("edge-1")  # the agent's own bugs: signed, refused for what is wrong
     async with running(load_collector(write_settings(tmp_path, broker.port))) as collector:
         await wait_for(lambda: collector.ingest.connected)
         await agent.publish(
-            b"{not json",
-            json.dumps(wrong_version).encode(),
+            sign(b"{not json}", key),
+            sign(json.dumps(wrong_version).encode(), key),
             impostor,  # edge-2's batch on edge-1's topic
             b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>',
             good,
@@ -139,8 +141,9 @@ async def test_bad_messages_go_to_the_dead_letter_topic_and_ingest_goes_on(
     assert reasons[0].startswith("(payload):")
     assert "unsupported schema version" in reasons[1]
     assert "edge-2" in reasons[2]
+    assert reasons[3].startswith("sig: not signed by agent edge-1's registered key")
     assert letters.payloads[0]["topic"] == "slawatch/v1/d1/edge-1/status"
-    assert letters.payloads[0]["payload"] == "{not json"
+    assert letters.payloads[0]["payload"].startswith("{not json,")
 
 
 async def test_a_dead_agent_leaves_its_devices_unknown_not_down(

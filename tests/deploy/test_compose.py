@@ -55,6 +55,8 @@ def test_the_example_settings_for_etc_slawatch_are_valid_settings() -> None:
     assert collector.broker.tls is not None
     agent = AgentSettings.model_validate(yaml.safe_load((etc / "agent.yaml").read_text()))
     assert agent.broker.port == 8883
+    assert agent.key is not None
+    assert agent.collector_key is not None
     # The console and API on loopback, behind the TLS proxy.
     assert collector.api is not None
     assert collector.api.bind.startswith("127.0.0.1:")

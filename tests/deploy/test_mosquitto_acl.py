@@ -14,11 +14,14 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+import yaml
 
 from agent.wire import ack_topic, status_topic
 from collector.cli import main as collector_main
 from simulator.local_servers import Mosquitto
-from slawatch.config.settings import SigningSettings
+from slawatch.mqtt import head_topic_for
+from tests import reliability
+from tests.agent_keys import registered
 from tests.collector.conftest import write_district
 from tests.conftest import REPO, wait_for
 
@@ -37,11 +40,12 @@ def two_sites(folder: Path) -> Path:
     """The test district (site d1, agent edge-1) and a neighbour site d2 (agent edge-2)."""
     write_district(folder)
     inventory = folder / "district.yaml"
-    text = inventory.read_text(encoding="utf-8").replace(
-        "sites: [{id: d1, name: 分局}]",
-        "sites: [{id: d1, name: 分局, agents: [edge-1]}, {id: d2, name: 邻区, agents: [edge-2]}]",
-    )
-    inventory.write_text(text, encoding="utf-8")
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
+    data["sites"] = [
+        {"id": "d1", "name": "分局", **registered("edge-1")},
+        {"id": "d2", "name": "邻区", **registered("edge-2")},
+    ]
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return inventory
 
 
@@ -96,6 +100,9 @@ async def test_an_agent_speaks_only_for_itself_and_reads_only_its_own_acks(
             task.cancel()
     assert heard == [f"{status_topic('d1', 'edge-1')} b'own'"]
     assert acks_of_edge_1 == [f"{ack_topic('d1', 'edge-1')} b'ack for edge-1'"]
+    reliability.record(
+        "cross-site-with-acl", unit="messages", sent=1, arrived=len(heard), recovered_s=0.0
+    )
 
 
 async def test_the_signed_head_reaches_the_bureaus_subscriber_and_only_the_collector_signs(
@@ -104,7 +111,7 @@ async def test_the_signed_head_reaches_the_bureaus_subscriber_and_only_the_colle
     """The head the collector publishes (retained) anchors the ledger only once it has left
     the machine: the bureau's own subscriber must get it, and an agent must not be able to
     put a head of its own there."""
-    head = SigningSettings.model_fields["topic"].default
+    head = head_topic_for(["d1"])
     got: list[str] = []
     async with (
         client(secured, "slawatch-collector") as collector,
@@ -132,7 +139,7 @@ async def test_nobody_gets_in_without_a_password(secured: Mosquitto) -> None:
             pass
 
 
-def test_the_shipped_acl_is_what_the_command_writes_for_an_inventory_without_agents(
+def test_the_shipped_acl_is_what_the_command_writes_for_the_demo_inventory(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert collector_main(["broker-acl", str(REPO / "config" / "demo" / "inventory.yaml")]) == 0

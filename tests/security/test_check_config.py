@@ -294,6 +294,15 @@ def test_the_agents_good_settings_pass_check_config(agent_settings: Path) -> Non
         assert value not in ran.out
 
 
+def test_the_agent_does_not_run_without_its_key_and_the_collectors(agent_settings: Path) -> None:
+    """Unsigned batches would all be refused; unverified acks would let anyone on the broker
+    empty its outbox: it does not start."""
+    ran = agent(agent_settings, {}, run=True)
+    assert ran.code == 2, ran.out
+    assert "key" in ran.out
+    assert "collector_key (the .pub beside the collector's signing key) are required" in ran.out
+
+
 # (name, environment, key, the inventory's line marker or None for the settings', problem)
 BAD_AGENT_SECRETS = [
     (

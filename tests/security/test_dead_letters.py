@@ -19,11 +19,12 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from agent.wire import status_topic
+from agent.wire import sign, status_topic
 from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.web.console.users import add_user, new_token
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.keys import new_pair
+from tests.agent_keys import agent_key
 from tests.collector.live import API_TOKEN, SITE, load_collector, running, write_settings
 from tests.conftest import wait_for
 
@@ -96,6 +97,11 @@ def body(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
+def signed(payload: bytes) -> bytes:
+    """Signed by edge-1 (a registered agent's own mistakes): refused for what is wrong."""
+    return sign(payload, agent_key("edge-1"))
+
+
 # The five shapes that carried the token into a dead letter (issue 26), and their kin:
 # (name, topic, payload, what the reason starts with).
 SHAPES: list[tuple[str, str, bytes, str]] = [
@@ -120,7 +126,7 @@ SHAPES: list[tuple[str, str, bytes, str]] = [
     (
         "the token on a status topic, inside a batch",
         STATUS,
-        body(batch(note=API_TOKEN)),
+        signed(body(batch(note=API_TOKEN))),
         "note: Extra inputs are not permitted",
     ),
     (
@@ -138,7 +144,7 @@ SHAPES: list[tuple[str, str, bytes, str]] = [
     (
         "the token as the batch's agent id (quoted by the reason)",
         STATUS,
-        body(batch(agent_id=API_TOKEN)),
+        signed(body(batch(agent_id=API_TOKEN))),
         "agent_id: batch of '***' published on",
     ),
     (
@@ -150,7 +156,7 @@ SHAPES: list[tuple[str, str, bytes, str]] = [
     (
         "a command sent on a status topic",
         STATUS,
-        body({"ticket_id": "F-1", "by": "李工", "token": API_TOKEN}),
+        signed(body({"ticket_id": "F-1", "by": "李工", "token": API_TOKEN})),
         "agent_id: Field required",
     ),
     (
@@ -169,13 +175,13 @@ SHAPES: list[tuple[str, str, bytes, str]] = [
         "the token nested deeper than can be searched",
         STATUS,
         b"[" * 50_000 + json.dumps(API_TOKEN).encode() + b"]" * 50_000,
-        "(payload): Invalid JSON",
+        "sig: not signed",  # what no agent signed is refused unread
     ),
     (
         "a status that is not JSON",
         STATUS,
         b"<statuses token='" + API_TOKEN.encode() + b"'/>",
-        "(payload): Invalid JSON",
+        "sig: not signed",
     ),
 ]
 
@@ -224,7 +230,7 @@ async def test_the_api_token_is_in_no_dead_letter_and_no_log(
 async def test_a_dead_letter_without_a_secret_keeps_its_payload_and_its_digest(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
-    payload = body(batch(health="sideways"))
+    payload = signed(body(batch(health="sideways")))
     settings = write_settings(tmp_path, broker.port, api_port=free_port())
     async with dead_letters(broker.port) as letters, running(load_collector(settings)) as collector:
         await wait_for(lambda: collector.ingest.connected)

@@ -14,10 +14,7 @@ import hmac
 import io
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -25,8 +22,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from collector.alerting.routing import Router
 from simulator.devices import Fault
@@ -38,7 +33,7 @@ from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory, Region
 from slawatch.config.loader import load_config
 from slawatch.config.settings import CollectorSettings
-from tests.collector.conftest import CAMERAS_ON_SW1, Receiver
+from tests.collector.conftest import CAMERAS_ON_SW1, Mailbox, Receiver, body_of
 from tests.collector.live import (
     API_TOKEN,
     FakeAgent,
@@ -57,28 +52,6 @@ ROBOT_TOKEN = "dt-robot-token-4f1c9a"
 ROBOT_SECRET = "SECdt-signing-secret-77ab"
 SMTP_PASSWORD = "smtp-pass-91e2"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-class Mailbox:
-    """aiosmtpd's handler: every mail it is given, parsed."""
-
-    def __init__(self) -> None:
-        self.mails: list[Message] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
-        assert isinstance(envelope.content, bytes)
-        self.mails.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 def dingtalk_signed(query: dict[str, str]) -> bool:
@@ -155,12 +128,6 @@ def collector_log(caplog: pytest.LogCaptureFixture) -> str:
     """What the collector logged (not the test receivers' own access logs)."""
     theirs = ("aiohttp.access", "mail.log")
     return "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(theirs))
-
-
-def body_of(mail: Message) -> str:
-    payload = mail.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode(mail.get_content_charset() or "utf-8")
 
 
 async def test_a_cut_link_reaches_the_day_shift_by_signed_dingtalk_and_mail_then_escalates(

@@ -18,11 +18,12 @@ from collector.ledger.canonical import canonical
 from collector.ledger.chain import GENESIS, row_hash
 from simulator.local_servers import Mosquitto
 from slawatch.keys import KeyFileError, load_public, new_pair
+from slawatch.mqtt import head_topic_for
 from tests.collector.live import FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
 
-HEAD_TOPIC = "slawatch/v1/ledger/head"
+HEAD_TOPIC = head_topic_for(["d1"])  # the test district's own
 
 
 def rewrite_row(ledger: Path, seq: int, change: dict[str, str]) -> None:
@@ -51,11 +52,11 @@ def rewrite_row(ledger: Path, seq: int, change: dict[str, str]) -> None:
     db.close()
 
 
-async def retained_head(port: int) -> SignedHead:
+async def retained_head(port: int, topic: str = HEAD_TOPIC) -> SignedHead:
     """The head a newcomer to the topic gets at once (retained), once there is one."""
     for _ in range(40):
         async with aiomqtt.Client("127.0.0.1", port) as client:
-            await client.subscribe(HEAD_TOPIC, qos=1)
+            await client.subscribe(topic, qos=1)
             try:
                 async with asyncio.timeout(0.5):
                     message = await anext(aiter(client.messages))
@@ -64,7 +65,7 @@ async def retained_head(port: int) -> SignedHead:
             if not message.retain:
                 continue  # published while we listened: the next newcomer gets it retained
             assert isinstance(message.payload, bytes)
-            return SignedHead.parse(message.payload.decode(), HEAD_TOPIC)
+            return SignedHead.parse(message.payload.decode(), topic)
     raise AssertionError("no signed head was published")
 
 

@@ -26,23 +26,22 @@ from agent.wire import WireError, decode_batch, signed_by
 from collector.pipeline.state import State
 from collector.service import Collector
 from slawatch.keys import load_private, load_public, new_pair, public_text
+from tests.agent_keys import registered
 
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 AGENT_ID, SITE = "edge-t", "sim"
 
 
-def register_agent(folder: Path, key: bool = True) -> Path | None:
-    """Register ``edge-t`` (and a neighbour site's ``edge-n``) in the fleet's inventory;
-    with ``key``, a new key for edge-t whose public half the inventory carries."""
+def register_agent(folder: Path) -> Path:
+    """Register ``edge-t`` with a new key (its private half returned, the public one in
+    the fleet's inventory), and a neighbour site's ``edge-n``."""
     inventory = folder / "inventory.yaml"
     data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
+    private = folder / "agent-key.pem"
     site = data["sites"][0]
     site["agents"] = [AGENT_ID]
-    private = None
-    if key:
-        private = folder / "agent-key.pem"
-        site["agent_keys"] = {AGENT_ID: public_text(load_public(new_pair(private)))}
-    data["sites"].append({"id": "north", "name": "邻区", "agents": ["edge-n"]})
+    site["agent_keys"] = {AGENT_ID: public_text(load_public(new_pair(private)))}
+    data["sites"].append({"id": "north", "name": "邻区", **registered("edge-n")})
     inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return private
 

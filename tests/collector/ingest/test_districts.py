@@ -5,7 +5,8 @@ Real mosquitto, two collectors with different sites, and each district's real ag
 outbox and publisher. Each collector subscribes to its own site and derives its client
 id from it, so neither takes the other's session nor acks the other's batches: the
 agent of the district whose collector is down keeps every batch until its own collector
-confirms it. Every status either agent wrote is counted in its own district's spool.
+confirms it. Every status either agent wrote is counted in its own district's spool, and
+each district's signed ledger head is retained on its own topic.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import pytest
 from agent.wire import Status
 from collector.service import Collector
 from simulator.local_servers import Mosquitto
+from slawatch.keys import load_public, new_pair
+from slawatch.mqtt import head_topic_for
 from tests import reliability
+from tests.collector.evidence.test_heads import retained_head
 from tests.collector.ingest.test_ownership import district
 from tests.collector.live import EdgeAgent, load_collector, running, spooled_statuses
 from tests.collector.test_service import EVERY_DEVICE, minute_of
@@ -36,10 +40,19 @@ def cycle(minute: int, shift_s: int) -> list[Status]:
 class District:
     def __init__(self, root: Path, broker: Mosquitto, site: str, shift_s: int) -> None:
         self.folder = root / site
-        self.settings = district(self.folder, broker.port, site, f"[edge-{site}]")
+        self.folder.mkdir()
+        self.key = self.folder / "collector-key.pem"
+        new_pair(self.key)
+        signing = {"key": str(self.key), "every_rows": 1, "every": "1h"}
+        self.settings = district(self.folder, broker.port, site, [f"edge-{site}"], signing=signing)
         self.agent = EdgeAgent(
-            root / f"edge-{site}", broker.port, agent_id=f"edge-{site}", site=site
+            root / f"edge-{site}",
+            broker.port,
+            agent_id=f"edge-{site}",
+            site=site,
+            acks_by=load_public(self.key.with_name(self.key.name + ".pub")),
         )
+        self.site = site
         self.shift_s = shift_s
         self.minute = 0
         self.taken = 0  # statuses taken by this district's collectors, run after run
@@ -110,6 +123,12 @@ async def test_two_districts_on_one_broker_lose_nothing_through_restarts_and_a_b
             west.tally(west_c)
         east.tally(east_c)
 
+    # Each district's signed head is retained on its own topic: the bureau's subscriber
+    # for east finds east's head, signed by east's key, never west's.
+    for side, other in ((east, west), (west, east)):
+        head = await retained_head(broker.port, head_topic_for([side.site]))
+        assert head.holds_for(load_public(side.key.with_name(side.key.name + ".pub")))
+        assert not head.holds_for(load_public(other.key.with_name(other.key.name + ".pub")))
     for side in (east, west):
         assert side.recorded() == side.agent.sent
         assert side.taken == len(side.agent.sent)  # each status taken once, by its own

@@ -2,16 +2,19 @@
 the simulated fleet): +6 min and +1 h ahead, 1 h behind, and set back by 1 h while it
 runs, then right again. While the clock is off its batches are acked and kept aside (not
 lost), nothing reaches the time series at a wrong time, its devices are unknown (never
-down, no camera blamed for the agent's clock), the ledger says when and by how much; once
-the clock is right everything goes on by itself."""
+down, no camera blamed for the agent's clock), the ledger says when and by how much and the
+duty room is told by mail (with the offset, and again at the end); once the clock is right
+everything goes on by itself."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,7 @@ from simulator.fleet_runner import Fleet
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
 from tests import reliability
+from tests.collector.conftest import Mailbox, body_of
 from tests.collector.ingest.edge import (
     AGENT_ID,
     FAKETIME,
@@ -53,6 +57,21 @@ CASES = [
 ]
 
 
+def duty_room(smtp_port: int) -> dict[str, Any]:
+    """Every alert to the duty room, by mail (a real SMTP server, aiosmtpd)."""
+    return {
+        "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "slawatch <a@bureau.example>"},
+        "receivers": [
+            {
+                "id": "duty",
+                "name": "值班室",
+                "channels": [{"type": "email", "to": ["duty@bureau.example"]}],
+            }
+        ],
+        "routes": [{"notify": ["duty"]}],
+    }
+
+
 def used_again(collector: Collector, taken_before: int) -> bool:
     return AGENT_ID not in collector.clocks_off and collector.counters.statuses > taken_before
 
@@ -68,6 +87,7 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
     inventory: Inventory,
     fleet: Fleet,
     broker: Mosquitto,
+    mailbox: tuple[Mailbox, int],
     scenario: str,
     phases: list[str],
     offset_s: float,
@@ -75,7 +95,10 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
     agent_key = register_agent(tmp_path)
     signing = collector_key(tmp_path)
     policy = field_policy(tmp_path, debounce={"down_after": 5, "up_after": 1, "stale_after": "1h"})
-    settings = field_collector(tmp_path, broker.port, policy, signing={"key": str(signing)})
+    box, smtp_port = mailbox
+    settings = field_collector(
+        tmp_path, broker.port, policy, signing={"key": str(signing)}, alerting=duty_room(smtp_port)
+    )
     agent = EdgeAgent(
         tmp_path,
         broker.port,
@@ -131,6 +154,15 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
         assert [row["agent_id"] for row in ledger_rows(collector, "clock_ok")] == [AGENT_ID]
         kept = collector.clocks.held()
         assert kept == collector.counters.clock_held_batches > 0
+        # The duty room was told by mail, with the offset, and again when it was right.
+        await wait_for(lambda: len(box.mails) == 2, 15)
+    told_off, told_ok = (body_of(mail) for mail in box.mails)
+    assert "边缘代理时钟超差 edge-t" in told_off
+    told = re.search(r"时钟偏差：([+-][0-9.]+) s", told_off)
+    assert told is not None, told_off
+    assert abs(float(told.group(1)) - offset_s) < 10
+    assert "设备状态记为未知" in told_off
+    assert "边缘代理时钟已恢复 edge-t" in told_ok
     reliability.record(
         scenario,
         unit="statuses",

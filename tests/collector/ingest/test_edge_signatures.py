@@ -37,8 +37,9 @@ from collector.service import Collector
 from simulator.fleet_runner import Fleet
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
-from slawatch.keys import load_private, new_pair, public_text
+from slawatch.keys import load_private
 from tests import reliability
+from tests.agent_keys import agent_key
 from tests.collector.ingest.edge import (
     AGENT_ID,
     SITE,
@@ -80,13 +81,13 @@ def forged_batch(epoch: str | None, seq: int, device_id: str, ahead_s: float = 0
     return stamp(encode_unsent(batch), moment, batch.clock)
 
 
-def field(tmp_path: Path, broker: Mosquitto, *, key: bool) -> tuple[Path, EdgeAgent, Path | None]:
-    agent_key = register_agent(tmp_path, key=key)
+def field(tmp_path: Path, broker: Mosquitto) -> tuple[Path, EdgeAgent, Path]:
+    key = register_agent(tmp_path)
     signing = collector_key(tmp_path)
     policy = field_policy(tmp_path, debounce={"down_after": 1, "up_after": 1, "stale_after": "1h"})
     settings = field_collector(tmp_path, broker.port, policy, signing={"key": str(signing)})
-    agent = EdgeAgent(tmp_path, broker.port, free_port(), key=agent_key, collector_key=signing)
-    return settings, agent, agent_key
+    agent = EdgeAgent(tmp_path, broker.port, free_port(), key=key, collector_key=signing)
+    return settings, agent, key
 
 
 def taken_all(collector: Collector, sent: int) -> bool:
@@ -96,11 +97,11 @@ def taken_all(collector: Collector, sent: int) -> bool:
 async def test_forged_acks_batches_and_offlines_are_refused_and_nothing_is_lost(
     tmp_path: Path, inventory: Inventory, fleet: Fleet, broker: Mosquitto
 ) -> None:
-    settings, agent, agent_key = field(tmp_path, broker, key=True)
+    settings, agent, key = field(tmp_path, broker)
     device = inventory.devices[0].id
     start = datetime.now(UTC)
     wills: list[bytes] = []
-    async with wiretap(broker.port, agent_key) as tap, contextlib.AsyncExitStack() as stack:
+    async with wiretap(broker.port, key) as tap, contextlib.AsyncExitStack() as stack:
         async with running(load_collector(settings)) as collector:
             await wait_for(lambda: collector.ingest.connected)
             await stack.enter_async_context(agent)
@@ -191,19 +192,8 @@ async def test_the_same_seq_with_other_content_is_a_conflict_not_a_duplicate(
     """An agent's outbox restored from a backup sends other batches under seqs already
     taken: each is a conflict, logged and counted, kept as a dead letter; a resend of
     the same batch stays a duplicate."""
-    key_file = tmp_path / "edge-1.pem"
-    new_pair(key_file)
-    key = load_private(key_file)
+    key = agent_key("edge-1")  # registered in the test district
     settings = write_settings(tmp_path, broker.port)
-    inventory = tmp_path / "district.yaml"
-    text = inventory.read_text(encoding="utf-8")
-    registered = public_text(key.public_key())
-    text = text.replace(
-        "sites: [{id: d1, name: 分局}]",
-        f"sites: [{{id: d1, name: 分局, agents: [edge-1], "
-        f"agent_keys: {{edge-1: '{registered}'}}}}]",
-    )
-    inventory.write_text(text, encoding="utf-8")
     agent = FakeAgent(broker.port, epoch="e1")
 
     def signed(batch: Batch) -> bytes:
@@ -228,14 +218,15 @@ async def test_the_same_seq_with_other_content_is_a_conflict_not_a_duplicate(
 async def test_a_status_forged_inside_the_tolerance_never_hides_the_real_ones(
     tmp_path: Path, inventory: Inventory, fleet: Fleet, broker: Mosquitto
 ) -> None:
-    """No key registered: a batch under a made-up epoch, sent and observed 299 s ahead,
-    claims the device is down. It is kept aside, never taken: the device's real statuses
-    go on being taken and it is not blamed."""
-    settings, agent, _ = field(tmp_path, broker, key=False)
+    """A batch under a made-up epoch, sent and observed 299 s ahead, claims the device is
+    down. Unsigned, it is refused; signed with the agent's key (a glitch of the agent's
+    clock, or a stolen key) it is kept aside, never taken: the device's real statuses go on
+    being taken and it is not blamed."""
+    settings, agent, key = field(tmp_path, broker)
     device = inventory.devices[0].id
     start = datetime.now(UTC)
     async with (
-        wiretap(broker.port) as tap,
+        wiretap(broker.port, key) as tap,
         running(load_collector(settings)) as collector,
         contextlib.AsyncExitStack() as stack,
     ):
@@ -243,9 +234,10 @@ async def test_a_status_forged_inside_the_tolerance_never_hides_the_real_ones(
         await stack.enter_async_context(agent)
         await wait_for(lambda: collector.pipeline.states.now_of(device)[0].value == "up", 30)
         back = Stopwatch()
-        await publish(
-            broker.port, status_topic(SITE, AGENT_ID), forged_batch("forged", 0, device, 299)
-        )
+        forged = forged_batch("forged", 0, device, 299)
+        await publish(broker.port, status_topic(SITE, AGENT_ID), forged)
+        await wait_for(lambda: collector.counters.unsigned == 1)
+        await publish(broker.port, status_topic(SITE, AGENT_ID), sign(forged, load_private(key)))
         await wait_for(lambda: collector.counters.clock_held_statuses == 1)
         seen = collector.pipeline.states.now_of(device)[2]
         assert seen is not None

@@ -9,28 +9,42 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 from collector.service import Collector
 from simulator.local_servers import Mosquitto, free_port
+from tests import reliability
+from tests.agent_keys import registered
+from tests.collector.ingest.edge import blamed
 from tests.collector.live import API_TOKEN, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
 
 
 def district(
-    folder: Path, broker_port: int, site: str, agents: str, api_port: int | None = None
+    folder: Path,
+    broker_port: int,
+    site: str,
+    agents: list[str],
+    api_port: int | None = None,
+    neighbours: tuple[str, str] | None = None,
+    signing: dict[str, Any] | None = None,
 ) -> Path:
-    """The test district as site ``site`` with its registered ``agents`` (YAML list)."""
-    folder.mkdir()
-    settings = write_settings(folder, broker_port, api_port=api_port)
+    """The test district as site ``site`` with its registered ``agents`` (and their keys);
+    ``neighbours``: another site and its one agent, in the same inventory."""
+    folder.mkdir(exist_ok=True)
+    settings = write_settings(folder, broker_port, api_port=api_port, signing=signing)
     inventory = folder / "district.yaml"
-    text = inventory.read_text(encoding="utf-8").replace("site: d1", f"site: {site}")
-    text = text.replace(
-        "sites: [{id: d1, name: 分局}]", f"sites: [{{id: {site}, name: 分局, agents: {agents}}}]"
-    )
-    inventory.write_text(text, encoding="utf-8")
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
+    data["sites"] = [{"id": site, "name": "分局", **registered(*agents)}]
+    if neighbours is not None:
+        data["sites"].append({"id": neighbours[0], "name": "邻区", **registered(neighbours[1])})
+    for device in data["devices"]:
+        device["site"] = site
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return settings
 
 
@@ -41,8 +55,8 @@ def batches_in(collector: Collector) -> int:
 async def test_two_districts_on_one_broker_never_take_or_ack_each_others_batches(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
-    east_settings = district(tmp_path / "east", broker.port, "east", "[edge-e]")
-    west_settings = district(tmp_path / "west", broker.port, "west", "[edge-w]")
+    east_settings = district(tmp_path / "east", broker.port, "east", ["edge-e"])
+    west_settings = district(tmp_path / "west", broker.port, "west", ["edge-w"])
     east_agent = FakeAgent(broker.port, agent_id="edge-e", site="east")
     west_agent = FakeAgent(broker.port, agent_id="edge-w", site="west")
     async with running(load_collector(east_settings)) as east:
@@ -67,15 +81,15 @@ async def test_strangers_leave_no_trace_forged_seqs_are_refused_and_an_admin_clo
     tmp_path: Path, broker: Mosquitto
 ) -> None:
     api_port = free_port()
-    settings = district(tmp_path / "d1", broker.port, "d1", "[edge-1, edge-1b]", api_port=api_port)
-    inventory = tmp_path / "d1" / "district.yaml"
-    # CAM001 is polled by edge-1b; a second site's agent edge-9 exists too.
-    text = inventory.read_text(encoding="utf-8")
-    text = text.replace("{id: CAM001, ", "{id: CAM001, agent: edge-1b, ")
-    text = text.replace(
-        "sites: [{id: d1,", "sites: [{id: d9, name: 邻区, agents: [edge-9]}, {id: d1,"
+    # A second site's agent edge-9 exists too; CAM001 is polled by edge-1b.
+    settings = district(
+        tmp_path / "d1", broker.port, "d1", ["edge-1", "edge-1b"], api_port, ("d9", "edge-9")
     )
-    inventory.write_text(text, encoding="utf-8")
+    inventory = tmp_path / "d1" / "district.yaml"
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
+    data["devices"][1]["agent"] = "edge-1b"
+    assert data["devices"][1]["id"] == "CAM001"
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     agent = FakeAgent(broker.port)
     async with running(load_collector(settings)) as collector:
         await wait_for(lambda: collector.ingest.connected)
@@ -128,3 +142,14 @@ async def test_strangers_leave_no_trace_forged_seqs_are_refused_and_an_admin_clo
         closed = json.loads(body)
         assert (closed["first"], closed["last"], closed["by"]) == (2, 3, "api")
         assert closed["reason"] == "边缘服务器硬盘损坏，批次无法恢复"
+        assert collector.counters.batches == 3  # edge-1's own: seqs 0, 1 and 4
+        blamed_devices = blamed(collector)
+        assert blamed_devices == []
+    reliability.record(
+        "forged-gap-closed-by-admin",
+        unit="batches",
+        sent=3,
+        arrived=collector.counters.batches,
+        recovered_s=0.0,
+        blamed=len(blamed_devices),
+    )

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from openpyxl import Workbook
 
 from agent.wire import Health, Observation, Reason
@@ -20,6 +21,7 @@ from collector.pipeline.replay import replay
 from slawatch.config.inventory import DeviceKind, Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
+from tests.agent_keys import registered
 from tests.conftest import REPO
 
 MAP = REPO / "config" / "import" / "ledger-map.yaml"
@@ -244,3 +246,18 @@ def test_a_reordered_ledger_changes_nothing_and_a_station_whose_devices_left_sta
     left = next(d for d in inventory.devices if d.id == "360122001001")
     assert regions[left.region] == "长堎派出所"
     assert left.service_end == date(2027, 1, 1)
+
+
+def test_the_agents_registered_in_the_inventory_survive_a_new_ledger(tmp_path: Path) -> None:
+    """The 台账 lists devices, not edge agents: the agents and keys registered in the
+    inventory (or in the map's ``base.sites``) stay when a new ledger is applied."""
+    output = tmp_path / "inventory.yaml"
+    assert run_import(SAMPLE, output) == 0
+    data = yaml.safe_load(output.read_text(encoding="utf-8"))
+    data["sites"][0] |= registered("edge-cg-01")
+    output.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = import_ledger(SAMPLE, MAP, output, apply=True, today=date(2027, 1, 1))
+    assert result.written
+    [site] = load_config(output, Inventory).sites
+    assert site.agents == ["edge-cg-01"]
+    assert site.agent_keys == registered("edge-cg-01")["agent_keys"]

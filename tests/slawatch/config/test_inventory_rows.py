@@ -11,6 +11,7 @@ from slawatch.config.check import EXIT_INVALID, check_files
 from slawatch.config.inventory import DeviceKind, Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
+from tests.agent_keys import registered
 
 SIZE = FleetSize(cameras=40, door_sets=5, checkpoints=3, switches=4)
 
@@ -68,3 +69,20 @@ def test_hand_edited_flow_rows_take_the_general_path(tmp_path: Path) -> None:
     file.write_text(text, encoding="utf-8")
     inventory = load_config(file, Inventory)
     assert inventory.devices[4].id == "CAM000001"
+
+
+def test_an_agent_registered_without_a_key_is_refused_naming_site_agent_and_line(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "inventory.yaml"
+    header = inventory_header(SIZE, agents=["edge-01", "edge-02"])
+    header["sites"][0]["agent_keys"] = registered("edge-01")["agent_keys"]
+    write_inventory(file, header, fleet_devices(SIZE), fleet_sets(SIZE))
+    out = io.StringIO()
+    assert check_files([file], {"inventory"}, out) == EXIT_INVALID
+    [problem] = out.getvalue().splitlines()
+    line = file.read_text(encoding="utf-8").splitlines().index("  - edge-02") + 1
+    assert problem.startswith(
+        f"{file}:{line}: sites[0].agents[1]: agent edge-02 of site sim has no key in "
+        "sites[0].agent_keys"
+    ), problem

@@ -62,7 +62,7 @@ async def console(
     **console_settings: Any,
 ) -> AsyncIterator[Console]:
     """The console on a live collector; ``api`` and ``console_settings`` add to those
-    sections of its settings, ``signing`` is its signing section (none: it signs nothing)."""
+    sections of its settings, ``signing`` is its signing section (none: the test key)."""
     users, tokens = write_users(folder)
     (folder / "session-secret").write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
     (folder / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")

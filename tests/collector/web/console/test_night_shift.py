@@ -24,6 +24,7 @@ from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory, link_of
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
+from tests.agent_keys import registered
 from tests.collector.live import field_agent
 from tests.collector.web.console.conftest import Console, console
 from tests.collector.web.console.test_browser import CHROMIUM, log_in
@@ -43,7 +44,8 @@ NOTE = '已派人去汇聚机房 <img src=x onerror="document.title=1"> & 李工
 @pytest.fixture
 def inventory(tmp_path: Path, secrets_in_env: None) -> Inventory:
     file = tmp_path / "inventory.yaml"
-    write_inventory(file, inventory_header(NIGHT), fleet_devices(NIGHT), fleet_sets(NIGHT))
+    header = inventory_header(NIGHT, **registered("edge-t"))
+    write_inventory(file, header, fleet_devices(NIGHT), fleet_sets(NIGHT))
     return load_config(file, Inventory)
 
 
