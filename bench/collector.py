@@ -37,6 +37,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__fi
 
 import aiomqtt
 
+from agent.wire import sign
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import observations_from, replay
 from collector.service import Collector
@@ -49,11 +50,14 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.config.settings import CollectorSettings
 from slawatch.config.writer import write_inventory
+from tests.agent_keys import agent_key, registered, signing_by_test_key
 
 REPO = Path(__file__).resolve().parent.parent
-START = datetime(2026, 7, 1, tzinfo=UTC)
 BATCH = 1000
-TOPIC = "slawatch/v1/sim/edge-1/status"  # the fleet generator's site
+AGENT = "edge-1"  # registered for the fleet generator's site, with the test key of its id
+TOPIC = f"slawatch/v1/sim/{AGENT}/status"
+KEY = agent_key(AGENT)
+SENT_AT = "<sent_at>"
 
 
 async def until(
@@ -89,23 +93,24 @@ def is_down(index: int, cycle: int) -> bool:
     return (index + cycle // 5) % 50 == 0  # 2% of devices down, changing every 5 cycles
 
 
-def cycles(devices: list[str], count: int) -> Iterator[tuple[int, list[str]]]:
+def cycles(devices: list[str], count: int, start: datetime) -> Iterator[tuple[int, list[str]]]:
     for cycle in range(count):
-        moment = START + timedelta(minutes=cycle)
+        moment = start + timedelta(minutes=cycle)
         yield cycle, [status_json(d, moment, is_down(i, cycle)) for i, d in enumerate(devices)]
 
 
-def payloads(devices: list[str], count: int) -> list[list[str]]:
-    """Each cycle's MQTT payloads: batches of ``BATCH`` statuses from one agent."""
+def payloads(devices: list[str], count: int, start: datetime) -> list[list[str]]:
+    """Each cycle's MQTT payloads: batches of ``BATCH`` statuses from one agent, their
+    send time a placeholder (``SENT_AT``) stamped and signed as they go out."""
     built: list[list[str]] = []
     seq = 0
-    for _, statuses in cycles(devices, count):
+    for _, statuses in cycles(devices, count, start):
         built.append([])
-        for start in range(0, len(statuses), BATCH):
-            body = ",".join(statuses[start : start + BATCH])
+        for first in range(0, len(statuses), BATCH):
+            body = ",".join(statuses[first : first + BATCH])
             built[-1].append(
                 f'{{"v":1,"agent_id":"edge-1","site":"sim","seq":{seq},'
-                f'"sent_at":"2026-07-01T00:00:00.000Z","statuses":[{body}]}}'
+                f'"sent_at":"{SENT_AT}","statuses":[{body}]}}'
             )
             seq += 1
     return built
@@ -118,7 +123,10 @@ def publish(port: int, devices_file: Path, count: int) -> None:
     publisher still formatting statuses while the collector works would charge the
     collector for the contention (the agents run on other machines in a deployment).
     """
-    built = payloads(devices_file.read_text(encoding="utf-8").split(), count + 1)
+    # Observed over the past day, sent now: the collector judges the agent's clock by
+    # each batch's send time against its own, as it does a real agent's.
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
+    built = payloads(devices_file.read_text(encoding="utf-8").split(), count + 1, start)
     print("ready", flush=True)
 
     async def main() -> None:
@@ -127,7 +135,9 @@ def publish(port: int, devices_file: Path, count: int) -> None:
             for n, cycle in enumerate(built):
                 if n < 2:  # the first poll (warm-up), then the timed ones: each on "go"
                     await asyncio.to_thread(sys.stdin.readline)
-                await asyncio.gather(*(client.publish(TOPIC, body, qos=1) for body in cycle))
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                signed = [sign(body.replace(SENT_AT, stamp, 1).encode(), KEY) for body in cycle]
+                await asyncio.gather(*(client.publish(TOPIC, body, qos=1) for body in signed))
 
     asyncio.run(main())
 
@@ -136,7 +146,8 @@ def fleet(folder: Path, devices: int) -> Path:
     switches = devices // 24
     size = FleetSize(devices - switches, 0, 0, switches)
     file = folder / "inventory.yaml"
-    write_inventory(file, inventory_header(size), fleet_devices(size), fleet_sets(size))
+    header = inventory_header(size, **registered(AGENT))
+    write_inventory(file, header, fleet_devices(size), fleet_sets(size))
     return file
 
 
@@ -165,6 +176,7 @@ async def live(
                         "token": {"file": "token"},
                     },
                     "spool": {"dir": "spool"},
+                    "signing": signing_by_test_key(folder),
                     "ledger": "ledger.sqlite" if ledger is None else {"postgres": ledger},
                 }
             ),
@@ -230,7 +242,7 @@ def replay_phase(
     cycles_needed = -(-count // len(devices))
     written = 0
     with file.open("w", encoding="utf-8") as out:
-        for _, statuses in cycles(devices, cycles_needed):
+        for _, statuses in cycles(devices, cycles_needed, datetime(2026, 7, 1, tzinfo=UTC)):
             for line in statuses[: count - written]:
                 out.write(line[:-1] + ',"agent_id":"edge-1"}\n')
             written += min(len(statuses), count - written)
