@@ -144,7 +144,11 @@ class Snmpd:
             env={"SNMP_PERSISTENT_DIR": str(self.folder / "persist"), "MIBS": ""},
         )
         # UDP: nothing to connect to. Ready when it answers (a few ms, seconds on a busy box).
-        _await_v2c(self.port, self.COMMUNITY.encode(), 15, "snmpd")
+        try:
+            _await_v2c(self.port, self.COMMUNITY.encode(), 15, "snmpd")
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None:
@@ -206,7 +210,11 @@ class Snmpsim:
         )
         # It indexes every recording before answering: a minute on a busy machine.
         community = next(self.data.glob("*.snmprec")).stem.encode()
-        _await_v2c(self.port, community, 120, "snmpsim")
+        try:
+            _await_v2c(self.port, community, 120, "snmpsim")
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None:

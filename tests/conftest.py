@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import Fleet
@@ -28,6 +29,11 @@ COMMUNITY = "sim-community"
 AUTH_KEY = "auth-key-123"
 PRIV_KEY = "priv-key-456"
 SIZE = FleetSize(cameras=6, door_sets=2, checkpoints=2, switches=2)
+
+# Hypothesis times its input generation and each example against the wall clock: beside
+# other test processes on a busy machine, "too slow" says nothing about the code.
+settings.register_profile("slawatch", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("slawatch")
 
 
 @pytest.fixture
