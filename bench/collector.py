@@ -99,9 +99,12 @@ def cycles(devices: list[str], count: int, start: datetime) -> Iterator[tuple[in
         yield cycle, [status_json(d, moment, is_down(i, cycle)) for i, d in enumerate(devices)]
 
 
-def payloads(devices: list[str], count: int, start: datetime) -> list[list[str]]:
-    """Each cycle's MQTT payloads: batches of ``BATCH`` statuses from one agent, their
-    send time a placeholder (``SENT_AT``) stamped and signed as they go out."""
+def payloads(devices: list[str], count: int, start: datetime | None = None) -> list[list[str]]:
+    """Each cycle's MQTT payloads: batches of ``BATCH`` statuses from one agent whose
+    clock is synchronised, observed from ``start`` (default: a day ago) one cycle a
+    minute; their send time a placeholder that ``signed`` stamps as they go out."""
+    if start is None:
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
     built: list[list[str]] = []
     seq = 0
     for _, statuses in cycles(devices, count, start):
@@ -110,10 +113,17 @@ def payloads(devices: list[str], count: int, start: datetime) -> list[list[str]]
             body = ",".join(statuses[first : first + BATCH])
             built[-1].append(
                 f'{{"v":1,"agent_id":"edge-1","site":"sim","seq":{seq},'
-                f'"sent_at":"{SENT_AT}","statuses":[{body}]}}'
+                f'"sent_at":"{SENT_AT}","clock":"synchronised","statuses":[{body}]}}'
             )
             seq += 1
     return built
+
+
+def signed(body: str) -> bytes:
+    """A payload from ``payloads`` as the agent sends it: stamped now, signed with its key
+    (the collector judges the agent's clock by the send time, as a real agent's)."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return sign(body.replace(SENT_AT, stamp, 1).encode(), KEY)
 
 
 def publish(port: int, devices_file: Path, count: int) -> None:
@@ -123,10 +133,7 @@ def publish(port: int, devices_file: Path, count: int) -> None:
     publisher still formatting statuses while the collector works would charge the
     collector for the contention (the agents run on other machines in a deployment).
     """
-    # Observed over the past day, sent now: the collector judges the agent's clock by
-    # each batch's send time against its own, as it does a real agent's.
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
-    built = payloads(devices_file.read_text(encoding="utf-8").split(), count + 1, start)
+    built = payloads(devices_file.read_text(encoding="utf-8").split(), count + 1)
     print("ready", flush=True)
 
     async def main() -> None:
@@ -135,9 +142,8 @@ def publish(port: int, devices_file: Path, count: int) -> None:
             for n, cycle in enumerate(built):
                 if n < 2:  # the first poll (warm-up), then the timed ones: each on "go"
                     await asyncio.to_thread(sys.stdin.readline)
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-                signed = [sign(body.replace(SENT_AT, stamp, 1).encode(), KEY) for body in cycle]
-                await asyncio.gather(*(client.publish(TOPIC, body, qos=1) for body in signed))
+                ready = [signed(body) for body in cycle]
+                await asyncio.gather(*(client.publish(TOPIC, body, qos=1) for body in ready))
 
     asyncio.run(main())
 

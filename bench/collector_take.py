@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 import aiomqtt
 
-from bench.collector import TOPIC, cpu_seconds, fleet, payloads
+from bench.collector import TOPIC, cpu_seconds, fleet, payloads, signed
 from collector.service import Collector
 from slawatch import heap
 from slawatch.config.inventory import Inventory
@@ -70,8 +70,7 @@ def main() -> None:
         devices = [device.id for device in inventory.devices][: args.devices]
         bodies = [body for cycle in payloads(devices, args.cycles)[: args.take] for body in cycle]
         messages = [
-            aiomqtt.Message(TOPIC, body.encode(), 1, False, n, None)
-            for n, body in enumerate(bodies)
+            aiomqtt.Message(TOPIC, signed(body), 1, False, n, None) for n, body in enumerate(bodies)
         ]
         started = cpu_seconds()
         for first in range(0, len(messages), 4):

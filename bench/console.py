@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 import aiomqtt
 
-from bench.collector import TOPIC, cpu_seconds, fleet, payloads
+from bench.collector import TOPIC, cpu_seconds, fleet, payloads, signed
 from collector.service import Collector
 from collector.web.api import create_app, serve
 from collector.web.console.users import add_user, new_token
@@ -128,7 +128,7 @@ def settings_file(folder: Path, inventory: Path, port: int) -> Path:
 
 
 def messages(bodies: list[str]) -> list[aiomqtt.Message]:
-    return [aiomqtt.Message(TOPIC, b.encode(), 1, False, n, None) for n, b in enumerate(bodies)]
+    return [aiomqtt.Message(TOPIC, signed(b), 1, False, n, None) for n, b in enumerate(bodies)]
 
 
 async def take_paced(

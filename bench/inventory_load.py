@@ -26,10 +26,12 @@ sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__fi
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # for bench.collector's payloads
+from bench.collector import AGENT
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
+from tests.agent_keys import registered
 
 KINDS = {"camera": "枪机", "door_host": "门禁主机", "checkpoint": "卡口", "switch": "交换机"}
 HEADERS = [
@@ -79,7 +81,7 @@ def measure_reload(inventory_file: Path) -> None:
     one in force (file read, pipeline rebuilt from the old one's memory, checkpoint)."""
     import json
 
-    from bench.collector import TOPIC, payloads
+    from bench.collector import TOPIC, payloads, signed
     from collector.service import Collector
     from slawatch.config.policies import PolicyBook
     from slawatch.config.settings import CollectorSettings
@@ -105,7 +107,7 @@ def measure_reload(inventory_file: Path) -> None:
 
     ids = [device.id for device in inventory.devices]
     for body in payloads(ids, 1)[0]:
-        collector.take([aiomqtt.Message(TOPIC, body.encode(), 1, False, 0, None)])
+        collector.take([aiomqtt.Message(TOPIC, signed(body), 1, False, 0, None)])
     started = time.perf_counter()
     change = collector.reload_from_settings("bench")
     elapsed = time.perf_counter() - started
@@ -148,7 +150,10 @@ def main() -> None:
     size = FleetSize(cameras, door_sets, checkpoints, switches)
     with tempfile.TemporaryDirectory() as folder:
         file = Path(folder) / "inventory.yaml"
-        write_inventory(file, inventory_header(size), fleet_devices(size), fleet_sets(size))
+        header = inventory_header(
+            size, **registered(AGENT)
+        )  # the agent the reload's statuses come from
+        write_inventory(file, header, fleet_devices(size), fleet_sets(size))
         print(f"inventory: {size.devices} devices, {file.stat().st_size / 1e6:.1f} MB", flush=True)
         loaded = subprocess.run(
             [sys.executable, __file__, "--measure", str(file)],

@@ -146,11 +146,11 @@ class Snmpd:
             env={"SNMP_PERSISTENT_DIR": str(self.folder / "persist"), "MIBS": ""},
         )
         # UDP: nothing to connect to. Ready when it answers (a few ms, seconds on a busy box).
-        deadline = time.monotonic() + 15
-        while not _answers_v2c(self.port, self.COMMUNITY.encode()):
-            if time.monotonic() > deadline:
-                self.stop()  # not left running, orphaned, when the start fails
-                raise TimeoutError("snmpd did not answer within 15 s")
+        try:
+            _await_v2c(self.port, self.COMMUNITY.encode(), 15, "snmpd")
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None:
@@ -159,16 +159,22 @@ class Snmpd:
             self.process = None
 
 
-def _answers_v2c(port: int, community: bytes) -> bool:
-    """Does an SNMP agent on loopback ``port`` answer a v2c GET of sysDescr.0?"""
+def _await_v2c(port: int, community: bytes, seconds: float, name: str) -> None:
+    """Ask the SNMP agent on loopback ``port`` for sysDescr.0 (v2c) every 0.2 s, on one
+    socket, until an answer comes. One socket: an agent that starts slowly (a busy
+    machine) answers the earlier asks late, and those answers count; asked from a new
+    socket each time, it answered sockets already closed while new asks queued behind."""
+    deadline = time.monotonic() + seconds
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.settimeout(0.2)
-        probe.sendto(encode_get(community, 1, [SYS_DESCR]), ("127.0.0.1", port))
-        try:
-            probe.recv(1024)
-        except OSError:
-            return False
-    return True
+        while time.monotonic() < deadline:
+            probe.sendto(encode_get(community, 1, [SYS_DESCR]), ("127.0.0.1", port))
+            try:
+                probe.recv(1024)
+                return
+            except OSError:
+                continue
+    raise TimeoutError(f"{name} did not answer within {seconds:.0f} s")
 
 
 class Snmpsim:
@@ -204,16 +210,13 @@ class Snmpsim:
             # Tests run as root; snmpsim refuses root unless told (its documented switch).
             env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # it indexes every recording before answering
-            if self._answers():
-                return
-            time.sleep(0.2)
-        self.stop()  # not left running, orphaned, when the start fails
-        raise TimeoutError("snmpsim did not answer within 60 s")
-
-    def _answers(self) -> bool:
-        return _answers_v2c(self.port, next(self.data.glob("*.snmprec")).stem.encode())
+        # It indexes every recording before answering: a minute on a busy machine.
+        community = next(self.data.glob("*.snmprec")).stem.encode()
+        try:
+            _await_v2c(self.port, community, 120, "snmpsim")
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None:

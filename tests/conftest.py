@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import fcntl
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import Fleet
@@ -28,6 +31,11 @@ COMMUNITY = "sim-community"
 AUTH_KEY = "auth-key-123"
 PRIV_KEY = "priv-key-456"
 SIZE = FleetSize(cameras=6, door_sets=2, checkpoints=2, switches=2)
+
+# Hypothesis times its input generation and each example against the wall clock: beside
+# other test processes on a busy machine, "too slow" says nothing about the code.
+settings.register_profile("slawatch", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("slawatch")
 
 
 @pytest.fixture
@@ -132,7 +140,50 @@ def demo_inventory_text() -> str:
     return (REPO / "config" / "demo" / "inventory.yaml").read_text(encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _turn(folder: Path, alone: bool) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``alone`` runs while no other test does.
+
+    Two locks shared by the run's workers: every test holds ``running`` shared while it
+    runs; one marked ``alone`` takes the ``gate`` (so no test starts meanwhile) and then
+    ``running`` exclusively (once the tests under way have ended). Without the gate, the
+    workers' stream of shared holders could keep the exclusive one waiting for ever.
+    """
+    with (folder / "gate.lock").open("a") as gate, (folder / "running.lock").open("a") as running:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        if alone:
+            fcntl.flock(running, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(running, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield  # closing the files releases what is still held
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    if not hasattr(item.config, "workerinput"):  # not an xdist worker: nothing runs beside
+        return (yield)
+    # Each worker's basetemp is "popen-gwN" in the run's own: the locks live there.
+    with _turn(
+        Path(item.config.option.basetemp).parent, item.get_closest_marker("alone") is not None
+    ):
+        return (yield)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A full passing run writes docs/reliability.md from the fault tests' figures."""
-    if exitstatus == 0 and set(reliability.RECORDS) == set(reliability.SCENARIOS):
+    """A full passing run writes docs/reliability.md from the fault tests' figures; an
+    xdist worker hands its figures to the controlling process instead."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["reliability"] = {
+            name: dataclasses.asdict(record) for name, record in reliability.RECORDS.items()
+        }
+    elif exitstatus == 0 and set(reliability.RECORDS) == set(reliability.SCENARIOS):
         reliability.write(REPO / "docs" / "reliability.md")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object | None) -> None:
+    """pytest-xdist's hook: a worker finished; take the figures it measured."""
+    for name, fields in getattr(node, "workeroutput", {}).get("reliability", {}).items():
+        reliability.RECORDS[name] = reliability.Record(**fields)

@@ -36,10 +36,14 @@ STARVED_S = 12.0
 AGENT = str(Path(sys.executable).with_name("slawatch-agent"))
 HOG = "while True: pass"
 
-pytestmark = pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2 or not {AGENT_CORE, FLEET_CORE} <= os.sched_getaffinity(0),
-    reason="needs two cores: one to starve the agent on, one for the devices",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        len(os.sched_getaffinity(0)) < 2 or not {AGENT_CORE, FLEET_CORE} <= os.sched_getaffinity(0),
+        reason="needs two cores: one to starve the agent on, one for the devices",
+    ),
+    # Its hogs would starve the tests beside it, and theirs would slow its devices.
+    pytest.mark.alone,
+]
 
 
 @contextlib.contextmanager

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from simulator.cli import main
+from simulator.fleet import device_address
+from simulator.local_servers import free_port
 from tests.conftest import COMMUNITY, REPO
 
 
@@ -35,23 +37,30 @@ async def snmp_name(address: str) -> tuple[int, str]:
 
 
 async def test_the_demo_site_runs_and_its_scenario_takes_switch_links_down(
-    tmp_path: Path, secrets_in_env: None
+    tmp_path: Path, secrets_in_env: None, demo_inventory_text: str
 ) -> None:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(
         "kind: scenario\nevents:\n  - {at: +30m, do: link L2 down}\n", encoding="utf-8"
     )
+    # The demo's devices, on this run's own loopback address (a neighbour's demo or test
+    # run may hold 127.0.0.1's ports).
+    host = device_address(0)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        demo_inventory_text.replace("address: 127.0.0.1", f"address: {host}"), encoding="utf-8"
+    )
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("slawatch-sim")),
         "run",
         "--inventory",
-        str(REPO / "config" / "demo" / "inventory.yaml"),
+        str(inventory),
         "--scenario",
         str(scenario),
         "--speed",
         "900",
         "--control",
-        "127.0.0.1:19901",
+        f"127.0.0.1:{free_port()}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=dict(os.environ),
@@ -60,13 +69,13 @@ async def test_the_demo_site_runs_and_its_scenario_takes_switch_links_down(
         assert process.stdout is not None
         banner = await asyncio.wait_for(process.stdout.readline(), 30)
         assert banner.startswith(b"serving 10 devices")
-        code, name = await snmp_name("127.0.0.1:16102")
+        code, name = await snmp_name(f"{host}:16102")
         assert (code, name) == (0, '"SW02"')
         await asyncio.sleep(2.5)  # +30 min at 900x is 2 s
-        code, output = await snmp_name("127.0.0.1:16102")
+        code, output = await snmp_name(f"{host}:16102")
         assert code != 0
         assert "Timeout" in output
-        code, _ = await snmp_name("127.0.0.1:16101")  # SW01 rides link L1: still up
+        code, _ = await snmp_name(f"{host}:16101")  # SW01 rides link L1: still up
         assert code == 0
     finally:
         process.terminate()

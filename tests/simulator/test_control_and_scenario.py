@@ -14,16 +14,15 @@ from simulator.fleet_runner import Fleet
 from simulator.scenario import load_scenario, play
 from slawatch.config.errors import ConfigError
 
-CONTROL = "http://127.0.0.1:19900"
-
 
 @pytest.fixture
 async def control(fleet: Fleet) -> AsyncIterator[str]:
     runner = web.AppRunner(control_app(fleet))
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 19900).start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()  # a free port
     try:
-        yield CONTROL
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
 

@@ -18,13 +18,13 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
+from simulator.local_servers import free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
 from tests.conftest import wait_for
 
 SIZE = FleetSize(cameras=120, door_sets=4, checkpoints=2, switches=8)
-CONTROL = "127.0.0.1:19931"
 SOAP = (
     b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
     b'<GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>'
@@ -53,17 +53,17 @@ async def give_up(host: str, port: int, after_s: float) -> None:
     writer.close()
 
 
-def control_answers_within() -> float:
+def control_answers_within(control: str) -> float:
     started = time.perf_counter()
-    with urllib.request.urlopen(f"http://{CONTROL}/stats", timeout=10) as answer:  # nosec B310 - loopback
+    with urllib.request.urlopen(f"http://{control}/stats", timeout=10) as answer:  # nosec B310 - loopback
         assert answer.status == 200
     return time.perf_counter() - started
 
 
-def post_fault(target: str) -> None:
+def post_fault(control: str, target: str) -> None:
     body = f'{{"target": "{target}", "fault": "down", "mode": "silent"}}'.encode()
     asked = urllib.request.Request(
-        f"http://{CONTROL}/faults", data=body, headers={"Content-Type": "application/json"}
+        f"http://{control}/faults", data=body, headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(asked, timeout=10) as answer:  # nosec B310 - loopback
         assert answer.status == 200
@@ -77,13 +77,14 @@ async def test_a_starved_simulator_drops_gone_clients_answers_and_stops_at_once(
     inventory = load_config(file, Inventory)
     cameras = [(d.address, d.onvif.port) for d in inventory.devices if d.onvif is not None]
     addresses = {address for address, _ in cameras}
+    control = f"127.0.0.1:{free_port()}"
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("slawatch-sim")),
         "run",
         "--inventory",
         str(file),
         "--control",
-        CONTROL,
+        control,
         stdout=asyncio.subprocess.PIPE,
         env=dict(os.environ),
     )
@@ -97,10 +98,10 @@ async def test_a_starved_simulator_drops_gone_clients_answers_and_stops_at_once(
         assert stopped_with > 0  # the kernel queued the gone clients' connections
         process.send_signal(signal.SIGCONT)
         await wait_for(lambda: half_closed(addresses) == 0, 5.0)  # gone clients' sockets freed
-        assert await asyncio.to_thread(control_answers_within) < 1.0
+        assert await asyncio.to_thread(control_answers_within, control) < 1.0
 
         # Half the cameras go silent; probes keep coming and giving up while SIGTERM lands.
-        await asyncio.to_thread(post_fault, "link:L0001")
+        await asyncio.to_thread(post_fault, control, "link:L0001")
         storm = asyncio.gather(*(give_up(h, p, 0.5) for h, p in cameras * 3))
         await asyncio.sleep(0.3)
         started = time.monotonic()

@@ -347,10 +347,13 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
             f"{oid}|{tag}:delay|value={value},wait=2500" if oid == SYS_UPTIME else None
         ),
     )
+    # The Cisco recording and its variants only: snmpsim indexes every file it serves
+    # before it answers, and the other recordings would double that wait.
     server = Snmpsim(
         tmp_path_factory.mktemp("snmpsim-field"),
-        SHARED_TESTDATA / "snmp",
+        tmp_path_factory.mktemp("no-other-recordings"),
         extra={
+            CISCO: variant(CISCO, lambda *_: None),
             "slow-agent": slow,
             "toobig-switch": too_big_past_each_column(
                 variant(CISCO, lambda *_: None), (IF_NAME, IF_DESCR, IF_TYPE)

@@ -155,6 +155,10 @@ async def test_a_cut_link_reaches_the_day_shift_by_signed_dingtalk_and_mail_then
         # Minute 23 (08:23): 20 minutes unacknowledged → the supervisor, by mail.
         await agent.publish(*(agent.batch(minute_of(m, behind_sw1)) for m in range(6, 24)))
         await wait_for(lambda: len(box.mails) == 2, 10)
+        # The mail arrives before the collector has the server's answer and records it.
+        await wait_for(
+            lambda: any(a.receiver == "supervisor" for a in collector.notifier.attempts), 10
+        )
         deliveries = collector.notifier.attempts
         [ticket] = [t for t in collector.pipeline.faults.tickets.values() if t.merged_into is None]
 
