@@ -197,7 +197,7 @@ def main() -> None:
     if args.quick:
         args.devices, args.days, args.events = 20_000, 120, 2_000_000
     # v3: midnight snapshots; the history spans --days.
-    folder = args.cache / f"{args.devices}-{args.events}-{args.days}d-v3"
+    folder = args.cache / f"{args.devices}-{args.events}-{args.days}d-v4"
     ledger_file, ready = folder / "ledger.sqlite", folder / "ready.json"
     if args.fresh or not ready.exists():
         shutil.rmtree(folder, ignore_errors=True)
