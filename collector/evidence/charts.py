@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -64,16 +64,26 @@ def trend_chart(
     """Each contract's online rate per day, with its target dashed in the same colour and
     labelled in the legend (which contract, what target)."""
     figure, axes = _figure(7.5, 3.2)
+    shown: set[date] = set()
     for n, trend in enumerate(trends):
         colour = COLOURS[n % len(COLOURS)]
         days = [date.fromisoformat(day) for day in trend["days"]]
+        shown.update(days)
         values = [float("nan") if v is None else v for v in trend["online_rate"]]
         name = trend["name"] or trend["key"]
-        axes.plot(days, values, color=colour, linewidth=1.4, label=name)
+        # A month or less: each day's point marked (a one-day period is one point, which
+        # a line alone would not draw).
+        marker = "o" if len(days) <= 31 else None
+        axes.plot(days, values, color=colour, linewidth=1.4, marker=marker, markersize=3,
+                  label=name)  # fmt: skip
         target = targets.get(trend["key"])
         if target is not None:
             label = text("report.target_line", lang, name=name, target=f"{target * 100:.1f}%")
             axes.axhline(target, color=colour, linestyle="--", linewidth=0.8, label=label)
+    if len(shown) == 1:  # matplotlib would widen one day's axis to years around it
+        (day,) = shown
+        axes.set_xlim(day - timedelta(days=1), day + timedelta(days=1))
+        axes.set_xticks([day])
     axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     axes.set_ylabel(text("column.online_rate", lang))
     axes.grid(alpha=0.3)
