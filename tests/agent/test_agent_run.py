@@ -53,7 +53,9 @@ def settings_on_disk(tmp_path: Path, extra: str) -> Path:
     file = tmp_path / "agent.yaml"
     file.write_text(
         "kind: agent\nagent_id: edge-t\nsite: sim\ninventory: inventory.yaml\n"
-        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n{extra}\n",
+        f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
+        f"key: {agent_key_file(tmp_path, 'edge-t')}\n"
+        f"collector_key: {collector_key_file(tmp_path)}.pub\n{extra}\n",
         encoding="utf-8",
     )
     return file
