@@ -60,7 +60,9 @@ def test_an_invalid_inventory_is_never_cached_and_still_names_its_line(
     text = file.read_text()
     file.write_text(text.replace('"address": "127.', '"address": "999.', 1))
     for _ in range(2):
-        with pytest.raises(ConfigError, match=r"inventory.yaml:\d+: devices\[0\]\.address: .*999\."):
+        with pytest.raises(
+            ConfigError, match=r"inventory.yaml:\d+: devices\[0\]\.address: .*999\."
+        ):
             load_config(file, Inventory)
     assert not list(cache.glob("*.pickle"))
 
