@@ -119,6 +119,7 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
         online = groups[camera]["online_rate"]
         worked = 1 - cut_s / covered_s
         # Downtime is the cut within a poll either side (first failed and first good poll),
-        # and the covered time may lose up to a poll at each end of the period.
-        slack = 3 * POLL_S / covered_s
+        # and the covered time may lose up to a poll at each end of the period; one poll
+        # more for a busy machine's late one (still far from no downtime or twice the cut).
+        slack = 4 * POLL_S / covered_s
         assert abs(online - worked) <= slack, (camera, online, worked, cut_s, covered_s)
