@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from simulator.cli import main
 from simulator.fleet import device_address
 from simulator.local_servers import free_port
@@ -36,6 +38,7 @@ async def snmp_name(address: str, retries: int = 0) -> tuple[int, str]:
     return process.returncode or 0, lines[-1]
 
 
+@pytest.mark.alone  # real seconds timed: neighbours would slow its devices or agent
 async def test_the_demo_site_runs_and_its_scenario_takes_switch_links_down(
     tmp_path: Path, secrets_in_env: None, demo_inventory_text: str
 ) -> None:

@@ -103,6 +103,7 @@ async def test_a_switch_silent_at_first_contact_is_walked_by_getbulk_once_back(
     assert "snmp_walk" not in back.notes
 
 
+@pytest.mark.alone  # real seconds timed: neighbours would slow its devices or agent
 async def test_a_multi_homed_device_is_read_only_where_its_profile_says_so(
     probe: SnmpProbe, targets: dict[str, Target], fleet: Fleet
 ) -> None:

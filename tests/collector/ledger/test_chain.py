@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto, VictoriaMetrics
@@ -36,6 +38,7 @@ from tests.conftest import REPO, in_background, wait_for
 POLL_S = 1.0
 
 
+@pytest.mark.alone  # real seconds timed: neighbours would slow its devices or agent
 async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
     tmp_path: Path,
     inventory: Inventory,
