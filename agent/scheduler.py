@@ -300,7 +300,7 @@ class Scheduler:
 
     async def _probe(self, plan: Plan, deep: bool) -> None:
         watch = self.watch
-        lag_before = watch.total_lag_s
+        lost_before = watch.lost_s
         every_cycle = plan.every_cycle
         if deep or len(every_cycle) != 1:
             result, elapsed = await self.probe_once(plan, deep)
@@ -309,7 +309,7 @@ class Scheduler:
             result = await self._guarded(every_cycle[0], plan.target, False)
             elapsed = time.perf_counter() - started
         protocol = every_cycle[0].protocol if every_cycle else "none"
-        if timed_verdict(result) and watch.total_lag_s - lag_before >= self._lost_s:
+        if timed_verdict(result) and watch.lost_s - lost_before >= self._lost_s:
             # The agent stalled while this probe waited on a timer: the verdict is the
             # agent's, so the device is unknown this cycle (nothing published), counted.
             stalled = self.load.agent_stalled

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.batches import BatchWriter
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from agent.runner import Agent
 from agent.wire import (
     Alive,
     Batch,
@@ -37,7 +36,7 @@ from collector.service import Collector
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
-from slawatch.config.settings import AgentSettings, BrokerSettings, CollectorSettings
+from slawatch.config.settings import BrokerSettings, CollectorSettings
 from tests.agent_keys import (
     agent_key,
     agent_key_file,
@@ -46,6 +45,7 @@ from tests.agent_keys import (
     signing_by_test_key,
 )
 from tests.collector.conftest import write_district
+from tests.collector.ingest.edge import AgentProcess
 from tests.conftest import REPO, in_background
 
 API_TOKEN = "test-api-token-0123456789"
@@ -212,30 +212,19 @@ def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) 
     return file
 
 
-def field_agent(folder: Path, broker_port: int, poll_s: float = 1.0) -> Agent:
-    """A real agent on the simulated fleet's inventory (``folder/inventory.yaml``), polling
-    every ``poll_s`` on a fixed schedule, no deep checks."""
-    return Agent(
-        AgentSettings.model_validate(
-            {
-                "kind": "agent",
-                "agent_id": "edge-t",
-                "site": "sim",
-                "inventory": str(folder / "inventory.yaml"),
-                "profiles": str(REPO / "config" / "profiles"),
-                "broker": {"port": broker_port},
-                "outbox": {"dir": str(folder / "outbox")},
-                "key": str(agent_key_file(folder, "edge-t")),
-                "collector_key": f"{collector_key_file(folder)}.pub",
-                "poll": {
-                    "interval": f"{poll_s:g}s",
-                    "timeout": "300ms",
-                    "retries": 0,
-                    "deep_interval": "1h",
-                    "jitter": 0,
-                },
-            }
-        )
+def field_agent(
+    folder: Path, broker_port: int, poll_s: float = 1.0, timeout: str = "300ms"
+) -> AgentProcess:
+    """A real agent process on the simulated fleet's inventory (``folder/inventory.yaml``),
+    polling every ``poll_s`` on a fixed schedule, no deep checks (``async with`` runs it)."""
+    return AgentProcess(
+        folder,
+        broker_port,
+        None,
+        key=agent_key_file(folder, "edge-t"),
+        collector_key=collector_key_file(folder),
+        poll_s=poll_s,
+        timeout=timeout,
     )
 
 

@@ -45,7 +45,7 @@ from tests.collector.live import (
     write_settings,
 )
 from tests.collector.test_service import minute_of
-from tests.conftest import in_background, wait_for
+from tests.conftest import wait_for
 from tests.language import english_words
 
 ROBOT_TOKEN = "dt-robot-token-4f1c9a"
@@ -409,7 +409,7 @@ async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_ma
     )
     agent = field_agent(tmp_path, broker.port)
     link = inventory.links[0].id
-    async with running(load_collector(settings_file)) as collector, in_background(agent.run()):
+    async with running(load_collector(settings_file)) as collector, agent:
         await wait_for(lambda: collector.pipeline.watermark is not None, 20)
         await asyncio.sleep(2.5)  # every device seen up
         reached = await fleet.inject(f"link:{link}", FaultSpec(Fault.DOWN))
@@ -423,7 +423,7 @@ async def test_a_link_cut_in_the_simulator_reaches_its_station_by_webhook_and_ma
             if t.merged_into is None and t.link == link
         ]
         await wait_for(lambda: any(m["To"] == "chief@bureau.example" for m in box.mails), 30)
-        agent.stop()
+        await agent.stop()
 
     opened = receiver.posts["station"][0]
     assert opened["alert"] == "opened"

@@ -99,19 +99,23 @@ async def wiretap(port: int, key: Path | None = None) -> AsyncIterator[Wiretap]:
             await task
 
 
-class EdgeAgent:
-    """``slawatch-agent run`` in a process of its own; with ``clock_file``, on the clock
-    libfaketime reads from that file (``+6m``, ``-1h``; written again while it runs)."""
+class AgentProcess:
+    """``slawatch-agent run`` in a process of its own, as deployed (a loop shared with the
+    test's collector and browser would read their work as the agent's own stall), polling
+    every ``poll_s`` with ``timeout``; with ``clock_file``, on the clock libfaketime reads
+    from that file (``+6m``, ``-1h``; written again while it runs)."""
 
     def __init__(
         self,
         folder: Path,
         broker_port: int,
-        metrics_port: int,
+        metrics_port: int | None,
         *,
         key: Path | None,
         collector_key: Path | None,
         clock_file: Path | None = None,
+        poll_s: float = 2.0,
+        timeout: str = "1500ms",
     ) -> None:
         self.folder = folder
         self.metrics = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -124,15 +128,16 @@ class EdgeAgent:
             "profiles": str(Path(__file__).resolve().parents[3] / "config" / "profiles"),
             "broker": {"port": broker_port},
             "outbox": {"dir": str(folder / "agent-outbox")},
-            "metrics_bind": f"127.0.0.1:{metrics_port}",
             "poll": {
-                "interval": "2s",
-                "timeout": "1500ms",
+                "interval": f"{poll_s:g}s",
+                "timeout": timeout,
                 "retries": 0,
                 "deep_interval": "1h",
                 "jitter": 0,
             },
         }
+        if metrics_port is not None:
+            settings["metrics_bind"] = f"127.0.0.1:{metrics_port}"
         if key is not None:
             settings["key"] = str(key)
         if collector_key is not None:
@@ -172,7 +177,7 @@ class EdgeAgent:
             if line.startswith(name) and not line.startswith("#")
         )
 
-    async def __aenter__(self) -> EdgeAgent:
+    async def __aenter__(self) -> AgentProcess:
         await self.start()
         return self
 

@@ -28,7 +28,7 @@ from tests.collector.conftest import Mailbox, body_of
 from tests.collector.ingest.edge import (
     AGENT_ID,
     FAKETIME,
-    EdgeAgent,
+    AgentProcess,
     at_wrong_times,
     blamed,
     collector_key,
@@ -99,7 +99,7 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
     settings = field_collector(
         tmp_path, broker.port, policy, signing={"key": str(signing)}, alerting=duty_room(smtp_port)
     )
-    agent = EdgeAgent(
+    agent = AgentProcess(
         tmp_path,
         broker.port,
         free_port(),

@@ -43,7 +43,7 @@ from tests.agent_keys import agent_key
 from tests.collector.ingest.edge import (
     AGENT_ID,
     SITE,
-    EdgeAgent,
+    AgentProcess,
     at_wrong_times,
     blamed,
     collector_key,
@@ -81,12 +81,12 @@ def forged_batch(epoch: str | None, seq: int, device_id: str, ahead_s: float = 0
     return stamp(encode_unsent(batch), moment, batch.clock)
 
 
-def field(tmp_path: Path, broker: Mosquitto) -> tuple[Path, EdgeAgent, Path]:
+def field(tmp_path: Path, broker: Mosquitto) -> tuple[Path, AgentProcess, Path]:
     key = register_agent(tmp_path)
     signing = collector_key(tmp_path)
     policy = field_policy(tmp_path, debounce={"down_after": 1, "up_after": 1, "stale_after": "1h"})
     settings = field_collector(tmp_path, broker.port, policy, signing={"key": str(signing)})
-    agent = EdgeAgent(tmp_path, broker.port, free_port(), key=key, collector_key=signing)
+    agent = AgentProcess(tmp_path, broker.port, free_port(), key=key, collector_key=signing)
     return settings, agent, key
 
 

@@ -33,7 +33,7 @@ from tests.collector.live import (
     load_collector,
     running,
 )
-from tests.conftest import REPO, in_background, wait_for
+from tests.conftest import REPO, wait_for
 
 POLL_S = 1.0
 
@@ -64,7 +64,7 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
     link = inventory.links[0].id
     cameras = [d.id for d in inventory.devices if d.kind.value == "camera" and d.onvif]
     async with running(load_collector(settings_file)) as collector:
-        async with in_background(agent.run()):
+        async with agent:
             await wait_for(lambda: collector.pipeline.watermark is not None, 20)
             start = datetime.now(UTC)
             await asyncio.sleep(6)
@@ -75,7 +75,7 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
             cut_s = time.time() - cut_at
             await asyncio.sleep(6)
             end = datetime.now(UTC)
-            agent.stop()
+            await agent.stop()
         taken = collector.counters.statuses
 
         def points() -> int:

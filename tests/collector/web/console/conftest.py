@@ -22,7 +22,7 @@ from tests.collector.live import (
     running,
     until_serving,
 )
-from tests.conftest import in_background, wait_for
+from tests.conftest import wait_for
 
 API_TOKEN = "console-test-api-token-0123456789"
 PASSWORDS = {
@@ -89,11 +89,9 @@ async def console(
     collector = load_collector(settings)
     async with running(collector):
         if agent:
-            polling = field_agent(folder, broker_port)
-            async with in_background(polling.run()):
+            async with field_agent(folder, broker_port):
                 await wait_for(lambda: collector.pipeline.watermark is not None, 20)
                 yield Console(f"http://127.0.0.1:{port}", collector, tokens, folder)
-                polling.stop()
         else:
             await until_serving(f"http://127.0.0.1:{port}")
             yield Console(f"http://127.0.0.1:{port}", collector, tokens, folder)

@@ -9,14 +9,12 @@ handover lists the closed ticket; the XLSX export has the rows the page shows.""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 
 import openpyxl
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from agent.runner import Agent
 from simulator.devices import Fault
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
 from simulator.fleet_runner import FaultSpec, Fleet
@@ -28,7 +26,7 @@ from tests.agent_keys import registered
 from tests.collector.live import field_agent
 from tests.collector.web.console.conftest import Console, console
 from tests.collector.web.console.test_browser import CHROMIUM, log_in
-from tests.conftest import REPO, in_background, wait_for
+from tests.conftest import REPO, wait_for
 from tests.language import english_words
 
 ARTEFACTS = REPO / "var" / "artefacts"
@@ -56,16 +54,6 @@ async def shot(page: Page, name: str, full: bool = False) -> Path:
     return path
 
 
-def patient_agent(folder: Path, broker_port: int) -> Agent:
-    """The field agent, with a timeout a machine busy with other tests' work still meets:
-    only the faults injected go down."""
-    agent = field_agent(folder, broker_port, poll_s=2.0)
-    settings = agent.settings.model_copy(
-        update={"poll": agent.settings.poll.model_copy(update={"timeout": timedelta(seconds=1.5)})}
-    )
-    return Agent(settings)
-
-
 def open_ticket(live: Console, device_id: str) -> str | None:
     ticket = live.collector.pipeline.faults.ticket_for_device(device_id)
     return ticket.id if ticket else None
@@ -86,7 +74,7 @@ async def test_a_night_shift_link_cut_from_alarm_to_handover(
     behind = sorted(d.id for d in inventory.devices if link_of(d, devices) == CUT)
     async with (
         console(tmp_path, broker.port, agent=False) as live,
-        in_background(patient_agent(tmp_path, broker.port).run()),
+        field_agent(tmp_path, broker.port, poll_s=2.0, timeout="1500ms"),
         async_playwright() as playwright,
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
