@@ -251,16 +251,19 @@ class EdgeAgent:
         agent_id: str = "edge-1",
         site: str = SITE,
         acks_by: Ed25519PublicKey | None = None,
+        outbox: Outbox | None = None,
+        resend_after: float = 2.0,
     ) -> None:
-        """``acks_by``: the key its collector signs acks with (default: the test one's)."""
-        self.outbox = Outbox(folder / "outbox", max_bytes=1 << 26)
+        """``acks_by``: the key its collector signs acks with (default: the test one's);
+        ``outbox``: one an earlier agent left (default: ``folder/outbox`` opened anew)."""
+        self.outbox = outbox or Outbox(folder / "outbox", max_bytes=1 << 26)
         self.publisher = Publisher(
             BrokerSettings(port=port),
             self.outbox,
             site=site,
             agent_id=agent_id,
             retry_s=0.1,
-            resend_after=2.0,
+            resend_after=resend_after,
             key=agent_key(agent_id),
             collector_key=acks_by or collector_key().public_key(),
         )

@@ -22,9 +22,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.batches import BatchWriter
-from agent.outbox import Outbox
-from agent.publisher import Publisher
 from agent.wire import (
     Alive,
     Health,
@@ -37,10 +34,17 @@ from agent.wire import (
 from collector.ingest.consumer import COMMAND_TOPIC, DEADLETTER_TOPIC
 from collector.web.metrics import exposition
 from simulator.local_servers import Mosquitto, free_port
-from slawatch.config.settings import BrokerSettings
 from tests import reliability
-from tests.agent_keys import agent_key, collector_key, signing_by_test_key
-from tests.collector.live import API_TOKEN, SITE, FakeAgent, load_collector, running, write_settings
+from tests.agent_keys import agent_key, signing_by_test_key
+from tests.collector.live import (
+    API_TOKEN,
+    SITE,
+    EdgeAgent,
+    FakeAgent,
+    load_collector,
+    running,
+    write_settings,
+)
 from tests.collector.test_service import minute_of, states
 from tests.conftest import wait_for
 from tests.reliability import Stopwatch
@@ -131,33 +135,18 @@ async def test_collector_stopped_then_broker_killed_loses_nothing(
 ) -> None:
     """Issue 16's first case: the broker had the batches, the collector did not, the broker
     died with -9. The agent still had them (unconfirmed) and sent them again."""
-    outbox = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
-    publisher = Publisher(
-        BrokerSettings(port=broker.port),
-        outbox,
-        site=SITE,
-        agent_id="edge-1",
-        retry_s=0.1,
-        resend_after=1.0,
-        key=agent_key("edge-1"),
-        collector_key=collector_key().public_key(),
-    )
-    writer = BatchWriter(outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake)
+    agent = EdgeAgent(tmp_path, broker.port, resend_after=1.0)
+    outbox = agent.outbox
     settings = write_settings(tmp_path, broker.port, signing=signing_by_test_key(tmp_path))
-    publisher.start()
-    try:
+    async with agent.running():
         async with running(load_collector(settings)) as collector:
             await wait_for(lambda: collector.ingest.connected)
             for minute in range(10):
-                for status in minute_of(minute):
-                    writer.add(status)
-                writer.flush()
+                agent.poll(minute_of(minute))
             await wait_for(lambda: outbox.depth == 0)  # confirmed by the collector
         for minute in range(10, 20):  # the collector is down: the broker queues these
-            for status in minute_of(minute):
-                writer.add(status)
-            writer.flush()
-        await wait_for(lambda: publisher.published >= 20)
+            agent.poll(minute_of(minute))
+        await wait_for(lambda: agent.publisher.published >= 20)
         assert outbox.depth == 10  # sent to the broker, not confirmed
         await asyncio.sleep(0.3)
         broker.kill()
@@ -179,8 +168,6 @@ async def test_collector_stopped_then_broker_killed_loses_nothing(
                 duplicates_dropped=collector.counters.duplicates,
                 recovered_s=recovered_s,
             )
-    finally:
-        await asyncio.to_thread(publisher.stop)
 
 
 async def test_a_configured_client_id_is_a_prefix_so_alerts_never_take_over_ingest(
@@ -448,59 +435,35 @@ async def test_an_agent_killed_restarted_and_reinstalled_loses_nothing(
     """The agent dies with batches written but unsent; it restarts on the same outbox (same
     epoch, seq goes on), later it is reinstalled (new outbox: a new epoch from 0)."""
     settings = write_settings(tmp_path, broker.port, signing=signing_by_test_key(tmp_path))
-    broker_settings = BrokerSettings(port=broker.port)
 
-    def agent_on(outbox: Outbox) -> tuple[Publisher, BatchWriter]:
-        publisher = Publisher(
-            broker_settings,
-            outbox,
-            site=SITE,
-            agent_id="edge-1",
-            retry_s=0.1,
-            resend_after=1.0,
-            key=agent_key("edge-1"),
-            collector_key=collector_key().public_key(),
-        )
-        return publisher, BatchWriter(
-            outbox, site=SITE, agent_id="edge-1", on_written=publisher.wake
-        )
-
-    def poll(writer: BatchWriter, minutes: range) -> None:
+    def poll(agent: EdgeAgent, minutes: range) -> None:
         for minute in minutes:
-            for status in minute_of(minute):
-                writer.add(status)
-            writer.flush()
+            agent.poll(minute_of(minute))
 
     async with running(load_collector(settings)) as collector:
         await wait_for(lambda: collector.ingest.connected)
-        first = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
-        publisher, writer = agent_on(first)
-        publisher.start()
-        poll(writer, range(5))
-        await wait_for(lambda: first.depth == 0)
-        await asyncio.to_thread(publisher.stop)
-        _, writer = agent_on(first)  # the agent polls on, then is killed before publishing
-        poll(writer, range(5, 8))
-        first.close()
+        first = EdgeAgent(tmp_path, broker.port, resend_after=1.0)
+        async with first.running():
+            poll(first, range(5))
+            await wait_for(lambda: first.outbox.depth == 0)
+        # The agent polls on, then is killed before publishing.
+        poll(EdgeAgent(tmp_path, broker.port, outbox=first.outbox), range(5, 8))
+        first.outbox.close()
 
         back = Stopwatch()
-        restarted = Outbox(tmp_path / "outbox", max_bytes=1 << 26)
-        assert restarted.epoch == first.epoch
-        publisher, writer = agent_on(restarted)
-        publisher.start()
-        poll(writer, range(8, 10))
-        await wait_for(lambda: restarted.depth == 0)
-        recovered_s = back.seconds()
-        await asyncio.to_thread(publisher.stop)
-        restarted.close()
+        restarted = EdgeAgent(tmp_path, broker.port, resend_after=1.0)
+        assert restarted.outbox.epoch == first.outbox.epoch
+        async with restarted.running():
+            poll(restarted, range(8, 10))
+            await wait_for(lambda: restarted.outbox.depth == 0)
+            recovered_s = back.seconds()
+        restarted.outbox.close()
 
-        reinstalled = Outbox(tmp_path / "reinstalled", max_bytes=1 << 26)
-        publisher, writer = agent_on(reinstalled)
-        publisher.start()
-        poll(writer, range(10, 13))
-        await wait_for(lambda: reinstalled.depth == 0)
-        await asyncio.to_thread(publisher.stop)
-        reinstalled.close()
+        reinstalled = EdgeAgent(tmp_path / "reinstalled", broker.port, resend_after=1.0)
+        async with reinstalled.running():
+            poll(reinstalled, range(10, 13))
+            await wait_for(lambda: reinstalled.outbox.depth == 0)
+        reinstalled.outbox.close()
         assert collector.counters.batches == 13
         assert collector.counters.duplicates == 0
         assert collector.receipts.open_gaps() == {}
