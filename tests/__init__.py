@@ -10,6 +10,8 @@ from ipaddress import IPv4Address
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under xdist
 if _WORKER.startswith("gw"):
     # The user's base (one per developer sharing a machine), else simulator/fleet.py's
-    # default; worker n takes the /16 n above it: 127.70.0.1 → 127.71.0.1 for gw1.
+    # default; worker n takes the /16 2n above it: 127.70.0.1 → 127.72.0.1 for gw1. Two
+    # /16s each: a multi-homed device answers from the /16 above its own
+    # (``simulator.snmp_agent.other_address``).
     _base = IPv4Address(os.environ.get("SLAWATCH_SIM_FIRST_ADDRESS", "127.16.0.1"))
-    os.environ["SLAWATCH_SIM_FIRST_ADDRESS"] = str(_base + (int(_WORKER[2:]) << 16))
+    os.environ["SLAWATCH_SIM_FIRST_ADDRESS"] = str(_base + (int(_WORKER[2:]) << 17))

@@ -36,8 +36,10 @@ async def net_snmp(tool: str, fleet: Fleet, device_id: str, *args: str) -> tuple
         tool,
         *auth,
         "-On",
+        # Two seconds: snmpsim and the fleet answer in milliseconds, but not on a machine
+        # busy with other tests' work.
         "-t",
-        "1",
+        "2",
         "-r",
         "0",
         f"{spec.address}:{spec.snmp.port}",
