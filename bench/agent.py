@@ -134,6 +134,9 @@ class Tally:
         self.late = 0
         self.missed = 0
         self.offered = 0.0
+        self.system_share = 0.0
+        self.wakeups = 0.0
+        self.loop_share = 0.0
 
     def achieved(self, seconds: float) -> float:
         return (self.ok + self.failed) / seconds
@@ -142,7 +145,9 @@ class Tally:
         """Achieved against offered, and what the scheduler could not do on time."""
         return (
             f"{self.achieved(seconds):.0f} of {self.offered:.0f} probes/s offered, "
-            f"{self.late} started late, {self.missed} missed"
+            f"{self.late} started late, {self.missed} missed, {self.system_share:.0%} of the "
+            f"CPU in the kernel, {self.loop_share:.0%} in the loop's thread, "
+            f"{self.wakeups:.0f} wake-ups/s"
         )
 
     def judge(self, phase: str, seconds: float) -> None:
@@ -201,9 +206,16 @@ async def run_agent_phase(
     tally.ok = tally.failed = 0
     load = scheduler.load
     late, missed = load.late, load.missed
-    cpu_before = cpu_seconds()
+    before, loop_before = resource.getrusage(resource.RUSAGE_SELF), time.thread_time()
     await asyncio.sleep(seconds)
-    cpu = cpu_seconds() - cpu_before
+    after, loop_cpu = resource.getrusage(resource.RUSAGE_SELF), time.thread_time() - loop_before
+    system = after.ru_stime - before.ru_stime
+    cpu = after.ru_utime - before.ru_utime + system
+    # The kernel's share (the sockets; on loopback it also delivers every datagram to the
+    # device's socket) and how often the process slept and woke: what batching can cut.
+    tally.system_share = system / cpu
+    tally.wakeups = (after.ru_nvcsw - before.ru_nvcsw) / seconds
+    tally.loop_share = loop_cpu / cpu  # the rest: the publisher's thread, SQLite's
     tally.late, tally.missed = load.late - late, load.missed - missed
     tally.offered = scheduler.offered_per_s
     scheduling.cancel()
