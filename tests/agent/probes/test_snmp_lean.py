@@ -194,9 +194,7 @@ _VALUES = st.one_of(
         ]
     ),
 )
-_OIDS = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=14).map(
-    lambda arcs: (1, 3, *arcs)
-)
+_OIDS = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=14).map(lambda arcs: (1, 3, *arcs))
 
 
 def pysnmp_response(
