@@ -214,7 +214,7 @@ def pysnmp_response(
     return bytes(encoder.encode(message))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.integers(-(2**31), 2**31 - 1),
     st.integers(0, 18),
