@@ -235,6 +235,8 @@ class Agent:
         self._load: LoadWindow | None = None
         self._counted: dict[tuple[str, Health, Reason], Counter] = {}
         self._timed: dict[str, Histogram] = {}
+        # A device lacking a profile's OID says so every cycle: its series, looked up once.
+        self._unsupported: dict[tuple[str, str], Counter] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -310,7 +312,12 @@ class Agent:
         for check, verdict in status.checks.items():
             if verdict is Reason.UNSUPPORTED:
                 label = "port" if check.startswith("port_") else check  # bounded label set
-                self.metrics.unsupported.labels(protocol, label).inc()
+                unsupported = self._unsupported.get((protocol, label))
+                if unsupported is None:
+                    unsupported = self._unsupported[protocol, label] = (
+                        self.metrics.unsupported.labels(protocol, label)
+                    )
+                unsupported.inc()
         assert self._writer is not None
         self._writer.add(status)
 

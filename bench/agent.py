@@ -1,6 +1,6 @@
 """Agent throughput per core, lean path against the plain libraries, and memory per 10,000 devices.
 
-Run: .venv/bin/python bench/agent.py [--seconds 10]
+Run: .venv/bin/python bench/agent.py [--seconds 10] [--phase snmp-paced --phase idle ...]
 
 Saturated figures (probes per CPU second) and paced ones: CPU µs a probe when the polls
 of 100,000 devices per 60 s (1,667 probes/s) are spread evenly over the cycle.
@@ -74,7 +74,7 @@ from slawatch.config.inventory import Device, DeviceKind, Inventory, SnmpSetting
 from slawatch.config.loader import load_config
 from slawatch.config.settings import BrokerSettings
 from slawatch.config.writer import write_inventory
-from tests.agent_keys import agent_key, collector_key
+from tests.agent_keys import agent_key, agent_key_file, collector_key, collector_key_file
 
 REPO = Path(__file__).resolve().parent.parent
 ONVIF_CONCURRENCY = 200  # as the earlier figures were measured (the agent defaults to 500)
@@ -134,6 +134,9 @@ class Tally:
         self.late = 0
         self.missed = 0
         self.offered = 0.0
+        self.system_share = 0.0
+        self.wakeups = 0.0
+        self.loop_share = 0.0
 
     def achieved(self, seconds: float) -> float:
         return (self.ok + self.failed) / seconds
@@ -142,7 +145,9 @@ class Tally:
         """Achieved against offered, and what the scheduler could not do on time."""
         return (
             f"{self.achieved(seconds):.0f} of {self.offered:.0f} probes/s offered, "
-            f"{self.late} started late, {self.missed} missed"
+            f"{self.late} started late, {self.missed} missed, {self.system_share:.0%} of the "
+            f"CPU in the kernel, {self.loop_share:.0%} in the loop's thread, "
+            f"{self.wakeups:.0f} wake-ups/s"
         )
 
     def judge(self, phase: str, seconds: float) -> None:
@@ -201,9 +206,16 @@ async def run_agent_phase(
     tally.ok = tally.failed = 0
     load = scheduler.load
     late, missed = load.late, load.missed
-    cpu_before = cpu_seconds()
+    before, loop_before = resource.getrusage(resource.RUSAGE_SELF), time.thread_time()
     await asyncio.sleep(seconds)
-    cpu = cpu_seconds() - cpu_before
+    after, loop_cpu = resource.getrusage(resource.RUSAGE_SELF), time.thread_time() - loop_before
+    system = after.ru_stime - before.ru_stime
+    cpu = after.ru_utime - before.ru_utime + system
+    # The kernel's share (the sockets; on loopback it also delivers every datagram to the
+    # device's socket) and how often the process slept and woke: what batching can cut.
+    tally.system_share = system / cpu
+    tally.wakeups = (after.ru_nvcsw - before.ru_nvcsw) / seconds
+    tally.loop_share = loop_cpu / cpu  # the rest: the publisher's thread, SQLite's
     tally.late, tally.missed = load.late - late, load.missed - missed
     tally.offered = scheduler.offered_per_s
     scheduling.cancel()
@@ -385,8 +397,12 @@ def process_cpu_seconds(pid: int) -> float:
 
 def idle_phase(seconds: float, folder: Path, broker: Mosquitto) -> float:
     """Cores a whole ``slawatch-agent run`` process uses with 10,000 devices and no poll
-    due (a day's interval): its fixed cost — timers, the publisher's thread, the loop watch."""
+    due (a day's interval): its fixed cost — timers, the publisher's thread, the loop watch,
+    the scheduler on its ticks. Read from /proc over a wall window, all of the process's
+    threads; an agent that is not running when the window closes fails the phase (an
+    agent that exited at start-up once read as 0.000 cores)."""
     folder.mkdir()
+    signing = collector_key_file(folder)
     size = FleetSize(cameras=8_000, door_sets=500, checkpoints=300, switches=200)
     write_inventory(
         folder / "inventory.yaml", inventory_header(size), fleet_devices(size), fleet_sets(size)
@@ -394,6 +410,8 @@ def idle_phase(seconds: float, folder: Path, broker: Mosquitto) -> float:
     (folder / "agent.yaml").write_text(
         "kind: agent\nagent_id: idle\nsite: sim\ninventory: inventory.yaml\n"
         f"profiles: {REPO / 'config' / 'profiles'}\noutbox: {{dir: outbox}}\n"
+        f"key: {agent_key_file(folder, 'idle')}\n"
+        f"collector_key: {signing.with_name(signing.name + '.pub')}\n"
         f"broker: {{port: {broker.port}}}\npoll: {{interval: 1d}}\n",
         encoding="utf-8",
     )
@@ -404,15 +422,22 @@ def idle_phase(seconds: float, folder: Path, broker: Mosquitto) -> float:
         stderr=subprocess.PIPE,
         text=True,
     )
+    said: list[str] = []
     try:
         assert agent.stderr is not None
         for line in agent.stderr:
+            said.append(line)
             if "polling" in line:
                 break
         time.sleep(3.0)  # past start-up: inventory, plans, the broker's connection
         cpu_before, started = process_cpu_seconds(agent.pid), time.monotonic()
         time.sleep(seconds)
         cores = (process_cpu_seconds(agent.pid) - cpu_before) / (time.monotonic() - started)
+        if agent.poll() is not None:
+            raise RuntimeError(
+                f"idle agent exited ({agent.returncode}) before the window closed: "
+                + "".join(said[-5:])
+            )
     finally:
         agent.terminate()
         agent.wait(30)
@@ -438,66 +463,48 @@ def memory_per_10k(folder: Path) -> float:
     return (after - before) / (len(plans) / 10_000)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
-    load_before = os.getloadavg()[0]
-    reference_before = cpu_reference()
-    print(
-        f"CPU reference before: {reference_before[0]:.2f} s elapsed, {reference_before[1]:.2f} s "
-        f"CPU; load average {load_before:.2f}",
-        flush=True,
-    )
+PHASES = ("snmp", "snmp-paced", "snmp-library", "onvif", "onvif-kept", "onvif-library", "idle")
+
+
+def run_phases(args: argparse.Namespace, chosen: set[str]) -> dict[str, str]:
+    """The chosen phases, each with its own servers; their BENCH fields, in order."""
+    fields: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
         broker = Mosquitto(folder / "broker")
-        snmpd = Snmpd(folder / "snmpd")
         broker.start()
-        snmpd.start()
-        size = FleetSize(cameras=2000, door_sets=0, checkpoints=0, switches=84)
-        # The cameras only (their switches are not served: only ONVIF is measured here).
-        devices = [
-            {key: value for key, value in row.items() if key != "uplink"}
-            for row in fleet_devices(size)
-            if row["kind"] == "camera"
-        ]
-        file = folder / "cameras.yaml"
-        write_inventory(file, inventory_header(size), devices)
-        inventory = load_config(file, Inventory)
-        # The cameras answer from SIMULATORS processes, each serving its share: one Python
-        # process answering 1,667 fresh ONVIF connections a second on a shared 2-core
-        # machine falls behind, and the phase would run below its offered rate.
-        simulators = []
-        for part in range(SIMULATORS):
-            share = folder / f"cameras-{part}.yaml"
-            write_inventory(share, inventory_header(size), devices[part::SIMULATORS])
-            simulators.append(
-                subprocess.Popen(
-                    [
-                        str(Path(sys.executable).with_name("slawatch-sim")),
-                        "run",
-                        "--inventory",
-                        str(share),
-                        "--control",
-                        f"127.0.0.1:{free_port()}",
-                    ],
-                    env={**os.environ, **SIM_SECRETS},
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-            )
         try:
-            for simulator in simulators:
-                assert simulator.stdout is not None
-                simulator.stdout.readline()
+            if chosen & {"snmp", "snmp-paced", "snmp-library"}:
+                fields |= snmp_phases(args, chosen, broker, folder)
+            if chosen & {"onvif", "onvif-kept", "onvif-library"}:
+                fields |= onvif_phases(args, chosen, broker, folder)
+            if "idle" in chosen:
+                idle = idle_phase(args.seconds, folder / "idle", broker)
+                fields["agent_idle_core"] = f"{idle:.3f}"
+        finally:
+            broker.stop()
+        if "memory" in chosen:
+            fields["rss_mb_per_10k"] = f"{memory_per_10k(folder):.0f}"
+    return fields
+
+
+def snmp_phases(
+    args: argparse.Namespace, chosen: set[str], broker: Mosquitto, folder: Path
+) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    snmpd = Snmpd(folder / "snmpd")
+    snmpd.start()
+    try:
+        if "snmp" in chosen:
             snmp = uvloop.run(
                 snmp_phase(
                     args.seconds, broker, snmpd, folder / "outbox-snmp", 5000, 1.0, "net-snmp-host"
                 )
             )
+            fields["snmp_probes_per_s_per_core"] = f"{snmp.per_cpu_s:.0f}"
+        if "snmp-paced" in chosen:
             paced_devices = 2000
-            snmp_paced = uvloop.run(
+            paced = uvloop.run(
                 snmp_phase(
                     args.seconds,
                     broker,
@@ -508,33 +515,113 @@ def main() -> None:
                     "checkpoint-generic",
                 )
             )
-            snmp_library = uvloop.run(snmp_library_phase(args.seconds, snmpd))
+            fields["snmp_paced_us"] = f"{1e6 / paced.per_cpu_s:.0f}"
+            fields["snmp_paced_per_s"] = f"{paced.achieved:.0f}"
+            fields["snmp_offered_per_s"] = f"{paced.offered:.0f}"
+        if "snmp-library" in chosen:
+            library = uvloop.run(snmp_library_phase(args.seconds, snmpd))
+            if "snmp" in chosen:
+                fields["snmp_library_ratio"] = f"{snmp.per_cpu_s / library:.1f}"
+    finally:
+        snmpd.stop()
+    return fields
+
+
+def onvif_phases(
+    args: argparse.Namespace, chosen: set[str], broker: Mosquitto, folder: Path
+) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    size = FleetSize(cameras=2000, door_sets=0, checkpoints=0, switches=84)
+    # The cameras only (their switches are not served: only ONVIF is measured here).
+    devices = [
+        {key: value for key, value in row.items() if key != "uplink"}
+        for row in fleet_devices(size)
+        if row["kind"] == "camera"
+    ]
+    file = folder / "cameras.yaml"
+    write_inventory(file, inventory_header(size), devices)
+    inventory = load_config(file, Inventory)
+    # The cameras answer from SIMULATORS processes, each serving its share: one Python
+    # process answering 1,667 fresh ONVIF connections a second on a shared 2-core
+    # machine falls behind, and the phase would run below its offered rate.
+    simulators = []
+    for part in range(SIMULATORS):
+        share = folder / f"cameras-{part}.yaml"
+        write_inventory(share, inventory_header(size), devices[part::SIMULATORS])
+        simulators.append(
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("slawatch-sim")),
+                    "run",
+                    "--inventory",
+                    str(share),
+                    "--control",
+                    f"127.0.0.1:{free_port()}",
+                ],
+                env={**os.environ, **SIM_SECRETS},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        for simulator in simulators:
+            assert simulator.stdout is not None
+            simulator.stdout.readline()
+        if "onvif" in chosen:
             onvif = uvloop.run(
                 onvif_phase(
                     args.seconds, broker, inventory, folder / "outbox-onvif", keep_alive=False
                 )
             )
-            onvif_kept = uvloop.run(
+            fields["onvif_probes_per_s_per_core"] = f"{onvif.per_cpu_s:.0f}"
+            fields["onvif_paced_us"] = f"{1e6 / onvif.per_cpu_s:.0f}"
+            fields["onvif_paced_per_s"] = f"{onvif.achieved:.0f}"
+            fields["onvif_offered_per_s"] = f"{onvif.offered:.0f}"
+        if "onvif-kept" in chosen:
+            kept = uvloop.run(
                 onvif_phase(
                     args.seconds, broker, inventory, folder / "outbox-kept", keep_alive=True
                 )
             )
-            onvif_library = uvloop.run(onvif_library_phase(args.seconds, inventory))
-        finally:
-            for simulator in simulators:
-                simulator.terminate()
-                simulator.wait(30)
-            snmpd.stop()
-        try:
-            idle = idle_phase(args.seconds, folder / "idle", broker)
-        finally:
-            broker.stop()
-        per_10k = memory_per_10k(folder)
-    snmp_ratio = snmp.per_cpu_s / snmp_library
-    onvif_ratio = onvif.per_cpu_s / onvif_library
-    print(
-        f"library ratio: snmp {snmp_ratio:.1f}x, onvif {onvif_ratio:.1f}x (the smaller is reported)"
+            fields["onvif_paced_keepalive_us"] = f"{1e6 / kept.per_cpu_s:.0f}"
+            fields["onvif_keepalive_per_s"] = f"{kept.achieved:.0f}"
+        if "onvif-library" in chosen:
+            library = uvloop.run(onvif_library_phase(args.seconds, inventory))
+            if "onvif" in chosen:
+                fields["onvif_library_ratio"] = f"{onvif.per_cpu_s / library:.1f}"
+    finally:
+        for simulator in simulators:
+            simulator.terminate()
+            simulator.wait(30)
+    return fields
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--phase",
+        action="append",
+        choices=(*PHASES, "memory"),
+        help="run only this phase (repeatable); the default runs all of them",
     )
+    args = parser.parse_args()
+    chosen = set(args.phase or (*PHASES, "memory"))
+    load_before = os.getloadavg()[0]
+    reference_before = cpu_reference()
+    print(
+        f"CPU reference before: {reference_before[0]:.2f} s elapsed, {reference_before[1]:.2f} s "
+        f"CPU; load average {load_before:.2f}",
+        flush=True,
+    )
+    fields = run_phases(args, chosen)
+    ratios = [
+        float(fields.pop(key))
+        for key in ("snmp_library_ratio", "onvif_library_ratio")
+        if key in fields
+    ]
+    if ratios:
+        fields["library_ratio"] = f"{min(ratios):.1f}"  # the smaller is reported
     load_after = os.getloadavg()[0]
     reference_after = cpu_reference()
     print(
@@ -544,21 +631,9 @@ def main() -> None:
     )
     for message in SHORT:
         print(f"FAILED {message}", file=sys.stderr, flush=True)
-    print(
-        f"BENCH agent snmp_probes_per_s_per_core={snmp.per_cpu_s:.0f} "
-        f"onvif_probes_per_s_per_core={onvif.per_cpu_s:.0f} rss_mb_per_10k={per_10k:.0f} "
-        f"library_ratio={min(snmp_ratio, onvif_ratio):.1f} "
-        f"snmp_paced_us={1e6 / snmp_paced.per_cpu_s:.0f} "
-        f"snmp_paced_per_s={snmp_paced.achieved:.0f} snmp_offered_per_s={snmp_paced.offered:.0f} "
-        f"onvif_paced_us={1e6 / onvif.per_cpu_s:.0f} "
-        f"onvif_paced_per_s={onvif.achieved:.0f} onvif_offered_per_s={onvif.offered:.0f} "
-        f"onvif_paced_keepalive_us={1e6 / onvif_kept.per_cpu_s:.0f} "
-        f"onvif_keepalive_per_s={onvif_kept.achieved:.0f} "
-        f"agent_idle_core={idle:.3f} "
-        f"cpu_reference_s={(reference_before[0] + reference_after[0]) / 2:.2f} "
-        f"load_avg={(load_before + load_after) / 2:.1f}",
-        flush=True,
-    )
+    fields["cpu_reference_s"] = f"{(reference_before[0] + reference_after[0]) / 2:.2f}"
+    fields["load_avg"] = f"{(load_before + load_after) / 2:.1f}"
+    print("BENCH agent " + " ".join(f"{key}={value}" for key, value in fields.items()), flush=True)
     if SHORT:
         sys.exit(1)
 

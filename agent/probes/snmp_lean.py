@@ -51,8 +51,11 @@ class BerError(ValueError):
     """A reply that is not a well-formed SNMPv2c response."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Response:
+    """Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, a
+    few µs per reply (a measured hot path); nobody changes one after decoding."""
+
     request_id: int
     error_status: int
     error_index: int
@@ -90,46 +93,45 @@ def _oid(oid: Oid) -> bytes:
     return _tlv(_OID, bytes(body))
 
 
-@functools.lru_cache(maxsize=4096)
-def _varbind_list(oids: tuple[Oid, ...]) -> bytes:
-    """The encoded variable bindings: the same few OID lists repeat for every device."""
-    return _tlv(_SEQUENCE, b"".join(_tlv(_SEQUENCE, _oid(oid) + b"\x05\x00") for oid in oids))
-
-
 _NO_ERROR = _integer(0) + _integer(0)
 _VERSION_2C = _integer(1)
 
 
+@functools.lru_cache(maxsize=4096)
+def _request_parts(community: bytes, oids: tuple[Oid, ...]) -> tuple[bytes, bytes]:
+    """What a GET holds around its request-id, encoded once: the same few OID lists and
+    communities repeat for every device (a measured hot path, a request per probe)."""
+    varbinds = _tlv(_SEQUENCE, b"".join(_tlv(_SEQUENCE, _oid(oid) + b"\x05\x00") for oid in oids))
+    return _VERSION_2C + _tlv(_OCTET_STRING, community), _NO_ERROR + varbinds
+
+
 def encode_get(community: bytes, request_id: int, oids: Sequence[Oid]) -> bytes:
-    pdu = _tlv(_GET_REQUEST, _integer(request_id) + _NO_ERROR + _varbind_list(tuple(oids)))
-    return _tlv(_SEQUENCE, _VERSION_2C + _tlv(_OCTET_STRING, community) + pdu)
+    head, tail = _request_parts(community, tuple(oids))
+    return _tlv(_SEQUENCE, head + _tlv(_GET_REQUEST, _integer(request_id) + tail))
 
 
 def _read(data: bytes, at: int) -> tuple[int, int, int]:
     """Return (tag, start of content, end of content) of the TLV at ``at``."""
     if at + 2 > len(data):
         raise BerError("truncated")
-    tag = data[at]
     first = data[at + 1]
-    at += 2
-    if first & 0x80:
-        size = first & 0x7F
-        if size == 0 or size > 4 or at + size > len(data):
-            raise BerError("bad length")
-        length = int.from_bytes(data[at : at + size], "big")
-        at += size
-    else:
-        length = first
-    if at + length > len(data):
+    if first < 0x80:  # the short form: every length in a liveness reply
+        end = at + 2 + first
+        if end > len(data):
+            raise BerError("truncated")
+        return data[at], at + 2, end
+    size = first & 0x7F
+    start = at + 2 + size
+    if size == 0 or size > 4 or start > len(data):
+        raise BerError("bad length")
+    end = start + int.from_bytes(data[at + 2 : start], "big")
+    if end > len(data):
         raise BerError("truncated")
-    return tag, at, at + length
+    return data[at], start, end
 
 
-def _expect(data: bytes, at: int, tag: int) -> tuple[int, int]:
-    found, start, end = _read(data, at)
-    if found != tag:
-        raise BerError(f"expected tag {tag:#x}, found {found:#x}")
-    return start, end
+def _unexpected(tag: int, found: int) -> BerError:
+    return BerError(f"expected tag {tag:#x}, found {found:#x}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -164,28 +166,52 @@ def _decode_value(tag: int, body: bytes) -> Value:
 
 
 def decode_response(data: bytes) -> Response:
+    """A v2c response, strictly (anything else raises BerError).
+
+    Each tag is checked inline and a short length read without arithmetic on the long
+    form: one reply per probe, and the generic walk (a call per TLV to read, another to
+    check its tag) cost twice this, a tenth of an SNMP probe's CPU (a measured hot path;
+    ``tests/agent/probes/test_snmp_lean.py`` holds it to pyasn1's reading of the same
+    bytes, well-formed or not).
+    """
     try:
-        start, end = _expect(data, 0, _SEQUENCE)
-        version_start, version_end = _expect(data, start, _INTEGER)
-        if data[version_start:version_end] != b"\x01":
+        tag, start, end = _read(data, 0)
+        if tag != _SEQUENCE:
+            raise _unexpected(_SEQUENCE, tag)
+        tag, at, version_end = _read(data, start)
+        if tag != _INTEGER:
+            raise _unexpected(_INTEGER, tag)
+        if data[at:version_end] != b"\x01":
             raise BerError("not an SNMPv2c message")
-        _, at = _expect(data, version_end, _OCTET_STRING)
-        pdu_start, pdu_end = _expect(data, at, _RESPONSE)
+        tag, _, at = _read(data, version_end)
+        if tag != _OCTET_STRING:
+            raise _unexpected(_OCTET_STRING, tag)
+        tag, at, pdu_end = _read(data, at)
+        if tag != _RESPONSE:
+            raise _unexpected(_RESPONSE, tag)
         fields = []
-        at = pdu_start
         for _ in range(3):
-            field_start, at = _expect(data, at, _INTEGER)
+            tag, field_start, at = _read(data, at)
+            if tag != _INTEGER:
+                raise _unexpected(_INTEGER, tag)
             fields.append(int.from_bytes(data[field_start:at], "big", signed=True))
-        list_start, list_end = _expect(data, at, _SEQUENCE)
+        tag, at, list_end = _read(data, at)
+        if tag != _SEQUENCE:
+            raise _unexpected(_SEQUENCE, tag)
         varbinds: list[tuple[Oid, Value]] = []
-        at = list_start
         while at < list_end:
-            bind_start, at = _expect(data, at, _SEQUENCE)
-            oid_start, oid_end = _expect(data, bind_start, _OID)
+            tag, bind_start, at = _read(data, at)
+            if tag != _SEQUENCE:
+                raise _unexpected(_SEQUENCE, tag)
+            tag, oid_start, oid_end = _read(data, bind_start)
+            if tag != _OID:
+                raise _unexpected(_OID, tag)
             tag, value_start, value_end = _read(data, oid_end)
             oid = _decode_oid(data[oid_start:oid_end])
-            value = _decode_value(tag, data[value_start:value_end])
-            varbinds.append((oid, None if tag in _MISSING else value))
+            if tag in _MISSING:
+                varbinds.append((oid, None))
+            else:
+                varbinds.append((oid, _decode_value(tag, data[value_start:value_end])))
         if pdu_end > end:
             raise BerError("PDU overruns message")
     except IndexError as exc:

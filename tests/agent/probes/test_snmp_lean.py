@@ -9,6 +9,7 @@ and a dropped one does not end the wait for the real answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,8 +17,14 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyasn1.codec.ber import encoder
+from pysnmp.proto import rfc1905
+from pysnmp.proto.api import v2c
 
 from agent.probes.snmp_lean import (
+    BerError,
     LeanSnmpClient,
     Oid,
     SnmpTimeoutError,
@@ -164,3 +171,78 @@ async def test_a_multi_homed_answer_is_taken_when_asked_for_and_says_where_from(
 
 def test_the_scripted_answer_is_a_valid_response() -> None:
     assert decode_response(answer(7)).request_id == 7
+
+
+# Values as pysnmp builds them, and what the lean decoder reads from each.
+_VALUES = st.one_of(
+    st.integers(-(2**31), 2**31 - 1).map(lambda n: (v2c.Integer(n), n)),
+    st.binary(max_size=300).map(lambda b: (v2c.OctetString(b), b)),
+    st.binary(min_size=4, max_size=4).map(lambda b: (v2c.IpAddress(b), b)),
+    st.integers(0, 2**32 - 1).map(lambda n: (v2c.Counter32(n), n)),
+    st.integers(0, 2**32 - 1).map(lambda n: (v2c.Gauge32(n), n)),
+    st.integers(0, 2**32 - 1).map(lambda n: (v2c.TimeTicks(n), n)),
+    st.integers(0, 2**64 - 1).map(lambda n: (v2c.Counter64(n), n)),
+    st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=12).map(
+        lambda arcs: (v2c.ObjectIdentifier((1, 3, *arcs)), (1, 3, *arcs))
+    ),
+    st.sampled_from(
+        [
+            (v2c.Null(""), None),
+            (rfc1905.noSuchObject, None),
+            (rfc1905.noSuchInstance, None),
+            (rfc1905.endOfMibView, None),
+        ]
+    ),
+)
+_OIDS = st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=14).map(lambda arcs: (1, 3, *arcs))
+
+
+def pysnmp_response(
+    request_id: int, error_status: int, error_index: int, varbinds: list[tuple[Oid, object]]
+) -> bytes:
+    """A v2c response as pysnmp encodes it (pyasn1's BER encoder)."""
+    pdu = v2c.ResponsePDU()
+    v2c.apiPDU.set_defaults(pdu)
+    v2c.apiPDU.set_request_id(pdu, request_id)
+    v2c.apiPDU.set_error_status(pdu, error_status)
+    v2c.apiPDU.set_error_index(pdu, error_index)
+    v2c.apiPDU.set_varbinds(pdu, varbinds)
+    message = v2c.Message()
+    v2c.apiMessage.set_defaults(message)
+    v2c.apiMessage.set_community(message, b"public")
+    v2c.apiMessage.set_pdu(message, pdu)
+    return bytes(encoder.encode(message))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(0, 18),
+    st.integers(0, 50),
+    st.lists(st.tuples(_OIDS, _VALUES), max_size=20),
+    st.data(),
+)
+def test_the_decoder_reads_what_pysnmp_encodes_and_only_ever_raises_its_error(
+    request_id: int,
+    error_status: int,
+    error_index: int,
+    binds: list[tuple[Oid, tuple[object, object]]],
+    data: st.DataObject,
+) -> None:
+    """Held to pysnmp's encoding (long lengths, large arcs, every value type), and any
+    cut or changed byte of it is read or refused with BerError, nothing else."""
+    wire = pysnmp_response(
+        request_id, error_status, error_index, [(oid, value[0]) for oid, value in binds]
+    )
+    response = decode_response(wire)
+    assert (response.request_id, response.error_status, response.error_index) == (
+        request_id,
+        error_status,
+        error_index,
+    )
+    assert response.varbinds == [(oid, value[1]) for oid, value in binds]
+    at = data.draw(st.integers(0, len(wire) - 1))
+    changed = wire[:at] + bytes([data.draw(st.integers(0, 255))]) + wire[at + 1 :]
+    for damaged in (wire[:at], changed):
+        with contextlib.suppress(BerError):
+            decode_response(damaged)
