@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from simulator.local_servers import Mosquitto, Postgres
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
-from tests import reliability
+from tests import ledgers, reliability
 from tests.agent_keys import registered
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,22 +48,38 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
         server.stop()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--ledger-backend",
+        choices=ledgers.BACKENDS,
+        default="sqlite",
+        help="where the tests' ledgers live (tests/ledgers.py; default sqlite)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ledgers.backend = config.getoption("--ledger-backend")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ledgers.backend == "sqlite":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite ledger file itself")
+    for item in items:
+        if item.get_closest_marker("sqlite_only") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Postgres]:
-    """One throwaway PostgreSQL cluster per test process (each test gets its own database)."""
-    server = Postgres()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
+def postgres_server() -> Postgres:
+    """This test process's PostgreSQL cluster (each test gets its own database)."""
+    return ledgers.postgres_server()
 
 
 @pytest.fixture
 def postgres(postgres_server: Postgres, request: pytest.FixtureRequest) -> str:
     """The DSN (without a password) of an empty database of this test's own."""
-    name = "t_" + hashlib.sha1(request.node.nodeid.encode(), usedforsecurity=False).hexdigest()
-    return postgres_server.create_database(name[:40])
+    return ledgers.database_for(request.node.nodeid)
 
 
 async def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
@@ -173,6 +188,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A full passing run writes docs/reliability.md from the fault tests' figures; an
     xdist worker hands its figures to the controlling process instead."""
+    ledgers.remove_postgres_server()
     output = getattr(session.config, "workeroutput", None)
     if output is not None:
         output["reliability"] = {

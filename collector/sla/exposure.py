@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
+from collector.ledger.backend import Target
 from collector.ledger.projection import Bounds, Category, StateColumns, read_states, reading
 from collector.sla.period import Period, local_midnight
 from slawatch.config.inventory import Device, Inventory, link_of
@@ -176,7 +176,7 @@ class LedgerTimeline:
     packed: Int64s  # since << 3 | category, since clamped so no state starts before the last
 
 
-def ledger_states(ledger: Path, bounds: Bounds | None = None) -> LedgerTimeline:
+def ledger_states(ledger: Target, bounds: Bounds | None = None) -> LedgerTimeline:
     """The state rows of a ledger (those of ``bounds``, from its opening snapshot, or
     every one), read-only, sorted (the command's second process)."""
     with reading(ledger) as db:

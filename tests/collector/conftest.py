@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from agent.wire import Health, Observation, Reason
+from collector.ledger.chain import Ledger
 from simulator.local_servers import VictoriaMetrics, free_port
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
@@ -28,8 +29,17 @@ from slawatch.config.policy import Policy
 from slawatch.config.settings import InfluxSettings
 from tests.agent_keys import registered
 from tests.conftest import REPO
+from tests.ledgers import ledger_in
 
 START = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """The test's own ledger, on the run's backend (tests/ledgers.py), closed after it."""
+    opened = Ledger(ledger_in(tmp_path))
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -47,6 +47,7 @@ from tests.agent_keys import (
 from tests.collector.conftest import write_district
 from tests.collector.ingest.edge import AgentProcess
 from tests.conftest import REPO, in_background
+from tests.ledgers import ledger_setting
 
 API_TOKEN = "test-api-token-0123456789"
 SITE = "d1"
@@ -60,10 +61,10 @@ def write_settings(
     alerting: dict[str, Any] | None = None,
     api_port: int | None = None,
     signing: dict[str, Any] | None = None,
-    ledger: str | dict[str, Any] = "ledger.sqlite",
+    ledger: str | dict[str, Any] | None = None,
 ) -> Path:
     """A collector's settings file over the test district and the seed-004 policy
-    (``ledger``: a file, or ``{postgres: DSN, ...}``)."""
+    (``ledger``: a file, or ``{postgres: DSN, ...}``; default the run's, tests/ledgers.py)."""
     write_district(folder)
     (folder / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")
     (folder / "influx-token").write_text("influx-token\n", encoding="utf-8")
@@ -74,7 +75,7 @@ def write_settings(
         "policy": str(policy),
         "broker": {"host": "127.0.0.1", "port": broker_port},
         "spool": {"dir": "spool"},
-        "ledger": ledger,
+        "ledger": ledger_setting(folder) if ledger is None else ledger,
     }
     if alerting is not None:
         settings["alerting"] = alerting
@@ -203,7 +204,7 @@ def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) 
         "contract_policies": [str(REPO / "config" / "policies")],
         "broker": {"host": "127.0.0.1", "port": broker_port},
         "spool": {"dir": str(folder / "spool")},
-        "ledger": str(folder / "ledger.sqlite"),
+        "ledger": ledger_setting(folder),
         **extra,
     }
     settings.setdefault("signing", signing_by_test_key(folder))

@@ -15,6 +15,7 @@ from simulator.local_servers import Mosquitto, free_port
 from tests.collector.live import API_TOKEN, FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import EVERY_DEVICE, minute_of
 from tests.conftest import wait_for
+from tests.ledgers import ledger_in
 
 
 def edit_district(folder: Path, *, add: str, remove: str) -> None:
@@ -73,4 +74,4 @@ async def test_a_reload_under_load_loses_nothing_and_is_recorded(
     # anything taken under the old one, and the chain holds.
     async with running(load_collector(settings)) as again:
         assert again.ledger.next_seq >= collector.ledger.next_seq
-    assert main(["ledger", "verify", str(tmp_path / "ledger.sqlite")]) == 0
+    assert main(["ledger", "verify", ledger_in(tmp_path)]) == 0

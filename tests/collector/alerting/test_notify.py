@@ -22,6 +22,7 @@ from collector.alerting.routing import CHANNEL_ALERTS
 from collector.ledger.chain import Ledger
 from slawatch.config.alerting import Receiver
 from tests.conftest import in_background, wait_for
+from tests.ledgers import ledger_in
 
 MOMENT = "2026-07-01T00:00:00.000Z"
 STATE_ROW = {"state": "up", "reason": "ok", "since": MOMENT, "confirmed_at": MOMENT}
@@ -66,9 +67,8 @@ by_round = pytest.mark.parametrize("in_order", [False, True], ids=["one-by-one",
 
 @by_round
 async def test_alerts_between_many_state_rows_go_out_once_each_in_order(
-    tmp_path: Path, in_order: bool
+    ledger: Ledger, in_order: bool
 ) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite")
     sink = Sink()
     async with delivering(ledger, sink, in_order) as notifier:
         write(ledger, ("alert", "T1"), *(("state", f"CAM{n}") for n in range(500)))
@@ -86,9 +86,8 @@ async def test_alerts_between_many_state_rows_go_out_once_each_in_order(
 
 @by_round
 async def test_more_alerts_than_one_round_all_go_out_in_order(
-    tmp_path: Path, in_order: bool
+    ledger: Ledger, in_order: bool
 ) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite")
     sink = Sink()
     names = [f"T{n}" for n in range(2 * ROUND + 7)]
     async with delivering(ledger, sink, in_order) as notifier:
@@ -100,9 +99,8 @@ async def test_more_alerts_than_one_round_all_go_out_in_order(
 
 @by_round
 async def test_an_unreachable_sink_gets_its_alerts_later_and_a_restart_resends_nothing(
-    tmp_path: Path, in_order: bool
+    tmp_path: Path, ledger: Ledger, in_order: bool
 ) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite")
     sink = Sink()
     async with delivering(ledger, sink, in_order) as notifier:
         write(ledger, ("alert", "T1"))
@@ -116,12 +114,13 @@ async def test_an_unreachable_sink_gets_its_alerts_later_and_a_restart_resends_n
         await wait_for(lambda: sink.received == ["T1", "T2", "T3"])
     ledger.close()
 
-    reopened = Ledger(tmp_path / "ledger.sqlite")
+    reopened = Ledger(ledger_in(tmp_path))
     async with delivering(reopened, sink, in_order) as notifier:
         write(reopened, ("state", "CAM2"), ("alert", "T4"))
         notifier.wake()
         await wait_for(lambda: len(sink.received) == 4)
         await asyncio.sleep(0.2)
+    reopened.close()
     assert sink.received == ["T1", "T2", "T3", "T4"]
 
 
@@ -187,9 +186,8 @@ def kinds(robot: Robot) -> list[str]:
 
 
 async def test_a_refusing_channel_fails_over_once_and_recovers_when_put_right(
-    tmp_path: Path,
+    ledger: Ledger,
 ) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite")
     duty, noc = Robot(), Robot()
     async with failing_over(ledger, duty, noc) as notifier:
         write(ledger, ("alert", "T1"))
@@ -224,10 +222,10 @@ async def test_a_refusing_channel_fails_over_once_and_recovers_when_put_right(
 
 async def test_an_outage_keeps_its_start_and_its_told_fallback_across_a_restart(
     tmp_path: Path,
+    ledger: Ledger,
 ) -> None:
     duty, noc = Robot(), Robot()
     duty.down = True
-    ledger = Ledger(tmp_path / "ledger.sqlite")
     async with failing_over(ledger, duty, noc) as notifier:
         write(ledger, ("alert", "T1"))
         notifier.wake()
@@ -235,7 +233,7 @@ async def test_an_outage_keeps_its_start_and_its_told_fallback_across_a_restart(
         since = notifier.failing()["duty/0-webhook"]
     ledger.close()
 
-    reopened = Ledger(tmp_path / "ledger.sqlite")
+    reopened = Ledger(ledger_in(tmp_path))
     async with failing_over(reopened, duty, noc) as notifier:
         assert notifier.failing() == {"duty/0-webhook": since}
         write(reopened, ("alert", "T2"))
@@ -246,17 +244,17 @@ async def test_an_outage_keeps_its_start_and_its_told_fallback_across_a_restart(
         duty.down = False
         await wait_for(lambda: kinds(noc)[-1] == "receiver_recovered")
         await wait_for(lambda: [a["ticket"] for a in duty.received] == ["T1", "T2"])
+    reopened.close()
     assert kinds(noc) == ["receiver_failing", "handed_over", "handed_over", "receiver_recovered"]
     assert noc.received[0]["since"] == noc.received[-1]["since"] == stamp(since)
 
 
 async def test_two_receivers_each_the_others_fallback_both_down_hand_over_and_stop(
-    tmp_path: Path,
+    ledger: Ledger,
 ) -> None:
     noc_falls_back = NOC.model_copy(
         update={"fallback": "duty", "failing_after": DUTY.failing_after}
     )
-    ledger = Ledger(tmp_path / "ledger.sqlite")
     duty, noc = Robot(), Robot()
     duty.down = noc.down = True
     notifier = Notifier(ledger, retry_s=0.05)

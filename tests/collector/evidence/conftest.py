@@ -18,6 +18,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from slawatch.keys import load_private, new_pair
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, write
+from tests.ledgers import ledger_in
 
 CAMERAS = [f"C{n}" for n in range(1, 11)]
 
@@ -25,7 +26,7 @@ CAMERAS = [f"C{n}" for n in range(1, 11)]
 @dataclass(frozen=True)
 class Quarter:
     folder: Path
-    ledger: Path
+    ledger: str  # a file or a DSN (tests/ledgers.py)
     inventory: Path
     policy: Path
     key: Path
@@ -64,7 +65,7 @@ def quarter(tmp_path_factory: pytest.TempPathFactory) -> Quarter:
     inventory_file, policy_file = write(folder, inventory_text, POLICY)
     key = folder / "collector.pem"
     public = new_pair(key)
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     policies = PolicyBook.only(load_config(policy_file, Policy))
     inventory = load_config(inventory_file, Inventory)
     replay(inventory, policies, district.observations(), district.acks, ledger)
@@ -80,7 +81,7 @@ def quarter(tmp_path_factory: pytest.TempPathFactory) -> Quarter:
             "INSERT INTO signed_heads VALUES (?, ?)", (head.seq, head.record())
         )
     ledger.close()
-    return Quarter(folder, folder / "ledger.sqlite", inventory_file, policy_file, key, public)
+    return Quarter(folder, ledger_in(folder), inventory_file, policy_file, key, public)
 
 
 @pytest.fixture(scope="session")

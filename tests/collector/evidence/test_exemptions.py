@@ -38,6 +38,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.evidence.test_export import members, verify
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, hour, write
+from tests.ledgers import ledger_in
 
 PRICE = Fraction(628)
 
@@ -83,7 +84,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         down={"C1": [(100, 102)], "C2": [(2000, 2209)], "C3": [(500, 503)]},
     )
     district.ack("C1", 100.2)
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     replay(
         load_config(inventory_file, Inventory),
         PolicyBook.only(load_config(policy_file, Policy)),
@@ -91,10 +92,11 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         district.acks,
         ledger,
     )
-    (c3_ticket,) = ledger.connection.execute(
-        "SELECT DISTINCT json_extract(body, '$.ticket.id') FROM ledger WHERE kind = 'ticket' "
-        "AND json_extract(body, '$.ticket.device_ids[0]') = 'C3'"
-    ).fetchone()
+    (c3_ticket,) = {
+        row.body["ticket"]["id"]
+        for row in ledger.rows(("ticket",))
+        if row.body["ticket"]["device_ids"][0] == "C3"
+    }
     request(ledger, 99.5, {"id": "win1", "what": "maintenance", "start": hour(99).isoformat(),
             "end": hour(103).isoformat(), "reason": "光缆割接", "devices": ["C1"]})  # fmt: skip
     approve(ledger, 99.6, "win1")
@@ -110,7 +112,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ledger.close()
     out = folder / "bundle.zip"
     command = [
-        "evidence", "export", "--ledger", str(folder / "ledger.sqlite"),
+        "evidence", "export", "--ledger", ledger_in(folder),
         "--inventory", str(inventory_file), "--policy", str(policy_file),
         "--period", "2026-Q3", "--out", str(out),
     ]  # fmt: skip

@@ -396,6 +396,7 @@ def test_an_edited_figure_is_caught_by_recomputation(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.sqlite_only  # a copy of the quarter's file is written to
 def test_a_ledger_a_collector_writes_during_the_export_is_exported_from_a_snapshot(
     quarter: Quarter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -86,6 +86,7 @@ def test_a_new_key_is_private_to_its_owner_and_never_overwritten(tmp_path: Path)
     assert main(["keys", "new", str(private)]) == 2
 
 
+@pytest.mark.sqlite_only  # the forger edits the file; the heads file is beside it
 async def test_the_collector_signs_its_head_publishes_it_and_a_rewrite_after_it_is_caught(
     tmp_path: Path, broker: Mosquitto, key: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,11 @@ import pytest
 from collector.cli import main
 from tests.collector.evidence.conftest import Quarter
 from tests.collector.evidence.test_export import forge, members, verify
+from tests.ledgers import open_ledger
 
 
-def _snapshot_at(ledger: Path, at: str) -> int:
-    with sqlite3.connect(ledger) as db:
+def _snapshot_at(ledger: str, at: str) -> int:
+    with open_ledger(ledger) as db:
         (seq,) = db.execute(
             "SELECT seq FROM ledger WHERE kind = 'snapshot' AND at = ?", (at,)
         ).fetchone()
@@ -36,7 +36,7 @@ def test_a_month_s_bundle_starts_at_its_snapshot_and_verify_recomputes_its_figur
     ledger = json.loads(files["MANIFEST.json"])["ledger"]
     opening = _snapshot_at(quarter.ledger, "2026-07-31T16:00:00.000Z")  # 1 August, local
     closing = _snapshot_at(quarter.ledger, "2026-08-31T16:00:00.000Z")
-    with sqlite3.connect(quarter.ledger) as db:
+    with open_ledger(quarter.ledger) as db:
         (prev,) = db.execute("SELECT hash FROM ledger WHERE seq = ?", (opening - 1,)).fetchone()
         (total,) = db.execute("SELECT COUNT(*) FROM ledger").fetchone()
     assert ledger["first_row"] == opening

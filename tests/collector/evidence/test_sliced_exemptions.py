@@ -35,6 +35,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.evidence.test_export import members, verify
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, hour, write
+from tests.ledgers import ledger_in
 
 
 def rows_of(data: bytes) -> list[dict[str, str]]:
@@ -77,7 +78,7 @@ DURING = sorted(
 
 
 @pytest.fixture(scope="module")
-def september(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def september(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("sliced-exemptions")
     inventory_file, policy_file = write(
         folder,
@@ -87,7 +88,7 @@ def september(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     district = District(
         ["C1", "C2", "C3", "SW1", "SW2"], down={"C1": [(1480, 1496)], "C3": [(1602, 1605)]}
     )
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     pipeline = Pipeline(
         load_config(inventory_file, Inventory),
         PolicyBook.only(load_config(policy_file, Policy)),
@@ -109,16 +110,16 @@ def september(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     ledger.close()
     out = folder / "september.zip"
     command = [
-        "evidence", "export", "--ledger", str(folder / "ledger.sqlite"),
+        "evidence", "export", "--ledger", ledger_in(folder),
         "--inventory", str(inventory_file), "--policy", str(policy_file),
         "--period", "2026-09", "--out", str(out),
     ]  # fmt: skip
     assert main(command) == 0
-    return out, folder / "ledger.sqlite"
+    return out, ledger_in(folder)
 
 
 def test_a_month_s_bundle_lists_and_applies_exemptions_decided_before_it_and_verifies(
-    september: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    september: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle, ledger_file = september
     files = members(bundle)

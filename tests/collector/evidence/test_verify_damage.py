@@ -170,6 +170,7 @@ def test_repacked_bundles_verify_when_intact_and_name_the_one_file_changed(
         assert expected in said, said
 
 
+@pytest.mark.sqlite_only  # a copy of the quarter's file, named by a path with ../ in it
 def test_an_export_given_a_key_signs_a_head_at_its_own_end_row_and_says_so(
     quarter: Quarter, tmp_path: Path
 ) -> None:

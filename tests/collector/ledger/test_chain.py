@@ -34,6 +34,7 @@ from tests.collector.live import (
     running,
 )
 from tests.conftest import REPO, wait_for
+from tests.ledgers import ledger_in
 
 POLL_S = 1.0
 
@@ -99,7 +100,7 @@ async def test_a_cut_link_shows_in_the_sla_as_the_downtime_it_caused(
             "collector.cli",
             "sla",
             "--ledger",
-            str(tmp_path / "ledger.sqlite"),
+            ledger_in(tmp_path),
             "--inventory",
             str(tmp_path / "inventory.yaml"),
             "--impose",

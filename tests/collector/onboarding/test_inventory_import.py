@@ -23,6 +23,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from tests.agent_keys import registered
 from tests.conftest import REPO
+from tests.ledgers import ledger_in
 
 MAP = REPO / "config" / "import" / "ledger-map.yaml"
 SAMPLE = REPO / "config" / "import" / "sample-ledger.csv"
@@ -97,12 +98,12 @@ def test_an_imported_district_settles_its_sets_and_sees_a_network_fault(
                 )
         return found
 
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     replay(inventory, PolicyBook.load([POLICY]), observations(), [], ledger)
     ledger.close()
     capsys.readouterr()
     assert main(
-        ["sla", "--ledger", str(tmp_path / "ledger.sqlite"), "--inventory", str(output),
+        ["sla", "--ledger", ledger_in(tmp_path), "--inventory", str(output),
          "--policy", str(POLICY), "--period", "2026-07-01"]
     ) == 0  # fmt: skip
     report = json.loads(capsys.readouterr().out)

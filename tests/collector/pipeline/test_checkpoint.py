@@ -22,6 +22,7 @@ from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.live import FakeAgent
 from tests.collector.test_service import EVERY_DEVICE, minute_of
+from tests.ledgers import ledger_in
 
 # CAM041 is confirmed down at minute 5; CAM042's outage starts at minute 5 and is only
 # confirmed at minute 6, after the restart: its debounce run must survive in the journal.
@@ -45,7 +46,7 @@ def test_a_restart_re_runs_the_journal_and_confirms_an_outage_begun_before_it(
     agent = FakeAgent(0)
     batches = [agent.batch(minute_of(m, frozenset(DOWN.get(m, ())))) for m in range(MINUTES)]
     payloads = [encode_batch(batch) for batch in batches]
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     pipeline, checkpoint = (
         Pipeline(district, PolicyBook.only(policy), ledger),
         Checkpoint(ledger, every=4, polls=1),
@@ -64,7 +65,7 @@ def test_a_restart_re_runs_the_journal_and_confirms_an_outage_begun_before_it(
             )
     ledger.close()  # no final checkpoint: minutes 4 and 5 are only in the journal
 
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     pipeline, checkpoint = (
         Pipeline(district, PolicyBook.only(policy), ledger),
         Checkpoint(ledger, every=4, polls=1),

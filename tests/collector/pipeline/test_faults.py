@@ -27,14 +27,14 @@ def everyone_up(minute: float, cameras: range = range(1, 44)) -> list[Observatio
     return [seen(f"CAM{n:03d}", minute) for n in cameras] + [seen("SW1", minute)]
 
 
-def pipeline_for(district: Inventory, policy: Policy, tmp_path: Path) -> Pipeline:
-    return Pipeline(district, PolicyBook.only(policy), Ledger(tmp_path / "ledger.sqlite"))
+def pipeline_for(district: Inventory, policy: Policy, ledger: Ledger) -> Pipeline:
+    return Pipeline(district, PolicyBook.only(policy), ledger)
 
 
 def test_forty_cameras_dropping_behind_one_link_are_one_network_ticket(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     down = range(1, CAMERAS_ON_SW1 + 1)
     observations = everyone_up(0) + everyone_up(1)
     for minute in (2, 3, 4):
@@ -58,9 +58,9 @@ def test_forty_cameras_dropping_behind_one_link_are_one_network_ticket(
 
 
 def test_a_reported_port_down_makes_even_one_camera_a_network_fault_on_a_link_without_backup(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     port_down = {"port_7": Reason.LINK_DOWN}
     observations = [
         *everyone_up(0),
@@ -78,9 +78,9 @@ def test_a_reported_port_down_makes_even_one_camera_a_network_fault_on_a_link_wi
 
 
 def test_one_camera_down_is_a_front_end_ticket_with_the_policy_deadlines(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     run(
         pipeline,
         everyone_up(0)
@@ -99,9 +99,9 @@ def test_one_camera_down_is_a_front_end_ticket_with_the_policy_deadlines(
 
 
 def test_a_flapping_camera_is_one_fault_not_many(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     observations = everyone_up(0)
     for start in (10, 20, 30, 40):
         observations += [seen("CAM042", start + m, Health.DOWN, Reason.TIMEOUT) for m in (0, 1)]
@@ -115,9 +115,9 @@ def test_a_flapping_camera_is_one_fault_not_many(
 
 
 def test_acknowledging_records_who_and_when_once(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     run(pipeline, everyone_up(0) + [seen("CAM041", m, Health.DOWN, Reason.TIMEOUT) for m in (1, 2)])
     (ticket,) = pipeline.faults.open_tickets()
     with pipeline.ledger.transaction():
@@ -130,9 +130,9 @@ def test_acknowledging_records_who_and_when_once(
 
 
 def test_a_degraded_stream_opens_a_ticket_and_a_forced_door_does_not(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     stream = Reason.STREAM_UNAVAILABLE
     run(
         pipeline,
@@ -150,9 +150,9 @@ def test_a_degraded_stream_opens_a_ticket_and_a_forced_door_does_not(
 
 
 def test_a_camera_ticketed_just_before_its_switch_died_folds_into_the_network_ticket(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     observations = everyone_up(0)
     # CAM001's timeout is confirmed at minute 2; SW1's own at minute 2.5 (same outage).
     for minute in (1, 2):
@@ -168,7 +168,7 @@ def test_a_camera_ticketed_just_before_its_switch_died_folds_into_the_network_ti
 
 
 def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
-    policy: Policy, tmp_path: Path
+    policy: Policy, tmp_path: Path, ledger: Ledger
 ) -> None:
     """Four cameras of eight leave service at local midnight, 1 July (Beijing time: 16:00
     UTC the day before). The other four dropping together at noon on 30 June are half the
@@ -179,7 +179,7 @@ def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
     text += "".join(camera(n, "{link: L1}") for n in range(1, 5))
     text += "".join(camera(n, "{link: L1}", ended) for n in range(5, 9))
     (tmp_path / "district.yaml").write_text(text, encoding="utf-8")
-    pipeline = pipeline_for(load_config(tmp_path / "district.yaml", Inventory), policy, tmp_path)
+    pipeline = pipeline_for(load_config(tmp_path / "district.yaml", Inventory), policy, ledger)
     noon_local, one_am_local = -20 * 60, -7 * 60  # minutes from START, 1 July 00:00 UTC
     staying = range(1, 5)
     observations = everyone_up(noon_local - 2, range(1, 9))
@@ -201,11 +201,11 @@ def test_in_service_behind_a_link_is_counted_on_the_local_calendar_day(
 
 
 def test_a_network_ticket_merged_from_staggered_drops_keeps_the_first_detection_and_ack(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
     """The contractor knew of the fault when CAM001 was confirmed down and acknowledged
     it: folding it into the link's ticket a minute later must not push the deadlines back."""
-    pipeline = pipeline_for(district, policy, tmp_path)
+    pipeline = pipeline_for(district, policy, ledger)
     first = [seen("CAM001", minute, Health.DOWN, Reason.TIMEOUT) for minute in (2, 3)]
     run(pipeline, everyone_up(0) + everyone_up(1) + first)
     (front_end,) = pipeline.faults.open_tickets()
@@ -228,7 +228,7 @@ def test_a_network_ticket_merged_from_staggered_drops_keeps_the_first_detection_
 
 
 def test_a_port_named_in_the_inventory_is_read_from_the_switchs_check_of_that_name(
-    district: Inventory, policy: Policy, tmp_path: Path
+    district: Inventory, policy: Policy, ledger: Ledger
 ) -> None:
     # The inventory names CAM007's port as the switch does ("GigabitEthernet0/0/7"); the
     # agent reports it as the check port_check("GigabitEthernet0/0/7").
@@ -237,7 +237,7 @@ def test_a_port_named_in_the_inventory_is_read_from_the_switchs_check_of_that_na
         replace(device, uplink=named) if device.id == "CAM007" else device
         for device in district.devices
     ]
-    pipeline = pipeline_for(district.model_copy(update={"devices": devices}), policy, tmp_path)
+    pipeline = pipeline_for(district.model_copy(update={"devices": devices}), policy, ledger)
     observations = [
         *everyone_up(0),
         seen("SW1", 1, checks={port_check("GigabitEthernet0/0/7"): Reason.LINK_DOWN}),

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.wire import Health, Observation, Reason
+from collector.ledger.backend import target
 from collector.ledger.chain import Ledger
 from collector.ledger.projection import period_bounds, reading
 from collector.pipeline.replay import Ack, replay
@@ -35,6 +36,7 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
+from tests.ledgers import ledger_in
 
 Q3_START = datetime(2026, 6, 30, 16, tzinfo=UTC)
 HOURS = 2208
@@ -144,14 +146,14 @@ def quarter_report(
     inventory_file, policy_file = write(folder, inventory_text, policy_text)
     inventory = load_config(inventory_file, Inventory)
     policy = load_config(policy_file, Policy)
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     acks = sorted(district.acks, key=lambda ack: ack.at)
     policies = PolicyBook.only(policy)
     replay(inventory, policies, district.observations(), acks, ledger)
     zone = ZoneInfo(policy.timezone)
     span = parse_period(period, zone)
     ledger.close()
-    file = folder / "ledger.sqlite"
+    file = target(ledger_in(folder))
     with reading(file) as db:
         bounds = period_bounds(db, span.start_ms, span.end_ms)
     texts = []

@@ -24,6 +24,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from tests.collector.sla.conftest import HOURS, District, camera
 from tests.collector.sla.test_report import at, rate
+from tests.ledgers import ledger_in
 
 CAMERA_POLICY = """\
 kind: policy
@@ -92,20 +93,20 @@ def recorded(folder: Path, district: District) -> list[str]:
     (policies / "door.yaml").write_text(DOOR_POLICY, encoding="utf-8")
     book = PolicyBook.load([policies / "cam.yaml", policies])
     inventory = load_config(folder / "inventory.yaml", Inventory)
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     replay(
         inventory, book, district.observations(), sorted(district.acks, key=lambda a: a.at), ledger
     )
     ledger.close()
     return [
         "sla",
-        *("--ledger", str(folder / "ledger.sqlite")),
+        *("--ledger", ledger_in(folder)),
         *("--inventory", str(folder / "inventory.yaml")),
     ]
 
 
 def report(command: list[str], *more: str) -> dict[str, Any]:
-    out = Path(command[2]).parent / "report.json"
+    out = Path(command[4]).parent / "report.json"  # beside the inventory
     assert main([*command, *more, "-o", str(out)]) == 0
     found: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return found

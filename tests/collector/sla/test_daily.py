@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector.ledger.backend import Target, target
 from collector.ledger.chain import Ledger
 from collector.pipeline.replay import replay
 from collector.sla.exposure import ledger_states
@@ -20,11 +21,12 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, write
+from tests.ledgers import ledger_in
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
-def reports(folder: Path, policy_text: str) -> tuple[PolicyBook, Inventory, Path]:
+def reports(folder: Path, policy_text: str) -> tuple[PolicyBook, Inventory, Target]:
     inventory_text = INVENTORY + "".join(
         camera(f"C{n}", "SW1" if n < 4 else "SW2", n, "R1" if n < 4 else "R2") for n in range(1, 7)
     )
@@ -37,14 +39,14 @@ def reports(folder: Path, policy_text: str) -> tuple[PolicyBook, Inventory, Path
         down={"C1": [(10, 20)], "C2": [(40, 100)], "C5": [(15.5, 16.5)]},
         silent={"C4": [(60, 75)]},
     )
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     replay(inventory, policies, district.observations(), [], ledger)
     ledger.close()
-    return policies, inventory, folder / "ledger.sqlite"
+    return policies, inventory, target(ledger_in(folder))
 
 
 def report(
-    policies: PolicyBook, inventory: Inventory, ledger: Path, period: str, folder: Path
+    policies: PolicyBook, inventory: Inventory, ledger: Target, period: str, folder: Path
 ) -> Report:
     span = parse_period(period, ZONE)
     return Report(

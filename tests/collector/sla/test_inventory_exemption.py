@@ -19,6 +19,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, hour, write
+from tests.ledgers import ledger_in
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -26,7 +27,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 def device_figures(folder: Path, inventory: Path, policy: Path) -> dict[str, dict[str, int]]:
     out = folder / f"figures-{len(list(folder.glob('figures-*')))}.json"
     command = [
-        "sla", "--ledger", str(folder / "ledger.sqlite"), "--inventory", str(inventory),
+        "sla", "--ledger", ledger_in(folder), "--inventory", str(inventory),
         "--policy", str(policy), "--period", "2026-Q3", "--group-by", "device", "-o", str(out),
     ]  # fmt: skip
     assert main(command) == 0
@@ -47,7 +48,7 @@ def test_a_back_dated_inventory_change_counts_once_approved(tmp_path: Path) -> N
     old, new = load_config(old_file, Inventory), load_config(new_file, Inventory)
     assert new.devices[-2].service_end == date(2026, 9, 23)
     district = District(["C1", "C2", "C3", "SW1", "SW2"], down={"C2": [(2000, 2209)]})
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     # The fleet as it stands (C3 polled all along); the question is only its inventory.
     replay(new, PolicyBook.only(load_config(policy, Policy)), district.observations(), [], ledger)
 
@@ -70,7 +71,7 @@ def test_a_back_dated_inventory_change_counts_once_approved(tmp_path: Path) -> N
     )
     assert (pending["C3"]["counted"], pending["C3"]["online"]) == (24 * 3_600_000, 24 * 3_600_000)
 
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     approval = {"event": "approved", "id": "inv1", "by": "赵科长", "party": "bureau", "note": None}
     with ledger.transaction():
         ledger.append("exemption", hour(2190).isoformat(), approval)

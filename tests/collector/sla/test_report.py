@@ -28,6 +28,7 @@ from tests.collector.sla.conftest import (
     quarter_report,
 )
 from tests.language import english_words
+from tests.ledgers import ledger_in
 
 
 def at(h: float) -> str:
@@ -298,7 +299,7 @@ def sla_command(folder: Path, period: str) -> list[str]:
     """The command an evaluator types over what ``quarter_report`` wrote into ``folder``."""
     return [
         "sla",
-        *("--ledger", str(folder / "ledger.sqlite")),
+        *("--ledger", ledger_in(folder)),
         *("--inventory", str(folder / "inventory.yaml")),
         *("--policy", str(folder / "policy.yaml")),
         *("--period", period),

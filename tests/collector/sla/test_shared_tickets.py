@@ -29,6 +29,7 @@ from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from tests.collector.sla.conftest import District, camera
 from tests.collector.sla.test_report import at
+from tests.ledgers import ledger_in
 
 SITE = """\
 debounce: {down_after: 1, up_after: 1, stale_after: 2h, flap_window: 1m}
@@ -103,7 +104,7 @@ def shared_fault_ledger(folder: Path, district: District | None = None) -> list[
     if district is None:
         district = District(DEVICES, down={device: [(100, 118)] for device in DEVICES})
         district.ack("C1", 100.75)
-    ledger = Ledger(folder / "ledger.sqlite")
+    ledger = Ledger(ledger_in(folder))
     replay(
         load_config(folder / "inventory.yaml", Inventory),
         PolicyBook.load(policies),
@@ -112,7 +113,7 @@ def shared_fault_ledger(folder: Path, district: District | None = None) -> list[
         ledger,
     )
     ledger.close()
-    arguments = ["--ledger", str(folder / "ledger.sqlite")]
+    arguments = ["--ledger", ledger_in(folder)]
     arguments += ["--inventory", str(folder / "inventory.yaml"), "--period", "2026-Q3"]
     for path in policies:
         arguments += ["--policy", str(path)]

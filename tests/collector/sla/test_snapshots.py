@@ -8,10 +8,10 @@ from the snapshot before the day, and equal the figures read from genesis.
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from collector.ledger.backend import Target, connect, target
 from collector.ledger.chain import GENESIS, Ledger
 from collector.ledger.projection import period_bounds, read_states, reading
 from collector.pipeline.pipeline import Pipeline
@@ -28,6 +28,7 @@ from tests.collector.sla.conftest import (
     ms,
     quarter_report,
 )
+from tests.ledgers import ledger_in
 
 CAMERAS = ["C1", "C2"]
 INVENTORY_TEXT = INVENTORY + camera("C1", "SW1", 1) + camera("C2", "SW1", 2)
@@ -50,18 +51,18 @@ def test_each_day_counts_its_own_part_of_an_outage_across_midnight(tmp_path: Pat
     assert group(second, "C2")["online_rate"] == 1.0
 
 
-def _ledger(tmp_path: Path) -> tuple[Path, Inventory, PolicyBook]:
+def _ledger(tmp_path: Path) -> tuple[Target, Inventory, PolicyBook]:
     quarter_report(tmp_path, district(), INVENTORY_TEXT, period="2026-07-02")
     inventory_file, policy_file = tmp_path / "inventory.yaml", tmp_path / "policy.yaml"
     inventory = load_config(inventory_file, Inventory)
-    return tmp_path / "ledger.sqlite", inventory, PolicyBook.only(load_config(policy_file, Policy))
+    return target(ledger_in(tmp_path)), inventory, PolicyBook.only(load_config(policy_file, Policy))
 
 
 def test_the_snapshot_holds_the_state_at_midnight_and_a_day_reads_from_it(
     tmp_path: Path,
 ) -> None:
     ledger, _, _ = _ledger(tmp_path)
-    db = sqlite3.connect(ledger)
+    db = connect(ledger)
     rows = db.execute(
         "SELECT seq, at, body FROM ledger WHERE kind = 'snapshot' ORDER BY seq"
     ).fetchall()

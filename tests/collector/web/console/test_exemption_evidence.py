@@ -31,6 +31,7 @@ from tests.collector.web.console.test_access import open_a_ticket
 from tests.collector.web.console.test_browser import ARTEFACTS, CHROMIUM, log_in, shot
 from tests.collector.web.console.test_exemptions import device_figures, request_window
 from tests.conftest import REPO
+from tests.ledgers import ledger_in
 
 
 def rows_of(data: bytes) -> list[dict[str, str]]:
@@ -151,7 +152,7 @@ async def export_by_hand(live: Console, out: Path, *extra: str) -> tuple[int, st
     folder = live.folder
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "collector.cli", "evidence", "export",
-        "--ledger", str(folder / "ledger.sqlite"), "--inventory", str(folder / "inventory.yaml"),
+        "--ledger", ledger_in(folder), "--inventory", str(folder / "inventory.yaml"),
         "--policy", str(folder / "site-policy.yaml"), "--policy", str(REPO / "config" / "policies"),
         "--period", today, "--out", str(out), *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -21,6 +21,7 @@ from tests.collector.web.console.conftest import Console, browser, console
 from tests.collector.web.console.test_access import logged_in, open_a_ticket
 from tests.collector.web.console.test_browser import CHROMIUM, log_in, shot
 from tests.conftest import REPO
+from tests.ledgers import ledger_in
 
 
 def device_figures(live: Console, folder: Path, device_id: str) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def device_figures(live: Console, folder: Path, device_id: str) -> dict[str, Any
     today = datetime.now(live.collector.zone).date().isoformat()
     out = folder / f"figures-{len(list(folder.glob('figures-*')))}.json"
     command = [
-        "sla", "--ledger", str(folder / "ledger.sqlite"),
+        "sla", "--ledger", ledger_in(folder),
         "--inventory", str(folder / "inventory.yaml"), "--policy", str(folder / "site-policy.yaml"),
         "--policy", str(REPO / "config" / "policies"), "--period", today,
         "--group-by", "device", "-o", str(out),

@@ -19,6 +19,7 @@ from slawatch.config.policy import Policy
 from tests.collector.sla.conftest import INVENTORY, POLICY, District, camera, hour, write
 from tests.collector.web.console.conftest import browser, console
 from tests.collector.web.console.test_access import logged_in
+from tests.ledgers import ledger_in
 
 
 def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
@@ -27,7 +28,7 @@ def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
     inventory_text = INVENTORY + camera("C1", "SW1", 1) + camera("C2", "SW1", 2)
     inventory_file, policy_file = write(tmp_path, inventory_text, POLICY)
     district = District(["C1", "C2", "SW1", "SW2"], down={"C1": [(100, 110)]})
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     inventory = load_config(inventory_file, Inventory)
     replay(
         inventory,
@@ -37,13 +38,13 @@ def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
         ledger,
     )
     command = [
-        "sla", "--ledger", str(tmp_path / "ledger.sqlite"), "--inventory", str(inventory_file),
+        "sla", "--ledger", ledger_in(tmp_path), "--inventory", str(inventory_file),
         "--policy", str(policy_file), "--period", "2026-Q3", "--group-by", "device",
         "-o", str(tmp_path / "before.json"),
     ]  # fmt: skip
     ledger.close()
     assert main(command) == 0
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     body = {
         "event": "announced", "id": "w1", "start": hour(99).isoformat(),
         "end": hour(111).isoformat(), "reason": "光缆割接", "devices": ["C1"], "regions": [],
@@ -58,7 +59,7 @@ def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
     command[-1] = str(tmp_path / "requested.json")
     assert main(command) == 0
     assert main([*command[:-1], str(tmp_path / "what-if.json"), "--with-pending"]) == 0
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger = Ledger(ledger_in(tmp_path))
     approval = {"event": "approved", "id": "w1", "by": "赵科长", "party": "bureau", "note": None}
     with ledger.transaction():
         ledger.append("maintenance", hour(120).isoformat(), approval)
@@ -80,9 +81,8 @@ def test_a_window_in_the_ledger_takes_its_hours_out_of_the_figures(
 
 
 def test_a_rejected_window_never_counts_and_a_second_decision_is_not_taken(
-    tmp_path: Path,
+    ledger: Ledger,
 ) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite")
     request = {
         "event": "announced", "id": "w2", "start": hour(1).isoformat(),
         "end": hour(2).isoformat(), "reason": "补报", "devices": ["C1"], "regions": [],
