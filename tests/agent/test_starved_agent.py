@@ -96,7 +96,9 @@ async def test_a_starved_agent_calls_no_healthy_device_down_and_shows_its_overlo
             *pin(AGENT, "run", "--config", str(config)), cwd=tmp_path
         )
         try:
-            await wait_for(lambda: len(batches) >= 3, 30)  # up and publishing
+            # Up and publishing; an agent that exits at start (bad settings) fails here.
+            await wait_for(lambda: len(batches) >= 3 or agent.returncode is not None, 30)
+            assert agent.returncode is None, f"the agent exited with {agent.returncode}"
             # The agent's loop at the lowest priority (the publisher's thread keeps its own).
             os.setpriority(os.PRIO_PROCESS, agent.pid, 19)
             for _ in range(HOGS):
