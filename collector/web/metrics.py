@@ -6,7 +6,7 @@ spool backlog, lag behind the watermark, each agent's silence), read at scrape t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector as MetricSource
 
 if TYPE_CHECKING:
+    from agent.wire import AgentLoad
     from collector.service import Collector
     from collector.web.console.live import EventHub
 
@@ -174,43 +175,44 @@ class _Scrape(MetricSource):
             )
 
 
+# Each agent's own load as it last reported it, over its last cycle: an overloaded
+# agent's devices are unknown, not down (alert on ``slawatch_agent_load_overloaded``).
+_AGENT_LOAD: tuple[tuple[str, str, Callable[[AgentLoad], float]], ...] = (
+    (
+        "slawatch_agent_load_overloaded",
+        "1 while an agent reports it is behind (its own stall, missed or late cycles)",
+        lambda load: 1.0 if load.overloaded else 0.0,
+    ),
+    (
+        "slawatch_agent_load_stalled_results",
+        "Results an agent discarded over its last cycle as its own stall (devices unknown)",
+        lambda load: load.stalled_results,
+    ),
+    (
+        "slawatch_agent_load_late_probes",
+        "Probes an agent started late over its last cycle",
+        lambda load: load.late,
+    ),
+    (
+        "slawatch_agent_load_missed_cycles",
+        "Device cycles an agent never started over its last cycle",
+        lambda load: load.missed,
+    ),
+    (
+        "slawatch_agent_load_loop_lag_max_seconds",
+        "The longest lag of an agent's event loop over its last cycle",
+        lambda load: load.lag_max_s,
+    ),
+)
+
+
 def _agent_loads(collector: Collector) -> Iterator[Metric]:
-    """Each agent's own load as it last reported it, over its last cycle: an overloaded
-    agent's devices are unknown, not down (alert on ``slawatch_agent_load_overloaded``)."""
-    families = {
-        "overloaded": GaugeMetricFamily(
-            "slawatch_agent_load_overloaded",
-            "1 while an agent reports it is behind (its own stall, missed or late cycles)",
-            labels=["agent"],
-        ),
-        "stalled": GaugeMetricFamily(
-            "slawatch_agent_load_stalled_results",
-            "Results an agent discarded over its last cycle as its own stall (devices unknown)",
-            labels=["agent"],
-        ),
-        "late": GaugeMetricFamily(
-            "slawatch_agent_load_late_probes",
-            "Probes an agent started late over its last cycle",
-            labels=["agent"],
-        ),
-        "missed": GaugeMetricFamily(
-            "slawatch_agent_load_missed_cycles",
-            "Device cycles an agent never started over its last cycle",
-            labels=["agent"],
-        ),
-        "lag": GaugeMetricFamily(
-            "slawatch_agent_load_loop_lag_max_seconds",
-            "The longest lag of an agent's event loop over its last cycle",
-            labels=["agent"],
-        ),
-    }
-    for agent_id, load in sorted(collector.agent_load.items()):
-        families["overloaded"].add_metric([agent_id], 1.0 if load.overloaded else 0.0)
-        families["stalled"].add_metric([agent_id], load.stalled_results)
-        families["late"].add_metric([agent_id], load.late)
-        families["missed"].add_metric([agent_id], load.missed)
-        families["lag"].add_metric([agent_id], load.lag_max_s)
-    yield from families.values()
+    loads = sorted(collector.agent_load.items())
+    for name, documentation, value in _AGENT_LOAD:
+        family = GaugeMetricFamily(name, documentation, labels=["agent"])
+        for agent_id, load in loads:
+            family.add_metric([agent_id], value(load))
+        yield family
 
 
 def exposition(collector: Collector, hub: EventHub | None) -> bytes:
