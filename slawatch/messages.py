@@ -922,6 +922,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "refused.title.409": {"zh": "无法执行", "en": "Cannot be done"},
     "refused.title.422": {"zh": "填写有误", "en": "Not valid"},
     "refused.title.429": {"zh": "请稍候", "en": "Please wait"},
+    "refused.title.500": {"zh": "控制台内部错误", "en": "The console failed"},
     "refused.title.other": {"zh": "出错了（{status}）", "en": "Something went wrong ({status})"},
     "refused.status.401": {"zh": "请先登录", "en": "log in first"},
     "refused.status.403": {"zh": "没有权限执行此操作", "en": "you may not do this"},
@@ -929,6 +930,11 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "refused.status.405": {
         "zh": "此页面不接受这种请求",
         "en": "this page does not take this request",
+    },
+    "refused.status.500": {
+        "zh": "请求未能完成，错误已记入日志（编号 {incident}）：请将编号告知管理员",
+        "en": "the request could not be done; the error is in the log as {incident}: "
+        "give the administrator this number",
     },
     "refused.status.other": {"zh": "请求未能完成", "en": "the request could not be done"},
     "refused.login": {"zh": "请先登录控制台", "en": "log in to read the console"},

@@ -9,6 +9,8 @@ Handlers are ``async``: the pipeline and its SQLite connection belong to the loo
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -51,6 +53,8 @@ from collector.web.console.users import Role
 from slawatch.config.errors import ConfigError
 from slawatch.config.settings import ConsoleSettings
 from slawatch.messages import Language, reason_text, text
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -148,7 +152,13 @@ def add_console(
         return found
 
     def page(request: Request, name: str, who: Caller | None, **context: Any) -> HTMLResponse:
+        """``context`` may bring ``pending_exemptions`` itself (the page of a fault asks
+        nothing of a ledger that may be what failed)."""
         lang = language(request)
+        if "pending_exemptions" not in context:
+            context["pending_exemptions"] = sum(
+                1 for a in exemptions(collector.ledger.connection) if a.status == "pending"
+            )
         return templates.TemplateResponse(
             request,
             name,
@@ -164,9 +174,6 @@ def add_console(
                 "operator": who is not None and who.level >= Role.OPERATOR,
                 "is_admin": who is not None and who.level >= Role.ADMIN,
                 "evaluator": who is not None and who.approves,
-                "pending_exemptions": sum(
-                    1 for a in exemptions(collector.ledger.connection) if a.status == "pending"
-                ),
                 **context,
             },
         )
@@ -205,6 +212,30 @@ def add_console(
             back_label=text("refused.back" if back != "/" else "refused.home", lang),
         )
         shown.status_code = exc.status_code
+        return shown
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> Response:
+        """A fault of the console's own: to a browser, a page in its language with the
+        number under which the log holds the trace (the server logs it after this);
+        to a script, JSON with that number. Never the exception's text: it may hold
+        paths, SQL or a device's reply."""
+        incident = secrets.token_hex(4)
+        log.error("console error %s on %s %s", incident, request.method, request.url.path)
+        if "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"detail": "internal error", "incident": incident}, 500)
+        lang = language(request)
+        shown = page(
+            request,
+            "refused.html.j2",
+            caller_or_none(request),
+            heading=title(500, lang),
+            problems=[text("refused.status.500", lang, incident=incident)],
+            back=back_link(request),
+            back_label=text("refused.back", lang),
+            pending_exemptions=0,
+        )
+        shown.status_code = 500
         return shown
 
     @app.exception_handler(RequestValidationError)

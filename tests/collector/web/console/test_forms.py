@@ -4,13 +4,17 @@ period is said once, not recomputed every two seconds."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
 
 from collector.pipeline.exemptions import exemptions
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import browser, console
 from tests.collector.web.console.test_access import logged_in
+from tests.ledgers import ledger_in, open_ledger
 
 PAGE = {"accept": "text/html"}
 
@@ -79,3 +83,28 @@ async def test_scope_by_name_address_and_station_and_refusals_in_words(
         assert 'http-equiv="refresh"' not in bad.text
         english = await operator.get("/fleet/NO-SUCH?lang=en", headers=PAGE)
         assert "no device NO-SUCH in the inventory" in english.text
+
+
+async def test_a_fault_of_the_console_is_a_page_with_a_number_the_log_holds(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ledger's table renamed under a running console (a damaged database): the page
+    that reads it fails; the reader gets a page in their language with the incident's
+    number, not a bare "Internal Server Error", and never the SQL error's text."""
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as operator:
+        await logged_in(operator, "zhang")
+        with open_ledger(ledger_in(tmp_path)) as db:
+            db.execute("ALTER TABLE ledger RENAME TO ledger_gone")
+        shown = await operator.get("/maintenance", headers=PAGE)
+        assert shown.status_code == 500
+        assert "控制台内部错误" in shown.text
+        [incident] = re.findall(r"编号 ([0-9a-f]{8})", shown.text)
+        assert f"console error {incident} on GET /maintenance" in caplog.text
+        assert "ledger" not in shown.text.split("<main", 1)[-1].lower()
+        english = await operator.get("/maintenance?lang=en", headers=PAGE)
+        assert "The console failed" in english.text
+        script = await operator.get("/maintenance")
+        assert script.status_code == 500
+        assert set(script.json()) == {"detail", "incident"}
+        with open_ledger(ledger_in(tmp_path)) as db:  # repaired: the collector stops cleanly
+            db.execute("ALTER TABLE ledger_gone RENAME TO ledger")
