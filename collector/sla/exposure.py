@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from itertools import repeat
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
+from collector.ledger.backend import Target
 from collector.ledger.projection import Bounds, Category, StateColumns, read_states, reading
 from collector.sla.derived import per_input
 from collector.sla.period import Period, local_midnight
@@ -215,7 +215,7 @@ class LedgerTimeline:
     packed: Int64s  # since << 3 | category, since clamped so no state starts before the last
 
 
-def ledger_states(ledger: Path, bounds: Bounds | None = None) -> LedgerTimeline:
+def ledger_states(ledger: Target, bounds: Bounds | None = None) -> LedgerTimeline:
     """The state rows of a ledger (those of ``bounds``, from its opening snapshot, or
     every one), read-only, sorted (the command's second process)."""
     with reading(ledger) as db:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector.ledger.backend import Target
 from collector.ledger.chain import Ledger
 from collector.ledger.projection import observed_through, period_bounds, reading
 from collector.pipeline.exemptions import exemptions
@@ -32,7 +33,7 @@ class Measurement:
 
 @contextmanager
 def measured(
-    ledger: Path,
+    ledger: Target,
     policies: PolicyBook,
     asked: Period,
     load_inventory: Callable[[], Inventory],

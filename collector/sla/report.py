@@ -635,6 +635,15 @@ class Report:
         """Each group's online rate per local day (PolicyReport.daily), every policy's."""
         return [trend for part in self.parts for trend in part.daily(dims)]
 
+    def figures(self, dims: tuple[str, ...], trend: bool = False) -> dict[str, Any]:
+        """``build``, with each group's online rate per local day (``trend``) before the
+        ticket list, which stays last: the sla command's JSON, and the console's."""
+        built = self.build(dims)
+        if trend:
+            built = {**built, "trend": self.daily(dims)}
+            built["tickets"] = built.pop("tickets")
+        return built
+
     def build(self, dims: tuple[str, ...], settle: bool = True) -> dict[str, Any]:
         groups = [group for part in self.parts for group in part.build(dims, settle)]
         period = self.period

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from collector.ledger.backend import Target
 from collector.ledger.projection import epoch_ms, reading, tickets_as_of
 
 # Verdicts: in time, late, or undecided (its deadline is still ahead at the period's end).
@@ -138,7 +139,7 @@ class Tickets:
 
 
 def period_tickets(
-    ledger: Path,
+    ledger: Target,
     start_ms: int,
     end_ms: int,
     entries: Path,
