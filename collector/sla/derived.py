@@ -22,15 +22,20 @@ _R = TypeVar("_R")
 
 def per_input(function: Callable[_P, _R]) -> Callable[_P, _R]:
     """``function`` computed once per combination of its arguments: those that take a weak
-    reference by identity, the others (a grouping, a unit) by value. Its result must not
-    refer to those arguments themselves, or they would never be freed."""
-    found: dict[tuple[Hashable, ...], tuple[list[weakref.ref[object]], _R]] = {}
+    reference by identity; a list by identity too, held by the entry; the others (a
+    grouping, a unit) by value. At least one argument must take a weak reference (the
+    entry goes with it), and the result must not refer to those, or they would never be
+    freed."""
+    found: dict[tuple[Hashable, ...], tuple[list[object], _R]] = {}
 
     @functools.wraps(function)
     def kept(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         values = (*args, *kwargs.values())
-        held = [value for value in values if _weak(value)]
-        whole = tuple(("id", id(value)) if _weak(value) else value for value in values)
+        weak = [_weak(value) for value in values]
+        whole = tuple(
+            (id(value),) if weak[n] or isinstance(value, list) else value
+            for n, value in enumerate(values)
+        )
         if whole in found:
             return found[whole][1]
         result = function(*args, **kwargs)
@@ -39,7 +44,8 @@ def per_input(function: Callable[_P, _R]) -> Callable[_P, _R]:
             found.pop(whole, None)
 
         # The callback fires when an argument is freed, before its id can be reused.
-        found[whole] = ([weakref.ref(value, forget) for value in held], result)
+        held = [weakref.ref(v, forget) if weak[n] else v for n, v in enumerate(values)]
+        found[whole] = (held, result)
         return result
 
     return kept

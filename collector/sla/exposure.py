@@ -205,7 +205,7 @@ def set_units(inventory: Inventory, policy: Policy, period: Period, district: In
     return _set_spans(inventory, policy, district).units(period)
 
 
-@dataclass(frozen=True, slots=True, weakref_slot=True)
+@dataclass(frozen=True, slots=True)
 class LedgerTimeline:
     """The ledger's state rows sorted by device, then ledger order, before the inventory is
     known: the sort is the heavy part, and it runs while the inventory loads elsewhere."""
@@ -243,8 +243,7 @@ def ledger_timeline(columns: StateColumns) -> LedgerTimeline:
 def device_timeline(line: LedgerTimeline, units: Units) -> Timeline:
     """Each unit's rows in inventory order, opening UNKNOWN at epoch 0; devices the ledger
     knows but the inventory does not are left out."""
-    position = _ledger_positions(line)
-    source = np.fromiter(map(position.get, units.ids, repeat(-1)), np.int64, len(units.ids))
+    source = _sources(_ledger_index(line.device_ids), units.ids)
     known = source >= 0
     starts = np.cumsum(line.rows) - line.rows
     rows = np.where(known, line.rows[np.maximum(source, 0)] if len(line.rows) else 0, 0)
@@ -268,10 +267,31 @@ def _positions(inventory: Inventory) -> dict[str, int]:
     return {device.id: n for n, device in enumerate(inventory.devices)}
 
 
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class _LedgerIndex:
+    device_ids: list[str]
+    position: dict[str, int]
+
+
+_last_index: list[_LedgerIndex] = []
+
+
+def _ledger_index(device_ids: list[str]) -> _LedgerIndex:
+    """Each device's index in the ledger's timeline. The projection only ever appends a
+    device, so a long-lived process finds the last ledger's list again (one comparison,
+    not a dict of 126,000 ids and a lookup per unit)."""
+    if _last_index and _last_index[0].device_ids == device_ids:
+        return _last_index[0]
+    found = _LedgerIndex(device_ids, {device_id: n for n, device_id in enumerate(device_ids)})
+    _last_index[:] = [found]
+    return found
+
+
 @per_input
-def _ledger_positions(line: LedgerTimeline) -> dict[str, int]:
-    """Each device's index in the ledger's timeline: asked once per policy's share."""
-    return {device_id: n for n, device_id in enumerate(line.device_ids)}
+def _sources(index: _LedgerIndex, unit_ids: list[str]) -> Int64s:
+    """Each unit's device index in the ledger's timeline; -1 for those it never saw."""
+    position = index.position
+    return np.fromiter(map(position.get, unit_ids, repeat(-1)), np.int64, len(unit_ids))
 
 
 @per_input
