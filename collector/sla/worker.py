@@ -67,7 +67,13 @@ def figures(
     """One period's figures, as the answer carries them."""
     asked = parse_period(period, ZoneInfo(loaded.policies.default.timezone))
     with measured(
-        ledger, loaded.policies, asked, lambda: loaded.inventory, inventory_file, with_pending
+        ledger,
+        loaded.policies,
+        asked,
+        lambda: loaded.inventory,
+        inventory_file,
+        with_pending,
+        overlap=False,
     ) as measurement:
         built = measurement.report.figures(("contract",), trend=True)
         out = io.BytesIO()
