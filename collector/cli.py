@@ -494,6 +494,9 @@ def _evidence(args: argparse.Namespace) -> int:
     )
     from collector.evidence.verify import BundleError, verify_bundle
 
+    # A batch run, as _sla: millions of objects and no cycles worth collecting (a quarter's
+    # export of 126,000 devices: 41.6 → 38.8 s of user CPU).
+    gc.disable()
     if args.evidence_command == "verify":
         public = load_public(args.pubkey) if args.pubkey else None
         try:
