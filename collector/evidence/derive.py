@@ -40,7 +40,7 @@ class Derived:
     exemptions: Table
     exemption_effects: Table
     trends: list[dict[str, Any]]
-    files: dict[str, bytes]  # figures.json and the CSVs
+    files: dict[str, bytes]  # figures.json, and the CSVs unless written elsewhere
 
     @property
     def tables(self) -> list[Table]:
@@ -60,11 +60,12 @@ def derive(
     inventory: Inventory,
     zone: ZoneInfo,
     language: Language,
-    tables_ready: Callable[[list[Table]], None] = lambda tables: None,
+    tables_ready: Callable[[list[Table]], None] | None = None,
 ) -> Derived:
     """Inside ``measured``: the ticket list is read from its scratch file here.
-    ``tables_ready`` gets the tables as soon as they exist (the export starts writing the
-    workbook in another process while this one goes on with the files)."""
+    ``tables_ready`` gets the tables as soon as they exist, to write them (``csv_files``
+    and the workbook) in other processes while this one renders the report; without it,
+    the CSVs are in ``files``."""
     report = measurement.report
     contracts = report.build(("contract",))
     tickets = ticket_entries(contracts["tickets"])
@@ -77,12 +78,13 @@ def derive(
     exemptions = exemptions_table(measurement.exempted, zone, language)
     effects = effects_table(measurement.exempted, contracts["groups"])
     tables = [summary, regions, devices, ticket_table, by_contract, exemptions, effects]
-    tables_ready(tables)
     figures = io.BytesIO()
     write_json(contracts, figures)
     files = {FIGURES: figures.getvalue()}
-    for table in tables:
-        files[f"{table.name}.csv"] = csv_bytes(table, language)
+    if tables_ready is None:
+        files |= csv_files(tables, language)
+    else:
+        tables_ready(tables)
     return Derived(
         {key: value for key, value in contracts.items() if key != "tickets"},
         summary,
@@ -96,3 +98,8 @@ def derive(
         report.daily(("contract",)),
         files,
     )
+
+
+def csv_files(tables: list[Table], language: Language) -> dict[str, bytes]:
+    """Each table as its CSV file, by name."""
+    return {f"{table.name}.csv": csv_bytes(table, language) for table in tables}

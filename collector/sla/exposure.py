@@ -8,10 +8,11 @@ door-access set; its counted time is the period ∩ its service life, minus main
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
+from itertools import repeat
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy.typing as npt
 
 from collector.ledger.backend import Target
 from collector.ledger.projection import Bounds, Category, StateColumns, read_states, reading
+from collector.sla.derived import per_input
 from collector.sla.period import Period, local_midnight
 from slawatch.config.inventory import Device, Inventory, link_of
 from slawatch.config.policy import MaintenanceWindow, Policy
@@ -41,11 +43,12 @@ class Units:
     counted_to: Int64s  # min(period end, service end)
     # Units sharing the same maintenance windows, with those windows merged: (units, spans).
     maintenance: list[tuple[npt.NDArray[np.bool_], list[tuple[int, int]]]]
-    position: dict[str, int] = field(init=False, repr=False, compare=False)
+    # Each unit's index by its id, built once: sets, set members and tickets look it up.
+    position: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Each unit's index by its id, built once: sets, set members and tickets look it up.
-        object.__setattr__(self, "position", {unit_id: n for n, unit_id in enumerate(self.ids)})
+        if not self.position and self.ids:
+            object.__setattr__(self, "position", {unit: n for n, unit in enumerate(self.ids)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +115,40 @@ def _applies(window: MaintenanceWindow, ids: set[str], device: Device, link: str
     )
 
 
-def device_units(
-    inventory: Inventory, policy: Policy, period: Period, everyone: Mapping[str, Device]
-) -> Units:
-    """``everyone``: every device of the district, for the links of a share's devices."""
+@dataclass(frozen=True, slots=True)
+class _Spans:
+    """Per unit, what the period does not change: its id, service life (epoch ms, 0 and
+    ``_NEVER`` where open) and maintenance windows."""
+
+    ids: list[str]
+    service_from: Int64s
+    service_to: Int64s
+    maintenance: list[tuple[npt.NDArray[np.bool_], list[tuple[int, int]]]]
+    position: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "position", {unit: n for n, unit in enumerate(self.ids)})
+
+    def units(self, period: Period) -> Units:
+        return Units(
+            ids=self.ids,
+            counted_from=np.maximum(self.service_from, period.start_ms),
+            counted_to=np.minimum(self.service_to, period.end_ms),
+            maintenance=self.maintenance,
+            position=self.position,
+        )
+
+
+@per_input
+def _everyone(district: Inventory) -> dict[str, Device]:
+    return {device.id: device for device in district.devices}
+
+
+@per_input
+def _device_spans(inventory: Inventory, policy: Policy, district: Inventory) -> _Spans:
     zone = ZoneInfo(policy.timezone)
     windows = policy.maintenance_windows
+    everyone = _everyone(district)
     applies = [
         tuple(
             n
@@ -128,42 +159,50 @@ def device_units(
         else ()
         for device in inventory.devices
     ]
-    start, end = period.start_ms, period.end_ms
-    return Units(
+    return _Spans(
         ids=[device.id for device in inventory.devices],
-        counted_from=np.array(
-            [max(start, _service_ms(d.service_start, zone, 0)) for d in inventory.devices],
-            dtype=np.int64,
+        service_from=np.array(
+            [_service_ms(d.service_start, zone, 0) for d in inventory.devices], dtype=np.int64
         ),
-        counted_to=np.array(
-            [min(end, _service_ms(d.service_end, zone, end)) for d in inventory.devices],
+        service_to=np.array(
+            [_service_ms(d.service_end, zone, int(_NEVER)) for d in inventory.devices],
             dtype=np.int64,
         ),
         maintenance=_windows_of(windows, applies),
     )
 
 
-def set_units(
-    inventory: Inventory,
-    policy: Policy,
-    period: Period,
-    devices: Units,
-    everyone: Mapping[str, Device],
+def device_units(
+    inventory: Inventory, policy: Policy, period: Period, district: Inventory
 ) -> Units:
-    """A set counts while its host is in service; a window on the host or the set covers it."""
-    hosts = [devices.position[door_set.host] for door_set in inventory.sets]
+    """``district``: the whole inventory, for the links of a share's devices."""
+    return _device_spans(inventory, policy, district).units(period)
+
+
+@per_input
+def _set_spans(inventory: Inventory, policy: Policy, district: Inventory) -> _Spans:
+    """A set is in service while its host is; a window on the host or the set covers it."""
+    devices = _device_spans(inventory, policy, district)
+    position = _positions(inventory)
+    hosts = [position[door_set.host] for door_set in inventory.sets]
     windows = policy.maintenance_windows
+    everyone = _everyone(district)
     applies = []
     for door_set in inventory.sets:
         host = everyone[door_set.host]
         ids, link = {door_set.id, host.id}, link_of(host, everyone)
         applies.append(tuple(n for n, w in enumerate(windows) if _applies(w, ids, host, link)))
-    return Units(
+    return _Spans(
         ids=[door_set.id for door_set in inventory.sets],
-        counted_from=devices.counted_from[hosts],
-        counted_to=devices.counted_to[hosts],
+        service_from=devices.service_from[hosts],
+        service_to=devices.service_to[hosts],
         maintenance=_windows_of(windows, applies),
     )
+
+
+def set_units(inventory: Inventory, policy: Policy, period: Period, district: Inventory) -> Units:
+    """A set counts while its host is in service; a window on the host or the set covers it."""
+    return _set_spans(inventory, policy, district).units(period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +243,7 @@ def ledger_timeline(columns: StateColumns) -> LedgerTimeline:
 def device_timeline(line: LedgerTimeline, units: Units) -> Timeline:
     """Each unit's rows in inventory order, opening UNKNOWN at epoch 0; devices the ledger
     knows but the inventory does not are left out."""
-    position = {device_id: n for n, device_id in enumerate(line.device_ids)}
-    source = np.array([position.get(d, -1) for d in units.ids], dtype=np.int64)
+    source = _sources(_ledger_index(line.device_ids), units.ids)
     known = source >= 0
     starts = np.cumsum(line.rows) - line.rows
     rows = np.where(known, line.rows[np.maximum(source, 0)] if len(line.rows) else 0, 0)
@@ -224,9 +262,43 @@ def device_timeline(line: LedgerTimeline, units: Units) -> Timeline:
     return Timeline(unit, (packed & 7).astype(np.int8), since, (unit << _SHIFT) | since)
 
 
-def set_members(inventory: Inventory, devices: Units) -> Int64s:
-    """Per set, its host's and cameras' positions among ``devices``; -1 pads short sets."""
-    position = devices.position
+@per_input
+def _positions(inventory: Inventory) -> dict[str, int]:
+    return {device.id: n for n, device in enumerate(inventory.devices)}
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class _LedgerIndex:
+    device_ids: list[str]
+    position: dict[str, int]
+
+
+_last_index: list[_LedgerIndex] = []
+
+
+def _ledger_index(device_ids: list[str]) -> _LedgerIndex:
+    """Each device's index in the ledger's timeline. The projection only ever appends a
+    device, so a long-lived process finds the last ledger's list again (one comparison,
+    not a dict of 126,000 ids and a lookup per unit)."""
+    if _last_index and _last_index[0].device_ids == device_ids:
+        return _last_index[0]
+    found = _LedgerIndex(device_ids, {device_id: n for n, device_id in enumerate(device_ids)})
+    _last_index[:] = [found]
+    return found
+
+
+@per_input
+def _sources(index: _LedgerIndex, unit_ids: list[str]) -> Int64s:
+    """Each unit's device index in the ledger's timeline; -1 for those it never saw."""
+    position = index.position
+    return np.fromiter(map(position.get, unit_ids, repeat(-1)), np.int64, len(unit_ids))
+
+
+@per_input
+def set_members(inventory: Inventory) -> Int64s:
+    """Per set, its host's and cameras' positions among the inventory's devices; -1 pads
+    short sets."""
+    position = _positions(inventory)
     sets = inventory.sets
     width = max((len(s.cameras) for s in sets), default=0)
     members = np.full((len(sets), 1 + width), -1, dtype=np.int64)
@@ -240,7 +312,7 @@ def set_timeline(
     inventory: Inventory, devices: Units, timeline: Timeline, min_cameras: int
 ) -> Timeline:
     """Door-access sets: up while the host is up and at least ``min_cameras`` cameras are."""
-    members = set_members(inventory, devices)
+    members = set_members(inventory)
     set_of = np.full(len(devices.ids), -1, dtype=np.int64)
     for column in range(members.shape[1]):
         present = members[:, column] >= 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 import multiprocessing
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
+from collector.ledger.backend import Target
 from collector.ledger.chain import Ledger
 from collector.ledger.projection import observed_through, period_bounds, reading
 from collector.pipeline.exemptions import exemptions
@@ -23,6 +25,9 @@ from slawatch.config.inventory import Inventory
 from slawatch.config.policies import PolicyBook
 from slawatch.epoch import from_epoch_ms
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
@@ -30,21 +35,36 @@ class Measurement:
     exempted: Exempted  # the exemptions, and the period again without any one
 
 
+class _Here(Executor):
+    """Each call run at once, in this process."""
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        found: Future[_T] = Future()
+        try:
+            found.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001  (the caller gets it from result())
+            found.set_exception(exc)
+        return found
+
+
 @contextmanager
 def measured(
-    ledger: Path,
+    ledger: Target,
     policies: PolicyBook,
     asked: Period,
     load_inventory: Callable[[], Inventory],
     inventory_file: Path,
     with_pending: bool = False,
+    overlap: bool = True,
 ) -> Iterator[Measurement]:
     """The figures of ``asked`` (cut at the ledger's watermark when it is in progress);
     valid inside the block, whose scratch folder holds its ticket list. Exemptions count
     once the bureau approved them (``with_pending``: the requests too). Read from the
     midnight snapshot before the period to the one that closes it (``period_bounds``): a
     day costs a day's rows, whatever the ledger's age; the exemptions from that snapshot
-    (which carries those still in force) to the last row, so a late decision counts."""
+    (which carries those still in force) to the last row, so a late decision counts.
+    Without ``overlap`` (a caller holding its inventory already: nothing to overlap the
+    reads with), the ledger is read in this process, sparing two forks and the copies."""
     Ledger(ledger).close()  # first: opening brings the projection up to date
     with reading(ledger) as db:
         watermark = observed_through(db)
@@ -58,7 +78,12 @@ def measured(
     # Forked, not spawned: the pool forks both at the first submit, before it starts any
     # thread, and they inherit the imports instead of repeating them (0.5 s each).
     with tempfile.TemporaryDirectory(prefix="slawatch-sla-") as scratch:
-        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        pool: Executor = (
+            ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+            if overlap
+            else _Here()
+        )
+        with pool:
             states = pool.submit(ledger_states, ledger, bounds)
             tickets = pool.submit(
                 period_tickets,

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from agent.wire import format_timestamp
 from collector.ledger.projection import Category
+from collector.sla.derived import per_input
 from collector.sla.exposure import (
     CATEGORIES,
     ONLINE,
@@ -69,6 +70,13 @@ GROUPINGS = (
 )
 ALONE = ("set", "device", "all")  # groupings that do not combine with another
 NONE_KEY = "-"
+# Plain ints and names, not the enums: read 126,000 times over in a per-device report,
+# where each enum member lookup costs more than the sum it indexes.
+_CATEGORY_NAMES = [category.name.lower() for category in Category]
+_ONLINE = [int(category) for category in ONLINE]
+_UNKNOWN, _UP, _DOWN = int(Category.UNKNOWN), int(Category.UP), int(Category.DOWN)
+_NO_STREAM, _NO_RECORDING = int(Category.NO_STREAM), int(Category.NO_RECORDING)
+_EXCLUDE, _AS_UP = UnknownTime.EXCLUDE, UnknownTime.UP
 WORST = 5
 RATE_SCALE = 10**8  # rates carry 8 decimals
 MONEY = ("base", "due", "prepaid", "balance")
@@ -157,46 +165,37 @@ class PolicyReport:
         period: Period,
         states: Callable[[], LedgerTimeline],
         tickets: Callable[[], Tickets],
-        everyone: Mapping[str, Device],
+        district: Inventory,
     ) -> None:
         """``states`` gives ``ledger_states`` of the ledger and ``tickets`` its
         ``period_tickets``: each is asked for when needed, so the command can compute them
-        meanwhile in another process. ``everyone`` is every device of the district: a
-        camera's switch may belong to another contract."""
+        meanwhile in another process. ``district`` is the whole inventory: a camera's
+        switch may belong to another contract. What depends on the inventory and policy
+        alone is worked out once per pair of them (``derived``)."""
         self.inventory, self.policy, self.period = inventory, policy, period
         self._zone = ZoneInfo(policy.timezone)
-        self._contracts = {contract.id: contract for contract in inventory.contracts}
-        self._regions = {region.id: region for region in inventory.regions}
-        self._by_id = {device.id: device for device in inventory.devices}
-        self._named: dict[str, Mapping[str, Contract | Region | Phase | Device | DoorAccessSet]]
-        self._named = {
-            "contract": self._contracts,
-            "region": self._regions,
-            "phase": {phase.id: phase for phase in inventory.phases},
-            "device": self._by_id,
-            "set": {door_set.id: door_set for door_set in inventory.sets},
-        }
-        devices = device_units(inventory, policy, period, everyone)
+        self._named = _lookups(inventory).named
+        devices = device_units(inventory, policy, period, district)
         timeline = device_timeline(states(), devices)
         self.devices = Scope(
             ContractUnit.DEVICE,
             devices,
             self._measure(devices, timeline),
             np.arange(len(devices.ids), dtype=np.int64)[:, np.newaxis],
-            np.array([d.kind is DeviceKind.CAMERA for d in inventory.devices], dtype=np.bool_),
+            _cameras(inventory),
         )
-        sets = set_units(inventory, policy, period, devices, everyone)
+        sets = set_units(inventory, policy, period, district)
         set_line = set_timeline(inventory, devices, timeline, policy.door_access.min_cameras)
         self._timelines = {ContractUnit.DEVICE: timeline}
         self.sets = Scope(
             ContractUnit.SET,
             sets,
             self._measure(sets, set_line),
-            set_members(inventory, devices),
+            set_members(inventory),
             np.zeros(len(inventory.sets), dtype=np.bool_),
         )
         self._timelines[ContractUnit.SET] = set_line
-        self._price_codes = {unit: self._prices(unit) for unit in ContractUnit}
+        self._price_codes = {unit: _prices(inventory, policy, unit) for unit in ContractUnit}
         self._calendar = months(period, self._zone)
         self._lost_online = {scope.unit: self._lost(scope) for scope in (self.devices, self.sets)}
         self._month_ms = {
@@ -228,46 +227,11 @@ class PolicyReport:
             return snapshots(units, timeline, inspection_moments(self.policy, self.period))
         return time_weighted(units, timeline)
 
-    def _contract_unit(self, contract_id: str | None) -> ContractUnit:
-        contract = self._contracts.get(contract_id or "")
-        if contract is not None and "unit" in contract.model_fields_set:
-            return contract.unit
-        return ContractUnit(self.policy.settlement.unit)
-
-    def _set_contract(self, index: int) -> str | None:
-        door_set = self.inventory.sets[index]
-        return door_set.contract or self._by_id[door_set.host].contract
-
     def groups(self, dims: tuple[str, ...]) -> list[Group]:
-        keyed: dict[tuple[tuple[str, ...], ContractUnit], list[int]] = {}
-        if dims == ("set",):
-            for n, door_set in enumerate(self.inventory.sets):
-                keyed.setdefault(((door_set.id,), ContractUnit.SET), []).append(n)
-        else:
-            in_set_contracts: set[int] = set()
-            if "contract" in dims:
-                # A set rented as one unit is grouped as its set, not as its devices.
-                for n in range(len(self.inventory.sets)):
-                    contract = self._set_contract(n)
-                    if self._contract_unit(contract) is ContractUnit.SET:
-                        host = self._by_id[self.inventory.sets[n].host]
-                        keys = tuple(
-                            contract or NONE_KEY if dim == "contract" else self._key(dim, host)
-                            for dim in dims
-                        )
-                        keyed.setdefault((keys, ContractUnit.SET), []).append(n)
-                        in_set_contracts.update(int(m) for m in self.sets.members[n] if m >= 0)
-            for n, device in enumerate(self.inventory.devices):
-                if n not in in_set_contracts:
-                    keys = tuple(self._key(dim, device) for dim in dims)
-                    keyed.setdefault((keys, ContractUnit.DEVICE), []).append(n)
         return [
-            Group(keys, self.sets if unit is ContractUnit.SET else self.devices, np.array(found))
-            for (keys, unit), found in sorted(keyed.items())
+            Group(keys, self.sets if unit is ContractUnit.SET else self.devices, found)
+            for keys, unit, found in _grouping(self.inventory, self.policy, dims)
         ]
-
-    def _key(self, dim: str, device: Device) -> str:
-        return _DEVICE_KEYS[dim](device, self._regions) or NONE_KEY
 
     def _name(self, dim: str, key: str) -> str | None:
         """What people call a group: the contract's, region's, phase's or unit's name."""
@@ -286,7 +250,7 @@ class PolicyReport:
         claimed = hit_group >= 0
         ticket_pairs = _distinct_pairs(hit_group[claimed], self._ticket_of_pair[claimed])
         unit_pairs = _distinct_pairs(hit_group[claimed], unit_of[self._device_of_pair][claimed])
-        sums = self._sums(groups, ticket_pairs, unit_pairs)
+        sums = self._sums(groups, ticket_pairs, unit_pairs, settle)
         tickets = _split(ticket_pairs, len(groups))
         return [
             self._group(group, dims, found, sums[n], settle)
@@ -395,6 +359,7 @@ class PolicyReport:
         groups: list[Group],
         ticket_pairs: tuple[Int64s, Int64s],
         unit_pairs: tuple[Int64s, Int64s],
+        settle: bool = True,
     ) -> list[dict[str, Any]]:
         """Per group, the sums its figures come from, in one numpy pass over all groups
         (a per-device report has 126,000 groups: numpy calls per group took a minute)."""
@@ -429,8 +394,9 @@ class PolicyReport:
                 ("maintenance", scope.exposure.maintenance[units]),
             ):
                 columns[name][mine] = np.add.reduceat(values.astype(np.int64), starts)
-            for n, priced in zip(mine.tolist(), self._rent(scope, units, lengths), strict=True):
-                rent[n] = priced
+            if settle:  # the rent is what money is worked out from, and only that
+                for n, priced in zip(mine.tolist(), self._rent(scope, units, lengths), strict=True):
+                    rent[n] = priced
             of_scope = is_set[hit_group] == (scope is self.sets)
             faulty = of_scope & (scope.watched[np.where(of_scope, hit_unit, 0)] > 0)
             columns["faulty"] += np.bincount(hit_group[faulty], minlength=count)
@@ -504,14 +470,14 @@ class PolicyReport:
             "unit": scope.unit.value,
             "units": serving,
             "online_rate": rate(online, counted),
-            "coverage": rate(sum(totals) - totals[Category.UNKNOWN], sums["watched"]),
+            "coverage": rate(sum(totals) - totals[_UNKNOWN], sums["watched"]),
             "intact_rate": rate(up, counted),
             "networking_rate": rate(sums["networked"], serving),
             "realtime_video_availability": rate(
-                camera_online - sums["camera_totals"][Category.NO_STREAM], camera_counted
+                camera_online - sums["camera_totals"][_NO_STREAM], camera_counted
             ),
             "historical_video_availability": rate(
-                camera_online - sums["camera_totals"][Category.NO_RECORDING], camera_counted
+                camera_online - sums["camera_totals"][_NO_RECORDING], camera_counted
             ),
             "fault_rate": rate(counted - online, counted),
             "faulty_unit_share": rate(sums["faulty"], serving),
@@ -524,7 +490,7 @@ class PolicyReport:
             "repair_timeliness_rate": rate(repaired_in_time, decided),
             "exposure": {
                 "measure": "inspections" if self.policy.method is RateMethod.SNAPSHOT else "ms",
-                **{category.name.lower(): totals[category] for category in Category},
+                **dict(zip(_CATEGORY_NAMES, totals, strict=True)),
                 "in_service": sums["in_service"],
                 "maintenance": sums["maintenance"],
                 "watched": sums["watched"],
@@ -554,13 +520,14 @@ class PolicyReport:
 
     def _counted(self, totals: list[int]) -> tuple[int, int, int]:
         """(online, up, counted) amounts, unknown time treated as the policy says."""
-        unknown = totals[Category.UNKNOWN]
-        online = sum(totals[category] for category in ONLINE)
-        up = totals[Category.UP]
-        counted = online + totals[Category.DOWN]
-        if self.policy.unknown is not UnknownTime.EXCLUDE:
+        unknown = totals[_UNKNOWN]
+        online = sum([totals[category] for category in _ONLINE])
+        up = totals[_UP]
+        counted = online + totals[_DOWN]
+        rule = self.policy.unknown
+        if rule is not _EXCLUDE:
             counted += unknown
-        if self.policy.unknown is UnknownTime.UP:
+        if rule is _AS_UP:
             online, up = online + unknown, up + unknown
         return online, up, counted
 
@@ -606,26 +573,6 @@ class PolicyReport:
             for i in _largest(lost)
         ]
 
-    def _prices(self, unit: ContractUnit) -> tuple[list[Decimal], npt.NDArray[np.int64]]:
-        """The distinct unit prices, and each unit's index into them (-1: not rented)."""
-        if unit is ContractUnit.SET:
-            contract_ids = [self._set_contract(n) for n in range(len(self.inventory.sets))]
-        else:
-            contract_ids = [device.contract for device in self.inventory.devices]
-        price_by_contract = {
-            contract.id: contract.unit_price
-            if contract.unit_price is not None
-            else self.policy.settlement.unit_price
-            for contract in self.inventory.contracts
-        }
-        prices = sorted({p for p in price_by_contract.values() if p is not None})
-        code = {price: n for n, price in enumerate(prices)}
-        # Units without a contract (switches) or without a price are nobody's rent.
-        price_of = [
-            code.get(price_by_contract.get(c or "") or Decimal(-1), -1) for c in contract_ids
-        ]
-        return prices, np.array(price_of, dtype=np.int64)
-
     def _settlement(
         self, group: Group, online_rate: Fraction | None, rent: list[tuple[int, list[int]]]
     ) -> dict[str, Any] | None:
@@ -666,9 +613,8 @@ class Report:
         tickets: Callable[[], Tickets],
     ) -> None:
         self.policies, self.period, self._tickets = policies, period, tickets
-        everyone = {device.id: device for device in inventory.devices}
         self.parts = [
-            PolicyReport(share, policy, period, states, tickets, everyone)
+            PolicyReport(share, policy, period, states, tickets, inventory)
             for policy, share in shares(inventory, policies)
         ]
 
@@ -698,6 +644,15 @@ class Report:
     def daily(self, dims: tuple[str, ...]) -> list[dict[str, Any]]:
         """Each group's online rate per local day (PolicyReport.daily), every policy's."""
         return [trend for part in self.parts for trend in part.daily(dims)]
+
+    def figures(self, dims: tuple[str, ...], trend: bool = False) -> dict[str, Any]:
+        """``build``, with each group's online rate per local day (``trend``) before the
+        ticket list, which stays last: the sla command's JSON, and the console's."""
+        built = self.build(dims)
+        if trend:
+            built = {**built, "trend": self.daily(dims)}
+            built["tickets"] = built.pop("tickets")
+        return built
 
     def build(self, dims: tuple[str, ...], settle: bool = True) -> dict[str, Any]:
         groups = [group for part in self.parts for group in part.build(dims, settle)]
@@ -732,6 +687,7 @@ class Report:
         }
 
 
+@per_input
 def shares(inventory: Inventory, policies: PolicyBook) -> list[tuple[Policy, Inventory]]:
     """Each policy with the part of the inventory it judges (``PolicyBook.of_devices``)."""
     judged = policies.of_devices(inventory)
@@ -751,6 +707,112 @@ def shares(inventory: Inventory, policies: PolicyBook) -> list[tuple[Policy, Inv
         )
         found.append((policy, share))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """The inventory's contracts, regions and devices by id, and what groups are named
+    after (those, phases and sets) by dimension."""
+
+    contracts: dict[str, Contract]
+    regions: dict[str, Region]
+    devices: dict[str, Device]
+    named: dict[str, Mapping[str, Contract | Region | Phase | Device | DoorAccessSet]]
+
+
+@per_input
+def _lookups(inventory: Inventory) -> _Lookups:
+    contracts = {contract.id: contract for contract in inventory.contracts}
+    regions = {region.id: region for region in inventory.regions}
+    devices = {device.id: device for device in inventory.devices}
+    named: dict[str, Mapping[str, Contract | Region | Phase | Device | DoorAccessSet]] = {
+        "contract": contracts,
+        "region": regions,
+        "phase": {phase.id: phase for phase in inventory.phases},
+        "device": devices,
+        "set": {door_set.id: door_set for door_set in inventory.sets},
+    }
+    return _Lookups(contracts, regions, devices, named)
+
+
+@per_input
+def _cameras(inventory: Inventory) -> npt.NDArray[np.bool_]:
+    """Per device: a camera (whose video figures count)."""
+    return np.array([d.kind is DeviceKind.CAMERA for d in inventory.devices], dtype=np.bool_)
+
+
+def _set_contract(inventory: Inventory, index: int) -> str | None:
+    door_set = inventory.sets[index]
+    return door_set.contract or _lookups(inventory).devices[door_set.host].contract
+
+
+def _contract_unit(inventory: Inventory, policy: Policy, contract_id: str | None) -> ContractUnit:
+    contract = _lookups(inventory).contracts.get(contract_id or "")
+    if contract is not None and "unit" in contract.model_fields_set:
+        return contract.unit
+    return ContractUnit(policy.settlement.unit)
+
+
+@per_input
+def _grouping(
+    inventory: Inventory, policy: Policy, dims: tuple[str, ...]
+) -> list[tuple[tuple[str, ...], ContractUnit, Int64s]]:
+    """The groups of ``dims``, in key order: their keys, unit, and units' positions."""
+    regions = _lookups(inventory).regions
+
+    def key(dim: str, device: Device) -> str:
+        return _DEVICE_KEYS[dim](device, regions) or NONE_KEY
+
+    keyed: dict[tuple[tuple[str, ...], ContractUnit], list[int]] = {}
+    if dims == ("set",):
+        for n, door_set in enumerate(inventory.sets):
+            keyed.setdefault(((door_set.id,), ContractUnit.SET), []).append(n)
+    else:
+        in_set_contracts: set[int] = set()
+        if "contract" in dims:
+            # A set rented as one unit is grouped as its set, not as its devices.
+            members = set_members(inventory)
+            by_id = _lookups(inventory).devices
+            for n in range(len(inventory.sets)):
+                contract = _set_contract(inventory, n)
+                if _contract_unit(inventory, policy, contract) is ContractUnit.SET:
+                    host = by_id[inventory.sets[n].host]
+                    keys = tuple(
+                        contract or NONE_KEY if dim == "contract" else key(dim, host)
+                        for dim in dims
+                    )
+                    keyed.setdefault((keys, ContractUnit.SET), []).append(n)
+                    in_set_contracts.update(int(m) for m in members[n] if m >= 0)
+        for n, device in enumerate(inventory.devices):
+            if n not in in_set_contracts:
+                keys = tuple(key(dim, device) for dim in dims)
+                keyed.setdefault((keys, ContractUnit.DEVICE), []).append(n)
+    return [
+        (keys, unit, np.array(found, dtype=np.int64))
+        for (keys, unit), found in sorted(keyed.items())
+    ]
+
+
+@per_input
+def _prices(
+    inventory: Inventory, policy: Policy, unit: ContractUnit
+) -> tuple[list[Decimal], npt.NDArray[np.int64]]:
+    """The distinct unit prices, and each unit's index into them (-1: not rented)."""
+    if unit is ContractUnit.SET:
+        contract_ids = [_set_contract(inventory, n) for n in range(len(inventory.sets))]
+    else:
+        contract_ids = [device.contract for device in inventory.devices]
+    price_by_contract = {
+        contract.id: contract.unit_price
+        if contract.unit_price is not None
+        else policy.settlement.unit_price
+        for contract in inventory.contracts
+    }
+    prices = sorted({p for p in price_by_contract.values() if p is not None})
+    code = {price: n for n, price in enumerate(prices)}
+    # Units without a contract (switches) or without a price are nobody's rent.
+    price_of = [code.get(price_by_contract.get(c or "") or Decimal(-1), -1) for c in contract_ids]
+    return prices, np.array(price_of, dtype=np.int64)
 
 
 def _total(groups: list[dict[str, Any]], provisional: bool) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ def policy_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # report memos key on it
 class PolicyBook:
     default: Policy
     by_id: Mapping[str, Policy] = field(default_factory=dict)

@@ -1,6 +1,8 @@
 """Work the console starts and the browser waits for: SLA figures and evidence exports,
-each in a child process (the collector's loop keeps ingesting; the SLA engine forks its
-own workers, which a process serving the loop must not do in-line)."""
+in child processes (the collector's loop keeps ingesting; the SLA engine forks its own
+workers, which a process serving the loop must not do in-line). Figures come from one
+long-lived child that keeps the inventory loaded (collector/sla/worker.py); each export
+is a child of its own."""
 
 from __future__ import annotations
 
@@ -75,6 +77,9 @@ class Jobs:
         self._children: set[asyncio.subprocess.Process] = set()
         self._slots = asyncio.Semaphore(CHILDREN)
         self._closed = False
+        self._worker: asyncio.subprocess.Process | None = None
+        self._worker_command: list[str] = []
+        self._worker_turn = asyncio.Lock()  # one period at a time
 
     async def close(self) -> None:
         """The console stops: no child computation outlives it, and none waiting for a
@@ -82,7 +87,7 @@ class Jobs:
         engine's forked workers would otherwise outlive it, holding its pipes open, and
         the wait for it would never end."""
         self._closed = True
-        for child in list(self._children):
+        for child in [*self._children, *([self._worker] if self._worker else [])]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             with contextlib.suppress(TimeoutError):
@@ -129,20 +134,53 @@ class Jobs:
     async def _compute(self, period: str, into: Figures, with_pending: bool) -> None:
         settings = self._collector.settings
         command = [
-            sys.executable, "-m", "collector.cli", "sla",
+            sys.executable, "-m", "collector.cli", "sla-worker",
             "--ledger", str(self._collector.ledger.where), "--inventory", str(settings.inventory),
             *_policy_arguments(self._collector),
-            "--period", period, "--format", "json", "--trend",
-            *(["--with-pending"] if with_pending else []),
         ]  # fmt: skip
-        code, out, err = await self._run(command, keep_out=True)
+        request = orjson.dumps({"period": period, "with_pending": with_pending}) + b"\n"
+        async with self._worker_turn, self._slots:
+            if self._closed:
+                into.error = "the console stopped"
+                return
+            kind, body = await self._ask(command, request)
         into.computed = time.monotonic()
-        if code == 0:
-            found: dict[str, Any] = orjson.loads(out)
-            found.pop("tickets", None)
-            into.result, into.error = found, None
+        if kind == b"ok":
+            into.result, into.error = orjson.loads(body), None
         else:
-            into.error = err.decode(errors="replace").strip() or f"exit {code}"
+            into.error = body.decode(errors="replace").strip() or "the figures worker failed"
+
+    async def _ask(self, command: list[str], request: bytes) -> tuple[bytes, bytes]:
+        """The worker's answer to ``request``; the worker is started (again) when it is not
+        running or the settings it was started with changed."""
+        worker = self._worker
+        if worker is None or worker.returncode is not None or command != self._worker_command:
+            await self._stop_worker()
+            worker = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                start_new_session=True, env=child_environment(self._collector.ledger.where),
+            )  # fmt: skip
+            self._worker, self._worker_command = worker, command
+        assert worker.stdin is not None
+        assert worker.stdout is not None
+        try:
+            worker.stdin.write(request)
+            await worker.stdin.drain()
+            kind, size = (await worker.stdout.readline()).split()
+            return kind, await worker.stdout.readexactly(int(size))
+        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
+            # It died (its error went to the collector's log): the next request starts one.
+            await self._stop_worker()
+            return b"error", b"the figures worker stopped"
+
+    async def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(worker.wait(), 10)
 
     @property
     def exports_busy(self) -> bool:
