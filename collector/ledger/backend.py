@@ -127,6 +127,12 @@ def is_sqlite(where: Target) -> bool:
     return isinstance(where, Path)
 
 
+def begin_snapshot(where: Target) -> str:
+    """The statement beginning a read that sees the ledger as of one moment, whatever
+    another process commits meanwhile."""
+    return "BEGIN" if is_sqlite(where) else "BEGIN ISOLATION LEVEL REPEATABLE READ"
+
+
 def exists(where: Target) -> bool:
     """Whether a ledger is there (a PostgreSQL database is asked for its ledger table)."""
     if isinstance(where, Path):
@@ -175,11 +181,14 @@ class PostgresConnection:
         # lease's among them: the server ends that transaction (collector/ledger/lease.py).
         options = [f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s"]
         if read_only:
-            options = ["-c default_transaction_read_only=on"]
+            options = []
         if where.synchronous_commit is not None:
             options.append(f"-c synchronous_commit={where.synchronous_commit}")
         extra["options"] = " ".join(options)
-        self._where, self._extra = where, extra
+        # Read-only once connected, not in the startup options: libpq's
+        # ``target_session_attrs=read-write`` (a DSN naming a primary and its replica)
+        # would take such a session for a replica's and refuse every server.
+        self._where, self._extra, self._read_only = where, extra, read_only
         try:
             self._db = self._connect()
         except psycopg.OperationalError as exc:
@@ -189,6 +198,8 @@ class PostgresConnection:
     def _connect(self) -> psycopg.Connection[Any]:
         db = psycopg.connect(self._where.dsn, autocommit=True, **self._extra)
         db.adapters.register_dumper(bool, _BoolAsInt)
+        if self._read_only:
+            db.execute("SET default_transaction_read_only = on")
         return db
 
     def _open(self) -> psycopg.Connection[Any]:

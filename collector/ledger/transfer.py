@@ -20,10 +20,10 @@ from collector.ledger.backend import (
     Connection,
     PostgresConnection,
     Target,
+    begin_snapshot,
     connect,
     continue_numbering,
     exists,
-    is_sqlite,
     table_schema,
     tables,
 )
@@ -55,7 +55,7 @@ def copy_ledger(source: Target, destination: Target) -> Copied:
             raise CopyError(f"{destination}: holds a ledger already; copy into an empty one")
         with closing(connect(source, read_only=True)) as src:
             # One snapshot of a ledger that may be live: all tables as of one moment.
-            src.execute("BEGIN" if is_sqlite(source) else "BEGIN ISOLATION LEVEL REPEATABLE READ")
+            src.execute(begin_snapshot(source))
             companions = [t for t in tables(src) if t not in PROJECTION and t != "ledger"]
             into.execute("BEGIN IMMEDIATE")
             head = _copy(src, into, "ledger", "ORDER BY seq")
