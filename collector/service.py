@@ -186,6 +186,7 @@ class Collector:
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
+        self._caught_up = self.ledger.next_seq  # what a standby shows (``catch_up``)
         self.receipts = Receipts(self.ledger, self.checkpoint.note)
         self.clocks = EdgeClocks(self.ledger, settings.clock_tolerance)
         # Agents whose clock is off now, since when (the collector's clock).
@@ -294,15 +295,17 @@ class Collector:
         """The standby: the pipeline as the active collector's last commit left it (its
         checkpoint and journal, read in one snapshot of the database, as a restart reads
         them), and the console told of the rows since."""
-        first = self.ledger.next_seq
+        first = self._caught_up
         with self.ledger.snapshot_read():
-            if self.ledger.follow() == first:
+            head = self.ledger.follow()
+            if head == first:
                 return
             pipeline = Pipeline(self.inventory, self.policies, self.ledger, lines=True)
             checkpoint = Checkpoint(self.ledger)
             checkpoint.restore(pipeline)
             self.pipeline, self.checkpoint = pipeline, checkpoint
             self.receipts = Receipts(self.ledger, self.checkpoint.note)
+        self._caught_up = head  # only now: a failed round is tried again
         self.committed(first)
 
     def release(self) -> None:
