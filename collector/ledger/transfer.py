@@ -14,8 +14,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.sql import SQL, Identifier
-
 from collector.ledger.backend import (
     Connection,
     PostgresConnection,
@@ -81,15 +79,8 @@ def _copy(src: Connection, into: Connection, table: str, order: str) -> str:
     # The tables' own names, as listed by the source database.
     query = f"SELECT * FROM {table} {order}"  # nosec B608  # noqa: S608
     for batch in _batches(src, query):
-        if isinstance(into, PostgresConnection):  # COPY: a fraction of INSERT's round trips
-            with into.raw.cursor().copy(
-                SQL("COPY {} FROM STDIN").format(Identifier(table))
-            ) as copy:
-                for row in batch:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" * len(batch[0]))
-            into.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)  # nosec B608  # noqa: S608
+        marks = ", ".join("?" * len(batch[0]))  # into PostgreSQL: by COPY (backend.py)
+        into.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)  # nosec B608  # noqa: S608
         last = batch[-1]
     return str(last[5]) if table == "ledger" and last is not None else GENESIS
 
