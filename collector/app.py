@@ -23,6 +23,7 @@ def assemble(
     inventory: Inventory,
     policies: PolicyBook,
     lease: Lease | None = None,
+    standby: bool = False,
 ) -> Collector:
     """The collector with its API and console (when the settings have ``api``). Every
     secret the settings reference is read and judged first (slawatch/config/secrets.py):
@@ -30,7 +31,7 @@ def assemble(
     refused = secrets.problems(secrets.collector_secrets(settings))
     if refused:
         raise refused[0]
-    collector = Collector(settings, inventory, policies, lease=lease)
+    collector = Collector(settings, inventory, policies, lease=lease, standby=standby)
     if settings.api is not None:
         api = settings.api
         collector.beside.append(
@@ -39,9 +40,12 @@ def assemble(
     return collector
 
 
-def load(settings: CollectorSettings, lease: Lease | None = None) -> Collector:
-    """The collector as the settings describe it: inventory and policies read and checked."""
+def load(
+    settings: CollectorSettings, lease: Lease | None = None, standby: bool = False
+) -> Collector:
+    """The collector as the settings describe it: inventory and policies read and checked
+    (``standby``: a read-only view of the ledger another collector writes)."""
     inventory = load_config(settings.inventory, Inventory)
     policies = PolicyBook.load([settings.policy, *settings.contract_policies])
     policies.check(inventory, settings.inventory)
-    return assemble(settings, inventory, policies, lease)
+    return assemble(settings, inventory, policies, lease, standby)

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from collector.ledger.backend import (
     target,
 )
 from collector.ledger.chain import Ledger, LedgerCorruptError
-from collector.ledger.lease import Lease, LeaseLostError, holder_name
+from collector.ledger.lease import STANDBY_POLL_S, Lease, LeaseLostError, holder_name
 from collector.ledger.lease import keep as keep_lease
 from collector.ledger.projection import ProjectionMismatchError
 from collector.ledger.transfer import CopyError, copy_ledger
@@ -644,12 +645,20 @@ def _lease(settings: CollectorSettings) -> Lease | None:
         return None
     where = from_settings(settings.ledger)
     assert isinstance(where, Postgres)
-    lease = Lease(where, holder_name(), settings.ledger.lease.total_seconds())
+    while True:  # a standby outlives its database's failover, as the active one does
+        try:
+            lease = Lease(where, holder_name(), settings.ledger.lease.total_seconds())
+            break
+        except LedgerUnreachableError as exc:
+            log.warning("ledger's database unreachable (%s): waiting for it", exc)
+            time.sleep(STANDBY_POLL_S)
     if not lease.acquire():
         log.warning("standby: another collector holds the ledger's lease; waiting for it")
+        from collector.app import load
         from collector.web.standby import serve_until_active
 
-        asyncio.run(serve_until_active(settings.api, lease))
+        view = None if settings.api is None else load(settings, standby=True)
+        asyncio.run(serve_until_active(view, lease))
     log.warning("active: this collector holds the ledger's lease (term %s)", lease.term)
     return lease
 

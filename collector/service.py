@@ -69,9 +69,9 @@ from collector.ingest.consumer import (
 from collector.ingest.dead_letters import DeadLetters, pem_lines
 from collector.ingest.embedded_broker import embedded_broker
 from collector.ingest.receipts import Receipts, Verdict
-from collector.ledger.backend import from_settings
+from collector.ledger.backend import Connection, from_settings
 from collector.ledger.chain import Ledger
-from collector.ledger.lease import Lease
+from collector.ledger.lease import Lease, LeaseLostError
 from collector.ledger.store import (
     STORE_ERRORS,
     StoreHealth,
@@ -157,6 +157,10 @@ class Counters:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
+def _standby_fence(_: Connection) -> None:
+    raise LeaseLostError("this collector is the standby: the active one writes the ledger")
+
+
 class Collector:
     def __init__(
         self,
@@ -166,16 +170,23 @@ class Collector:
         *,
         client_id: str | None = None,
         lease: Lease | None = None,
+        standby: bool = False,
     ) -> None:
-        """``lease``: held, when collectors share a PostgreSQL ledger (this one active)."""
+        """``lease``: held, when collectors share a PostgreSQL ledger (this one active).
+        ``standby``: another collector holds it; this one only shows the ledger (its
+        console and API read-only, ``catch_up`` following the active one's commits) and
+        never runs: every ledger transaction it would begin is refused."""
         self.settings = settings
         self.lease = lease
+        self.standby = standby
         self.policies = policies
         self.zone = ZoneInfo(policies.default.timezone)
-        self.ledger = Ledger(from_settings(settings.ledger), None if lease is None else lease.fence)
+        fence = _standby_fence if standby else None if lease is None else lease.fence
+        self.ledger = Ledger(from_settings(settings.ledger), fence)
         self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
         self.checkpoint = Checkpoint(self.ledger)
         self.checkpoint.restore(self.pipeline)
+        self._caught_up = self.ledger.next_seq  # what a standby shows (``catch_up``)
         self.receipts = Receipts(self.ledger, self.checkpoint.note)
         self.clocks = EdgeClocks(self.ledger, settings.clock_tolerance)
         # Agents whose clock is off now, since when (the collector's clock).
@@ -279,6 +290,28 @@ class Collector:
             with contextlib.suppress(*STORE_ERRORS):
                 self._back_to_last_commit()  # or before the next attempt
             raise failure from exc
+
+    def catch_up(self) -> None:
+        """The standby: the pipeline as the active collector's last commit left it (its
+        checkpoint and journal, read in one snapshot of the database, as a restart reads
+        them), and the console told of the rows since."""
+        first = self._caught_up
+        with self.ledger.snapshot_read():
+            head = self.ledger.follow()
+            if head == first:
+                return
+            pipeline = Pipeline(self.inventory, self.policies, self.ledger, lines=True)
+            checkpoint = Checkpoint(self.ledger)
+            checkpoint.restore(pipeline)
+            self.pipeline, self.checkpoint = pipeline, checkpoint
+            self.receipts = Receipts(self.ledger, self.checkpoint.note)
+        self._caught_up = head  # only now: a failed round is tried again
+        self.committed(first)
+
+    def release(self) -> None:
+        """The standby, taking over: what it held let go, nothing saved (it wrote nothing)."""
+        self.spool.close()
+        self.ledger.close()
 
     def _back_to_last_commit(self) -> None:
         """A commit failed half way (a full disk): the pipeline, the receipts and the
@@ -903,9 +936,9 @@ class Collector:
 
     def status(self) -> dict[str, Any]:
         return {
-            # Of collectors sharing a PostgreSQL ledger, the one running is the active one
-            # (a standby serves only /healthz and /metrics: collector/web/standby.py).
-            "role": "active",
+            # Of collectors sharing a PostgreSQL ledger, the running one is the active
+            # one; a standby shows the ledger read-only (collector/web/standby.py).
+            "role": "standby" if self.standby else "active",
             "ledger_lease_term": None if self.lease is None else self.lease.term,
             "connected": self.ingest.connected,
             "watermark": self.pipeline.watermark.isoformat() if self.pipeline.watermark else None,

@@ -310,14 +310,19 @@ class Postgres:
             command, check=True, user=self._user, stdout=subprocess.DEVNULL
         )
 
+    def _own_root(self) -> None:
+        """The password in libpq's format, and the folder handed to the server's user."""
+        self.passfile.write_text(f"*:*:*:postgres:{self.PASSWORD}\n", encoding="utf-8")
+        self.passfile.chmod(0o600)
+        if self._user is not None:
+            shutil.chown(self.root, self._user)
+
     def start(self) -> None:
         if not self.data.exists():
             secret = self.root / "pwfile"
             secret.write_text(self.PASSWORD + "\n", encoding="utf-8")
-            self.passfile.write_text(f"*:*:*:postgres:{self.PASSWORD}\n", encoding="utf-8")
-            self.passfile.chmod(0o600)
+            self._own_root()
             if self._user is not None:
-                shutil.chown(self.root, self._user)
                 shutil.chown(secret, self._user)
             self._run(
                 str(self.BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
@@ -345,6 +350,42 @@ class Postgres:
     def dsn(self, database: str = "postgres") -> str:
         """A DSN without the password (libpq reads it from ``passfile``)."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?passfile={self.passfile}"
+
+    def replica(self) -> Postgres:
+        """A streaming replica of this running server, started: its own cluster (copied
+        with ``pg_basebackup -R``, so it follows this one), port and folder."""
+        replica = Postgres()
+        replica._own_root()
+        self._run(
+            str(self.BIN / "pg_basebackup"), "-h", str(self.root), "-p", str(self.port),
+            "-U", "postgres", "-D", str(replica.data), "-R", "-X", "stream", "--no-sync",
+            "--checkpoint=fast",
+        )  # fmt: skip
+        replica.start()
+        return replica
+
+    def synchronous(self) -> None:
+        """A commit returns once a replica has it on disk too (``synchronous_standby_names``):
+        waits until one streams as the synchronous standby."""
+        self.sql("ALTER SYSTEM SET synchronous_standby_names = '*'", "SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 20
+        while "sync" not in self.sql("SELECT sync_state FROM pg_stat_replication").split():
+            if time.monotonic() > deadline:
+                raise RuntimeError("no replica became the synchronous standby")
+            time.sleep(0.05)
+
+    def promote(self) -> None:
+        """This replica becomes a primary that takes writes (``pg_ctl promote``, waited for)."""
+        self._run(str(self.BIN / "pg_ctl"), "promote", "-w", "-D", str(self.data))
+
+    def sql(self, *statements: str) -> str:
+        """Each statement run by the superuser over the local socket; what they printed."""
+        found = subprocess.run(  # nosec B603  # noqa: S603 - PostgreSQL's own tool
+            [str(self.BIN / "psql"), "-h", str(self.root), "-p", str(self.port), "-U",
+             "postgres", "-X", "-A", "-t", *(f"--command={s}" for s in statements)],
+            check=True, user=self._user, capture_output=True, text=True,
+        )  # fmt: skip
+        return found.stdout
 
     def create_database(self, name: str) -> str:
         self._run(

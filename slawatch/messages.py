@@ -385,14 +385,18 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "{file}：没有 api 配置段，采集服务不提供接口",
         "en": "{file}: no api section: the collector serves no API",
     },
-    # A standby collector's page (collector/web/standby.py)
-    "standby.title": {"zh": "备用采集服务", "en": "Standby collector"},
-    "standby.body": {
-        "zh": "本机是备用采集服务（双机热备）：账本由主用采集服务写入，本机只在其停止后 "
-        "{lease} 秒内接管。请访问主用采集服务的控制台。",
-        "en": "This is the standby collector (hot standby): the active collector writes the "
-        "ledger; this one takes over within {lease} s of it stopping. Use the active "
-        "collector's console.",
+    # A standby collector's console and API, served read-only (collector/web/standby.py)
+    "standby.banner": {
+        "zh": "备用采集服务（双机热备）· 只读：账本由主用采集服务写入，本机显示其最近提交的内容，"
+        "并在其停止后 {lease} 秒内接管。确认故障、报备、审批等操作请到主用采集服务的控制台。",
+        "en": "Standby collector (hot standby) · read-only: the active collector writes the "
+        "ledger; this one shows what it last committed and takes over within {lease} s of "
+        "it stopping. Acknowledge, request and approve on the active collector's console.",
+    },
+    "refused.standby": {
+        "zh": "本机是备用采集服务，只读：此操作未执行。请到主用采集服务上操作。",
+        "en": "This is the standby collector, read-only: nothing was done. Do this on the "
+        "active collector.",
     },
     # slawatch-agent probe
     "probe.device": {"zh": "设备", "en": "device"},
@@ -923,6 +927,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "refused.title.422": {"zh": "填写有误", "en": "Not valid"},
     "refused.title.429": {"zh": "请稍候", "en": "Please wait"},
     "refused.title.500": {"zh": "控制台内部错误", "en": "The console failed"},
+    "refused.title.503": {"zh": "本机不能执行", "en": "Not done here"},
     "refused.title.other": {"zh": "出错了（{status}）", "en": "Something went wrong ({status})"},
     "refused.status.401": {"zh": "请先登录", "en": "log in first"},
     "refused.status.403": {"zh": "没有权限执行此操作", "en": "you may not do this"},

@@ -24,6 +24,10 @@ SCENARIOS = {
     "mid-ingest; the standby took over (recovered in: the failover)",
     "failover-paused-past-lease": "the active collector paused (SIGSTOP) past its 2 s lease, "
     "the standby took over, the old one resumed (it appended nothing and exited)",
+    "failover-primary-promoted": "two collectors on a multi-host DSN (primary, synchronous "
+    "streaming replica): the active killed with -9, restarted as the standby; then the "
+    "primary stopped at once and the replica promoted, under an agent publishing "
+    "(recovered in: promotion to the first commit)",
     "timeseries-outage": "time-series server (VictoriaMetrics) stopped and restarted",
     "agent-restart": (
         "agent killed with batches written but unsent, restarted on its outbox, then "
@@ -147,8 +151,12 @@ DURABILITY = [
     "and exits (5): its batches were never acknowledged and reach the new active collector",
     "from the broker's session. `tests/collector/test_failover.py` kills the active collector",
     "with -9 and pauses it past its lease, under an agent publishing; the ledger ends row for",
-    "row the one a single collector's replay writes. `tests/collector/test_crash.py` does the",
-    "kill -9 on each backend.",
+    "row the one a single collector's replay writes. It also stops the database's primary at",
+    "once and promotes its synchronous streaming replica (`pg_ctl promote`): the collectors",
+    "name both servers (`host=a,b target_session_attrs=read-write`), hold their input",
+    "unacknowledged while no server takes writes, and carry on on the promoted one; nothing",
+    "acknowledged is missing there. `tests/collector/test_crash.py` does the kill -9 on each",
+    "backend.",
     "",
 ]
 

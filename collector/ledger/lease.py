@@ -63,10 +63,15 @@ class Lease:
         self.term: int | None = None
 
     def acquire(self) -> bool:
-        """Take the lease if it is free or expired (a new term); True when held."""
+        """Take the lease if it is free or expired (a new term); True when held, False
+        too while the server cannot be asked (its failover: the caller asks again)."""
         if self.term is not None:
             return True
-        row = self._db.execute(_TAKE, (self.holder, self.ttl_ms)).fetchone()
+        try:
+            row = self._db.execute(_TAKE, (self.holder, self.ttl_ms)).fetchone()
+        except psycopg.OperationalError as exc:
+            log.warning("ledger lease not asked (%s): asking again", str(exc).strip())
+            return False
         self.term = None if row is None else int(row[0])
         return self.term is not None
 

@@ -14,16 +14,14 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.sql import SQL, Identifier
-
 from collector.ledger.backend import (
     Connection,
     PostgresConnection,
     Target,
+    begin_snapshot,
     connect,
     continue_numbering,
     exists,
-    is_sqlite,
     table_schema,
     tables,
 )
@@ -55,7 +53,7 @@ def copy_ledger(source: Target, destination: Target) -> Copied:
             raise CopyError(f"{destination}: holds a ledger already; copy into an empty one")
         with closing(connect(source, read_only=True)) as src:
             # One snapshot of a ledger that may be live: all tables as of one moment.
-            src.execute("BEGIN" if is_sqlite(source) else "BEGIN ISOLATION LEVEL REPEATABLE READ")
+            src.execute(begin_snapshot(source))
             companions = [t for t in tables(src) if t not in PROJECTION and t != "ledger"]
             into.execute("BEGIN IMMEDIATE")
             head = _copy(src, into, "ledger", "ORDER BY seq")
@@ -81,15 +79,8 @@ def _copy(src: Connection, into: Connection, table: str, order: str) -> str:
     # The tables' own names, as listed by the source database.
     query = f"SELECT * FROM {table} {order}"  # nosec B608  # noqa: S608
     for batch in _batches(src, query):
-        if isinstance(into, PostgresConnection):  # COPY: a fraction of INSERT's round trips
-            with into.raw.cursor().copy(
-                SQL("COPY {} FROM STDIN").format(Identifier(table))
-            ) as copy:
-                for row in batch:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" * len(batch[0]))
-            into.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)  # nosec B608  # noqa: S608
+        marks = ", ".join("?" * len(batch[0]))  # into PostgreSQL: by COPY (backend.py)
+        into.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)  # nosec B608  # noqa: S608
         last = batch[-1]
     return str(last[5]) if table == "ledger" and last is not None else GENESIS
 

@@ -30,6 +30,7 @@ from collector.ledger.store import StoreUnavailableError
 from collector.pipeline.faults import UnknownTicketError
 from collector.pipeline.pipeline import ticket_body
 from collector.web.console.auth import Access, Caller
+from collector.web.console.refusals import Refused
 from collector.web.console.sessions import Sessions
 from collector.web.console.users import Role, Users
 from collector.web.headers import SecurityHeaders
@@ -38,6 +39,10 @@ from slawatch.config.errors import ConfigError
 
 if TYPE_CHECKING:
     from collector.service import Collector
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+OWN = frozenset({"/login", "/logout"})  # what a standby's console still takes
 
 
 class AckRequest(BaseModel):
@@ -55,7 +60,20 @@ class GapClose(BaseModel):
 def create_app(collector: Collector) -> FastAPI:
     # /docs is the console's (Swagger UI served locally, no CDN, behind login); the
     # schema is served below, behind login too.
-    app = FastAPI(title="slawatch collector", docs_url=None, redoc_url=None, openapi_url=None)
+    async def writable(request: Request) -> None:
+        """A standby collector's console and API are read-only: every change is refused
+        (the active one writes the ledger). Logging in and out changes this server's
+        sessions only."""
+        if collector.standby and request.method not in READS and request.url.path not in OWN:
+            raise Refused(503, "refused.standby")
+
+    app = FastAPI(
+        title="slawatch collector",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(writable)],
+    )
 
     @app.exception_handler(StoreUnavailableError)
     async def store_unavailable(request: Request, exc: StoreUnavailableError) -> Response:
@@ -99,9 +117,10 @@ def create_app(collector: Collector) -> FastAPI:
     @app.get("/healthz", dependencies=[Depends(nobody if api.open_health else viewer)])
     async def health() -> Response:
         """503 while the ledger's disk takes no commit (``store`` says why): the
-        collector runs, but acknowledges nothing."""
+        collector runs, but acknowledges nothing; 503 on a standby (``role``), so a load
+        balancer sends people to the active one."""
         status = collector.status()
-        code = 200 if status["store"]["ok"] else 503
+        code = 200 if status["store"]["ok"] and not collector.standby else 503
         return JSONResponse(jsonable_encoder(status), status_code=code)
 
     @app.get("/metrics", dependencies=[Depends(nobody if api.open_metrics else viewer)])

@@ -37,7 +37,7 @@ class _Scrape(MetricSource):
 
     def collect(self) -> Iterator[Metric]:
         lease = self._collector.lease
-        yield active_metric(True, None if lease is None else lease.term)
+        yield active_metric(not self._collector.standby, None if lease is None else lease.term)
         notifier = self._collector.notifier
         attempts = CounterMetricFamily(
             "slawatch_alert_deliveries",

@@ -42,6 +42,17 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     opened.close()
 
 
+@pytest.fixture
+async def started() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """The collectors a test starts: any still running at its end is killed."""
+    processes: list[asyncio.subprocess.Process] = []
+    yield processes
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def ledger_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a test's ledger lives, on each backend: a file, or a database of its own on

@@ -62,9 +62,11 @@ def write_settings(
     api_port: int | None = None,
     signing: dict[str, Any] | None = None,
     ledger: str | dict[str, Any] | None = None,
+    console: dict[str, Any] | None = None,
 ) -> Path:
     """A collector's settings file over the test district and the seed-004 policy
-    (``ledger``: a file, or ``{postgres: DSN, ...}``; default the run's, tests/ledgers.py)."""
+    (``ledger``: a file, or ``{postgres: DSN, ...}``, default the run's, tests/ledgers.py;
+    ``console``: that section)."""
     write_district(folder)
     (folder / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")
     (folder / "influx-token").write_text("influx-token\n", encoding="utf-8")
@@ -91,6 +93,8 @@ def write_settings(
         }
     if api_port is not None:
         settings["api"] = {"bind": f"127.0.0.1:{api_port}", "token": {"file": "api-token"}}
+    if console is not None:
+        settings["console"] = console
     file = folder / "collector.yaml"
     file.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
     return file
@@ -142,12 +146,16 @@ class FakeAgent:
             lost=lost or [],
         )
 
-    async def publish(self, *payloads: Batch | bytes, topic: str | None = None) -> None:
-        """Batches signed with the agent's key; bytes published as they are."""
+    async def publish(
+        self, *payloads: Batch | bytes, topic: str | None = None, every_s: float = 0.0
+    ) -> None:
+        """Batches signed with the agent's key; bytes published as they are (``every_s``
+        apart: a fleet's steady load rather than an outbox emptied at once)."""
         async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"test-{self.agent_id}") as c:
             for payload in payloads:
                 data = self.signed(payload) if isinstance(payload, Batch) else payload
                 await c.publish(topic or status_topic(self.site, self.agent_id), data, qos=1)
+                await asyncio.sleep(every_s)
 
     def signed(self, batch: Batch) -> bytes:
         return sign(encode_batch(batch), agent_key(self.agent_id))

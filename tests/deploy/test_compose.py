@@ -21,9 +21,16 @@ def test_the_compose_file_is_valid_compose_and_mounts_the_shipped_files() -> Non
     validator = jsonschema.Draft201909Validator(schema)  # the draft the schema declares
     problems = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(compose)]
     assert problems == []
-    assert set(compose["services"]) == {"mosquitto", "influxdb", "grafana", "collector", "proxy"}
+    default = {"mosquitto", "influxdb", "grafana", "collector", "proxy"}
+    # Hot standby (profile ha): the database with its replica, and a second collector.
+    ha = {"postgres", "postgres-replica", "collector-standby", "proxy-standby"}
+    services = compose["services"]
+    assert set(services) == default | ha
+    assert {name for name, s in services.items() if "ha" in s.get("profiles", [])} == ha
+    assert "synchronous_standby_names=*" in services["postgres"]["command"]
+    assert services["proxy-standby"]["network_mode"] == "service:collector-standby"
     shipped = ["mosquitto.conf", "mosquitto.acl", "grafana/slawatch.json", "collector.Dockerfile"]
-    shipped.append("nginx/slawatch.conf")
+    shipped += ["nginx/slawatch.conf", "postgres/primary-init.sh", "postgres/replica.sh"]
     for name in shipped:
         assert (COMPOSE.parent / name).exists(), name
     mounts = [m for s in compose["services"].values() for m in s.get("volumes", [])]

@@ -51,7 +51,7 @@ from collector.web.console.refusals import Refused, sentence, title
 from collector.web.console.throttle import LoginThrottle
 from collector.web.console.users import Role
 from slawatch.config.errors import ConfigError
-from slawatch.config.settings import ConsoleSettings
+from slawatch.config.settings import ConsoleSettings, LedgerDatabase
 from slawatch.messages import Language, reason_text, text
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,14 @@ def add_console(
             raise Refused(401, "refused.login")
         return found
 
+    writes = not collector.standby
+    ledger = collector.settings.ledger
+    standby_lease = (
+        f"{ledger.lease.total_seconds():g}"
+        if collector.standby and isinstance(ledger, LedgerDatabase)
+        else None
+    )
+
     def page(request: Request, name: str, who: Caller | None, **context: Any) -> HTMLResponse:
         """``context`` may bring ``pending_exemptions`` itself (the page of a fault asks
         nothing of a ledger that may be what failed)."""
@@ -171,9 +179,11 @@ def add_console(
                 "csrf": csrf_token(request),
                 "local": local,
                 "zone": collector.policies.default.timezone,
-                "operator": who is not None and who.level >= Role.OPERATOR,
+                # A standby shows no forms that change the ledger (it refuses them).
+                "operator": writes and who is not None and who.level >= Role.OPERATOR,
                 "is_admin": who is not None and who.level >= Role.ADMIN,
-                "evaluator": who is not None and who.approves,
+                "evaluator": writes and who is not None and who.approves,
+                "standby_lease": standby_lease,
                 **context,
             },
         )
