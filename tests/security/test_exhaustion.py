@@ -17,8 +17,9 @@ PAGE = {"accept": "text/html"}
 
 
 def sla_children(live: Console) -> int:
-    """The collector's `sla` child processes running now (read from /proc): each leads a
-    session of its own, its forked workers (the same command line) do not."""
+    """The collector's figure children running now (read from /proc): its long-lived
+    ``sla-worker`` and any `sla` command. Each leads a session of its own; its forked
+    workers (the same command line) do not."""
     ledger = str(live.collector.settings.ledger).encode()
     found = 0
     for entry in Path("/proc").iterdir():
@@ -27,7 +28,8 @@ def sla_children(live: Console) -> int:
             session = (entry / "stat").read_text().rpartition(")")[2].split()[3]
         except (OSError, IndexError):
             continue
-        if b"sla" in command and ledger in command and session == entry.name:
+        figures = b"sla" in command or b"sla-worker" in command
+        if figures and ledger in command and session == entry.name:
             found += 1
     return found
 
