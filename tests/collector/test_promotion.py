@@ -62,6 +62,8 @@ def replicated(tmp_path: Path) -> Iterator[Replicated]:
                 server.remove()
 
 
+# Real seconds timed (leases, a promotion) beside two servers and two collectors.
+@pytest.mark.alone
 async def test_the_active_killed_then_the_primary_lost_and_its_replica_promoted_loses_nothing(
     tmp_path: Path,
     broker: Mosquitto,
@@ -102,7 +104,9 @@ async def test_the_active_killed_then_the_primary_lost_and_its_replica_promoted_
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
             await process.wait()
-    assert same_as_one_collector(tmp_path / "a", dsn, batches) >= 1  # the outage, on record
+    # Row for row a single collector's (besides its record of the store's outage, there
+    # when the collector that lived through it kept the lease, not when the other won it).
+    same_as_one_collector(tmp_path / "a", dsn, batches)
     print(f"failover_s={failover_s:.1f} promotion_s={promotion_s:.1f} roles={roles}")
     assert failover_s <= 30
     reliability.record(
