@@ -222,10 +222,13 @@ def field_collector(folder: Path, broker_port: int, policy: Path, **extra: Any) 
 
 
 def field_agent(
-    folder: Path, broker_port: int, poll_s: float = 1.0, timeout: str = "300ms"
+    folder: Path, broker_port: int, poll_s: float = 1.0, timeout: str = "800ms"
 ) -> AgentProcess:
     """A real agent process on the simulated fleet's inventory (``folder/inventory.yaml``),
-    polling every ``poll_s`` on a fixed schedule, no deep checks (``async with`` runs it)."""
+    polling every ``poll_s`` on a fixed schedule, no deep checks (``async with`` runs it).
+    800 ms: the agent reads a quarter of its timeout lost to its own lag as its stall (the
+    device unknown that cycle), and a browser page loading beside it on a busy machine
+    takes 100 ms or more at a time: 75 ms of a 300 ms window was often lost."""
     return AgentProcess(
         folder,
         broker_port,

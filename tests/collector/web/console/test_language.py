@@ -82,7 +82,7 @@ async def test_every_console_page_is_in_chinese_only(
             found = faults.ticket_for_device(lone.id)
             return found is not None and found.id != ticket.id
 
-        await wait_for(own_ticket, 30)
+        await wait_for(own_ticket, 60)
         own = faults.ticket_for_device(lone.id)
         assert own is not None
         await page.wait_for_selector(f"tr[data-ticket='{own.id}']", timeout=20_000)
