@@ -791,6 +791,9 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "sla":
         return _sla(args)
     if args.command == "sla-worker":
+        if not exists(args.ledger):  # as the sla command: never figures of an empty ledger
+            print(f"{args.ledger}: no such ledger", file=sys.stderr)
+            return EXIT_INVALID
         serve(args.ledger, args.inventory, args.policy, sys.stdin.buffer, sys.stdout.buffer)
         return EXIT_OK
     raise AssertionError(args.command)

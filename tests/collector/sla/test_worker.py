@@ -13,6 +13,7 @@ from typing import IO, Any
 from collector.cli import main
 from tests.collector.sla.conftest import INVENTORY, District, camera, quarter_report
 from tests.collector.sla.test_report import sla_command
+from tests.ledgers import ledger_in
 
 
 def ask(worker: subprocess.Popen[bytes], period: str) -> tuple[str, bytes]:
@@ -41,7 +42,7 @@ def test_the_worker_answers_as_the_command_and_follows_the_inventory(tmp_path: P
     quarter_report(tmp_path, district, inventory)
     started = [
         sys.executable, "-m", "collector.cli", "sla-worker",
-        "--ledger", str(tmp_path / "ledger.sqlite"),
+        "--ledger", ledger_in(tmp_path),
         "--inventory", str(tmp_path / "inventory.yaml"),
         "--policy", str(tmp_path / "policy.yaml"),
     ]  # fmt: skip
