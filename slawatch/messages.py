@@ -882,6 +882,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "console.custom": {"zh": "自定义", "en": "Custom"},
     "console.show": {"zh": "查看", "en": "Show"},
     "console.computing": {"zh": "计算中……", "en": "Computing…"},
+    "console.figures_failed": {
+        "zh": "这一期间的考核数字未能算出，原因已记入采集端日志",
+        "en": "The figures for this period could not be computed; the collector's log says why",
+    },
     "console.export": {"zh": "导出考核证据包", "en": "Export the evidence bundle"},
     "console.export_running": {
         "zh": "导出中，已用 {seconds} 秒",

@@ -19,10 +19,10 @@ import pytest
 
 from collector.ledger.backend import target
 from simulator.local_servers import Mosquitto, Postgres
-from tests import reliability
 from tests.collector.test_crash import MINUTES, progress, start_collector
 from tests.collector.test_failover import (
     LEASE_S,
+    record_failover,
     same_as_one_collector,
     settled_roles,
     two_collectors,
@@ -107,12 +107,5 @@ async def test_the_active_killed_then_the_primary_lost_and_its_replica_promoted_
     # Row for row a single collector's (besides its record of the store's outage, there
     # when the collector that lived through it kept the lease, not when the other won it).
     same_as_one_collector(tmp_path / "a", dsn, batches)
-    print(f"failover_s={failover_s:.1f} promotion_s={promotion_s:.1f} roles={roles}")
-    assert failover_s <= 30
-    reliability.record(
-        "failover-primary-promoted",
-        unit="batches",
-        sent=len(batches),
-        arrived=progress(ledger) + 1,
-        recovered_s=promotion_s,
-    )
+    print(f"the killed collector's standby took over in {failover_s:.1f} s; roles {roles}")
+    record_failover("failover-primary-promoted", batches, dsn, promotion_s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -23,6 +24,8 @@ from collector.ledger.backend import child_environment
 
 if TYPE_CHECKING:
     from collector.service import Collector
+
+log = logging.getLogger(__name__)
 
 FIGURES_FRESH_S = 60.0
 # Any reader may ask for any period's figures, and each is a child process: at most this
@@ -148,7 +151,10 @@ class Jobs:
         if kind == b"ok":
             into.result, into.error = orjson.loads(body), None
         else:
+            # The page says the figures failed, in the reader's language; what failed is
+            # the worker's (an exception's text, in English) and goes to the log.
             into.error = body.decode(errors="replace").strip() or "the figures worker failed"
+            log.warning("the figures for %s were not computed: %s", period, into.error)
 
     async def _ask(self, command: list[str], request: bytes) -> tuple[bytes, bytes]:
         """The worker's answer to ``request``; the worker is started (again) when it is not

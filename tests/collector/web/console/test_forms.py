@@ -4,6 +4,7 @@ period is said once, not recomputed every two seconds."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import browser, console
 from tests.collector.web.console.test_access import logged_in
+from tests.language import english_words
 from tests.ledgers import ledger_in, open_ledger
 
 PAGE = {"accept": "text/html"}
@@ -108,3 +110,24 @@ async def test_a_fault_of_the_console_is_a_page_with_a_number_the_log_holds(
         assert set(script.json()) == {"detail", "incident"}
         with open_ledger(ledger_in(tmp_path)) as db:  # repaired: the collector stops cleanly
             db.execute("ALTER TABLE ledger_gone RENAME TO ledger")
+
+
+async def test_figures_that_cannot_be_computed_are_said_so_in_words(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An admin saved a broken inventory under a running console: the SLA page says the
+    figures failed, in the reader's language, and stops asking; the worker's own words
+    (an exception's English) go to the log only."""
+    async with console(tmp_path, broker.port, agent=False) as live, browser(live) as operator:
+        await logged_in(operator, "zhang")
+        live.collector.settings.inventory.write_text("sites: [\n", encoding="utf-8")
+        for _ in range(120):
+            shown = await operator.get("/sla?kind=day&lang=zh", headers=PAGE)
+            if "计算中" not in shown.text:
+                break
+            await asyncio.sleep(0.5)
+        [said] = re.findall(r'<p class="muted" id="computing">(.*?)</p>', shown.text)
+        assert said == "这一期间的考核数字未能算出，原因已记入采集端日志"
+        assert english_words(said) == []
+        assert 'http-equiv="refresh"' not in shown.text
+        assert "the figures for " in caplog.text
