@@ -88,7 +88,7 @@ from collector.timeseries.spool import Spool
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting
 from slawatch.config.diff import device_changes
-from slawatch.config.inventory import Inventory
+from slawatch.config.inventory import Inventory, unsigned_agents
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.secrets import collector_secrets, credential_secrets, values
@@ -501,8 +501,11 @@ class Collector:
 
     def _check_signed(self, agent_id: str, payload: bytes) -> None:
         """An agent is heard only in messages its registered key signed (the inventory
-        registers a key for every agent it lists)."""
+        registers a key for every agent it lists), unless it has none and its site opts in
+        to unsigned agents (migration only)."""
         key = self._agent_keys.get(agent_id)
+        if key is None and agent_id in self.unsigned_agents:
+            return
         if key is None or not signed_by(payload, key):
             self.counters.unsigned += 1
             raise WireError("sig", f"not signed by agent {agent_id}'s registered key: refused")
@@ -776,6 +779,15 @@ class Collector:
             for site in inventory.sites
             for agent, text in site.agent_keys.items()
         }
+        # Agents heard unsigned: their site opts in, for migration (docs/security.md).
+        self.unsigned_agents = frozenset(a for g in unsigned_agents(inventory).values() for a in g)
+        if self.unsigned_agents:
+            log.warning(
+                "agents %s are heard UNSIGNED (allow_unsigned_agents): anyone who can publish "
+                "on the broker may speak in their name; register their keys "
+                "(`slawatch-agent keys new`) and drop the opt-in",
+                sorted(self.unsigned_agents),
+            )
         self.ingest_sites = sorted(self._agents_of)
         unheard = sorted(site for site, agents in self._agents_of.items() if not agents)
         if unheard:
