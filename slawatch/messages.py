@@ -186,6 +186,12 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     },
     "inventory.no_such": {"zh": "没有这个编号的{what}", "en": "no {what} with this id"},
     "inventory.what.site": {"zh": "站点", "en": "site"},
+    "inventory.what.agent": {"zh": "代理", "en": "agent"},
+    "acl.shared": {
+        "zh": "{what} {name} 同时出现在第 {first} 和第 {second} 个台账中：共用消息服务器的各辖区不得共用站点或代理",
+        "en": "{what} {name} is in inventories {first} and {second}: districts sharing a broker"
+        " share no site and no agent",
+    },
     "inventory.what.region": {"zh": "区域", "en": "region"},
     "inventory.what.contract": {"zh": "合同", "en": "contract"},
     "inventory.what.phase": {"zh": "建设期", "en": "phase"},
