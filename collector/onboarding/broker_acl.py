@@ -47,13 +47,13 @@ def broker_acl(*inventories: Inventory) -> str:
     for inventory in inventories:
         sites = [site.id for site in inventory.sites]
         lines.append(f"user {collector_user(sites, len(inventories) > 1)}")
-        for site in sorted(sites):
+        for site_id in sorted(sites):
             lines += [
-                f"topic read {TOPIC_ROOT}/{site}/+/status",
-                f"topic read {TOPIC_ROOT}/{site}/+/alive",
+                f"topic read {TOPIC_ROOT}/{site_id}/+/status",
+                f"topic read {TOPIC_ROOT}/{site_id}/+/alive",
             ]
         lines += [f"topic read {TOPIC_ROOT}/commands/ack"]
-        lines += [f"topic write {TOPIC_ROOT}/{site}/+/ack" for site in sorted(sites)]
+        lines += [f"topic write {TOPIC_ROOT}/{site_id}/+/ack" for site_id in sorted(sites)]
         lines += [
             f"topic write {TOPIC_ROOT}/alerts/#",
             f"topic write {TOPIC_ROOT}/deadletter",
