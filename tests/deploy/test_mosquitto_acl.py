@@ -32,7 +32,7 @@ from tests.agent_keys import registered
 from tests.collector.conftest import write_district
 from tests.collector.ingest.test_ownership import district
 from tests.collector.live import FakeAgent, load_collector, running
-from tests.collector.test_service import minute_of
+from tests.collector.test_service import EVERY_DEVICE, minute_of
 from tests.conftest import REPO, wait_for
 
 USERS = {
@@ -103,6 +103,7 @@ async def test_an_agent_speaks_only_for_itself_and_reads_only_its_own_acks(
         await edge_1.publish(status_topic("d2", "edge-1"), b"another site", qos=1)
         await edge_1.publish(status_topic("d1", "edge-1"), b"own", qos=1)
         await collector.publish(ack_topic("d1", "edge-2"), b"ack for edge-2", qos=1)
+        await edge_2.publish(ack_topic("d1", "edge-1"), b"forged ack", qos=1, retain=True)
         await collector.publish(ack_topic("d1", "edge-1"), b"ack for edge-1", qos=1)
         await wait_for(lambda: len(heard) == 1 and len(acks_of_edge_1) == 1, 10)
         await asyncio.sleep(0.5)  # anything forged would have arrived by now
@@ -238,5 +239,13 @@ async def test_districts_sharing_a_broker_each_have_their_own_account_and_head(
             head = await head_for_the_bureau(broker, head_topic_for(["west"]))
             assert head.holds_for(keys["west"])
             assert east.counters.dead_letters == west.counters.dead_letters == 0
+            arrived = east.counters.statuses + west.counters.statuses
     finally:
         broker.stop()
+    reliability.record(
+        "districts-sharing-an-acl-broker",
+        unit="statuses",
+        sent=2 * 3 * len(EVERY_DEVICE),
+        arrived=arrived,
+        recovered_s=0.0,
+    )

@@ -210,16 +210,32 @@ async def test_a_restarted_collector_still_knows_an_agent_whose_clock_is_off(
         await agent.publish(agent.batch(minute_of(0)).model_copy(update={"sent_at": ahead}))
         await wait_for(lambda: "edge-1" in collector.clocks_off)
         since = collector.clocks_off["edge-1"]
+        held = collector.counters.clock_held_statuses
 
     async with running(load_collector(settings)) as collector:
         assert collector.clocks_off == {"edge-1": since}  # before any batch comes
         assert abs(collector.clocks.readings()["edge-1"].offset.total_seconds() - 360) < 5
         await wait_for(lambda: collector.ingest.connected)
+        back = Stopwatch()
         await agent.publish(agent.batch(minute_of(1)))  # its clock right again
         await wait_for(lambda: collector.counters.statuses > 0)
+        recovered_s = back.seconds()
         assert collector.clocks_off == {}
         off, ok = ledger_rows(collector, "clock_off"), ledger_rows(collector, "clock_ok")
         alerts = [row["alert"] for row in ledger_rows(collector, "alert")]
+        blamed_devices = blamed(collector)
     assert [row["agent_id"] for row in off] == ["edge-1"]  # said once, not again at restart
     assert [row["off_since"] for row in ok] == [format_timestamp(since)]
     assert alerts == ["agent_clock_off", "agent_clock_ok"]
+    assert blamed_devices == []
+    sent = len(minute_of(0)) + len(minute_of(1))
+    assert held + collector.counters.statuses == sent
+    reliability.record(
+        "agent-clock-off-collector-restarted",
+        unit="statuses",
+        sent=sent,
+        arrived=held + collector.counters.statuses,
+        recovered_s=recovered_s,
+        kept_aside=held,
+        blamed=len(blamed_devices),
+    )
