@@ -224,9 +224,10 @@ def _parser() -> argparse.ArgumentParser:
 
     acl = commands.add_parser(
         "broker-acl",
-        help="print mosquitto's ACL for the inventory's agents (each its own site's topics)",
+        help="print mosquitto's ACL for the inventory's agents (each its own site's topics); "
+        "districts sharing one broker: an inventory each (each collector its own account)",
     )
-    acl.add_argument("inventory", type=Path, metavar="INVENTORY")
+    acl.add_argument("inventory", type=Path, metavar="INVENTORY", nargs="+")
     keys = commands.add_parser("keys", help="signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     new_key = keys_commands.add_parser(
@@ -439,13 +440,13 @@ def _import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _broker_acl(path: Path) -> int:
+def _broker_acl(paths: list[Path]) -> int:
     try:
-        inventory = load_config(path, Inventory)
-    except ConfigError as exc:
+        acl = broker_acl(*(load_config(path, Inventory) for path in paths))
+    except (ConfigError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
-    print(broker_acl(inventory), end="")
+    print(acl, end="")
     return EXIT_OK
 
 

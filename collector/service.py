@@ -88,7 +88,7 @@ from collector.timeseries.spool import Spool
 from slawatch.aio import raise_if_cancelled
 from slawatch.config.alerting import Alerting
 from slawatch.config.diff import device_changes
-from slawatch.config.inventory import Inventory
+from slawatch.config.inventory import Inventory, unsigned_agents
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.secrets import collector_secrets, credential_secrets, values
@@ -189,8 +189,6 @@ class Collector:
         self._caught_up = self.ledger.next_seq  # what a standby shows (``catch_up``)
         self.receipts = Receipts(self.ledger, self.checkpoint.note)
         self.clocks = EdgeClocks(self.ledger, settings.clock_tolerance)
-        # Agents whose clock is off now, since when (the collector's clock).
-        self.clocks_off: dict[str, datetime] = {}
         # Each agent's latest connection (its online message's epoch and number).
         self._connection_of: dict[str, tuple[str | None, int]] = {}
         self._clock_warned: dict[str, datetime] = {}
@@ -265,6 +263,11 @@ class Collector:
             store=self.store,
         )
 
+    @property
+    def clocks_off(self) -> dict[str, datetime]:
+        """Agents whose clock is off now, since when (the collector's clock)."""
+        return self.clocks.off()
+
     def committed(self, first: int) -> None:
         """Rows from ``first`` on were committed: whoever listens is told."""
         if self.ledger.next_seq > first:
@@ -305,6 +308,7 @@ class Collector:
             checkpoint.restore(pipeline)
             self.pipeline, self.checkpoint = pipeline, checkpoint
             self.receipts = Receipts(self.ledger, self.checkpoint.note)
+            self.clocks = EdgeClocks(self.ledger, self.settings.clock_tolerance)
         self._caught_up = head  # only now: a failed round is tried again
         self.committed(first)
 
@@ -314,10 +318,10 @@ class Collector:
         self.ledger.close()
 
     def _back_to_last_commit(self) -> None:
-        """A commit failed half way (a full disk): the pipeline, the receipts and the
-        spool are set back to what the file holds, as a restart would. On a shared
-        ledger the lease is asked first: a collector that lost it (paused past it) stops
-        (LeaseLostError) instead of restoring from rows another collector wrote."""
+        """A commit failed half way (a full disk): the pipeline, the receipts, the agents'
+        clocks and the spool are set back to what the file holds, as a restart would. On a
+        shared ledger the lease is asked first: a collector that lost it (paused past it)
+        stops (LeaseLostError) instead of restoring from rows another collector wrote."""
         if self.lease is not None:
             self.lease.renew()
         self.spool.rewind()
@@ -326,6 +330,7 @@ class Collector:
         checkpoint.restore(pipeline)
         self.pipeline, self.checkpoint = pipeline, checkpoint
         self.receipts = Receipts(self.ledger, self.checkpoint.note)
+        self.clocks = EdgeClocks(self.ledger, self.settings.clock_tolerance)
         self._ahead_of_file = False
 
     def _take(self, messages: list[aiomqtt.Message]) -> Taken:
@@ -467,7 +472,7 @@ class Collector:
         if reading.off or reading.leapt or batch.clock is ClockState.STEPPED:
             self._hold(agent_id, batch, payload, arrived, reading)
             return None
-        if agent_id in self.clocks_off:
+        if self.clocks.is_off(agent_id):
             self._clock_right(agent_id, arrived, reading)
         statuses, problems = self._admissible(site, agent_id, batch.statuses, batch.sent_at)
         if problems:
@@ -501,8 +506,11 @@ class Collector:
 
     def _check_signed(self, agent_id: str, payload: bytes) -> None:
         """An agent is heard only in messages its registered key signed (the inventory
-        registers a key for every agent it lists)."""
+        registers a key for every agent it lists), unless it has none and its site opts in
+        to unsigned agents (migration only)."""
         key = self._agent_keys.get(agent_id)
+        if key is None and agent_id in self.unsigned_agents:
+            return
         if key is None or not signed_by(payload, key):
             self.counters.unsigned += 1
             raise WireError("sig", f"not signed by agent {agent_id}'s registered key: refused")
@@ -540,9 +548,9 @@ class Collector:
                 "batch %d of agent %s was observed before its clock was set: kept unused",
                 batch.seq, agent_id,
             )  # fmt: skip
-        if agent_id in self.clocks_off or not reading.off:
+        if self.clocks.is_off(agent_id) or not reading.off:
             return
-        self.clocks_off[agent_id] = arrived
+        self.clocks.mark_off(agent_id, arrived)
         offset = reading.offset.total_seconds()
         log.error(
             "agent %s's clock is %+.0f s off the collector's (tolerance %s, time service: %s): "
@@ -556,7 +564,7 @@ class Collector:
         self.pipeline.agent_lost(agent_id)
 
     def _clock_right(self, agent_id: str, arrived: datetime, reading: Reading) -> None:
-        since = self.clocks_off.pop(agent_id)
+        since = self.clocks.mark_right(agent_id)
         offset = reading.offset.total_seconds()
         log.warning(
             "agent %s's clock is right again (%+.1f s): its batches are used", agent_id, offset
@@ -776,6 +784,15 @@ class Collector:
             for site in inventory.sites
             for agent, text in site.agent_keys.items()
         }
+        # Agents heard unsigned: their site opts in, for migration (docs/security.md).
+        self.unsigned_agents = frozenset(a for g in unsigned_agents(inventory).values() for a in g)
+        if self.unsigned_agents:
+            log.warning(
+                "agents %s are heard UNSIGNED (allow_unsigned_agents): anyone who can publish "
+                "on the broker may speak in their name; register their keys "
+                "(`slawatch-agent keys new`) and drop the opt-in",
+                sorted(self.unsigned_agents),
+            )
         self.ingest_sites = sorted(self._agents_of)
         unheard = sorted(site for site, agents in self._agents_of.items() if not agents)
         if unheard:

@@ -163,6 +163,22 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "该代理已为站点 {site} 上报：一个代理只服务一个站点",
         "en": "agent already reports for site {site}: an agent serves one site",
     },
+    "inventory.agent_no_key": {
+        "zh": "站点 {site} 的代理 {agent} 未在 sites[{index}].agent_keys 登记公钥：每个代理都须对所发消息签名"
+        "（`slawatch-agent keys new` 生成密钥并打印应登记的公钥；仅在迁移期间可设"
+        " allow_unsigned_agents: true 暂时放行未签名代理）",
+        "en": "agent {agent} of site {site} has no key in sites[{index}].agent_keys: every agent"
+        " signs what it sends (`slawatch-agent keys new` prints the public key to register;"
+        " only while migrating, allow_unsigned_agents: true lets the site's keyless agents be"
+        " heard unsigned)",
+    },
+    "inventory.unsigned_warning": {
+        "zh": "警告：站点 {site} 设置了 allow_unsigned_agents，代理 {agents} 的消息不验签名即接收"
+        "（任何能连上消息服务器的人都可冒充它们）；请登记其公钥后去掉该设置",
+        "en": "warning: site {site} sets allow_unsigned_agents: agents {agents} are heard"
+        " unsigned (anyone on the broker can speak in their name); register their keys and"
+        " drop the setting",
+    },
     "inventory.not_this_site": {"zh": "不是本站点的代理", "en": "not an agent of this site"},
     "inventory.not_site_agent": {
         "zh": "不是站点 {site} 的代理",
@@ -170,6 +186,12 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     },
     "inventory.no_such": {"zh": "没有这个编号的{what}", "en": "no {what} with this id"},
     "inventory.what.site": {"zh": "站点", "en": "site"},
+    "inventory.what.agent": {"zh": "代理", "en": "agent"},
+    "acl.shared": {
+        "zh": "{what} {name} 同时出现在第 {first} 和第 {second} 个台账中：共用消息服务器的各辖区不得共用站点或代理",
+        "en": "{what} {name} is in inventories {first} and {second}: districts sharing a broker"
+        " share no site and no agent",
+    },
     "inventory.what.region": {"zh": "区域", "en": "region"},
     "inventory.what.contract": {"zh": "合同", "en": "contract"},
     "inventory.what.phase": {"zh": "建设期", "en": "phase"},
@@ -768,6 +790,11 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     },
     "console.agent_never": {"zh": "未上报", "en": "not heard yet"},
     "console.agent_clock": {"zh": "时钟偏差 {offset}", "en": "clock {offset}"},
+    "console.agent_unsigned": {
+        "zh": "未签名接收（迁移期放行 allow_unsigned_agents）：任何能连上消息服务器的人都可冒充它，请登记其公钥",
+        "en": "heard unsigned (allow_unsigned_agents, for migration): anyone on the broker can"
+        " speak in its name; register its key",
+    },
     "console.agent_clock_bad": {"zh": "时钟超差", "en": "clock off"},
     "console.agent_clock_off": {
         "zh": "时钟偏差 {offset}，超出容差：设备状态未知，数据留存待查",

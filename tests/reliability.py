@@ -58,12 +58,21 @@ SCENARIOS = {
         "agent's next seq, a forged offline, another site's agent publishing here (no ACL)"
     ),
     "cross-site-with-acl": (
-        "the broker's ACL from the inventory: an agent publishing on another agent's topic "
-        "and under another site (4 messages the broker refused), its own status taken"
+        "the broker's ACL from the inventory: an agent publishing on another agent's topic, "
+        "under another site, and a forged retained ack on another agent's ack topic (5 "
+        "messages the broker refused), its own status taken"
     ),
     "forged-gap-closed-by-admin": (
         "an unknown agent, another site's agent and a seq no agent could reach refused "
         "without a trace; batches that never came closed by an admin with a reason"
+    ),
+    "districts-sharing-an-acl-broker": (
+        "two districts' collectors under one broker ACL written from both inventories, each "
+        "with its own account; one district's account tried to overwrite the other's head"
+    ),
+    "agent-clock-off-collector-restarted": (
+        "the collector restarted while an agent's clock was 6 min ahead, then the clock right "
+        "again: known off at once, said once, its recovery told"
     ),
     "fuzzed-messages": (
         "10,000 hostile payloads on an agent's topic (half signed by it), then a real batch"

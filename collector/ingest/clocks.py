@@ -25,13 +25,20 @@ then be ignored as late.
 While an agent's clock is off, what its batches say is kept here (table ``clock_held``,
 committed with the batch's receipt, so the agent may delete it) and not used: the
 collector cannot place it in time. Nothing of it is dropped.
+
+Each agent's estimate (its recent samples, its latest reading, since when its clock is
+off) is kept in the ledger's file too (table ``edge_clocks``), committed with the batch
+that changed it: a restarted collector (``kill -9`` included) still knows an agent whose
+clock is off, says nothing twice, and says when it is right again.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from agent.wire import ClockState, format_timestamp
 from collector.ledger.chain import Ledger
@@ -57,18 +64,62 @@ class _Track:
     samples: deque[tuple[datetime, float]] = field(default_factory=deque)  # (arrived, r−s)
     last_sent: datetime | None = None
     reading: Reading | None = None
+    off_since: datetime | None = None  # the collector's clock: judged off since then
+
+    def dump(self) -> str:
+        reading = self.reading
+        return json.dumps(
+            {
+                "samples": [[arrived.isoformat(), delay] for arrived, delay in self.samples],
+                "last_sent": _iso(self.last_sent),
+                "reading": None
+                if reading is None
+                else [reading.offset.total_seconds(), reading.off, reading.state.value],
+                "off_since": _iso(self.off_since),
+            }
+        )
+
+    @classmethod
+    def load(cls, text: str) -> _Track:
+        data: dict[str, Any] = json.loads(text)
+        reading = data["reading"]
+        return cls(
+            deque((datetime.fromisoformat(a), float(d)) for a, d in data["samples"]),
+            _moment(data["last_sent"]),
+            None
+            if reading is None
+            else Reading(timedelta(seconds=reading[0]), bool(reading[1]), ClockState(reading[2])),
+            _moment(data["off_since"]),
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 class EdgeClocks:
     def __init__(self, ledger: Ledger, tolerance: timedelta) -> None:
+        """Each agent's clock as the last commit left it (the ledger's file)."""
         self._ledger = ledger
         self._tolerance = tolerance.total_seconds()
-        self._tracks: dict[str, _Track] = {}
-        ledger.connection.execute(
+        db = ledger.connection
+        db.execute(
             "CREATE TABLE IF NOT EXISTS clock_held (agent_id TEXT NOT NULL, epoch TEXT, "
             "seq INTEGER NOT NULL, received_at TEXT NOT NULL, offset_s REAL NOT NULL, "
             "payload BLOB NOT NULL)"
         )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS edge_clocks "
+            "(agent_id TEXT PRIMARY KEY, track TEXT NOT NULL)"
+        )
+        self._tracks = {
+            str(agent): _Track.load(str(track))
+            for agent, track in db.execute("SELECT agent_id, track FROM edge_clocks")
+        }
 
     def judge(
         self, agent_id: str, sent_at: datetime, arrived: datetime, state: ClockState
@@ -92,7 +143,38 @@ class EdgeClocks:
         least = min(d for _, d in samples)
         off = least < -tolerance or (least > tolerance and state is not ClockState.SYNCHRONISED)
         track.reading = Reading(timedelta(seconds=-least), off, state)
+        self._keep(agent_id, track)
         return track.reading
+
+    def _keep(self, agent_id: str, track: _Track) -> None:
+        """Staged in the transaction that takes the batch."""
+        self._ledger.stage(
+            "INSERT INTO edge_clocks VALUES (?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+            "track = excluded.track",
+            (agent_id, track.dump()),
+        )
+
+    def off(self) -> dict[str, datetime]:
+        """The agents whose clock is off now, since when (the collector's clock)."""
+        return {a: t.off_since for a, t in sorted(self._tracks.items()) if t.off_since is not None}
+
+    def is_off(self, agent_id: str) -> bool:
+        track = self._tracks.get(agent_id)
+        return track is not None and track.off_since is not None
+
+    def mark_off(self, agent_id: str, since: datetime) -> None:
+        """The agent's clock is judged off from ``since`` on (until ``mark_right``)."""
+        track = self._tracks[agent_id]
+        track.off_since = since
+        self._keep(agent_id, track)
+
+    def mark_right(self, agent_id: str) -> datetime:
+        """The agent's clock is right again; since when it was off."""
+        track = self._tracks[agent_id]
+        since, track.off_since = track.off_since, None
+        assert since is not None
+        self._keep(agent_id, track)
+        return since
 
     def readings(self) -> dict[str, Reading]:
         """The latest reading of every agent heard since the start (the wall, /metrics)."""

@@ -166,6 +166,14 @@ class _Scrape(MetricSource):
             off.add_metric([agent_id], 1.0 if agent_id in collector.clocks_off else 0.0)
         yield offsets
         yield off
+        unsigned = GaugeMetricFamily(
+            "slawatch_agent_unsigned_allowed",
+            "1 for each agent heard unsigned (its site's allow_unsigned_agents, migration only)",
+            labels=["agent"],
+        )
+        for agent_id in sorted(collector.unsigned_agents):
+            unsigned.add_metric([agent_id], 1.0)
+        yield unsigned
         yield from _agent_loads(collector)
         if self._hub is not None:
             yield GaugeMetricFamily(

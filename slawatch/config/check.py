@@ -12,12 +12,13 @@ from typing import TextIO
 
 from slawatch.config import secrets
 from slawatch.config.errors import ConfigError, ConfigProblem
-from slawatch.config.inventory import Inventory
+from slawatch.config.inventory import Inventory, unsigned_agents
 from slawatch.config.loader import ConfigModel, load_any, load_config, model_kind
 from slawatch.config.policies import PolicyBook, policy_files
 from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings, CollectorSettings
 from slawatch.config.yamlsource import YamlDocument
+from slawatch.messages import text
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -129,6 +130,10 @@ def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.st
         if isinstance(model, AgentSettings | CollectorSettings):
             problems += _secrets_readable(model, file)
         out.write(f"{file}: ok ({_summary(model)})\n")
+        if isinstance(model, Inventory):
+            for site, agents in unsigned_agents(model).items():
+                said = text("inventory.unsigned_warning", site=site, agents=", ".join(agents))
+                out.write(f"{file}: {said}\n")
     for problem in problems:
         out.write(f"{problem}\n")
     return EXIT_INVALID if problems else EXIT_OK

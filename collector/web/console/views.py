@@ -238,12 +238,13 @@ def share(counts: Counter[str]) -> float | None:
 
 def agents(collector: Collector) -> list[dict[str, Any]]:
     """Each agent heard: its devices, when, its clock's offset from the collector's
-    (``clock_s``; ``clock_off`` beyond the tolerance), and its own load as it last
-    reported it (``overload``, while it says it is behind)."""
+    (``clock_s``; ``clock_off`` beyond the tolerance), its own load as it last
+    reported it (``overload``, while it says it is behind), and whether it is heard
+    unsigned (``unsigned``: its site's migration opt-in)."""
     now = datetime.now(UTC)
     found = []
     clocks = collector.clocks.readings()
-    for agent_id in sorted({*collector.pipeline.agents, *clocks}):
+    for agent_id in sorted({*collector.pipeline.agents, *clocks, *collector.unsigned_agents}):
         heard = collector.agent_heard.get(agent_id)
         status = "never" if heard is None else "silent" if now - heard > SILENT_AFTER else "ok"
         reading = clocks.get(agent_id)
@@ -256,6 +257,7 @@ def agents(collector: Collector) -> list[dict[str, Any]]:
                 "status": status,
                 "clock_s": None if reading is None else reading.offset.total_seconds(),
                 "clock_off": agent_id in collector.clocks_off,
+                "unsigned": agent_id in collector.unsigned_agents,
                 "overload": None
                 if load is None or not load.overloaded
                 else {

@@ -4,25 +4,28 @@ runs, then right again. While the clock is off its batches are acked and kept as
 lost), nothing reaches the time series at a wrong time, its devices are unknown (never
 down, no camera blamed for the agent's clock), the ledger says when and by how much and the
 duty room is told by mail (with the offset, and again at the end); once the clock is right
-everything goes on by itself."""
+everything goes on by itself. A restarted collector still knows an agent whose clock is
+off (its estimate is kept in the ledger's file), and tells when it is right again."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent.wire import format_timestamp
 from collector.pipeline.state import State
 from collector.service import Collector
 from simulator.fleet_runner import Fleet
 from simulator.local_servers import Mosquitto, free_port
 from slawatch.config.inventory import Inventory
+from slawatch.messages import Language, text
 from tests import reliability
 from tests.collector.conftest import Mailbox, body_of
 from tests.collector.ingest.edge import (
@@ -36,7 +39,15 @@ from tests.collector.ingest.edge import (
     register_agent,
     wiretap,
 )
-from tests.collector.live import field_collector, field_policy, load_collector, running
+from tests.collector.live import (
+    FakeAgent,
+    field_collector,
+    field_policy,
+    load_collector,
+    running,
+    write_settings,
+)
+from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
 from tests.reliability import Stopwatch
 
@@ -48,18 +59,20 @@ pytestmark = [
 ]
 
 PHASE_S = 8.0
-# (scenario, the agent's clock phase by phase, the offset the collector must find)
-CASES = [
-    ("agent-clock-ahead-6min", ["+6m", "+0"], 360.0),
-    ("agent-clock-ahead-1h", ["+1h", "+0"], 3600.0),
-    ("agent-clock-behind-1h", ["-1h", "+0"], -3600.0),
-    ("agent-clock-set-back-1h", ["+0", "-1h", "+0"], -3600.0),
+# (scenario, the agent's clock phase by phase, the offset the collector must find, the
+# alerts' language: Chinese by default, English switched on in one case)
+CASES: list[tuple[str, list[str], float, Language]] = [
+    ("agent-clock-ahead-6min", ["+6m", "+0"], 360.0, "en"),
+    ("agent-clock-ahead-1h", ["+1h", "+0"], 3600.0, "zh"),
+    ("agent-clock-behind-1h", ["-1h", "+0"], -3600.0, "zh"),
+    ("agent-clock-set-back-1h", ["+0", "-1h", "+0"], -3600.0, "zh"),
 ]
 
 
-def duty_room(smtp_port: int) -> dict[str, Any]:
+def duty_room(smtp_port: int, language: Language = "zh") -> dict[str, Any]:
     """Every alert to the duty room, by mail (a real SMTP server, aiosmtpd)."""
     return {
+        "language": language,
         "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "slawatch <a@bureau.example>"},
         "receivers": [
             {
@@ -81,7 +94,9 @@ def accounted(collector: Collector) -> int:
     return collector.counters.statuses + collector.counters.clock_held_statuses
 
 
-@pytest.mark.parametrize(("scenario", "phases", "offset_s"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("scenario", "phases", "offset_s", "language"), CASES, ids=[c[0] for c in CASES]
+)
 async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_blames_no_one(
     tmp_path: Path,
     inventory: Inventory,
@@ -91,13 +106,18 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
     scenario: str,
     phases: list[str],
     offset_s: float,
+    language: Language,
 ) -> None:
     agent_key = register_agent(tmp_path)
     signing = collector_key(tmp_path)
     policy = field_policy(tmp_path, debounce={"down_after": 5, "up_after": 1, "stale_after": "1h"})
     box, smtp_port = mailbox
     settings = field_collector(
-        tmp_path, broker.port, policy, signing={"key": str(signing)}, alerting=duty_room(smtp_port)
+        tmp_path,
+        broker.port,
+        policy,
+        signing={"key": str(signing)},
+        alerting=duty_room(smtp_port, language),
     )
     agent = AgentProcess(
         tmp_path,
@@ -157,12 +177,15 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
         # The duty room was told by mail, with the offset, and again when it was right.
         await wait_for(lambda: len(box.mails) == 2, 15)
     told_off, told_ok = (body_of(mail) for mail in box.mails)
-    assert "边缘代理时钟超差 edge-t" in told_off
-    told = re.search(r"时钟偏差：([+-][0-9.]+) s", told_off)
+    assert f"{text('alert.agent_clock_off', language)} edge-t" in told_off
+    colon = "：" if language == "zh" else ": "
+    told = re.search(rf"{text('label.clock_offset', language)}{colon}([+-][0-9.]+) s", told_off)
     assert told is not None, told_off
     assert abs(float(told.group(1)) - offset_s) < 10
-    assert "设备状态记为未知" in told_off
-    assert "边缘代理时钟已恢复 edge-t" in told_ok
+    assert text("text.clock_held", language) in told_off  # its devices unknown, not down
+    assert f"{text('alert.agent_clock_ok', language)} edge-t" in told_ok
+    if language == "zh":  # the catalogue's words, as the duty room reads them
+        assert "边缘代理时钟超差 edge-t" in told_off
     reliability.record(
         scenario,
         unit="statuses",
@@ -174,3 +197,45 @@ async def test_a_wrong_agent_clock_loses_nothing_writes_nothing_at_a_wrong_time_
         blamed=len(blamed_devices),
     )
     assert left_in_outbox >= 0
+
+
+async def test_a_restarted_collector_still_knows_an_agent_whose_clock_is_off(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    settings = write_settings(tmp_path, broker.port)
+    agent = FakeAgent(broker.port)
+    ahead = datetime.now(UTC) + timedelta(minutes=6)
+    async with running(load_collector(settings)) as collector:
+        await wait_for(lambda: collector.ingest.connected)
+        await agent.publish(agent.batch(minute_of(0)).model_copy(update={"sent_at": ahead}))
+        await wait_for(lambda: "edge-1" in collector.clocks_off)
+        since = collector.clocks_off["edge-1"]
+        held = collector.counters.clock_held_statuses
+
+    async with running(load_collector(settings)) as collector:
+        assert collector.clocks_off == {"edge-1": since}  # before any batch comes
+        assert abs(collector.clocks.readings()["edge-1"].offset.total_seconds() - 360) < 5
+        await wait_for(lambda: collector.ingest.connected)
+        back = Stopwatch()
+        await agent.publish(agent.batch(minute_of(1)))  # its clock right again
+        await wait_for(lambda: collector.counters.statuses > 0)
+        recovered_s = back.seconds()
+        assert collector.clocks_off == {}
+        off, ok = ledger_rows(collector, "clock_off"), ledger_rows(collector, "clock_ok")
+        alerts = [row["alert"] for row in ledger_rows(collector, "alert")]
+        blamed_devices = blamed(collector)
+    assert [row["agent_id"] for row in off] == ["edge-1"]  # said once, not again at restart
+    assert [row["off_since"] for row in ok] == [format_timestamp(since)]
+    assert alerts == ["agent_clock_off", "agent_clock_ok"]
+    assert blamed_devices == []
+    sent = len(minute_of(0)) + len(minute_of(1))
+    assert held + collector.counters.statuses == sent
+    reliability.record(
+        "agent-clock-off-collector-restarted",
+        unit="statuses",
+        sent=sent,
+        arrived=held + collector.counters.statuses,
+        recovered_s=recovered_s,
+        kept_aside=held,
+        blamed=len(blamed_devices),
+    )

@@ -2,20 +2,26 @@
 it hears and acks its own agents only, refuses an unknown agent, an agent of another site
 and a status for a device another agent polls, leaving no trace of them; a seq no agent
 could have reached is refused as forged, and a gap that will never fill is closed by an
-admin with a reason."""
+admin with a reason. An agent without a key is a configuration error, heard unsigned only
+where its site opts in for migration, and refused again once its key is registered."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import httpx
+import pytest
 import yaml
 
+from agent.wire import ack_topic, decode_ack, encode_batch
 from collector.service import Collector
 from simulator.local_servers import Mosquitto, free_port
+from slawatch.config.errors import ConfigError
 from tests import reliability
 from tests.agent_keys import registered
 from tests.collector.ingest.edge import blamed
@@ -46,6 +52,19 @@ def district(
         device["site"] = site
     inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return settings
+
+
+async def retained(port: int, topic: str) -> bytes:
+    """What a newcomer to ``topic`` gets at once (retained), once there is something."""
+    for _ in range(20):
+        async with aiomqtt.Client("127.0.0.1", port) as client:
+            await client.subscribe(topic, qos=1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    message = await anext(aiter(client.messages))
+                    if message.retain and isinstance(message.payload, bytes):
+                        return message.payload
+    raise AssertionError(f"nothing retained on {topic}")
 
 
 def batches_in(collector: Collector) -> int:
@@ -153,3 +172,54 @@ async def test_strangers_leave_no_trace_forged_seqs_are_refused_and_an_admin_clo
         recovered_s=0.0,
         blamed=len(blamed_devices),
     )
+
+
+async def test_an_agent_without_a_key_is_heard_unsigned_only_while_its_site_opts_in(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    api_port = free_port()
+    settings = district(tmp_path / "d2", broker.port, "d2", ["edge-1"], api_port)
+    inventory = tmp_path / "d2" / "district.yaml"
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
+    data["sites"][0]["agents"].append("edge-old")  # installed before agents signed
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:  # by default: not even loaded
+        load_collector(settings)
+    assert "edge-old" in str(refused.value)
+    assert "allow_unsigned_agents" in str(refused.value)
+
+    data["sites"][0]["allow_unsigned_agents"] = True
+    inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    old = FakeAgent(broker.port, agent_id="edge-old", site="d2")
+    keyed = FakeAgent(broker.port, agent_id="edge-1", site="d2")
+    async with running(load_collector(settings)) as collector:
+        assert collector.unsigned_agents == {"edge-old"}
+        await wait_for(lambda: collector.ingest.connected)
+        await old.publish(encode_batch(old.batch(minute_of(0))))  # unsigned: heard
+        # Unsigned in the name of the site's agent that has a key: refused all the same.
+        await keyed.publish(encode_batch(keyed.batch(minute_of(0))))
+        await wait_for(lambda: collector.counters.batches == 1)
+        await wait_for(lambda: collector.counters.dead_letters == 1)
+        assert collector.counters.unsigned == 1
+        assert sorted(collector.agent_heard) == ["edge-old"]
+        ack = decode_ack(await retained(broker.port, ack_topic("d2", "edge-old")))
+        assert ack.through == 0
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api:
+            metrics = await api.get("/metrics", headers={"authorization": f"Bearer {API_TOKEN}"})
+        assert 'slawatch_agent_unsigned_allowed{agent="edge-old"} 1.0' in metrics.text
+        assert 'slawatch_agent_unsigned_allowed{agent="edge-1"}' not in metrics.text
+
+        # Upgraded: its key registered, the opt-in dropped, the inventory reloaded. An
+        # unsigned batch in its name is now refused, leaving no trace; its signed one is taken.
+        data["sites"][0] = {"id": "d2", "name": "分局", **registered("edge-1", "edge-old")}
+        inventory.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        collector.reload_from_settings("test")
+        assert collector.unsigned_agents == frozenset()
+        rows = collector.ledger.next_seq
+        await old.publish(encode_batch(old.batch(minute_of(1))))
+        await wait_for(lambda: collector.counters.dead_letters == 2)
+        assert collector.counters.unsigned == 2
+        assert collector.ledger.next_seq == rows
+        assert collector.receipts.ack("edge-old", None).through == 0
+        await old.publish(old.batch(minute_of(2), seq=1))  # signed with its key
+        await wait_for(lambda: collector.counters.batches == 2)

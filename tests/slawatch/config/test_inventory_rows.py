@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from simulator.fleet import FleetSize, fleet_devices, fleet_sets, inventory_header
-from slawatch.config.check import EXIT_INVALID, check_files
+from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from slawatch.config.inventory import DeviceKind, Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
@@ -83,6 +83,17 @@ def test_an_agent_registered_without_a_key_is_refused_naming_site_agent_and_line
     [problem] = out.getvalue().splitlines()
     line = file.read_text(encoding="utf-8").splitlines().index("  - edge-02") + 1
     assert problem.startswith(
-        f"{file}:{line}: sites[0].agents[1]: agent edge-02 of site sim has no key in "
-        "sites[0].agent_keys"
+        f"{file}:{line}: sites[0].agents[1]: 站点 sim 的代理 edge-02 未在 "
+        "sites[0].agent_keys 登记公钥"
     ), problem
+    assert "allow_unsigned_agents" in problem  # the migration's way out is named
+
+    # Migration only: the site opts in; the file loads, and check-config warns.
+    header["sites"][0]["allow_unsigned_agents"] = True
+    write_inventory(file, header, fleet_devices(SIZE), fleet_sets(SIZE))
+    out = io.StringIO()
+    assert check_files([file], {"inventory"}, out) == EXIT_OK
+    warning = out.getvalue().splitlines()[1]
+    assert warning.startswith(
+        f"{file}: 警告：站点 sim 设置了 allow_unsigned_agents，代理 edge-02 "
+    ), warning

@@ -16,12 +16,15 @@ from playwright.async_api import async_playwright
 from agent.wire import AgentLoad, Health, Reason, Status
 from collector.pipeline.faults import FaultClass, Ticket
 from collector.web.console.views import cause_of
+from simulator.fleet import fleet_devices, fleet_sets, inventory_header
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
+from slawatch.config.writer import write_inventory
+from tests.agent_keys import registered
 from tests.collector.live import FakeAgent
 from tests.collector.test_disk import ledger_locked
 from tests.collector.web.console.conftest import API_TOKEN, console
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO, SIZE, wait_for
 
 ARTEFACTS = REPO / "var" / "artefacts"
 
@@ -235,3 +238,26 @@ async def test_an_overloaded_agent_is_shown_as_such_on_the_wall_and_in_metrics(
             ).text
         assert "agent-load" not in page
         assert 'slawatch_agent_load_overloaded{agent="edge-t"} 0.0' in metrics
+
+
+async def test_an_agent_heard_unsigned_is_marked_on_the_wall(
+    tmp_path: Path, inventory: Inventory, broker: Mosquitto
+) -> None:
+    """A site that lets its keyless agents be heard unsigned (migration): the wall marks
+    each such agent, before it is even heard, and says what that costs."""
+    file = tmp_path / "inventory.yaml"
+    header = inventory_header(SIZE, **registered("edge-t"))
+    header["sites"][0]["agents"].append("edge-old")
+    header["sites"][0]["allow_unsigned_agents"] = True
+    write_inventory(file, header, fleet_devices(SIZE), fleet_sets(SIZE))
+    async with console(tmp_path, broker.port, agent=False) as live:
+        viewer = {"authorization": f"Bearer {live.tokens['li']}"}
+        async with httpx.AsyncClient(base_url=live.url, headers=viewer) as wall:
+            page = (await wall.get("/")).text
+            english = (await wall.get("/", params={"lang": "en"})).text
+    marked = re.findall(
+        r'class="agent-unsigned bad" data-agent="([^"]+)"><td[^>]*>(.*?)</td>', page
+    )
+    assert [agent for agent, _ in marked] == ["edge-old"]  # edge-t signs: not marked
+    assert "未签名接收" in marked[0][1]
+    assert "anyone on the broker can speak in its name" in english
