@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         help="validate collector settings, inventories and policies (no network)",
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("--lang", choices=("zh", "en"), default="zh", help="of the messages")
 
     inventory = commands.add_parser("inventory", help="inventory tools")
     inventory_commands = inventory.add_subparsers(dest="inventory_command", required=True)
@@ -769,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "check-config":
-        return check_files(args.files, {"collector", "inventory", "policy"})
+        return check_files(args.files, {"collector", "inventory", "policy"}, language=args.lang)
     if args.command == "inventory":
         return _import(args)
     if args.command == "replay":

@@ -26,9 +26,10 @@ from slawatch.config.errors import (
 )
 from slawatch.config.inventory import Device, DoorAccessSet, Inventory, cross_check
 from slawatch.config.policy import Policy
+from slawatch.config.schema_words import said_for
 from slawatch.config.settings import AgentSettings, CollectorSettings
 from slawatch.config.yamlsource import RowSection, YamlDocument, locate_lines, read_yaml
-from slawatch.messages import Language
+from slawatch.messages import Language, Said, text
 
 ConfigModel = Inventory | Policy | AgentSettings | CollectorSettings
 KINDS: dict[str, type[ConfigModel]] = {
@@ -61,9 +62,12 @@ def load_config(file: Path, expected: type[M], language: Language = "zh") -> M:
     """Load a file that must be of one kind; raise ConfigError listing every problem
     (the inventory's cross-checks said in ``language``). An inventory that validated
     before comes from the cache (slawatch.config.cache)."""
-    if expected is Inventory:
-        return cast(M, cached_inventory(file, lambda: _load(file, Inventory, language)))
-    return _load(file, expected, language)
+    try:
+        if expected is Inventory:
+            return cast(M, cached_inventory(file, lambda: _load(file, Inventory, language)))
+        return _load(file, expected, language)
+    except ConfigError as exc:
+        raise exc.said_in(language) from None
 
 
 def _load(file: Path, expected: type[M], language: Language) -> M:
@@ -74,6 +78,13 @@ def _load(file: Path, expected: type[M], language: Language) -> M:
 
 def load_any(file: Path, language: Language = "zh") -> ConfigModel:
     """Load a config file of whatever kind it declares."""
+    try:
+        return _load_any(file, language)
+    except ConfigError as exc:
+        raise exc.said_in(language) from None
+
+
+def _load_any(file: Path, language: Language) -> ConfigModel:
     document = read_yaml(file, tuple(_ROW_TYPES))
     kind = _require_mapping(document).get("kind")
     model_type = KINDS.get(kind) if isinstance(kind, str) else None
@@ -82,8 +93,8 @@ def load_any(file: Path, language: Language = "zh") -> ConfigModel:
             [
                 document.problem(
                     ("kind",),
-                    f"kind must be one of {', '.join(KINDS)}",
-                    show_value(kind) if kind is not None else "nothing",
+                    Said("config.kind", kinds=", ".join(map(repr, KINDS))),
+                    show_value(kind) if kind is not None else text("config.nothing", language),
                 )
             ]
         )
@@ -96,7 +107,7 @@ def model_kind(model: ConfigModel) -> str:
 
 def _require_mapping(document: YamlDocument) -> dict[str, Any]:
     if not isinstance(document.data, dict):
-        raise ConfigError([document.problem((), "expected a mapping at the top of the file")])
+        raise ConfigError([document.problem((), Said("config.not_mapping"))])
     return document.data
 
 
@@ -187,22 +198,23 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> KeyPath:
 
 def _issue(model_type: type[BaseModel], path: KeyPath, error: ErrorDetails) -> Issue:
     kind = error["type"]
-    message = error["msg"].removeprefix("Value error, ")
+    message = said_for(error)
     value: str | None = None
     secret = any(part in _SECRET_KEYS for part in path) or kind == UNSHOWN_VALUE_ERROR
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model_type, path[:-1])
-        message = "unknown key"
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
-        if close:
-            message += f"; did you mean {close[0]}?"
-        elif allowed:
-            message += f"; expected one of: {', '.join(sorted(allowed))}"
-    elif kind == "missing":
-        message = "required key is missing"
-    elif secret:
-        value = "<redacted>"
-    elif not isinstance(error["input"], dict | list):
+        hint = (
+            Said("schema.did_you_mean", name=repr(close[0]))
+            if close
+            else Said("schema.expected_keys", names=", ".join(map(repr, sorted(allowed))))
+            if allowed
+            else ""
+        )
+        message = Said("schema.extra_forbidden", hint=hint)
+    elif secret and kind != "missing":
+        value = "***"  # a secret is never shown, in any language
+    elif kind != "missing" and not isinstance(error["input"], dict | list):
         value = show_value(error["input"])
     return Issue(path, message, value)
 

@@ -127,6 +127,8 @@ def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_me
     rows[80][4] = "罗亭所"  # 罗亭派出所 on every other row of the station
     rows[72][11] = ""  # the 罗亭 link's only backup-fibre cells are blank
     rows[72 + 23][11] = rows[72 + 46][11] = rows[72 + 69][11] = ""
+    rows[12][9] = "十二"  # sheet row 15: a port in words
+    rows[13][7] = "2021/13/01"  # sheet row 16: no 13th month
     ledger = tmp_path / "台账.xlsx"
     write_xlsx(ledger, rows)
     assert run(ledger, ledger_map, tmp_path / "inventory.yaml") == 2
@@ -149,6 +151,11 @@ def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_me
         "是否应为「罗亭派出所」？" in errors
     )
     assert f"{ledger}:76: 是否有备用光纤: 链路「罗亭汇聚光纤」的备用光纤为空" in errors
+    assert f"{ledger}:15: 上联端口: 取值不合要求：应为整数（填的是 '十二'）\n" in errors
+    assert (
+        f"{ledger}:16: 启用日期: 取值不合要求：应为日期，如 2026-01-31（填的是 '2021/13/01'）"
+        in (errors)
+    )
     assert english_words(errors.replace(str(ledger), "")) == []
 
 

@@ -46,7 +46,7 @@ def test_a_bad_row_is_reported_at_its_own_line(tmp_path: Path) -> None:
     assert check_files([file], {"inventory"}, out) == EXIT_INVALID
     report = out.getvalue().splitlines()
     assert any(
-        line.startswith(f"{file}:{target + 1}: devices[10].point_class: Input should be 1, 2 or 3")
+        line.startswith(f"{file}:{target + 1}: devices[10].point_class: 应为以下之一：1 / 2 / 3")
         for line in report
     ), report
     assert len(report) == 1  # the duplicate is found once the rows themselves are valid
@@ -83,6 +83,6 @@ def test_an_agent_registered_without_a_key_is_refused_naming_site_agent_and_line
     [problem] = out.getvalue().splitlines()
     line = file.read_text(encoding="utf-8").splitlines().index("  - edge-02") + 1
     assert problem.startswith(
-        f"{file}:{line}: sites[0].agents[1]: agent edge-02 of site sim has no key in "
-        "sites[0].agent_keys"
+        f"{file}:{line}: sites[0].agents[1]: 站点 sim 的代理 edge-02 在 "
+        "sites[0].agent_keys 中没有公钥"
     ), problem
