@@ -758,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _command(args)
     except ConfigError as exc:  # any command's config or input file: every problem, with its line
-        print(exc, file=sys.stderr)
+        print(exc.said_in(getattr(args, "lang", "zh")), file=sys.stderr)
         return EXIT_INVALID
     except (KeyFileError, HeadMismatchError) as exc:  # a key or heads file given on the line
         print(f"slawatch-collector: {exc}", file=sys.stderr)
