@@ -1085,6 +1085,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "refused.title.403": {"zh": "无权操作", "en": "Not allowed"},
     "refused.title.404": {"zh": "找不到", "en": "Not found"},
     "refused.title.409": {"zh": "无法执行", "en": "Cannot be done"},
+    "refused.title.413": {"zh": "内容过大", "en": "Too large"},
     "refused.title.422": {"zh": "填写有误", "en": "Not valid"},
     "refused.title.429": {"zh": "请稍候", "en": "Please wait"},
     "refused.title.500": {"zh": "控制台内部错误", "en": "The console failed"},
@@ -1096,6 +1097,14 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "refused.status.405": {
         "zh": "此页面不接受这种请求",
         "en": "this page does not take this request",
+    },
+    "refused.status.413": {
+        "zh": "提交的内容过大（上限 1 MB）：控制台只收表单，不收文件",
+        "en": "what was sent is too large (at most 1 MB): the console takes forms, not files",
+    },
+    "refused.status.429": {
+        "zh": "请求过于频繁：请稍候一分钟再试",
+        "en": "too many requests: wait a minute and try again",
     },
     "refused.status.500": {
         "zh": "请求未能完成，错误已记入日志（编号 {incident}）：请将编号告知管理员",
