@@ -1272,6 +1272,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "ticket {id} does not exist or was merged into a network ticket: reload and choose again",
     },
     "duty.members": {"zh": "涉及设备（{count} 台）", "en": "Devices ({count})"},
+    "duty.attached": {"zh": "加入设备记录（{count} 条）", "en": "Devices attached ({count})"},
     "device.uplink": {"zh": "上联交换机", "en": "Uplink switch"},
     "device.port": {"zh": "端口", "en": "Port"},
     "device.port_up": {"zh": "端口正常", "en": "port up"},
