@@ -116,8 +116,9 @@ def test_a_district_ledger_imports_with_its_totals_row_skipped_and_a_summary(
     assert english_words(said.replace(str(tmp_path), "")) == []
 
 
+@pytest.mark.parametrize("form", ["xlsx", "csv"])
 def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_meant(
-    tmp_path: Path, ledger_map: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, ledger_map: Path, form: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = district()
     rows[5][2] = "10.37.1.14 "  # sheet row 8: the address of row 7 with a space
@@ -129,8 +130,8 @@ def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_me
     rows[72 + 23][11] = rows[72 + 46][11] = rows[72 + 69][11] = ""
     rows[12][9] = "十二"  # sheet row 15: a port in words
     rows[13][7] = "2021/13/01"  # sheet row 16: no 13th month
-    ledger = tmp_path / "台账.xlsx"
-    write_xlsx(ledger, rows)
+    ledger = tmp_path / f"台账.{form}"
+    (write_xlsx if form == "xlsx" else write_gbk_csv)(ledger, rows)
     assert run(ledger, ledger_map, tmp_path / "inventory.yaml") == 2
     errors = capsys.readouterr().err
     assert f"{ledger}:8: IP地址: 地址 10.37.1.14 与第 7 行重复（去掉首尾空格后相同）" in errors
