@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from slawatch.config.cache import cached_inventory
@@ -201,7 +202,7 @@ def _issue(model_type: type[BaseModel], path: KeyPath, error: ErrorDetails) -> I
     message = said_for(error)
     value: str | None = None
     secret = any(part in _SECRET_KEYS for part in path) or kind == UNSHOWN_VALUE_ERROR
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, a row's
         allowed = _allowed_keys(model_type, path[:-1])
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
         hint = (
@@ -226,15 +227,14 @@ def _allowed_keys(model_type: type[BaseModel], path: KeyPath) -> list[str]:
         current = _step(current, part)
         if current is None:
             return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+    return list(_fields(current) or ())
 
 
 def _step(annotation: Any, part: str | int) -> Any:
     for candidate in _unwrap(annotation):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            field = candidate.model_fields.get(str(part))
+        fields = _fields(candidate)
+        if fields is not None:
+            field = fields.get(str(part))
             if field is not None:
                 return field.annotation
         origin = typing.get_origin(candidate)
@@ -243,6 +243,14 @@ def _step(annotation: Any, part: str | int) -> Any:
         if origin is dict and isinstance(part, str):
             return typing.get_args(candidate)[1]
     return None
+
+
+def _fields(candidate: Any) -> dict[str, FieldInfo] | None:
+    """The fields of a model or of a pydantic dataclass (an inventory's rows), else None."""
+    if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+        return candidate.model_fields
+    found = getattr(candidate, "__pydantic_fields__", None) if isinstance(candidate, type) else None
+    return cast(dict[str, FieldInfo], found) if isinstance(found, dict) else None
 
 
 def _unwrap(annotation: Any) -> list[Any]:

@@ -44,6 +44,7 @@ _SAME = {
     "string_unicode": "string_type",
     "timedelta_type": "duration",
     "timedelta_parsing": "duration",
+    "unexpected_keyword_argument": "extra_forbidden",
 }
 _QUOTED = re.compile(r"'[^']*'|-?\d+(?:\.\d+)?")
 
