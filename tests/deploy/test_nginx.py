@@ -132,28 +132,28 @@ async def test_the_console_behind_the_shipped_tls_proxy(tmp_path: Path, broker: 
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM, args=["--no-sandbox"]
             )
-            page = await browser.new_page(ignore_https_errors=True)
-            await log_in(page, base, "zhang")
-            await page.wait_for_url(f"{base}/")
-            async with page.expect_navigation() as posted:
-                await page.evaluate(
+            tab = await browser.new_page(ignore_https_errors=True)
+            await log_in(tab, base, "zhang")
+            await tab.wait_for_url(f"{base}/")
+            async with tab.expect_navigation() as posted:
+                await tab.evaluate(
                     POST_FORM, ["/faults/ack", {"note": "x" * (1 << 20), "csrf": "x"}]
                 )
-            said = await page.inner_text("main")
-            assert (await posted.value).status == 413  # type: ignore[union-attr]
+            said = await tab.inner_text("main")
+            assert (await posted.value).status == 413
             assert "提交的内容过大" in said, said
-            await shot(page, "refused-413")
+            await shot(tab, "refused-413")
             assert english_words(said) == [], said
             statuses = []
             for _ in range(20):  # the login flood limit: 10 at once, then 30 a minute
-                shown = await page.goto(f"{base}/login")
+                shown = await tab.goto(f"{base}/login")
                 assert shown is not None
                 statuses.append(shown.status)
                 if shown.status == 429:
                     break
-            said = await page.inner_text("main")
+            said = await tab.inner_text("main")
             assert statuses[-1] == 429, statuses
             assert "请求过于频繁" in said, said
-            await shot(page, "refused-429")
+            await shot(tab, "refused-429")
             assert english_words(said) == [], said
             await browser.close()
