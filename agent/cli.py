@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "check-config", help="validate agent settings and the inventory they name (no network)"
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("--lang", choices=("zh", "en"), default="zh", help="of the messages")
     run = commands.add_parser("run", help="poll the inventory's devices and publish their status")
     run.add_argument("-c", "--config", type=Path, required=True)
     run.add_argument("-v", "--verbose", action="store_true", help="log every poll (DEBUG)")
@@ -397,7 +398,7 @@ async def _run(settings: AgentSettings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
-        return check_files(args.files, {"agent", "inventory"})
+        return check_files(args.files, {"agent", "inventory"}, language=args.lang)
     if args.command == "keys":
         return _new_key(args.path)
     # ``probe`` and ``discover`` answer in their own tables, in the user's language: the

@@ -1,7 +1,7 @@
 """Serve a 10,000-device simulated fleet and measure sustained answers per second, RSS and
 the sockets it holds after the run (a pile-up of half-closed connections shows there).
 
-Run: .venv/bin/python bench/simulator.py [--minutes 10] [--connections 96]
+Run: .venv/bin/python bench/simulator.py [--devices 10000] [--minutes 10] [--connections 96]
 The simulator runs as ``slawatch-sim run`` in its own process; this process is the load:
 lean asyncio clients (pre-built requests, keep-alive) so the client costs little of the
 machine's second core. Requests follow the fleet's make-up: ONVIF GetSystemDateAndTime
@@ -38,7 +38,6 @@ from slawatch.config.inventory import DeviceKind, Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.writer import write_inventory
 
-SIZE = FleetSize(cameras=7680, door_sets=600, checkpoints=100, switches=420)
 SECRETS = {
     "SLAWATCH_CAMERA_PASSWORD": "bench-pass",
     "SLAWATCH_SNMP_COMMUNITY": "bench-community",
@@ -50,6 +49,14 @@ SOAP = (
     b'<GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>'
 )
 _LENGTH = re.compile(rb"content-length: *(\d+)", re.IGNORECASE)
+
+
+def fleet_size(devices: int) -> FleetSize:
+    """A fleet of about ``devices`` with the district's make-up (at 10,000: 7,680 cameras,
+    600 door-access sets of three, 100 checkpoints, 420 switches)."""
+    door_sets, checkpoints, switches = devices * 6 // 100, devices // 100, devices * 42 // 1000
+    cameras = devices - 3 * door_sets - checkpoints - switches
+    return FleetSize(cameras, door_sets, checkpoints, switches)
 
 
 def snmp_get(community: str) -> bytes:
@@ -236,14 +243,16 @@ async def load(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, default=10_000, help="how many devices it serves")
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the load runs")
     parser.add_argument("--connections", type=int, default=96)
     args = parser.parse_args()
     seconds = args.minutes * 60
+    size = fleet_size(args.devices)
     control = f"127.0.0.1:{free_port()}"  # several runs side by side must not collide
     with tempfile.TemporaryDirectory() as folder:
         file = Path(folder) / "inventory.yaml"
-        write_inventory(file, inventory_header(SIZE), fleet_devices(SIZE), fleet_sets(SIZE))
+        write_inventory(file, inventory_header(size), fleet_devices(size), fleet_sets(size))
         inventory = load_config(file, Inventory)
         addresses = {device.address for device in inventory.devices}
         command = [
@@ -264,7 +273,7 @@ def main() -> None:
             if not line.startswith("serving"):
                 raise SystemExit(f"simulator did not start: {line!r}")
             print(
-                f"started {SIZE.devices} devices in {time.perf_counter() - started:.1f} s",
+                f"started {size.devices} devices in {time.perf_counter() - started:.1f} s",
                 flush=True,
             )
             before = sockets(simulator.pid)
@@ -289,7 +298,7 @@ def main() -> None:
     )
     print(
         f"BENCH simulator req_per_s={total / seconds:.0f} rss_mb={peak:.0f} "
-        f"devices={SIZE.devices} minutes={args.minutes:g} sockets_before={before} "
+        f"devices={size.devices} minutes={args.minutes:g} sockets_before={before} "
         f"sockets_after={after} close_wait={waiting} control_p50_s={typical:.2f} "
         f"control_max_s={slowest:.2f} "
         f"sigterm_exit_s={exit_s:.1f}"

@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         help="validate collector settings, inventories and policies (no network)",
     )
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("--lang", choices=("zh", "en"), default="zh", help="of the messages")
 
     inventory = commands.add_parser("inventory", help="inventory tools")
     inventory_commands = inventory.add_subparsers(dest="inventory_command", required=True)
@@ -758,7 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _command(args)
     except ConfigError as exc:  # any command's config or input file: every problem, with its line
-        print(exc, file=sys.stderr)
+        print(exc.said_in(getattr(args, "lang", "zh")), file=sys.stderr)
         return EXIT_INVALID
     except (KeyFileError, HeadMismatchError) as exc:  # a key or heads file given on the line
         print(f"slawatch-collector: {exc}", file=sys.stderr)
@@ -770,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "check-config":
-        return check_files(args.files, {"collector", "inventory", "policy"})
+        return check_files(args.files, {"collector", "inventory", "policy"}, language=args.lang)
     if args.command == "inventory":
         return _import(args)
     if args.command == "replay":

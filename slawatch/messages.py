@@ -149,6 +149,157 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     # A config file's problems (slawatch/config/errors.py) and the inventory's cross-checks
     # (slawatch/config/inventory.py), as the collector, the agent and check-config load it
     "config.got": {"zh": "（填的是 {value}）", "en": " (got {value})"},
+    "config.unreadable": {"zh": "无法读取文件（{detail}）", "en": "cannot read file: {detail}"},
+    "config.no_file": {"zh": "文件不存在", "en": "cannot read file: no such file"},
+    "config.not_utf8": {"zh": "文件不是 UTF-8 文本", "en": "cannot read file: not UTF-8 text"},
+    "config.yaml_syntax": {
+        "zh": "YAML 格式错误（解析器：{detail}）",
+        "en": "invalid YAML: {detail}",
+    },
+    "config.duplicate_key": {"zh": "键重复", "en": "duplicate key"},
+    "config.not_mapping": {
+        "zh": "文件顶层应为键值映射（key: value）",
+        "en": "expected a mapping at the top of the file",
+    },
+    "config.kind": {"zh": "文件类型应为以下之一：{kinds}", "en": "kind must be one of {kinds}"},
+    "config.kind_here": {
+        "zh": "此命令只检查 {kinds} 类文件",
+        "en": "this command checks {kinds}",
+    },
+    "config.nothing": {"zh": "空", "en": "nothing"},
+    "config.document": {"zh": "（整个文件）", "en": "(document)"},
+    "config.no_policy": {
+        "zh": "此处没有考核策略文件（*.yaml）",
+        "en": "no policy file (*.yaml) found here",
+    },
+    "config.policy_not_loaded": {
+        "zh": "合同 {contract} 指定的考核策略未加载（已加载：{known}）",
+        "en": "contract {contract} names a policy that was not loaded (loaded: {known})",
+    },
+    "config.ok": {"zh": "{file}：无误（{summary}）", "en": "{file}: ok ({summary})"},
+    "config.inventory_summary": {
+        "zh": "台账：设备 {devices} 台，门禁 {sets} 套，链路 {links} 条",
+        "en": "inventory: {devices} devices, {sets} door-access sets, {links} links",
+    },
+    "config.kind.inventory": {"zh": "台账", "en": "inventory"},
+    "config.kind.policy": {"zh": "考核策略", "en": "policy"},
+    "config.kind.agent": {"zh": "边缘代理配置", "en": "agent"},
+    "config.kind.collector": {"zh": "采集器配置", "en": "collector"},
+    # pydantic's error types (slawatch/config/schema_words.py)
+    "schema.missing": {"zh": "必须填写", "en": "required key is missing"},
+    "schema.extra_forbidden": {"zh": "没有这个键{hint}", "en": "unknown key{hint}"},
+    "schema.did_you_mean": {"zh": "；是否应为 {name}？", "en": "; did you mean {name}?"},
+    "schema.expected_keys": {"zh": "；可用的键：{names}", "en": "; expected one of: {names}"},
+    "schema.string_type": {"zh": "应为文字", "en": "expected text"},
+    "schema.int_type": {"zh": "应为整数", "en": "expected a whole number"},
+    "schema.float_type": {"zh": "应为数字", "en": "expected a number"},
+    "schema.bool_type": {"zh": "应为 true 或 false（是/否）", "en": "expected true or false"},
+    "schema.literal_error": {"zh": "应为以下之一：{expected}", "en": "expected one of: {expected}"},
+    "schema.greater_than": {"zh": "应大于 {gt}", "en": "must be greater than {gt}"},
+    "schema.greater_than_equal": {"zh": "应不小于 {ge}", "en": "must be at least {ge}"},
+    "schema.less_than": {"zh": "应小于 {lt}", "en": "must be less than {lt}"},
+    "schema.less_than_equal": {"zh": "应不大于 {le}", "en": "must be at most {le}"},
+    "schema.string_too_short": {
+        "zh": "至少 {min_length} 个字符",
+        "en": "at least {min_length} characters",
+    },
+    "schema.string_too_long": {
+        "zh": "至多 {max_length} 个字符",
+        "en": "at most {max_length} characters",
+    },
+    "schema.string_pattern_mismatch": {
+        "zh": "格式不对（应符合正则 {pattern}）",
+        "en": "does not match {pattern}",
+    },
+    "schema.identifier": {
+        "zh": "编号只能由字母、数字及 _ . : - 组成，以字母或数字开头，至多 128 个字符",
+        "en": "an id is letters, digits and _ . : -, starting with a letter or digit, "
+        "at most 128 characters",
+    },
+    "schema.too_short": {"zh": "至少 {min_length} 项", "en": "at least {min_length} items"},
+    "schema.too_long": {"zh": "至多 {max_length} 项", "en": "at most {max_length} items"},
+    "schema.list_type": {"zh": "应为列表", "en": "expected a list"},
+    "schema.dict_type": {"zh": "应为键值映射（一节）", "en": "expected a mapping"},
+    "schema.date_type": {"zh": "应为日期，如 2026-01-31", "en": "expected a date like 2026-01-31"},
+    "schema.datetime_type": {
+        "zh": "应为日期时间，如 2026-01-31T08:00:00+08:00",
+        "en": "expected a date and time like 2026-01-31T08:00:00+08:00",
+    },
+    "schema.time_type": {"zh": "应为时刻，如 08:30", "en": "expected a time of day like 08:30"},
+    "schema.duration": {
+        "zh": "应为时长，如 90s、30m、4h、1d",
+        "en": "expected a duration like 90s, 30m, 4h or 1d",
+    },
+    "schema.url_type": {"zh": "应为 http(s) 网址", "en": "expected an http(s) URL"},
+    "schema.ip_any_address": {"zh": "应为 IP 地址", "en": "expected an IP address"},
+    "schema.path_type": {"zh": "应为文件路径", "en": "expected a file path"},
+    "schema.union_tag_not_found": {
+        "zh": "缺少 {discriminator}",
+        "en": "{discriminator} is missing",
+    },
+    "schema.rule": {"zh": "取值不符合要求：{detail}", "en": "not valid: {detail}"},
+    "schema.other": {"zh": "取值不符合要求（{kind}）", "en": "not valid ({kind})"},
+    # The config models' own rules (raised as Said from their validators)
+    "rule.password_without_username": {
+        "zh": "填了密码（password）却没有用户名（username）",
+        "en": "password given without username",
+    },
+    "rule.end_after_start": {"zh": "结束时间应晚于开始时间", "en": "end must be after start"},
+    "rule.time_zone": {
+        "zh": "不是 IANA 时区名（如 Asia/Shanghai）",
+        "en": "unknown IANA time zone (such as Asia/Shanghai)",
+    },
+    "rule.snapshot_times": {
+        "zh": "抽查（snapshot）方式至少需要一个 snapshot_times 时刻",
+        "en": "the snapshot method needs at least one snapshot_times entry",
+    },
+    "rule.escalation_first": {
+        "zh": "escalation.unacknowledged_after 应早于 response_deadline",
+        "en": "escalation.unacknowledged_after must come before response_deadline",
+    },
+    "rule.probe_window": {
+        "zh": "超时 ×（重试次数 + 1）应短于轮询间隔",
+        "en": "timeout × (retries + 1) must be shorter than interval",
+    },
+    "rule.dsn_password": {
+        "zh": "postgres：DSN 中含有密码，请另写为 password: {file|env}",
+        "en": "postgres: the DSN holds a password; give it as password: {file|env}",
+    },
+    "rule.secret_inline": {
+        "zh": "密钥须写成引用 {env: NAME} 或 {file: PATH}，不能直接写值",
+        "en": "secrets must be a reference {env: NAME} or {file: PATH}, not an inline value",
+    },
+    "rule.env_or_file": {
+        "zh": "env 与 file 须且只须填一个",
+        "en": "give exactly one of env or file",
+    },
+    "rule.url_password": {
+        "zh": "网址中含有密码：请写成密钥引用",
+        "en": "the URL carries a password: give it as a secret reference",
+    },
+    "rule.url_secret": {
+        "zh": "网址中含有 {names}：请写成密钥引用（access_token、key 或 secret："
+        "{{env: NAME}} 或 {{file: PATH}}），不要放在网址里",
+        "en": "the URL carries {names}: give it as a secret reference (access_token, key or "
+        "secret: {{env: NAME}} or {{file: PATH}}), not in the URL",
+    },
+    "rule.receivers_unique": {
+        "zh": "接收人编号重复：{ids}",
+        "en": "receiver ids must be unique: {ids}",
+    },
+    "rule.no_receiver": {"zh": "没有编号为 {ids} 的接收人", "en": "no receiver with id {ids}"},
+    "rule.own_fallback": {
+        "zh": "接收人不能以自己为后备（fallback）：{ids}",
+        "en": "a receiver cannot be its own fallback: {ids}",
+    },
+    "rule.last_route": {
+        "zh": "最后一条路由不能带 match：它接收其他路由都不接的告警",
+        "en": "the last route must have no match: it takes every alert no other route takes",
+    },
+    "rule.email_smtp": {
+        "zh": "邮件通道需要 smtp 设置",
+        "en": "e-mail channels need smtp settings",
+    },
     "address.not_ipv4": {
         "zh": "不是 IPv4 地址（四个 0-255 的数）",
         "en": "not an IPv4 address (four numbers 0-255)",
@@ -243,6 +394,10 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "required value is missing (map a column or set a default)",
     },
     "import.invalid": {"zh": "取值不合要求：{detail}", "en": "not valid: {detail}"},
+    "import.not_text": {
+        "zh": "不是 UTF-8、GBK/GB18030 或 Big5 编码的文本",
+        "en": "not text in UTF-8, GBK/GB18030 or Big5",
+    },
     "import.look_alike": {
         "zh": "地址中有形近字符（{what}）：是否应为 {meant}？",
         "en": "look-alike characters in the address ({what}): did you mean {meant}?",
@@ -955,6 +1110,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "refused.title.403": {"zh": "无权操作", "en": "Not allowed"},
     "refused.title.404": {"zh": "找不到", "en": "Not found"},
     "refused.title.409": {"zh": "无法执行", "en": "Cannot be done"},
+    "refused.title.413": {"zh": "内容过大", "en": "Too large"},
     "refused.title.422": {"zh": "填写有误", "en": "Not valid"},
     "refused.title.429": {"zh": "请稍候", "en": "Please wait"},
     "refused.title.500": {"zh": "控制台内部错误", "en": "The console failed"},
@@ -966,6 +1122,14 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
     "refused.status.405": {
         "zh": "此页面不接受这种请求",
         "en": "this page does not take this request",
+    },
+    "refused.status.413": {
+        "zh": "提交的内容过大（上限 1 MB）：控制台只收表单，不收文件",
+        "en": "what was sent is too large (at most 1 MB): the console takes forms, not files",
+    },
+    "refused.status.429": {
+        "zh": "请求过于频繁：请稍候一分钟再试",
+        "en": "too many requests: wait a minute and try again",
     },
     "refused.status.500": {
         "zh": "请求未能完成，错误已记入日志（编号 {incident}）：请将编号告知管理员",
@@ -1133,6 +1297,7 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "ticket {id} does not exist or was merged into a network ticket: reload and choose again",
     },
     "duty.members": {"zh": "涉及设备（{count} 台）", "en": "Devices ({count})"},
+    "duty.attached": {"zh": "加入设备记录（{count} 条）", "en": "Devices attached ({count})"},
     "device.uplink": {"zh": "上联交换机", "en": "Uplink switch"},
     "device.port": {"zh": "端口", "en": "Port"},
     "device.port_up": {"zh": "端口正常", "en": "port up"},

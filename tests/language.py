@@ -18,20 +18,24 @@ ALLOWED = frozenset(
         *("IP", "IPv4", "IPv6", "MAC", "DNS", "NTP", "API", "URL", "SSE", "TLS", "PoE"),
         *("XLSX", "CSV", "PDF", "PNG", "JSON", "YAML", "HTML", "UTF", "GBK", "GB", "Big5"),
         *("SHA", "Ed25519", "SLA", "ID", "NVR", "DVR", "PTZ", "OpenAPI", "Webhook"),
-        *("UTC", "CNY", "Excel", "WPS", "BOM", "slawatch"),
+        *("UTC", "CNY", "Excel", "WPS", "BOM", "slawatch", "IANA"),
         # The language switch names the other language in its own words
         "English",
         # Units
         *("ms", "min", "MB", "KB", "kbps", "Mbps", "fps"),
         # Keys of the ledger map the administrator edits (written as they must be typed)
         *("defaults", "values", "columns", "sheet", "base"),
+        # Sections of an inventory, named as they are typed (add an ``snmp`` section)
+        *("onvif", "snmp", "tcp", "rtsp", "uplink"),
         # Vendors and their products, named as on the device's label
         *("Hikvision", "Dahua", "Uniview", "Huawei", "H3C", "Axis", "Tiandy"),
     }
 )
 # What is typed or read back verbatim, removed before looking for words.
 _VERBATIM = re.compile(
-    r"""\bslawatch-\w+(?:\ +[a-z][\w-]*)*  # one of our commands, with its subcommands
+    r"""(?m)^\S*:\d+:\ [^\s:]+:            # a config problem's FILE:LINE: key.path[2]:
+    | \{[^{}\n]*\}                       # YAML typed as it is ({env: NAME})
+    | \bslawatch-\w+(?:\ +[a-z][\w-]*)*  # one of our commands, with its subcommands
     | '[^'\n]*'|"[^"\n]*"               # a quoted cell value
     | --?[A-Za-z][\w-]*                  # a command-line option
     | \b\w+(?:[._:/-]\w+)+\b             # a key path, id, address, file name (a.b, SW-01)

@@ -184,6 +184,15 @@ def _named_contracts(listed: dict[str, Any], names: dict[str, str]) -> dict[str,
     return listed
 
 
+def _region_names(listed: dict[str, Any], language: Language) -> dict[str, Any]:
+    """The regions table's name column as the region's own name: its contract has a
+    column of its own (the group's name is "contract/region", "-/城关街道")."""
+    for row in listed["rows"]:
+        row[1] = {**row[1], "text": str(row[1]["text"]).rsplit("/", 1)[-1]}
+    listed["headings"][1] = text("column.region", language)
+    return listed
+
+
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
@@ -593,7 +602,10 @@ def render_html(
             found for g in groups if (found := _explained(g, by_id[g["policy"]], w)) is not None
         ],
         charts={name: _data_uri(png) for name, png in chart_uris.items()},
-        regions=_named_contracts(_table(regions, _REGION_COLUMNS, regions.rows, w), contract_names),
+        regions=_region_names(
+            _named_contracts(_table(regions, _REGION_COLUMNS, regions.rows, w), contract_names),
+            w.language,
+        ),
         devices_listed=w.t(
             "report.devices_listed",
             listed=w.count(len(devices.rows)),

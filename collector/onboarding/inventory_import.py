@@ -45,9 +45,10 @@ from slawatch.config.diff import DeviceChanges, device_changes
 from slawatch.config.errors import ConfigError, ConfigProblem, show_value
 from slawatch.config.inventory import Device, DeviceKind, Inventory, address_problem, cross_check
 from slawatch.config.loader import load_config
+from slawatch.config.schema_words import said_for
 from slawatch.config.types import Strict
 from slawatch.config.writer import write_inventory
-from slawatch.messages import Language, text
+from slawatch.messages import Language, Said, said_in, text
 
 # 2020-04-22, 2020/4/22, 2020.04.22, 2020年4月22日, 20200422
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
@@ -116,7 +117,7 @@ def _decode(file: Path) -> tuple[str, str]:
         pass
     best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_16"]).best()
     if best is None:
-        raise ConfigError([ConfigProblem(file, 0, (), "not text in UTF-8, GBK/GB18030 or Big5")])
+        raise ConfigError([ConfigProblem(file, 0, (), Said("import.not_text"))])
     # GB18030 reads every GBK file the same and more: name it for what Excel wrote.
     name = "GBK/GB18030" if best.encoding in ("gb18030", "gbk", "gb2312") else best.encoding
     return data.decode("gb18030" if name == "GBK/GB18030" else best.encoding), name
@@ -525,13 +526,14 @@ def _device_rows(
                 continue
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
-                name = str(error["loc"][0]) if error["loc"] else "row"
+                name = _field_of(("devices", row.number, *error["loc"]))
                 if name in row.refused:
-                    continue  # its cell was reported already
+                    continue  # its cell was reported already (a union says it once)
+                row.refused.add(name)
                 if error["type"] == "missing":
                     problems.add(row.number, name, problems.say("import.missing"))
                     continue
-                detail = error["msg"].removeprefix("Value error, ")
+                detail = said_in(said_for(error), problems.language)
                 message = problems.say("import.invalid", detail=detail)
                 problems.add(row.number, name, message, error["input"])
             continue
@@ -560,8 +562,22 @@ def import_ledger(
     language: Language = "zh",
 ) -> Imported:
     """Read ``ledger``; write ``output`` when it is new, or when ``apply`` is given;
-    ConfigError for every problem (capped), with its row and column."""
-    ledger_map = load_config(map_file, LedgerMap)
+    ConfigError for every problem (capped), with its row and column, in ``language``."""
+    try:
+        return _import(ledger, map_file, output, apply, today, language)
+    except ConfigError as exc:
+        raise exc.said_in(language) from None
+
+
+def _import(
+    ledger: Path,
+    map_file: Path,
+    output: Path,
+    apply: bool,
+    today: date | None,
+    language: Language,
+) -> Imported:
+    ledger_map = load_config(map_file, LedgerMap, language)
     current = load_config(output, Inventory, language) if output.exists() else None
     result = Imported(columns=dict(ledger_map.columns))
     devices, origin, district = _device_rows(ledger, ledger_map, current, result, language)
@@ -657,7 +673,7 @@ def _check(
     except ValidationError as exc:
         raise ConfigError(
             [
-                ConfigProblem(map_file, 0, ("base", *error["loc"]), error["msg"])
+                ConfigProblem(map_file, 0, ("base", *error["loc"]), said_for(error), None, language)
                 for error in exc.errors(include_url=False)
             ][:MAX_PROBLEMS]
         ) from exc

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from slawatch.config.errors import UNSHOWN_VALUE_ERROR
 from slawatch.config.inventory import DeviceKind
 from slawatch.config.types import Duration, Identifier, SecretRef, Strict
+from slawatch.messages import Said, text
 
 # Query parameters that carry a robot's key or a signature: they belong in a secret.
 _SECRET_PARAMS = frozenset({"access_token", "key", "secret", "sign", "token", "password"})
@@ -29,15 +30,14 @@ def _no_secret_in_url(url: AnyHttpUrl) -> AnyHttpUrl:
     parts = urlsplit(str(url))
     if parts.password:
         raise PydanticCustomError(
-            UNSHOWN_VALUE_ERROR, "the URL carries a password: give it as a secret reference"
+            UNSHOWN_VALUE_ERROR, text("rule.url_password", "en"), {"said": "rule.url_password"}
         )
     found = sorted({name for name, _ in parse_qsl(parts.query)} & _SECRET_PARAMS)
     if found:
         raise PydanticCustomError(
             UNSHOWN_VALUE_ERROR,
-            "the URL carries {names}: give it as a secret reference (access_token, key or "
-            "secret: {{env: NAME}} or {{file: PATH}}), not in the URL",
-            {"names": ", ".join(found)},
+            text("rule.url_secret", "en"),
+            {"said": "rule.url_secret", "names": ", ".join(found)},
         )
     return url
 
@@ -149,23 +149,21 @@ class Alerting(Strict):
         ids = [receiver.id for receiver in self.receivers]
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:
-            raise ValueError(f"receiver ids must be unique: {', '.join(duplicated)}")
+            raise ValueError(Said("rule.receivers_unique", ids=", ".join(duplicated)))
         known = set(ids)
         named = {r for route in self.routes for r in (*route.notify, *route.escalate)}
         named |= {r.fallback for r in self.receivers if r.fallback is not None}
         unknown = sorted(named - known)
         if unknown:
-            raise ValueError(f"no receiver with id {', '.join(unknown)}")
+            raise ValueError(Said("rule.no_receiver", ids=", ".join(unknown)))
         own = sorted(r.id for r in self.receivers if r.fallback == r.id)
         if own:
-            raise ValueError(f"a receiver cannot be its own fallback: {', '.join(own)}")
+            raise ValueError(Said("rule.own_fallback", ids=", ".join(own)))
         if not self.routes[-1].match.everything:
-            raise ValueError(
-                "the last route must have no match: it takes every alert no other route takes"
-            )
+            raise ValueError(Said("rule.last_route"))
         emails = any(isinstance(c, EmailChannel) for r in self.receivers for c in r.channels)
         if emails and self.smtp is None:
-            raise ValueError("e-mail channels need smtp settings")
+            raise ValueError(Said("rule.email_smtp"))
         return self
 
     def secrets(self) -> list[tuple[tuple[str | int, ...], SecretRef]]:

@@ -7,6 +7,7 @@ starts with a valid settings file and a broken inventory is still a broken agent
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -18,7 +19,7 @@ from slawatch.config.policies import PolicyBook, policy_files
 from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings, CollectorSettings
 from slawatch.config.yamlsource import YamlDocument
-from slawatch.messages import text
+from slawatch.messages import Language, Said, text
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -97,8 +98,14 @@ def inventory_secret_problems(file: Path) -> list[ConfigProblem]:
     return located(secrets.problems(secrets.credential_secrets(inventory)), file)
 
 
-def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.stdout) -> int:
-    """Print every problem as FILE:LINE: key.path: message; return the process exit code."""
+def check_files(
+    files: list[Path],
+    allowed_kinds: set[str],
+    out: TextIO = sys.stdout,
+    language: Language = "zh",
+) -> int:
+    """Print every problem as FILE:LINE: key.path: message, in ``language`` (the
+    secrets' rules are still said in English); return the process exit code."""
     problems: list[ConfigProblem] = []
     pending = list(files)
     seen: set[Path] = set()
@@ -108,7 +115,7 @@ def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.st
             continue
         seen.add(file.resolve())
         try:
-            model = load_any(file)
+            model = load_any(file, language)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -119,8 +126,9 @@ def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.st
                     file,
                     1,
                     ("kind",),
-                    f"this command checks {', '.join(sorted(allowed_kinds))}",
+                    Said("config.kind_here", kinds=", ".join(map(repr, sorted(allowed_kinds)))),
                     kind,
+                    language,
                 )
             )
             continue
@@ -129,20 +137,25 @@ def check_files(files: list[Path], allowed_kinds: set[str], out: TextIO = sys.st
             problems += _contracts_judged(model)
         if isinstance(model, AgentSettings | CollectorSettings):
             problems += _secrets_readable(model, file)
-        out.write(f"{file}: ok ({_summary(model)})\n")
+        out.write(text("config.ok", language, file=file, summary=_summary(model, language)) + "\n")
         if isinstance(model, Inventory):
             for site, agents in unsigned_agents(model).items():
-                said = text("inventory.unsigned_warning", site=site, agents=", ".join(agents))
+                said = text(
+                    "inventory.unsigned_warning", language, site=site, agents=", ".join(agents)
+                )
                 out.write(f"{file}: {said}\n")
     for problem in problems:
-        out.write(f"{problem}\n")
+        out.write(f"{replace(problem, language=language)}\n")
     return EXIT_INVALID if problems else EXIT_OK
 
 
-def _summary(model: ConfigModel) -> str:
+def _summary(model: ConfigModel, language: Language) -> str:
     if isinstance(model, Inventory):
-        return (
-            f"inventory: {len(model.devices)} devices, {len(model.sets)} door-access sets, "
-            f"{len(model.links)} links"
+        return text(
+            "config.inventory_summary",
+            language,
+            devices=len(model.devices),
+            sets=len(model.sets),
+            links=len(model.links),
         )
-    return model_kind(model)
+    return text(f"config.kind.{model_kind(model)}", language)

@@ -6,10 +6,10 @@ operator fixing a 100,000-line inventory wants one list, not one round trip per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from slawatch.messages import Language, text
+from slawatch.messages import Language, said_in, text
 
 KeyPath = tuple[str | int, ...]
 
@@ -38,7 +38,8 @@ def show_value(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ConfigProblem:
-    """One thing wrong with a config file; ``line`` is 1-based, 0 when unknown."""
+    """One thing wrong with a config file; ``line`` is 1-based, 0 when unknown. A
+    ``message`` from the catalogue (``Said``) is shown in ``language``."""
 
     file: Path
     line: int
@@ -49,7 +50,9 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         got = text("config.got", self.language, value=self.value) if self.value is not None else ""
-        return f"{self.file}:{self.line}: {format_key_path(self.path)}: {self.message}{got}"
+        message = said_in(self.message, self.language)
+        where = format_key_path(self.path) if self.path else text("config.document", self.language)
+        return f"{self.file}:{self.line}: {where}: {message}{got}"
 
 
 class ConfigError(Exception):
@@ -58,6 +61,10 @@ class ConfigError(Exception):
     def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(problem) for problem in problems))
+
+    def said_in(self, language: Language) -> ConfigError:
+        """The same problems told in ``language`` (those made before it was known)."""
+        return ConfigError([replace(problem, language=language) for problem in self.problems])
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from slawatch.config.types import (
     SecretRef,
     Strict,
 )
-from slawatch.messages import Language, text
+from slawatch.messages import Language, Said, text
 
 # Devices and sets exist by the hundred thousand: they are slotted dataclasses (~1 KB each
 # instead of ~5 KB as BaseModels) and their rules that need no other row live in
@@ -123,7 +123,7 @@ class Credential(Strict):
     @model_validator(mode="after")
     def _password_needs_user(self) -> Credential:
         if self.password is not None and self.username is None:
-            raise ValueError("password given without username")
+            raise ValueError(Said("rule.password_without_username"))
         return self
 
 

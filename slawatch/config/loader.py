@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from slawatch.config.cache import cached_inventory
@@ -26,9 +27,10 @@ from slawatch.config.errors import (
 )
 from slawatch.config.inventory import Device, DoorAccessSet, Inventory, cross_check
 from slawatch.config.policy import Policy
+from slawatch.config.schema_words import said_for
 from slawatch.config.settings import AgentSettings, CollectorSettings
 from slawatch.config.yamlsource import RowSection, YamlDocument, locate_lines, read_yaml
-from slawatch.messages import Language
+from slawatch.messages import Language, Said, text
 
 ConfigModel = Inventory | Policy | AgentSettings | CollectorSettings
 KINDS: dict[str, type[ConfigModel]] = {
@@ -61,9 +63,12 @@ def load_config(file: Path, expected: type[M], language: Language = "zh") -> M:
     """Load a file that must be of one kind; raise ConfigError listing every problem
     (the inventory's cross-checks said in ``language``). An inventory that validated
     before comes from the cache (slawatch.config.cache)."""
-    if expected is Inventory:
-        return cast(M, cached_inventory(file, lambda: _load(file, Inventory, language)))
-    return _load(file, expected, language)
+    try:
+        if expected is Inventory:
+            return cast(M, cached_inventory(file, lambda: _load(file, Inventory, language)))
+        return _load(file, expected, language)
+    except ConfigError as exc:
+        raise exc.said_in(language) from None
 
 
 def _load(file: Path, expected: type[M], language: Language) -> M:
@@ -74,6 +79,13 @@ def _load(file: Path, expected: type[M], language: Language) -> M:
 
 def load_any(file: Path, language: Language = "zh") -> ConfigModel:
     """Load a config file of whatever kind it declares."""
+    try:
+        return _load_any(file, language)
+    except ConfigError as exc:
+        raise exc.said_in(language) from None
+
+
+def _load_any(file: Path, language: Language) -> ConfigModel:
     document = read_yaml(file, tuple(_ROW_TYPES))
     kind = _require_mapping(document).get("kind")
     model_type = KINDS.get(kind) if isinstance(kind, str) else None
@@ -82,8 +94,8 @@ def load_any(file: Path, language: Language = "zh") -> ConfigModel:
             [
                 document.problem(
                     ("kind",),
-                    f"kind must be one of {', '.join(KINDS)}",
-                    show_value(kind) if kind is not None else "nothing",
+                    Said("config.kind", kinds=", ".join(map(repr, KINDS))),
+                    show_value(kind) if kind is not None else text("config.nothing", language),
                 )
             ]
         )
@@ -96,7 +108,7 @@ def model_kind(model: ConfigModel) -> str:
 
 def _require_mapping(document: YamlDocument) -> dict[str, Any]:
     if not isinstance(document.data, dict):
-        raise ConfigError([document.problem((), "expected a mapping at the top of the file")])
+        raise ConfigError([document.problem((), Said("config.not_mapping"))])
     return document.data
 
 
@@ -187,22 +199,23 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> KeyPath:
 
 def _issue(model_type: type[BaseModel], path: KeyPath, error: ErrorDetails) -> Issue:
     kind = error["type"]
-    message = error["msg"].removeprefix("Value error, ")
+    message = said_for(error)
     value: str | None = None
     secret = any(part in _SECRET_KEYS for part in path) or kind == UNSHOWN_VALUE_ERROR
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, a row's
         allowed = _allowed_keys(model_type, path[:-1])
-        message = "unknown key"
         close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
-        if close:
-            message += f"; did you mean {close[0]}?"
-        elif allowed:
-            message += f"; expected one of: {', '.join(sorted(allowed))}"
-    elif kind == "missing":
-        message = "required key is missing"
-    elif secret:
-        value = "<redacted>"
-    elif not isinstance(error["input"], dict | list):
+        hint = (
+            Said("schema.did_you_mean", name=repr(close[0]))
+            if close
+            else Said("schema.expected_keys", names=", ".join(map(repr, sorted(allowed))))
+            if allowed
+            else ""
+        )
+        message = Said("schema.extra_forbidden", hint=hint)
+    elif secret and kind != "missing":
+        value = "***"  # a secret is never shown, in any language
+    elif kind != "missing" and not isinstance(error["input"], dict | list):
         value = show_value(error["input"])
     return Issue(path, message, value)
 
@@ -214,15 +227,14 @@ def _allowed_keys(model_type: type[BaseModel], path: KeyPath) -> list[str]:
         current = _step(current, part)
         if current is None:
             return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+    return list(_fields(current) or ())
 
 
 def _step(annotation: Any, part: str | int) -> Any:
     for candidate in _unwrap(annotation):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            field = candidate.model_fields.get(str(part))
+        fields = _fields(candidate)
+        if fields is not None:
+            field = fields.get(str(part))
             if field is not None:
                 return field.annotation
         origin = typing.get_origin(candidate)
@@ -231,6 +243,14 @@ def _step(annotation: Any, part: str | int) -> Any:
         if origin is dict and isinstance(part, str):
             return typing.get_args(candidate)[1]
     return None
+
+
+def _fields(candidate: Any) -> dict[str, FieldInfo] | None:
+    """The fields of a model or of a pydantic dataclass (an inventory's rows), else None."""
+    if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+        return candidate.model_fields
+    found = getattr(candidate, "__pydantic_fields__", None) if isinstance(candidate, type) else None
+    return cast(dict[str, FieldInfo], found) if isinstance(found, dict) else None
 
 
 def _unwrap(annotation: Any) -> list[Any]:

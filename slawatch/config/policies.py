@@ -17,6 +17,7 @@ from slawatch.config.inventory import Contract, Inventory, contracts_of_devices
 from slawatch.config.loader import load_config
 from slawatch.config.policy import MaintenanceWindow, Policy
 from slawatch.config.yamlsource import YamlDocument
+from slawatch.messages import Said
 
 
 def policy_files(paths: Iterable[Path]) -> list[Path]:
@@ -38,7 +39,7 @@ class PolicyBook:
         """Policy files or directories of them; the first policy found is the default."""
         loaded = [load_config(file, Policy) for file in policy_files(paths)]
         if not loaded:
-            problem = ConfigProblem(paths[0], 0, (), "no policy file (*.yaml) found here")
+            problem = ConfigProblem(paths[0], 0, (), Said("config.no_policy"))
             raise ConfigError([problem])
         by_id: dict[str, Policy] = {}
         for policy in loaded:
@@ -105,8 +106,7 @@ class PolicyBook:
                 [
                     document.problem(
                         ("contracts", n, "policy"),
-                        f"contract {contract.id} names a policy that was not loaded "
-                        f"(loaded: {known})",
+                        Said("config.policy_not_loaded", contract=contract.id, known=known),
                         show_value(contract.policy),
                     )
                     for n, contract in missing

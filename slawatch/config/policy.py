@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from slawatch.config.types import Duration, Identifier, Strict
+from slawatch.messages import Said
 
 
 class UnknownTime(StrEnum):
@@ -90,7 +91,7 @@ class MaintenanceWindow(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> MaintenanceWindow:
         if self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise ValueError(Said("rule.end_after_start"))
         return self
 
 
@@ -150,13 +151,13 @@ class Policy(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("unknown IANA time zone") from exc
+            raise ValueError(Said("rule.time_zone")) from exc
         return value
 
     @model_validator(mode="after")
     def _coherent(self) -> Policy:
         if self.method is RateMethod.SNAPSHOT and not self.snapshot_times:
-            raise ValueError("the snapshot method needs at least one snapshot_times entry")
+            raise ValueError(Said("rule.snapshot_times"))
         if self.escalation.unacknowledged_after >= self.response_deadline:
-            raise ValueError("escalation.unacknowledged_after must come before response_deadline")
+            raise ValueError(Said("rule.escalation_first"))
         return self

@@ -12,6 +12,7 @@ from pydantic import AnyHttpUrl, Discriminator, Field, Tag, model_validator
 from slawatch.config import secrets
 from slawatch.config.alerting import Alerting
 from slawatch.config.types import ConfigPath, Duration, Identifier, SecretRef, Strict
+from slawatch.messages import Said
 
 # MQTT topic levels must not contain wildcards or separators.
 TopicLevel = Identifier
@@ -57,7 +58,7 @@ class PollSettings(Strict):
     @model_validator(mode="after")
     def _timeout_fits(self) -> PollSettings:
         if self.timeout * (self.retries + 1) >= self.interval:
-            raise ValueError("timeout × (retries + 1) must be shorter than interval")
+            raise ValueError(Said("rule.probe_window"))
         return self
 
 
@@ -121,7 +122,7 @@ class LedgerDatabase(Strict):
         # Checked again by psycopg's parser when connecting (collector/ledger/backend.py);
         # here so check-config refuses it. Never echoed: it is a secret.
         if re.search(r"://[^/@]*:[^/@]*@|[?&]password=|\bpassword\s*=", self.postgres):
-            raise ValueError("postgres: the DSN holds a password; give it as password: {file|env}")
+            raise ValueError(Said("rule.dsn_password"))
         return self
 
 

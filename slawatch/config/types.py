@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from slawatch.messages import Said
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -30,10 +32,10 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         found = _DURATION.match(value)
         if found is None:
-            raise ValueError("expected a duration like 90s, 30m, 4h or 1d")
+            raise ValueError(Said("schema.duration"))
         return timedelta(seconds=float(found.group(1)) * _UNIT_SECONDS[found.group(2)])
     if isinstance(value, bool):
-        raise ValueError("expected a duration like 90s, 30m, 4h or 1d")
+        raise ValueError(Said("schema.duration"))
     if isinstance(value, int | float):
         return timedelta(seconds=value)
     return value
@@ -54,9 +56,8 @@ ConfigPath = Annotated[Path, AfterValidator(_anchor_to_config_dir)]
 
 # Device and topology identifiers appear in MQTT payloads, line protocol tags and file
 # names of exports, so they are kept to a safe alphabet (Chinese point numbers are digits).
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", strict=True)
-]
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, strict=True)]
 # References repeated by 100,000 devices (region, site, contract) share one string object.
 InternedId = Annotated[Identifier, AfterValidator(sys.intern)]
 # An Ed25519 public key as ``slawatch-agent keys new`` prints it (slawatch.keys.public_text).
@@ -83,15 +84,13 @@ class SecretRef(Strict):
     def _reject_inline(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             # The value is a secret: never echo it back in the error.
-            raise ValueError(
-                "secrets must be a reference {env: NAME} or {file: PATH}, not an inline value"
-            )
+            raise ValueError(Said("rule.secret_inline"))
         return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env or file")
+            raise ValueError(Said("rule.env_or_file"))
         return self
 
     def resolve(self) -> SecretStr:

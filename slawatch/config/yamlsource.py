@@ -19,6 +19,7 @@ import yaml
 import yaml_rs
 
 from slawatch.config.errors import ConfigError, ConfigProblem, KeyPath
+from slawatch.messages import Said
 
 _LINE_IN_MESSAGE = re.compile(r"line (\d+)")
 
@@ -60,8 +61,13 @@ def read_yaml(file: Path, row_sections: tuple[str, ...] = ()) -> YamlDocument:
     try:
         rows, rest = _split_row_sections(file.read_bytes(), row_sections)
         text = rest.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigProblem(file, 0, (), f"cannot read file: {exc}")]) from exc
+    except FileNotFoundError as exc:
+        raise ConfigError([ConfigProblem(file, 0, (), Said("config.no_file"))]) from exc
+    except OSError as exc:
+        problem = Said("config.unreadable", detail=exc.strerror)
+        raise ConfigError([ConfigProblem(file, 0, (), problem)]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(file, 0, (), Said("config.not_utf8"))]) from exc
     try:
         data = yaml_rs.loads(text)
     except yaml_rs.YAMLDecodeError as exc:
@@ -114,16 +120,18 @@ def _split_row_sections(raw: bytes, names: tuple[str, ...]) -> tuple[dict[str, R
 
 
 def _syntax_problem(file: Path, text: str, message: str) -> ConfigProblem:
-    first_line = message.splitlines()[0] if message else "invalid YAML"
+    first_line = message.splitlines()[0] if message else "?"
     detail = message.splitlines()[-1].strip() if "\n" in message else first_line
     found = _LINE_IN_MESSAGE.search(first_line)
     if found:
-        return ConfigProblem(file, int(found.group(1)), (), f"invalid YAML: {detail}")
+        return ConfigProblem(
+            file, int(found.group(1)), (), Said("config.yaml_syntax", detail=detail)
+        )
     duplicate = _find_duplicate_key(text)
     if duplicate is not None:
         line, path, key = duplicate
-        return ConfigProblem(file, line, path, "duplicate key", repr(key))
-    return ConfigProblem(file, 0, (), f"invalid YAML: {first_line}")
+        return ConfigProblem(file, line, path, Said("config.duplicate_key"), repr(key))
+    return ConfigProblem(file, 0, (), Said("config.yaml_syntax", detail=first_line))
 
 
 @dataclass

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import async_playwright
 
 from simulator.local_servers import Mosquitto, free_port
 from tests.collector.web.console.conftest import PASSWORDS, Console, console
+from tests.collector.web.console.test_browser import CHROMIUM, POST_FORM, log_in, shot
 from tests.conftest import REPO
+from tests.language import english_words
 
 SHIPPED = REPO / "deploy" / "nginx" / "slawatch.conf"
 
@@ -56,7 +59,7 @@ def configure(folder: Path, live: Console) -> tuple[Path, str, ssl.SSLContext]:
         .replace("/etc/slawatch/tls/privkey.pem", str(key))
         .replace("http://127.0.0.1:8080", f"http://{upstream}")
     )
-    assert site.count(upstream) == 3  # every location of the shipped file was re-pointed
+    assert site.count(upstream) == 4  # every location of the shipped file was re-pointed
     (folder / "site.conf").write_text(site, encoding="utf-8")
     main = folder / "nginx.conf"
     main.write_text(
@@ -118,3 +121,39 @@ async def test_the_console_behind_the_shipped_tls_proxy(tmp_path: Path, broker: 
         assert accepted.status_code == 303
         assert accepted.headers["location"] == "/"
         assert (await web.get("/faults")).status_code == 200
+
+        # nginx's own refusals: JSON to a script, the status kept ...
+        big = {"note": "x" * (1 << 20)}
+        sent = await web.post("/faults/ack", data=big, headers={"origin": base})
+        assert sent.status_code == 413
+        assert sent.headers["content-type"] == "application/json"
+        # ... and to a browser the console's page in the reader's language.
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"]
+            )
+            tab = await browser.new_page(ignore_https_errors=True)
+            await log_in(tab, base, "zhang")
+            await tab.wait_for_url(f"{base}/")
+            async with tab.expect_navigation() as posted:
+                await tab.evaluate(
+                    POST_FORM, ["/faults/ack", {"note": "x" * (1 << 20), "csrf": "x"}]
+                )
+            said = await tab.inner_text("main")
+            assert (await posted.value).status == 413
+            assert "提交的内容过大" in said, said
+            await shot(tab, "refused-413")
+            assert english_words(said) == [], said
+            statuses = []
+            for _ in range(20):  # the login flood limit: 10 at once, then 30 a minute
+                shown = await tab.goto(f"{base}/login")
+                assert shown is not None
+                statuses.append(shown.status)
+                if shown.status == 429:
+                    break
+            said = await tab.inner_text("main")
+            assert statuses[-1] == 429, statuses
+            assert "请求过于频繁" in said, said
+            await shot(tab, "refused-429")
+            assert english_words(said) == [], said
+            await browser.close()

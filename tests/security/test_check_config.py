@@ -207,7 +207,7 @@ def test_a_console_without_a_session_secret_is_refused(collector_settings: Path,
         encoding="utf-8",
     )
     ran = collector(collector_settings, {}, run=run)
-    ran.assert_refused(collector_settings, 11, "console.session_secret", "required key is missing")
+    ran.assert_refused(collector_settings, 11, "console.session_secret", "必须填写")
 
 
 @pytest.mark.parametrize("run", [False, True], ids=["check-config", "run"])

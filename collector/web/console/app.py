@@ -71,6 +71,10 @@ ClassQuery = Annotated[str, Query(alias="class", pattern="^(|front_end|network)$
 AckQuery = Annotated[str, Query(pattern="^(|yes|no)$")]
 
 
+# What deploy/nginx/slawatch.conf refuses before the console sees the request.
+PROXY_REFUSALS = frozenset({413, 429})
+
+
 def templates_environment() -> Environment:
     """The one Jinja2 environment of the console: every template it loads is autoescaped,
     whatever its name (Starlette's default escapes only ``.html``, and ours are
@@ -790,6 +794,12 @@ def add_console(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
+
+    @app.get("/refused/{status}", include_in_schema=False)
+    async def proxy_refusal(status: int) -> Response:
+        """The reverse proxy's own refusals (a body over its limit, a login flood) told
+        as the console tells its own: deploy/nginx/slawatch.conf's error_page asks here."""
+        raise StarletteHTTPException(status if status in PROXY_REFUSALS else 404)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     async def api_page(request: Request) -> HTMLResponse:

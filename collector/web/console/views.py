@@ -8,12 +8,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 from fastapi.exceptions import RequestValidationError
+from pydantic_core import ErrorDetails
 
 from agent.wire import Reason
 from collector.ledger.chain import Row
@@ -22,7 +23,8 @@ from collector.pipeline.faults import FaultClass, Ticket
 from collector.pipeline.state import State
 from slawatch.config.inventory import Device, DeviceKind, Inventory, Link
 from slawatch.config.policy import MaintenanceWindow
-from slawatch.messages import Language, text
+from slawatch.config.schema_words import said_for
+from slawatch.messages import Language, said_in, text
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -428,7 +430,7 @@ FIELD_LABELS = {
 
 def form_problem(error: Mapping[str, Any], language: Language) -> str:
     """One refused field as a sentence: our own refusals from the catalogue, pydantic's
-    by their kind (its English message kept for the rest)."""
+    by their kind (slawatch/config/schema_words.py)."""
     field = str(error["loc"][-1])
     label = text(FIELD_LABELS[field], language) if field in FIELD_LABELS else field
     context = dict(error.get("ctx") or {})
@@ -438,5 +440,5 @@ def form_problem(error: Mapping[str, Any], language: Language) -> str:
     elif error["type"] == "missing":
         problem = text("form.missing", language)
     else:
-        problem = f"{text('form.invalid', language)} ({error['msg']})"
+        problem = said_in(said_for(cast(ErrorDetails, error)), language)
     return text("form.refused", language, field=label, problem=problem)

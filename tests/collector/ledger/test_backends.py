@@ -115,9 +115,7 @@ def test_settings_naming_a_password_in_the_dsn_are_refused_by_check_config(
     )
     said = io.StringIO()
     assert check_files([settings], {"collector"}, said) == EXIT_INVALID
-    assert (
-        "collector.yaml:5: ledger.postgres: postgres: the DSN holds a password" in said.getvalue()
-    )
+    assert "collector.yaml:5: ledger.postgres: postgres：DSN 中含有密码" in said.getvalue()
     assert "hunter2" not in said.getvalue()
 
 

@@ -174,7 +174,7 @@ def test_bad_rows_are_named_by_row_column_and_value_and_capped(
     assert run_import(many, output) == 2
     listed = capsys.readouterr().err.splitlines()
     assert len(listed) == MAX_PROBLEMS + 1
-    assert re.search(r"many.csv:0: \(document\): …… 另有 \d{3} 个问题$", listed[-1])
+    assert re.search(r"many.csv:0: （整个文件）: …… 另有 \d{3} 个问题$", listed[-1])
 
 
 def test_a_wrong_header_row_is_one_error_that_names_the_right_one(

@@ -116,8 +116,9 @@ def test_a_district_ledger_imports_with_its_totals_row_skipped_and_a_summary(
     assert english_words(said.replace(str(tmp_path), "")) == []
 
 
+@pytest.mark.parametrize("form", ["xlsx", "csv"])
 def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_meant(
-    tmp_path: Path, ledger_map: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, ledger_map: Path, form: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = district()
     rows[5][2] = "10.37.1.14 "  # sheet row 8: the address of row 7 with a space
@@ -127,8 +128,10 @@ def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_me
     rows[80][4] = "罗亭所"  # 罗亭派出所 on every other row of the station
     rows[72][11] = ""  # the 罗亭 link's only backup-fibre cells are blank
     rows[72 + 23][11] = rows[72 + 46][11] = rows[72 + 69][11] = ""
-    ledger = tmp_path / "台账.xlsx"
-    write_xlsx(ledger, rows)
+    rows[12][9] = "十二"  # sheet row 15: a port in words
+    rows[13][7] = "2021/13/01"  # sheet row 16: no 13th month
+    ledger = tmp_path / f"台账.{form}"
+    (write_xlsx if form == "xlsx" else write_gbk_csv)(ledger, rows)
     assert run(ledger, ledger_map, tmp_path / "inventory.yaml") == 2
     errors = capsys.readouterr().err
     assert f"{ledger}:8: IP地址: 地址 10.37.1.14 与第 7 行重复（去掉首尾空格后相同）" in errors
@@ -149,6 +152,11 @@ def test_a_ledgers_typos_are_refused_in_chinese_with_column_row_value_and_the_me
         "是否应为「罗亭派出所」？" in errors
     )
     assert f"{ledger}:76: 是否有备用光纤: 链路「罗亭汇聚光纤」的备用光纤为空" in errors
+    assert f"{ledger}:15: 上联端口: 取值不合要求：应为整数（填的是 '十二'）\n" in errors
+    assert (
+        f"{ledger}:16: 启用日期: 取值不合要求：应为日期，如 2026-01-31（填的是 '2021/13/01'）"
+        in (errors)
+    )
     assert english_words(errors.replace(str(ledger), "")) == []
 
 

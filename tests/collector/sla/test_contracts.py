@@ -195,7 +195,7 @@ def test_a_contract_naming_a_policy_not_given_is_refused(tmp_path: Path, capsys:
     policy = str(tmp_path / "policies" / "cam.yaml")
     assert main([*command, "--policy", policy, "--period", "2026-Q3"]) == 2
     error = capsys.readouterr().err
-    assert "contracts[1].policy: contract door-rent names a policy that was not loaded" in error
+    assert "contracts[1].policy: 合同 door-rent 指定的考核策略未加载" in error
 
 
 def test_a_quarter_in_progress_is_measured_to_the_last_observation(tmp_path: Path) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
 
 from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files
 from tests.conftest import REPO
+from tests.language import english_words
 
 ALL_KINDS = {"agent", "collector", "inventory", "policy"}
 
@@ -48,7 +50,7 @@ def test_shipped_configs_are_valid(config: str, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv(name, value)
     code, output = run_check(REPO / config)
     assert code == EXIT_OK, output
-    assert "ok (" in output
+    assert "：无误（" in output
 
 
 # (name, text to replace, replacement, line marker in the broken file, expected message)
@@ -58,21 +60,28 @@ BROKEN_INVENTORIES = [
         "backup_fiber: true}",
         "backup_fiber: true, colour: red}",
         "colour: red",
-        "links[0].colour: unknown key; expected one of: backup_fiber, id, name",
+        "links[0].colour: 没有这个键；可用的键：'backup_fiber', 'id', 'name'",
     ),
     (
         "misspelt key gets did-you-mean",
         "    username: admin",
         "    usrname: admin",
         "usrname",
-        "credentials.cam-default.usrname: unknown key; did you mean username?",
+        "credentials.cam-default.usrname: 没有这个键；是否应为 'username'？",
+    ),
+    (
+        "misspelt device key gets did-you-mean",
+        "phase: P1, vendor: Uniview",
+        "phase: P1, vendr: Uniview",
+        "vendr: Uniview",
+        "devices[4].vendr: 没有这个键；是否应为 'vendor'？",
     ),
     (
         "wrong type",
         "point_class: 1, region: R01, contract: cam-rent",
         "point_class: first, region: R01, contract: cam-rent",
         "point_class: first",
-        "devices[2].point_class: Input should be 1, 2 or 3 (got 'first')",
+        "devices[2].point_class: 应为以下之一：1 / 2 / 3（填的是 'first'）",
     ),
     (
         "duplicate device id",
@@ -128,22 +137,22 @@ BROKEN_INVENTORIES = [
         "password: {env: SLAWATCH_CAMERA_PASSWORD}",
         "password: hunter2",
         "password: hunter2",
-        "credentials.cam-default.password: secrets must be a reference {env: NAME} or "
-        "{file: PATH}, not an inline value (got <redacted>)",
+        "credentials.cam-default.password: 密钥须写成引用 {env: NAME} 或 {file: PATH}，"
+        "不能直接写值（填的是 ***）",
     ),
     (
         "bad YAML syntax",
         "  - {id: R02, name: 新城镇",
         "  - {id: R02, name: [新城镇",
         "[新城镇",
-        "(document): invalid YAML:",
+        "（整个文件）: YAML 格式错误（解析器：",
     ),
     (
         "duplicate top-level key",
         "sets:\n",
         "links: []\nsets:\n",
         "links: []",
-        "links: duplicate key (got 'links')",
+        "links: 键重复（填的是 'links'）",
     ),
     (
         "region that does not exist",
@@ -164,8 +173,8 @@ BROKEN_INVENTORIES = [
         "kind: checkpoint",
         "kind: radar",
         "kind: radar",
-        "devices[9].kind: Input should be 'camera', 'door_host', 'checkpoint' or 'switch' "
-        "(got 'radar')",
+        "devices[9].kind: 应为以下之一：'camera' / 'door_host' / 'checkpoint' / 'switch'"
+        "（填的是 'radar'）",
     ),
     (
         "device in two sets",
@@ -179,14 +188,14 @@ BROKEN_INVENTORIES = [
         "onvif: {port: 18001}",
         "onvif: {port: 80001}",
         "80001",
-        "devices[2].onvif.port: Input should be less than or equal to 65535 (got 80001)",
+        "devices[2].onvif.port: 应不大于 65535（填的是 80001）",
     ),
     (
         "missing required key",
         "  - {id: P1, name: 一期, accepted_on: 2026-01-15}",
         "  - {id: P1, accepted_on: 2026-01-15}",
         "id: P1",
-        "phases[0].name: required key is missing",
+        "phases[0].name: 必须填写",
     ),
 ]
 
@@ -209,6 +218,29 @@ def test_broken_inventory_is_reported_with_file_line_and_path(
     assert code == EXIT_INVALID
     line = line_of(broken, marker)
     assert f"{file}:{line}: {expected}" in output, output
+    assert english_words(chinese_part(output, tmp_path)) == [], output
+
+
+def chinese_part(output: str, folder: Path) -> str:
+    """The output less its file names and the YAML parser's own words (quoted as such)."""
+    return re.sub(r"解析器：[^）]*", "", output.replace(str(folder), ""))
+
+
+@pytest.mark.parametrize(
+    "name", ["unknown key with a hint", "misspelt device key gets did-you-mean", "wrong type",
+             "uplink to a missing link", "missing required key"],
+)  # fmt: skip
+def test_the_same_problems_in_english(tmp_path: Path, demo_inventory_text: str, name: str) -> None:
+    _, old, new, marker, _ = next(case for case in BROKEN_INVENTORIES if case[0] == name)
+    broken = demo_inventory_text.replace(old, new, 1)
+    file = tmp_path / "inventory.yaml"
+    file.write_text(broken, encoding="utf-8")
+    out = io.StringIO()
+    assert check_files([file], ALL_KINDS, out, "en") == EXIT_INVALID
+    said = out.getvalue()
+    assert f"{file}:{line_of(broken, marker)}: " in said
+    assert re.search(r"[\u4e00-\u9fff]", said.replace(marker, "")) is None, said
+    assert english_words(said) != []
 
 
 def test_every_problem_is_listed_not_just_the_first(
@@ -244,41 +276,41 @@ BROKEN_SETTINGS = [
         "kind: agent\nagent_id: edge-01\nsite: demo\ninventory: inventory.yaml\n"
         "outbox: {dir: out}\npoll: {interval: 10s, timeout: 6s, retries: 1}\n",
         6,
-        "poll: timeout × (retries + 1) must be shorter than interval",
+        "poll: 超时 ×（重试次数 + 1）应短于轮询间隔",
     ),
     (
         "agent.yaml",
         "kind: agent\nagent_id: edge/01\nsite: demo\n"
         "inventory: inventory.yaml\noutbox: {dir: out}\n",
         2,
-        "agent_id: String should match pattern",
+        "agent_id: 编号只能由字母、数字及 _ . : - 组成",
     ),
     (
         "collector.yaml",
         "kind: collector\ninventory: inventory.yaml\npolicy: p.yaml\nspool: {dir: s}\n"
         "ledger: l.sqlite\napi: {bind: 127.0.0.1:8080, token: abc123}\n",
         6,
-        "api.token: secrets must be a reference",
+        "api.token: 密钥须写成引用 {env: NAME} 或 {file: PATH}",
     ),
     (
         "policy.yaml",
         "kind: policy\nid: p\nname: p\nresponse_deadline: half an hour\n",
         4,
-        "response_deadline: expected a duration like 90s, 30m, 4h or 1d (got 'half an hour')",
+        "response_deadline: 应为时长，如 90s、30m、4h、1d（填的是 'half an hour'）",
     ),
     (
         "policy.yaml",
         "kind: policy\nid: p\nname: p\ntargets:\n  online_rate: 93\n",
         5,
-        "targets.online_rate: Input should be less than or equal to 1 (got 93)",
+        "targets.online_rate: 应不大于 1.0（填的是 93）",
     ),
     (
         "policy.yaml",
         "kind: policy\nid: p\nname: p\ntimezone: Mars/Olympus\n",
         4,
-        "timezone: unknown IANA time zone (got 'Mars/Olympus')",
+        "timezone: 不是 IANA 时区名（如 Asia/Shanghai）（填的是 'Mars/Olympus'）",
     ),
-    ("thing.yaml", "kind: camera\n", 1, "kind: kind must be one of"),
+    ("thing.yaml", "kind: camera\n", 1, "kind: 文件类型应为以下之一：'inventory', 'policy'"),
 ]
 
 
@@ -291,6 +323,7 @@ def test_broken_settings_and_policies(
     code, output = run_check(file)
     assert code == EXIT_INVALID
     assert f"{file}:{line}: {expected}" in output, output
+    assert english_words(chinese_part(output, tmp_path)) == [], output
 
 
 def test_agent_settings_are_followed_to_their_inventory(
@@ -328,8 +361,8 @@ def test_a_contract_whose_policy_the_collector_is_not_given_is_reported_at_its_l
     assert code == EXIT_INVALID
     assert (
         f"inventory.yaml:{line_of(inventory, 'id: door-rent')}: contracts[1].policy: "
-        "contract door-rent names a policy that was not loaded (loaded: xinjian-2020) "
-        "(got 'pingshan-door-access')"
+        "合同 door-rent 指定的考核策略未加载（已加载：xinjian-2020）"
+        "（填的是 'pingshan-door-access'）"
     ) in output
     code, output = run_check(demo / "collector.yaml")
     assert code == EXIT_OK, output

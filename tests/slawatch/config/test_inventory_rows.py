@@ -46,7 +46,7 @@ def test_a_bad_row_is_reported_at_its_own_line(tmp_path: Path) -> None:
     assert check_files([file], {"inventory"}, out) == EXIT_INVALID
     report = out.getvalue().splitlines()
     assert any(
-        line.startswith(f"{file}:{target + 1}: devices[10].point_class: Input should be 1, 2 or 3")
+        line.startswith(f"{file}:{target + 1}: devices[10].point_class: 应为以下之一：1 / 2 / 3")
         for line in report
     ), report
     assert len(report) == 1  # the duplicate is found once the rows themselves are valid

@@ -29,6 +29,22 @@ async def log_in(page: Page, url: str, name: str) -> None:
     await page.click("button[type=submit]")
 
 
+# A browser's own form post (not fetch): it navigates to what the server answers.
+POST_FORM = """([action, fields]) => {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = action;
+    for (const [name, value] of Object.entries(fields)) {
+        const field = document.createElement("textarea");
+        field.name = name;
+        field.value = value;
+        form.appendChild(field);
+    }
+    document.body.appendChild(form);
+    form.submit();
+}"""
+
+
 async def shot(page: Page, name: str) -> None:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTEFACTS / f"console-{name}.png"), full_page=True)

@@ -1,7 +1,7 @@
 """One language at a time: every console page, read in chromium as the operator sees it
 (its visible text), holds no English word outside the allow-list (tests/language.py):
 as served, after the live stream has patched it (rows in, state cells), and its
-refusals (404, 403) too.
+refusals (404, 403, 405, a stale form's 403, a form's 422) too.
 
 PAGES is the list to extend as pages come.
 """
@@ -20,7 +20,7 @@ from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import console
-from tests.collector.web.console.test_browser import CHROMIUM, log_in, shot
+from tests.collector.web.console.test_browser import CHROMIUM, POST_FORM, log_in, shot
 from tests.conftest import wait_for
 from tests.language import english_words
 
@@ -40,6 +40,7 @@ PAGES = (
     "/security",
     "/fleet/NO-SUCH-DEVICE",  # a refusal: a page in words, not English JSON
     "/no/such/page",
+    "/logout",  # a form's target read as a page: 405
 )
 
 
@@ -66,6 +67,23 @@ async def test_every_console_page_is_in_chinese_only(
             words = english_words((await page.inner_text("body")).replace("wang", ""))
             if words:
                 found[path] = sorted(set(words))
+
+        # A form refused, as the browser posts it: a stale CSRF token (403), a note too
+        # long (422), each a page in words that names what to do.
+        for fields, status, meant in (
+            ({"csrf": "stale"}, 403, "表单已过期"),
+            ({"csrf": await page.input_value("input[name=csrf]"), "note": "长" * 501}, 422, ""),
+        ):
+            async with page.expect_navigation() as posted:
+                await page.evaluate(POST_FORM, [f"/faults/{ticket.id}/ack", fields])
+            answer = await posted.value
+            assert answer is not None
+            assert answer.status == status
+            said = (await page.inner_text("body")).replace("wang", "")
+            assert meant in said, said
+            await shot(page, f"refused-{status}-form")
+            if english_words(said):
+                found[f"refused form {status}"] = sorted(set(english_words(said)))
 
         # Live: the fault list gains a row and the fleet's state cells change, both
         # patched in by the stream (text from the catalogue's words in the page).
