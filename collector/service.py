@@ -918,7 +918,13 @@ class Collector:
         published: SignedHead | None = None
         topic = signing.topic or head_topic_for(self.ingest_sites)
         while True:
-            signer.sign_if_due()
+            try:
+                signer.sign_if_due()
+            # The ledger unreadable for a moment (locked, its disk, a damaged table an
+            # admin is repairing): the head is signed at a later turn, and the collector
+            # lives on; ingest meets the same ledger and says what it finds.
+            except (StoreUnavailableError, *STORE_ERRORS) as exc:
+                log.error("ledger head not signed this turn (%s): tried again in 5 s", exc)
             latest = signer.latest
             if latest is not None and latest != published:
                 try:

@@ -352,14 +352,22 @@ class Notifier:
 
     async def _deliver_despite_store(self, sink: Sink) -> None:
         """A ledger that takes no write (locked, its disk full) pauses the sink, which then
-        goes on from its mark in the file: at worst a round of alerts goes out again."""
+        goes on from its mark in the file: at worst a round of alerts goes out again. A
+        ledger that cannot be read (damaged, a table gone) pauses it too, said as an error:
+        the collector and its console live on, and the store's own checks say what is
+        wrong."""
         while True:
             try:
                 await self._deliver_forever(sink)
             except (StoreUnavailableError, *STORE_ERRORS) as exc:
                 if unavailable(exc) is None:
-                    raise
-                log.warning("alert sink %s paused: the ledger takes no write (%s)", sink.name, exc)
+                    log.error(
+                        "alert sink %s paused: the ledger cannot be read (%s)", sink.name, exc
+                    )
+                else:
+                    log.warning(
+                        "alert sink %s paused: the ledger takes no write (%s)", sink.name, exc
+                    )
                 await asyncio.sleep(self._retry_s)
 
     @staticmethod

@@ -15,6 +15,7 @@ from simulator.local_servers import Mosquitto
 from slawatch.config.inventory import Inventory
 from tests.collector.web.console.conftest import browser, console
 from tests.collector.web.console.test_access import logged_in
+from tests.conftest import wait_for
 from tests.language import english_words
 from tests.ledgers import ledger_in, open_ledger
 
@@ -108,6 +109,10 @@ async def test_a_fault_of_the_console_is_a_page_with_a_number_the_log_holds(
         script = await operator.get("/maintenance")
         assert script.status_code == 500
         assert set(script.json()) == {"detail", "incident"}
+        # The alert sinks' next look at the ledger meets the same damage: they pause and
+        # say so, and the collector lives on (the first such look took it down before).
+        await wait_for(lambda: "paused: the ledger cannot be read" in caplog.text, 20)
+        assert (await operator.get("/maintenance", headers=PAGE)).status_code == 500
         with open_ledger(ledger_in(tmp_path)) as db:  # repaired: the collector stops cleanly
             db.execute("ALTER TABLE ledger_gone RENAME TO ledger")
 
