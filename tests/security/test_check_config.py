@@ -250,6 +250,27 @@ def test_every_bad_secret_is_named_at_once(collector_settings: Path, run: bool) 
     )
 
 
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_faults_without_its_token_names_it_in_the_commands_language(
+    collector_settings: Path, language: str
+) -> None:
+    ran = command(
+        "slawatch-collector",
+        "faults",
+        "list",
+        "-c",
+        str(collector_settings),
+        *(["--lang", "en"] if language == "en" else []),
+        env={"SLAWATCH_TEST_API_TOKEN": None},
+        cwd=collector_settings.parent,
+    )
+    said = {
+        "zh": "环境变量 SLAWATCH_TEST_API_TOKEN 未设置",
+        "en": "environment variable SLAWATCH_TEST_API_TOKEN is not set",
+    }
+    ran.assert_refused(collector_settings, API_TOKEN_LINE, "api.token", said[language])
+
+
 AGENT = """\
 kind: agent
 agent_id: edge-01

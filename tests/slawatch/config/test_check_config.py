@@ -388,8 +388,8 @@ def test_an_empty_or_short_api_token_is_refused(
     code, output = run_check(REPO / "config" / "demo" / "collector.yaml")
     assert code == EXIT_INVALID
     assert (
-        f"api.token: API 令牌（取自 env:SLAWATCH_API_TOKEN）只有 {len(token)} 个字符，至少需要 16 个"
-        in output
+        f"api.token: API 令牌（取自 env:SLAWATCH_API_TOKEN）只有 {len(token)} 个字符，"
+        "至少需要 16 个" in output
     )
     assert english_words(chinese_part(output, REPO)) == [], output
 
