@@ -155,16 +155,6 @@ def values(secrets: Iterable[Secret]) -> list[str]:
     return found
 
 
-# The alerting settings' secrets by their key, as a message calls them.
-_ALERTING_WHAT = {
-    "password": "secret.what.smtp_password",
-    "access_token": "secret.what.dingtalk_token",
-    "secret": "secret.what.dingtalk_secret",
-    "key": "secret.what.wecom_key",
-    "token": "secret.what.webhook_token",
-}
-
-
 def collector_secrets(settings: CollectorSettings) -> list[Secret]:
     """Every secret the collector's settings reference (the signing key is a file of its
     own, checked by ``check-config``; the inventory's credentials are the agents')."""
@@ -188,7 +178,7 @@ def collector_secrets(settings: CollectorSettings) -> list[Secret]:
         found.append(api_token_of(settings.api.token))
     if settings.alerting is not None:
         found += [
-            Secret(path, ref, _ALERTING_WHAT[str(path[-1])], not_blank)
+            Secret(path, ref, f"secret.what.alerting.{path[-1]}", not_blank)
             for path, ref in settings.alerting.secrets()
         ]
     if settings.console is not None:
