@@ -434,3 +434,33 @@ def test_a_signing_key_that_is_missing_or_readable_by_others_is_named(
     key.chmod(0o600)
     code, output = run_check(settings)
     assert code == EXIT_OK, output
+
+
+def test_the_ledger_databases_password_is_judged_with_the_other_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token-not-for-production")
+    monkeypatch.delenv("SLAWATCH_TEST_LEDGER_PASSWORD", raising=False)
+    demo = REPO / "config" / "demo"
+    text = (demo / "collector.yaml").read_text(encoding="utf-8")
+    text = text.replace("inventory: inventory.yaml", f"inventory: {demo / 'inventory.yaml'}")
+    text = text.replace("../policies", str(REPO / "config" / "policies"))
+    text = text.replace(
+        "ledger: ../../var/ledger.sqlite",
+        "ledger:\n  postgres: postgresql://slawatch@127.0.0.1/slawatch\n"
+        "  password: {env: SLAWATCH_TEST_LEDGER_PASSWORD}",
+    )
+    settings = tmp_path / "collector.yaml"
+    settings.write_text(text, encoding="utf-8")
+    code, output = run_check(settings)
+    assert code == EXIT_INVALID
+    line = line_of(text, "SLAWATCH_TEST_LEDGER_PASSWORD")
+    assert (
+        f"collector.yaml:{line}: ledger.password: 环境变量 SLAWATCH_TEST_LEDGER_PASSWORD 未设置"
+    ) in output, output
+    monkeypatch.setenv("SLAWATCH_TEST_LEDGER_PASSWORD", "  ")
+    code, output = run_check(settings)
+    assert (
+        "ledger.password: 账本数据库密码（取自 env:SLAWATCH_TEST_LEDGER_PASSWORD）为空或只有空白"
+        in output
+    )
