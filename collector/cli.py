@@ -45,12 +45,19 @@ from collector.sla.report import GROUPINGS, GroupingError, parse_grouping
 from collector.sla.worker import serve
 from slawatch import heap
 from slawatch.columns import fit
-from slawatch.config.check import EXIT_INVALID, EXIT_OK, check_files, secret_problems
+from slawatch.config.check import (
+    EXIT_INVALID,
+    EXIT_OK,
+    check_files,
+    located,
+    secret_problems,
+)
 from slawatch.config.errors import ConfigError
 from slawatch.config.inventory import Inventory
 from slawatch.config.loader import load_config
 from slawatch.config.policies import PolicyBook
 from slawatch.config.policy import Policy
+from slawatch.config.secrets import SecretError
 from slawatch.config.settings import CollectorSettings, LedgerDatabase
 from slawatch.keys import KeyFileError, key_id, load_public, new_pair
 from slawatch.messages import Language, reason_text, text
@@ -693,8 +700,8 @@ def _faults(args: argparse.Namespace) -> int:
             print(text("faults.no_api", language, file=args.config), file=sys.stderr)
             return EXIT_INVALID
         token = settings.api.token_value()
-    except LookupError as exc:
-        print(f"slawatch-collector: {exc}", file=sys.stderr)
+    except SecretError as exc:  # named at its line, in the command's language
+        print(ConfigError(located([exc], args.config, language)), file=sys.stderr)
         return EXIT_INVALID
     base = f"http://{settings.api.bind}"
     try:

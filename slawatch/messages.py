@@ -300,6 +300,73 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "zh": "邮件通道需要 smtp 设置",
         "en": "e-mail channels need smtp settings",
     },
+    # A secret's value judged when a process starts and by check-config (never shown)
+    "secret.broken": {"zh": "{what}（取自 {ref}）{problem}", "en": "{what} from {ref} {problem}"},
+    "secret.env_unset": {
+        "zh": "环境变量 {name} 未设置",
+        "en": "environment variable {name} is not set",
+    },
+    "secret.file_unreadable": {
+        "zh": "无法读取密钥文件 {file}（{detail}）",
+        "en": "cannot read secret file {file}: {detail}",
+    },
+    "secret.file_not_utf8": {
+        "zh": "密钥文件 {file} 不是 UTF-8 文本（请用 '{generate}' 生成）",
+        "en": "secret file {file} is not UTF-8 text (write it with {generate})",
+    },
+    "secret.blank": {"zh": "为空或只有空白", "en": "is empty or only whitespace"},
+    "secret.too_short": {
+        "zh": "只有 {chars} 个字符，至少需要 {least} 个",
+        "en": "has {chars} characters; give at least {least}",
+    },
+    "secret.session_too_short": {
+        "zh": "只有 {chars} 个字符，至少需要 {least} 个（可用 '{generate}' 生成）",
+        "en": "has {chars} characters; give at least {least} (make one with {generate})",
+    },
+    "secret.predictable": {
+        "zh": "太容易猜到：估计只有 {bits} 比特熵（长度乘以各字符频率的香农熵），"
+        "至少需要 {least} 比特（可用 '{generate}' 生成）",
+        "en": "is too predictable: an estimated {bits} bits of entropy (its length times "
+        "the Shannon entropy of its characters), at least {least} needed (make one with "
+        "{generate})",
+    },
+    "secret.community_empty": {
+        "zh": "为空：请填写设备应答的团体名",
+        "en": "is empty: give the community the device answers",
+    },
+    "secret.snmp_key_short": {
+        "zh": "只有 {chars} 个字符；SNMPv3 至少需要 {least} 个（Net-SNMP 不接受更短的）",
+        "en": "has {chars} characters; SNMPv3 needs at least {least} (Net-SNMP refuses a "
+        "shorter one)",
+    },
+    "secret.signing_unreadable": {
+        "zh": "{file}：无法读取（{detail}）",
+        "en": "{file}: cannot read: {detail}",
+    },
+    "secret.signing_open": {
+        "zh": "{file}：其他用户也能读取（权限 {mode}）：请执行 'chmod 600 {file}'",
+        "en": "{file}: readable by others (mode {mode}): chmod 600",
+    },
+    "io.no_such_file": {"zh": "文件不存在", "en": "no such file"},
+    "io.denied": {"zh": "没有读取权限", "en": "permission denied"},
+    "io.is_directory": {"zh": "这是一个目录", "en": "is a directory"},
+    "secret.what.api_token": {"zh": "API 令牌", "en": "the API token"},
+    "secret.what.session_secret": {"zh": "会话密钥", "en": "the session secret"},
+    "secret.what.broker_password": {"zh": "MQTT 服务器密码", "en": "the broker password"},
+    "secret.what.influx_token": {"zh": "时序库令牌", "en": "the InfluxDB token"},
+    "secret.what.ledger_password": {"zh": "账本数据库密码", "en": "the ledger database password"},
+    "secret.what.alerting.password": {"zh": "邮件服务器密码", "en": "the SMTP password"},
+    "secret.what.alerting.access_token": {
+        "zh": "钉钉机器人令牌",
+        "en": "the DingTalk access_token",
+    },
+    "secret.what.alerting.secret": {"zh": "钉钉加签密钥", "en": "the DingTalk secret"},
+    "secret.what.alerting.key": {"zh": "企业微信机器人密钥", "en": "the WeCom key"},
+    "secret.what.alerting.token": {"zh": "Webhook 令牌", "en": "the webhook token"},
+    "secret.what.password": {"zh": "设备密码", "en": "the password"},
+    "secret.what.snmp_community": {"zh": "SNMP 团体名", "en": "the SNMP community"},
+    "secret.what.snmp_auth_key": {"zh": "SNMPv3 认证密钥", "en": "the SNMPv3 auth key"},
+    "secret.what.snmp_priv_key": {"zh": "SNMPv3 加密密钥", "en": "the SNMPv3 priv key"},
     "address.not_ipv4": {
         "zh": "不是 IPv4 地址（四个 0-255 的数）",
         "en": "not an IPv4 address (four numbers 0-255)",

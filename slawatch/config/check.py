@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from slawatch.config import secrets
-from slawatch.config.errors import ConfigError, ConfigProblem
+from slawatch.config.errors import ConfigError, ConfigProblem, unreadable
 from slawatch.config.inventory import Inventory, unsigned_agents
 from slawatch.config.loader import ConfigModel, load_any, load_config, model_kind
 from slawatch.config.policies import PolicyBook, policy_files
@@ -43,19 +43,28 @@ def _contracts_judged(settings: CollectorSettings) -> list[ConfigProblem]:
     return []
 
 
-def located(errors: list[SecretError], file: Path) -> list[ConfigProblem]:
-    """Secret problems as ``FILE:LINE: key.path: problem``, at the key's line in ``file``."""
+def located(
+    errors: list[SecretError], file: Path, language: Language = "zh"
+) -> list[ConfigProblem]:
+    """Secret problems as ``FILE:LINE: key.path: problem`` in ``language``, at the key's
+    line in ``file``."""
     document = YamlDocument(file, None)
-    return [document.problem(error.path, error.message) for error in errors]
+    return [
+        replace(document.problem(error.path, error.message), language=language) for error in errors
+    ]
 
 
-def secret_problems(settings: AgentSettings | CollectorSettings, file: Path) -> list[ConfigProblem]:
+def secret_problems(
+    settings: AgentSettings | CollectorSettings, file: Path, language: Language = "zh"
+) -> list[ConfigProblem]:
     """Every secret the settings (``file``) reference can be read now and meets its rule
     (slawatch/config/secrets.py), never printed: a process that starts without one fails
     at start-up, not at its first connection. ``run`` refuses to start on the same."""
     if isinstance(settings, CollectorSettings):
-        return located(secrets.problems(secrets.collector_secrets(settings)), file)
-    return located(secrets.problems(secrets.agent_secrets(settings)), file)
+        found = secrets.problems(secrets.collector_secrets(settings))
+    else:
+        found = secrets.problems(secrets.agent_secrets(settings))
+    return located(found, file, language)
 
 
 def _secrets_readable(
@@ -78,24 +87,22 @@ def _signing_key(key: Path, file: Path) -> list[ConfigProblem]:
         mode = key.stat().st_mode
         key.read_bytes()
     except OSError as exc:
-        return [document.problem(("signing", "key"), f"{key}: cannot read: {exc.strerror}")]
+        said = Said("secret.signing_unreadable", file=key, detail=unreadable(exc))
+        return [document.problem(("signing", "key"), said)]
     if mode & 0o077:
-        return [
-            document.problem(
-                ("signing", "key"), f"{key}: readable by others (mode {mode & 0o777:o}): chmod 600"
-            )
-        ]
+        said = Said("secret.signing_open", file=key, mode=f"{mode & 0o777:o}")
+        return [document.problem(("signing", "key"), said)]
     return []
 
 
-def inventory_secret_problems(file: Path) -> list[ConfigProblem]:
+def inventory_secret_problems(file: Path, language: Language = "zh") -> list[ConfigProblem]:
     """The devices' credentials the agent reads at start (camera passwords, communities,
     SNMPv3 keys), with their rules (an agent that refuses one at start lists them all)."""
     try:
         inventory = load_config(file, Inventory)
     except ConfigError:
         return []  # the inventory's own problems are listed when it is checked
-    return located(secrets.problems(secrets.credential_secrets(inventory)), file)
+    return located(secrets.problems(secrets.credential_secrets(inventory)), file, language)
 
 
 def check_files(
@@ -104,8 +111,8 @@ def check_files(
     out: TextIO = sys.stdout,
     language: Language = "zh",
 ) -> int:
-    """Print every problem as FILE:LINE: key.path: message, in ``language`` (the
-    secrets' rules are still said in English); return the process exit code."""
+    """Print every problem as FILE:LINE: key.path: message, in ``language``; return the
+    process exit code."""
     problems: list[ConfigProblem] = []
     pending = list(files)
     seen: set[Path] = set()

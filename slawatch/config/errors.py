@@ -6,14 +6,22 @@ operator fixing a 100,000-line inventory wants one list, not one round trip per 
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from slawatch.messages import Language, said_in, text
+from slawatch.messages import Language, Said, said_in, text
 
 KeyPath = tuple[str | int, ...]
 
 _MAX_SHOWN_VALUE = 60
+# The reasons a file cannot be read that an operator meets, in the catalogue's words.
+_OS_WORDS = {
+    errno.ENOENT: "io.no_such_file",
+    errno.EACCES: "io.denied",
+    errno.EPERM: "io.denied",
+    errno.EISDIR: "io.is_directory",
+}
 
 
 def format_key_path(path: KeyPath) -> str:
@@ -34,6 +42,13 @@ def show_value(value: object) -> str:
     if len(text) > _MAX_SHOWN_VALUE:
         text = text[: _MAX_SHOWN_VALUE - 3] + "..."
     return text
+
+
+def unreadable(exc: OSError) -> str:
+    """Why a file could not be read: the catalogue's words where it has them, else the
+    system's own (a rare errno is shown as the system said it)."""
+    key = _OS_WORDS.get(exc.errno or 0)
+    return Said(key) if key is not None else exc.strerror or str(exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,12 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slawatch.config.errors import KeyPath, format_key_path
-from slawatch.config.types import SecretRef
+from slawatch.config.types import GENERATE, SecretRef
+from slawatch.messages import Said
 
 if TYPE_CHECKING:
     from slawatch.config.inventory import Inventory
@@ -29,11 +31,9 @@ MIN_SESSION_SECRET_CHARS = 32
 MIN_SESSION_SECRET_BITS = 128
 # Net-SNMP refuses a shorter pass phrase (RFC 3414's password-to-key needs 8 octets).
 MIN_SNMP_KEY_CHARS = 8
-# How to make a secret that passes every rule (64 characters, ~350 bits by the estimate).
-GENERATE = "openssl rand -base64 48"
 
-# What is wrong with a secret's value (a phrase after "the … from env:NAME"), or None.
-Rule = Callable[[str], str | None]
+# What is wrong with a secret's value (said after "the … from env:NAME"), or None.
+Rule = Callable[[str], Said | None]
 
 
 def entropy_bits(value: str) -> float:
@@ -49,49 +49,49 @@ def entropy_bits(value: str) -> float:
     return length * per_char
 
 
-def not_blank(value: str) -> str | None:
-    return "is empty or only whitespace" if not value.strip() else None
+def not_blank(value: str) -> Said | None:
+    return Said("secret.blank") if not value.strip() else None
 
 
-def api_token(value: str) -> str | None:
+def api_token(value: str) -> Said | None:
     if len(value) < MIN_TOKEN_CHARS:
-        return f"has {len(value)} characters; give at least {MIN_TOKEN_CHARS}"
+        return Said("secret.too_short", chars=len(value), least=MIN_TOKEN_CHARS)
     return not_blank(value)
 
 
-def session_secret(value: str) -> str | None:
+def session_secret(value: str) -> Said | None:
     if len(value) < MIN_SESSION_SECRET_CHARS:
-        return (
-            f"has {len(value)} characters; give at least {MIN_SESSION_SECRET_CHARS} "
-            f"(make one with {GENERATE})"
+        return Said(
+            "secret.session_too_short",
+            chars=len(value),
+            least=MIN_SESSION_SECRET_CHARS,
+            generate=GENERATE,
         )
     bits = entropy_bits(value)
     if bits < MIN_SESSION_SECRET_BITS:
-        return (
-            f"is too predictable: an estimated {bits:.0f} bits of entropy (its length times "
-            f"the Shannon entropy of its characters), at least {MIN_SESSION_SECRET_BITS} "
-            f"needed (make one with {GENERATE})"
+        return Said(
+            "secret.predictable",
+            bits=f"{bits:.0f}",
+            least=MIN_SESSION_SECRET_BITS,
+            generate=GENERATE,
         )
     return None
 
 
-def snmp_community(value: str) -> str | None:
-    return "is empty: give the community the device answers" if not value.strip() else None
+def snmp_community(value: str) -> Said | None:
+    return Said("secret.community_empty") if not value.strip() else None
 
 
-def snmp_key(value: str) -> str | None:
+def snmp_key(value: str) -> Said | None:
     if len(value) < MIN_SNMP_KEY_CHARS:
-        return (
-            f"has {len(value)} characters; SNMPv3 needs at least {MIN_SNMP_KEY_CHARS} "
-            "(Net-SNMP refuses a shorter one)"
-        )
+        return Said("secret.snmp_key_short", chars=len(value), least=MIN_SNMP_KEY_CHARS)
     return None
 
 
 @dataclass(frozen=True, slots=True)
 class Secret:
     """One secret a config file references: where (its key path), what it is called in a
-    message, and the rule its value must meet."""
+    message (a ``secret.what.*`` catalogue key), and the rule its value must meet."""
 
     path: KeyPath
     ref: SecretRef
@@ -100,7 +100,8 @@ class Secret:
 
 
 class SecretError(LookupError):
-    """A secret that cannot be read or breaks its rule; the message never holds its value."""
+    """A secret that cannot be read or breaks its rule; the message (the catalogue's words,
+    ``Said``) never holds its value."""
 
     def __init__(self, path: KeyPath, message: str) -> None:
         self.path = path
@@ -109,11 +110,11 @@ class SecretError(LookupError):
 
 
 def api_token_of(ref: SecretRef) -> Secret:
-    return Secret(("api", "token"), ref, "the API token", api_token)
+    return Secret(("api", "token"), ref, "secret.what.api_token", api_token)
 
 
 def session_secret_of(ref: SecretRef) -> Secret:
-    return Secret(("console", "session_secret"), ref, "the session secret", session_secret)
+    return Secret(("console", "session_secret"), ref, "secret.what.session_secret", session_secret)
 
 
 def read(secret: Secret) -> str:
@@ -121,10 +122,14 @@ def read(secret: Secret) -> str:
     try:
         value = secret.ref.resolve().get_secret_value()
     except LookupError as exc:
-        raise SecretError(secret.path, str(exc)) from None
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], Said) else str(exc)
+        raise SecretError(secret.path, said) from None
     problem = secret.rule(value) if secret.rule is not None else None
     if problem is not None:
-        raise SecretError(secret.path, f"{secret.what} from {secret.ref} {problem}")
+        what = Said(secret.what)
+        raise SecretError(
+            secret.path, Said("secret.broken", what=what, ref=str(secret.ref), problem=problem)
+        )
     return value
 
 
@@ -155,20 +160,25 @@ def collector_secrets(settings: CollectorSettings) -> list[Secret]:
     own, checked by ``check-config``; the inventory's credentials are the agents')."""
     found: list[Secret] = []
     if settings.broker.password is not None:
-        found.append(
-            Secret(
-                ("broker", "password"), settings.broker.password, "the broker password", not_blank
-            )
-        )
+        found.append(broker_password_of(settings.broker.password))
     if settings.influx is not None:
         found.append(
-            Secret(("influx", "token"), settings.influx.token, "the InfluxDB token", not_blank)
+            Secret(
+                ("influx", "token"), settings.influx.token, "secret.what.influx_token", not_blank
+            )
+        )
+    ledger = settings.ledger
+    if not isinstance(ledger, Path) and ledger.password is not None:  # on PostgreSQL
+        found.append(
+            Secret(
+                ("ledger", "password"), ledger.password, "secret.what.ledger_password", not_blank
+            )
         )
     if settings.api is not None:
         found.append(api_token_of(settings.api.token))
     if settings.alerting is not None:
         found += [
-            Secret(path, ref, f"the {path[-1]}", not_blank)
+            Secret(path, ref, f"secret.what.alerting.{path[-1]}", not_blank)
             for path, ref in settings.alerting.secrets()
         ]
     if settings.console is not None:
@@ -180,9 +190,11 @@ def agent_secrets(settings: AgentSettings) -> list[Secret]:
     """The secrets of the agent's own settings (its devices' are the inventory's)."""
     if settings.broker.password is None:
         return []
-    return [
-        Secret(("broker", "password"), settings.broker.password, "the broker password", not_blank)
-    ]
+    return [broker_password_of(settings.broker.password)]
+
+
+def broker_password_of(ref: SecretRef) -> Secret:
+    return Secret(("broker", "password"), ref, "secret.what.broker_password", not_blank)
 
 
 def credential_secrets(inventory: Inventory) -> list[Secret]:
@@ -191,22 +203,26 @@ def credential_secrets(inventory: Inventory) -> list[Secret]:
     for name, credential in inventory.credentials.items():
         at = ("credentials", name)
         if credential.password is not None:
-            found.append(Secret((*at, "password"), credential.password, "the password"))
+            found.append(Secret((*at, "password"), credential.password, "secret.what.password"))
         if credential.snmp_community is not None:
             found.append(
                 Secret(
                     (*at, "snmp_community"),
                     credential.snmp_community,
-                    "the SNMP community",
+                    "secret.what.snmp_community",
                     snmp_community,
                 )
             )
         v3 = credential.snmp_v3
         if v3 is not None:
             found.append(
-                Secret((*at, "snmp_v3", "auth_key"), v3.auth_key, "the SNMPv3 auth key", snmp_key)
+                Secret(
+                    (*at, "snmp_v3", "auth_key"), v3.auth_key, "secret.what.snmp_auth_key", snmp_key
+                )
             )
             found.append(
-                Secret((*at, "snmp_v3", "priv_key"), v3.priv_key, "the SNMPv3 priv key", snmp_key)
+                Secret(
+                    (*at, "snmp_v3", "priv_key"), v3.priv_key, "secret.what.snmp_priv_key", snmp_key
+                )
             )
     return found

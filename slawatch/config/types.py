@@ -21,8 +21,11 @@ from pydantic import (
     model_validator,
 )
 
+from slawatch.config.errors import unreadable
 from slawatch.messages import Said
 
+# How to make a secret that passes every rule (64 characters, ~350 bits by the estimate).
+GENERATE = "openssl rand -base64 48"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -94,22 +97,23 @@ class SecretRef(Strict):
         return self
 
     def resolve(self) -> SecretStr:
-        """Read the secret now; a missing variable or file is a clear error, not an empty value."""
+        """Read the secret now; a missing variable or file is a clear error, not an empty
+        value: a LookupError whose one argument is the catalogue's words (``Said``)."""
         if self.env is not None:
             value = os.environ.get(self.env)
             if value is None:
-                raise LookupError(f"environment variable {self.env} is not set")
+                raise LookupError(Said("secret.env_unset", name=self.env))
             return SecretStr(value)
         assert self.file is not None
         try:
             return SecretStr(self.file.read_text(encoding="utf-8").strip())
         except OSError as exc:
-            raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
+            said = Said("secret.file_unreadable", file=self.file, detail=unreadable(exc))
+            raise LookupError(said) from exc
         except UnicodeDecodeError:
             # Raw random bytes (``openssl rand 48 > file``): say so, never quote them.
-            raise LookupError(
-                f"secret file {self.file} is not UTF-8 text (write it with openssl rand -base64 48)"
-            ) from None
+            said = Said("secret.file_not_utf8", file=self.file, generate=GENERATE)
+            raise LookupError(said) from None
 
     def __str__(self) -> str:
         return f"env:{self.env}" if self.env is not None else f"file:{self.file}"

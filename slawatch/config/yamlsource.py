@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 import yaml_rs
 
-from slawatch.config.errors import ConfigError, ConfigProblem, KeyPath
+from slawatch.config.errors import ConfigError, ConfigProblem, KeyPath, unreadable
 from slawatch.messages import Said
 
 _LINE_IN_MESSAGE = re.compile(r"line (\d+)")
@@ -64,7 +64,7 @@ def read_yaml(file: Path, row_sections: tuple[str, ...] = ()) -> YamlDocument:
     except FileNotFoundError as exc:
         raise ConfigError([ConfigProblem(file, 0, (), Said("config.no_file"))]) from exc
     except OSError as exc:
-        problem = Said("config.unreadable", detail=exc.strerror)
+        problem = Said("config.unreadable", detail=unreadable(exc))
         raise ConfigError([ConfigProblem(file, 0, (), problem)]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigProblem(file, 0, (), Said("config.not_utf8"))]) from exc

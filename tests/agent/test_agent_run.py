@@ -238,5 +238,5 @@ def test_a_missing_broker_password_stops_the_agent_at_start_with_its_name(
         tmp_path, "broker: {username: edge, password: {env: SLAWATCH_TEST_NO_SUCH_PASSWORD}}"
     )
     assert main(["run", "-c", str(settings_file)]) == 2
-    assert "SLAWATCH_TEST_NO_SUCH_PASSWORD is not set" in capsys.readouterr().err
+    assert "环境变量 SLAWATCH_TEST_NO_SUCH_PASSWORD 未设置" in capsys.readouterr().err
     assert not (tmp_path / "outbox" / "outbox.sqlite").exists()  # nothing polled into it

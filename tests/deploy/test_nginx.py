@@ -20,12 +20,13 @@ import pytest
 from playwright.async_api import async_playwright
 
 from simulator.local_servers import Mosquitto, free_port
-from tests.collector.web.console.conftest import PASSWORDS, Console, console
+from tests.collector.web.console.conftest import PASSWORDS, console
 from tests.collector.web.console.test_browser import CHROMIUM, POST_FORM, log_in, shot
 from tests.conftest import REPO
 from tests.language import english_words
 
 SHIPPED = REPO / "deploy" / "nginx" / "slawatch.conf"
+UNAVAILABLE = REPO / "deploy" / "nginx" / "unavailable"
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian's nginx is not installed"),
@@ -44,13 +45,13 @@ def certificate(folder: Path) -> tuple[Path, Path]:
     return key, cert
 
 
-def configure(folder: Path, live: Console) -> tuple[Path, str, ssl.SSLContext]:
-    """The shipped file with this test's ports and certificate, checked by ``nginx -t``:
-    the main config, the https base URL and a client context trusting the certificate."""
+def configure(folder: Path, upstream: str, also: str) -> tuple[Path, str, ssl.SSLContext]:
+    """The shipped file with this test's ports, certificate and pages (and ``also``, a
+    directive added to its server), checked by ``nginx -t``: the main config, the https
+    base URL and a client context trusting the certificate."""
     folder.mkdir()
     key, cert = certificate(folder)
     https, http = free_port(), free_port()
-    upstream = live.url.removeprefix("http://")
     site = (
         SHIPPED.read_text(encoding="utf-8")
         .replace("listen 443 ssl;", f"listen 127.0.0.1:{https} ssl;")
@@ -58,6 +59,8 @@ def configure(folder: Path, live: Console) -> tuple[Path, str, ssl.SSLContext]:
         .replace("/etc/slawatch/tls/fullchain.pem", str(cert))
         .replace("/etc/slawatch/tls/privkey.pem", str(key))
         .replace("http://127.0.0.1:8080", f"http://{upstream}")
+        .replace("/etc/nginx/slawatch/", f"{UNAVAILABLE}/")
+        .replace("    proxy_http_version 1.1;\n", f"    proxy_http_version 1.1;\n    {also}\n")
     )
     assert site.count(upstream) == 4  # every location of the shipped file was re-pointed
     (folder / "site.conf").write_text(site, encoding="utf-8")
@@ -77,9 +80,12 @@ def configure(folder: Path, live: Console) -> tuple[Path, str, ssl.SSLContext]:
 
 
 @asynccontextmanager
-async def proxy(folder: Path, live: Console) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
-    """nginx running the shipped file: the https base URL, and the context to trust it."""
-    main, base, trust = configure(folder, live)
+async def proxy(
+    folder: Path, upstream: str, also: str = ""
+) -> AsyncIterator[tuple[str, ssl.SSLContext]]:
+    """nginx running the shipped file in front of ``upstream`` (host:port): the https base
+    URL, and the context to trust it."""
+    main, base, trust = configure(folder, upstream, also)
     server = await asyncio.create_subprocess_exec(
         "nginx", "-p", str(folder), "-c", str(main), "-g", "daemon off;"
     )
@@ -100,7 +106,7 @@ async def proxy(folder: Path, live: Console) -> AsyncIterator[tuple[str, ssl.SSL
 async def test_the_console_behind_the_shipped_tls_proxy(tmp_path: Path, broker: Mosquitto) -> None:
     async with (
         console(tmp_path, broker.port, agent=False) as live,
-        proxy(tmp_path / "nginx", live) as (base, trust),
+        proxy(tmp_path / "nginx", live.url.removeprefix("http://")) as (base, trust),
         httpx.AsyncClient(base_url=base, verify=trust) as web,
     ):
         page = await web.get("/login")
@@ -157,3 +163,59 @@ async def test_the_console_behind_the_shipped_tls_proxy(tmp_path: Path, broker: 
             await shot(tab, "refused-429")
             assert english_words(said) == [], said
             await browser.close()
+
+
+async def test_a_stopped_collector_is_nginxs_own_page_chinese_first(tmp_path: Path) -> None:
+    """Nothing answers where the collector listens (it is stopped): nginx says so itself,
+    status 502 kept: a page to a browser, Chinese with no English word, then English;
+    JSON to a script."""
+    stopped = f"127.0.0.1:{free_port()}"
+    async with (
+        proxy(tmp_path / "nginx", stopped) as (base, trust),
+        httpx.AsyncClient(base_url=base, verify=trust) as web,
+    ):
+        script = await web.get("/api/v1/faults")
+        assert script.status_code == 502
+        assert script.headers["content-type"] == "application/json"
+        assert "not answering" in script.json()["detail"]
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"]
+            )
+            tab = await browser.new_page(ignore_https_errors=True)
+            shown = await tab.goto(f"{base}/faults")
+            assert shown is not None
+            assert shown.status == 502
+            assert shown.headers["strict-transport-security"] == "max-age=31536000"
+            chinese = await tab.inner_text("section[lang='zh-CN']")
+            english = await tab.inner_text("section[lang='en']")
+            await shot(tab, "unavailable-502")
+            await browser.close()
+        assert "采集器暂时没有应答" in chinese, chinese
+        assert english_words(chinese) == [], chinese
+        assert "The collector is not answering" in english, english
+        assert re.search(r"[\u4e00-\u9fff]", english) is None, english
+
+
+async def test_a_collector_too_slow_to_answer_is_the_same_page(tmp_path: Path) -> None:
+    """A collector that takes the connection and never answers: 504 after the proxy's read
+    timeout (cut to a second here), the same page and JSON."""
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until nginx gives up and hangs up
+        writer.close()
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    async with (
+        silent,
+        proxy(tmp_path / "nginx", f"127.0.0.1:{port}", "proxy_read_timeout 1s;") as (base, trust),
+        httpx.AsyncClient(base_url=base, verify=trust, timeout=30) as web,
+    ):
+        script = await web.get("/api/v1/faults")
+        assert script.status_code == 504
+        assert "not answering" in script.json()["detail"]
+        page = await web.get("/faults", headers={"accept": "text/html"})
+        assert page.status_code == 504
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert "采集器暂时没有应答" in page.text

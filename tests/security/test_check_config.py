@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 
 from slawatch.config.secrets import entropy_bits
 from tests.conftest import REPO
+from tests.language import english_words
 
 BIN = REPO / ".venv" / "bin"
 POLICIES = REPO / "config" / "policies"
@@ -29,13 +31,20 @@ GOOD_SESSION_SECRET = base64.b64encode(os.urandom(48)).decode()  # openssl rand 
 class Ran:
     code: int
     out: str
+    args: tuple[str, ...]
 
     def assert_refused(self, file: Path, line: int, key: str, problem: str, *hidden: str) -> None:
+        """Refused at ``file:line: key``, the secret not shown; in Chinese (the default),
+        the file's lines hold no English word but what is typed as it is (names, paths,
+        the command to run)."""
         assert self.code == 2, self.out
         assert f"{file}:{line}: {key}: {problem}" in self.out, self.out
         assert "Traceback" not in self.out, self.out
         for value in hidden:
             assert value not in self.out, "the secret is shown"
+        said = [line for line in self.out.splitlines() if line.startswith(f"{file}:")]
+        if "--lang" not in self.args:  # the log's lines stay English: only what is said
+            assert english_words("\n".join(said).replace(str(file.parent), "")) == [], said
 
 
 def command(tool: str, *args: str, env: dict[str, str | None], cwd: Path) -> Ran:
@@ -63,8 +72,8 @@ def command(tool: str, *args: str, env: dict[str, str | None], cwd: Path) -> Ran
             part.decode() if isinstance(part, bytes) else part or ""
             for part in (exc.output, exc.stderr)
         ]
-        return Ran(-1, f"still running after {STARTS_WITHIN_S} s: {''.join(said)}")
-    return Ran(done.returncode, done.stdout + done.stderr)
+        return Ran(-1, f"still running after {STARTS_WITHIN_S} s: {''.join(said)}", args)
+    return Ran(done.returncode, done.stdout + done.stderr, args)
 
 
 COLLECTOR = """\
@@ -131,7 +140,7 @@ BAD_COLLECTOR_SECRETS = [
         {"SLAWATCH_TEST_SESSION_SECRET": None},
         "console.session_secret",
         SESSION_SECRET_LINE,
-        "environment variable SLAWATCH_TEST_SESSION_SECRET is not set",
+        "环境变量 SLAWATCH_TEST_SESSION_SECRET 未设置",
         (),
     ),
     (
@@ -139,8 +148,8 @@ BAD_COLLECTOR_SECRETS = [
         {"SLAWATCH_TEST_SESSION_SECRET": "q7Z"},
         "console.session_secret",
         SESSION_SECRET_LINE,
-        "the session secret from env:SLAWATCH_TEST_SESSION_SECRET has 3 characters; give at "
-        "least 32 (make one with openssl rand -base64 48)",
+        "会话密钥（取自 env:SLAWATCH_TEST_SESSION_SECRET）只有 3 个字符，至少需要 32 个"
+        "（可用 'openssl rand -base64 48' 生成）",
         ("q7Z",),
     ),
     (
@@ -148,8 +157,7 @@ BAD_COLLECTOR_SECRETS = [
         {"SLAWATCH_TEST_SESSION_SECRET": "s" * 40},
         "console.session_secret",
         SESSION_SECRET_LINE,
-        "the session secret from env:SLAWATCH_TEST_SESSION_SECRET is too predictable: an "
-        "estimated 0 bits of entropy",
+        "会话密钥（取自 env:SLAWATCH_TEST_SESSION_SECRET）太容易猜到：估计只有 0 比特熵",
         ("s" * 40,),
     ),
     (
@@ -157,8 +165,7 @@ BAD_COLLECTOR_SECRETS = [
         {"SLAWATCH_TEST_SESSION_SECRET": "aB" * 24},
         "console.session_secret",
         SESSION_SECRET_LINE,
-        "the session secret from env:SLAWATCH_TEST_SESSION_SECRET is too predictable: an "
-        "estimated 48 bits of entropy",
+        "会话密钥（取自 env:SLAWATCH_TEST_SESSION_SECRET）太容易猜到：估计只有 48 比特熵",
         ("aB" * 24,),
     ),
     (
@@ -166,7 +173,7 @@ BAD_COLLECTOR_SECRETS = [
         {"SLAWATCH_TEST_API_TOKEN": " " * 16},
         "api.token",
         API_TOKEN_LINE,
-        "the API token from env:SLAWATCH_TEST_API_TOKEN is empty or only whitespace",
+        "API 令牌（取自 env:SLAWATCH_TEST_API_TOKEN）为空或只有空白",
         (),
     ),
     (
@@ -174,7 +181,7 @@ BAD_COLLECTOR_SECRETS = [
         {"SLAWATCH_TEST_API_TOKEN": "tok-9f2"},
         "api.token",
         API_TOKEN_LINE,
-        "the API token from env:SLAWATCH_TEST_API_TOKEN has 7 characters; give at least 16",
+        "API 令牌（取自 env:SLAWATCH_TEST_API_TOKEN）只有 7 个字符，至少需要 16 个",
         ("tok-9f2",),
     ),
 ]
@@ -226,7 +233,7 @@ def test_a_secret_file_of_raw_bytes_is_named_not_a_traceback(
         collector_settings,
         SESSION_SECRET_LINE,
         "console.session_secret",
-        f"secret file {raw} is not UTF-8 text",
+        f"密钥文件 {raw} 不是 UTF-8 文本（请用 'openssl rand -base64 48' 生成）",
     )
 
 
@@ -237,10 +244,31 @@ def test_every_bad_secret_is_named_at_once(collector_settings: Path, run: bool) 
         {"SLAWATCH_TEST_API_TOKEN": " " * 16, "SLAWATCH_TEST_SESSION_SECRET": "q7Z"},
         run=run,
     )
-    ran.assert_refused(collector_settings, API_TOKEN_LINE, "api.token", "the API token")
+    ran.assert_refused(collector_settings, API_TOKEN_LINE, "api.token", "API 令牌")
     ran.assert_refused(
-        collector_settings, SESSION_SECRET_LINE, "console.session_secret", "the session secret"
+        collector_settings, SESSION_SECRET_LINE, "console.session_secret", "会话密钥"
     )
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_faults_without_its_token_names_it_in_the_commands_language(
+    collector_settings: Path, language: str
+) -> None:
+    ran = command(
+        "slawatch-collector",
+        "faults",
+        "list",
+        "-c",
+        str(collector_settings),
+        *(["--lang", "en"] if language == "en" else []),
+        env={"SLAWATCH_TEST_API_TOKEN": None},
+        cwd=collector_settings.parent,
+    )
+    said = {
+        "zh": "环境变量 SLAWATCH_TEST_API_TOKEN 未设置",
+        "en": "environment variable SLAWATCH_TEST_API_TOKEN is not set",
+    }
+    ran.assert_refused(collector_settings, API_TOKEN_LINE, "api.token", said[language])
 
 
 AGENT = """\
@@ -310,7 +338,7 @@ BAD_AGENT_SECRETS = [
         {"SLAWATCH_SNMP_COMMUNITY": ""},
         "credentials.snmp-v2c.snmp_community",
         "SLAWATCH_SNMP_COMMUNITY",
-        "the SNMP community from env:SLAWATCH_SNMP_COMMUNITY is empty",
+        "SNMP 团体名（取自 env:SLAWATCH_SNMP_COMMUNITY）为空：请填写设备应答的团体名",
         (),
     ),
     (
@@ -318,8 +346,7 @@ BAD_AGENT_SECRETS = [
         {"SLAWATCH_SNMP_AUTH_KEY": "k3Y"},
         "credentials.door-v3.snmp_v3.auth_key",
         "SLAWATCH_SNMP_AUTH_KEY",
-        "the SNMPv3 auth key from env:SLAWATCH_SNMP_AUTH_KEY has 3 characters; SNMPv3 needs "
-        "at least 8",
+        "SNMPv3 认证密钥（取自 env:SLAWATCH_SNMP_AUTH_KEY）只有 3 个字符；SNMPv3 至少需要 8 个",
         ("k3Y",),
     ),
     (
@@ -327,7 +354,7 @@ BAD_AGENT_SECRETS = [
         {"SLAWATCH_SNMP_PRIV_KEY": "pr1v-k7"},
         "credentials.door-v3.snmp_v3.priv_key",
         "SLAWATCH_SNMP_PRIV_KEY",
-        "the SNMPv3 priv key from env:SLAWATCH_SNMP_PRIV_KEY has 7 characters",
+        "SNMPv3 加密密钥（取自 env:SLAWATCH_SNMP_PRIV_KEY）只有 7 个字符",
         ("pr1v-k7",),
     ),
     (
@@ -335,7 +362,7 @@ BAD_AGENT_SECRETS = [
         {"SLAWATCH_TEST_BROKER_PASSWORD": "   "},
         "broker.password",
         None,
-        "the broker password from env:SLAWATCH_TEST_BROKER_PASSWORD is empty or only whitespace",
+        "MQTT 服务器密码（取自 env:SLAWATCH_TEST_BROKER_PASSWORD）为空或只有空白",
         (),
     ),
 ]
@@ -383,4 +410,55 @@ def test_the_agent_names_every_bad_device_secret_at_once(agent_settings: Path, r
         ("credentials.door-v3.snmp_v3.auth_key", "SLAWATCH_SNMP_AUTH_KEY"),
         ("credentials.door-v3.snmp_v3.priv_key", "SLAWATCH_SNMP_PRIV_KEY"),
     ]:
-        ran.assert_refused(inventory, line_in(inventory, marker), key, "the SNMP", "k3Y")
+        ran.assert_refused(inventory, line_in(inventory, marker), key, "SNMP", "k3Y")
+
+
+def test_the_secrets_rules_in_english_on_request(
+    collector_settings: Path, agent_settings: Path
+) -> None:
+    ran = command(
+        "slawatch-collector",
+        "check-config",
+        "--lang",
+        "en",
+        str(collector_settings),
+        env={
+            "SLAWATCH_TEST_API_TOKEN": "tok-9f2",
+            "SLAWATCH_TEST_SESSION_SECRET": None,
+            **DEVICE_SECRETS,
+        },
+        cwd=collector_settings.parent,
+    )
+    ran.assert_refused(
+        collector_settings,
+        API_TOKEN_LINE,
+        "api.token",
+        "the API token from env:SLAWATCH_TEST_API_TOKEN has 7 characters; give at least 16",
+        "tok-9f2",
+    )
+    ran.assert_refused(
+        collector_settings,
+        SESSION_SECRET_LINE,
+        "console.session_secret",
+        "environment variable SLAWATCH_TEST_SESSION_SECRET is not set",
+    )
+    assert re.search(r"[\u4e00-\u9fff]", ran.out) is None, ran.out
+    ran = command(
+        "slawatch-agent",
+        "check-config",
+        "--lang",
+        "en",
+        str(agent_settings),
+        env={**DEVICE_SECRETS, "SLAWATCH_SNMP_AUTH_KEY": "k3Y"},
+        cwd=agent_settings.parent,
+    )
+    inventory = agent_settings.parent / "inventory.yaml"
+    ran.assert_refused(
+        inventory,
+        line_in(inventory, "SLAWATCH_SNMP_AUTH_KEY"),
+        "credentials.door-v3.snmp_v3.auth_key",
+        "the SNMPv3 auth key from env:SLAWATCH_SNMP_AUTH_KEY has 3 characters; SNMPv3 needs "
+        "at least 8 (Net-SNMP refuses a shorter one)",
+        "k3Y",
+    )
+    assert re.search(r"[\u4e00-\u9fff]", ran.out) is None, ran.out

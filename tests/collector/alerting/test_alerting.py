@@ -320,10 +320,7 @@ def test_check_config_names_a_missing_robot_key(tmp_path: Path, receiver: Receiv
     settings = write_settings(tmp_path, 1883, alerting=alerting(receiver, 25))
     out = io.StringIO()
     assert check_files([settings], {"collector", "inventory", "policy"}, out) == 2
-    expected = (
-        "alerting.receivers[0].channels[0].access_token: "
-        "environment variable TEST_ROBOT_TOKEN is not set"
-    )
+    expected = "alerting.receivers[0].channels[0].access_token: 环境变量 TEST_ROBOT_TOKEN 未设置"
     assert expected in out.getvalue()
 
 

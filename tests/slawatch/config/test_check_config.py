@@ -376,9 +376,8 @@ def test_a_secret_the_collector_cannot_read_is_named_with_its_line(
     code, output = run_check(demo)
     assert code == EXIT_INVALID
     line = line_of(demo.read_text(encoding="utf-8"), "token:")
-    assert (
-        f"collector.yaml:{line}: api.token: environment variable SLAWATCH_API_TOKEN is not set"
-    ) in output
+    assert f"collector.yaml:{line}: api.token: 环境变量 SLAWATCH_API_TOKEN 未设置" in output
+    assert english_words(chinese_part(output, REPO)) == [], output
 
 
 @pytest.mark.parametrize("token", ["", "short-token"])
@@ -389,9 +388,10 @@ def test_an_empty_or_short_api_token_is_refused(
     code, output = run_check(REPO / "config" / "demo" / "collector.yaml")
     assert code == EXIT_INVALID
     assert (
-        f"api.token: the API token from env:SLAWATCH_API_TOKEN has {len(token)} characters"
-        in output
+        f"api.token: API 令牌（取自 env:SLAWATCH_API_TOKEN）只有 {len(token)} 个字符，"
+        "至少需要 16 个" in output
     )
+    assert english_words(chinese_part(output, REPO)) == [], output
 
 
 def test_a_camera_password_the_agent_cannot_read_is_named_at_its_line(
@@ -402,9 +402,7 @@ def test_a_camera_password_the_agent_cannot_read_is_named_at_its_line(
     monkeypatch.delenv("SLAWATCH_CAMERA_PASSWORD")
     code, output = run_check(REPO / "config" / "demo" / "agent.yaml")
     assert code == EXIT_INVALID
-    assert (
-        "credentials.cam-default.password: environment variable SLAWATCH_CAMERA_PASSWORD is not set"
-    ) in output
+    assert "credentials.cam-default.password: 环境变量 SLAWATCH_CAMERA_PASSWORD 未设置" in output
 
 
 def test_a_signing_key_that_is_missing_or_readable_by_others_is_named(
@@ -421,15 +419,48 @@ def test_a_signing_key_that_is_missing_or_readable_by_others_is_named(
     line = text.count("\n")  # the key line, the last
     code, output = run_check(settings)
     assert code == EXIT_INVALID
-    assert (
-        f"collector.yaml:{line}: signing.key: {tmp_path / 'collector.pem'}: cannot read" in output
-    )
     key = tmp_path / "collector.pem"
+    assert f"collector.yaml:{line}: signing.key: {key}：无法读取（文件不存在）" in output
+    assert english_words(chinese_part(output, tmp_path)) == [], output
     key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
     key.chmod(0o644)
     code, output = run_check(settings)
     assert code == EXIT_INVALID
-    assert "readable by others (mode 644): chmod 600" in output
+    assert f"其他用户也能读取（权限 644）：请执行 'chmod 600 {key}'" in output
+    assert english_words(chinese_part(output, tmp_path)) == [], output
+    out = io.StringIO()
+    assert check_files([settings], ALL_KINDS, out, "en") == EXIT_INVALID
+    assert f"{key}: readable by others (mode 644): chmod 600" in out.getvalue()
     key.chmod(0o600)
     code, output = run_check(settings)
     assert code == EXIT_OK, output
+
+
+def test_the_ledger_databases_password_is_judged_with_the_other_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLAWATCH_API_TOKEN", "demo-api-token-not-for-production")
+    monkeypatch.delenv("SLAWATCH_TEST_LEDGER_PASSWORD", raising=False)
+    demo = REPO / "config" / "demo"
+    text = (demo / "collector.yaml").read_text(encoding="utf-8")
+    text = text.replace("inventory: inventory.yaml", f"inventory: {demo / 'inventory.yaml'}")
+    text = text.replace("../policies", str(REPO / "config" / "policies"))
+    text = text.replace(
+        "ledger: ../../var/ledger.sqlite",
+        "ledger:\n  postgres: postgresql://slawatch@127.0.0.1/slawatch\n"
+        "  password: {env: SLAWATCH_TEST_LEDGER_PASSWORD}",
+    )
+    settings = tmp_path / "collector.yaml"
+    settings.write_text(text, encoding="utf-8")
+    code, output = run_check(settings)
+    assert code == EXIT_INVALID
+    line = line_of(text, "SLAWATCH_TEST_LEDGER_PASSWORD")
+    assert (
+        f"collector.yaml:{line}: ledger.password: 环境变量 SLAWATCH_TEST_LEDGER_PASSWORD 未设置"
+    ) in output, output
+    monkeypatch.setenv("SLAWATCH_TEST_LEDGER_PASSWORD", "  ")
+    code, output = run_check(settings)
+    assert (
+        "ledger.password: 账本数据库密码（取自 env:SLAWATCH_TEST_LEDGER_PASSWORD）为空或只有空白"
+        in output
+    )

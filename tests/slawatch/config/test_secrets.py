@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from slawatch.config.alerting import Alerting
 from slawatch.config.secrets import (
     Rule,
     api_token,
@@ -15,6 +16,7 @@ from slawatch.config.secrets import (
     snmp_key,
 )
 from slawatch.config.types import SecretRef
+from slawatch.messages import known
 
 
 def test_a_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,3 +83,29 @@ def test_each_rule(rule: Rule, value: str, refused: str | None) -> None:
         assert problem is not None
         assert refused in problem
         assert value.strip() == "" or value not in problem
+
+
+def test_every_alerting_secret_is_named_in_both_languages() -> None:
+    """A channel's secret the catalogue has no words for would show its catalogue key."""
+    ref = {"env": "SLAWATCH_TEST_ALERTING"}
+    alerting = Alerting.model_validate(
+        {
+            "smtp": {"host": "mail.example", "sender": "sla@example", "password": ref},
+            "receivers": [
+                {
+                    "id": "duty",
+                    "name": "值班",
+                    "channels": [
+                        {"type": "dingtalk", "access_token": ref, "secret": ref},
+                        {"type": "wecom", "key": ref},
+                        {"type": "webhook", "url": "https://hooks.example/x", "token": ref},
+                    ],
+                }
+            ],
+            "routes": [{"notify": ["duty"]}],
+        }
+    )
+    names = [path[-1] for path, _ in alerting.secrets()]
+    assert names == ["password", "access_token", "secret", "key", "token"]
+    for name in names:
+        assert known(f"secret.what.alerting.{name}"), name
