@@ -150,6 +150,15 @@ def pipelined(db: Connection) -> AbstractContextManager[None]:
     return db.pipeline() if isinstance(db, PostgresConnection) else nullcontext()
 
 
+def bulk(db: Connection, query: str, parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    """``query``'s rows as a stream, for a period's bulk reads (its states' columns, its
+    tickets): PostgreSQL sends them by binary COPY (``copy_out``), SQLite as its cursor
+    steps. Consume it whole before the next statement on ``db``."""
+    if isinstance(db, PostgresConnection):
+        return db.copy_out(query, parameters)
+    return iter(db.execute(query, parameters))
+
+
 def connect(where: Target, read_only: bool = False) -> Connection:
     """A connection in autocommit mode: transactions are opened with ``BEGIN``."""
     if isinstance(where, Postgres):
@@ -254,6 +263,19 @@ class PostgresConnection:
             for row in rows:
                 copy.write_row(row)
         return cursor
+
+    def copy_out(self, sql: str, parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """``sql``'s rows by ``COPY (…) TO STDOUT`` in binary: streamed, so a quarter's
+        tickets are never one result in memory, and BYTEA as bytes, not hex text (the
+        projection's columns: a quarter's states in a fifth of the time). Binary COPY
+        carries no column types: a ``LIMIT 0`` of the same query names them."""
+        db = self._open()
+        query = self._translated(sql)
+        described = db.execute(f"SELECT * FROM ({query}) AS q LIMIT 0", parameters).description  # nosec B608  # noqa: S608 - the ledger's own statements
+        assert described is not None
+        with db.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", parameters) as copy:
+            copy.set_types([column.type_code for column in described])
+            yield from copy.rows()
 
     @contextmanager
     def pipeline(self) -> Iterator[None]:
