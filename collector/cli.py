@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -72,7 +72,6 @@ STOP_WITHIN_S = 10.0
 EXIT_CORRUPT = 3
 EXIT_UNREACHABLE = 4
 EXIT_FENCED = 5  # another collector took the ledger's lease over
-STANDBY_LOAD_ATTEMPTS = 5
 log = logging.getLogger(__name__)
 
 
@@ -667,27 +666,10 @@ def _lease(settings: CollectorSettings) -> Lease | None:
         from collector.app import load
         from collector.web.standby import serve_until_active
 
-        view = None if settings.api is None else _standby_view(settings, load)
+        view = None if settings.api is None else load(settings, standby=True)
         asyncio.run(serve_until_active(view, lease))
     log.warning("active: this collector holds the ledger's lease (term %s)", lease.term)
     return lease
-
-
-def _standby_view(settings: CollectorSettings, load: Callable[..., Collector]) -> Collector:
-    """The standby's read-only collector, loaded from the ledger the active one writes
-    meanwhile: a load that read the recorded inputs before a commit and the rows after
-    it finds rows whose inputs it has not read, and reads again. Damage stays damage: the
-    last attempt raises."""
-    attempts = STANDBY_LOAD_ATTEMPTS
-    while True:
-        try:
-            return load(settings, standby=True)
-        except LedgerCorruptError as exc:
-            attempts -= 1
-            if attempts == 0:
-                raise
-            log.warning("standby: the ledger moved while it was read (%s): reading again", exc)
-            time.sleep(STANDBY_POLL_S)
 
 
 def _faults(args: argparse.Namespace) -> int:

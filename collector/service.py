@@ -183,11 +183,14 @@ class Collector:
         self.zone = ZoneInfo(policies.default.timezone)
         fence = _standby_fence if standby else None if lease is None else lease.fence
         self.ledger = Ledger(from_settings(settings.ledger), fence)
-        self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
-        self.checkpoint = Checkpoint(self.ledger)
-        self.checkpoint.restore(self.pipeline)
-        self._caught_up = self.ledger.next_seq  # what a standby shows (``catch_up``)
-        self.receipts = Receipts(self.ledger, self.checkpoint.note)
+        # A standby reads the ledger the active collector writes meanwhile: its head,
+        # checkpoint, journal and receipts as of one commit, as ``catch_up`` does.
+        with self.ledger.snapshot_read() if standby else contextlib.nullcontext():
+            self._caught_up = self.ledger.follow()  # what a standby shows (``catch_up``)
+            self.pipeline = Pipeline(inventory, policies, self.ledger, lines=True)
+            self.checkpoint = Checkpoint(self.ledger)
+            self.checkpoint.restore(self.pipeline)
+            self.receipts = Receipts(self.ledger, self.checkpoint.note)
         self.clocks = EdgeClocks(self.ledger, settings.clock_tolerance)
         # Each agent's latest connection (its online message's epoch and number).
         self._connection_of: dict[str, tuple[str | None, int]] = {}

@@ -75,7 +75,7 @@ def snapshot(ledger: Target, into: Path) -> Path:
     """A consistent copy of a (live) ledger as a file: SQLite's backup reads it in one
     transaction; a PostgreSQL ledger is copied in one (and its copy verified)."""
     if isinstance(ledger, Postgres):
-        copy_ledger(ledger, into / "ledger.sqlite")
+        copy_ledger(ledger, into / "ledger.sqlite", projection=True)
         return into / "ledger.sqlite"
     copy = into / ledger.name
     with (

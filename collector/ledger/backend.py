@@ -15,10 +15,12 @@ holds only the password (a container's secret), supply it.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,6 +144,21 @@ def exists(where: Target) -> bool:
     return bool(found[0])
 
 
+def pipelined(db: Connection) -> AbstractContextManager[None]:
+    """Writes that need no answer one by one: PostgreSQL's pipeline mode (a round trip
+    for all, not each); SQLite, in this process, runs them as they come."""
+    return db.pipeline() if isinstance(db, PostgresConnection) else nullcontext()
+
+
+def bulk(db: Connection, query: str, parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    """``query``'s rows as a stream, for a period's bulk reads (its states' columns, its
+    tickets): PostgreSQL sends them by binary COPY (``copy_out``), SQLite as its cursor
+    steps. Consume it whole before the next statement on ``db``."""
+    if isinstance(db, PostgresConnection):
+        return db.copy_out(query, parameters)
+    return iter(db.execute(query, parameters))
+
+
 def connect(where: Target, read_only: bool = False) -> Connection:
     """A connection in autocommit mode: transactions are opened with ``BEGIN``."""
     if isinstance(where, Postgres):
@@ -233,14 +250,40 @@ class PostgresConnection:
         same transaction, for a tenth of the client's CPU of an INSERT a row: measured
         25 against 2.4 µs a ledger row); any other statement row by row."""
         cursor = self._open().cursor()
+        rows = iter(parameters)
+        first = next(rows, None)
+        if first is None:  # nothing to send: no round trip (most commits add no ticket)
+            return cursor
         plain = _PLAIN_INSERT.fullmatch(sql)
         if plain is None:
-            cursor.executemany(self._translated(sql), parameters)
+            cursor.executemany(self._translated(sql), itertools.chain((first,), rows))
             return cursor
         with cursor.copy(SQL("COPY {} FROM STDIN").format(Identifier(plain[1]))) as copy:
-            for row in parameters:
+            copy.write_row(first)
+            for row in rows:
                 copy.write_row(row)
         return cursor
+
+    def copy_out(self, sql: str, parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """``sql``'s rows by ``COPY (…) TO STDOUT`` in binary: streamed, so a quarter's
+        tickets are never one result in memory, and BYTEA as bytes, not hex text (the
+        projection's columns: a quarter's states in a fifth of the time). Binary COPY
+        carries no column types: a ``LIMIT 0`` of the same query names them."""
+        db = self._open()
+        query = self._translated(sql)
+        described = db.execute(f"SELECT * FROM ({query}) AS q LIMIT 0", parameters).description  # nosec B608  # noqa: S608 - the ledger's own statements
+        assert described is not None
+        with db.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", parameters) as copy:
+            copy.set_types([column.type_code for column in described])
+            yield from copy.rows()
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Statements inside are sent without waiting for each one's answer, all answered
+        at the end (PostgreSQL's pipeline mode: one round trip for a commit's many writes);
+        the first error raises there, and the transaction is rolled back as any."""
+        with self._open().pipeline():
+            yield
 
     def _translated(self, sql: str) -> str:
         """``sql`` as PostgreSQL takes it (INSERT OR REPLACE: on the table's primary key)."""

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from collector.ledger.backend import Connection, Target, begin_snapshot, connect, target
+from collector.ledger.backend import (
+    Connection,
+    Target,
+    begin_snapshot,
+    connect,
+    pipelined,
+    target,
+)
 from collector.ledger.canonical import canonical
 from collector.ledger.projection import Projection, ProjectionMismatchError, compare, read_states
 from collector.ledger.snapshot import KIND as SNAPSHOT
@@ -129,15 +136,16 @@ class Ledger:
             yield
             self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?)", self._pending)
             self._projection.write(self._db, self._next_seq)
-            for statement, parameters in self._staged:
-                self._db.execute(statement, parameters)
             observed = self.observed_through
-            if observed is not None and observed != self._observed_written:
-                self._db.execute(
-                    "INSERT INTO observed VALUES (0, ?) ON CONFLICT (one) "
-                    "DO UPDATE SET through_ms = MAX(observed.through_ms, excluded.through_ms)",
-                    (epoch_ms(observed),),
-                )
+            with pipelined(self._db):  # the journal's, receipts' writes: no answer needed
+                for statement, parameters in self._staged:
+                    self._db.execute(statement, parameters)
+                if observed is not None and observed != self._observed_written:
+                    self._db.execute(
+                        "INSERT INTO observed VALUES (0, ?) ON CONFLICT (one) "
+                        "DO UPDATE SET through_ms = MAX(observed.through_ms, excluded.through_ms)",
+                        (epoch_ms(observed),),
+                    )
             self._db.execute("COMMIT")
             self._observed_written = observed
         except BaseException:

@@ -9,6 +9,7 @@ projected when opened.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from collector.ledger.backend import Connection, Target, connect
+from collector.ledger.backend import Connection, Target, bulk, connect
 from collector.ledger.canonical import canonical
 from collector.ledger.snapshot import KIND as SNAPSHOT
 
@@ -350,9 +351,9 @@ def read_states(db: Connection, bounds: Bounds | None = None) -> StateColumns:
         for (device_id,) in db.execute("SELECT device_id FROM projection_devices ORDER BY idx")
     ]
     if bounds is None:
-        chunks = db.execute(
-            "SELECT device, category, since FROM projection_states ORDER BY first_seq"
-        ).fetchall()
+        chunks = list(
+            bulk(db, "SELECT device, category, since FROM projection_states ORDER BY first_seq")
+        )
         return StateColumns(
             device_ids=device_ids,
             device=_joined(chunks, 0, "<i4").astype(np.int32, copy=False),
@@ -360,11 +361,14 @@ def read_states(db: Connection, bounds: Bounds | None = None) -> StateColumns:
             since=_joined(chunks, 2, "<i8").astype(np.int64, copy=False),
         )
     end_row = (1 << 62) if bounds.end_row is None else bounds.end_row
-    found = db.execute(
-        "SELECT device, category, since, first_row, rows FROM projection_states "
-        "WHERE first_row < ? AND first_row + rows > ? ORDER BY first_seq",
-        (end_row, bounds.first_row),
-    ).fetchall()
+    found = list(
+        bulk(
+            db,
+            "SELECT device, category, since, first_row, rows FROM projection_states "
+            "WHERE first_row < ? AND first_row + rows > ? ORDER BY first_seq",
+            (end_row, bounds.first_row),
+        )
+    )
     chunks = []
     for device, category_, since, first_row, rows in found:
         cut = slice(max(0, bounds.first_row - first_row), min(rows, end_row - first_row))
@@ -376,10 +380,11 @@ def read_states(db: Connection, bounds: Bounds | None = None) -> StateColumns:
             )
         )
     if bounds.snapshot_seq is not None:
-        opening = db.execute(
+        [opening] = bulk(
+            db,
             "SELECT device, category, since FROM projection_snapshots WHERE seq = ?",
             (bounds.snapshot_seq,),
-        ).fetchone()
+        )
         chunks.insert(
             0,
             (
@@ -411,7 +416,15 @@ def _joined(chunks: list[tuple[bytes, bytes, bytes]], column: int, dtype: str) -
 _TICKET_NOW = (
     "SELECT detected_ms, ticket_id, at_ms, acknowledged_ms, resolved_ms, response_deadline_ms, "
     "repair_deadline_ms, merged, devices, ticket, seq FROM projection_ticket_now "
-    "WHERE detected_ms >= ? AND detected_ms < ?"
+    "WHERE detected_ms >= ? AND detected_ms < ? ORDER BY detected_ms, ticket_id"
+)
+# The tickets of [start, end) changed after the end (or after ``through_seq``): each one's
+# last ledger row by then (none: first written after the period closed).
+_TICKET_THEN = (
+    "SELECT now.ticket_id, ledger.at, ledger.body FROM projection_ticket_now AS now "
+    "JOIN ledger ON ledger.seq = (SELECT MAX(seq) FROM projection_tickets "
+    "WHERE ticket_id = now.ticket_id AND at_ms <= ? AND seq <= ?) "
+    "WHERE now.detected_ms >= ? AND now.detected_ms < ? AND (now.at_ms > ? OR now.seq > ?)"
 )
 
 
@@ -421,22 +434,22 @@ def tickets_as_of(
     """Tickets detected in [start, end) as they stood at ``end_ms`` (projection_ticket_now
     rows without their seq), in detection order, ``batch`` rows at a time: a quarter's
     450,000 at once took a gigabyte of fresh memory, 220,000 page faults. With
-    ``through_seq`` (the period's Bounds), rows after it do not count."""
-    cursor = db.execute(_TICKET_NOW, (start_ms, end_ms))
+    ``through_seq`` (the period's Bounds), rows after it do not count. Those changed
+    since are read first (a few): the rest is one stream (``bulk``)."""
     last = (1 << 62) if through_seq is None else through_seq
-    while rows := cursor.fetchmany(batch):
+    then = {
+        str(ticket_id): (str(at), str(body))
+        for ticket_id, at, body in db.execute(
+            _TICKET_THEN, (end_ms, last, start_ms, end_ms, end_ms, last)
+        ).fetchall()
+    }
+    rows = bulk(db, _TICKET_NOW, (start_ms, end_ms))
+    while chunk := list(itertools.islice(rows, batch)):
         kept: list[tuple[Any, ...]] = []
-        for row in rows:
+        for row in chunk:
             if row[2] <= end_ms and row[10] <= last:
                 kept.append(row[:10])
-                continue
-            # Changed after the period: its last row before the end.
-            found = db.execute(
-                "SELECT ledger.at, ledger.body FROM ledger WHERE seq = (SELECT MAX(seq) "
-                "FROM projection_tickets WHERE ticket_id = ? AND at_ms <= ? AND seq <= ?)",
-                (row[1], end_ms, last),
-            ).fetchone()
-            if found is not None:  # else first written after the period closed
+            elif (found := then.get(row[1])) is not None:
                 at, body = found
                 kept.append(ticket_columns(json.loads(body)["ticket"], epoch_ms(at), row[0]))
         if kept:

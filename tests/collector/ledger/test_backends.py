@@ -140,3 +140,9 @@ def test_evidence_is_exported_from_a_file_copied_from_the_server(
     copy = snapshot(target(postgres), tmp_path)
     assert copy.parent == tmp_path
     assert stored(copy) == rows
+    # Its SLA projection is the server's, copied: the same as derived from its rows.
+    ledger = Ledger(copy)
+    try:
+        ledger.verify_projection()
+    finally:
+        ledger.close()
