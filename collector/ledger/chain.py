@@ -25,6 +25,7 @@ from collector.ledger.backend import (
     Target,
     begin_snapshot,
     connect,
+    is_sqlite,
     pipelined,
     target,
 )
@@ -106,8 +107,9 @@ class Ledger:
         self._verifying = False
         # Read from the file when a snapshot is first due (then kept up by append).
         self._standing: Standing | None = None
+        Projection(self._db)  # its tables (a projection of an older version dropped)
+        self._catch_up_projection()
         self._projection = Projection(self._db)
-        self._project_from(Projection.next_seq(self._db), self._projection, self._db)
 
     def wait_briefly(self) -> None:
         """From now on a write lock held elsewhere fails a commit after ``BUSY_TIMEOUT_S``
@@ -260,6 +262,36 @@ class Ledger:
         query = "SELECT seq, kind, at, body, prev, hash FROM ledger WHERE seq >= ? ORDER BY seq"
         for number, kind, at, body, prev, digest in self._db.execute(query, (seq,)):
             yield Row(int(number), str(kind), str(at), json.loads(body), str(prev), str(digest))
+
+    def _catch_up_projection(self) -> None:
+        """Project the rows the stored projection lacks (a ledger written before it, or
+        copied without it), in commits of 100,000 rows.
+
+        A collector's commit projects its own rows, so on a live ledger there is nothing
+        to do and no lock is taken. Otherwise each chunk is read under the write lock, from
+        where the projection stands then, by a projection loaded under it: rows a collector
+        committed between this reader's first look and its lock (an sla worker, an export,
+        a standby opening the ledger) are never projected twice."""
+        query = "SELECT seq, kind, at, body FROM ledger WHERE seq >= ? ORDER BY seq LIMIT 100000"
+        db = self._db
+        while True:
+            (head,) = db.execute("SELECT COALESCE(MAX(seq), -1) FROM ledger").fetchone()
+            if Projection.next_seq(db) > int(head):
+                return
+            db.execute("BEGIN IMMEDIATE")  # SQLite: the write lock
+            try:
+                if not is_sqlite(self.where):  # PostgreSQL: after a commit in flight
+                    db.execute("LOCK TABLE projection_through IN EXCLUSIVE MODE")
+                projection = Projection(db)
+                rows = db.execute(query, (Projection.next_seq(db),)).fetchall()
+                for row_seq, kind, at, body in rows:
+                    projection.add(int(row_seq), str(kind), str(at), json.loads(body))
+                if rows:
+                    projection.write(db, int(rows[-1][0]) + 1)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def _project_from(self, seq: int, projection: Projection, db: Connection) -> None:
         """Project the rows from ``seq`` on into ``db``, in commits of 100,000 rows."""
