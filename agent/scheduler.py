@@ -3,9 +3,10 @@
 Each device has a fixed phase inside the interval (from its id), plus a little jitter each
 cycle, so 100,000 devices at 60 s give a flat ~1,700 probes per second rather than a
 burst at the top of each minute. Deep checks are spread the same way over their own,
-slower cadence. Every probe is its own task, bounded per protocol by its slots and by
-an overall deadline, so a silent or hostile device costs at most its own slot for its
-own timeout.
+slower cadence. Every probe holds a slot of its protocol, bounded by its timeout (and
+deep checks by an overall deadline), so a silent or hostile device costs at most its
+own slot for its own timeout. A probe that can (``QuickProbe``: a cycle's SNMPv2c GET)
+runs without a task of its own, on callbacks; the others each run in a task.
 
 The agent also watches itself (``loopwatch.py``): how late its loop runs and how late
 each probe starts. A starved agent is not a dead fleet: a timeout that overlaps the

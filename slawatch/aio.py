@@ -70,9 +70,9 @@ class Slots:
         return False
 
     def acquire_then(self, take: Callable[[], None]) -> None:
-        """Call ``take`` holding a slot: now if one is free, else when one is handed to it
-        (in turn with those awaiting ``acquire``). For a holder that is a callback, not a
-        task (the scheduler's probes that run without one). ``take`` must not raise."""
+        """Call ``take`` holding a slot: now if one is free, else soon after one is handed
+        to it (in turn with those awaiting ``acquire``). For a holder that is a callback,
+        not a task (the scheduler's probes that run without one). ``take`` must not raise."""
         if self.try_acquire():
             take()
         else:
@@ -83,7 +83,9 @@ class Slots:
         while waiters:
             turn = waiters.popleft()
             if not isinstance(turn, asyncio.Future):
-                turn()
+                # On the loop, not here: a holder that ends at once (and releases) would
+                # otherwise start the next inside this call, as deep as the queue is long.
+                asyncio.get_running_loop().call_soon(turn)
                 return
             if not turn.done():
                 turn.set_result(None)
