@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from onvif import ONVIFCamera
 
-from agent.probes.base import Target
+from agent.probes.base import Probe, Target
 from agent.probes.camera_clock import camera_clock
 from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, _plain_utc, device_clock
 from agent.probes.onvif_soap import BadReplyError, CameraBook, parse_reply
@@ -19,16 +19,20 @@ from agent.wire import ClockState, Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import free_port
+from tests.agent.probes.quick import Started
 from tests.conftest import SHARED_TESTDATA, FakeClock
 
 
-@pytest.fixture
-def probe(cameras: CameraBook) -> OnvifLivenessProbe:
-    return OnvifLivenessProbe(timeout_s=0.5, clock_skew_limit_s=10, cameras=cameras)
+@pytest.fixture(params=["task", "callbacks"])
+def probe(cameras: CameraBook, request: pytest.FixtureRequest) -> Probe:
+    """The liveness probe as a task runs it (``probe``), and as the scheduler starts it
+    without one (``start``, on the loop's callbacks): both reach the same verdicts."""
+    made = OnvifLivenessProbe(timeout_s=0.5, clock_skew_limit_s=10, cameras=cameras)
+    return made if request.param == "task" else Started(made)
 
 
 async def test_a_live_camera_is_up_with_its_clock_offset(
-    probe: OnvifLivenessProbe, targets: dict[str, Target], clock: FakeClock
+    probe: Probe, targets: dict[str, Target], clock: FakeClock
 ) -> None:
     clock.now = time.time()  # the fleet's clock stood still while the fleet started
     result = await probe.probe(targets["CAM000001"], deep=False)
@@ -41,7 +45,7 @@ async def test_a_live_camera_is_up_with_its_clock_offset(
 
 
 async def test_a_skewed_clock_is_degraded_not_down(
-    probe: OnvifLivenessProbe, targets: dict[str, Target], fleet: Fleet, clock: FakeClock
+    probe: Probe, targets: dict[str, Target], fleet: Fleet, clock: FakeClock
 ) -> None:
     await fleet.inject("CAM000002", FaultSpec(Fault.CLOCK_SKEW, seconds=600))
     clock.now = time.time()
@@ -84,7 +88,7 @@ async def test_a_camera_clock_is_not_judged_against_an_agent_clock_nobody_vouche
     ],
 )
 async def test_every_camera_failure_is_a_reason_never_an_exception(
-    probe: OnvifLivenessProbe,
+    probe: Probe,
     targets: dict[str, Target],
     fleet: Fleet,
     fault: Fault,
@@ -97,7 +101,7 @@ async def test_every_camera_failure_is_a_reason_never_an_exception(
 
 
 async def test_a_camera_behind_a_dead_link_times_out(
-    probe: OnvifLivenessProbe, targets: dict[str, Target], fleet: Fleet
+    probe: Probe, targets: dict[str, Target], fleet: Fleet
 ) -> None:
     await fleet.inject("link:L0001", FaultSpec(Fault.DOWN))
     result = await probe.probe(targets["CAM000004"], deep=False)

@@ -4,26 +4,14 @@ a silent device, a switch whose reply grew too big, and the cases it leaves to `
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
-from agent.probes.base import Finish, ProbeResult, Target
+from agent.probes.base import Target
 from agent.probes.snmp import SnmpProbe
 from agent.wire import Health, Reason, port_check
 from simulator.devices import Fault, Quirk
 from simulator.fleet_runner import FaultSpec, Fleet
-
-
-async def started(probe: SnmpProbe, target: Target) -> ProbeResult:
-    """The result of ``start``: as handed to ``done``, or the rest of the check, run."""
-    finished: asyncio.Future[Finish] = asyncio.get_running_loop().create_future()
-    assert probe.start(target, finished.set_result), "started without a task"
-    finish = await asyncio.wait_for(finished, 10)
-    if isinstance(finish, Exception):
-        raise finish
-    if isinstance(finish, ProbeResult):
-        return finish
-    return await asyncio.wait_for(finish, 10)
+from tests.agent.probes.quick import started
 
 
 async def test_a_cycle_started_without_a_task_judges_as_probe_does(
@@ -35,14 +23,14 @@ async def test_a_cycle_started_without_a_task_judges_as_probe_does(
     await fleet.inject(f"port:SW00001/{port}", FaultSpec(Fault.DOWN))
     for target in v2c:
         first = await snmp_probe.probe(target, deep=False)  # a switch's ports resolved
-        quick = await started(snmp_probe, target)
+        quick = await started(snmp_probe, target, must_start=True)
         assert (quick.health, quick.reason, quick.checks) == (
             first.health,
             first.reason,
             first.checks,
         ), target.device.id
         assert quick.metrics.keys() == first.metrics.keys()
-    assert (await started(snmp_probe, targets["SW00001"])).checks[
+    assert (await started(snmp_probe, targets["SW00001"], must_start=True)).checks[
         port_check(port)
     ] is Reason.LINK_DOWN
     v3 = next(t for t in targets.values() if t.device.snmp and t.device.snmp.version == "3")
@@ -53,7 +41,7 @@ async def test_a_silent_device_ends_in_the_same_timeout_verdict(
     snmp_probe: SnmpProbe, targets: dict[str, Target], fleet: Fleet
 ) -> None:
     await fleet.inject("KK00001", FaultSpec(Fault.DOWN))
-    quick = await started(snmp_probe, targets["KK00001"])
+    quick = await started(snmp_probe, targets["KK00001"], must_start=True)
     assert (quick.health, quick.reason) == (Health.DOWN, Reason.TIMEOUT), quick
     again = await snmp_probe.probe(targets["KK00001"], deep=False)
     assert (quick.checks, quick.notes) == (again.checks, again.notes)
@@ -69,7 +57,7 @@ async def test_a_reply_grown_too_big_is_asked_again_in_chunks(
     await fleet.inject(f"port:SW00001/{switch.ports[0]}", FaultSpec(Fault.DOWN))
     before = await snmp_probe.probe(switch, deep=False)
     fleet.give("SW00001", Quirk.SNMP_MAX_MESSAGE_484)
-    quick = await started(snmp_probe, switch)
+    quick = await started(snmp_probe, switch, must_start=True)
     assert (quick.health, quick.reason, quick.checks) == (
         before.health,
         before.reason,
