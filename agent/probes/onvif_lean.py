@@ -349,7 +349,7 @@ class _Fetch:
     same verdicts.
     """
 
-    __slots__ = ("_buffer", "_ended", "_fd", "_finish", "_loop", "_request", "_sock")
+    __slots__ = ("_buffer", "_ended", "_fd", "_finish", "_loop", "_open", "_request", "_sock")
 
     def __init__(
         self,
@@ -359,15 +359,18 @@ class _Fetch:
         finish: Callable[[HttpReply | Exception], None],
         deadlines: Deadlines,
         timeout_s: float,
+        open_: set[_Fetch],
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._request = request
         self._finish = finish
         self._buffer = bytearray()
         self._ended = False
+        self._open = open_  # the probe's fetches under way, dropped when it closes
         self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._fd = self._sock.fileno()
         self._sock.setblocking(False)
+        open_.add(self)
         deadlines.call_later(timeout_s, _Fetch._expire, self)
         try:
             self._sock.connect(address)
@@ -432,13 +435,19 @@ class _Fetch:
         self._end(TimeoutError())
 
     def _end(self, outcome: HttpReply | Exception) -> None:
+        if self.drop():
+            self._finish(outcome)
+
+    def drop(self) -> bool:
+        """Close the connection and stop watching it (False: it had ended already)."""
         if self._ended:
-            return
+            return False
         self._ended = True
+        self._open.discard(self)
         self._loop.remove_reader(self._fd)
         self._loop.remove_writer(self._fd)
         self._sock.close()
-        self._finish(outcome)
+        return True
 
 
 class OnvifLivenessProbe:
@@ -470,10 +479,13 @@ class OnvifLivenessProbe:
         self._kept: dict[str, _HttpExchange] = {}
         self._asked: dict[str, float] = {}
         self._deadlines = Deadlines()
+        self._fetching: set[_Fetch] = set()
 
     def close(self) -> None:
-        """Close the kept connections."""
+        """Close the kept connections and those of requests under way (unanswered)."""
         self._deadlines.close()
+        for fetch in list(self._fetching):
+            fetch.drop()
         for exchange in self._kept.values():
             exchange.abandon()
         self._kept.clear()
@@ -535,6 +547,7 @@ class OnvifLivenessProbe:
             replied,
             self._deadlines,
             self._timeout_s,
+            self._fetching,
         )
         return True
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 from aiohttp import web
 from onvif import ONVIFCamera
 
-from agent.probes.base import Probe, Target
+from agent.probes.base import Finish, Probe, Target
 from agent.probes.camera_clock import camera_clock
 from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, _plain_utc, device_clock
 from agent.probes.onvif_soap import BadReplyError, CameraBook, parse_reply
@@ -106,6 +108,40 @@ async def test_a_camera_behind_a_dead_link_times_out(
     await fleet.inject("link:L0001", FaultSpec(Fault.DOWN))
     result = await probe.probe(targets["CAM000004"], deep=False)
     assert result.reason is Reason.TIMEOUT
+
+
+async def test_a_closed_probe_drops_what_it_started_and_says_nothing_late(
+    cameras: CameraBook, targets: dict[str, Target]
+) -> None:
+    """A request started without a task has no task for shutdown to cancel: closing the
+    probe closes its connection (the camera sees it end), and its callback never runs."""
+    loop = asyncio.get_running_loop()
+    accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        loop.create_future()
+    )
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result((reader, writer))  # a camera that never answers
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    camera = targets["CAM000003"]
+    assert camera.device.onvif is not None
+    onvif = dataclasses.replace(camera.device.onvif, port=port)
+    device = dataclasses.replace(camera.device, address="127.0.0.1", onvif=onvif)
+    probe = OnvifLivenessProbe(timeout_s=0.3, clock_skew_limit_s=10, cameras=cameras)
+    said: list[Finish] = []
+    assert probe.start(dataclasses.replace(camera, device=device), said.append)
+    reader, writer = await asyncio.wait_for(accepted, 5)
+    try:
+        await asyncio.wait_for(reader.readuntil(b"</s:Envelope>"), 5)  # the request is in
+        probe.close()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # and the connection ended
+        await asyncio.sleep(0.5)  # past the request's timeout
+        assert said == []
+    finally:
+        writer.close()
+        server.close()
 
 
 CAPTURES = sorted(SHARED_TESTDATA.glob("onvif/*_GetSystemDateAndTime.xml"))
