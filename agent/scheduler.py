@@ -5,8 +5,9 @@ cycle, so 100,000 devices at 60 s give a flat ~1,700 probes per second rather th
 burst at the top of each minute. Deep checks are spread the same way over their own,
 slower cadence. Every probe holds a slot of its protocol, bounded by its timeout (and
 deep checks by an overall deadline), so a silent or hostile device costs at most its
-own slot for its own timeout. A probe that can (``QuickProbe``: a cycle's SNMPv2c GET)
-runs without a task of its own, on callbacks; the others each run in a task.
+own slot for its own timeout. A probe that can (``QuickProbe``: a cycle's SNMPv2c GET,
+a camera's anonymous clock request) runs without a task of its own, on callbacks; the
+others each run in a task.
 
 The agent also watches itself (``loopwatch.py``): how late its loop runs and how late
 each probe starts. A starved agent is not a dead fleet: a timeout that overlaps the
