@@ -20,17 +20,13 @@ entities, loads no DTD and touches no network.
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
-import os
 import re
-import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from agent.probes.base import Finish, ProbeResult, Target, connection_reason, why
+from agent.probes.base import ProbeResult, Target, connection_reason, why
 from agent.probes.camera_clock import CameraClock, camera_clock
 from agent.probes.onvif_deep import device_url, read_camera_clock, reason_of
 from agent.probes.onvif_soap import (
@@ -326,130 +322,6 @@ def _expire(deadline: _Deadline) -> None:
         deadline.done.set_exception(TimeoutError())
 
 
-@functools.lru_cache(maxsize=65536)
-def _literal_family(address: str) -> socket.AddressFamily | None:
-    """The socket family of an IP address literal; None for a host name (resolved by
-    ``probe``'s connection, never here: a lookup would block the loop)."""
-    try:
-        return socket.AF_INET if ipaddress.ip_address(address).version == 4 else socket.AF_INET6
-    except ValueError:
-        return None
-
-
-class _Fetch:
-    """One request and its response on a fresh, non-blocking socket, driven by the loop's
-    reader and writer callbacks; ``finish`` gets the ``HttpReply`` or the error, once.
-
-    Around asyncio's transports on purpose: a connection made through
-    ``loop.create_connection`` needs a task to await it, and the transport, its protocol
-    and their futures were a third of a lean probe's CPU (a measured hot path). The reply
-    is read as ``_HttpExchange`` reads it (``_parse_http``, ``MAX_REPLY_BYTES``), the
-    connection closed as it closes it, and the timeout counts from the connect, as
-    ``probe``'s does; ``tests/agent/probes/test_onvif_lean.py`` holds both paths to the
-    same verdicts.
-    """
-
-    __slots__ = ("_buffer", "_ended", "_fd", "_finish", "_loop", "_open", "_request", "_sock")
-
-    def __init__(
-        self,
-        family: socket.AddressFamily,
-        address: tuple[str, int],
-        request: bytes,
-        finish: Callable[[HttpReply | Exception], None],
-        deadlines: Deadlines,
-        timeout_s: float,
-        open_: set[_Fetch],
-    ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._request = request
-        self._finish = finish
-        self._buffer = bytearray()
-        self._ended = False
-        self._open = open_  # the probe's fetches under way, dropped when it closes
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        self._fd = self._sock.fileno()
-        self._sock.setblocking(False)
-        open_.add(self)
-        deadlines.call_later(timeout_s, _Fetch._expire, self)
-        try:
-            self._sock.connect(address)
-        except BlockingIOError:
-            self._loop.add_writer(self._fd, self._connected)
-        except OSError as exc:
-            self._end(exc)
-        else:
-            self._connected()
-
-    def _connected(self) -> None:
-        self._loop.remove_writer(self._fd)
-        error = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error:
-            self._end(OSError(error, os.strerror(error)))  # ConnectionRefusedError…
-            return
-        self._write()
-
-    def _write(self) -> None:
-        try:
-            sent = self._sock.send(self._request)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            self._end(exc)
-            return
-        self._request = self._request[sent:]
-        if self._request:  # the rest when the socket can take it
-            self._loop.add_writer(self._fd, self._more)
-        else:
-            self._loop.add_reader(self._fd, self._readable)
-
-    def _more(self) -> None:
-        self._loop.remove_writer(self._fd)
-        self._write()
-
-    def _readable(self) -> None:
-        try:
-            data = self._sock.recv(16384)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._end(exc)
-            return
-        try:
-            if not data:  # the camera closed the connection
-                parsed = _parse_http(bytes(self._buffer), complete=True)
-                self._end(parsed if parsed is not None else BadReplyError("truncated reply"))
-                return
-            self._buffer += data
-            if len(self._buffer) > MAX_REPLY_BYTES:
-                self._end(BadReplyError("reply too large"))
-                return
-            parsed = _parse_http(bytes(self._buffer), complete=False)
-        except BadReplyError as exc:
-            self._end(exc)
-            return
-        if parsed is not None:
-            self._end(parsed)
-
-    def _expire(self) -> None:
-        self._end(TimeoutError())
-
-    def _end(self, outcome: HttpReply | Exception) -> None:
-        if self.drop():
-            self._finish(outcome)
-
-    def drop(self) -> bool:
-        """Close the connection and stop watching it (False: it had ended already)."""
-        if self._ended:
-            return False
-        self._ended = True
-        self._open.discard(self)
-        self._loop.remove_reader(self._fd)
-        self._loop.remove_writer(self._fd)
-        self._sock.close()
-        return True
-
-
 class OnvifLivenessProbe:
     """GetSystemDateAndTime each cycle, anonymously on the lean path.
 
@@ -479,13 +351,10 @@ class OnvifLivenessProbe:
         self._kept: dict[str, _HttpExchange] = {}
         self._asked: dict[str, float] = {}
         self._deadlines = Deadlines()
-        self._fetching: set[_Fetch] = set()
 
     def close(self) -> None:
-        """Close the kept connections and those of requests under way (unanswered)."""
+        """Close the kept connections."""
         self._deadlines.close()
-        for fetch in list(self._fetching):
-            fetch.drop()
         for exchange in self._kept.values():
             exchange.abandon()
         self._kept.clear()
@@ -506,60 +375,11 @@ class OnvifLivenessProbe:
             return _bad_response(why(exc))
         except Exception as exc:  # noqa: BLE001 - every transport failure is data
             return ProbeResult.down(connection_reason(exc), "liveness")
-        answered = self._answered(target, memory, reply, sent, time.time())
-        return answered if isinstance(answered, ProbeResult) else await answered
-
-    def start(self, target: Target, done: Callable[[Finish], None]) -> bool:
-        """A cycle's anonymous GetSystemDateAndTime without a task: a fresh connection
-        on the loop's callbacks (``_Fetch``), judged when the reply is in, ``done`` given
-        the result (or the SOAP client's call, when the camera wants credentials).
-        False, nothing started: ``probe`` does it (TLS, credentials, a host name).
-
-        The scheduler's common case: a task, its coroutines and asyncio's transport cost
-        about a third of a fresh-connection probe's CPU (a measured hot path)."""
-        device = target.device
-        onvif = device.onvif
-        if onvif is None or onvif.tls:
-            return False
-        memory = self._cameras.of(device.id)
-        family = _literal_family(device.address)
-        if memory.auth is Auth.DIGEST or memory.time_needs_auth or family is None:
-            return False
-        head = f"POST {onvif.path} HTTP/1.1\r\nHost: {device.address}:{onvif.port}\r\n"
-        sent = time.time()
-
-        def replied(outcome: HttpReply | Exception) -> None:
-            received = time.time()
-            if isinstance(outcome, BadReplyError):
-                done(_bad_response(why(outcome)))
-            elif isinstance(outcome, Exception):
-                done(ProbeResult.down(connection_reason(outcome), "liveness"))
-            else:
-                try:
-                    done(self._answered(target, memory, outcome, sent, received))
-                except Exception as exc:  # noqa: BLE001 - a bug: the scheduler logs it
-                    done(exc)
-
-        _Fetch(
-            family,
-            (device.address, onvif.port),
-            head.encode() + _REQUEST_TAIL,
-            replied,
-            self._deadlines,
-            self._timeout_s,
-            self._fetching,
-        )
-        return True
-
-    def _answered(
-        self, target: Target, memory: CameraMemory, reply: HttpReply, sent: float, received: float
-    ) -> ProbeResult | Coroutine[Any, Any, ProbeResult]:
-        """An anonymous request's reply judged; a camera that wants credentials for it is
-        asked again through the SOAP client (the coroutine returned)."""
+        received = time.time()
         if reply.status != 200:
             if _refuses_anonymous(reply):
                 memory.time_needs_auth = True
-                return self._with_client(target, memory)
+                return await self._with_client(target, memory)
             rtt_ms = (received - sent) * 1000
             what = f"HTTP {reply.status}"
             return _bad_response(Said("why.answer_to", what=what, operation=_TIME), rtt_ms=rtt_ms)

@@ -321,8 +321,8 @@ class SnmpProbe:
         (``done`` gets the result). False, nothing sent: the cycle needs ``probe`` (SNMPv3,
         a port walk due, a GET this device wants cut in chunks, no in-flight slot free).
 
-        The scheduler's common case: a task and a chain of coroutines per probe cost
-        about as much as the probe's own work (a measured hot path). Everything past the
+        The scheduler's common case: without a task and a chain of coroutines per probe,
+        the paced bench's CPU a probe fell by a fifth (a measured hot path). Everything past the
         reply — a timeout's TCP reach, ``tooBig`` — goes on as a coroutine handed to
         ``done``, the same code as ``probe``'s.
         """

@@ -21,15 +21,3 @@ async def started(probe: QuickProbe, target: Target, *, must_start: bool = False
     if isinstance(finish, ProbeResult):
         return finish
     return await asyncio.wait_for(finish, 30)
-
-
-class Started:
-    """A probe whose ``probe`` asks the scheduler's way (``start``)."""
-
-    def __init__(self, probe: QuickProbe) -> None:
-        self._probe = probe
-        self.protocol = probe.protocol
-
-    async def probe(self, target: Target, deep: bool) -> ProbeResult:
-        assert not deep, "only a cycle's check starts without a task"
-        return await started(self._probe, target)

@@ -22,7 +22,6 @@ from agent.probes.onvif_soap import CameraBook
 from agent.wire import Health, Reason
 from simulator.devices import MEDIA_PORT, VIEWER, Fault, Quirk
 from simulator.fleet_runner import FaultSpec, Fleet
-from tests.agent.probes.quick import started
 from tests.conftest import PASSWORD, FakeClock
 from tests.reference_clients import npm_onvif, onvif_zeep
 
@@ -37,14 +36,6 @@ def verdict(clock: FakeClock, cameras: CameraBook) -> Verdict:
     async def judge(target: Target) -> ProbeResult:
         clock.now = time.time()  # the cameras' clock is the wall clock when asked
         live = await OnvifLivenessProbe(1.0, 10, cameras).probe(target, deep=False)
-        # The scheduler's way, without a task (``start``): the same verdict.
-        quick = await started(OnvifLivenessProbe(1.0, 10, cameras), target)
-        assert (quick.health, quick.reason, quick.checks, quick.notes) == (
-            live.health,
-            live.reason,
-            live.checks,
-            live.notes,
-        )
         deep = await OnvifDeepProbe(1.0, 1800, cameras).probe(target, deep=True)
         return combine(live, deep)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from aiohttp import web
 from onvif import ONVIFCamera
 
-from agent.probes.base import Finish, Probe, Target
+from agent.probes.base import Target
 from agent.probes.camera_clock import camera_clock
 from agent.probes.onvif_lean import REQUEST, OnvifLivenessProbe, _plain_utc, device_clock
 from agent.probes.onvif_soap import BadReplyError, CameraBook, parse_reply
@@ -21,20 +19,16 @@ from agent.wire import ClockState, Health, Reason
 from simulator.devices import Fault
 from simulator.fleet_runner import FaultSpec, Fleet
 from simulator.local_servers import free_port
-from tests.agent.probes.quick import Started
 from tests.conftest import SHARED_TESTDATA, FakeClock
 
 
-@pytest.fixture(params=["task", "callbacks"])
-def probe(cameras: CameraBook, request: pytest.FixtureRequest) -> Probe:
-    """The liveness probe as a task runs it (``probe``), and as the scheduler starts it
-    without one (``start``, on the loop's callbacks): both reach the same verdicts."""
-    made = OnvifLivenessProbe(timeout_s=0.5, clock_skew_limit_s=10, cameras=cameras)
-    return made if request.param == "task" else Started(made)
+@pytest.fixture
+def probe(cameras: CameraBook) -> OnvifLivenessProbe:
+    return OnvifLivenessProbe(timeout_s=0.5, clock_skew_limit_s=10, cameras=cameras)
 
 
 async def test_a_live_camera_is_up_with_its_clock_offset(
-    probe: Probe, targets: dict[str, Target], clock: FakeClock
+    probe: OnvifLivenessProbe, targets: dict[str, Target], clock: FakeClock
 ) -> None:
     clock.now = time.time()  # the fleet's clock stood still while the fleet started
     result = await probe.probe(targets["CAM000001"], deep=False)
@@ -47,7 +41,7 @@ async def test_a_live_camera_is_up_with_its_clock_offset(
 
 
 async def test_a_skewed_clock_is_degraded_not_down(
-    probe: Probe, targets: dict[str, Target], fleet: Fleet, clock: FakeClock
+    probe: OnvifLivenessProbe, targets: dict[str, Target], fleet: Fleet, clock: FakeClock
 ) -> None:
     await fleet.inject("CAM000002", FaultSpec(Fault.CLOCK_SKEW, seconds=600))
     clock.now = time.time()
@@ -90,7 +84,7 @@ async def test_a_camera_clock_is_not_judged_against_an_agent_clock_nobody_vouche
     ],
 )
 async def test_every_camera_failure_is_a_reason_never_an_exception(
-    probe: Probe,
+    probe: OnvifLivenessProbe,
     targets: dict[str, Target],
     fleet: Fleet,
     fault: Fault,
@@ -103,45 +97,11 @@ async def test_every_camera_failure_is_a_reason_never_an_exception(
 
 
 async def test_a_camera_behind_a_dead_link_times_out(
-    probe: Probe, targets: dict[str, Target], fleet: Fleet
+    probe: OnvifLivenessProbe, targets: dict[str, Target], fleet: Fleet
 ) -> None:
     await fleet.inject("link:L0001", FaultSpec(Fault.DOWN))
     result = await probe.probe(targets["CAM000004"], deep=False)
     assert result.reason is Reason.TIMEOUT
-
-
-async def test_a_closed_probe_drops_what_it_started_and_says_nothing_late(
-    cameras: CameraBook, targets: dict[str, Target]
-) -> None:
-    """A request started without a task has no task for shutdown to cancel: closing the
-    probe closes its connection (the camera sees it end), and its callback never runs."""
-    loop = asyncio.get_running_loop()
-    accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-        loop.create_future()
-    )
-
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.set_result((reader, writer))  # a camera that never answers
-
-    server = await asyncio.start_server(mute, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    camera = targets["CAM000003"]
-    assert camera.device.onvif is not None
-    onvif = dataclasses.replace(camera.device.onvif, port=port)
-    device = dataclasses.replace(camera.device, address="127.0.0.1", onvif=onvif)
-    probe = OnvifLivenessProbe(timeout_s=0.3, clock_skew_limit_s=10, cameras=cameras)
-    said: list[Finish] = []
-    assert probe.start(dataclasses.replace(camera, device=device), said.append)
-    reader, writer = await asyncio.wait_for(accepted, 5)
-    try:
-        await asyncio.wait_for(reader.readuntil(b"</s:Envelope>"), 5)  # the request is in
-        probe.close()
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # and the connection ended
-        await asyncio.sleep(0.5)  # past the request's timeout
-        assert said == []
-    finally:
-        writer.close()
-        server.close()
 
 
 CAPTURES = sorted(SHARED_TESTDATA.glob("onvif/*_GetSystemDateAndTime.xml"))
