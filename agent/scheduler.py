@@ -3,9 +3,10 @@
 Each device has a fixed phase inside the interval (from its id), plus a little jitter each
 cycle, so 100,000 devices at 60 s give a flat ~1,700 probes per second rather than a
 burst at the top of each minute. Deep checks are spread the same way over their own,
-slower cadence. Every probe is its own task, bounded per protocol by its slots and by
-an overall deadline, so a silent or hostile device costs at most its own slot for its
-own timeout.
+slower cadence. Every probe holds a slot of its protocol, bounded by its timeout (and
+deep checks by an overall deadline), so a silent or hostile device costs at most its
+own slot for its own timeout. A probe that can (``QuickProbe``: a cycle's SNMPv2c GET)
+runs without a task of its own, on callbacks; the others each run in a task.
 
 The agent also watches itself (``loopwatch.py``): how late its loop runs and how late
 each probe starts. A starved agent is not a dead fleet: a timeout that overlaps the
@@ -23,13 +24,14 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from agent.loopwatch import LoopWatch
-from agent.probes.base import Probe, ProbeResult, Target, combine
-from agent.wire import Health, Reason, Status
+from agent.probes.base import Finish, Probe, ProbeResult, Target, combine
+from agent.wire import Health, Reason, Status, agent_status
 from slawatch.aio import Slots, raise_if_cancelled, wait_event
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,8 @@ class Scheduler:
         self._ticks: list[int] = []
         self._deep_due: dict[str, float] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._quick = 0  # probes started without a task, not yet done
+        self._closed = False
         self._wake = asyncio.Event()
         self._rate = 0.0  # probes a second the plans ask for
         self._longest_s = 60.0
@@ -199,7 +203,7 @@ class Scheduler:
                 tick = heapq.heappop(ticks)
                 bucket = buckets.pop(tick)
                 for at, (when, device_id) in enumerate(bucket):
-                    if allowance < 1 or len(self._running) >= self._max_running:
+                    if allowance < 1 or len(self._running) + self._quick >= self._max_running:
                         capped = True
                         buckets[tick] = bucket[at:]  # the rest waits, counted late
                         heapq.heappush(ticks, tick)
@@ -256,9 +260,77 @@ class Scheduler:
             self.load.deep_deferred += 1
         elif deep:
             self._deep_due[device_id] = now + self._deep_interval_s
-        task = asyncio.create_task(self._probe(plan, deep), name=f"probe {device_id}")
+        probes = plan.every_cycle
+        if not deep and len(probes) == 1:
+            start = getattr(probes[0], "start", None)
+            if start is not None:
+                self._start_quick(plan, probes[0], start)
+                return
+        self._spawn(self._probe(plan, deep))
+
+    def _spawn(self, probing: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(probing)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    def _start_quick(
+        self, plan: Plan, probe: Probe, start: Callable[[Target, Callable[[Finish], None]], bool]
+    ) -> None:
+        """Start a cycle's single probe without a task (``QuickProbe``), once its protocol
+        has a slot free: without a task and its coroutines an SNMP probe costs a fifth less
+        CPU (a measured hot path). A probe that cannot start so runs in a task."""
+        lost_before = self.watch.lost_s
+        began = time.perf_counter()
+        slot = self._slots.get(probe.protocol)
+        self._quick += 1
+
+        def done(finish: Finish) -> None:
+            if isinstance(finish, ProbeResult | Exception):
+                self._quick -= 1
+                if slot is not None:
+                    slot.release()
+                if isinstance(finish, Exception):
+                    finish = self._bug(probe, plan.target, finish)
+                if not self._closed:
+                    elapsed = time.perf_counter() - began
+                    self._finish(plan, probe.protocol, finish, elapsed, lost_before)
+            elif self._closed:
+                self._quick -= 1
+                if slot is not None:
+                    slot.release()
+                finish.close()
+            else:  # the rest of the check, in a task that holds the slot until it ends
+                self._quick -= 1
+                self._spawn(self._resume(plan, probe, finish, began, lost_before))
+
+        def begin() -> None:  # with the slot held
+            try:
+                if self._closed or not start(plan.target, done):
+                    done(probe.probe(plan.target, False))
+            except Exception as exc:  # noqa: BLE001 - a bug in a probe: logged by ``_bug``
+                done(exc)
+
+        if slot is None:
+            begin()
+        else:
+            slot.acquire_then(begin)
+
+    async def _resume(
+        self,
+        plan: Plan,
+        probe: Probe,
+        rest: Coroutine[Any, Any, ProbeResult],
+        began: float,
+        lost_before: float,
+    ) -> None:
+        result = await self._guarded(probe, plan.target, False, rest)
+        self._finish(plan, probe.protocol, result, time.perf_counter() - began, lost_before)
+
+    @staticmethod
+    def _bug(probe: Probe, target: Target, exc: Exception) -> ProbeResult:
+        """A bug in a probe must not stop the agent; it is logged loudly."""
+        log.error("probe %s failed on device %s", probe.protocol, target.device.id, exc_info=exc)
+        return ProbeResult.down(Reason.BAD_RESPONSE, probe.protocol)
 
     async def probe_once(self, plan: Plan, deep: bool) -> tuple[ProbeResult, float]:
         """Run a device's probes now (the ``probe`` command and the scheduler both use this)."""
@@ -273,34 +345,41 @@ class Scheduler:
             result = combine(*results)
         return result, time.perf_counter() - started
 
-    async def _guarded(self, probe: Probe, target: Target, deep: bool) -> ProbeResult:
+    async def _guarded(
+        self,
+        probe: Probe,
+        target: Target,
+        deep: bool,
+        begun: Coroutine[Any, Any, ProbeResult] | None = None,
+    ) -> ProbeResult:
         """Run one probe inside its protocol's concurrency limit, never raising.
 
         Per-cycle probes enforce their own timeouts (aiohttp's total timeout, the lean SNMP
         timer, pysnmp's timeout and retries); an overall deadline is added only around deep
         checks, whose library calls chain several requests. One coroutine, not a chain of
-        them: every level is paid again each time the probe resumes.
+        them: every level is paid again each time the probe resumes. ``begun``: the rest
+        of a probe started without a task, whose slot is already held.
         """
         slot = self._slots.get(probe.protocol)
-        if slot is not None:
+        if slot is not None and begun is None:
             await slot.acquire()  # not ``async with``: two coroutines fewer on every probe
         try:
+            if begun is not None:
+                return await begun
             if deep:
                 async with asyncio.timeout(self._deadline_s * 4):
                     return await probe.probe(target, deep)
             return await probe.probe(target, deep)
         except TimeoutError:
             return ProbeResult.down(Reason.TIMEOUT, probe.protocol)
-        except Exception:  # a bug in a probe must not stop the agent; it is logged loudly
-            log.exception("probe %s failed on device %s", probe.protocol, target.device.id)
-            return ProbeResult.down(Reason.BAD_RESPONSE, probe.protocol)
+        except Exception as exc:  # noqa: BLE001 - a bug in a probe: logged by ``_bug``
+            return self._bug(probe, target, exc)
         finally:
             if slot is not None:
                 slot.release()
 
     async def _probe(self, plan: Plan, deep: bool) -> None:
-        watch = self.watch
-        lost_before = watch.lost_s
+        lost_before = self.watch.lost_s
         every_cycle = plan.every_cycle
         if deep or len(every_cycle) != 1:
             result, elapsed = await self.probe_once(plan, deep)
@@ -309,7 +388,13 @@ class Scheduler:
             result = await self._guarded(every_cycle[0], plan.target, False)
             elapsed = time.perf_counter() - started
         protocol = every_cycle[0].protocol if every_cycle else "none"
-        if timed_verdict(result) and watch.lost_s - lost_before >= self._lost_s:
+        self._finish(plan, protocol, result, elapsed, lost_before)
+
+    def _finish(
+        self, plan: Plan, protocol: str, result: ProbeResult, elapsed: float, lost_before: float
+    ) -> None:
+        """Publish a probe's result, unless it was the agent's own stall."""
+        if timed_verdict(result) and self.watch.lost_s - lost_before >= self._lost_s:
             # The agent stalled while this probe waited on a timer: the verdict is the
             # agent's, so the device is unknown this cycle (nothing published), counted.
             stalled = self.load.agent_stalled
@@ -320,13 +405,13 @@ class Scheduler:
         # The timestamp is cut to milliseconds here, as the wire requires, so the
         # validator passes it through untouched.
         observed = datetime.fromtimestamp(int(moment * 1000) / 1000, UTC)
-        status = Status(
-            device_id=plan.target.device.id,
-            observed_at=observed,
-            health=result.health,
-            reason=result.reason,
-            checks=result.checks,
-            metrics=result.metrics,
+        status = agent_status(
+            plan.target.device.id,
+            observed,
+            result.health,
+            result.reason,
+            result.checks,
+            result.metrics,
         )
         self.probes_done += 1
         if result.health is not Health.UP:
@@ -334,6 +419,7 @@ class Scheduler:
         self._report(status, elapsed, protocol)
 
     async def close(self) -> None:
+        self._closed = True  # a probe started without a task that ends later is dropped
         for task in list(self._running):
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)

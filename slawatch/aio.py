@@ -47,7 +47,7 @@ class Slots:
 
     def __init__(self, limit: int) -> None:
         self._free = limit
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[None] | Callable[[], None]] = deque()
 
     async def acquire(self) -> None:
         if self._free > 0 and not self._waiters:
@@ -62,10 +62,31 @@ class Slots:
                 self.release()  # handed a slot just as it was cancelled: pass it on
             raise
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits for one (False: none taken)."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    def acquire_then(self, take: Callable[[], None]) -> None:
+        """Call ``take`` holding a slot: now if one is free, else soon after one is handed
+        to it (in turn with those awaiting ``acquire``). For a holder that is a callback,
+        not a task (the scheduler's probes that run without one). ``take`` must not raise."""
+        if self.try_acquire():
+            take()
+        else:
+            self._waiters.append(take)
+
     def release(self) -> None:
         waiters = self._waiters
         while waiters:
             turn = waiters.popleft()
+            if not isinstance(turn, asyncio.Future):
+                # On the loop, not here: a holder that ends at once (and releases) would
+                # otherwise start the next inside this call, as deep as the queue is long.
+                asyncio.get_running_loop().call_soon(turn)
+                return
             if not turn.done():
                 turn.set_result(None)
                 return

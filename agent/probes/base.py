@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -61,6 +62,20 @@ class Probe(Protocol):
     protocol: str
 
     async def probe(self, target: Target, deep: bool) -> ProbeResult: ...
+
+
+# How a probe started without a task ends: its result; a coroutine that finishes it (the
+# rest of the check, run in a task: a timeout's follow-up, a retry); or the exception a
+# bug raised (logged, the device ``bad_response``, as for ``Probe.probe``).
+Finish = ProbeResult | Coroutine[Any, Any, ProbeResult] | Exception
+
+
+class QuickProbe(Probe, Protocol):
+    """A probe whose per-cycle check can run without a task of its own (the scheduler's
+    hot path): ``start`` sends it and returns True, and ``done`` is called once, later;
+    False, nothing started: run ``probe`` instead."""
+
+    def start(self, target: Target, done: Callable[[Finish], None]) -> bool: ...
 
 
 def combine(*results: ProbeResult) -> ProbeResult:

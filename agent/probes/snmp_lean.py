@@ -19,7 +19,7 @@ import functools
 import itertools
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from slawatch.aio import Deadlines, Slots
@@ -235,22 +235,37 @@ class _Pending:
     Net-SNMP does: an agent that answers after 2.5 s with a 2 s timeout and one retry is
     read (the answer to the first send arrives while the second is out). A new id per
     retry would throw that answer away and call a slow device dead.
+
+    ``done`` is called once, with the response or the error: a callback, not a future
+    awaited by a task, so that the scheduler's liveness path runs a GET without a task or
+    a coroutine of its own (a measured hot path, one GET per probe).
     """
 
-    __slots__ = ("any_sender", "elsewhere", "future", "left", "message", "target", "timeout")
+    __slots__ = (
+        "any_sender",
+        "done",
+        "elsewhere",
+        "left",
+        "message",
+        "request_id",
+        "target",
+        "timeout",
+    )
 
     def __init__(
         self,
+        request_id: int,
         target: tuple[str, int],
         message: bytes,
-        future: asyncio.Future[Response],
+        done: Callable[[Response | BerError | SnmpTimeoutError], None],
         timeout: float,
         left: int,
         any_sender: bool,
     ) -> None:
+        self.request_id = request_id
         self.target = target
         self.message = message
-        self.future = future
+        self.done = done
         self.timeout = timeout
         self.left = left
         self.any_sender = any_sender
@@ -305,14 +320,12 @@ class LeanSnmpClient:
             response = decode_response(data)
         except BerError:
             self.bad_replies += 1
-            waiting = [rid for rid, pending in self._waiting.items() if pending.target == sender]
-            for request_id in waiting:  # the device answered, but with garbage
-                failed = self._waiting.pop(request_id)
-                if not failed.future.done():
-                    failed.future.set_exception(BerError("malformed reply"))
+            waiting = [pending for pending in self._waiting.values() if pending.target == sender]
+            for failed in waiting:  # the device answered, but with garbage
+                self._complete(failed, BerError("malformed reply"))
             return
         pending = self._waiting.get(response.request_id & 0x7FFFFFFF)
-        if pending is None or pending.future.done():
+        if pending is None:
             return  # an answer to a request already answered or given up
         if sender != pending.target:
             if not pending.any_sender:
@@ -321,18 +334,72 @@ class LeanSnmpClient:
                 pending.elsewhere = sender[0]
                 return
             response = replace(response, sender=sender)
-        pending.future.set_result(response)
+        self._complete(pending, response)
+
+    def _complete(self, pending: _Pending, outcome: Response | BerError | SnmpTimeoutError) -> None:
+        """The GET's end (once): its slot freed, its ``done`` told."""
+        if self._waiting.pop(pending.request_id, None) is not pending:
+            return
+        self._slots.release()
+        pending.done(outcome)
 
     def _tick(self, pending: _Pending) -> None:
         """A send went unanswered for its timeout: send the same message again, or give up."""
-        if pending.future.done():
-            return
+        if self._waiting.get(pending.request_id) is not pending:
+            return  # answered meanwhile
         if pending.left > 0 and self._transport is not None:
             pending.left -= 1
             self._transport.sendto(pending.message, pending.target)
             self._deadlines.call_later(pending.timeout, self._tick, pending)
             return
-        pending.future.set_exception(TimeoutError())
+        address, port = pending.target
+        self._complete(
+            pending, SnmpTimeoutError(f"no answer from {address}:{port}", pending.elsewhere)
+        )
+
+    def begin(
+        self,
+        target: tuple[str, int],
+        community: bytes,
+        oids: Sequence[Oid],
+        timeout_s: float,
+        retries: int,
+        done: Callable[[Response | BerError | SnmpTimeoutError], None],
+        *,
+        any_sender: bool = False,
+    ) -> bool:
+        """Send a GET now if an in-flight slot is free (False: none is, nothing sent);
+        ``done`` gets the response, a ``BerError`` or an ``SnmpTimeoutError``, once."""
+        if not self._slots.try_acquire():
+            return False
+        try:
+            self._send(target, community, oids, timeout_s, retries, done, any_sender)
+        except BaseException:
+            self._slots.release()
+            raise
+        return True
+
+    def _send(
+        self,
+        target: tuple[str, int],
+        community: bytes,
+        oids: Sequence[Oid],
+        timeout_s: float,
+        retries: int,
+        done: Callable[[Response | BerError | SnmpTimeoutError], None],
+        any_sender: bool,
+    ) -> _Pending:
+        """Send with a slot already held."""
+        assert self._transport is not None, "start() first"
+        request_id = next(self._ids) & 0x7FFFFFFF
+        message = encode_get(community, request_id, oids)
+        pending = _Pending(request_id, target, message, done, timeout_s, retries, any_sender)
+        self._transport.sendto(message, target)  # before it is waited for: it may raise
+        self._waiting[request_id] = pending
+        # On the shared timer wheel: not asyncio.wait_for (on Python 3.11 a task per
+        # call), nor a timer handle made and cancelled per GET.
+        self._deadlines.call_later(timeout_s, self._tick, pending)
+        return pending
 
     async def get(
         self,
@@ -347,23 +414,25 @@ class LeanSnmpClient:
         """GET ``oids``; ``any_sender`` takes an answer from another address than
         ``target`` (a multi-homed device answering from its primary address)."""
         assert self._transport is not None, "start() first"
-        request_id = next(self._ids) & 0x7FFFFFFF
-        message = encode_get(community, request_id, oids)
-        slots = self._slots
-        await slots.acquire()  # not ``async with``: two coroutines fewer on every GET
+        await self._slots.acquire()  # not ``async with``: two coroutines fewer on every GET
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        pending = _Pending(target, message, future, timeout_s, retries, any_sender)
-        self._waiting[request_id] = pending
+
+        def done(outcome: Response | BerError | SnmpTimeoutError) -> None:
+            if future.done():
+                return
+            if isinstance(outcome, Response):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+
         try:
-            self._transport.sendto(message, target)
-            # On the shared timer wheel: not asyncio.wait_for (on Python 3.11 a task per
-            # call), nor a timer handle made and cancelled per GET.
-            self._deadlines.call_later(timeout_s, self._tick, pending)
+            pending = self._send(target, community, oids, timeout_s, retries, done, any_sender)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
             return await future
-        except TimeoutError:
-            raise SnmpTimeoutError(
-                f"no answer from {target[0]}:{target[1]}", pending.elsewhere
-            ) from None
         finally:
-            self._waiting.pop(request_id, None)
-            slots.release()
+            # Cancelled (or the send failed): the request is given up and its slot freed.
+            if self._waiting.pop(pending.request_id, None) is pending:
+                self._slots.release()

@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from agent.wire import (
     MAX_PAYLOAD_BYTES,
@@ -23,6 +24,7 @@ from agent.wire import (
     Reason,
     Status,
     WireError,
+    agent_status,
     alive_topic,
     content_digest,
     decode_alive,
@@ -74,6 +76,47 @@ batches = st.builds(
     sent_at=moments,
     statuses=st.lists(statuses(), max_size=8),
 )
+
+
+@given(
+    device_id=st.one_of(ids, st.text(max_size=6)),
+    observed_at=st.one_of(moments, st.datetimes(timezones=st.just(UTC))),
+    checks=st.dictionaries(st.one_of(names, st.text(max_size=4)), st.sampled_from(Reason)),
+    metrics=st.dictionaries(
+        st.one_of(names, st.text(max_size=4)), st.one_of(st.floats(), st.integers(-9, 9))
+    ),
+)
+def test_the_agents_own_status_is_the_validated_one_or_refused_alike(
+    device_id: str,
+    observed_at: datetime,
+    checks: dict[str, Reason],
+    metrics: dict[str, float],
+) -> None:
+    """``agent_status`` skips pydantic for fields it has seen pass: whatever the fields,
+    it builds what ``Status(...)`` builds (the same bytes on the wire) or refuses alike,
+    the first time (through the validator) and again (past it, the names now seen)."""
+    fields = {
+        "device_id": device_id,
+        "observed_at": observed_at,
+        "health": Health.DEGRADED,
+        "reason": Reason.TIMEOUT,
+        "checks": checks,
+        "metrics": metrics,
+    }
+    try:
+        expected = Status(**fields)  # type: ignore[arg-type]
+    except ValidationError:
+        for _ in range(2):
+            with pytest.raises(ValidationError):
+                agent_status(**fields)  # type: ignore[arg-type]
+        return
+    for _ in range(2):
+        built = agent_status(**fields)  # type: ignore[arg-type]
+        assert built == expected
+        batch = {"agent_id": "a", "site": "s", "seq": 0, "sent_at": observed_at}
+        assert encode_unsent(Batch(**batch, statuses=[built])) == encode_unsent(
+            Batch(**batch, statuses=[expected])
+        )
 
 
 @given(batches)

@@ -78,6 +78,41 @@ async def test_a_slot_handed_to_a_waiter_cancelled_meanwhile_goes_to_the_next() 
     await asyncio.wait_for(second, 1)
 
 
+async def test_callback_holders_take_their_turn_among_awaiting_ones() -> None:
+    """``acquire_then``: a holder that is a callback (a probe without a task) waits in the
+    same queue, in order, and one that releases at once does not nest the next."""
+    slots = Slots(1)
+    order: list[str] = []
+    depth = 0
+
+    def quick(name: str) -> None:
+        nonlocal depth
+        depth += 1
+        order.append(f"{name}@{depth}")
+        slots.release()  # ends at once: the next holder starts from the loop, not here
+        depth -= 1
+
+    async def awaiting(name: str) -> None:
+        await slots.acquire()
+        order.append(name)
+        slots.release()
+
+    await slots.acquire()
+    slots.acquire_then(lambda: quick("a"))
+    task = asyncio.create_task(awaiting("b"))
+    await asyncio.sleep(0)
+    for name in "cde":
+        slots.acquire_then(lambda name=name: quick(name))  # type: ignore[misc]
+    assert order == []  # all wait behind the holder
+    slots.release()
+    await asyncio.wait_for(task, 1)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert order == ["a@1", "b", "c@1", "d@1", "e@1"]
+    assert slots.try_acquire()  # the slot is free again, and only one
+    assert not slots.try_acquire()
+
+
 async def test_deadlines_fire_in_order_never_early_each_once() -> None:
     loop = asyncio.get_running_loop()
     deadlines = Deadlines(resolution_s=0.01)
