@@ -18,6 +18,7 @@ could write to is not read, since unpickling runs what the file says.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
@@ -121,7 +122,11 @@ def _read(entry: Path) -> Inventory | None:
         if collecting:
             gc.enable()
     inventory = Inventory.model_construct(fields_set, **values)
-    os.utime(entry)  # recently used: kept by the pruning below
+    # Recently used: kept by the pruning below. Another process may have pruned it since
+    # it was read (an agent died at start on that: a FileNotFoundError here); what was
+    # read stands.
+    with contextlib.suppress(OSError):
+        os.utime(entry)
     return inventory
 
 
