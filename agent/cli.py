@@ -31,7 +31,7 @@ from slawatch.config.check import (
     inventory_secret_problems,
     secret_problems,
 )
-from slawatch.config.errors import ConfigError
+from slawatch.config.errors import ConfigError, unreadable
 from slawatch.config.loader import load_config
 from slawatch.config.secrets import SecretError
 from slawatch.config.settings import AgentSettings
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         "register in the inventory (sites[].agent_keys)",
     )
     new_key.add_argument("path", type=Path, metavar="KEY")
+    new_key.add_argument("--lang", choices=("zh", "en"), default="zh", help="of the messages")
     find = commands.add_parser(
         "discover", help="WS-Discovery: which cameras answer, against the inventory (台账)"
     )
@@ -374,15 +375,18 @@ async def _discover(settings: AgentSettings, args: argparse.Namespace) -> int:
     return EXIT_OK if all(f.status in IN_ORDER for f in findings) else EXIT_NOT_UP
 
 
-def _new_key(path: Path) -> int:
+def _new_key(path: Path, language: Language) -> int:
     """Only the public key goes to stdout: ``$(slawatch-agent keys new KEY)`` is the line
     an inventory registers."""
     try:
         public = new_pair(path)
-    except (KeyFileError, OSError) as exc:
-        print(f"slawatch-agent: {exc}", file=sys.stderr)
+    except KeyFileError as exc:
+        print(f"slawatch-agent: {exc.said_in(language)}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"{path}: private key (mode 0600); {public}: public key", file=sys.stderr)
+    except OSError as exc:
+        print(f"slawatch-agent: {path}: {said_in(unreadable(exc), language)}", file=sys.stderr)
+        return EXIT_INVALID
+    print(text("keys.written", language, private=path, public=public), file=sys.stderr)
     print(public_text(load_public(public)))
     return EXIT_OK
 
@@ -400,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         return check_files(args.files, {"agent", "inventory"}, language=args.lang)
     if args.command == "keys":
-        return _new_key(args.path)
+        return _new_key(args.path, args.lang)
     # ``probe`` and ``discover`` answer in their own tables, in the user's language: the
     # service's log lines (this host's clock, …) would be English noise between them.
     quiet = args.command in ("probe", "discover")

@@ -241,6 +241,7 @@ def _parser() -> argparse.ArgumentParser:
         "new", help="write a new Ed25519 key (mode 0600) and its public half (KEY.pub)"
     )
     new_key.add_argument("path", type=Path, metavar="KEY")
+    new_key.add_argument("--lang", choices=("zh", "en"), default="zh", help="of the messages")
 
     people = commands.add_parser("users", help="the console's users file")
     people_commands = people.add_subparsers(dest="users_command", required=True)
@@ -460,7 +461,10 @@ def _broker_acl(paths: list[Path]) -> int:
 def _keys(args: argparse.Namespace) -> int:
     public = new_pair(args.path)
     identity = key_id(load_public(public))
-    print(f"{args.path}: private key (mode 0600); {public}: public key, id {identity}")
+    words = text(
+        "keys.written_with_id", args.lang, private=args.path, public=public, identity=identity
+    )
+    print(words)
     return EXIT_OK
 
 
@@ -750,7 +754,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # any command's config or input file: every problem, with its line
         print(exc.said_in(getattr(args, "lang", "zh")), file=sys.stderr)
         return EXIT_INVALID
-    except (KeyFileError, HeadMismatchError) as exc:  # a key or heads file given on the line
+    except KeyFileError as exc:  # a key file given on the line
+        print(f"slawatch-collector: {exc.said_in(getattr(args, 'lang', 'zh'))}", file=sys.stderr)
+        return EXIT_INVALID
+    except HeadMismatchError as exc:  # a heads file given on the line
         print(f"slawatch-collector: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except LedgerUnreachableError as exc:

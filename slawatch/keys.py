@@ -19,9 +19,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from slawatch.config.errors import unreadable
+from slawatch.messages import Language, Said, said_in
+
 
 class KeyFileError(ValueError):
-    """A key file that is missing, unreadable or not an Ed25519 key (the message names it)."""
+    """A key file that is missing, unreadable or not an Ed25519 key (the message names it,
+    from the catalogue: as a string, in English)."""
+
+    def __init__(self, said: Said) -> None:
+        super().__init__(said)
+        self.said = said
+
+    def said_in(self, language: Language) -> str:
+        return said_in(self.said, language)
 
 
 def key_id(public: Ed25519PublicKey) -> str:
@@ -39,7 +50,7 @@ def new_pair(private_path: Path) -> Path:
     public_path = private_path.with_name(private_path.name + ".pub")
     for path in (private_path, public_path):
         if path.exists():
-            raise KeyFileError(f"{path}: exists; a key is never overwritten")
+            raise KeyFileError(Said("keys.exists", path=str(path)))
     # O_EXCL with the mode at creation: the private key is never readable by others, even
     # for an instant.
     descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -57,11 +68,13 @@ def load_private(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read the signing key: {exc.strerror}") from None
+        raise KeyFileError(
+            Said("keys.private_unreadable", path=str(path), why=unreadable(exc))
+        ) from None
     except (ValueError, TypeError):
-        raise KeyFileError(f"{path}: not a PEM private key without a passphrase") from None
+        raise KeyFileError(Said("keys.private_not_pem", path=str(path))) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path}: not an Ed25519 key")
+        raise KeyFileError(Said("keys.not_ed25519", path=str(path)))
     return key
 
 
@@ -69,11 +82,13 @@ def load_public(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read the public key: {exc.strerror}") from None
+        raise KeyFileError(
+            Said("keys.public_unreadable", path=str(path), why=unreadable(exc))
+        ) from None
     except ValueError:
-        raise KeyFileError(f"{path}: not a PEM public key") from None
+        raise KeyFileError(Said("keys.public_not_pem", path=str(path))) from None
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileError(f"{path}: not an Ed25519 key")
+        raise KeyFileError(Said("keys.not_ed25519", path=str(path)))
     return key
 
 
@@ -97,9 +112,9 @@ def public_text(public: Ed25519PublicKey) -> str:
 def public_from_text(text: str) -> Ed25519PublicKey:
     """The key :func:`public_text` wrote; KeyFileError (naming what is wrong) otherwise."""
     if not text.startswith(TEXT_PREFIX):
-        raise KeyFileError(f"a public key starts with {TEXT_PREFIX!r}")
+        raise KeyFileError(Said("keys.text_prefix", prefix=repr(TEXT_PREFIX)))
     try:
         raw = base64.b64decode(text.removeprefix(TEXT_PREFIX), validate=True)
         return Ed25519PublicKey.from_public_bytes(raw)
     except (binascii.Error, ValueError):
-        raise KeyFileError("not the base64 of a 32-byte Ed25519 public key") from None
+        raise KeyFileError(Said("keys.text_base64")) from None

@@ -177,6 +177,40 @@ _CATALOGUE: dict[str, dict[Language, str]] = {
         "en": "contract {contract} names a policy that was not loaded (loaded: {known})",
     },
     "config.ok": {"zh": "{file}：无误（{summary}）", "en": "{file}: ok ({summary})"},
+    "keys.exists": {
+        "zh": "{path}：文件已存在；密钥从不覆盖",
+        "en": "{path}: exists; a key is never overwritten",
+    },
+    "keys.private_unreadable": {
+        "zh": "{path}：无法读取签名私钥：{why}",
+        "en": "{path}: cannot read the signing key: {why}",
+    },
+    "keys.private_not_pem": {
+        "zh": "{path}：不是无口令的 PEM 私钥",
+        "en": "{path}: not a PEM private key without a passphrase",
+    },
+    "keys.public_unreadable": {
+        "zh": "{path}：无法读取公钥：{why}",
+        "en": "{path}: cannot read the public key: {why}",
+    },
+    "keys.public_not_pem": {"zh": "{path}：不是 PEM 公钥", "en": "{path}: not a PEM public key"},
+    "keys.not_ed25519": {"zh": "{path}：不是 Ed25519 密钥", "en": "{path}: not an Ed25519 key"},
+    "keys.text_prefix": {
+        "zh": "公钥须以 {prefix} 开头",
+        "en": "a public key starts with {prefix}",
+    },
+    "keys.text_base64": {
+        "zh": "不是 32 字节 Ed25519 公钥的 base64 编码",
+        "en": "not the base64 of a 32-byte Ed25519 public key",
+    },
+    "keys.written": {
+        "zh": "{private}：私钥（权限 0600）；{public}：公钥",
+        "en": "{private}: private key (mode 0600); {public}: public key",
+    },
+    "keys.written_with_id": {
+        "zh": "{private}：私钥（权限 0600）；{public}：公钥，编号 {identity}",
+        "en": "{private}: private key (mode 0600); {public}: public key, id {identity}",
+    },
     "config.inventory_summary": {
         "zh": "台账：设备 {devices} 台，门禁 {sets} 套，链路 {links} 条",
         "en": "inventory: {devices} devices, {sets} door-access sets, {links} links",

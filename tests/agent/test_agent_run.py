@@ -240,3 +240,20 @@ def test_a_missing_broker_password_stops_the_agent_at_start_with_its_name(
     assert main(["run", "-c", str(settings_file)]) == 2
     assert "环境变量 SLAWATCH_TEST_NO_SUCH_PASSWORD 未设置" in capsys.readouterr().err
     assert not (tmp_path / "outbox" / "outbox.sqlite").exists()  # nothing polled into it
+
+
+def test_a_new_agent_key_prints_only_its_public_line_and_never_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``$(slawatch-agent keys new KEY)`` is the line an inventory registers: the words
+    for the person go to stderr, in the command's language."""
+    key = tmp_path / "agent-key.pem"
+    assert main(["keys", "new", str(key)]) == 0
+    said = capsys.readouterr()
+    assert said.out.startswith("ed25519:")
+    assert said.out.count("\n") == 1
+    assert f"{key}：私钥（权限 0600）" in said.err
+    assert main(["keys", "new", str(key)]) == 2
+    assert capsys.readouterr().err.strip() == f"slawatch-agent: {key}：文件已存在；密钥从不覆盖"
+    assert main(["keys", "new", "--lang", "en", str(key)]) == 2
+    assert "exists; a key is never overwritten" in capsys.readouterr().err

@@ -17,11 +17,12 @@ from collector.evidence.heads import SignedHead, read_heads_file
 from collector.ledger.canonical import canonical
 from collector.ledger.chain import GENESIS, row_hash
 from simulator.local_servers import Mosquitto
-from slawatch.keys import KeyFileError, load_public, new_pair
+from slawatch.keys import KeyFileError, load_private, load_public, new_pair
 from slawatch.mqtt import head_topic_for
 from tests.collector.live import FakeAgent, load_collector, running, write_settings
 from tests.collector.test_service import minute_of
 from tests.conftest import wait_for
+from tests.language import english_words
 
 HEAD_TOPIC = head_topic_for(["d1"])  # the test district's own
 
@@ -76,14 +77,26 @@ def key(tmp_path: Path) -> Path:
     return private
 
 
-def test_a_new_key_is_private_to_its_owner_and_never_overwritten(tmp_path: Path) -> None:
+def test_a_new_key_is_private_to_its_owner_and_never_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     private = tmp_path / "k.pem"
     assert main(["keys", "new", str(private)]) == 0
+    assert "私钥（权限 0600）" in capsys.readouterr().out
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert load_public(tmp_path / "k.pem.pub")
     with pytest.raises(KeyFileError, match="exists"):
         new_pair(private)
     assert main(["keys", "new", str(private)]) == 2
+    refused = capsys.readouterr().err
+    assert refused.strip() == f"slawatch-collector: {private}：文件已存在；密钥从不覆盖"
+    assert english_words(refused.replace(str(private), "")) == []
+    assert main(["keys", "new", "--lang", "en", str(private)]) == 2
+    assert "exists; a key is never overwritten" in capsys.readouterr().err
+    (tmp_path / "other.pem").write_text("not a key\n", encoding="utf-8")
+    with pytest.raises(KeyFileError) as unreadable:
+        load_private(tmp_path / "other.pem")
+    assert unreadable.value.said_in("zh") == f"{tmp_path / 'other.pem'}：不是无口令的 PEM 私钥"
 
 
 @pytest.mark.sqlite_only  # the forger edits the file; the heads file is beside it
